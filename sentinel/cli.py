@@ -1,0 +1,140 @@
+"""Command line: ``sentinel run | validate | check | version``.
+
+Exit codes: 0 success, 1 a check failed (``check``), 2 the config is unusable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+import structlog
+
+from sentinel import __version__
+from sentinel.clock import Clock, SystemClock
+from sentinel.config import Config, ConfigError, format_duration, secret_values
+from sentinel.daemon import Daemon, load
+from sentinel.logs import Redactor, configure
+from sentinel.probes import ProbeContext, registry
+from sentinel.results import Result
+from sentinel.runner import Armed, execute
+from sentinel.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.command == "version":
+        print(f"sentinel {__version__}")
+        return 0
+    env = dict(os.environ)
+    settings = Settings()
+    if args.config:
+        settings = settings.model_copy(update={"config": args.config})
+    redactor = Redactor()
+    configure(settings.log_level, settings.log_format, redactor)
+    try:
+        config = load(settings, env)
+    except ConfigError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        return 2
+    redactor.set_secrets(secret_values(config))
+    if args.command == "validate":
+        print(
+            f"{settings.config}: ok ({len(config.checks)} checks, {len(config.rules)} rules, "
+            f"{len(config.channels)} channels)"
+        )
+        return 0
+    if args.command == "check":
+        return asyncio.run(check_once(config, SystemClock(), args.only))
+    return asyncio.run(_run(config, settings, env, redactor))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sentinel", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    for name, text in (
+        ("run", "run the daemon"),
+        ("validate", "check a config file and exit (0 valid, 2 invalid)"),
+        ("check", "run every check once now and print a table (exit 1 if any fails)"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument(
+            "-c",
+            "--config",
+            help="config file (default: $SENTINEL_CONFIG or /etc/sentinel/sentinel.yaml)",
+        )
+        if name == "check":
+            cmd.add_argument(
+                "--only", action="append", metavar="NAME", help="run only this check (repeatable)"
+            )
+    sub.add_parser("version", help="print the version")
+    return parser
+
+
+async def _run(
+    config: Config, settings: Settings, env: Mapping[str, str], redactor: Redactor
+) -> int:
+    daemon = Daemon(config, settings, SystemClock(), env, redactor)
+    try:
+        await daemon.run_until_signalled()
+    except OSError as exc:
+        structlog.get_logger("sentinel").error("sentinel_start_failed", error=str(exc))
+        return 1
+    return 0
+
+
+async def check_once(config: Config, clock: Clock, only: Sequence[str] | None) -> int:
+    """Run the selected checks once, concurrently, print a table; 0 if all pass."""
+    checks = [c for c in config.checks if not only or c.name in only]
+    missing = sorted(set(only or []) - {c.name for c in checks})
+    if missing:
+        print(f"unknown check: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    factories = registry()
+    context = ProbeContext(clock=clock)
+    slots = asyncio.Semaphore(config.scheduler.max_concurrency)
+    armed = [Armed(c, c.type, factories[c.type](c, context)) for c in checks if c.type in factories]
+
+    async def one(a: Armed) -> Result:
+        async with slots:
+            return await execute(a, clock)
+
+    try:
+        results = {r.check: r for r in await asyncio.gather(*(one(a) for a in armed))}
+    finally:
+        for a in armed:
+            await a.probe.close()
+        await context.close()
+    rows = []
+    for c in checks:
+        r = results.get(c.name)
+        if r is None:
+            rows.append((c.name, c.type, "SKIP", "-", f"probe type {c.type!r} not available yet"))
+        else:
+            rows.append(
+                (
+                    c.name,
+                    c.type,
+                    "ok" if r.ok else "FAIL",
+                    format_duration(round(r.duration, 3)),
+                    r.error or "",
+                )
+            )
+    print(render_table(("CHECK", "TYPE", "OK", "LATENCY", "REASON"), rows))
+    return 0 if all(r.ok for r in results.values()) and len(results) == len(checks) else 1
+
+
+def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    lines = [
+        "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+    return "\n".join(lines)

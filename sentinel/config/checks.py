@@ -1,0 +1,212 @@
+"""The ``checks:`` section: one model per probe type, told apart by ``type``.
+
+Adding a probe type touches three places: its model here (and in ``Check``),
+its module in ``sentinel/probes/``, and its line in the probe registry.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from jsonpath_ng import parse as parse_jsonpath  # type: ignore[attr-defined]
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from sentinel.config.units import Duration, Size
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+SAMPLE_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[^\s:/]+):(?P<port>\d{1,5})$")
+
+
+class Strict(BaseModel):
+    """Every config model rejects keys it does not know."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def check_jsonpath(path: str) -> str:
+    if not path.startswith("$"):
+        raise ValueError(f"JSON path {path!r} must start with $")
+    try:
+        parse_jsonpath(path)
+    except Exception as exc:  # jsonpath-ng raises several exception types
+        raise ValueError(f"invalid JSON path {path!r}: {exc}") from None
+    return path
+
+
+def check_host_port(target: str) -> str:
+    m = HOST_PORT.match(target)
+    if not m or not 0 < int(m.group("port")) < 65536:
+        raise ValueError(f"target {target!r} must be host:port")
+    return target
+
+
+class CheckBase(Strict):
+    name: str = Field(pattern=NAME, max_length=128)
+    interval: Duration = Field(default=30.0, gt=0)
+    timeout: Duration = Field(default=5.0, gt=0)
+    labels: dict[str, str] = {}
+    description: str = ""
+
+    @field_validator("labels")
+    @classmethod
+    def _label_names(cls, labels: dict[str, str]) -> dict[str, str]:
+        for key in labels:
+            if not SAMPLE_NAME.match(key) or key.startswith("__"):
+                raise ValueError(f"invalid label name {key!r}")
+        return labels
+
+    @model_validator(mode="after")
+    def _timeout_fits(self) -> CheckBase:
+        if self.timeout > self.interval:
+            raise ValueError(
+                f"timeout ({self.timeout:g}s) must not exceed interval ({self.interval:g}s): "
+                "a run would still be going when the next one is due"
+            )
+        return self
+
+
+class BasicAuth(Strict):
+    username: str
+    password: SecretStr
+
+
+class HttpAuth(Strict):
+    basic: BasicAuth | None = None
+    bearer: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> HttpAuth:
+        if (self.basic is None) == (self.bearer is None):
+            raise ValueError("auth takes exactly one of basic or bearer")
+        return self
+
+
+class TlsOptions(Strict):
+    verify: bool = True
+    ca_file: str | None = None
+
+
+class HttpExpect(Strict):
+    status: list[Annotated[int, Field(ge=100, le=599)]] | None = None
+    json_: dict[str, Any] = Field(default={}, alias="json")
+    body_matches: str | None = None
+    body_not_matches: str | None = None
+    headers: dict[str, str] = {}
+
+    @field_validator("json_")
+    @classmethod
+    def _paths(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for path in value:
+            check_jsonpath(path)
+        return value
+
+    @field_validator("body_matches", "body_not_matches")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from None
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _header_regexes(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, pattern in value.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"header {name}: invalid regular expression: {exc}") from None
+        return value
+
+
+def check_extract(value: dict[str, str]) -> dict[str, str]:
+    for sample, path in value.items():
+        if not SAMPLE_NAME.match(sample):
+            raise ValueError(f"invalid sample name {sample!r}")
+        check_jsonpath(path)
+    return value
+
+
+class HttpCheck(CheckBase):
+    type: Literal["http"]
+    url: str = Field(pattern=r"^https?://")
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    headers: dict[str, str] = {}
+    body: str | dict[str, Any] | list[Any] | None = None
+    auth: HttpAuth | None = None
+    follow_redirects: bool = True
+    max_redirects: int = Field(default=10, ge=0, le=50)
+    tls: TlsOptions = TlsOptions()
+    fresh_connection: bool = False
+    max_body: Size = 1024 * 1024
+    expect: HttpExpect = HttpExpect()
+    extract: dict[str, str] = {}
+
+    _extract = field_validator("extract")(check_extract)
+
+
+class PostgresCheck(CheckBase):
+    type: Literal["postgres"]
+    dsn: SecretStr
+    queries: dict[str, str] = {}
+    statement_timeout: Duration | None = None
+
+
+class RedisCheck(CheckBase):
+    type: Literal["redis"]
+    url: SecretStr
+    keys: list[str] = []
+
+
+class TcpCheck(CheckBase):
+    type: Literal["tcp"]
+    target: str
+    send: str | None = None
+    expect: str | None = None
+
+    _target = field_validator("target")(check_host_port)
+
+
+class TlsCheck(CheckBase):
+    type: Literal["tls"]
+    target: str
+    server_name: str | None = None
+    ca_file: str | None = None
+
+    _target = field_validator("target")(check_host_port)
+
+
+class PrometheusCheck(CheckBase):
+    type: Literal["prometheus"]
+    url: str = Field(pattern=r"^https?://")
+    metrics: list[str] = []
+    headers: dict[str, str] = {}
+    auth: HttpAuth | None = None
+    tls: TlsOptions = TlsOptions()
+
+    @field_validator("metrics")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid pattern {pattern!r}: {exc}") from None
+        return value
+
+
+class HeartbeatCheck(CheckBase):
+    type: Literal["heartbeat"]
+    every: Duration = Field(gt=0)
+    grace: Duration = 0.0
+    key: SecretStr | None = None
+
+
+Check = Annotated[
+    HttpCheck | PostgresCheck | RedisCheck | TcpCheck | TlsCheck | PrometheusCheck | HeartbeatCheck,
+    Field(discriminator="type"),
+]

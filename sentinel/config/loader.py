@@ -1,0 +1,203 @@
+"""Reading a config file: YAML, ``${VAR}`` interpolation, validation, and errors
+that name the file, the path and the line.
+
+    load_config(path, env) -> Config      or raises ConfigError
+    ConfigError.problems                  ["sentinel.yaml:14: checks[2].interval: invalid ..."]
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from sentinel.config.models import Config
+from sentinel.config.references import find_problems
+
+Loc = tuple[str | int, ...]
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used, with one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def load_config(path: str | Path, env: Mapping[str, str]) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read config: {exc.strerror or exc}"]) from None
+    return parse_config(text, str(path), env)
+
+
+def parse_config(text: str, source: str, env: Mapping[str, str]) -> Config:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
+    if data is None:
+        data = {}
+    lines: dict[Loc, int] = {}
+    problems: list[tuple[Loc, str]] = []
+    if root is not None:
+        _walk(root, (), lines, problems)
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}:1: the top level must be a mapping of sections"])
+    data = _interpolate(data, (), env, problems)
+    if problems:
+        raise ConfigError(_render(problems, source, lines))
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        found = [(_data_path(err, data), _message(err)) for err in exc.errors()]
+        raise ConfigError(_render(found, source, lines)) from None
+    references = find_problems(config)
+    if references:
+        raise ConfigError(_render(references, source, lines))
+    return config
+
+
+def _walk(
+    node: yaml.Node, path: Loc, lines: dict[Loc, int], problems: list[tuple[Loc, str]]
+) -> None:
+    """Record the line of every path, and flag keys given twice (YAML keeps the last)."""
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key == "<<":
+                continue
+            child = (*path, key)
+            if key in seen:
+                problems.append((child, f"key {key!r} is given twice"))
+            seen.add(key)
+            lines[child] = key_node.start_mark.line + 1
+            _walk(value_node, child, lines, problems)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*path, i), lines, problems)
+
+
+def _interpolate(
+    value: Any, path: Loc, env: Mapping[str, str], problems: list[tuple[Loc, str]]
+) -> Any:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in string values; ``$$`` is a literal ``$``."""
+    if isinstance(value, str):
+
+        def replace(m: re.Match[str]) -> str:
+            if m.group(0) == "$$":
+                return "$"
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            problems.append((path, f"environment variable {name} is not set"))
+            return ""
+
+        return _VAR.sub(replace, value) if "$" in value else value
+    if isinstance(value, dict):
+        return {k: _interpolate(v, (*path, str(k)), env, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, (*path, i), env, problems) for i, v in enumerate(value)]
+    return value
+
+
+def _data_path(err: Any, data: Any) -> Loc:
+    """Pydantic's location without its union tags and validator names, as in the file."""
+    loc: Loc = err["loc"]
+    names_key = err["type"] in ("missing", "extra_forbidden")
+    out: list[str | int] = []
+    node: Any = data
+    for i, part in enumerate(loc):
+        if isinstance(node, dict):
+            found = part in node
+        else:
+            found = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if found:
+            out.append(part)
+            node = node[part]
+        elif names_key and i == len(loc) - 1 and isinstance(node, dict):
+            out.append(part)  # a missing or unknown key
+        # anything else is a tag pydantic adds (the check type, a validator name)
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        out.append(err["ctx"]["discriminator"].strip("'"))
+    return tuple(out)
+
+
+def _message(err: Any) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key {err['loc'][-1]!r}"
+    if kind in ("missing", "union_tag_not_found"):
+        return "required but missing"
+    if kind == "union_tag_invalid":
+        ctx = err["ctx"]
+        return f"unknown type {ctx['tag']!r}; expected one of {ctx['expected_tags']}"
+    msg = str(err["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    return msg
+
+
+def format_path(path: Loc) -> str:
+    """("checks", 2, "interval") -> ``checks[2].interval``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", part):
+            text += f".{part}" if text else part
+        else:
+            text += f"[{part!r}]"
+    return text or "(top level)"
+
+
+def _line(path: Loc, lines: dict[Loc, int]) -> int:
+    while path and path not in lines:
+        path = path[:-1]
+    return lines.get(path, 1)
+
+
+def _render(problems: list[tuple[Loc, str]], source: str, lines: dict[Loc, int]) -> list[str]:
+    ordered = sorted(problems, key=lambda p: _line(p[0], lines))
+    return [f"{source}:{_line(p, lines)}: {format_path(p)}: {msg}" for p, msg in ordered]
+
+
+def secret_values(model: BaseModel) -> set[str]:
+    """Every non-empty secret in a config, for the log redactor."""
+    found: set[str] = set()
+    for value in _values(model):
+        if isinstance(value, SecretStr):
+            secret = value.get_secret_value()
+            if secret:
+                found.add(secret)
+    return found
+
+
+def _values(obj: Any) -> Iterator[Any]:
+    if isinstance(obj, BaseModel):
+        for name in type(obj).model_fields:
+            yield from _values(getattr(obj, name))
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _values(v)
+    elif isinstance(obj, list | tuple):
+        for v in obj:
+            yield from _values(v)
+    else:
+        yield obj

@@ -1,0 +1,270 @@
+"""The whole configuration file as pydantic models.
+
+Config is inert, validated data. Sections whose machinery arrives in later
+work (rules, routing, escalation, reports) are validated and kept now so that
+a production file is checked whole.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from sentinel.config.checks import NAME, Check, Strict
+from sentinel.config.units import Duration, parse_duration
+
+Severity = Literal["critical", "high", "medium", "low"]
+LISTEN = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]*\]|[^\s:\[\]]*):(?P<port>\d{1,5})$")
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """``0.0.0.0:9464`` -> ("0.0.0.0", 9464); ``[::]:9464`` -> ("::", 9464); ``:9464`` -> all."""
+    m = LISTEN.match(listen)
+    if not m or int(m.group("port")) > 65535:
+        raise ValueError(f"listen address {listen!r} must be host:port, e.g. 0.0.0.0:9464")
+    host = m.group("host").strip("[]") or "0.0.0.0"
+    return host, int(m.group("port"))
+
+
+def check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+def check_cron(value: str) -> str:
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as exc:
+        raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
+    return value
+
+
+class Server(Strict):
+    listen: str = "0.0.0.0:9464"
+    external_url: str | None = None
+    api_token: SecretStr | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        split_listen(value)
+        return value
+
+
+class Storage(Strict):
+    url: SecretStr = SecretStr("sqlite:///var/lib/sentinel/sentinel.db")
+    history: Duration = 90 * 86400.0
+
+
+class Defaults(Strict):
+    interval: Duration = Field(default=30.0, gt=0)
+    timeout: Duration = Field(default=5.0, gt=0)
+
+
+class SchedulerOptions(Strict):
+    max_concurrency: int = Field(default=500, ge=1, le=100_000)
+
+
+class Rule(Strict):
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    match: dict[str, str] = {}
+    expr: str = Field(min_length=1)
+    for_: Duration = Field(default=0.0, alias="for")
+    keep_firing_for: Duration = 0.0
+    severity: Severity = "high"
+    summary: str = ""
+    description: str = ""
+    runbook: str | None = None
+    labels: dict[str, str] = {}
+    on_no_data: Literal["keep", "resolve", "fire"] = "keep"
+
+
+class AlertMatcher(Strict):
+    alert: str | None = None
+    labels: dict[str, str] = {}
+
+
+class Inhibit(Strict):
+    source: AlertMatcher
+    target: AlertMatcher
+    equal: list[str] = []
+
+
+class Contact(Strict):
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    phone: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$")
+    slack: str | None = None
+
+
+class Override(Strict):
+    who: str
+    from_: datetime = Field(alias="from")
+    until: datetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Override:
+        if self.until <= self.from_:
+            raise ValueError("until must be after from")
+        return self
+
+
+class Rotation(Strict):
+    rotation: list[str] = Field(min_length=1)
+    shift: Duration = Field(default=7 * 86400.0, gt=0)
+    handoff: datetime
+    timezone: str = "UTC"
+    overrides: list[Override] = []
+
+    _tz = field_validator("timezone")(check_timezone)
+
+
+class SlackChannel(Strict):
+    type: Literal["slack"]
+    token: SecretStr | None = None
+    webhook_url: SecretStr | None = None
+    channel: str | None = None
+    api_url: str | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> SlackChannel:
+        if (self.token is None) == (self.webhook_url is None):
+            raise ValueError("slack takes exactly one of token (with channel) or webhook_url")
+        if self.token is not None and not self.channel:
+            raise ValueError("slack with a bot token needs channel")
+        return self
+
+
+class PagerDutyChannel(Strict):
+    type: Literal["pagerduty"]
+    routing_key: SecretStr
+    api_url: str | None = None
+
+
+class EmailChannel(Strict):
+    type: Literal["email"]
+    api_key: SecretStr
+    from_: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+$")
+    to: list[str] = []
+    api_url: str | None = None
+
+
+class SmsChannel(Strict):
+    type: Literal["sms"]
+    account_sid: SecretStr
+    auth_token: SecretStr
+    from_: str = Field(alias="from")
+    to: list[str] = []
+    api_url: str | None = None
+
+
+class WebhookChannel(Strict):
+    type: Literal["webhook"]
+    url: SecretStr
+    secret: SecretStr | None = None
+    headers: dict[str, str] = {}
+
+
+class ConsoleChannel(Strict):
+    type: Literal["console"]
+
+
+Channel = Annotated[
+    SlackChannel | PagerDutyChannel | EmailChannel | SmsChannel | WebhookChannel | ConsoleChannel,
+    Field(discriminator="type"),
+]
+
+
+class Step(Strict):
+    after: Duration = 0.0
+    notify: list[str] = Field(min_length=1)
+
+
+class Escalation(Strict):
+    critical: list[Step] = []
+    high: list[Step] = []
+    medium: list[Step] = []
+    low: list[Step] = []
+    repeat_every: Duration | None = None
+    ack_expires_after: Duration | None = None
+
+
+class Maintenance(Strict):
+    name: str
+    cron: str
+    duration: Duration = Field(gt=0)
+    timezone: str = "UTC"
+    match: dict[str, str] = {}
+
+    _cron = field_validator("cron")(check_cron)
+    _tz = field_validator("timezone")(check_timezone)
+
+
+class Report(Strict):
+    name: str
+    cron: str
+    period: Duration = Field(gt=0)
+    notify: list[str] = Field(min_length=1)
+    timezone: str = "UTC"
+
+    _cron = field_validator("cron")(check_cron)
+    _tz = field_validator("timezone")(check_timezone)
+
+
+class Watchdog(Strict):
+    url: SecretStr = SecretStr("")
+    every: Duration = Field(default=60.0, gt=0)
+
+
+class Config(Strict):
+    server: Server = Server()
+    storage: Storage = Storage()
+    defaults: Defaults = Defaults()
+    scheduler: SchedulerOptions = SchedulerOptions()
+    checks: list[Check] = []
+    rules: list[Rule] = []
+    inhibit: list[Inhibit] = []
+    dependencies: dict[str, list[str]] = {}
+    contacts: dict[str, Contact] = {}
+    oncall: dict[str, Rotation] = {}
+    channels: dict[str, Channel] = {}
+    escalation: Escalation = Escalation()
+    maintenance: list[Maintenance] = []
+    reports: list[Report] = []
+    watchdog: Watchdog = Watchdog()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_defaults(cls, data: Any) -> Any:
+        """Checks without their own interval or timeout take ``defaults:``."""
+        if not isinstance(data, dict):
+            return data
+        defaults = data.get("defaults")
+        checks = data.get("checks")
+        if not isinstance(defaults, dict) or not isinstance(checks, list):
+            return data
+        inherited = {}
+        for key in ("interval", "timeout"):
+            try:
+                parse_duration(defaults.get(key))
+            except ValueError:
+                continue
+            inherited[key] = defaults[key]
+        data = dict(data)
+        data["checks"] = [{**inherited, **c} if isinstance(c, dict) else c for c in checks]
+        return data
+
+    @field_validator("contacts", "oncall", "channels")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not re.match(NAME, name):
+                raise ValueError(f"invalid name {name!r}: use letters, digits, '-', '_', '.'")
+        return value

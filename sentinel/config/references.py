@@ -1,0 +1,136 @@
+"""Cross-references that a single model cannot check: every name used must exist.
+
+Returns problems as (path, message) so the loader can point at the line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fnmatch import fnmatchcase
+
+from sentinel.config.checks import CheckBase
+from sentinel.config.models import Config
+
+Path = tuple[str | int, ...]
+Problem = tuple[Path, str]
+
+
+def selects(match: dict[str, str], check: CheckBase, check_type: str) -> bool:
+    """Does a ``match:`` selector pick this check? ``check`` is a name glob,
+    ``type`` the probe type, and every other key a label that must be equal."""
+    for key, want in match.items():
+        if key == "check":
+            if not fnmatchcase(check.name, want):
+                return False
+        elif key == "type":
+            if check_type != want:
+                return False
+        elif check.labels.get(key) != want:
+            return False
+    return True
+
+
+def find_problems(config: Config) -> list[Problem]:
+    return [
+        *_unique_checks(config),
+        *_rules_select(config),
+        *_dependencies(config),
+        *_oncall(config),
+        *_targets(config),
+    ]
+
+
+def _unique_checks(config: Config) -> Iterator[Problem]:
+    seen: dict[str, int] = {}
+    for i, check in enumerate(config.checks):
+        if check.name in seen:
+            yield (
+                ("checks", i, "name"),
+                (f"duplicate check name {check.name!r} (first at checks[{seen[check.name]}])"),
+            )
+        seen.setdefault(check.name, i)
+
+
+def _rules_select(config: Config) -> Iterator[Problem]:
+    for i, rule in enumerate(config.rules):
+        if not any(selects(rule.match, c, c.type) for c in config.checks):
+            yield ("rules", i, "match"), f"rule {rule.name!r} selects no check"
+
+
+def _dependencies(config: Config) -> Iterator[Problem]:
+    names = {c.name for c in config.checks}
+    graph = config.dependencies
+    for check, deps in graph.items():
+        if check not in names:
+            yield ("dependencies", check), f"unknown check {check!r}"
+        for j, dep in enumerate(deps):
+            if dep not in names:
+                yield ("dependencies", check, j), f"unknown check {dep!r}"
+            elif dep == check:
+                yield ("dependencies", check, j), f"check {check!r} depends on itself"
+    cycle = _find_cycle(graph)
+    if cycle:
+        yield ("dependencies", cycle[0]), "dependency cycle: " + " -> ".join(cycle)
+
+
+def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in graph.get(node, []):
+            if nxt == node:
+                continue  # reported above as depending on itself
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt] if nxt in path else [*path, nxt]
+            if nxt not in state:
+                found = visit(nxt, [*path, nxt])
+                if found:
+                    return found
+        state[node] = 2
+        return None
+
+    for start in graph:
+        if start not in state:
+            found = visit(start, [start])
+            if found:
+                return found
+    return None
+
+
+def _oncall(config: Config) -> Iterator[Problem]:
+    for name, rotation in config.oncall.items():
+        for j, who in enumerate(rotation.rotation):
+            if who not in config.contacts:
+                yield ("oncall", name, "rotation", j), f"unknown contact {who!r}"
+        for j, override in enumerate(rotation.overrides):
+            if override.who not in config.contacts:
+                yield ("oncall", name, "overrides", j, "who"), f"unknown contact {override.who!r}"
+
+
+def target_problem(target: str, config: Config) -> str | None:
+    """Why a notification target cannot be resolved, or None when it can."""
+    kind, _, rest = target.partition(":")
+    if rest:
+        if kind == "oncall":
+            return None if rest in config.oncall else f"unknown on-call schedule {rest!r}"
+        if kind == "email":
+            return None if "@" in rest else f"invalid email address {rest!r}"
+        return f"unknown target kind {kind!r} (use a channel, a contact, oncall: or email:)"
+    if target in config.channels or target in config.contacts:
+        return None
+    return f"unknown channel or contact {target!r}"
+
+
+def _targets(config: Config) -> Iterator[Problem]:
+    for severity in ("critical", "high", "medium", "low"):
+        for i, step in enumerate(getattr(config.escalation, severity)):
+            for j, target in enumerate(step.notify):
+                problem = target_problem(target, config)
+                if problem:
+                    yield ("escalation", severity, i, "notify", j), problem
+    for i, report in enumerate(config.reports):
+        for j, target in enumerate(report.notify):
+            problem = target_problem(target, config)
+            if problem:
+                yield ("reports", i, "notify", j), problem

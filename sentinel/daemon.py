@@ -1,0 +1,280 @@
+"""Wiring: every stage built from config, started, reloaded on SIGHUP, stopped on SIGTERM.
+
+This is the only module that knows all the others. Data flows one way:
+scheduler -> runner (probe -> Result) -> sinks (latest results, metrics,
+history writer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import structlog
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from sentinel import __version__
+from sentinel.clock import Clock
+from sentinel.config import Config, ConfigError, load_config, secret_values, split_listen
+from sentinel.logs import Redactor
+from sentinel.metrics import Metrics
+from sentinel.probes import ProbeContext, registry
+from sentinel.results import LatestResults
+from sentinel.runner import Armed, CheckRunner
+from sentinel.scheduler import Scheduler
+from sentinel.settings import Settings
+from sentinel.store import Store, open_store
+from sentinel.store.writer import ResultWriter
+from sentinel.web.app import create_app
+
+log = structlog.get_logger("sentinel.daemon")
+PRUNE_EVERY = 3600.0
+STOP_GRACE_MAX = 30.0
+
+
+def apply_settings(config: Config, settings: Settings) -> Config:
+    """Environment settings win over the file where both speak."""
+    server, storage = config.server, config.storage
+    if settings.listen:
+        split_listen(settings.listen)
+        server = server.model_copy(update={"listen": settings.listen})
+    if settings.storage_url is not None:
+        storage = storage.model_copy(update={"url": settings.storage_url})
+    return config.model_copy(update={"server": server, "storage": storage})
+
+
+def load(settings: Settings, env: Mapping[str, str]) -> Config:
+    return apply_settings(load_config(settings.config, env), settings)
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        settings: Settings,
+        clock: Clock,
+        env: Mapping[str, str],
+        redactor: Redactor,
+        registry_: CollectorRegistry | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.clock = clock
+        self.env = env
+        self.redactor = redactor
+        self.latest = LatestResults()
+        self.registry = registry_ or CollectorRegistry()
+        self.metrics = Metrics(self.registry, self.latest, __version__)
+        self.probe_context = ProbeContext(clock=clock)
+        self.store: Store = open_store(config.storage.url.get_secret_value())
+        self.writer = ResultWriter(self.store, clock, on_error=self._store_failed)
+        self.metrics.watch_store(lambda: self.writer.pending, lambda: self.writer.dropped)
+        self.runner = CheckRunner(
+            clock, self.latest, [self.latest.record, self.metrics.record_result, self.writer.submit]
+        )
+        self.scheduler = Scheduler(
+            clock, self.runner.run, self.metrics, config.scheduler.max_concurrency
+        )
+        self.armed: dict[str, Armed] = {}
+        self.unsupported: dict[str, str] = {}
+        self.started_at: datetime = clock.now()
+        self._stop = asyncio.Event()
+        self._web: web.AppRunner | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self.listening: list[tuple[str, int]] = []
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.store.open()
+        self.writer.start()
+        self._arm(self.config)
+        self.metrics.config_reload_successful.set(1)
+        self.metrics.config_reload_timestamp.set(self.clock.now().timestamp())
+        self.scheduler.start()
+        await self._serve()
+        self._spawn(self._prune_loop())
+        log.info(
+            "sentinel_started",
+            version=__version__,
+            checks=len(self.armed),
+            unsupported=sorted(self.unsupported),
+            listen=self.config.server.listen,
+        )
+
+    async def stop(self) -> None:
+        log.info("sentinel_stopping")
+        grace = min(STOP_GRACE_MAX, max((c.timeout for c in self.config.checks), default=1.0))
+        await self.scheduler.stop(grace)
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.writer.stop()
+        if self._web is not None:
+            await self._web.cleanup()
+        await self._close_probes(self.armed.values())
+        await self.probe_context.close()
+        await self.store.close()
+        log.info("sentinel_stopped")
+
+    async def run_until_signalled(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
+        loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
+        await self.start()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.stop()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def reload(self) -> bool:
+        """Validate the file again and switch to it; on any error keep what runs."""
+        try:
+            new = load(self.settings, self.env)
+        except ConfigError as exc:
+            self.metrics.config_reload_successful.set(0)
+            log.error("config_reload_failed", problems=exc.problems)
+            return False
+        if new.server.listen != self.config.server.listen or (
+            new.storage.url.get_secret_value() != self.config.storage.url.get_secret_value()
+        ):
+            log.warning("config_reload_needs_restart", sections=["server.listen", "storage.url"])
+        self.redactor.set_secrets(secret_values(new))
+        old = self.armed
+        self._arm(new)
+        self.scheduler.set_concurrency(new.scheduler.max_concurrency)
+        self.config = new
+        await self._close_probes(p for name, p in old.items() if self.armed.get(name) is not p)
+        self.metrics.config_reload_successful.set(1)
+        self.metrics.config_reload_timestamp.set(self.clock.now().timestamp())
+        log.info("config_reloaded", checks=len(self.armed))
+        return True
+
+    # -- wiring --------------------------------------------------------------
+
+    def _arm(self, config: Config) -> None:
+        factories = registry()
+        armed: dict[str, Armed] = {}
+        unsupported: dict[str, str] = {}
+        for check in config.checks:
+            previous = self.armed.get(check.name)
+            if previous is not None and previous.check == check:
+                armed[check.name] = previous  # unchanged: keep its probe and pooled connections
+                continue
+            factory = factories.get(check.type)
+            if factory is None:
+                unsupported[check.name] = check.type
+                continue
+            armed[check.name] = Armed(check, check.type, factory(check, self.probe_context))
+        self.armed, self.unsupported = armed, unsupported
+        self.runner.arm(armed)
+        self.latest.retain(set(armed))
+        self.scheduler.schedule((name, a.check.interval) for name, a in armed.items())
+        self.metrics.checks_configured.clear()
+        for check in config.checks:
+            supported = "true" if check.name in armed else "false"
+            self.metrics.checks_configured.labels(check.type, supported).inc()
+        for name, kind in unsupported.items():
+            log.warning("probe_type_unavailable", check=name, type=kind)
+
+    async def _close_probes(self, armed: Any) -> None:
+        for a in list(armed):
+            try:
+                await a.probe.close()
+            except Exception as exc:
+                log.warning("probe_close_failed", check=a.check.name, error=type(exc).__name__)
+
+    async def _serve(self) -> None:
+        app = create_app(self, self.registry)
+        self._web = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._web.setup()
+        host, port = split_listen(self.config.server.listen)
+        site = web.TCPSite(self._web, host, port, reuse_address=True)
+        await site.start()
+        self.listening = [(str(a[0]), int(a[1])) for a in self._web.addresses]
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _prune_loop(self) -> None:
+        while True:
+            cutoff = self.clock.now().timestamp() - self.config.storage.history
+            try:
+                removed = await self.store.prune_results(
+                    datetime.fromtimestamp(cutoff, self.clock.now().tzinfo)
+                )
+                if removed:
+                    log.info("history_pruned", rows=removed)
+            except Exception as exc:
+                log.warning("history_prune_failed", error=type(exc).__name__)
+            await self.clock.sleep(PRUNE_EVERY)
+
+    def _store_failed(self, exc: BaseException) -> None:
+        self.metrics.store_write_failures.inc()
+        log.warning("store_write_failed", error=type(exc).__name__, pending=self.writer.pending)
+
+    # -- what the web app reads ---------------------------------------------
+
+    def readiness(self) -> dict[str, Any]:
+        age = self.scheduler.last_tick_age()
+        running = self.scheduler.running
+        fresh = age is not None and age < 10.0
+        return {
+            "ready": running and fresh,
+            "config_loaded": True,
+            "scheduler_running": running,
+            "last_tick_age_seconds": None if age is None else round(age, 3),
+        }
+
+    async def store_reachable(self) -> bool:
+        return bool(await self.store.ping())
+
+    def status(self) -> dict[str, Any]:
+        checks = []
+        counts = {"up": 0, "down": 0, "pending": 0, "unsupported": 0}
+        for check in self.config.checks:
+            result = self.latest.get(check.name)
+            if check.name in self.unsupported:
+                state = "unsupported"
+            elif result is None:
+                state = "pending"
+            else:
+                state = "up" if result.ok else "down"
+            counts[state] += 1
+            entry: dict[str, Any] = {
+                "name": check.name,
+                "type": check.type,
+                "labels": check.labels,
+                "interval_seconds": check.interval,
+                "state": state,
+            }
+            if result is not None:
+                entry.update(
+                    last_run=result.started_at.isoformat(),
+                    duration_seconds=round(result.duration, 6),
+                    error=result.error,
+                    samples={_sample_key(s.name, s.labels): s.value for s in result.samples},
+                )
+            checks.append(entry)
+        return {
+            "version": __version__,
+            "started_at": self.started_at.isoformat(),
+            "summary": counts,
+            "checks": checks,
+        }
+
+
+def _sample_key(name: str, labels: tuple[tuple[str, str], ...]) -> str:
+    if not labels:
+        return name
+    return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels) + "}"

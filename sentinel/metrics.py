@@ -1,0 +1,184 @@
+"""Every metric sentinel exports, defined in one place against an injected registry.
+
+Per-check series are kept few (up, last duration, last run time, last sample
+values) and produced at scrape time from the latest results, so the probe hot
+path only replaces one dict entry. Duration histograms are per check *type*:
+a per-check histogram would multiply the series by ten.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable, Iterator
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample as PromSample
+
+from sentinel.results import LatestResults, Result
+
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+LATENESS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+BUILTIN_SAMPLES = frozenset({"up", "duration_seconds"})
+RESERVED_LABELS = frozenset({"check", "sample", "type"})
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry, latest: LatestResults, version: str) -> None:
+        self.registry = registry
+        self.check_runs = Counter(
+            "sentinel_check_runs",
+            "Check runs by probe type and result (ok or failed).",
+            ["type", "result"],
+            registry=registry,
+        )
+        self.check_duration = Histogram(
+            "sentinel_check_duration_seconds",
+            "How long check runs took, by probe type.",
+            ["type"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.scheduler_lateness = Histogram(
+            "sentinel_scheduler_lateness_seconds",
+            "How late check runs started after their due time.",
+            buckets=LATENESS_BUCKETS,
+            registry=registry,
+        )
+        self.scheduler_skipped = Counter(
+            "sentinel_scheduler_skipped_runs",
+            "Runs not started: overlap (the previous run was still going) or missed.",
+            ["reason"],
+            registry=registry,
+        )
+        self.scheduler_in_flight = Gauge(
+            "sentinel_scheduler_in_flight_checks",
+            "Check runs in progress.",
+            registry=registry,
+        )
+        self.checks_configured = Gauge(
+            "sentinel_checks_configured",
+            "Configured checks by probe type and whether this build can run them.",
+            ["type", "supported"],
+            registry=registry,
+        )
+        self.config_reload_successful = Gauge(
+            "sentinel_config_last_reload_successful",
+            "1 when the last config load or reload succeeded, 0 when it failed.",
+            registry=registry,
+        )
+        self.config_reload_timestamp = Gauge(
+            "sentinel_config_last_reload_success_timestamp_seconds",
+            "When the config was last loaded successfully.",
+            registry=registry,
+        )
+        self.store_write_failures = Counter(
+            "sentinel_store_write_failures",
+            "Failed batch writes of check history (the rows are kept and retried).",
+            registry=registry,
+        )
+        build = Gauge(
+            "sentinel_build_info",
+            "The running build; always 1.",
+            ["version", "python"],
+            registry=registry,
+        )
+        build.labels(version, platform.python_version()).set(1)
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        self._checks = CheckCollector(latest)
+        registry.register(self._checks)
+        self._store = StoreCollector()
+        registry.register(self._store)
+        self._runs: dict[tuple[str, bool], Counter] = {}
+        self._durations: dict[str, Histogram] = {}
+        self.lateness = self.scheduler_lateness.observe
+        self.skipped_overlap = self.scheduler_skipped.labels("overlap").inc
+        self.skipped_missed = self.scheduler_skipped.labels("missed").inc
+
+    def record_result(self, result: Result) -> None:
+        """Count one run; children are cached because this runs for every probe."""
+        key = (result.type, result.ok)
+        runs = self._runs.get(key)
+        if runs is None:
+            runs = self._runs[key] = self.check_runs.labels(
+                result.type, "ok" if result.ok else "failed"
+            )
+        runs.inc()
+        hist = self._durations.get(result.type)
+        if hist is None:
+            hist = self._durations[result.type] = self.check_duration.labels(result.type)
+        hist.observe(result.duration)
+
+    def watch_store(self, pending: Callable[[], int], dropped: Callable[[], int]) -> None:
+        self._store.pending = pending
+        self._store.dropped = dropped
+
+
+class CheckCollector(Collector):
+    """Per-check series, rendered from the latest results at scrape time."""
+
+    def __init__(self, latest: LatestResults) -> None:
+        self._latest = latest
+
+    def collect(self) -> Iterator[Metric]:
+        results = self._latest.snapshot()
+        up = GaugeMetricFamily(
+            "sentinel_check_up", "1 when the check's last run passed.", labels=["check", "type"]
+        )
+        duration = GaugeMetricFamily(
+            "sentinel_check_last_duration_seconds",
+            "Duration of the check's last run.",
+            labels=["check", "type"],
+        )
+        last_run = GaugeMetricFamily(
+            "sentinel_check_last_run_timestamp_seconds",
+            "When the check last ran.",
+            labels=["check"],
+        )
+        samples = GaugeMetricFamily(
+            "sentinel_check_sample", "Values the check's last run observed, by sample name."
+        )
+        out = samples.samples
+        name = "sentinel_check_sample"
+        for r in results:
+            up.add_metric((r.check, r.type), 1.0 if r.ok else 0.0)
+            duration.add_metric((r.check, r.type), r.duration)
+            last_run.add_metric((r.check,), r.started_at.timestamp())
+            for s in r.samples:
+                if s.name in BUILTIN_SAMPLES:
+                    continue
+                labels = {"check": r.check, "sample": s.name}
+                for k, v in s.labels:
+                    labels[f"exported_{k}" if k in RESERVED_LABELS else k] = v
+                out.append(PromSample(name, labels, s.value))
+        yield up
+        yield duration
+        yield last_run
+        yield samples
+
+
+class StoreCollector(Collector):
+    """The history writer's queue, read at scrape time."""
+
+    def __init__(self) -> None:
+        self.pending: Callable[[], int] = lambda: 0
+        self.dropped: Callable[[], int] = lambda: 0
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "sentinel_store_pending_results", "Results waiting to be written.", value=self.pending()
+        )
+        yield CounterMetricFamily(
+            "sentinel_store_dropped_results",
+            "Results dropped because the store could not keep up.",
+            value=self.dropped(),
+        )

@@ -1,0 +1,59 @@
+"""The Probe protocol: what every probe type implements.
+
+A probe is built once per check from its config and reused for every run. It
+must never raise into the scheduler: every failure becomes
+``Outcome(ok=False, error=<short reason>)``. The scheduler adds ``up`` and
+``duration_seconds`` and enforces the check's timeout around ``run()``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import aiohttp
+
+from sentinel.clock import Clock
+from sentinel.results import Outcome
+
+
+class Probe(Protocol):
+    async def run(self) -> Outcome: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class ProbeContext:
+    """Shared resources that probes borrow: the clock and pooled HTTP sessions."""
+
+    clock: Clock
+    http_sessions: HttpSessions = field(default_factory=lambda: HttpSessions())
+
+    async def close(self) -> None:
+        await self.http_sessions.close()
+
+
+class HttpSessions:
+    """One keep-alive aiohttp session shared by every HTTP probe.
+
+    aiohttp's connector pools connections per (host, port, TLS settings), so
+    checks of the same target reuse connections. Probes that ask for a fresh
+    connection each time get their own session with ``force_close``.
+    """
+
+    def __init__(self, limit: int = 0) -> None:
+        self._limit = limit
+        self._shared: aiohttp.ClientSession | None = None
+
+    def shared(self) -> aiohttp.ClientSession:
+        if self._shared is None or self._shared.closed:
+            connector = aiohttp.TCPConnector(limit=self._limit, ttl_dns_cache=60)
+            self._shared = aiohttp.ClientSession(
+                connector=connector, auto_decompress=True, trust_env=False
+            )
+        return self._shared
+
+    async def close(self) -> None:
+        if self._shared is not None and not self._shared.closed:
+            await self._shared.close()

@@ -1,0 +1,249 @@
+"""HTTP probe: one request, then status, headers, body and JSON assertions.
+
+Everything that can be prepared is prepared once in ``__init__`` (headers,
+auth, TLS context, compiled regexes and JSON paths, the reason texts), since
+``run`` is the hot path: thousands of runs a minute.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+from typing import Any
+
+import aiohttp
+from cryptography import x509
+
+from sentinel.clock import Clock
+from sentinel.config.checks import HttpCheck
+from sentinel.config.units import format_duration, format_size
+from sentinel.probes.base import ProbeContext
+from sentinel.probes.errors import describe_os_error
+from sentinel.probes.jsonpath import MISSING, JsonPath
+from sentinel.results import Outcome, Sample
+
+DEFAULT_STATUSES = frozenset(range(200, 400))
+SHOWN = 60  # characters of an unexpected value shown in a reason
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif value is None:
+        text = "null"
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = json.dumps(value, separators=(",", ":"))
+    return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
+
+
+def _matches(actual: Any, expected: Any) -> bool:
+    if actual == expected and type(actual) is type(expected):
+        return True
+    if isinstance(actual, bool) != isinstance(expected, bool):
+        return _show(actual) == _show(expected)
+    return bool(actual == expected) or _show(actual) == _show(expected)
+
+
+class HttpProbe:
+    def __init__(self, check: HttpCheck, ctx: ProbeContext) -> None:
+        self._clock: Clock = ctx.clock
+        self._sessions = ctx.http_sessions
+        self._own: aiohttp.ClientSession | None = None
+        self._fresh = check.fresh_connection
+        self._method = check.method
+        self._url = check.url
+        self._https = check.url.startswith("https://")
+        self._redirects = check.follow_redirects
+        self._max_redirects = check.max_redirects
+        self._max_body = check.max_body
+        self._timeout = aiohttp.ClientTimeout(total=check.timeout)
+        self._timeout_reason = f"timeout after {format_duration(check.timeout)}"
+        self._too_big_reason = f"body exceeds {format_size(check.max_body)}"
+
+        headers = dict(check.headers)
+        self._auth: aiohttp.BasicAuth | None = None
+        if check.auth is not None and check.auth.bearer is not None:
+            headers["Authorization"] = f"Bearer {check.auth.bearer.get_secret_value()}"
+        elif check.auth is not None and check.auth.basic is not None:
+            basic = check.auth.basic
+            self._auth = aiohttp.BasicAuth(basic.username, basic.password.get_secret_value())
+        self._data: bytes | None = None
+        if isinstance(check.body, str):
+            self._data = check.body.encode()
+        elif check.body is not None:
+            self._data = json.dumps(check.body).encode()
+            headers.setdefault("Content-Type", "application/json")
+        self._headers = headers
+
+        self._ssl: ssl.SSLContext | bool = True
+        self._setup_error: str | None = None
+        if not check.tls.verify:
+            self._ssl = False
+        elif check.tls.ca_file:
+            try:
+                self._ssl = ssl.create_default_context(cafile=check.tls.ca_file)
+            except (OSError, ssl.SSLError):
+                self._setup_error = "tls: cannot load ca_file"
+
+        expect = check.expect
+        self._statuses = frozenset(expect.status) if expect.status else DEFAULT_STATUSES
+        shown = "[" + ", ".join(str(s) for s in expect.status) + "]" if expect.status else "200-399"
+        self._status_list = shown
+        self._body_re = re.compile(expect.body_matches) if expect.body_matches else None
+        self._body_not_re = re.compile(expect.body_not_matches) if expect.body_not_matches else None
+        self._header_checks = [
+            (name, name.lower(), re.compile(pattern), pattern)
+            for name, pattern in expect.headers.items()
+        ]
+        self._json_checks = [(JsonPath(path), want) for path, want in expect.json_.items()]
+        self._extract = [(name, JsonPath(path)) for name, path in check.extract.items()]
+        self._need_text = self._body_re is not None or self._body_not_re is not None
+        self._need_json = bool(self._json_checks or self._extract)
+        self._cert_expiry: dict[bytes, float] = {}
+
+    def _session(self) -> aiohttp.ClientSession:
+        if not self._fresh:
+            return self._sessions.shared()
+        if self._own is None or self._own.closed:
+            self._own = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(force_close=True), trust_env=False
+            )
+        return self._own
+
+    async def run(self) -> Outcome:
+        if self._setup_error is not None:
+            return Outcome.failed(self._setup_error)
+        samples: list[Sample] = []
+        try:
+            async with self._session().request(
+                self._method,
+                self._url,
+                headers=self._headers,
+                data=self._data,
+                auth=self._auth,
+                allow_redirects=self._redirects,
+                max_redirects=self._max_redirects,
+                timeout=self._timeout,
+                ssl=self._ssl,
+            ) as resp:
+                samples.append(Sample("status_code", float(resp.status)))
+                if self._https:
+                    expiry = self._cert_expiry_seconds(resp)
+                    if expiry is not None:
+                        samples.append(Sample("cert_expiry_seconds", expiry))
+                body = await self._read(resp)
+                samples.append(Sample("content_length", float(len(body or b""))))
+                reason = self._judge(resp, body, samples)
+        except TimeoutError:
+            return Outcome.failed(self._timeout_reason, tuple(samples))
+        except aiohttp.TooManyRedirects:
+            return Outcome.failed(f"too many redirects ({self._max_redirects})", tuple(samples))
+        except aiohttp.ClientConnectorCertificateError as exc:
+            return Outcome.failed(describe_os_error(exc.certificate_error))
+        except aiohttp.ClientConnectorDNSError:
+            return Outcome.failed("dns: name not found")
+        except aiohttp.ClientConnectorError as exc:
+            return Outcome.failed(describe_os_error(exc.os_error))
+        except aiohttp.ServerDisconnectedError:
+            return Outcome.failed("server disconnected", tuple(samples))
+        except aiohttp.ClientPayloadError:
+            return Outcome.failed("incomplete body", tuple(samples))
+        except aiohttp.ClientResponseError as exc:
+            return Outcome.failed(
+                f"bad response: {exc.status or type(exc).__name__}", tuple(samples)
+            )
+        except (aiohttp.ClientError, OSError) as exc:
+            return Outcome.failed(f"http error: {type(exc).__name__}", tuple(samples))
+        if reason is not None:
+            return Outcome.failed(reason, tuple(samples))
+        return Outcome(ok=True, samples=tuple(samples))
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> bytes | None:
+        """The body, or None when it is larger than ``max_body``."""
+        declared = resp.content_length
+        if declared is not None:
+            if declared > self._max_body:
+                return None
+            return await resp.read()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > self._max_body:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _judge(
+        self, resp: aiohttp.ClientResponse, body: bytes | None, samples: list[Sample]
+    ) -> str | None:
+        """The first unmet expectation, or None; appends extracted samples."""
+        if resp.status not in self._statuses:
+            return f"status {resp.status} not in {self._status_list}"
+        if body is None:
+            return self._too_big_reason
+        for name, lower, pattern, text in self._header_checks:
+            value = resp.headers.get(lower)
+            if value is None:
+                return f"header {name} missing"
+            if not pattern.search(value):
+                return f"header {name}: {_show(value)!r} does not match /{text}/"
+        if self._need_text:
+            text = body.decode(resp.get_encoding() if resp.charset else "utf-8", errors="replace")
+            if self._body_re is not None and not self._body_re.search(text):
+                return f"body does not match /{self._body_re.pattern}/"
+            if self._body_not_re is not None and self._body_not_re.search(text):
+                return f"body matches /{self._body_not_re.pattern}/"
+        if not self._need_json:
+            return None
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return "invalid JSON"
+        for path, want in self._json_checks:
+            got = path.find(document)
+            if got is MISSING:
+                return f"{path.text}: not found"
+            if isinstance(want, list):
+                if not any(_matches(got, w) for w in want):
+                    allowed = ", ".join(_show(w) for w in want)
+                    return f"{path.text}: expected one of [{allowed}], got {_show(got)}"
+            elif not _matches(got, want):
+                return f"{path.text}: expected {_show(want)}, got {_show(got)}"
+        for name, path in self._extract:
+            got = path.find(document)
+            if got is MISSING or got is None:
+                return f"extract {name}: {path.text} not found"
+            try:
+                samples.append(Sample(name, float(got)))
+            except (TypeError, ValueError):
+                return f"extract {name}: {path.text} is not a number"
+        return None
+
+    def _cert_expiry_seconds(self, resp: aiohttp.ClientResponse) -> float | None:
+        connection = resp.connection
+        transport = connection.transport if connection is not None else None
+        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+        if ssl_object is None:
+            return None
+        der = ssl_object.getpeercert(binary_form=True)
+        if not der:
+            return None
+        not_after = self._cert_expiry.get(der)
+        if not_after is None:
+            if len(self._cert_expiry) > 16:
+                self._cert_expiry.clear()
+            cert = x509.load_der_x509_certificate(der)
+            not_after = self._cert_expiry[der] = cert.not_valid_after_utc.timestamp()
+        return not_after - self._clock.now().timestamp()
+
+    async def close(self) -> None:
+        if self._own is not None and not self._own.closed:
+            await self._own.close()
+        self._own = None
+
+
+__all__ = ["HttpProbe"]

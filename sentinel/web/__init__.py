@@ -1,0 +1,1 @@
+"""The HTTP face of sentinel: /metrics, /health, /ready and the API."""

@@ -1,0 +1,59 @@
+"""aiohttp application: /health, /ready, /metrics and /api/v1/status.
+
+Handlers only read; what they show comes from a :class:`StatusSource` that
+the daemon provides. /metrics renders in a worker thread so a scrape of
+10,000 checks does not stall probes on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+
+class StatusSource(Protocol):
+    def readiness(self) -> dict[str, Any]:
+        """Must contain ``ready: bool``; the rest explains it."""
+        ...
+
+    async def store_reachable(self) -> bool: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
+def create_app(source: StatusSource, registry: CollectorRegistry) -> web.Application:
+    app = web.Application()
+    render_lock = asyncio.Lock()
+
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    async def ready(_: web.Request) -> web.Response:
+        body = source.readiness()
+        body["store_reachable"] = await source.store_reachable()
+        body["ready"] = bool(body["ready"] and body["store_reachable"])
+        return web.json_response(body, status=200 if body["ready"] else 503)
+
+    async def metrics(_: web.Request) -> web.Response:
+        # One render at a time: concurrent scrapes would each pay the full cost.
+        async with render_lock:
+            payload = await asyncio.get_running_loop().run_in_executor(
+                None, generate_latest, registry
+            )
+        return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def status(_: web.Request) -> web.Response:
+        return web.json_response(source.status())
+
+    async def index(_: web.Request) -> web.Response:
+        raise web.HTTPFound("/api/v1/status")
+
+    app.router.add_get("/health", health)
+    app.router.add_get("/ready", ready)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/v1/status", status)
+    app.router.add_get("/", index)
+    return app

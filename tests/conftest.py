@@ -1,0 +1,72 @@
+"""Shared fixtures: a local HTTP target that tests steer, and free ports.
+
+The target runs its own event loop in a thread, so it answers both async
+tests and synchronous ones that call ``asyncio.run`` (the CLI).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp import web
+
+
+@dataclass
+class Target:
+    """A local HTTP service whose health the test controls."""
+
+    url: str = ""
+    healthy: bool = True
+    hits: dict[str, int] = field(default_factory=dict)
+
+
+@pytest.fixture
+def target() -> Iterator[Target]:
+    state = Target()
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+    runner: web.AppRunner | None = None
+
+    async def health(request: web.Request) -> web.Response:
+        state.hits[request.path] = state.hits.get(request.path, 0) + 1
+        if state.healthy:
+            return web.json_response({"status": "healthy", "uptime": 42})
+        return web.json_response({"status": "degraded"}, status=503)
+
+    async def start() -> None:
+        nonlocal runner
+        app = web.Application()
+        app.router.add_get("/health", health)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        state.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        ready.set()
+        loop.run_forever()
+        assert runner is not None
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(10), "target server did not start"
+    yield state
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

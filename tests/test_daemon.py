@@ -1,0 +1,198 @@
+"""The daemon end to end: real scheduler, real probes, real store, real HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+import structlog
+
+from sentinel.clock import SystemClock
+from sentinel.config import load_config, secret_values
+from sentinel.daemon import Daemon
+from sentinel.logs import Redactor, configure
+from sentinel.settings import Settings
+from sentinel.store import open_store
+from tests.conftest import Target, free_port
+
+TOKEN = "api-token-0123456789"
+BEARER = "probe-bearer-abcdef"
+
+
+def config_text(tmp_path: Path, target: Target, dead_port: int, extra: str = "") -> str:
+    return f"""
+server:
+  listen: "127.0.0.1:0"
+  api_token: "{TOKEN}"
+storage:
+  url: "sqlite:{tmp_path}/state.db"
+checks:
+  - name: api
+    type: http
+    url: "{target.url}/health"
+    interval: 300ms
+    timeout: 300ms
+    auth: {{bearer: "{BEARER}"}}
+    labels: {{service: shop}}
+    expect:
+      json: {{$.status: healthy}}
+    extract: {{uptime_seconds: $.uptime}}
+  - name: dead
+    type: tcp
+    target: "127.0.0.1:{dead_port}"
+    interval: 300ms
+    timeout: 300ms
+  - name: backup
+    type: heartbeat
+    every: 1d
+{extra}
+"""
+
+
+@pytest.fixture
+def logs() -> io.StringIO:
+    return io.StringIO()
+
+
+@pytest.fixture
+async def daemon(tmp_path: Path, target: Target, logs: io.StringIO) -> AsyncIterator[Daemon]:
+    path = tmp_path / "sentinel.yaml"
+    path.write_text(config_text(tmp_path, target, free_port()))
+    settings = Settings(config=str(path))
+    config = load_config(path, {})
+    redactor = Redactor()
+    redactor.set_secrets(secret_values(config))
+    configure("debug", "json", redactor, logs)
+    d = Daemon(config, settings, SystemClock(), {}, redactor)
+    await d.start()
+    yield d
+    await d.stop()
+    structlog.reset_defaults()
+
+
+async def eventually(predicate: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Poll real I/O until it shows the expected state; bounded in time."""
+    for _ in range(int(seconds / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def base_url(d: Daemon) -> str:
+    host, port = d.listening[0]
+    return f"http://{host}:{port}"
+
+
+async def test_checks_run_and_everything_is_served(daemon: Daemon, target: Target) -> None:
+    """Within seconds the status JSON, /metrics, /health and /ready show real results."""
+    await eventually(lambda: {"api", "dead"} <= set(daemon.latest))
+    async with aiohttp.ClientSession(base_url(daemon)) as http:
+        async with http.get("/api/v1/status") as resp:
+            status = await resp.json()
+        checks = {c["name"]: c for c in status["checks"]}
+        assert checks["api"]["state"] == "up"
+        assert checks["api"]["samples"]["uptime_seconds"] == 42
+        assert checks["dead"]["state"] == "down"
+        assert checks["dead"]["error"] == "connection refused"
+        assert checks["backup"]["state"] == "unsupported"
+        async with http.get("/metrics") as resp:
+            metrics = await resp.text()
+        assert 'sentinel_check_up{check="api",type="http"} 1.0' in metrics
+        assert 'sentinel_check_up{check="dead",type="tcp"} 0.0' in metrics
+        assert "sentinel_scheduler_lateness_seconds_bucket" in metrics
+        assert 'sentinel_checks_configured{supported="false",type="heartbeat"} 1.0' in metrics
+        async with http.get("/health") as resp:
+            assert resp.status == 200
+            assert await resp.json() == {"status": "alive"}
+        async with http.get("/ready") as resp:
+            ready = await resp.json()
+            assert resp.status == 200, ready
+        assert ready["store_reachable"] is True
+        assert ready["scheduler_running"] is True
+
+
+async def test_runs_repeat_on_the_interval_and_history_is_stored(
+    daemon: Daemon, target: Target
+) -> None:
+    """The scheduler keeps running checks and the history reaches the store."""
+    await eventually(lambda: target.hits.get("/health", 0) >= 3)
+    await daemon.writer.flush()
+    history = await daemon.store.recent_results("api", limit=10)
+    assert len(history) >= 3
+    assert all(r.ok for r in history)
+
+
+async def test_a_failing_target_turns_the_check_down_with_a_reason(
+    daemon: Daemon, target: Target
+) -> None:
+    """When the target starts answering 503, the check goes down with the status reason."""
+    await eventually(lambda: "api" in daemon.latest and daemon.latest["api"].ok)
+    target.healthy = False
+    await eventually(lambda: not daemon.latest["api"].ok)
+    assert daemon.latest["api"].error == "status 503 not in 200-399"
+
+
+async def test_reload_applies_a_valid_file_and_keeps_the_old_one_on_error(
+    daemon: Daemon, tmp_path: Path, target: Target
+) -> None:
+    """A valid reload swaps checks; an invalid one keeps them and sets the gauge to 0."""
+    path = Path(daemon.settings.config)
+    path.write_text(config_text(tmp_path, target, free_port()).replace("name: dead", "name: dead2"))
+    assert await daemon.reload() is True
+    assert set(daemon.armed) == {"api", "dead2"}
+    assert daemon.registry.get_sample_value("sentinel_config_last_reload_successful") == 1
+    path.write_text("checks:\n  - name: x\n    type: nope\n")
+    assert await daemon.reload() is False
+    assert set(daemon.armed) == {"api", "dead2"}
+    assert daemon.registry.get_sample_value("sentinel_config_last_reload_successful") == 0
+    await eventually(lambda: "dead2" in daemon.latest)
+    assert "dead" not in daemon.latest
+
+
+async def test_stop_flushes_history(tmp_path: Path, target: Target) -> None:
+    """Results gathered before SIGTERM are in the store after stop()."""
+    path = tmp_path / "sentinel.yaml"
+    path.write_text(config_text(tmp_path, target, free_port()))
+    config = load_config(path, {})
+    d = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
+    await d.start()
+    await eventually(lambda: target.hits.get("/health", 0) >= 2)
+    await d.stop()
+    seen = d.latest["api"].started_at
+    store = open_store(f"sqlite:{tmp_path}/state.db")
+    await store.open()
+    try:
+        stored = await store.recent_results("api", limit=1)
+    finally:
+        await store.close()
+    assert stored[0].started_at == seen
+
+
+async def test_secrets_never_reach_logs_status_or_metrics(
+    daemon: Daemon, target: Target, logs: io.StringIO
+) -> None:
+    """The API token and probe credentials appear in no log line, status or metrics."""
+    await eventually(lambda: "api" in daemon.latest)
+    path = Path(daemon.settings.config)
+    path.write_text(
+        f"checks:\n  - name: x\n    type: http\n    url: 'http://h/{BEARER}'\n    bogus: {TOKEN}\n"
+    )
+    assert await daemon.reload() is False
+    async with aiohttp.ClientSession(base_url(daemon)) as http:
+        for route in ("/api/v1/status", "/metrics", "/ready"):
+            async with http.get(route) as resp:
+                body = await resp.text()
+            assert TOKEN not in body
+            assert BEARER not in body
+    text = logs.getvalue()
+    assert "config_reload_failed" in text
+    assert TOKEN not in text
+    assert BEARER not in text
+    events = [json.loads(line)["event"] for line in text.splitlines()]
+    assert "sentinel_started" in events

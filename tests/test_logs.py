@@ -1,0 +1,66 @@
+"""Logs: JSON lines with stable event names, secrets blanked wherever they appear."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from sentinel.logs import REDACTED, Redactor, configure
+
+
+@pytest.fixture
+def stream() -> Iterator[io.StringIO]:
+    out = io.StringIO()
+    yield out
+    structlog.reset_defaults()
+
+
+def test_json_lines_by_default_when_not_a_terminal(stream: io.StringIO) -> None:
+    """auto format writes one JSON object per line with the event name and level."""
+    configure("info", "auto", Redactor(), stream)
+    structlog.get_logger("t").info("check_failed", check="api", reason="connection refused")
+    line = json.loads(stream.getvalue().strip())
+    assert line["event"] == "check_failed"
+    assert line["level"] == "info"
+    assert line["check"] == "api"
+    assert "timestamp" in line
+
+
+def test_level_filters_lower_events(stream: io.StringIO) -> None:
+    """At warning level, info events are not written."""
+    configure("warning", "json", Redactor(), stream)
+    log = structlog.get_logger("t")
+    log.info("quiet")
+    log.warning("loud")
+    assert [json.loads(x)["event"] for x in stream.getvalue().splitlines()] == ["loud"]
+
+
+def test_secrets_are_blanked_in_every_field(stream: io.StringIO) -> None:
+    """A configured secret never reaches the output, in any field or inside an exception."""
+    redactor = Redactor()
+    redactor.set_secrets({"xoxb-very-secret", "hunter2hunter2"})
+    configure("info", "json", redactor, stream)
+    log = structlog.get_logger("t")
+    log.error(
+        "store_write_failed",
+        url="postgresql://u:hunter2hunter2@db/x",
+        note="token xoxb-very-secret",
+    )
+    log.error("oops", error=ValueError("bad token xoxb-very-secret"))
+    text = stream.getvalue()
+    assert "hunter2hunter2" not in text
+    assert "xoxb-very-secret" not in text
+    assert text.count(REDACTED) == 3
+
+
+def test_console_format_is_readable(stream: io.StringIO) -> None:
+    """console format writes a line a person reads, not JSON."""
+    configure("info", "console", Redactor(), stream)
+    structlog.get_logger("t").info("sentinel_started", checks=3)
+    text = stream.getvalue()
+    assert "sentinel_started" in text
+    assert not text.lstrip().startswith("{")

@@ -1,0 +1,105 @@
+"""Metrics: one object on an injected registry; the output passes promtool."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import UTC, datetime
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from sentinel.metrics import Metrics
+from sentinel.results import LatestResults, Result, Sample
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def result(check: str, ok: bool, *samples: Sample) -> Result:
+    return Result(
+        check=check,
+        type="http",
+        ok=ok,
+        started_at=NOW,
+        duration=0.25,
+        error=None if ok else "connection refused",
+        samples=(Sample("up", float(ok)), Sample("duration_seconds", 0.25), *samples),
+    )
+
+
+def populated() -> tuple[Metrics, CollectorRegistry]:
+    registry = CollectorRegistry()
+    latest = LatestResults()
+    metrics = Metrics(registry, latest, "1.2.3")
+    for r in (
+        result("api", True, Sample("status_code", 200), Sample("uptime_seconds", 12.5)),
+        result("db", False),
+        result(
+            "cache",
+            True,
+            Sample("key_length", 1001, (("key", "image-queue"),)),
+            Sample("key_length", 3, (("key", "check"),)),
+        ),
+    ):
+        latest.record(r)
+        metrics.record_result(r)
+    metrics.lateness(0.003)
+    metrics.skipped_overlap()
+    return metrics, registry
+
+
+def test_per_check_series_come_from_the_latest_results() -> None:
+    """Up, last duration and samples are exported per check with their labels."""
+    _, registry = populated()
+    get = registry.get_sample_value
+    assert get("sentinel_check_up", {"check": "api", "type": "http"}) == 1
+    assert get("sentinel_check_up", {"check": "db", "type": "http"}) == 0
+    assert get("sentinel_check_last_duration_seconds", {"check": "db", "type": "http"}) == 0.25
+    assert get("sentinel_check_sample", {"check": "api", "sample": "status_code"}) == 200
+    assert (
+        get(
+            "sentinel_check_sample",
+            {"check": "cache", "sample": "key_length", "key": "image-queue"},
+        )
+        == 1001
+    )
+    # a sample label that collides with sentinel's own is renamed, not lost
+    assert (
+        get("sentinel_check_sample", {"check": "cache", "sample": "key_length", "key": "check"})
+        == 3
+    )
+
+
+def test_run_counters_and_type_histogram() -> None:
+    """Runs are counted by type and result; durations go to a per-type histogram."""
+    _, registry = populated()
+    get = registry.get_sample_value
+    assert get("sentinel_check_runs_total", {"type": "http", "result": "ok"}) == 2
+    assert get("sentinel_check_runs_total", {"type": "http", "result": "failed"}) == 1
+    assert get("sentinel_check_duration_seconds_count", {"type": "http"}) == 3
+    assert get("sentinel_scheduler_skipped_runs_total", {"reason": "overlap"}) == 1
+    assert (
+        get(
+            "sentinel_build_info",
+            {"version": "1.2.3", "python": __import__("platform").python_version()},
+        )
+        == 1
+    )
+    assert get("process_resident_memory_bytes") is not None
+
+
+def promtool() -> str | None:
+    return shutil.which("promtool")
+
+
+def test_exposition_passes_promtool_check_metrics() -> None:
+    """promtool check metrics finds no problem in sentinel's /metrics output."""
+    tool = promtool()
+    if tool is None:
+        pytest.fail("promtool not found: install Debian's prometheus package (.ci/run does)")
+    _, registry = populated()
+    text = generate_latest(registry)
+    proc = subprocess.run(
+        [tool, "check", "metrics"], input=text, capture_output=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stdout.decode() + proc.stderr.decode()

@@ -1,0 +1,189 @@
+"""Scheduler: even spread, stable phases, no overlap, concurrency limit, lateness."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
+
+from sentinel.clock import FakeClock
+from sentinel.metrics import Metrics
+from sentinel.results import LatestResults
+from sentinel.scheduler import EPOCH, Scheduler, last_due, spread_offset
+
+
+def make_metrics() -> tuple[Metrics, CollectorRegistry]:
+    registry = CollectorRegistry()
+    return Metrics(registry, LatestResults(), "test"), registry
+
+
+def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    found = registry.get_sample_value(name, labels)
+    return 0.0 if found is None else found
+
+
+def test_offsets_spread_evenly_over_the_interval() -> None:
+    """10,000 checks at 10 s land in every one of 100 slots of 100 ms, none overloaded."""
+    slots = [0] * 100
+    for i in range(10_000):
+        offset = spread_offset(f"check-{i}", 10.0)
+        assert 0 <= offset < 10.0
+        slots[int(offset * 10)] += 1
+    assert min(slots) > 60
+    assert max(slots) < 140
+
+
+def test_offset_is_stable_for_a_name() -> None:
+    """A check keeps its phase across restarts: the offset depends only on name and interval."""
+    assert spread_offset("api", 30.0) == spread_offset("api", 30.0)
+    assert spread_offset("api", 30.0) != spread_offset("db", 30.0)
+
+
+@given(
+    st.floats(min_value=0.1, max_value=86400),
+    st.floats(min_value=0, max_value=10**9),
+)
+def test_last_due_is_the_latest_due_time_not_after_now(interval: float, elapsed: float) -> None:
+    """last_due returns a due time within one interval before now, never after it."""
+    now = EPOCH + timedelta(seconds=elapsed)
+    due = last_due(EPOCH, interval, now)
+    assert due <= now
+    assert (now - due).total_seconds() < interval + 1e-3
+
+
+async def test_lateness_is_measured_from_the_due_time() -> None:
+    """A run that starts 40 ms after its due time records 0.04 s of lateness."""
+    metrics, registry = make_metrics()
+    ran: list[str] = []
+
+    async def execute(name: str) -> None:
+        ran.append(name)
+
+    anchor_offset = spread_offset("api", 10.0)
+    due = EPOCH + timedelta(seconds=anchor_offset + 10.0 * 100_000)
+    clock = FakeClock(start=due + timedelta(milliseconds=40))
+    scheduler = Scheduler(clock, execute, metrics, max_concurrency=10)
+    scheduler.schedule([("api", 10.0)])
+    await scheduler.fire("api")
+    assert ran == ["api"]
+    assert value(registry, "sentinel_scheduler_lateness_seconds_count") == 1
+    total = value(registry, "sentinel_scheduler_lateness_seconds_sum")
+    assert abs(total - 0.04) < 1e-4
+
+
+async def test_a_run_still_going_is_not_overlapped_and_the_skip_is_counted() -> None:
+    """When the next run is due while the last still runs, it is skipped and counted."""
+    metrics, registry = make_metrics()
+    clock = FakeClock()
+    started: list[str] = []
+
+    async def execute(name: str) -> None:
+        started.append(name)
+        await clock.sleep(25)
+
+    scheduler = Scheduler(clock, execute, metrics, max_concurrency=10)
+    scheduler.schedule([("slow", 10.0)])
+    first = asyncio.create_task(scheduler.fire("slow"))
+    await clock.advance(10)
+    await scheduler.fire("slow")
+    await clock.advance(10)
+    await scheduler.fire("slow")
+    assert started == ["slow"]
+    assert value(registry, "sentinel_scheduler_skipped_runs_total", reason="overlap") == 2
+    await clock.advance(5)
+    await first
+    second = asyncio.create_task(scheduler.fire("slow"))
+    await clock.advance(0)
+    assert started == ["slow", "slow"]
+    await clock.advance(25)
+    await second
+
+
+async def test_concurrency_limit_holds_runs_until_a_slot_frees() -> None:
+    """With two slots, a third check waits until one of the first two finishes."""
+    metrics, registry = make_metrics()
+    clock = FakeClock()
+    active: list[str] = []
+    peak = 0
+
+    async def execute(name: str) -> None:
+        nonlocal peak
+        active.append(name)
+        peak = max(peak, len(active))
+        await clock.sleep(1)
+        active.remove(name)
+
+    scheduler = Scheduler(clock, execute, metrics, max_concurrency=2)
+    scheduler.schedule([("a", 10.0), ("b", 10.0), ("c", 10.0)])
+    tasks = [asyncio.create_task(scheduler.fire(n)) for n in ("a", "b", "c")]
+    await clock.advance(0)
+    assert sorted(active) == ["a", "b"]
+    assert value(registry, "sentinel_scheduler_in_flight_checks") == 3
+    await clock.advance(1)
+    assert active == ["c"]
+    await clock.advance(1)
+    await asyncio.gather(*tasks)
+    assert peak == 2
+    assert value(registry, "sentinel_scheduler_in_flight_checks") == 0
+
+
+async def test_reschedule_keeps_unchanged_jobs_and_drops_removed_ones() -> None:
+    """schedule() makes the set exactly what it is given; unknown names never run."""
+    metrics, _ = make_metrics()
+    clock = FakeClock()
+    ran: list[str] = []
+
+    async def execute(name: str) -> None:
+        ran.append(name)
+
+    scheduler = Scheduler(clock, execute, metrics, max_concurrency=5)
+    scheduler.schedule([("a", 10.0), ("b", 10.0)])
+    scheduler.schedule([("a", 10.0), ("c", 5.0)])
+    assert sorted(scheduler.scheduled) == ["a", "c"]
+    await scheduler.fire("b")
+    await scheduler.fire("c")
+    assert ran == ["c"]
+
+
+async def test_stop_cancels_runs_that_outlast_the_grace() -> None:
+    """stop() waits for runs in flight up to the grace, then cancels them."""
+    metrics, _ = make_metrics()
+    clock = FakeClock()
+    finished: list[str] = []
+
+    async def execute(name: str) -> None:
+        await clock.sleep(2 if name == "quick" else 100)
+        finished.append(name)
+
+    scheduler = Scheduler(clock, execute, metrics, max_concurrency=5)
+    scheduler.schedule([("quick", 10.0), ("stuck", 10.0)])
+    tasks = [asyncio.create_task(scheduler.fire(n)) for n in ("quick", "stuck")]
+    await clock.advance(0)
+    stopping = asyncio.create_task(scheduler.stop(grace=5))
+    for _ in range(120):
+        await clock.advance(0.05)
+    await stopping
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert finished == ["quick"]
+    assert all(t.done() for t in tasks)
+    await scheduler.fire("quick")
+    assert finished == ["quick"]
+
+
+async def test_last_tick_age_follows_the_clock() -> None:
+    """/ready's tick age is measured on the injected clock."""
+    metrics, _ = make_metrics()
+    clock = FakeClock(start=datetime(2026, 3, 1, tzinfo=UTC))
+
+    async def execute(name: str) -> None:
+        return None
+
+    scheduler = Scheduler(clock, execute, metrics, max_concurrency=1)
+    assert scheduler.last_tick_age() is None
+    scheduler.start()
+    await clock.advance(7)
+    assert scheduler.last_tick_age() == 7
+    await scheduler.stop(grace=0)
