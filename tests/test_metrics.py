@@ -7,7 +7,8 @@ import subprocess
 from datetime import UTC, datetime
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
 
 from sentinel.metrics import Metrics
 from sentinel.results import LatestResults, Result, Sample
@@ -38,7 +39,7 @@ def populated() -> tuple[Metrics, CollectorRegistry]:
             "cache",
             True,
             Sample("key_length", 1001, (("key", "image-queue"),)),
-            Sample("key_length", 3, (("key", "check"),)),
+            Sample("key_length", 3, (("check", "other"),)),
         ),
     ):
         latest.record(r)
@@ -48,10 +49,23 @@ def populated() -> tuple[Metrics, CollectorRegistry]:
     return metrics, registry
 
 
+def parsed(metrics: Metrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """The rendered page, read back by prometheus-client's own parser."""
+    out = {}
+    for family in text_string_to_metric_families(metrics.render().decode()):
+        for s in family.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
 def test_per_check_series_come_from_the_latest_results() -> None:
     """Up, last duration and samples are exported per check with their labels."""
-    _, registry = populated()
-    get = registry.get_sample_value
+    metrics, _ = populated()
+    series = parsed(metrics)
+
+    def get(name: str, labels: dict[str, str]) -> float | None:
+        return series.get((name, frozenset(labels.items())))
+
     assert get("sentinel_check_up", {"check": "api", "type": "http"}) == 1
     assert get("sentinel_check_up", {"check": "db", "type": "http"}) == 0
     assert get("sentinel_check_last_duration_seconds", {"check": "db", "type": "http"}) == 0.25
@@ -65,9 +79,22 @@ def test_per_check_series_come_from_the_latest_results() -> None:
     )
     # a sample label that collides with sentinel's own is renamed, not lost
     assert (
-        get("sentinel_check_sample", {"check": "cache", "sample": "key_length", "key": "check"})
+        get(
+            "sentinel_check_sample",
+            {"check": "cache", "sample": "key_length", "exported_check": "other"},
+        )
         == 3
     )
+
+
+def test_label_values_are_escaped_and_names_sanitised() -> None:
+    """Quotes, backslashes and newlines in label values survive; odd label names are fixed."""
+    latest = LatestResults()
+    metrics = Metrics(CollectorRegistry(), latest, "1")
+    odd = 'a "quoted" \\ value\nnext'
+    latest.record(result("db", True, Sample("rows", 7, (("status", odd), ("9bad-name", "x")))))
+    labels = {"check": "db", "sample": "rows", "status": odd, "_9bad_name": "x"}
+    assert parsed(metrics)[("sentinel_check_sample", frozenset(labels.items()))] == 7
 
 
 def test_run_counters_and_type_histogram() -> None:
@@ -97,8 +124,8 @@ def test_exposition_passes_promtool_check_metrics() -> None:
     tool = promtool()
     if tool is None:
         pytest.fail("promtool not found: install Debian's prometheus package (.ci/run does)")
-    _, registry = populated()
-    text = generate_latest(registry)
+    metrics, _ = populated()
+    text = metrics.render()
     proc = subprocess.run(
         [tool, "check", "metrics"], input=text, capture_output=True, timeout=60, check=False
     )

@@ -19,6 +19,8 @@ from sentinel.config.models import Config
 from sentinel.config.references import find_problems
 
 Loc = tuple[str | int, ...]
+# libyaml's loader when PyYAML has it: a 10,000-check file loads several times faster.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -41,8 +43,8 @@ def load_config(path: str | Path, env: Mapping[str, str]) -> Config:
 
 def parse_config(text: str, source: str, env: Mapping[str, str]) -> Config:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source

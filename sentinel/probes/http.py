@@ -7,6 +7,7 @@ auth, TLS context, compiled regexes and JSON paths, the reason texts), since
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import ssl
@@ -64,12 +65,12 @@ class HttpProbe:
         self._too_big_reason = f"body exceeds {format_size(check.max_body)}"
 
         headers = dict(check.headers)
-        self._auth: aiohttp.BasicAuth | None = None
         if check.auth is not None and check.auth.bearer is not None:
             headers["Authorization"] = f"Bearer {check.auth.bearer.get_secret_value()}"
         elif check.auth is not None and check.auth.basic is not None:
             basic = check.auth.basic
-            self._auth = aiohttp.BasicAuth(basic.username, basic.password.get_secret_value())
+            pair = f"{basic.username}:{basic.password.get_secret_value()}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         self._data: bytes | None = None
         if isinstance(check.body, str):
             self._data = check.body.encode()
@@ -123,7 +124,6 @@ class HttpProbe:
                 self._url,
                 headers=self._headers,
                 data=self._data,
-                auth=self._auth,
                 allow_redirects=self._redirects,
                 max_redirects=self._max_redirects,
                 timeout=self._timeout,
@@ -226,6 +226,12 @@ class HttpProbe:
     def _cert_expiry_seconds(self, resp: aiohttp.ClientResponse) -> float | None:
         connection = resp.connection
         transport = connection.transport if connection is not None else None
+        if transport is None:
+            # A small body can be read whole with the headers, and the connection
+            # handed back to the pool before we look; its protocol still holds the
+            # (kept-alive) transport. aiohttp has no public accessor for this.
+            protocol = getattr(resp.content, "_protocol", None)
+            transport = getattr(protocol, "transport", None)
         ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
         if ssl_object is None:
             return None

@@ -11,7 +11,9 @@ import asyncio
 from typing import Any, Protocol
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from sentinel.metrics import Metrics
 
 
 class StatusSource(Protocol):
@@ -24,7 +26,7 @@ class StatusSource(Protocol):
     def status(self) -> dict[str, Any]: ...
 
 
-def create_app(source: StatusSource, registry: CollectorRegistry) -> web.Application:
+def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
     app = web.Application()
     render_lock = asyncio.Lock()
 
@@ -37,12 +39,10 @@ def create_app(source: StatusSource, registry: CollectorRegistry) -> web.Applica
         body["ready"] = bool(body["ready"] and body["store_reachable"])
         return web.json_response(body, status=200 if body["ready"] else 503)
 
-    async def metrics(_: web.Request) -> web.Response:
+    async def metrics_page(_: web.Request) -> web.Response:
         # One render at a time: concurrent scrapes would each pay the full cost.
         async with render_lock:
-            payload = await asyncio.get_running_loop().run_in_executor(
-                None, generate_latest, registry
-            )
+            payload = await asyncio.get_running_loop().run_in_executor(None, metrics.render)
         return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def status(_: web.Request) -> web.Response:
@@ -53,7 +53,7 @@ def create_app(source: StatusSource, registry: CollectorRegistry) -> web.Applica
 
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
-    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/api/v1/status", status)
     app.router.add_get("/", index)
     return app
