@@ -216,6 +216,7 @@ def main() -> int:
             wait_http(f"http://127.0.0.1:{listen}/health", 60)
             time.sleep(args.interval + 5)  # one full interval, so every check has started
             before = cpu_seconds(daemon.pid)
+            s0 = time.monotonic()
             m0 = scrape(listen)
             # The window starts after the first scrape and ends before the second,
             # so the CPU figure is probing alone; a render is measured on its own.
@@ -225,6 +226,7 @@ def main() -> int:
             time.sleep(args.window)
             cpu1 = cpu_seconds(daemon.pid)
             t1 = time.monotonic()
+            s1 = time.monotonic()
             m1 = scrape(listen)
             rss = peak_rss_mb(daemon.pid)
         finally:
@@ -237,12 +239,15 @@ def main() -> int:
             target.wait(10)
             log.close()
         (runs0, ok0), (runs1, ok1) = runs(m0), runs(m1)
-        probes = runs1 - runs0
-        failed = probes - (ok1 - ok0)
+        # Runs are counted between the two scrapes (s0..s1); CPU over the quiet
+        # window inside them (t0..t1), so scale the runs to that window.
+        rate = (runs1 - runs0) / (s1 - s0)
+        probes = rate * (t1 - t0)
+        failed = (runs1 - runs0) - (ok1 - ok0)
         cpu = cpu1 - cpu0
         buckets = lateness_buckets(m0, m1)
         result = {
-            "probes_per_second": probes / (t1 - t0),
+            "probes_per_second": rate,
             "failed": failed,
             "cpu_per_1000": cpu / probes * 1000 if probes else float("nan"),
             "lateness_p50": quantile(0.5, buckets),

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 import structlog
+import uvloop
 
 from sentinel import __version__
 from sentinel.clock import Clock, SystemClock
@@ -53,7 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "check":
         return asyncio.run(check_once(config, SystemClock(), args.only))
-    return asyncio.run(_run(config, settings, env, redactor))
+    # uvloop cuts the event loop's share of every probe by about a third (docs/performance.md).
+    factory = uvloop.new_event_loop if settings.event_loop == "uvloop" else None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(_run(config, settings, env, redactor))
 
 
 def _parser() -> argparse.ArgumentParser:

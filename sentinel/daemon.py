@@ -102,6 +102,9 @@ class Daemon:
         # The config, probes and jobs live as long as the process: move them out of
         # the collector's sight so its full passes stay short with 10,000 checks.
         gc.freeze()
+        # Each probe run allocates a few dozen short-lived objects; collecting the
+        # youngest generation every 700 allocations showed up at 1,000 runs/s.
+        gc.set_threshold(20_000, 20, 20)
         log.info(
             "sentinel_started",
             version=__version__,

@@ -20,3 +20,4 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     storage_url: SecretStr | None = None
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"

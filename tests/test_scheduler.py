@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from sentinel.clock import FakeClock
 from sentinel.metrics import Metrics
 from sentinel.results import LatestResults
-from sentinel.scheduler import EPOCH, Scheduler, last_due, spread_offset
+from sentinel.scheduler import EPOCH, SLOT, Scheduler, last_due, spread_offset
 
 
 def make_metrics() -> tuple[Metrics, CollectorRegistry]:
@@ -34,6 +34,30 @@ def test_offsets_spread_evenly_over_the_interval() -> None:
         slots[int(offset * 10)] += 1
     assert min(slots) > 60
     assert max(slots) < 140
+
+
+def test_offsets_are_rounded_to_slots() -> None:
+    """With a slot, every phase is a whole number of slots, still inside the interval."""
+    for i in range(1000):
+        offset = spread_offset(f"check-{i}", 10.0, 0.01)
+        assert 0 <= offset < 10.0
+        assert abs(offset / 0.01 - round(offset / 0.01)) < 1e-6
+
+
+def test_checks_in_one_slot_share_one_job() -> None:
+    """10,000 checks at 10 s need at most 1,000 APScheduler jobs (one per 10 ms slot)."""
+    metrics, _ = make_metrics()
+
+    async def execute(name: str) -> None:
+        return None
+
+    scheduler = Scheduler(FakeClock(), execute, metrics, max_concurrency=10)
+    scheduler.schedule((f"check-{i}", 10.0) for i in range(10_000))
+    assert len(scheduler.scheduled) == 10_000
+    assert 900 < scheduler.job_count <= 1000
+    scheduler.schedule((f"check-{i}", 10.0) for i in range(10))
+    assert len(scheduler.scheduled) == 10
+    assert scheduler.job_count <= 10
 
 
 def test_offset_is_stable_for_a_name() -> None:
@@ -62,7 +86,7 @@ async def test_lateness_is_measured_from_the_due_time() -> None:
     async def execute(name: str) -> None:
         ran.append(name)
 
-    anchor_offset = spread_offset("api", 10.0)
+    anchor_offset = spread_offset("api", 10.0, SLOT)
     due = EPOCH + timedelta(seconds=anchor_offset + 10.0 * 100_000)
     clock = FakeClock(start=due + timedelta(milliseconds=40))
     scheduler = Scheduler(clock, execute, metrics, max_concurrency=10)

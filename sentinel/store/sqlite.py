@@ -17,12 +17,22 @@ from sentinel.store.migrations import LATEST, MIGRATIONS
 _dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
+# ``up`` and ``duration_seconds`` are the ok and duration columns: not stored twice.
+_DERIVED = frozenset({"up", "duration_seconds"})
+
+
 def encode_samples(samples: Sequence[Sample]) -> str:
-    return _dumps([[s.name, s.value, s.labels] if s.labels else [s.name, s.value] for s in samples])
+    return _dumps(
+        [
+            [s.name, s.value, s.labels] if s.labels else [s.name, s.value]
+            for s in samples
+            if s.name not in _DERIVED
+        ]
+    )
 
 
-def decode_samples(text: str) -> tuple[Sample, ...]:
-    out = []
+def decode_samples(text: str, ok: bool, duration: float) -> tuple[Sample, ...]:
+    out = [Sample("up", 1.0 if ok else 0.0), Sample("duration_seconds", duration)]
     for item in json.loads(text):
         labels = tuple((str(k), str(v)) for k, v in item[2]) if len(item) > 2 else ()
         out.append(Sample(item[0], float(item[1]), labels))
@@ -128,7 +138,7 @@ class SqliteStore:
                 duration=row[3],
                 ok=bool(row[4]),
                 error=row[5],
-                samples=decode_samples(row[6]),
+                samples=decode_samples(row[6], bool(row[4]), row[3]),
             )
             for row in rows
         ]
