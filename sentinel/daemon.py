@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
-from collections.abc import Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -192,7 +192,7 @@ class Daemon:
         for name, kind in unsupported.items():
             log.warning("probe_type_unavailable", check=name, type=kind)
 
-    async def _close_probes(self, armed: Any) -> None:
+    async def _close_probes(self, armed: Iterable[Armed]) -> None:
         for a in list(armed):
             try:
                 await a.probe.close()
@@ -208,7 +208,7 @@ class Daemon:
         await site.start()
         self.listening = [(str(a[0]), int(a[1])) for a in self._web.addresses]
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)

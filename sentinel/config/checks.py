@@ -35,6 +35,14 @@ def check_jsonpath(path: str) -> str:
     return path
 
 
+def check_regex(pattern: str, what: str = "regular expression") -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"invalid {what} {pattern!r}: {exc}") from None
+    return pattern
+
+
 def check_host_port(target: str) -> str:
     m = HOST_PORT.match(target)
     if not m or not 0 < int(m.group("port")) < 65536:
@@ -105,21 +113,13 @@ class HttpExpect(Strict):
     @field_validator("body_matches", "body_not_matches")
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
+        return value if value is None else check_regex(value)
 
     @field_validator("headers")
     @classmethod
     def _header_regexes(cls, value: dict[str, str]) -> dict[str, str]:
         for name, pattern in value.items():
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"header {name}: invalid regular expression: {exc}") from None
+            check_regex(pattern, f"pattern for header {name}:")
         return value
 
 
@@ -192,10 +192,7 @@ class PrometheusCheck(CheckBase):
     @classmethod
     def _patterns(cls, value: list[str]) -> list[str]:
         for pattern in value:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"invalid pattern {pattern!r}: {exc}") from None
+            check_regex(pattern, "pattern")
         return value
 
 
