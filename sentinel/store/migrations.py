@@ -1,26 +1,87 @@
 """Schema migrations for the SQLite store, tracked in ``PRAGMA user_version``.
 
-Each entry upgrades from version N to N+1 and runs in one transaction.
-Append new entries; never edit one that has shipped.
+``MIGRATIONS[n]`` upgrades a database from version ``n`` to ``n + 1``; each is a
+list of statements applied in one transaction together with the new
+``user_version``, so a crash or a failing statement leaves the previous
+version whole. Append new entries; never edit one that has shipped.
+
+Statements are listed one by one instead of split out of a script, so a
+trigger body or a string holding ``;`` cannot be cut in half.
 """
 
 from __future__ import annotations
 
-MIGRATIONS: tuple[str, ...] = (
-    # 1: check result history
-    """
-    CREATE TABLE results (
-        check_name TEXT NOT NULL,
-        type TEXT NOT NULL,
-        started_at REAL NOT NULL,
-        duration REAL NOT NULL,
-        ok INTEGER NOT NULL,
-        error TEXT,
-        samples TEXT NOT NULL
-    );
-    CREATE INDEX results_by_check ON results (check_name, started_at);
-    CREATE INDEX results_by_time ON results (started_at);
-    """,
+from collections.abc import Sequence
+
+import aiosqlite
+
+from sentinel.store import StoreError
+
+Migration = tuple[str, ...]
+
+MIGRATIONS: tuple[Migration, ...] = (
+    # 1: check result history. ``check`` is an SQL keyword, hence ``check_name``.
+    (
+        """
+        CREATE TABLE results (
+            check_name TEXT NOT NULL,
+            type TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            duration REAL NOT NULL,
+            ok INTEGER NOT NULL,
+            error TEXT,
+            samples TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX results_by_check ON results (check_name, started_at)",
+        "CREATE INDEX results_by_time ON results (started_at)",
+    ),
 )
 
 LATEST = len(MIGRATIONS)
+
+
+async def user_version(db: aiosqlite.Connection) -> int:
+    async with db.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+def refuse_newer(version: int, known: int, where: str) -> None:
+    if version > known:
+        raise StoreError(
+            f"{where} has schema version {version}, newer than this sentinel knows "
+            f"({known}); run a newer sentinel or restore a backup"
+        )
+
+
+async def migrate(
+    db: aiosqlite.Connection,
+    where: str,
+    migrations: Sequence[Migration] = MIGRATIONS,
+) -> int:
+    """Bring ``db`` (opened with ``isolation_level=None``) up to date; returns how many ran.
+
+    Each step takes the write lock (``BEGIN IMMEDIATE``) and re-reads the version
+    under it, so two processes opening one new file do not both create the schema.
+    """
+    known = len(migrations)
+    applied = 0
+    version = await user_version(db)
+    refuse_newer(version, known, where)
+    while version < known:
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            version = await user_version(db)
+            refuse_newer(version, known, where)
+            if version < known:
+                for statement in migrations[version]:
+                    await db.execute(statement)
+                version += 1
+                await db.execute(f"PRAGMA user_version = {version:d}")
+                applied += 1
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+    return applied
