@@ -213,7 +213,12 @@ def main() -> int:
             stderr=log,
         )
         try:
-            wait_http(f"http://127.0.0.1:{listen}/health", 60)
+            try:
+                wait_http(f"http://127.0.0.1:{listen}/health", 60)
+            except OSError:
+                log.flush()
+                print((workdir / "sentinel.log").read_text()[-3000:], file=sys.stderr)
+                raise
             time.sleep(args.interval + 5)  # one full interval, so every check has started
             before = cpu_seconds(daemon.pid)
             s0 = time.monotonic()

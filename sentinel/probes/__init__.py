@@ -14,10 +14,14 @@ def registry() -> dict[str, ProbeFactory]:
     """Config ``type`` -> probe factory. Types listed in the config but absent here
     are accepted by ``validate`` and reported as unsupported by ``run``."""
     from sentinel.probes.http import HttpProbe
+    from sentinel.probes.postgres import PostgresProbe
+    from sentinel.probes.redis import RedisProbe
     from sentinel.probes.tcp import TcpProbe
 
     return {
         "http": HttpProbe,
+        "postgres": PostgresProbe,
+        "redis": RedisProbe,
         "tcp": TcpProbe,
     }
 
