@@ -7,11 +7,12 @@ URLs:
 - ``sqlite::memory:``: nothing kept (tests, one-off runs)
 - ``postgresql://...``: accepted by the config, refused until the PostgreSQL store lands
 
-Errors never echo the URL: it may hold a password.
+Errors never echo the URL, which may hold a password: at most its scheme.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
@@ -43,10 +44,16 @@ class Store(Protocol):
         ...
 
 
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,30}")
+
+
 def open_store(url: str) -> Store:
+    """The store a storage URL names, not yet opened; StoreError when it names none."""
     scheme, sep, rest = url.partition(":")
-    if not sep:
+    if not sep or not _SCHEME.fullmatch(scheme):
+        # Whatever came before a ":" may be a user name or a password: say nothing of it.
         raise StoreError("storage url must start with sqlite: or postgresql:")
+    scheme = scheme.lower()
     if scheme == "sqlite":
         from sentinel.store.sqlite import SqliteStore
 
@@ -56,13 +63,14 @@ def open_store(url: str) -> Store:
             path = rest[2:]
             if not path.startswith("/"):
                 raise StoreError("sqlite url: use sqlite:///abs/path.db or sqlite:relative/path.db")
-            return SqliteStore(path)
-        if not rest:
-            raise StoreError("sqlite url needs a path")
-        return SqliteStore(rest)
-    if scheme in ("postgresql", "postgres"):
+        else:
+            path = rest
+        if not path or path.endswith("/"):
+            raise StoreError("sqlite url needs a file name")
+        return SqliteStore(path)
+    if scheme.partition("+")[0] in ("postgresql", "postgres"):
         raise StoreError("postgresql storage is not available yet; use sqlite")
-    raise StoreError(f"unknown storage scheme {scheme[:20]!r}; use sqlite or postgresql")
+    raise StoreError(f"unknown storage scheme {scheme!r}; use sqlite or postgresql")
 
 
 __all__ = ["Store", "StoreError", "open_store"]

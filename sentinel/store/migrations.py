@@ -11,6 +11,8 @@ trigger body or a string holding ``;`` cannot be cut in half.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Sequence
 
 import aiosqlite
@@ -82,6 +84,7 @@ async def migrate(
                 applied += 1
             await db.execute("COMMIT")
         except BaseException:
-            await db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error, ValueError):
+                await db.execute("ROLLBACK")
             raise
     return applied

@@ -1,48 +1,94 @@
-"""The embedded store: one SQLite file in WAL mode, reached through aiosqlite."""
+"""The embedded store: one SQLite file in WAL mode, reached through aiosqlite.
+
+Samples are kept as compact JSON, one ``[name, value]`` or
+``[name, value, [[k, v], ...]]`` per sample. The ``up`` and ``duration_seconds``
+samples every result starts with (see ``sentinel.runner``) repeat the ``ok`` and
+``duration`` columns, so they are left out and rebuilt on read; a result whose
+samples do not start with exactly those two is stored whole, behind a leading
+``0``, so every result reads back equal to what was written.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
 from sentinel.results import Result, Sample
 from sentinel.store import StoreError
-from sentinel.store.migrations import LATEST, MIGRATIONS
+from sentinel.store.migrations import LATEST, migrate, refuse_newer, user_version
 
 _dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+_loads = json.loads
+
+_INSERT = "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?)"
+_RECENT = (
+    "SELECT check_name, type, started_at, duration, ok, error, samples FROM results "
+    "WHERE check_name = ? ORDER BY started_at DESC LIMIT ?"
+)
+_WHOLE = 0  # leading marker: the samples are stored whole, nothing to rebuild
 
 
-# ``up`` and ``duration_seconds`` are the ok and duration columns: not stored twice.
-_DERIVED = frozenset({"up", "duration_seconds"})
+def _starts_with_derived(r: Result) -> bool:
+    samples = r.samples
+    if len(samples) < 2:
+        return False
+    up, duration = samples[0], samples[1]
+    return (
+        up.name == "up"
+        and not up.labels
+        and up.value == (1.0 if r.ok else 0.0)
+        and duration.name == "duration_seconds"
+        and not duration.labels
+        and duration.value == r.duration
+    )
 
 
-def encode_samples(samples: Sequence[Sample]) -> str:
+def encode_samples(r: Result) -> str:
+    if _starts_with_derived(r):
+        return _dumps(
+            [[s.name, s.value, s.labels] if s.labels else [s.name, s.value] for s in r.samples[2:]]
+        )
     return _dumps(
         [
-            [s.name, s.value, s.labels] if s.labels else [s.name, s.value]
-            for s in samples
-            if s.name not in _DERIVED
+            _WHOLE,
+            *([s.name, s.value, s.labels] if s.labels else [s.name, s.value] for s in r.samples),
         ]
     )
 
 
 def decode_samples(text: str, ok: bool, duration: float) -> tuple[Sample, ...]:
-    out = [Sample("up", 1.0 if ok else 0.0), Sample("duration_seconds", duration)]
-    for item in json.loads(text):
-        labels = tuple((str(k), str(v)) for k, v in item[2]) if len(item) > 2 else ()
-        out.append(Sample(item[0], float(item[1]), labels))
+    items: list[Any] = _loads(text)
+    if items and items[0] == _WHOLE:
+        out = []
+        items = items[1:]
+    else:
+        out = [Sample("up", 1.0 if ok else 0.0), Sample("duration_seconds", duration)]
+    for item in items:
+        if len(item) > 2:
+            out.append(Sample(item[0], float(item[1]), tuple((k, v) for k, v in item[2])))
+        else:
+            out.append(Sample(item[0], float(item[1])))
     return tuple(out)
 
 
 class SqliteStore:
-    def __init__(self, path: str) -> None:
+    """History in one SQLite file (or ``:memory:``); one connection, one worker thread."""
+
+    def __init__(self, path: str, *, busy_timeout: float = 5.0) -> None:
         self._path = path
+        self._busy_timeout_ms = int(busy_timeout * 1000)
         self._db: aiosqlite.Connection | None = None
+
+    @property
+    def path(self) -> str:
+        return self._path
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -51,6 +97,9 @@ class SqliteStore:
         return self._db
 
     async def open(self) -> None:
+        """Connect, switch to WAL and run pending migrations; StoreError on any failure."""
+        if self._db is not None:
+            return
         if self._path != ":memory:":
             try:
                 Path(self._path).parent.mkdir(parents=True, exist_ok=True)
@@ -60,34 +109,21 @@ class SqliteStore:
                 ) from None
         try:
             self._db = await aiosqlite.connect(self._path, isolation_level=None)
-            await self._db.execute("PRAGMA journal_mode=WAL")
-            await self._db.execute("PRAGMA synchronous=NORMAL")
-            await self._db.execute("PRAGMA busy_timeout=5000")
-            await self._migrate()
         except sqlite3.Error as exc:
-            await self.close()
             raise StoreError(f"cannot open {self._path}: {exc}") from None
-
-    async def _migrate(self) -> None:
-        async with self.db.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        version = int(row[0]) if row else 0
-        if version > LATEST:
-            raise StoreError(
-                f"{self._path} has schema version {version}, newer than this sentinel knows "
-                f"({LATEST}); run a newer sentinel or restore a backup"
-            )
-        for number in range(version, LATEST):
-            await self.db.execute("BEGIN")
-            try:
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        await self.db.execute(statement)
-                await self.db.execute(f"PRAGMA user_version = {number + 1}")
-                await self.db.execute("COMMIT")
-            except BaseException:
-                await self.db.execute("ROLLBACK")
-                raise
+        try:
+            db = self._db
+            await db.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms:d}")
+            # Refuse a newer schema before anything (WAL included) changes the file.
+            refuse_newer(await user_version(db), LATEST, self._path)
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await migrate(db, self._path)
+        except BaseException as exc:
+            await self.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"cannot open {self._path}: {exc}") from None
+            raise
 
     async def close(self) -> None:
         if self._db is not None:
@@ -98,10 +134,13 @@ class SqliteStore:
         try:
             async with self.db.execute("SELECT 1") as cur:
                 return (await cur.fetchone()) is not None
-        except (sqlite3.Error, StoreError, ValueError):
+        except Exception:
             return False
 
     async def add_results(self, results: Sequence[Result]) -> None:
+        """Insert all of ``results`` in one transaction, or none of them."""
+        if not results:
+            return
         rows = [
             (
                 r.check,
@@ -110,37 +149,36 @@ class SqliteStore:
                 r.duration,
                 1 if r.ok else 0,
                 r.error,
-                encode_samples(r.samples),
+                encode_samples(r),
             )
             for r in results
         ]
         db = self.db
         await db.execute("BEGIN")
         try:
-            await db.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            await db.executemany(_INSERT, rows)
             await db.execute("COMMIT")
         except BaseException:
-            await db.execute("ROLLBACK")
+            # If COMMIT itself went through before a cancellation arrived, there is
+            # nothing to roll back: let the original error through, not this one.
+            with contextlib.suppress(sqlite3.Error, ValueError):
+                await db.execute("ROLLBACK")
             raise
 
     async def recent_results(self, check: str, limit: int = 100) -> list[Result]:
-        query = (
-            "SELECT check_name, type, started_at, duration, ok, error, samples FROM results "
-            "WHERE check_name = ? ORDER BY started_at DESC LIMIT ?"
-        )
-        async with self.db.execute(query, (check, limit)) as cur:
+        async with self.db.execute(_RECENT, (check, limit)) as cur:
             rows = await cur.fetchall()
         return [
             Result(
-                check=row[0],
-                type=row[1],
-                started_at=datetime.fromtimestamp(row[2], UTC),
-                duration=row[3],
-                ok=bool(row[4]),
-                error=row[5],
-                samples=decode_samples(row[6], bool(row[4]), row[3]),
+                check=name,
+                type=type_,
+                started_at=datetime.fromtimestamp(started_at, UTC),
+                duration=duration,
+                ok=bool(ok),
+                error=error,
+                samples=decode_samples(samples, bool(ok), duration),
             )
-            for row in rows
+            for name, type_, started_at, duration, ok, error, samples in rows
         ]
 
     async def prune_results(self, older_than: datetime) -> int:

@@ -7,17 +7,19 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from sentinel.results import Result, Sample
 from sentinel.store import StoreError, open_store
-from sentinel.store.migrations import LATEST
+from sentinel.store.migrations import LATEST, MIGRATIONS, migrate, user_version
 from sentinel.store.sqlite import SqliteStore
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 
 
 def result(check: str, minute: int, ok: bool = True) -> Result:
+    """A result shaped as the runner makes them: ``up`` and ``duration_seconds`` first."""
     return Result(
         check=check,
         type="redis",
@@ -48,6 +50,28 @@ async def test_round_trip_keeps_samples_labels_and_time(store: SqliteStore) -> N
     back = await store.recent_results("cache")
     assert back == list(reversed(written))
     assert back[0].started_at.tzinfo is not None
+    assert back[0].started_at.utcoffset() == timedelta(0)
+    assert back[1].samples[2].labels == (("key", "image-queue"),)
+
+
+async def test_round_trip_is_exact_for_any_sample_shape(store: SqliteStore) -> None:
+    """Samples that are not the runner's up/duration prefix (a scraped up{job}, odd order, none) read back unchanged."""
+    start = datetime(2026, 5, 1, 8, 0, 0, 123457, tzinfo=UTC)
+    shapes: list[tuple[Sample, ...]] = [
+        (),
+        (Sample("up", 1.0),),
+        (Sample("up", 1.0, (("job", "api"),)), Sample("duration_seconds", 0.5)),
+        (Sample("duration_seconds", 0.5), Sample("up", 1.0)),
+        (Sample("up", 0.0), Sample("duration_seconds", 0.5)),  # up disagrees with ok
+        (Sample("up", 1.0), Sample("duration_seconds", 0.25)),  # duration disagrees
+        (Sample("x", -1.5e300, (("a", "1"), ("b", 'quote " and ]'))),),
+    ]
+    written = [
+        Result("odd", "prometheus", True, start + timedelta(seconds=i), 0.5, None, samples)
+        for i, samples in enumerate(shapes)
+    ]
+    await store.add_results(written)
+    assert await store.recent_results("odd") == list(reversed(written))
 
 
 async def test_recent_is_newest_first_and_limited(store: SqliteStore) -> None:
@@ -55,20 +79,34 @@ async def test_recent_is_newest_first_and_limited(store: SqliteStore) -> None:
     await store.add_results([result("a", m) for m in range(10)] + [result("b", 99)])
     back = await store.recent_results("a", limit=3)
     assert [r.started_at for r in back] == [T0 + timedelta(minutes=m) for m in (9, 8, 7)]
+    assert await store.recent_results("nobody") == []
+
+
+async def test_adding_nothing_is_a_no_op(store: SqliteStore) -> None:
+    """An empty batch writes nothing and does not fail."""
+    await store.add_results([])
+    assert await store.recent_results("a") == []
 
 
 async def test_wal_mode_and_ping(store: SqliteStore) -> None:
-    """The database runs in WAL mode and answers ping."""
+    """The database runs in WAL mode with synchronous=NORMAL and answers ping."""
     async with store.db.execute("PRAGMA journal_mode") as cur:
-        row = await cur.fetchone()
-    assert row is not None
-    assert row[0] == "wal"
+        mode = await cur.fetchone()
+    async with store.db.execute("PRAGMA synchronous") as cur:
+        sync = await cur.fetchone()
+    assert mode is not None
+    assert mode[0] == "wal"
+    assert sync is not None
+    assert sync[0] == 1  # NORMAL
     assert await store.ping() is True
 
 
-async def test_ping_is_false_when_closed(tmp_path: Path) -> None:
-    """ping never raises; a closed store is simply not reachable."""
+async def test_ping_is_false_when_not_open(tmp_path: Path) -> None:
+    """ping never raises; a store never opened or already closed is simply not reachable."""
     s = SqliteStore(str(tmp_path / "x.db"))
+    assert await s.ping() is False
+    await s.open()
+    await s.close()
     assert await s.ping() is False
 
 
@@ -77,11 +115,15 @@ async def test_prune_removes_only_older_rows(store: SqliteStore) -> None:
     await store.add_results([result("a", m) for m in range(5)])
     removed = await store.prune_results(T0 + timedelta(minutes=3))
     assert removed == 3
-    assert len(await store.recent_results("a")) == 2
+    assert [r.started_at for r in await store.recent_results("a")] == [
+        T0 + timedelta(minutes=4),
+        T0 + timedelta(minutes=3),
+    ]
+    assert await store.prune_results(T0) == 0
 
 
 async def test_reopen_applies_no_migration_twice(tmp_path: Path) -> None:
-    """Opening an existing database keeps its rows and its schema version."""
+    """Opening an existing database keeps its rows and its schema version, and runs nothing."""
     path = str(tmp_path / "s.db")
     first = SqliteStore(path)
     await first.open()
@@ -89,24 +131,56 @@ async def test_reopen_applies_no_migration_twice(tmp_path: Path) -> None:
     await first.close()
     again = SqliteStore(path)
     await again.open()
-    assert len(await again.recent_results("a")) == 1
-    async with again.db.execute("PRAGMA user_version") as cur:
-        row = await cur.fetchone()
-    await again.close()
-    assert row is not None
-    assert row[0] == LATEST
+    try:
+        assert len(await again.recent_results("a")) == 1
+        assert await user_version(again.db) == LATEST
+        assert await migrate(again.db, path) == 0
+    finally:
+        await again.close()
 
 
-async def test_newer_schema_is_refused(tmp_path: Path) -> None:
-    """A database written by a newer sentinel is refused with a clear reason."""
+async def test_a_failing_migration_leaves_the_previous_version_whole(tmp_path: Path) -> None:
+    """Each migration is one transaction: a bad statement undoes that step and its version bump."""
+    broken = (*MIGRATIONS, ("CREATE TABLE extra (x INTEGER)", "NOT SQL AT ALL"))
+    db = await aiosqlite.connect(str(tmp_path / "m.db"), isolation_level=None)
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            await migrate(db, "m.db", broken)
+        assert await user_version(db) == LATEST
+        async with db.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cur:
+            tables = {row[0] for row in await cur.fetchall()}
+        assert tables == {"results"}
+        assert not db.in_transaction
+    finally:
+        await db.close()
+
+
+async def test_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
+    """A database from a newer sentinel is refused with a clear reason, before WAL changes it."""
     path = tmp_path / "s.db"
-    with sqlite3.connect(path) as db:
-        db.execute(f"PRAGMA user_version = {LATEST + 5}")
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {LATEST + 5}")
+    db.commit()
     db.close()
     s = SqliteStore(str(path))
-    with pytest.raises(StoreError, match="newer than this sentinel knows"):
+    with pytest.raises(StoreError, match=f"schema version {LATEST + 5}, newer than this sentinel"):
         await s.open()
-    await s.close()
+    assert await s.ping() is False  # nothing left open
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    finally:
+        db.close()
+
+
+async def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
+    """Opening garbage fails with StoreError and leaves no connection behind."""
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    s = SqliteStore(str(path))
+    with pytest.raises(StoreError, match="cannot open"):
+        await s.open()
+    assert await s.ping() is False
 
 
 @pytest.mark.parametrize(
@@ -114,6 +188,7 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     [
         ("sqlite:///var/lib/sentinel/sentinel.db", "/var/lib/sentinel/sentinel.db"),
         ("sqlite:.state/demo.db", ".state/demo.db"),
+        ("SQLite:demo.db", "demo.db"),
         ("sqlite::memory:", ":memory:"),
     ],
 )
@@ -121,14 +196,59 @@ def test_sqlite_urls(url: str, path: str) -> None:
     """sqlite:/// is absolute, sqlite: relative, sqlite::memory: in memory."""
     store = open_store(url)
     assert isinstance(store, SqliteStore)
-    assert store._path == path
+    assert store.path == path
+
+
+async def test_relative_url_is_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sqlite:rel/x.db creates rel/x.db under the current directory."""
+    monkeypatch.chdir(tmp_path)
+    store = open_store("sqlite:rel/x.db")
+    await store.open()
+    await store.close()
+    assert (tmp_path / "rel" / "x.db").is_file()
+
+
+async def test_memory_url_opens_and_keeps_results_while_open() -> None:
+    """sqlite::memory: is a working store for the life of its connection."""
+    store = open_store("sqlite::memory:")
+    await store.open()
+    try:
+        await store.add_results([result("a", 0)])
+        assert await store.recent_results("a") == [result("a", 0)]
+    finally:
+        await store.close()
+
+
+def test_postgresql_is_not_available_yet() -> None:
+    """A postgresql URL is understood but refused until that store exists."""
+    with pytest.raises(StoreError, match="postgresql storage is not available yet"):
+        open_store("postgresql://sentinel@db/sentinel")
 
 
 @pytest.mark.parametrize(
-    "url", ["postgresql://u:hunter2@db/sentinel", "mysql://u:hunter2@db/x", "hunter2"]
+    "url",
+    [
+        "postgresql://u:hunter2@db/sentinel",
+        "postgresql+asyncpg://u:hunter2@db/sentinel",
+        "mysql://u:hunter2@db/x",
+        "hunter2",
+        "hunter2@db:5432/sentinel",
+        "u:hunter2@db/sentinel",
+        "sqlite://u:hunter2@db/x",
+        "",
+    ],
 )
 def test_other_urls_are_refused_without_echoing_them(url: str) -> None:
     """Unsupported URLs fail with a reason that never repeats the password."""
     with pytest.raises(StoreError) as info:
         open_store(url)
     assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["sqlite:", "sqlite:///", "sqlite://relative/x.db"])
+def test_sqlite_urls_without_a_usable_path_are_refused(url: str) -> None:
+    """An sqlite URL must name a file: absolute after ///, or relative after a single colon."""
+    with pytest.raises(StoreError, match="sqlite url"):
+        open_store(url)
