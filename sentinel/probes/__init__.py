@@ -17,12 +17,14 @@ def registry() -> dict[str, ProbeFactory]:
     from sentinel.probes.postgres import PostgresProbe
     from sentinel.probes.redis import RedisProbe
     from sentinel.probes.tcp import TcpProbe
+    from sentinel.probes.tls import TlsProbe
 
     return {
         "http": HttpProbe,
         "postgres": PostgresProbe,
         "redis": RedisProbe,
         "tcp": TcpProbe,
+        "tls": TlsProbe,
     }
 
 

@@ -1,0 +1,139 @@
+"""TLS probe against local TLS servers with certificates made by trustme."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+
+from sentinel.clock import FakeClock
+from sentinel.config.checks import TlsCheck
+from sentinel.probes.base import ProbeContext
+from sentinel.probes.tls import TlsProbe
+from sentinel.results import Outcome
+from tests.conftest import free_port
+
+FAKE_NOW = datetime(2026, 6, 1, tzinfo=UTC)
+Serve = Callable[..., "asyncio.Future[int]"]
+
+
+@pytest.fixture
+def ca() -> trustme.CA:
+    return trustme.CA(organization_name="Sentinel Test CA")
+
+
+@pytest.fixture
+def ca_file(ca: trustme.CA, tmp_path: Path) -> str:
+    path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+@pytest.fixture
+async def tls_server() -> AsyncIterator[Callable[[trustme.LeafCert], Any]]:
+    servers: list[asyncio.Server] = []
+
+    async def start(leaf: trustme.LeafCert) -> int:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        leaf.configure_cert(context)
+
+        async def handle(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
+        servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
+
+    yield start
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.fixture
+async def ctx() -> AsyncIterator[ProbeContext]:
+    context = ProbeContext(clock=FakeClock(start=FAKE_NOW))
+    yield context
+    await context.close()
+
+
+async def probe(ctx: ProbeContext, port: int, **options: Any) -> Outcome:
+    check = TlsCheck.model_validate(
+        {
+            "type": "tls",
+            "name": "cert",
+            "target": f"127.0.0.1:{port}",
+            "server_name": "localhost",
+            **options,
+        }
+    )
+    return await TlsProbe(check, ctx).run()
+
+
+def values(outcome: Outcome) -> dict[str, float]:
+    return {s.name: s.value for s in outcome.samples}
+
+
+def labels(outcome: Outcome, name: str) -> dict[str, str]:
+    return next(dict(s.labels) for s in outcome.samples if s.name == name)
+
+
+async def test_valid_certificate(
+    ctx: ProbeContext, ca: trustme.CA, ca_file: str, tls_server: Any
+) -> None:
+    """A trusted certificate for the name passes with expiry (on the injected clock) and issuer."""
+    not_after = (datetime.now(UTC) + timedelta(days=20)).replace(microsecond=0)
+    port = await tls_server(ca.issue_cert("localhost", not_after=not_after))
+    outcome = await probe(ctx, port, ca_file=ca_file)
+    assert outcome.ok, outcome.error
+    got = values(outcome)
+    assert got["cert_expiry_seconds"] == (not_after - FAKE_NOW).total_seconds()
+    assert got["hostname_match"] == 1
+    assert got["chain_valid"] == 1
+    assert labels(outcome, "cert_expiry_seconds") == {"issuer": "Sentinel Test CA"}
+
+
+async def test_expired_certificate(
+    ctx: ProbeContext, ca: trustme.CA, ca_file: str, tls_server: Any
+) -> None:
+    """An expired certificate fails with the reason and still reports a negative expiry."""
+    past = datetime.now(UTC) - timedelta(days=3)
+    port = await tls_server(
+        ca.issue_cert("localhost", not_before=past - timedelta(days=30), not_after=past)
+    )
+    real_now = ProbeContext(clock=FakeClock(start=datetime.now(UTC)))
+    outcome = await probe(real_now, port, ca_file=ca_file)
+    assert outcome.error == "tls: certificate has expired"
+    assert values(outcome)["cert_expiry_seconds"] < 0
+    assert values(outcome)["chain_valid"] == 0
+
+
+async def test_unknown_issuer(ctx: ProbeContext, ca: trustme.CA, tls_server: Any) -> None:
+    """A certificate from a CA the machine does not trust fails chain validation."""
+    port = await tls_server(ca.issue_cert("localhost"))
+    outcome = await probe(ctx, port)
+    assert outcome.error == "tls: unable to get local issuer certificate"
+    assert values(outcome)["chain_valid"] == 0
+    assert values(outcome)["hostname_match"] == 1
+
+
+async def test_wrong_host(ctx: ProbeContext, ca: trustme.CA, ca_file: str, tls_server: Any) -> None:
+    """A valid chain for another name fails on the hostname, chain still valid."""
+    port = await tls_server(ca.issue_cert("other.example.com"))
+    outcome = await probe(ctx, port, ca_file=ca_file)
+    assert outcome.error is not None
+    assert outcome.error.startswith("tls: Hostname mismatch")
+    assert values(outcome)["hostname_match"] == 0
+    assert values(outcome)["chain_valid"] == 1
+
+
+async def test_nothing_listening(ctx: ProbeContext) -> None:
+    """No server: 'connection refused'."""
+    outcome = await probe(ctx, free_port())
+    assert outcome.error == "connection refused"
