@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hmac
 import signal
 from collections.abc import Coroutine, Iterable, Mapping
 from datetime import datetime
@@ -21,6 +22,8 @@ from prometheus_client import CollectorRegistry
 from sentinel import __version__
 from sentinel.clock import Clock
 from sentinel.config import Config, ConfigError, load_config, secret_values, split_listen
+from sentinel.config.checks import HeartbeatCheck
+from sentinel.heartbeats import HeartbeatBook, PingKind
 from sentinel.logs import Redactor
 from sentinel.metrics import Metrics
 from sentinel.probes import ProbeContext, registry
@@ -70,7 +73,8 @@ class Daemon:
         self.latest = LatestResults()
         self.registry = registry_ or CollectorRegistry()
         self.metrics = Metrics(self.registry, self.latest, __version__)
-        self.probe_context = ProbeContext(clock=clock)
+        self.heartbeats = HeartbeatBook(watching_since=clock.now())
+        self.probe_context = ProbeContext(clock=clock, heartbeats=self.heartbeats)
         self.store: Store = open_store(config.storage.url.get_secret_value())
         self.writer = ResultWriter(self.store, clock, on_error=self._store_failed)
         self.metrics.watch_store(lambda: self.writer.pending, lambda: self.writer.dropped)
@@ -92,6 +96,7 @@ class Daemon:
 
     async def start(self) -> None:
         await self.store.open()
+        self.heartbeats.load(await self.store.load_heartbeats())
         self.writer.start()
         self._arm(self.config)
         self.metrics.config_reload_successful.set(1)
@@ -230,7 +235,30 @@ class Daemon:
         self.metrics.store_write_failures.inc()
         log.warning("store_write_failed", error=type(exc).__name__, pending=self.writer.pending)
 
-    # -- what the web app reads ---------------------------------------------
+    # -- what the web app reads and writes ----------------------------------
+
+    async def ping(self, name: str, kind: PingKind, key: str | None) -> tuple[int, str]:
+        """A push from a job: record it, keep it, and re-judge the heartbeat at once."""
+        check = next(
+            (c for c in self.config.checks if c.name == name and isinstance(c, HeartbeatCheck)),
+            None,
+        )
+        if check is None:
+            return 404, "unknown heartbeat"
+        if check.key is not None and not hmac.compare_digest(
+            (key or "").encode(), check.key.get_secret_value().encode()
+        ):
+            return 403, "wrong or missing key"
+        beat = self.heartbeats.ping(name, kind, self.clock.now())
+        log.info("heartbeat_ping", check=name, kind=kind)
+        try:
+            await self.store.save_heartbeat(name, beat)
+        except Exception as exc:
+            log.error("heartbeat_save_failed", check=name, error=type(exc).__name__)
+            return 503, "recorded but not stored; retry"
+        if name in self.armed:
+            self._spawn(self.runner.run(name))
+        return 200, "OK"
 
     def readiness(self) -> dict[str, Any]:
         age = self.scheduler.last_tick_age()

@@ -50,6 +50,9 @@ checks:
   - name: backup
     type: heartbeat
     every: 1d
+    interval: 300ms
+    timeout: 300ms
+    key: "backup-key-123"
 {extra}
 """
 
@@ -91,7 +94,7 @@ def base_url(d: Daemon) -> str:
 
 async def test_checks_run_and_everything_is_served(daemon: Daemon, target: Target) -> None:
     """Within seconds the status JSON, /metrics, /health and /ready show real results."""
-    await eventually(lambda: {"api", "dead"} <= set(daemon.latest))
+    await eventually(lambda: {"api", "dead", "backup"} <= set(daemon.latest))
     async with aiohttp.ClientSession(base_url(daemon)) as http:
         async with http.get("/api/v1/status") as resp:
             status = await resp.json()
@@ -100,13 +103,13 @@ async def test_checks_run_and_everything_is_served(daemon: Daemon, target: Targe
         assert checks["api"]["samples"]["uptime_seconds"] == 42
         assert checks["dead"]["state"] == "down"
         assert checks["dead"]["error"] == "connection refused"
-        assert checks["backup"]["state"] == "unsupported"
+        assert checks["backup"]["state"] == "up"  # within its first day: no ping is due yet
         async with http.get("/metrics") as resp:
             metrics = await resp.text()
         assert 'sentinel_check_up{check="api",type="http"} 1.0' in metrics
         assert 'sentinel_check_up{check="dead",type="tcp"} 0.0' in metrics
         assert "sentinel_scheduler_lateness_seconds_bucket" in metrics
-        assert 'sentinel_checks_configured{supported="false",type="heartbeat"} 1.0' in metrics
+        assert 'sentinel_checks_configured{supported="true",type="heartbeat"} 1.0' in metrics
         async with http.get("/health") as resp:
             assert resp.status == 200
             assert await resp.json() == {"status": "alive"}
@@ -145,11 +148,11 @@ async def test_reload_applies_a_valid_file_and_keeps_the_old_one_on_error(
     path = Path(daemon.settings.config)
     path.write_text(config_text(tmp_path, target, free_port()).replace("name: dead", "name: dead2"))
     assert await daemon.reload() is True
-    assert set(daemon.armed) == {"api", "dead2"}
+    assert set(daemon.armed) == {"api", "dead2", "backup"}
     assert daemon.registry.get_sample_value("sentinel_config_last_reload_successful") == 1
     path.write_text("checks:\n  - name: x\n    type: nope\n")
     assert await daemon.reload() is False
-    assert set(daemon.armed) == {"api", "dead2"}
+    assert set(daemon.armed) == {"api", "dead2", "backup"}
     assert daemon.registry.get_sample_value("sentinel_config_last_reload_successful") == 0
     await eventually(lambda: "dead2" in daemon.latest)
     assert "dead" not in daemon.latest
@@ -196,3 +199,30 @@ async def test_secrets_never_reach_logs_status_or_metrics(
     assert BEARER not in text
     events = [json.loads(line)["event"] for line in text.splitlines()]
     assert "sentinel_started" in events
+
+
+async def test_heartbeat_pings_need_the_key_and_survive_a_restart(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    """/ping with the key records start and success; a new daemon on the same store remembers."""
+    async with aiohttp.ClientSession(base_url(daemon)) as http:
+        async with http.post("/ping/backup/start?key=backup-key-123") as resp:
+            assert resp.status == 200
+        async with http.get("/ping/backup", headers={"X-Sentinel-Key": "nope"}) as resp:
+            assert resp.status == 403
+        async with http.get("/ping/nightly") as resp:
+            assert resp.status == 404
+        async with http.get("/ping/backup", headers={"X-Sentinel-Key": "backup-key-123"}) as resp:
+            assert resp.status == 200
+    await eventually(lambda: daemon.latest["backup"].sample("since_last_ping_seconds") is not None)
+    beat = daemon.heartbeats.get("backup")
+    assert beat.success is not None
+    assert beat.last_duration is not None
+    assert beat.last_duration >= 0
+    config = load_config(Path(daemon.settings.config), {})
+    again = Daemon(config, daemon.settings, SystemClock(), {}, Redactor())
+    await again.store.open()
+    try:
+        assert await again.store.load_heartbeats() == {"backup": beat}
+    finally:
+        await again.store.close()

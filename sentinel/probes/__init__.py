@@ -13,6 +13,7 @@ ProbeFactory = Callable[[Any, ProbeContext], Probe]
 def registry() -> dict[str, ProbeFactory]:
     """Config ``type`` -> probe factory. Types listed in the config but absent here
     are accepted by ``validate`` and reported as unsupported by ``run``."""
+    from sentinel.probes.heartbeat import HeartbeatProbe
     from sentinel.probes.http import HttpProbe
     from sentinel.probes.postgres import PostgresProbe
     from sentinel.probes.redis import RedisProbe
@@ -20,6 +21,7 @@ def registry() -> dict[str, ProbeFactory]:
     from sentinel.probes.tls import TlsProbe
 
     return {
+        "heartbeat": HeartbeatProbe,
         "http": HttpProbe,
         "postgres": PostgresProbe,
         "redis": RedisProbe,

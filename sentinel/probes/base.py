@@ -9,12 +9,16 @@ must never raise into the scheduler: every failure becomes
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
 import aiohttp
 
 from sentinel.clock import Clock
+from sentinel.heartbeats import HeartbeatBook
 from sentinel.results import Outcome
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Probe(Protocol):
@@ -25,10 +29,12 @@ class Probe(Protocol):
 
 @dataclass
 class ProbeContext:
-    """Shared resources that probes borrow: the clock and pooled HTTP sessions."""
+    """Shared resources that probes borrow: the clock, pooled HTTP sessions, and the
+    heartbeat book that /ping writes and heartbeat probes read."""
 
     clock: Clock
     http_sessions: HttpSessions = field(default_factory=lambda: HttpSessions())
+    heartbeats: HeartbeatBook = field(default_factory=lambda: HeartbeatBook(EPOCH))
 
     async def close(self) -> None:
         await self.http_sessions.close()

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from sentinel.heartbeats import Beat
 from sentinel.results import Result
 
 
@@ -42,6 +43,12 @@ class Store(Protocol):
     async def prune_results(self, older_than: datetime) -> int:
         """Delete results that started before ``older_than``; returns how many."""
         ...
+
+    async def save_heartbeat(self, name: str, beat: Beat) -> None:
+        """Keep the last pings of one heartbeat (written at once: they must survive a restart)."""
+        ...
+
+    async def load_heartbeats(self) -> dict[str, Beat]: ...
 
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,30}")

@@ -38,6 +38,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX results_by_check ON results (check_name, started_at)",
         "CREATE INDEX results_by_time ON results (started_at)",
     ),
+    # 2: the last pings of each push heartbeat, so a restart remembers them.
+    (
+        """
+        CREATE TABLE heartbeats (
+            name TEXT PRIMARY KEY,
+            success REAL,
+            start REAL,
+            fail REAL,
+            last_duration REAL
+        )
+        """,
+    ),
 )
 
 LATEST = len(MIGRATIONS)

@@ -20,6 +20,7 @@ from typing import Any
 
 import aiosqlite
 
+from sentinel.heartbeats import Beat
 from sentinel.results import Result, Sample
 from sentinel.store import StoreError
 from sentinel.store.migrations import LATEST, migrate, refuse_newer, user_version
@@ -186,3 +187,29 @@ class SqliteStore:
             "DELETE FROM results WHERE started_at < ?", (older_than.timestamp(),)
         ) as cur:
             return int(cur.rowcount)
+
+    async def save_heartbeat(self, name: str, beat: Beat) -> None:
+        await self.db.execute(
+            "INSERT INTO heartbeats (name, success, start, fail, last_duration) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET success = excluded.success, start = excluded.start, "
+            "fail = excluded.fail, last_duration = excluded.last_duration",
+            (name, _ts(beat.success), _ts(beat.start), _ts(beat.fail), beat.last_duration),
+        )
+
+    async def load_heartbeats(self) -> dict[str, Beat]:
+        async with self.db.execute(
+            "SELECT name, success, start, fail, last_duration FROM heartbeats"
+        ) as cur:
+            rows = await cur.fetchall()
+        return {
+            name: Beat(_dt(success), _dt(start), _dt(fail), last_duration)
+            for name, success, start, fail, last_duration in rows
+        }
+
+
+def _ts(at: datetime | None) -> float | None:
+    return None if at is None else at.timestamp()
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)

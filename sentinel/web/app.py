@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from sentinel.heartbeats import PingKind
 from sentinel.metrics import Metrics
 
 
@@ -24,6 +25,8 @@ class StatusSource(Protocol):
     async def store_reachable(self) -> bool: ...
 
     def status(self) -> dict[str, Any]: ...
+
+    async def ping(self, name: str, kind: PingKind, key: str | None) -> tuple[int, str]: ...
 
 
 def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
@@ -48,6 +51,14 @@ def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
     async def status(_: web.Request) -> web.Response:
         return web.json_response(source.status())
 
+    def pinger(kind: PingKind) -> Any:
+        async def handle(request: web.Request) -> web.Response:
+            key = request.query.get("key") or request.headers.get("X-Sentinel-Key")
+            status, text = await source.ping(request.match_info["name"], kind, key)
+            return web.Response(status=status, text=text + "\n")
+
+        return handle
+
     async def index(_: web.Request) -> web.Response:
         raise web.HTTPFound("/api/v1/status")
 
@@ -56,4 +67,8 @@ def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
     app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/api/v1/status", status)
     app.router.add_get("/", index)
+    for suffix, kind in (("", "success"), ("/start", "start"), ("/fail", "fail")):
+        handler = pinger(kind)  # type: ignore[arg-type]
+        app.router.add_route("GET", "/ping/{name}" + suffix, handler)
+        app.router.add_route("POST", "/ping/{name}" + suffix, handler)
     return app

@@ -10,6 +10,7 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
+from sentinel.heartbeats import Beat
 from sentinel.results import Result, Sample
 from sentinel.store import StoreError, open_store
 from sentinel.store.migrations import LATEST, MIGRATIONS, migrate, user_version
@@ -149,7 +150,7 @@ async def test_a_failing_migration_leaves_the_previous_version_whole(tmp_path: P
         assert await user_version(db) == LATEST
         async with db.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cur:
             tables = {row[0] for row in await cur.fetchall()}
-        assert tables == {"results"}
+        assert tables == {"results", "heartbeats"}  # every real step, not the broken one
         assert not db.in_transaction
     finally:
         await db.close()
@@ -252,3 +253,15 @@ def test_sqlite_urls_without_a_usable_path_are_refused(url: str) -> None:
     """An sqlite URL must name a file: absolute after ///, or relative after a single colon."""
     with pytest.raises(StoreError, match="sqlite url"):
         open_store(url)
+
+
+async def test_heartbeats_round_trip(store: SqliteStore) -> None:
+    """The last pings of a heartbeat are kept and replaced, times exact and aware."""
+    first = Beat(success=T0, start=None, fail=None, last_duration=None)
+    await store.save_heartbeat("backup", first)
+    later = Beat(
+        success=T0 + timedelta(days=1), start=T0, fail=T0 + timedelta(hours=2), last_duration=12.5
+    )
+    await store.save_heartbeat("backup", later)
+    await store.save_heartbeat("cron", first)
+    assert await store.load_heartbeats() == {"backup": later, "cron": first}

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sentinel.clock import FakeClock
+from sentinel.heartbeats import Beat
 from sentinel.results import Result
 from sentinel.store import Store
 from sentinel.store.sqlite import SqliteStore
@@ -46,6 +47,11 @@ class FlakyStore:
 
     async def prune_results(self, older_than: datetime) -> int:
         return 0
+
+    async def save_heartbeat(self, name: str, beat: Beat) -> None: ...
+
+    async def load_heartbeats(self) -> dict[str, Beat]:
+        return {}
 
 
 class StuckStore(FlakyStore):
