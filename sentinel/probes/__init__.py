@@ -16,6 +16,7 @@ def registry() -> dict[str, ProbeFactory]:
     from sentinel.probes.heartbeat import HeartbeatProbe
     from sentinel.probes.http import HttpProbe
     from sentinel.probes.postgres import PostgresProbe
+    from sentinel.probes.prometheus import PrometheusProbe
     from sentinel.probes.redis import RedisProbe
     from sentinel.probes.tcp import TcpProbe
     from sentinel.probes.tls import TlsProbe
@@ -24,6 +25,7 @@ def registry() -> dict[str, ProbeFactory]:
         "heartbeat": HeartbeatProbe,
         "http": HttpProbe,
         "postgres": PostgresProbe,
+        "prometheus": PrometheusProbe,
         "redis": RedisProbe,
         "tcp": TcpProbe,
         "tls": TlsProbe,

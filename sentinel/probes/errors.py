@@ -39,3 +39,28 @@ def describe_os_error(exc: BaseException) -> str:
     if "connect call failed" in text or "connection refused" in text:
         return "connection refused"
     return f"network error: {type(exc).__name__}"
+
+
+def describe_http_error(exc: BaseException, timeout_reason: str) -> str | None:
+    """The reason for an aiohttp client failure, or None when ``exc`` is not one."""
+    import aiohttp  # local: errors.py is also used by probes that never speak HTTP
+
+    if isinstance(exc, TimeoutError):
+        return timeout_reason
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return "too many redirects"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return describe_os_error(exc.certificate_error)
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "dns: name not found"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return describe_os_error(exc.os_error)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "server disconnected"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "incomplete body"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"bad response: {exc.status or type(exc).__name__}"
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return f"http error: {type(exc).__name__}"
+    return None
