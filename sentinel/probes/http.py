@@ -20,7 +20,7 @@ from sentinel.clock import Clock
 from sentinel.config.checks import HttpCheck
 from sentinel.config.units import format_duration, format_size
 from sentinel.probes.base import ProbeContext
-from sentinel.probes.errors import describe_os_error
+from sentinel.probes.errors import describe_http_error
 from sentinel.probes.jsonpath import MISSING, JsonPath
 from sentinel.results import Outcome, Sample
 
@@ -137,26 +137,15 @@ class HttpProbe:
                 body = await self._read(resp)
                 samples.append(Sample("content_length", float(len(body or b""))))
                 reason = self._judge(resp, body, samples)
-        except TimeoutError:
-            return Outcome.failed(self._timeout_reason, tuple(samples))
-        except aiohttp.TooManyRedirects:
-            return Outcome.failed(f"too many redirects ({self._max_redirects})", tuple(samples))
-        except aiohttp.ClientConnectorCertificateError as exc:
-            return Outcome.failed(describe_os_error(exc.certificate_error))
-        except aiohttp.ClientConnectorDNSError:
-            return Outcome.failed("dns: name not found")
-        except aiohttp.ClientConnectorError as exc:
-            return Outcome.failed(describe_os_error(exc.os_error))
-        except aiohttp.ServerDisconnectedError:
-            return Outcome.failed("server disconnected", tuple(samples))
-        except aiohttp.ClientPayloadError:
-            return Outcome.failed("incomplete body", tuple(samples))
-        except aiohttp.ClientResponseError as exc:
-            return Outcome.failed(
-                f"bad response: {exc.status or type(exc).__name__}", tuple(samples)
-            )
-        except (aiohttp.ClientError, OSError) as exc:
-            return Outcome.failed(f"http error: {type(exc).__name__}", tuple(samples))
+        except Exception as exc:
+            failure: str | None
+            if isinstance(exc, aiohttp.TooManyRedirects):
+                failure = f"too many redirects ({self._max_redirects})"
+            else:
+                failure = describe_http_error(exc, self._timeout_reason)
+            if failure is None:
+                raise  # not a request failure: the runner reports it as a probe bug
+            return Outcome.failed(failure, tuple(samples))
         if reason is not None:
             return Outcome.failed(reason, tuple(samples))
         return Outcome(ok=True, samples=tuple(samples))
