@@ -70,3 +70,8 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+from tests.services import postgres_dsn, redis_url, throwaway_postgres, throwaway_redis  # noqa: E402
+
+__all__ = ["postgres_dsn", "redis_url", "throwaway_postgres", "throwaway_redis"]

@@ -1,20 +1,41 @@
 """Real PostgreSQL and Redis for the tests that need them.
 
 Addresses come from SENTINEL_TEST_POSTGRES_DSN and SENTINEL_TEST_REDIS_URL
-(default: the local servers). When a server does not answer, its tests skip
-with the reason, unless SENTINEL_REQUIRE_SERVICES=1 (as in CI), where they fail.
+(default: the local servers). When none answers there, a throwaway server is
+started from the installed binaries (pytest-redis, pytest-postgresql). When
+that is not possible either, the tests skip with the reason, unless
+SENTINEL_REQUIRE_SERVICES=1 (as in CI), where they fail.
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
+import socket
+from urllib.parse import urlsplit
 
 import pytest
+from pytest_postgresql import factories as postgresql_factories
+from pytest_redis import factories as redis_factories
 
 POSTGRES_DSN = os.environ.get(
     "SENTINEL_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("SENTINEL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_SERVER = shutil.which("redis-server")
+PG_CTL = next(
+    iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), reverse=True)),
+    shutil.which("pg_ctl"),
+)
+
+throwaway_redis = redis_factories.redis_proc(
+    executable=REDIS_SERVER or "redis-server",
+    port=None,  # type: ignore[arg-type]  # None means any free port, as documented
+)
+throwaway_postgres = postgresql_factories.postgresql_proc(
+    executable=PG_CTL or "pg_ctl", port=None, user="postgres"
+)
 
 
 def unavailable(what: str, reason: str) -> None:
@@ -22,3 +43,41 @@ def unavailable(what: str, reason: str) -> None:
     if os.environ.get("SENTINEL_REQUIRE_SERVICES") == "1":
         pytest.fail(message)
     pytest.skip(message)
+
+
+def answers(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or default_port), 1
+        ):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """A Redis URL that answers: the configured one, or a throwaway server."""
+    if answers(REDIS_URL, 6379):
+        return REDIS_URL
+    if REDIS_SERVER is None:
+        unavailable("Redis", "nothing answers and redis-server is not installed")
+    proc = request.getfixturevalue("throwaway_redis")
+    return f"redis://{proc.host}:{proc.port}/0"
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn(request: pytest.FixtureRequest) -> str:
+    """A PostgreSQL DSN that answers: the configured one, or a throwaway server."""
+    if answers(POSTGRES_DSN, 5432):
+        return POSTGRES_DSN
+    if PG_CTL is None:
+        unavailable("PostgreSQL", "nothing answers and pg_ctl is not installed")
+    if os.geteuid() == 0:
+        unavailable(
+            "PostgreSQL",
+            "nothing answers, and PostgreSQL will not start a throwaway server as root",
+        )
+    proc = request.getfixturevalue("throwaway_postgres")
+    return f"postgresql://{proc.user}@{proc.host}:{proc.port}/postgres"

@@ -15,14 +15,14 @@ from sentinel.probes.base import ProbeContext
 from sentinel.probes.redis import Counters, RedisProbe, info_samples
 from sentinel.results import Outcome
 from tests.conftest import free_port
-from tests.services import REDIS_URL, unavailable
+from tests.services import unavailable
 
 QUEUE = "sentinel-test:image-processing-queue"
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[aioredis.Redis]:
-    c = aioredis.from_url(REDIS_URL, decode_responses=True)
+async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    c = aioredis.from_url(redis_url, decode_responses=True)
     try:
         await c.ping()
     except Exception as exc:
@@ -47,7 +47,12 @@ async def ctx(clock: FakeClock) -> AsyncIterator[ProbeContext]:
     await context.close()
 
 
-def check(url: str = REDIS_URL, **options: Any) -> RedisCheck:
+@pytest.fixture
+def url(redis_url: str) -> str:
+    return redis_url
+
+
+def check(url: str, **options: Any) -> RedisCheck:
     return RedisCheck.model_validate(
         {"type": "redis", "name": "cache", "url": url, "timeout": "2s", **options}
     )
@@ -65,11 +70,13 @@ def values(outcome: Outcome) -> dict[str, float]:
     return {s.name + "".join(f"{{{k}={v}}}" for k, v in s.labels): s.value for s in outcome.samples}
 
 
-async def test_queue_of_1001_items_is_reported(ctx: ProbeContext, client: aioredis.Redis) -> None:
+async def test_queue_of_1001_items_is_reported(
+    ctx: ProbeContext, client: aioredis.Redis, url: str
+) -> None:
     """A list with 1,001 pushed items reports key_length{key=...} 1001, with PING and INFO figures."""
     for start in range(0, 1001, 100):
         await client.rpush(QUEUE, *[f"job-{i}" for i in range(start, min(start + 100, 1001))])
-    outcome = await run_once(ctx, check(keys=[QUEUE]))
+    outcome = await run_once(ctx, check(url, keys=[QUEUE]))
     assert outcome.ok, outcome.error
     got = values(outcome)
     assert got[f"key_length{{key={QUEUE}}}"] == 1001
@@ -80,7 +87,7 @@ async def test_queue_of_1001_items_is_reported(ctx: ProbeContext, client: aiored
 
 
 async def test_every_collection_type_and_missing_keys(
-    ctx: ProbeContext, client: aioredis.Redis
+    ctx: ProbeContext, client: aioredis.Redis, url: str
 ) -> None:
     """Lists, streams, sorted sets, sets and hashes report their length; a missing key is 0."""
     await client.xadd("sentinel-test:stream", {"a": "1"})
@@ -95,25 +102,27 @@ async def test_every_collection_type_and_missing_keys(
         "sentinel-test:hash",
         "sentinel-test:none",
     ]
-    outcome = await run_once(ctx, check(keys=keys))
+    outcome = await run_once(ctx, check(url, keys=keys))
     assert outcome.ok, outcome.error
     got = values(outcome)
     assert [got[f"key_length{{key={k}}}"] for k in keys] == [2, 3, 1, 2, 0]
 
 
-async def test_unsupported_key_type_says_so(ctx: ProbeContext, client: aioredis.Redis) -> None:
+async def test_unsupported_key_type_says_so(
+    ctx: ProbeContext, client: aioredis.Redis, url: str
+) -> None:
     """A string key has no length to watch: the check fails naming the key and type."""
     await client.set("sentinel-test:plain", "v")
-    outcome = await run_once(ctx, check(keys=["sentinel-test:plain"]))
+    outcome = await run_once(ctx, check(url, keys=["sentinel-test:plain"]))
     assert outcome.error == "key sentinel-test:plain: unsupported type string"
 
 
 async def test_hit_ratio_over_the_interval(
-    ctx: ProbeContext, client: aioredis.Redis, clock: FakeClock
+    ctx: ProbeContext, client: aioredis.Redis, url: str, clock: FakeClock
 ) -> None:
     """The second run's hit ratio counts only lookups since the first: 3 hits, 1 miss -> 0.75."""
     await client.set("sentinel-test:k", "v")
-    probe = RedisProbe(check(), ctx)
+    probe = RedisProbe(check(url), ctx)
     try:
         assert (await probe.run()).ok
         for _ in range(3):
@@ -156,13 +165,13 @@ def test_rates_and_restart_from_info() -> None:
 
 
 async def test_wrong_password_fails_without_the_password(
-    ctx: ProbeContext, client: aioredis.Redis
+    ctx: ProbeContext, client: aioredis.Redis, url: str
 ) -> None:
     """An ACL user with a wrong password fails as 'authentication failed'; the password is nowhere."""
     acl = ("ACL", "SETUSER", "sentinel-test", "on", ">right-pass", "~*", "+@all")
     await client.execute_command(*acl)  # type: ignore[no-untyped-call]
     try:
-        base = REDIS_URL.split("://", 1)[1]
+        base = url.split("://", 1)[1]
         good = await run_once(ctx, check(url=f"redis://sentinel-test:right-pass@{base}"))
         assert good.ok, good.error
         bad = await run_once(ctx, check(url=f"redis://sentinel-test:wrong-pass-xyz@{base}"))
