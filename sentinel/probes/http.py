@@ -7,10 +7,8 @@ auth, TLS context, compiled regexes and JSON paths, the reason texts), since
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-import ssl
 from typing import Any
 
 import aiohttp
@@ -21,6 +19,7 @@ from sentinel.config.checks import HttpCheck
 from sentinel.config.units import format_duration, format_size
 from sentinel.probes.base import ProbeContext
 from sentinel.probes.errors import describe_http_error
+from sentinel.probes.httpopts import request_headers, ssl_option
 from sentinel.probes.jsonpath import MISSING, JsonPath
 from sentinel.results import Outcome, Sample
 
@@ -64,13 +63,7 @@ class HttpProbe:
         self._timeout_reason = f"timeout after {format_duration(check.timeout)}"
         self._too_big_reason = f"body exceeds {format_size(check.max_body)}"
 
-        headers = dict(check.headers)
-        if check.auth is not None and check.auth.bearer is not None:
-            headers["Authorization"] = f"Bearer {check.auth.bearer.get_secret_value()}"
-        elif check.auth is not None and check.auth.basic is not None:
-            basic = check.auth.basic
-            pair = f"{basic.username}:{basic.password.get_secret_value()}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+        headers = request_headers(check.headers, check.auth)
         self._data: bytes | None = None
         if isinstance(check.body, str):
             self._data = check.body.encode()
@@ -79,15 +72,7 @@ class HttpProbe:
             headers.setdefault("Content-Type", "application/json")
         self._headers = headers
 
-        self._ssl: ssl.SSLContext | bool = True
-        self._setup_error: str | None = None
-        if not check.tls.verify:
-            self._ssl = False
-        elif check.tls.ca_file:
-            try:
-                self._ssl = ssl.create_default_context(cafile=check.tls.ca_file)
-            except (OSError, ssl.SSLError):
-                self._setup_error = "tls: cannot load ca_file"
+        self._ssl, self._setup_error = ssl_option(check.tls)
 
         expect = check.expect
         self._statuses = frozenset(expect.status) if expect.status else DEFAULT_STATUSES

@@ -8,9 +8,7 @@ series is kept, up to a cap that protects memory from a runaway target.
 
 from __future__ import annotations
 
-import base64
 import re
-import ssl
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
@@ -20,6 +18,7 @@ from sentinel.config.checks import PrometheusCheck
 from sentinel.config.units import format_duration, format_size
 from sentinel.probes.base import ProbeContext
 from sentinel.probes.errors import describe_http_error
+from sentinel.probes.httpopts import request_headers, ssl_option
 from sentinel.results import Outcome, Sample
 
 MAX_BODY = 32 * 1024 * 1024
@@ -48,22 +47,10 @@ class PrometheusProbe:
         self._url = check.url
         self._timeout = aiohttp.ClientTimeout(total=check.timeout)
         self._timeout_reason = f"timeout after {format_duration(check.timeout)}"
-        headers = {"Accept": "text/plain;version=0.0.4", **check.headers}
-        if check.auth is not None and check.auth.bearer is not None:
-            headers["Authorization"] = f"Bearer {check.auth.bearer.get_secret_value()}"
-        elif check.auth is not None and check.auth.basic is not None:
-            pair = f"{check.auth.basic.username}:{check.auth.basic.password.get_secret_value()}"
-            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
-        self._headers = headers
-        self._ssl: ssl.SSLContext | bool = True
-        self._setup_error: str | None = None
-        if not check.tls.verify:
-            self._ssl = False
-        elif check.tls.ca_file:
-            try:
-                self._ssl = ssl.create_default_context(cafile=check.tls.ca_file)
-            except (OSError, ssl.SSLError):
-                self._setup_error = "tls: cannot load ca_file"
+        self._headers = request_headers(
+            {"Accept": "text/plain;version=0.0.4", **check.headers}, check.auth
+        )
+        self._ssl, self._setup_error = ssl_option(check.tls)
         self._patterns = [re.compile(p) for p in check.metrics]
 
     async def run(self) -> Outcome:

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from sentinel.clock import FakeClock
 from sentinel.probes.base import ProbeContext
+from sentinel.results import Outcome
 
 BIG = 2 * 1024 * 1024
 HEALTHY = {"status": "healthy", "database": "connected", "uptime": 42, "ready": True, "load": "0.5"}
@@ -116,6 +117,11 @@ async def server() -> AsyncIterator[Server]:
 
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def sample_values(outcome: Outcome) -> dict[str, float]:
+    """Samples by ``name{label=value}``, for assertions."""
+    return {s.name + "".join(f"{{{k}={v}}}" for k, v in s.labels): s.value for s in outcome.samples}
 
 
 @pytest.fixture

@@ -6,18 +6,17 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import pytest
 
-from sentinel.clock import FakeClock
 from sentinel.config.checks import PostgresCheck
 from sentinel.probes.base import ProbeContext
 from sentinel.probes.postgres import PostgresProbe
 from sentinel.results import Outcome
 from tests.conftest import free_port
+from tests.probes.conftest import sample_values
 from tests.services import unavailable
 
 
@@ -41,13 +40,6 @@ async def admin(dsn: str) -> AsyncIterator[asyncpg.Connection]:
     await conn.close()
 
 
-@pytest.fixture
-async def ctx() -> AsyncIterator[ProbeContext]:
-    context = ProbeContext(clock=FakeClock(start=datetime(2026, 6, 1, tzinfo=UTC)))
-    yield context
-    await context.close()
-
-
 def check(dsn: str, **options: Any) -> PostgresCheck:
     return PostgresCheck.model_validate(
         {"type": "postgres", "name": "db", "dsn": dsn, "timeout": "5s", **options}
@@ -62,10 +54,6 @@ async def run_once(ctx: ProbeContext, c: PostgresCheck) -> Outcome:
         await probe.close()
 
 
-def values(outcome: Outcome) -> dict[str, float]:
-    return {s.name + "".join(f"{{{k}={v}}}" for k, v in s.labels): s.value for s in outcome.samples}
-
-
 async def client_backends(admin: asyncpg.Connection, application: str = "sentinel") -> int:
     return int(
         await admin.fetchval(
@@ -78,7 +66,7 @@ async def test_health_figures(ctx: ProbeContext, admin: asyncpg.Connection, dsn:
     """A healthy server reports latency, connections, limits, size and transaction figures."""
     outcome = await run_once(ctx, check(dsn))
     assert outcome.ok, outcome.error
-    got = values(outcome)
+    got = sample_values(outcome)
     assert got["max_connections"] == float(await admin.fetchval("SHOW max_connections"))
     assert got["connections"] >= 2  # the probe and the test's own connection
     assert got["connections_used_ratio"] == got["connections"] / got["max_connections"]
@@ -102,7 +90,7 @@ async def test_custom_queries_one_number_and_labelled_rows(
     }
     outcome = await run_once(ctx, check(dsn, queries=queries))
     assert outcome.ok, outcome.error
-    got = values(outcome)
+    got = sample_values(outcome)
     assert got["open_orders"] == 1
     assert got["orders_by_status{status=paid}"] == 2
     assert got["orders_by_status{status=open}"] == 1
@@ -187,7 +175,7 @@ async def test_saturation_is_reported(
     finally:
         await asyncio.gather(*(c.close() for c in extra))
     assert outcome.ok, outcome.error
-    got = values(outcome)
+    got = sample_values(outcome)
     assert got["connections_used_ratio"] > 0.8
     assert got["connections_used_ratio"] == got["connections"] / limit
     # the probe's own connection is counted too; other clients may come and go meanwhile

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any, get_args
 
 import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-from sentinel.clock import FakeClock
 from sentinel.config.checks import Check, PrometheusCheck
 from sentinel.probes import registry
 from sentinel.probes.base import ProbeContext
 from sentinel.probes.prometheus import PrometheusProbe
 from sentinel.results import Outcome
+from tests.probes.conftest import sample_values
 
 
 def exposition() -> bytes:
@@ -60,22 +59,11 @@ async def target() -> AsyncIterator[str]:
     await runner.cleanup()
 
 
-@pytest.fixture
-async def ctx() -> AsyncIterator[ProbeContext]:
-    context = ProbeContext(clock=FakeClock(start=datetime(2026, 6, 1, tzinfo=UTC)))
-    yield context
-    await context.close()
-
-
 async def scrape(ctx: ProbeContext, url: str, **options: Any) -> Outcome:
     check = PrometheusCheck.model_validate(
         {"type": "prometheus", "name": "app", "url": url, **options}
     )
     return await PrometheusProbe(check, ctx).run()
-
-
-def series(outcome: Outcome) -> dict[str, float]:
-    return {s.name + "".join(f"{{{k}={v}}}" for k, v in s.labels): s.value for s in outcome.samples}
 
 
 async def test_keeps_named_and_matched_series_with_counter_totals(
@@ -84,7 +72,7 @@ async def test_keeps_named_and_matched_series_with_counter_totals(
     """Names and regexes select families; counters keep their raw totals for rate()."""
     outcome = await scrape(ctx, f"{target}/metrics", metrics=["http_requests_total", "process_.*"])
     assert outcome.ok, outcome.error
-    got = series(outcome)
+    got = sample_values(outcome)
     assert got["http_requests_total{code=200}"] == 990
     assert got["http_requests_total{code=500}"] == 10
     assert got["process_resident_memory_bytes"] == 123456789
@@ -94,7 +82,7 @@ async def test_keeps_named_and_matched_series_with_counter_totals(
 
 async def test_everything_kept_without_a_selection(ctx: ProbeContext, target: str) -> None:
     """With no metrics: list, every series is kept; a target's own 'up' is renamed."""
-    got = series(await scrape(ctx, f"{target}/metrics"))
+    got = sample_values(await scrape(ctx, f"{target}/metrics"))
     assert got["queue_depth"] == 7
     assert got["target_up"] == 1
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from sentinel.probes.base import ProbeContext
 from sentinel.probes.redis import Counters, RedisProbe, info_samples
 from sentinel.results import Outcome
 from tests.conftest import free_port
+from tests.probes.conftest import sample_values
 from tests.services import unavailable
 
 QUEUE = "sentinel-test:image-processing-queue"
@@ -36,18 +36,6 @@ async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(start=datetime(2026, 6, 1, tzinfo=UTC))
-
-
-@pytest.fixture
-async def ctx(clock: FakeClock) -> AsyncIterator[ProbeContext]:
-    context = ProbeContext(clock=clock)
-    yield context
-    await context.close()
-
-
-@pytest.fixture
 def url(redis_url: str) -> str:
     return redis_url
 
@@ -66,10 +54,6 @@ async def run_once(ctx: ProbeContext, c: RedisCheck) -> Outcome:
         await probe.close()
 
 
-def values(outcome: Outcome) -> dict[str, float]:
-    return {s.name + "".join(f"{{{k}={v}}}" for k, v in s.labels): s.value for s in outcome.samples}
-
-
 async def test_queue_of_1001_items_is_reported(
     ctx: ProbeContext, client: aioredis.Redis, url: str
 ) -> None:
@@ -78,7 +62,7 @@ async def test_queue_of_1001_items_is_reported(
         await client.rpush(QUEUE, *[f"job-{i}" for i in range(start, min(start + 100, 1001))])
     outcome = await run_once(ctx, check(url, keys=[QUEUE]))
     assert outcome.ok, outcome.error
-    got = values(outcome)
+    got = sample_values(outcome)
     assert got[f"key_length{{key={QUEUE}}}"] == 1001
     assert got["used_memory_bytes"] > 0
     assert got["connected_clients"] >= 1
@@ -104,7 +88,7 @@ async def test_every_collection_type_and_missing_keys(
     ]
     outcome = await run_once(ctx, check(url, keys=keys))
     assert outcome.ok, outcome.error
-    got = values(outcome)
+    got = sample_values(outcome)
     assert [got[f"key_length{{key={k}}}"] for k in keys] == [2, 3, 1, 2, 0]
 
 
@@ -132,7 +116,7 @@ async def test_hit_ratio_over_the_interval(
         second = await probe.run()
     finally:
         await probe.close()
-    got = values(second)
+    got = sample_values(second)
     assert got["hit_ratio"] == 0.75
     assert got["evicted_keys_per_second"] == 0
 

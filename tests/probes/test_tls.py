@@ -18,8 +18,9 @@ from sentinel.probes.base import ProbeContext
 from sentinel.probes.tls import TlsProbe
 from sentinel.results import Outcome
 from tests.conftest import free_port
+from tests.probes.conftest import NOW, sample_values
 
-FAKE_NOW = datetime(2026, 6, 1, tzinfo=UTC)
+FAKE_NOW = NOW
 Serve = Callable[..., "asyncio.Future[int]"]
 
 
@@ -56,13 +57,6 @@ async def tls_server() -> AsyncIterator[Callable[[trustme.LeafCert], Any]]:
         await server.wait_closed()
 
 
-@pytest.fixture
-async def ctx() -> AsyncIterator[ProbeContext]:
-    context = ProbeContext(clock=FakeClock(start=FAKE_NOW))
-    yield context
-    await context.close()
-
-
 async def probe(ctx: ProbeContext, port: int, **options: Any) -> Outcome:
     check = TlsCheck.model_validate(
         {
@@ -74,10 +68,6 @@ async def probe(ctx: ProbeContext, port: int, **options: Any) -> Outcome:
         }
     )
     return await TlsProbe(check, ctx).run()
-
-
-def values(outcome: Outcome) -> dict[str, float]:
-    return {s.name: s.value for s in outcome.samples}
 
 
 def labels(outcome: Outcome, name: str) -> dict[str, str]:
@@ -92,8 +82,11 @@ async def test_valid_certificate(
     port = await tls_server(ca.issue_cert("localhost", not_after=not_after))
     outcome = await probe(ctx, port, ca_file=ca_file)
     assert outcome.ok, outcome.error
-    got = values(outcome)
-    assert got["cert_expiry_seconds"] == (not_after - FAKE_NOW).total_seconds()
+    got = sample_values(outcome)
+    assert (
+        got["cert_expiry_seconds{issuer=Sentinel Test CA}"]
+        == (not_after - FAKE_NOW).total_seconds()
+    )
     assert got["hostname_match"] == 1
     assert got["chain_valid"] == 1
     assert labels(outcome, "cert_expiry_seconds") == {"issuer": "Sentinel Test CA"}
@@ -110,8 +103,8 @@ async def test_expired_certificate(
     real_now = ProbeContext(clock=FakeClock(start=datetime.now(UTC)))
     outcome = await probe(real_now, port, ca_file=ca_file)
     assert outcome.error == "tls: certificate has expired"
-    assert values(outcome)["cert_expiry_seconds"] < 0
-    assert values(outcome)["chain_valid"] == 0
+    assert sample_values(outcome)["cert_expiry_seconds{issuer=Sentinel Test CA}"] < 0
+    assert sample_values(outcome)["chain_valid"] == 0
 
 
 async def test_unknown_issuer(ctx: ProbeContext, ca: trustme.CA, tls_server: Any) -> None:
@@ -119,8 +112,8 @@ async def test_unknown_issuer(ctx: ProbeContext, ca: trustme.CA, tls_server: Any
     port = await tls_server(ca.issue_cert("localhost"))
     outcome = await probe(ctx, port)
     assert outcome.error == "tls: unable to get local issuer certificate"
-    assert values(outcome)["chain_valid"] == 0
-    assert values(outcome)["hostname_match"] == 1
+    assert sample_values(outcome)["chain_valid"] == 0
+    assert sample_values(outcome)["hostname_match"] == 1
 
 
 async def test_wrong_host(ctx: ProbeContext, ca: trustme.CA, ca_file: str, tls_server: Any) -> None:
@@ -129,8 +122,8 @@ async def test_wrong_host(ctx: ProbeContext, ca: trustme.CA, ca_file: str, tls_s
     outcome = await probe(ctx, port, ca_file=ca_file)
     assert outcome.error is not None
     assert outcome.error.startswith("tls: Hostname mismatch")
-    assert values(outcome)["hostname_match"] == 0
-    assert values(outcome)["chain_valid"] == 1
+    assert sample_values(outcome)["hostname_match"] == 0
+    assert sample_values(outcome)["chain_valid"] == 1
 
 
 async def test_nothing_listening(ctx: ProbeContext) -> None:
