@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from sentinel.config.checks import NAME, Check, Strict
 from sentinel.config.units import Duration, parse_duration
+from sentinel.rules.expr import parse as parse_expr
 
 Severity = Literal["critical", "high", "medium", "low"]
 LISTEN = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]*\]|[^\s:\[\]]*):(?P<port>\d{1,5})$")
@@ -77,6 +78,7 @@ class Rule(Strict):
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     match: dict[str, str] = {}
     expr: str = Field(min_length=1)
+
     for_: Duration = Field(default=0.0, alias="for")
     keep_firing_for: Duration = 0.0
     severity: Severity = "high"
@@ -85,6 +87,12 @@ class Rule(Strict):
     runbook: str | None = None
     labels: dict[str, str] = {}
     on_no_data: Literal["keep", "resolve", "fire"] = "keep"
+
+    @field_validator("expr")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        parse_expr(value)  # raises ExprError (a ValueError) naming the column
+        return value
 
 
 class AlertMatcher(Strict):

@@ -1,0 +1,354 @@
+"""The rule expression language: tokens, a recursive-descent parser, and the AST.
+
+    expr     := or
+    or       := and ('or' and)*
+    and      := not ('and' not)*
+    not      := 'not' not | compare
+    compare  := sum (('>' | '<' | '>=' | '<=' | '==' | '!=') sum)?
+    sum      := product (('+' | '-') product)*
+    product  := unary (('*' | '/') unary)*
+    unary    := '-' unary | primary
+    primary  := NUMBER[unit] | '(' expr ')' | call | selector
+    call     := NAME '(' expr (',' expr)* ')' ('by' '(' NAME (',' NAME)* ')')?
+    selector := NAME ('{' matcher (',' matcher)* '}')? ('[' DURATION ']' ('offset' DURATION)?)?
+    matcher  := NAME ('=' | '!=' | '=~' | '!~') STRING
+
+Units: ``500ms 2s 5m 1h 14d 1w`` are seconds, ``80%`` is 0.8. There is no
+``eval``: the parser builds frozen nodes, and errors name the column.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+class ExprError(ValueError):
+    """A problem in an expression, with the 1-based column where it is."""
+
+    def __init__(self, message: str, column: int) -> None:
+        super().__init__(f"{message} at column {column}")
+        self.column = column
+
+
+# -- the tree --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    value: float
+    col: int
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    label: str
+    op: str  # = != =~ !~
+    value: str
+    pattern: re.Pattern[str] | None = None
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        got = labels.get(self.label, "")
+        if self.op == "=":
+            return got == self.value
+        if self.op == "!=":
+            return got != self.value
+        assert self.pattern is not None
+        found = self.pattern.fullmatch(got) is not None
+        return found if self.op == "=~" else not found
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    name: str
+    matchers: tuple[Matcher, ...]
+    range: float | None  # seconds, for x[5m]
+    offset: float
+    col: int
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    func: str
+    args: tuple[Node, ...]
+    by: tuple[str, ...] | None
+    col: int
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    op: str
+    left: Node
+    right: Node
+    col: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unary:
+    op: str  # "-" or "not"
+    operand: Node
+    col: int
+
+
+Node = Number | Selector | Call | Binary | Unary
+
+# Functions over a range of one series: name -> needs a range selector
+RANGE_FUNCTIONS = {
+    "avg", "min", "max", "sum", "count", "last", "rate", "increase", "delta",
+    "stddev", "zscore", "changes", "p50", "p90", "p95", "p99", "quantile", "absent",
+}  # fmt: skip
+AGGREGATIONS = {"avg", "min", "max", "sum", "count"}  # across series when given an instant vector
+INSTANT_FUNCTIONS = {"abs", "absent"}
+FUNCTIONS = RANGE_FUNCTIONS | AGGREGATIONS | INSTANT_FUNCTIONS
+KEYWORDS = {"and", "or", "not", "by", "offset"}
+
+_TOKEN = re.compile(
+    r"""
+    (?P<space>\s+)
+  | (?P<number>\d+(?:\.\d+)?(?:ms|s|m|h|d|w|%)?(?![A-Za-z_]))
+  | (?P<string>"(?:[^"\\]|\\.)*")
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>=~|!~|==|!=|>=|<=|[-+*/><=(){}\[\],])
+    """,
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    kind: str
+    text: str
+    col: int
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            raise ExprError(f"unexpected character {text[pos]!r}", pos + 1)
+        kind = m.lastgroup or ""
+        if kind != "space":
+            tokens.append(Token(kind, m.group(), pos + 1))
+        pos = m.end()
+    tokens.append(Token("end", "", len(text) + 1))
+    return tokens
+
+
+def number_value(text: str, col: int) -> float:
+    if text.endswith("%"):
+        return float(text[:-1]) / 100
+    if text[-1].isalpha():
+        from sentinel.config.units import parse_duration  # the config imports this module
+
+        try:
+            return parse_duration(text)
+        except ValueError:
+            raise ExprError(f"invalid duration {text!r}", col) from None
+    return float(text)
+
+
+class Parser:
+    def __init__(self, text: str) -> None:
+        self.tokens = tokenize(text)
+        self.i = 0
+
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.i]
+
+    def take(self) -> Token:
+        tok = self.tokens[self.i]
+        self.i += 1
+        return tok
+
+    def accept(self, text: str) -> bool:
+        if self.tok.text == text and self.tok.kind in ("op", "name"):
+            self.i += 1
+            return True
+        return False
+
+    def expect(self, text: str) -> Token:
+        if self.tok.text != text:
+            found = self.tok.text or "end of expression"
+            raise ExprError(f"expected {text!r}, found {found!r}", self.tok.col)
+        return self.take()
+
+    def parse(self) -> Node:
+        node = self.or_()
+        if self.tok.kind != "end":
+            raise ExprError(f"unexpected {self.tok.text!r}", self.tok.col)
+        return node
+
+    def or_(self) -> Node:
+        node = self.and_()
+        while self.tok.text == "or":
+            col = self.take().col
+            node = Binary("or", node, self.and_(), col)
+        return node
+
+    def and_(self) -> Node:
+        node = self.not_()
+        while self.tok.text == "and":
+            col = self.take().col
+            node = Binary("and", node, self.not_(), col)
+        return node
+
+    def not_(self) -> Node:
+        if self.tok.text == "not" and self.tok.kind == "name":
+            col = self.take().col
+            return Unary("not", self.not_(), col)
+        return self.compare()
+
+    def compare(self) -> Node:
+        node = self.sum_()
+        if self.tok.kind == "op" and self.tok.text in (">", "<", ">=", "<=", "==", "!="):
+            tok = self.take()
+            node = Binary(tok.text, node, self.sum_(), tok.col)
+        return node
+
+    def sum_(self) -> Node:
+        node = self.product()
+        while self.tok.kind == "op" and self.tok.text in ("+", "-"):
+            tok = self.take()
+            node = Binary(tok.text, node, self.product(), tok.col)
+        return node
+
+    def product(self) -> Node:
+        node = self.unary()
+        while self.tok.kind == "op" and self.tok.text in ("*", "/"):
+            tok = self.take()
+            node = Binary(tok.text, node, self.unary(), tok.col)
+        return node
+
+    def unary(self) -> Node:
+        if self.tok.kind == "op" and self.tok.text == "-":
+            col = self.take().col
+            return Unary("-", self.unary(), col)
+        return self.primary()
+
+    def primary(self) -> Node:
+        tok = self.tok
+        if tok.kind == "number":
+            self.take()
+            return Number(number_value(tok.text, tok.col), tok.col)
+        if tok.kind == "op" and tok.text == "(":
+            self.take()
+            node = self.or_()
+            self.expect(")")
+            return node
+        if tok.kind == "name" and tok.text not in KEYWORDS:
+            self.take()
+            if self.tok.text == "(" and self.tok.kind == "op":
+                return self.call(tok)
+            return self.selector(tok)
+        found = tok.text or "end of expression"
+        raise ExprError(f"expected a number, a sample or a function, found {found!r}", tok.col)
+
+    def call(self, name: Token) -> Call:
+        if name.text not in FUNCTIONS:
+            raise ExprError(f"unknown function {name.text!r}", name.col)
+        self.expect("(")
+        args = [self.or_()]
+        while self.accept(","):
+            args.append(self.or_())
+        self.expect(")")
+        by: tuple[str, ...] | None = None
+        if self.tok.text == "by" and self.tok.kind == "name":
+            self.take()
+            self.expect("(")
+            labels = [self.label_name()]
+            while self.accept(","):
+                labels.append(self.label_name())
+            self.expect(")")
+            by = tuple(labels)
+        return check_call(Call(name.text, tuple(args), by, name.col))
+
+    def label_name(self) -> str:
+        tok = self.take()
+        if tok.kind != "name":
+            raise ExprError(f"expected a label name, found {tok.text!r}", tok.col)
+        return tok.text
+
+    def selector(self, name: Token) -> Selector:
+        matchers: list[Matcher] = []
+        if self.accept("{"):
+            while not self.accept("}"):
+                label = self.label_name()
+                op = self.take()
+                if op.text not in ("=", "!=", "=~", "!~"):
+                    raise ExprError(f"expected =, !=, =~ or !~, found {op.text!r}", op.col)
+                value_tok = self.take()
+                if value_tok.kind != "string":
+                    raise ExprError("expected a quoted label value", value_tok.col)
+                value = value_tok.text[1:-1].encode().decode("unicode_escape")
+                pattern = None
+                if op.text in ("=~", "!~"):
+                    try:
+                        pattern = re.compile(value)
+                    except re.error as exc:
+                        raise ExprError(f"invalid regex {value!r}: {exc}", value_tok.col) from None
+                matchers.append(Matcher(label, op.text, value, pattern))
+                if not self.accept(","):
+                    self.expect("}")
+                    break
+        window: float | None = None
+        offset = 0.0
+        if self.accept("["):
+            tok = self.take()
+            if tok.kind != "number" or not tok.text[-1].isalpha():
+                raise ExprError("expected a duration such as 5m", tok.col)
+            window = number_value(tok.text, tok.col)
+            self.expect("]")
+        if self.tok.text == "offset" and self.tok.kind == "name":
+            self.take()
+            tok = self.take()
+            if tok.kind != "number":
+                raise ExprError("expected a duration after offset", tok.col)
+            offset = number_value(tok.text, tok.col)
+        return Selector(name.text, tuple(matchers), window, offset, name.col)
+
+
+def check_call(call: Call) -> Call:
+    """Arity and argument kinds, checked when the config loads."""
+    func, args = call.func, call.args
+    if func == "quantile":
+        if len(args) != 2 or not isinstance(args[0], Number):
+            raise ExprError("quantile takes (q, series[window])", call.col)
+        q = args[0].value
+        if not 0 <= q <= 1:
+            raise ExprError(f"quantile {q} is not between 0 and 1", call.col)
+        ranged = args[1]
+    else:
+        if len(args) != 1:
+            raise ExprError(f"{func} takes one argument", call.col)
+        ranged = args[0]
+    is_range = isinstance(ranged, Selector) and ranged.range is not None
+    if func in RANGE_FUNCTIONS - AGGREGATIONS - INSTANT_FUNCTIONS and not is_range:
+        raise ExprError(f"{func} needs a range such as {func}(x[5m])", call.col)
+    if func in INSTANT_FUNCTIONS - RANGE_FUNCTIONS and is_range:
+        raise ExprError(f"{func} takes an instant value, not a range", call.col)
+    if call.by is not None and (is_range or func not in AGGREGATIONS):
+        raise ExprError(
+            "'by' goes with an aggregation across series, e.g. sum(x) by (label)", call.col
+        )
+    return call
+
+
+def parse(text: str) -> Node:
+    """The tree of ``text``; raises ExprError naming the column of the first problem."""
+    return Parser(text).parse()
+
+
+def longest_window(node: Node) -> float:
+    """How far back (window + offset) the expression reads, for sizing the series buffers."""
+    if isinstance(node, Selector):
+        return (node.range or 0.0) + node.offset
+    if isinstance(node, Call):
+        return max(longest_window(a) for a in node.args)
+    if isinstance(node, Binary):
+        return max(longest_window(node.left), longest_window(node.right))
+    if isinstance(node, Unary):
+        return longest_window(node.operand)
+    return 0.0
