@@ -1,0 +1,156 @@
+"""The rule engine: series per check, rules evaluated as results arrive and on a tick,
+one alert state per (rule, check, label set), and the transitions to announce.
+
+Decisions are the pure ``evaluate`` and ``step``; this class only keeps the
+series and the states, and reads the time from the Clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sentinel.clock import Clock
+from sentinel.config.models import Config, Rule
+from sentinel.config.references import selects
+from sentinel.results import Labels, Result
+from sentinel.rules.evaluate import evaluate
+from sentinel.rules.expr import Node, longest_window, parse
+from sentinel.rules.state import AlertState, Event, step
+from sentinel.series import CheckSeries
+
+
+def fingerprint(rule: str, check: str, labels: Labels) -> str:
+    """A stable identity for one alert instance (also PagerDuty's dedup_key later)."""
+    text = "\x1f".join([rule, check, *(f"{k}={v}" for k, v in sorted(labels))])
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    rule: Rule
+    node: Node
+    window: float
+
+
+@dataclass
+class Instance:
+    rule: str
+    check: str
+    labels: Labels
+    state: AlertState
+    value: float | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.rule, self.check, self.labels)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    event: Event
+    instance: Instance
+    severity: str
+    at: float
+
+
+class RuleEngine:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._by_check: dict[str, list[Compiled]] = {}
+        self._series: dict[str, CheckSeries] = {}
+        self._instances: dict[str, Instance] = {}  # fingerprint -> instance
+        self.evaluations = 0
+
+    def configure(self, config: Config) -> None:
+        """Rules and checks from a (re)loaded config; series and states of kept ones stay."""
+        compiled = []
+        for rule in config.rules:
+            node = parse(rule.expr)
+            compiled.append(Compiled(rule, node, longest_window(node)))
+        by_check: dict[str, list[Compiled]] = {}
+        for check in config.checks:
+            chosen = [c for c in compiled if selects(c.rule.match, check, check.type)]
+            if chosen:
+                by_check[check.name] = chosen
+        self._by_check = by_check
+        for name, rules in by_check.items():
+            retention = max(c.window for c in rules)
+            series = self._series.get(name)
+            if series is None:
+                self._series[name] = CheckSeries(retention)
+            else:
+                series.retention = max(series.retention, retention)
+        for name in list(self._series):
+            if name not in by_check:
+                del self._series[name]
+        wanted = {(c.rule.name, check) for check, rules in by_check.items() for c in rules}
+        for key, inst in list(self._instances.items()):
+            if (inst.rule, inst.check) not in wanted:
+                del self._instances[key]
+
+    def restore(self, instances: Iterable[Instance]) -> None:
+        """States kept across a restart: a pending alert keeps counting its ``for``."""
+        for inst in instances:
+            self._instances[inst.fingerprint] = inst
+
+    def observe(self, result: Result) -> list[Transition]:
+        """Add a result to its check's series and evaluate that check's rules now."""
+        rules = self._by_check.get(result.check)
+        if not rules:
+            return []
+        self._series[result.check].add(result)
+        now = self._clock.now().timestamp()
+        out: list[Transition] = []
+        for compiled in rules:
+            out.extend(self._evaluate(compiled, result.check, now))
+        return out
+
+    def tick(self) -> list[Transition]:
+        """Evaluate every rule of every check now: catches `for` elapsing between results."""
+        now = self._clock.now().timestamp()
+        out: list[Transition] = []
+        for check, rules in self._by_check.items():
+            for compiled in rules:
+                out.extend(self._evaluate(compiled, check, now))
+        return out
+
+    def _evaluate(self, compiled: Compiled, check: str, now: float) -> list[Transition]:
+        rule = compiled.rule
+        self.evaluations += 1
+        result = evaluate(compiled.node, self._series[check], now)
+        out: list[Transition] = []
+        seen: set[str] = set()
+        for labels, value in result.value.items():
+            key = fingerprint(rule.name, check, labels)
+            seen.add(key)
+            inst = self._instances.get(key) or Instance(rule.name, check, labels, AlertState())
+            inst.value = value
+            out.extend(self._step(inst, True, compiled, now))
+        for key, inst in list(self._instances.items()):
+            if inst.rule == rule.name and inst.check == check and key not in seen:
+                holds = None if result.missing else False
+                out.extend(self._step(inst, holds, compiled, now))
+        return out
+
+    def _step(
+        self, inst: Instance, holds: bool | None, compiled: Compiled, now: float
+    ) -> list[Transition]:
+        rule = compiled.rule
+        state, event = step(
+            inst.state, holds, now, rule.for_, rule.keep_firing_for, rule.on_no_data
+        )
+        inst.state = state
+        key = inst.fingerprint
+        if state.state == "inactive":
+            self._instances.pop(key, None)
+        else:
+            self._instances[key] = inst
+        if event is None:
+            return []
+        return [Transition(event, inst, rule.severity, now)]
+
+    def active(self) -> list[Instance]:
+        """Pending and firing instances."""
+        return list(self._instances.values())
