@@ -12,7 +12,7 @@ import gc
 import hmac
 import signal
 from collections.abc import Coroutine, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -27,7 +27,8 @@ from sentinel.heartbeats import HeartbeatBook, PingKind
 from sentinel.logs import Redactor
 from sentinel.metrics import Metrics
 from sentinel.probes import ProbeContext, registry
-from sentinel.results import LatestResults
+from sentinel.results import LatestResults, Result
+from sentinel.rules.engine import RuleEngine, Transition
 from sentinel.runner import Armed, CheckRunner
 from sentinel.scheduler import Scheduler
 from sentinel.settings import Settings
@@ -37,6 +38,7 @@ from sentinel.web.app import create_app
 
 log = structlog.get_logger("sentinel.daemon")
 PRUNE_EVERY = 3600.0
+RULE_TICK = 5.0  # re-evaluate every rule this often, for transitions between results
 STOP_GRACE_MAX = 30.0
 
 
@@ -78,9 +80,13 @@ class Daemon:
         self.store: Store = open_store(config.storage.url.get_secret_value())
         self.writer = ResultWriter(self.store, clock, on_error=self._store_failed)
         self.metrics.watch_store(lambda: self.writer.pending, lambda: self.writer.dropped)
+        self.rules = RuleEngine(clock)
         self.runner = CheckRunner(
-            clock, self.latest, [self.latest.record, self.metrics.record_result, self.writer.submit]
+            clock,
+            self.latest,
+            [self.latest.record, self.metrics.record_result, self.writer.submit, self._observe],
         )
+        self.metrics.watch_alerts(self._alert_counts)
         self.scheduler = Scheduler(
             clock, self.runner.run, self.metrics, config.scheduler.max_concurrency
         )
@@ -98,12 +104,14 @@ class Daemon:
         await self.store.open()
         self.heartbeats.load(await self.store.load_heartbeats())
         self.writer.start()
+        self.rules.configure(self.config)
         self._arm(self.config)
         self.metrics.config_reload_successful.set(1)
         self.metrics.config_reload_timestamp.set(self.clock.now().timestamp())
         self.scheduler.start()
         await self._serve()
         self._spawn(self._prune_loop())
+        self._spawn(self._rule_loop())
         # The config, probes and jobs live as long as the process: move them out of
         # the collector's sight so its full passes stay short with 10,000 checks.
         gc.freeze()
@@ -161,6 +169,7 @@ class Daemon:
             log.warning("config_reload_needs_restart", sections=["server.listen", "storage.url"])
         self.redactor.set_secrets(secret_values(new))
         old = self.armed
+        self.rules.configure(new)
         self._arm(new)
         self.scheduler.set_concurrency(new.scheduler.max_concurrency)
         self.config = new
@@ -230,6 +239,34 @@ class Daemon:
             except Exception as exc:
                 log.warning("history_prune_failed", error=type(exc).__name__)
             await self.clock.sleep(PRUNE_EVERY)
+
+    def _observe(self, result: Result) -> None:
+        self._announce(self.rules.observe(result))
+
+    async def _rule_loop(self) -> None:
+        while True:
+            await self.clock.sleep(RULE_TICK)
+            self._announce(self.rules.tick())
+
+    def _announce(self, transitions: list[Transition]) -> None:
+        """Alert transitions: logged now; notifications come with escalation (issue 5)."""
+        for t in transitions:
+            inst = t.instance
+            log.warning(
+                f"alert_{t.event}",
+                rule=inst.rule,
+                check=inst.check,
+                labels=dict(inst.labels),
+                severity=t.severity,
+                value=inst.value,
+                fingerprint=inst.fingerprint,
+            )
+
+    def _alert_counts(self) -> list[tuple[str, str]]:
+        return [(i.state.state, self._severity(i.rule)) for i in self.rules.active()]
+
+    def _severity(self, rule: str) -> str:
+        return next((r.severity for r in self.config.rules if r.name == rule), "high")
 
     def _store_failed(self, exc: BaseException) -> None:
         self.metrics.store_write_failures.inc()
@@ -301,12 +338,31 @@ class Daemon:
                     samples={_sample_key(s.name, s.labels): s.value for s in result.samples},
                 )
             checks.append(entry)
+        alerts = [
+            {
+                "rule": i.rule,
+                "check": i.check,
+                "labels": dict(i.labels),
+                "state": i.state.state,
+                "severity": self._severity(i.rule),
+                "value": i.value,
+                "active_since": _iso(i.state.active_since),
+                "fired_at": _iso(i.state.fired_at),
+                "fingerprint": i.fingerprint,
+            }
+            for i in self.rules.active()
+        ]
         return {
             "version": __version__,
             "started_at": self.started_at.isoformat(),
             "summary": counts,
             "checks": checks,
+            "alerts": alerts,
         }
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 def _sample_key(name: str, labels: tuple[tuple[str, str], ...]) -> str:

@@ -97,7 +97,7 @@ class Metrics:
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         self._latest = latest
-        self._store = StoreCollector()
+        self._store = LiveCollector()
         registry.register(self._store)
         self._runs: dict[tuple[str, bool], Counter] = {}
         self._durations: dict[str, Histogram] = {}
@@ -123,6 +123,10 @@ class Metrics:
         """The whole /metrics page. Safe to call from a worker thread: it reads
         immutable results from a snapshot list."""
         return generate_latest(self.registry) + render_checks(self._latest.snapshot()).encode()
+
+    def watch_alerts(self, counts: Callable[[], list[tuple[str, str]]]) -> None:
+        """``counts`` lists (state, severity) of every pending or firing alert."""
+        self._store.alerts = counts
 
     def watch_store(self, pending: Callable[[], int], dropped: Callable[[], int]) -> None:
         self._store.pending = pending
@@ -190,17 +194,28 @@ def render_checks(results: Iterable[Result]) -> str:
     return "\n".join(out) + "\n"
 
 
-class StoreCollector(Collector):
-    """The history writer's queue, read at scrape time."""
+class LiveCollector(Collector):
+    """Figures read from the running daemon at scrape time: the history queue, alerts."""
 
     def __init__(self) -> None:
         self.pending: Callable[[], int] = lambda: 0
         self.dropped: Callable[[], int] = lambda: 0
+        self.alerts: Callable[[], list[tuple[str, str]]] = list
 
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily(
             "sentinel_store_pending_results", "Results waiting to be written.", value=self.pending()
         )
+        alerts = GaugeMetricFamily(
+            "sentinel_alerts", "Pending and firing alerts.", labels=["state", "severity"]
+        )
+        counts: dict[tuple[str, str], int] = {}
+        for key in self.alerts():
+            counts[key] = counts.get(key, 0) + 1
+        for state in ("pending", "firing"):
+            for severity in ("critical", "high", "medium", "low"):
+                alerts.add_metric((state, severity), counts.get((state, severity), 0))
+        yield alerts
         yield CounterMetricFamily(
             "sentinel_store_dropped_results",
             "Results dropped because the store could not keep up.",

@@ -53,6 +53,9 @@ checks:
     interval: 300ms
     timeout: 300ms
     key: "backup-key-123"
+rules:
+  - {{name: ServiceDown, match: {{type: tcp}}, expr: up == 0, severity: critical}}
+  - {{name: Slow, match: {{check: api}}, expr: 'p95(duration_seconds[5m]) > 10s', for: 3m}}
 {extra}
 """
 
@@ -226,3 +229,23 @@ async def test_heartbeat_pings_need_the_key_and_survive_a_restart(
         assert await again.store.load_heartbeats() == {"backup": beat}
     finally:
         await again.store.close()
+
+
+async def test_rules_fire_from_results_and_show_in_status_and_metrics(
+    daemon: Daemon, logs: io.StringIO
+) -> None:
+    """The dead port's ServiceDown fires from its first result; status and /metrics show it."""
+    await eventually(lambda: any(a.rule == "ServiceDown" for a in daemon.rules.active()))
+    async with aiohttp.ClientSession(base_url(daemon)) as http:
+        async with http.get("/api/v1/status") as resp:
+            alerts = (await resp.json())["alerts"]
+        async with http.get("/metrics") as resp:
+            metrics = await resp.text()
+    assert [(a["rule"], a["check"], a["state"], a["severity"]) for a in alerts] == [
+        ("ServiceDown", "dead", "firing", "critical")
+    ]
+    assert 'sentinel_alerts{severity="critical",state="firing"} 1.0' in metrics
+    events = [json.loads(line) for line in logs.getvalue().splitlines()]
+    fired = [e for e in events if e["event"] == "alert_firing"]
+    assert fired[0]["rule"] == "ServiceDown"
+    assert fired[0]["check"] == "dead"
