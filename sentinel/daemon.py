@@ -105,6 +105,7 @@ class Daemon:
         self.heartbeats.load(await self.store.load_heartbeats())
         self.writer.start()
         self.rules.configure(self.config)
+        self.rules.restore(await self.store.load_alerts())
         self._arm(self.config)
         self.metrics.config_reload_successful.set(1)
         self.metrics.config_reload_timestamp.set(self.clock.now().timestamp())
@@ -260,6 +261,19 @@ class Daemon:
                 severity=t.severity,
                 value=inst.value,
                 fingerprint=inst.fingerprint,
+            )
+            self._spawn(self._keep_alert(t))
+
+    async def _keep_alert(self, t: Transition) -> None:
+        """Alert state goes to the store at each transition, so a restart resumes it."""
+        try:
+            if t.event in ("pending", "firing"):
+                await self.store.save_alert(t.instance)
+            else:
+                await self.store.delete_alert(t.instance.fingerprint)
+        except Exception as exc:
+            log.error(
+                "alert_save_failed", fingerprint=t.instance.fingerprint, error=type(exc).__name__
             )
 
     def _alert_counts(self) -> list[tuple[str, str]]:

@@ -249,3 +249,31 @@ async def test_rules_fire_from_results_and_show_in_status_and_metrics(
     fired = [e for e in events if e["event"] == "alert_firing"]
     assert fired[0]["rule"] == "ServiceDown"
     assert fired[0]["check"] == "dead"
+
+
+async def test_a_pending_alert_survives_a_restart(tmp_path: Path, target: Target) -> None:
+    """A slow-response alert pending before a restart is pending again after it, same start."""
+    path = tmp_path / "sentinel.yaml"
+    path.write_text(
+        config_text(tmp_path, target, free_port()).replace(
+            "expr: 'p95(duration_seconds[5m]) > 10s'", "expr: 'up == 1'"
+        )
+    )
+    config = load_config(path, {})
+    first = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
+    await first.start()
+    await eventually(lambda: any(a.rule == "Slow" for a in first.rules.active()))
+    before = next(a for a in first.rules.active() if a.rule == "Slow")
+    for _ in range(100):  # the save runs in the background: wait for it, bounded
+        if any(a.rule == "Slow" for a in await first.store.load_alerts()):
+            break
+        await asyncio.sleep(0.05)
+    await first.stop()
+    second = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
+    await second.store.open()
+    second.rules.configure(config)
+    second.rules.restore(await second.store.load_alerts())
+    await second.store.close()
+    after = next(a for a in second.rules.active() if a.rule == "Slow")
+    assert after.state.state == "pending"
+    assert after.state.active_since == before.state.active_since

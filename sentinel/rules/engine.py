@@ -93,7 +93,8 @@ class RuleEngine:
     def restore(self, instances: Iterable[Instance]) -> None:
         """States kept across a restart: a pending alert keeps counting its ``for``."""
         for inst in instances:
-            self._instances[inst.fingerprint] = inst
+            if any(c.rule.name == inst.rule for c in self._by_check.get(inst.check, [])):
+                self._instances[inst.fingerprint] = inst
 
     def observe(self, result: Result) -> list[Transition]:
         """Add a result to its check's series and evaluate that check's rules now."""

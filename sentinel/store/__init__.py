@@ -19,6 +19,7 @@ from typing import Protocol
 
 from sentinel.heartbeats import Beat
 from sentinel.results import Result
+from sentinel.rules.engine import Instance
 
 
 class StoreError(Exception):
@@ -49,6 +50,14 @@ class Store(Protocol):
         ...
 
     async def load_heartbeats(self) -> dict[str, Beat]: ...
+
+    async def save_alert(self, alert: Instance) -> None:
+        """Keep a pending or firing alert (on each transition)."""
+        ...
+
+    async def delete_alert(self, fingerprint: str) -> None: ...
+
+    async def load_alerts(self) -> list[Instance]: ...
 
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,30}")

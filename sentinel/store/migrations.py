@@ -50,6 +50,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         )
         """,
     ),
+    # 3: pending and firing alerts, so a restart keeps counting their `for`.
+    (
+        """
+        CREATE TABLE alerts (
+            fingerprint TEXT PRIMARY KEY,
+            rule TEXT NOT NULL,
+            check_name TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            state TEXT NOT NULL,
+            active_since REAL,
+            fired_at REAL,
+            last_true REAL,
+            keep_firing_since REAL,
+            value REAL
+        )
+        """,
+    ),
 )
 
 LATEST = len(MIGRATIONS)

@@ -22,6 +22,8 @@ import aiosqlite
 
 from sentinel.heartbeats import Beat
 from sentinel.results import Result, Sample
+from sentinel.rules.engine import Instance
+from sentinel.rules.state import AlertState
 from sentinel.store import StoreError
 from sentinel.store.migrations import LATEST, migrate, refuse_newer, user_version
 
@@ -205,6 +207,46 @@ class SqliteStore:
             name: Beat(_dt(success), _dt(start), _dt(fail), last_duration)
             for name, success, start, fail, last_duration in rows
         }
+
+    async def save_alert(self, alert: Instance) -> None:
+        st = alert.state
+        await self.db.execute(
+            "INSERT OR REPLACE INTO alerts (fingerprint, rule, check_name, labels, state, "
+            "active_since, fired_at, last_true, keep_firing_since, value) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                alert.fingerprint,
+                alert.rule,
+                alert.check,
+                _dumps(alert.labels),
+                st.state,
+                st.active_since,
+                st.fired_at,
+                st.last_true,
+                st.keep_firing_since,
+                alert.value,
+            ),
+        )
+
+    async def delete_alert(self, fingerprint: str) -> None:
+        await self.db.execute("DELETE FROM alerts WHERE fingerprint = ?", (fingerprint,))
+
+    async def load_alerts(self) -> list[Instance]:
+        async with self.db.execute(
+            "SELECT rule, check_name, labels, state, active_since, fired_at, last_true, "
+            "keep_firing_since, value FROM alerts"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [
+            Instance(
+                rule,
+                check,
+                tuple((str(k), str(v)) for k, v in _loads(labels)),
+                AlertState(state, active_since, fired_at, last_true, keep_firing_since),
+                value,
+            )
+            for rule, check, labels, state, active_since, fired_at, last_true, keep_firing_since, value in rows
+        ]
 
 
 def _ts(at: datetime | None) -> float | None:

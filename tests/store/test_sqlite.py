@@ -12,6 +12,8 @@ import pytest
 
 from sentinel.heartbeats import Beat
 from sentinel.results import Result, Sample
+from sentinel.rules.engine import Instance
+from sentinel.rules.state import AlertState
 from sentinel.store import StoreError, open_store
 from sentinel.store.migrations import LATEST, MIGRATIONS, migrate, user_version
 from sentinel.store.sqlite import SqliteStore
@@ -150,7 +152,7 @@ async def test_a_failing_migration_leaves_the_previous_version_whole(tmp_path: P
         assert await user_version(db) == LATEST
         async with db.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cur:
             tables = {row[0] for row in await cur.fetchall()}
-        assert tables == {"results", "heartbeats"}  # every real step, not the broken one
+        assert tables == {"results", "heartbeats", "alerts"}  # every real step, not the broken one
         assert not db.in_transaction
     finally:
         await db.close()
@@ -265,3 +267,20 @@ async def test_heartbeats_round_trip(store: SqliteStore) -> None:
     await store.save_heartbeat("backup", later)
     await store.save_heartbeat("cron", first)
     assert await store.load_heartbeats() == {"backup": later, "cron": first}
+
+
+async def test_alerts_round_trip(store: SqliteStore) -> None:
+    """Pending and firing alerts are kept whole, replaced on change and deleted on resolution."""
+    pending = Instance(
+        "QueueBacklog", "cache", (("key", "q"),), AlertState("pending", 10.0, None, 10.0), 1001.0
+    )
+    await store.save_alert(pending)
+    firing = Instance(
+        "QueueBacklog", "cache", (("key", "q"),), AlertState("firing", 10.0, 70.0, 70.0), 1500.0
+    )
+    await store.save_alert(firing)
+    other = Instance("ServiceDown", "api", (), AlertState("pending", 5.0, None, 5.0), 0.0)
+    await store.save_alert(other)
+    assert sorted(await store.load_alerts(), key=lambda i: i.rule) == [firing, other]
+    await store.delete_alert(other.fingerprint)
+    assert await store.load_alerts() == [firing]

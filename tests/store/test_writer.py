@@ -12,6 +12,7 @@ import pytest
 from sentinel.clock import FakeClock
 from sentinel.heartbeats import Beat
 from sentinel.results import Result
+from sentinel.rules.engine import Instance
 from sentinel.store import Store
 from sentinel.store.sqlite import SqliteStore
 from sentinel.store.writer import ResultWriter
@@ -52,6 +53,13 @@ class FlakyStore:
 
     async def load_heartbeats(self) -> dict[str, Beat]:
         return {}
+
+    async def save_alert(self, alert: Instance) -> None: ...
+
+    async def delete_alert(self, fingerprint: str) -> None: ...
+
+    async def load_alerts(self) -> list[Instance]:
+        return []
 
 
 class StuckStore(FlakyStore):
