@@ -33,7 +33,7 @@ class CheckSeries:
     def points(self, name: str, start: float, end: float) -> dict[Labels, Points]:
         out: dict[Labels, Points] = {}
         for labels, points in self._series.get(name, {}).items():
-            inside = [p for p in points if start < p[0] <= end]
+            inside = [p for p in points if start <= p[0] <= end]
             if inside:
                 out[labels] = inside
         return out

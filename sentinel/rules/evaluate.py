@@ -6,9 +6,10 @@ above 5, with their values); an alert instance exists for every label set
 left in the result. A selector that finds nothing makes the result "missing
 data", which the alert state machine treats by the rule's ``on_no_data``.
 
-Semantics shared with Prometheus (and checked against promtool by the parity
-suite): instant selectors take the newest point in the 5-minute lookback;
-range selectors take points in ``(t - range, t]``; ``rate``/``increase``/
+Semantics shared with Prometheus 2.x (checked against promtool 2.42 by the
+parity suite): instant selectors take the newest point in the 5-minute
+lookback; range selectors take points in ``[t - range, t]``, both edges
+included (Prometheus 3 leaves the left edge out); ``rate``/``increase``/
 ``delta`` extrapolate as Prometheus does; quantiles interpolate linearly.
 """
 
@@ -32,7 +33,7 @@ LOOKBACK = 300.0
 
 class SeriesSource(Protocol):
     def points(self, name: str, start: float, end: float) -> dict[Labels, Points]:
-        """Every series called ``name`` with its points in ``(start, end]``, oldest first."""
+        """Every series called ``name`` with its points in ``[start, end]``, oldest first."""
         ...
 
 

@@ -71,12 +71,14 @@ def test_window_functions() -> None:
     series = CheckSeries(3600)
     for minute, value in enumerate([10, 1, 2, 3, 4, 5]):
         feed(series, minute, Sample("duration_seconds", value))
-    # window (t-5m, t] at minute 5 excludes minute 0
-    assert evaluate(parse("avg(duration_seconds[5m])"), series, at(5)).value == {(): 3.0}
-    assert evaluate(parse("max(duration_seconds[5m])"), series, at(5)).value == {(): 5.0}
-    assert evaluate(parse("count(duration_seconds[5m])"), series, at(5)).value == {(): 5.0}
-    assert evaluate(parse("p50(duration_seconds[5m])"), series, at(5)).value == {(): 3.0}
-    assert evaluate(parse("1 - avg(up[5m]) > 5%"), series, at(5)).value == {}
+    # the window [t-5m, t] at minute 5.5 leaves minute 0 out
+    assert evaluate(parse("avg(duration_seconds[5m])"), series, at(5.5)).value == {(): 3.0}
+    assert evaluate(parse("max(duration_seconds[5m])"), series, at(5.5)).value == {(): 5.0}
+    assert evaluate(parse("count(duration_seconds[5m])"), series, at(5.5)).value == {(): 5.0}
+    assert evaluate(parse("p50(duration_seconds[5m])"), series, at(5.5)).value == {(): 3.0}
+    assert evaluate(parse("1 - avg(up[5m]) > 5%"), series, at(5.5)).value == {}
+    # a point exactly a window old is inside it, as in Prometheus 2.x
+    assert evaluate(parse("max(duration_seconds[5m])"), series, at(5)).value == {(): 10.0}
 
 
 def test_offset_compares_with_an_earlier_window() -> None:
@@ -85,7 +87,9 @@ def test_offset_compares_with_an_earlier_window() -> None:
     for minute in range(0, 70):
         feed(series, minute, Sample("duration_seconds", 1.0 if minute < 65 else 2.0))
     slow = "avg(duration_seconds[5m]) > 1.5 * avg(duration_seconds[1h] offset 10m)"
-    assert evaluate(parse(slow), series, at(69)).value == {(): 2.0}
+    got = evaluate(parse(slow), series, at(69)).value
+    assert list(got) == [()]
+    assert math.isclose(got[()], 11 / 6)  # [64m, 69m]: one point of 1.0 and five of 2.0
     assert evaluate(parse(slow), series, at(64)).value == {}
 
 
