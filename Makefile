@@ -29,6 +29,7 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 bench: $(STAMP)
+	$(BIN)/python -m bench.rule_eval
 	$(BIN)/python -m bench.http_checks
 
 clean:
