@@ -29,6 +29,7 @@ from sentinel.metrics import Metrics
 from sentinel.probes import ProbeContext, registry
 from sentinel.results import LatestResults, Result
 from sentinel.rules.engine import RuleEngine, Transition
+from sentinel.rules.routing import quiet_reason
 from sentinel.runner import Armed, CheckRunner
 from sentinel.scheduler import Scheduler
 from sentinel.settings import Settings
@@ -261,6 +262,7 @@ class Daemon:
                 severity=t.severity,
                 value=inst.value,
                 fingerprint=inst.fingerprint,
+                suppressed=self._quiet(inst.check) if t.event != "resolved" else None,
             )
             self._spawn(self._keep_alert(t))
 
@@ -275,6 +277,16 @@ class Daemon:
             log.error(
                 "alert_save_failed", fingerprint=t.instance.fingerprint, error=type(exc).__name__
             )
+
+    def _down(self) -> set[str]:
+        return {name for name, result in self.latest.items() if not result.ok}
+
+    def _quiet(self, check: str, down: set[str] | None = None) -> str | None:
+        """Why alerts of ``check`` are suppressed now (dependency down, maintenance), if so."""
+        labels = next((c.labels for c in self.config.checks if c.name == check), {})
+        return quiet_reason(
+            self.config, check, labels, self.clock.now(), self._down() if down is None else down
+        )
 
     def _alert_counts(self) -> list[tuple[str, str]]:
         return [(i.state.state, self._severity(i.rule)) for i in self.rules.active()]
@@ -352,6 +364,7 @@ class Daemon:
                     samples={_sample_key(s.name, s.labels): s.value for s in result.samples},
                 )
             checks.append(entry)
+        down = self._down()
         alerts = [
             {
                 "rule": i.rule,
@@ -363,6 +376,7 @@ class Daemon:
                 "active_since": _iso(i.state.active_since),
                 "fired_at": _iso(i.state.fired_at),
                 "fingerprint": i.fingerprint,
+                "suppressed": self._quiet(i.check, down),
             }
             for i in self.rules.active()
         ]

@@ -244,6 +244,7 @@ async def test_rules_fire_from_results_and_show_in_status_and_metrics(
     assert [(a["rule"], a["check"], a["state"], a["severity"]) for a in alerts] == [
         ("ServiceDown", "dead", "firing", "critical")
     ]
+    assert alerts[0]["suppressed"] is None
     assert 'sentinel_alerts{severity="critical",state="firing"} 1.0' in metrics
     events = [json.loads(line) for line in logs.getvalue().splitlines()]
     fired = [e for e in events if e["event"] == "alert_firing"]
