@@ -28,8 +28,8 @@ from sentinel.logs import Redactor
 from sentinel.metrics import Metrics
 from sentinel.probes import ProbeContext, registry
 from sentinel.results import LatestResults, Result
-from sentinel.rules.engine import RuleEngine, Transition
-from sentinel.rules.routing import quiet_reason
+from sentinel.rules.engine import Instance, RuleEngine, Transition
+from sentinel.rules.routing import inhibited_by, quiet_reason
 from sentinel.runner import Armed, CheckRunner
 from sentinel.scheduler import Scheduler
 from sentinel.settings import Settings
@@ -262,7 +262,7 @@ class Daemon:
                 severity=t.severity,
                 value=inst.value,
                 fingerprint=inst.fingerprint,
-                suppressed=self._quiet(inst.check) if t.event != "resolved" else None,
+                suppressed=self._quiet(inst) if t.event != "resolved" else None,
             )
             self._spawn(self._keep_alert(t))
 
@@ -281,12 +281,42 @@ class Daemon:
     def _down(self) -> set[str]:
         return {name for name, result in self.latest.items() if not result.ok}
 
-    def _quiet(self, check: str, down: set[str] | None = None) -> str | None:
-        """Why alerts of ``check`` are suppressed now (dependency down, maintenance), if so."""
-        labels = next((c.labels for c in self.config.checks if c.name == check), {})
-        return quiet_reason(
-            self.config, check, labels, self.clock.now(), self._down() if down is None else down
-        )
+    def _alert_labels(self, inst: Instance) -> dict[str, str]:
+        """An alert's labels as routing sees them: alertname, check, severity, the check's
+        and the rule's labels, and the instance's own."""
+        check = next((c for c in self.config.checks if c.name == inst.check), None)
+        rule = next((r for r in self.config.rules if r.name == inst.rule), None)
+        return {
+            "alertname": inst.rule,
+            "check": inst.check,
+            "severity": rule.severity if rule else "high",
+            **(check.labels if check else {}),
+            **(rule.labels if rule else {}),
+            **dict(inst.labels),
+        }
+
+    def _quiet(
+        self,
+        inst: Instance,
+        down: set[str] | None = None,
+        firing: list[tuple[str, dict[str, str]]] | None = None,
+    ) -> str | None:
+        """Why this alert is suppressed now (dependency down, maintenance, inhibition), if so."""
+        check_labels = next((c.labels for c in self.config.checks if c.name == inst.check), {})
+        down = self._down() if down is None else down
+        reason = quiet_reason(self.config, inst.check, check_labels, self.clock.now(), down)
+        if reason is not None or not self.config.inhibit:
+            return reason
+        if firing is None:
+            firing = self._firing()
+        return inhibited_by(self.config.inhibit, self._alert_labels(inst), inst.fingerprint, firing)
+
+    def _firing(self) -> list[tuple[str, dict[str, str]]]:
+        return [
+            (i.fingerprint, self._alert_labels(i))
+            for i in self.rules.active()
+            if i.state.state == "firing"
+        ]
 
     def _alert_counts(self) -> list[tuple[str, str]]:
         return [(i.state.state, self._severity(i.rule)) for i in self.rules.active()]
@@ -364,7 +394,7 @@ class Daemon:
                     samples={_sample_key(s.name, s.labels): s.value for s in result.samples},
                 )
             checks.append(entry)
-        down = self._down()
+        down, firing = self._down(), self._firing()
         alerts = [
             {
                 "rule": i.rule,
@@ -376,7 +406,7 @@ class Daemon:
                 "active_since": _iso(i.state.active_since),
                 "fired_at": _iso(i.state.fired_at),
                 "fingerprint": i.fingerprint,
-                "suppressed": self._quiet(i.check, down),
+                "suppressed": self._quiet(i, down, firing),
             }
             for i in self.rules.active()
         ]

@@ -278,3 +278,32 @@ async def test_a_pending_alert_survives_a_restart(tmp_path: Path, target: Target
     after = next(a for a in second.rules.active() if a.rule == "Slow")
     assert after.state.state == "pending"
     assert after.state.active_since == before.state.active_since
+
+
+async def test_inhibited_alerts_stay_visible_with_the_reason(
+    tmp_path: Path, target: Target
+) -> None:
+    """While ServiceDown fires on the dead port, the inhibited alert on api says why."""
+    path = tmp_path / "sentinel.yaml"
+    text = config_text(
+        tmp_path,
+        target,
+        free_port(),
+        extra="inhibit:\n  - {source: {alert: ServiceDown}, target: {alert: ApiAnswering}}\n",
+    ).replace(
+        "rules:\n",
+        "rules:\n  - {name: ApiAnswering, match: {check: api}, expr: up == 1, severity: low}\n",
+    )
+    path.write_text(text)
+    config = load_config(path, {})
+    d = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
+    await d.start()
+    try:
+        await eventually(
+            lambda: {a.rule for a in d.rules.active()} >= {"ServiceDown", "ApiAnswering"}
+        )
+        alerts = {a["rule"]: a for a in d.status()["alerts"]}
+    finally:
+        await d.stop()
+    assert alerts["ApiAnswering"]["suppressed"] == "inhibited by ServiceDown on dead"
+    assert alerts["ServiceDown"]["suppressed"] is None

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from sentinel.config.models import Config, Maintenance
+from sentinel.config.models import AlertMatcher, Config, Inhibit, Maintenance
 
 
 def in_maintenance(window: Maintenance, now: datetime) -> bool:
@@ -25,6 +25,32 @@ def in_maintenance(window: Maintenance, now: datetime) -> bool:
 
 def labels_match(match: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in match.items())
+
+
+def matches_alert(matcher: AlertMatcher, labels: dict[str, str]) -> bool:
+    return (matcher.alert is None or labels.get("alertname") == matcher.alert) and labels_match(
+        matcher.labels, labels
+    )
+
+
+def inhibited_by(
+    rules: list[Inhibit],
+    target: dict[str, str],
+    target_id: str,
+    firing: list[tuple[str, dict[str, str]]],
+) -> str | None:
+    """Alertmanager's inhibition: a firing source alert quiets matching targets that share
+    the ``equal`` labels (a label absent on both sides counts as equal). An alert never
+    inhibits itself. ``firing`` holds (id, labels) of every firing alert."""
+    for rule in rules:
+        if not matches_alert(rule.target, target):
+            continue
+        for source_id, source in firing:
+            if source_id == target_id or not matches_alert(rule.source, source):
+                continue
+            if all(source.get(k) == target.get(k) for k in rule.equal):
+                return f"inhibited by {source.get('alertname')} on {source.get('check')}"
+    return None
 
 
 def quiet_reason(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sentinel.config import Config, parse_config
-from sentinel.rules.routing import in_maintenance, quiet_reason
+from sentinel.rules.routing import in_maintenance, inhibited_by, quiet_reason
 
 CONFIG = """
 checks:
@@ -56,3 +56,26 @@ def test_maintenance_matches_labels() -> None:
         quiet_reason(cfg, "api", {"service": "production"}, during, set()) == "maintenance nightly"
     )
     assert quiet_reason(cfg, "other", {"service": "staging"}, during, set()) is None
+
+
+def test_inhibition_with_equal_labels() -> None:
+    """The spec's rule: ServiceDown on the production API quiets other production alerts."""
+    cfg = parse_config(
+        CONFIG
+        + """
+inhibit:
+  - source: {alert: ServiceDown, labels: {service: production, tier: api}}
+    target: {labels: {service: production}}
+    equal: [service]
+""",
+        "t.yaml",
+        {},
+    )
+    source = {"alertname": "ServiceDown", "check": "api", "service": "production", "tier": "api"}
+    slow_db = {"alertname": "SlowQueries", "check": "db", "service": "production"}
+    staging = {"alertname": "SlowQueries", "check": "other", "service": "staging"}
+    firing = [("src", source)]
+    assert inhibited_by(cfg.inhibit, slow_db, "t1", firing) == "inhibited by ServiceDown on api"
+    assert inhibited_by(cfg.inhibit, staging, "t2", firing) is None  # target does not match
+    assert inhibited_by(cfg.inhibit, source, "src", firing) is None  # never itself
+    assert inhibited_by(cfg.inhibit, slow_db, "t1", []) is None  # source not firing
