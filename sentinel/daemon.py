@@ -12,7 +12,8 @@ import gc
 import hmac
 import signal
 from collections.abc import Coroutine, Iterable, Mapping
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -21,7 +22,14 @@ from prometheus_client import CollectorRegistry
 
 from sentinel import __version__
 from sentinel.clock import Clock
-from sentinel.config import Config, ConfigError, load_config, secret_values, split_listen
+from sentinel.config import (
+    Config,
+    ConfigError,
+    load_config,
+    parse_duration,
+    secret_values,
+    split_listen,
+)
 from sentinel.config.checks import HeartbeatCheck
 from sentinel.heartbeats import HeartbeatBook, PingKind
 from sentinel.logs import Redactor
@@ -33,6 +41,7 @@ from sentinel.rules.routing import inhibited_by, quiet_reason
 from sentinel.runner import Armed, CheckRunner
 from sentinel.scheduler import Scheduler
 from sentinel.settings import Settings
+from sentinel.silences import Silence, check_matchers, new_id, silenced_by
 from sentinel.store import Store, open_store
 from sentinel.store.writer import ResultWriter
 from sentinel.web.app import create_app
@@ -92,6 +101,7 @@ class Daemon:
             clock, self.runner.run, self.metrics, config.scheduler.max_concurrency
         )
         self.armed: dict[str, Armed] = {}
+        self.silences: list[Silence] = []
         self.unsupported: dict[str, str] = {}
         self.started_at: datetime = clock.now()
         self._stop = asyncio.Event()
@@ -107,6 +117,7 @@ class Daemon:
         self.writer.start()
         self.rules.configure(self.config)
         self.rules.restore(await self.store.load_alerts())
+        self.silences = await self.store.load_silences()
         self._arm(self.config)
         self.metrics.config_reload_successful.set(1)
         self.metrics.config_reload_timestamp.set(self.clock.now().timestamp())
@@ -305,11 +316,17 @@ class Daemon:
         check_labels = next((c.labels for c in self.config.checks if c.name == inst.check), {})
         down = self._down() if down is None else down
         reason = quiet_reason(self.config, inst.check, check_labels, self.clock.now(), down)
-        if reason is not None or not self.config.inhibit:
+        if reason is not None:
             return reason
+        labels = self._alert_labels(inst)
+        silence = silenced_by(self.silences, labels, self.clock.now())
+        if silence is not None:
+            return f"silenced by {silence.id} ({silence.author}: {silence.comment})"
+        if not self.config.inhibit:
+            return None
         if firing is None:
             firing = self._firing()
-        return inhibited_by(self.config.inhibit, self._alert_labels(inst), inst.fingerprint, firing)
+        return inhibited_by(self.config.inhibit, labels, inst.fingerprint, firing)
 
     def _firing(self) -> list[tuple[str, dict[str, str]]]:
         return [
@@ -329,6 +346,59 @@ class Daemon:
         log.warning("store_write_failed", error=type(exc).__name__, pending=self.writer.pending)
 
     # -- what the web app reads and writes ----------------------------------
+
+    def api_token(self) -> str | None:
+        token = self.config.server.api_token
+        return token.get_secret_value() if token is not None and token.get_secret_value() else None
+
+    def list_silences(self) -> list[dict[str, Any]]:
+        now = self.clock.now()
+        return [dict(s.to_json(), active=s.active(now)) for s in self.silences if s.ends_at > now]
+
+    async def add_silence(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A new silence from the API; ValueError with a reason for bad input."""
+        now = self.clock.now()
+        matchers = body.get("matchers")
+        if not isinstance(matchers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in matchers.items()
+        ):
+            raise ValueError("matchers must be an object of label -> value")
+        check_matchers(matchers)
+        author, comment = body.get("author"), body.get("comment", "")
+        if not isinstance(author, str) or not author.strip():
+            raise ValueError("author is required")
+        if not isinstance(comment, str):
+            raise ValueError("comment must be text")
+        try:
+            duration = parse_duration(body.get("duration", "1h"))
+        except ValueError as exc:
+            raise ValueError(f"duration: {exc}") from None
+        if duration <= 0:
+            raise ValueError("duration must be positive")
+        silence = Silence(
+            new_id(), matchers, now, now + timedelta(seconds=duration), author, comment, now
+        )
+        await self.store.save_silence(silence)
+        self.silences.append(silence)
+        log.info(
+            "silence_created",
+            id=silence.id,
+            author=author,
+            matchers=matchers,
+            ends_at=silence.ends_at.isoformat(),
+        )
+        return silence.to_json()
+
+    async def expire_silence(self, silence_id: str) -> bool:
+        now = self.clock.now()
+        for i, silence in enumerate(self.silences):
+            if silence.id == silence_id and silence.ends_at > now:
+                expired = replace(silence, ends_at=now)
+                await self.store.save_silence(expired)
+                self.silences[i] = expired
+                log.info("silence_expired", id=silence_id)
+                return True
+        return False
 
     async def ping(self, name: str, kind: PingKind, key: str | None) -> tuple[int, str]:
         """A push from a job: record it, keep it, and re-judge the heartbeat at once."""

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 import structlog
 
+from sentinel.cli import main
 from sentinel.clock import SystemClock
 from sentinel.config import load_config, secret_values
 from sentinel.daemon import Daemon
@@ -307,3 +308,68 @@ async def test_inhibited_alerts_stay_visible_with_the_reason(
         await d.stop()
     assert alerts["ApiAnswering"]["suppressed"] == "inhibited by ServiceDown on dead"
     assert alerts["ServiceDown"]["suppressed"] is None
+
+
+async def test_silences_through_the_api(daemon: Daemon) -> None:
+    """A silence needs the token, quiets the matching alert with its reason, lists, and expires."""
+    await eventually(lambda: any(a.rule == "ServiceDown" for a in daemon.rules.active()))
+    body = {
+        "matchers": {"alertname": "ServiceDown"},
+        "duration": "2h",
+        "author": "alice",
+        "comment": "moving racks",
+    }
+    async with aiohttp.ClientSession(base_url(daemon)) as http:
+        async with http.post("/api/v1/silences", json=body) as resp:
+            assert resp.status == 401
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        async with http.post(
+            "/api/v1/silences", json={**body, "matchers": {}}, headers=auth
+        ) as resp:
+            assert resp.status == 400
+            assert "at least one matcher" in (await resp.json())["error"]
+        async with http.post("/api/v1/silences", json=body, headers=auth) as resp:
+            assert resp.status == 201
+            created = await resp.json()
+        alerts = {a["rule"]: a for a in daemon.status()["alerts"]}
+        assert (
+            alerts["ServiceDown"]["suppressed"]
+            == f"silenced by {created['id']} (alice: moving racks)"
+        )
+        async with http.get("/api/v1/silences") as resp:
+            listed = (await resp.json())["silences"]
+        assert [s["id"] for s in listed] == [created["id"]]
+        async with http.delete(f"/api/v1/silences/{created['id']}", headers=auth) as resp:
+            assert resp.status == 200
+        async with http.delete(f"/api/v1/silences/{created['id']}", headers=auth) as resp:
+            assert resp.status == 404
+    assert {a["rule"]: a for a in daemon.status()["alerts"]}["ServiceDown"]["suppressed"] is None
+    assert [s.id for s in await daemon.store.load_silences()] == [created["id"]]
+
+
+async def test_silence_command_line(daemon: Daemon, capsys: pytest.CaptureFixture[str]) -> None:
+    """`sentinel silence add|list|expire` drive a running sentinel's API with the config's token."""
+    config_path = daemon.settings.config
+    url = base_url(daemon)
+    add = [
+        "silence",
+        "-c",
+        config_path,
+        "--url",
+        url,
+        "add",
+        "--match",
+        "check=~de.*",
+        "--duration",
+        "30m",
+    ]
+    assert await asyncio.to_thread(main, [*add, "--author", "bob", "--comment", "cabling"]) == 0
+    created = json.loads(capsys.readouterr().out)
+    assert created["matchers"] == {"check": "~de.*"}
+    assert await asyncio.to_thread(main, ["silence", "-c", config_path, "--url", url, "list"]) == 0
+    assert created["id"] in capsys.readouterr().out
+    expire = ["silence", "-c", config_path, "--url", url, "expire", created["id"]]
+    assert await asyncio.to_thread(main, expire) == 0
+    assert await asyncio.to_thread(main, expire) == 1
+    assert "404" in capsys.readouterr().err
+    configure("debug", "json", Redactor(), io.StringIO())  # main() pointed logs at capsys' stream

@@ -20,6 +20,7 @@ from typing import Protocol
 from sentinel.heartbeats import Beat
 from sentinel.results import Result
 from sentinel.rules.engine import Instance
+from sentinel.silences import Silence
 
 
 class StoreError(Exception):
@@ -58,6 +59,12 @@ class Store(Protocol):
     async def delete_alert(self, fingerprint: str) -> None: ...
 
     async def load_alerts(self) -> list[Instance]: ...
+
+    async def save_silence(self, silence: Silence) -> None:
+        """Create or replace (expiring one is saving it with an earlier end)."""
+        ...
+
+    async def load_silences(self) -> list[Silence]: ...
 
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,30}")

@@ -67,6 +67,20 @@ MIGRATIONS: tuple[Migration, ...] = (
         )
         """,
     ),
+    # 4: silences created through the API or `sentinel silence`.
+    (
+        """
+        CREATE TABLE silences (
+            id TEXT PRIMARY KEY,
+            matchers TEXT NOT NULL,
+            starts_at REAL NOT NULL,
+            ends_at REAL NOT NULL,
+            author TEXT NOT NULL,
+            comment TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )
+        """,
+    ),
 )
 
 LATEST = len(MIGRATIONS)

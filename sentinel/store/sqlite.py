@@ -24,6 +24,7 @@ from sentinel.heartbeats import Beat
 from sentinel.results import Result, Sample
 from sentinel.rules.engine import Instance
 from sentinel.rules.state import AlertState
+from sentinel.silences import Silence
 from sentinel.store import StoreError
 from sentinel.store.migrations import LATEST, migrate, refuse_newer, user_version
 
@@ -246,6 +247,39 @@ class SqliteStore:
                 value,
             )
             for rule, check, labels, state, active_since, fired_at, last_true, keep_firing_since, value in rows
+        ]
+
+    async def save_silence(self, silence: Silence) -> None:
+        await self.db.execute(
+            "INSERT OR REPLACE INTO silences VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                silence.id,
+                _dumps(silence.matchers),
+                silence.starts_at.timestamp(),
+                silence.ends_at.timestamp(),
+                silence.author,
+                silence.comment,
+                silence.created_at.timestamp(),
+            ),
+        )
+
+    async def load_silences(self) -> list[Silence]:
+        async with self.db.execute(
+            "SELECT id, matchers, starts_at, ends_at, author, comment, created_at FROM silences "
+            "ORDER BY created_at"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [
+            Silence(
+                sid,
+                {str(k): str(v) for k, v in _loads(matchers).items()},
+                datetime.fromtimestamp(starts, UTC),
+                datetime.fromtimestamp(ends, UTC),
+                author,
+                comment,
+                datetime.fromtimestamp(created, UTC),
+            )
+            for sid, matchers, starts, ends, author, comment, created in rows
         ]
 
 

@@ -8,6 +8,7 @@ the daemon provides. /metrics renders in a worker thread so a scrape of
 from __future__ import annotations
 
 import asyncio
+import hmac
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -27,6 +28,14 @@ class StatusSource(Protocol):
     def status(self) -> dict[str, Any]: ...
 
     async def ping(self, name: str, kind: PingKind, key: str | None) -> tuple[int, str]: ...
+
+    def api_token(self) -> str | None: ...
+
+    def list_silences(self) -> list[dict[str, Any]]: ...
+
+    async def add_silence(self, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def expire_silence(self, silence_id: str) -> bool: ...
 
 
 def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
@@ -59,6 +68,43 @@ def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
 
         return handle
 
+    def refuse(request: web.Request) -> web.Response | None:
+        """Write endpoints need ``Authorization: Bearer <server.api_token>``."""
+        token = source.api_token()
+        if token is None:
+            return web.json_response({"error": "set server.api_token to enable writes"}, status=403)
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return web.json_response({"error": "missing or wrong bearer token"}, status=401)
+        return None
+
+    async def silences(_: web.Request) -> web.Response:
+        return web.json_response({"silences": source.list_silences()})
+
+    async def create_silence(request: web.Request) -> web.Response:
+        denied = refuse(request)
+        if denied is not None:
+            return denied
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"error": "body must be JSON"}, status=400)
+        if not isinstance(body, dict):
+            return web.json_response({"error": "body must be a JSON object"}, status=400)
+        try:
+            created = await source.add_silence(body)
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(created, status=201)
+
+    async def expire(request: web.Request) -> web.Response:
+        denied = refuse(request)
+        if denied is not None:
+            return denied
+        if await source.expire_silence(request.match_info["id"]):
+            return web.json_response({"expired": request.match_info["id"]})
+        return web.json_response({"error": "no such active silence"}, status=404)
+
     async def index(_: web.Request) -> web.Response:
         raise web.HTTPFound("/api/v1/status")
 
@@ -67,6 +113,9 @@ def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
     app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/api/v1/status", status)
     app.router.add_get("/", index)
+    app.router.add_get("/api/v1/silences", silences)
+    app.router.add_post("/api/v1/silences", create_silence)
+    app.router.add_delete("/api/v1/silences/{id}", expire)
     for suffix, kind in (("", "success"), ("/start", "start"), ("/fail", "fail")):
         handler = pinger(kind)  # type: ignore[arg-type]
         app.router.add_route("GET", "/ping/{name}" + suffix, handler)

@@ -13,6 +13,7 @@ from sentinel.clock import FakeClock
 from sentinel.heartbeats import Beat
 from sentinel.results import Result
 from sentinel.rules.engine import Instance
+from sentinel.silences import Silence
 from sentinel.store import Store
 from sentinel.store.sqlite import SqliteStore
 from sentinel.store.writer import ResultWriter
@@ -59,6 +60,11 @@ class FlakyStore:
     async def delete_alert(self, fingerprint: str) -> None: ...
 
     async def load_alerts(self) -> list[Instance]:
+        return []
+
+    async def save_silence(self, silence: Silence) -> None: ...
+
+    async def load_silences(self) -> list[Silence]:
         return []
 
 

@@ -1,0 +1,71 @@
+"""Silences: an operator's "not now" for alerts whose labels match, until an end time.
+
+A silence is data (matchers, start, end, author, comment); whether it applies
+is a pure function of the silence, the alert's labels and the time.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    id: str
+    matchers: dict[str, str]  # label -> exact value, or ~regex for a whole-value regex
+    starts_at: datetime
+    ends_at: datetime
+    author: str
+    comment: str
+    created_at: datetime
+
+    def active(self, now: datetime) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        for key, want in self.matchers.items():
+            got = labels.get(key, "")
+            if want.startswith("~"):
+                if re.fullmatch(want[1:], got) is None:
+                    return False
+            elif got != want:
+                return False
+        return True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "matchers": self.matchers,
+            "starts_at": self.starts_at.isoformat(),
+            "ends_at": self.ends_at.isoformat(),
+            "author": self.author,
+            "comment": self.comment,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def new_id() -> str:
+    return "sil-" + secrets.token_hex(6)
+
+
+def check_matchers(matchers: dict[str, str]) -> None:
+    """Refuse a silence that matches everything or holds a broken regex."""
+    if not matchers:
+        raise ValueError("a silence needs at least one matcher")
+    for key, value in matchers.items():
+        if value.startswith("~"):
+            try:
+                re.compile(value[1:])
+            except re.error as exc:
+                raise ValueError(f"matcher {key}: invalid regex: {exc}") from None
+
+
+def silenced_by(silences: list[Silence], labels: dict[str, str], now: datetime) -> Silence | None:
+    for silence in silences:
+        if silence.active(now) and silence.matches(labels):
+            return silence
+    return None
