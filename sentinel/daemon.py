@@ -275,7 +275,8 @@ class Daemon:
                 fingerprint=inst.fingerprint,
                 suppressed=self._quiet(inst) if t.event != "resolved" else None,
             )
-            self._spawn(self._keep_alert(t))
+            if t.event in ("pending", "firing", "resolved", "cleared"):
+                self._spawn(self._keep_alert(t))
 
     async def _keep_alert(self, t: Transition) -> None:
         """Alert state goes to the store at each transition, so a restart resumes it."""
@@ -477,6 +478,7 @@ class Daemon:
                 "fired_at": _iso(i.state.fired_at),
                 "fingerprint": i.fingerprint,
                 "suppressed": self._quiet(i, down, firing),
+                "flapping": (i.rule, i.check) in self.rules.flapping,
             }
             for i in self.rules.active()
         ]

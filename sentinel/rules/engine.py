@@ -8,6 +8,7 @@ series and the states, and reads the time from the Clock.
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from sentinel.config.references import selects
 from sentinel.results import Labels, Result
 from sentinel.rules.evaluate import evaluate
 from sentinel.rules.expr import Node, longest_window, parse
+from sentinel.rules.flapping import WINDOW, change_share, is_flapping
 from sentinel.rules.state import AlertState, Event, step
 from sentinel.series import CheckSeries
 
@@ -61,6 +63,8 @@ class RuleEngine:
         self._by_check: dict[str, list[Compiled]] = {}
         self._series: dict[str, CheckSeries] = {}
         self._instances: dict[str, Instance] = {}  # fingerprint -> instance
+        self._history: dict[tuple[str, str], deque[bool]] = {}  # (rule, check) -> holds per result
+        self.flapping: set[tuple[str, str]] = set()
         self.evaluations = 0
 
     def configure(self, config: Config) -> None:
@@ -89,6 +93,10 @@ class RuleEngine:
         for key, inst in list(self._instances.items()):
             if (inst.rule, inst.check) not in wanted:
                 del self._instances[key]
+        for pair in list(self._history):
+            if pair not in wanted:
+                del self._history[pair]
+                self.flapping.discard(pair)
 
     def restore(self, instances: Iterable[Instance]) -> None:
         """States kept across a restart: a pending alert keeps counting its ``for``."""
@@ -105,8 +113,36 @@ class RuleEngine:
         now = self._clock.now().timestamp()
         out: list[Transition] = []
         for compiled in rules:
-            out.extend(self._evaluate(compiled, result.check, now))
+            found = self._evaluate(compiled, result.check, now)
+            out.extend(self._flap(compiled, result.check, now))
+            out.extend(found)
         return out
+
+    def _flap(self, compiled: Compiled, check: str, now: float) -> list[Transition]:
+        """Track whether the rule held at each result; announce the start and end of flapping."""
+        key = (compiled.rule.name, check)
+        holds = any(
+            i.rule == key[0] and i.check == check and i.state.last_true == now
+            for i in self._instances.values()
+        )
+        history = self._history.setdefault(key, deque(maxlen=WINDOW))
+        history.append(holds)
+        was = key in self.flapping
+        if len(history) < WINDOW and not was:
+            return []  # judge only a full window: a new check has too little history
+        now_flapping = is_flapping(was, change_share(history))
+        if now_flapping == was:
+            return []
+        if now_flapping:
+            self.flapping.add(key)
+        else:
+            self.flapping.discard(key)
+        marker = Instance(compiled.rule.name, check, (), AlertState())
+        return [
+            Transition(
+                "flapping" if now_flapping else "settled", marker, compiled.rule.severity, now
+            )
+        ]
 
     def tick(self) -> list[Transition]:
         """Evaluate every rule of every check now: catches `for` elapsing between results."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 State = Literal["inactive", "pending", "firing"]
-Event = Literal["pending", "firing", "resolved", "cleared"]
+Event = Literal["pending", "firing", "resolved", "cleared", "flapping", "settled"]
 NoData = Literal["keep", "resolve", "fire"]
 
 
