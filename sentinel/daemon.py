@@ -297,7 +297,7 @@ class Daemon:
         """An alert's labels as routing sees them: alertname, check, severity, the check's
         and the rule's labels, and the instance's own."""
         check = next((c for c in self.config.checks if c.name == inst.check), None)
-        rule = next((r for r in self.config.rules if r.name == inst.rule), None)
+        rule = self.rules.rule(inst.rule, inst.check)
         return {
             "alertname": inst.rule,
             "check": inst.check,
@@ -337,10 +337,11 @@ class Daemon:
         ]
 
     def _alert_counts(self) -> list[tuple[str, str]]:
-        return [(i.state.state, self._severity(i.rule)) for i in self.rules.active()]
+        return [(i.state.state, self._severity(i)) for i in self.rules.active()]
 
-    def _severity(self, rule: str) -> str:
-        return next((r.severity for r in self.config.rules if r.name == rule), "high")
+    def _severity(self, inst: Instance) -> str:
+        rule = self.rules.rule(inst.rule, inst.check)
+        return rule.severity if rule is not None else "high"
 
     def _store_failed(self, exc: BaseException) -> None:
         self.metrics.store_write_failures.inc()
@@ -472,7 +473,7 @@ class Daemon:
                 "check": i.check,
                 "labels": dict(i.labels),
                 "state": i.state.state,
-                "severity": self._severity(i.rule),
+                "severity": self._severity(i),
                 "value": i.value,
                 "active_since": _iso(i.state.active_since),
                 "fired_at": _iso(i.state.fired_at),

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from jsonpath_ng import parse as parse_jsonpath  # type: ignore[attr-defined]
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from sentinel.config.rule import Rule
 from sentinel.config.units import Duration, Size
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -56,6 +57,15 @@ class CheckBase(Strict):
     timeout: Duration = Field(default=5.0, gt=0)
     labels: dict[str, str] = {}
     description: str = ""
+    rules: list[Rule] = []  # inline rules: they apply to this check only
+
+    @field_validator("rules")
+    @classmethod
+    def _inline(cls, rules: list[Rule]) -> list[Rule]:
+        for rule in rules:
+            if rule.match:
+                raise ValueError(f"inline rule {rule.name!r} applies to its check: drop 'match'")
+        return rules
 
     @field_validator("labels")
     @classmethod

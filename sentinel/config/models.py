@@ -16,10 +16,9 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from sentinel.config.checks import NAME, Check, Strict
+from sentinel.config.rule import Rule
 from sentinel.config.units import Duration, parse_duration
-from sentinel.rules.expr import parse as parse_expr
 
-Severity = Literal["critical", "high", "medium", "low"]
 LISTEN = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]*\]|[^\s:\[\]]*):(?P<port>\d{1,5})$")
 
 
@@ -72,27 +71,6 @@ class Defaults(Strict):
 
 class SchedulerOptions(Strict):
     max_concurrency: int = Field(default=500, ge=1, le=100_000)
-
-
-class Rule(Strict):
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    match: dict[str, str] = {}
-    expr: str = Field(min_length=1)
-
-    for_: Duration = Field(default=0.0, alias="for")
-    keep_firing_for: Duration = 0.0
-    severity: Severity = "high"
-    summary: str = ""
-    description: str = ""
-    runbook: str | None = None
-    labels: dict[str, str] = {}
-    on_no_data: Literal["keep", "resolve", "fire"] = "keep"
-
-    @field_validator("expr")
-    @classmethod
-    def _parses(cls, value: str) -> str:
-        parse_expr(value)  # raises ExprError (a ValueError) naming the column
-        return value
 
 
 class AlertMatcher(Strict):

@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sentinel.clock import Clock
-from sentinel.config.models import Config, Rule
+from sentinel.config.models import Config
 from sentinel.config.references import selects
+from sentinel.config.rule import Rule
 from sentinel.results import Labels, Result
 from sentinel.rules.evaluate import evaluate
 from sentinel.rules.expr import Node, longest_window, parse
@@ -69,13 +70,11 @@ class RuleEngine:
 
     def configure(self, config: Config) -> None:
         """Rules and checks from a (re)loaded config; series and states of kept ones stay."""
-        compiled = []
-        for rule in config.rules:
-            node = parse(rule.expr)
-            compiled.append(Compiled(rule, node, longest_window(node)))
+        compiled = [self._compile(rule) for rule in config.rules]
         by_check: dict[str, list[Compiled]] = {}
         for check in config.checks:
             chosen = [c for c in compiled if selects(c.rule.match, check, check.type)]
+            chosen += [self._compile(rule) for rule in check.rules]  # inline: this check only
             if chosen:
                 by_check[check.name] = chosen
         self._by_check = by_check
@@ -97,6 +96,15 @@ class RuleEngine:
             if pair not in wanted:
                 del self._history[pair]
                 self.flapping.discard(pair)
+
+    @staticmethod
+    def _compile(rule: Rule) -> Compiled:
+        node = parse(rule.expr)
+        return Compiled(rule, node, longest_window(node))
+
+    def rule(self, name: str, check: str) -> Rule | None:
+        """The rule behind an instance (top-level or inline on its check)."""
+        return next((c.rule for c in self._by_check.get(check, []) if c.rule.name == name), None)
 
     def restore(self, instances: Iterable[Instance]) -> None:
         """States kept across a restart: a pending alert keeps counting its ``for``."""

@@ -122,3 +122,28 @@ async def test_restored_pending_alert_keeps_counting() -> None:
     assert again.observe(result(clock, "api", False)) == []  # 45 s in: still pending
     await clock.advance(15)
     assert events(again.observe(result(clock, "api", False))) == [("ServiceDown", "api", "firing")]
+
+
+async def test_inline_rules_apply_to_their_check_only() -> None:
+    """A rule under a check's own rules: fires for that check and no other."""
+    text = """
+checks:
+  - name: a
+    type: tcp
+    target: "h:1"
+    rules:
+      - {name: ADown, expr: up == 0, severity: low}
+  - {name: b, type: tcp, target: "h:2"}
+"""
+    clock = FakeClock(start=datetime(2026, 3, 1, tzinfo=UTC))
+    engine = RuleEngine(clock)
+    engine.configure(parse_config(text, "t.yaml", {}))
+    down_a = Result("a", "tcp", False, clock.now(), 0.01, None, (Sample("up", 0.0),))
+    down_b = Result("b", "tcp", False, clock.now(), 0.01, None, (Sample("up", 0.0),))
+    assert [(t.instance.check, t.event, t.severity) for t in engine.observe(down_a)] == [
+        ("a", "firing", "low")
+    ]
+    assert engine.observe(down_b) == []
+    rule = engine.rule("ADown", "a")
+    assert rule is not None
+    assert rule.severity == "low"
