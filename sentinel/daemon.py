@@ -377,9 +377,18 @@ class Daemon:
             raise ValueError(f"duration: {exc}") from None
         if duration <= 0:
             raise ValueError("duration must be positive")
-        silence = Silence(
-            new_id(), matchers, now, now + timedelta(seconds=duration), author, comment, now
-        )
+        starts = now
+        if "starts_at" in body:
+            try:
+                starts = datetime.fromisoformat(str(body["starts_at"]))
+            except ValueError:
+                raise ValueError("starts_at must be an ISO 8601 time") from None
+            if starts.tzinfo is None:
+                raise ValueError("starts_at needs a time zone, e.g. 2026-12-24T09:00:00+00:00")
+        ends = starts + timedelta(seconds=duration)
+        if ends <= now:
+            raise ValueError("the silence would already be over")
+        silence = Silence(new_id(), matchers, starts, ends, author, comment, now)
         await self.store.save_silence(silence)
         self.silences.append(silence)
         log.info(

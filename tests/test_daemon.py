@@ -328,6 +328,10 @@ async def test_silences_through_the_api(daemon: Daemon) -> None:
         ) as resp:
             assert resp.status == 400
             assert "at least one matcher" in (await resp.json())["error"]
+        later = {**body, "starts_at": "2099-01-01T00:00:00+00:00"}
+        async with http.post("/api/v1/silences", json=later, headers=auth) as resp:
+            assert resp.status == 201
+            scheduled = await resp.json()
         async with http.post("/api/v1/silences", json=body, headers=auth) as resp:
             assert resp.status == 201
             created = await resp.json()
@@ -338,13 +342,17 @@ async def test_silences_through_the_api(daemon: Daemon) -> None:
         )
         async with http.get("/api/v1/silences") as resp:
             listed = (await resp.json())["silences"]
-        assert [s["id"] for s in listed] == [created["id"]]
+        assert [(s["id"], s["active"]) for s in listed] == [
+            (scheduled["id"], False),
+            (created["id"], True),
+        ]
         async with http.delete(f"/api/v1/silences/{created['id']}", headers=auth) as resp:
             assert resp.status == 200
         async with http.delete(f"/api/v1/silences/{created['id']}", headers=auth) as resp:
             assert resp.status == 404
     assert {a["rule"]: a for a in daemon.status()["alerts"]}["ServiceDown"]["suppressed"] is None
-    assert [s.id for s in await daemon.store.load_silences()] == [created["id"]]
+    stored = [s.id for s in await daemon.store.load_silences()]
+    assert stored == [scheduled["id"], created["id"]]
 
 
 async def test_silence_command_line(daemon: Daemon, capsys: pytest.CaptureFixture[str]) -> None:

@@ -112,3 +112,72 @@ async def test_certificate_expiring_and_backup_missed(timeline: Timeline) -> Non
     timeline.result("nightly-backup", "heartbeat", False)
     rules = {r for _, r, e in timeline.fired if e == "firing"}
     assert {"CertificateExpiring", "BackupMissed"} <= rules
+
+
+def firing_times(timeline: Timeline, rule: str) -> list[int]:
+    return [s for s, r, e in timeline.fired if r == rule and e == "firing"]
+
+
+async def test_slow_responses_p95_for_three_minutes(timeline: Timeline) -> None:
+    """p95 of duration over 5m above 2 s, held 3m: fires 3 minutes after the p95 crosses."""
+    for i in range(24):  # every 30 s; slow from minute 4 on
+        slow = i >= 8
+        timeline.result(
+            "production-api", "http", True, Sample("duration_seconds", 3.0 if slow else 0.2)
+        )
+        await timeline.wait(30)
+    times = firing_times(timeline, "SlowResponses")
+    assert len(times) == 1
+    assert 240 + 180 <= times[0] <= 240 + 180 + 60
+
+
+async def test_high_error_rate_over_five_minutes(timeline: Timeline) -> None:
+    """1 failure in 10 results is 10% errors over 5m: HighErrorRate fires after its 5m for."""
+    for i in range(30):
+        timeline.result("production-api", "http", i % 10 != 0)
+        await timeline.wait(30)
+    assert firing_times(timeline, "HighErrorRate")
+    assert "ServiceDown" not in {r for _, r, _ in timeline.fired}
+
+
+async def test_pool_saturation_cache_hits_and_inventory(timeline: Timeline) -> None:
+    """Pool over 80% for 5m, hit ratio under 80% for 10m, and any critical inventory at once."""
+    for _ in range(11):
+        timeline.result(
+            "production-db",
+            "postgres",
+            True,
+            Sample("connections_used_ratio", 0.85),
+            Sample("critical_inventory_items", 2),
+        )
+        timeline.result("cache", "redis", True, Sample("hit_ratio", 0.6))
+        await timeline.wait(60)
+    assert firing_times(timeline, "CriticalInventory") == [0]
+    assert firing_times(timeline, "DatabasePoolSaturated") == [300]
+    assert firing_times(timeline, "CacheHitRateLow") == [600]
+
+
+async def test_app_error_rate_from_scraped_counters(timeline: Timeline) -> None:
+    """5xx at 2% of requests (rates of scraped counters) for 5m fires AppErrorRate."""
+    for i in range(12):
+        ok_total, error_total = 980.0 * i, 20.0 * i
+        timeline.result(
+            "app-metrics",
+            "prometheus",
+            True,
+            Sample("http_requests_total", ok_total, (("code", "200"),)),
+            Sample("http_requests_total", error_total, (("code", "503"),)),
+        )
+        await timeline.wait(30)
+    times = firing_times(timeline, "AppErrorRate")
+    assert len(times) == 1
+    assert 300 <= times[0] <= 360
+
+
+async def test_revenue_anomaly_on_a_two_sigma_deviation(timeline: Timeline) -> None:
+    """Hourly revenue steady around 100, then 300 for 30 minutes: RevenueAnomaly fires."""
+    for i in range(60):  # every 30 minutes for a day and a half, then a spike
+        value = 300.0 if i >= 56 else 100.0 + (i % 3)
+        timeline.result("production-db", "postgres", True, Sample("revenue_per_hour", value))
+        await timeline.wait(1800)
+    assert firing_times(timeline, "RevenueAnomaly")
