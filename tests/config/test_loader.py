@@ -17,25 +17,12 @@ from sentinel.config import (
     parse_duration,
     secret_values,
 )
+from tests.examples import EXAMPLE_ENV
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 BAD = sorted((HERE / "bad").glob("*.yaml"))
 GOOD = sorted((HERE / "good").glob("*.yaml"))
-EXAMPLE_ENV = {
-    name: f"secret-{name.lower()}-value"
-    for name in (
-        "SENTINEL_API_TOKEN",
-        "DATABASE_URL",
-        "REDIS_URL",
-        "SLACK_BOT_TOKEN",
-        "SLACK_WEBHOOK_URL",
-        "PAGERDUTY_ROUTING_KEY",
-        "SENDGRID_API_KEY",
-        "TWILIO_ACCOUNT_SID",
-        "TWILIO_AUTH_TOKEN",
-    )
-}
 
 
 @pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])

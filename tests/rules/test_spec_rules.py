@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -11,29 +10,14 @@ from sentinel.clock import FakeClock
 from sentinel.config import load_config
 from sentinel.results import Result, Sample
 from sentinel.rules.engine import RuleEngine
-
-EXAMPLE = Path(__file__).parent.parent.parent / "config" / "sentinel.example.yaml"
-ENV = {
-    name: "x"
-    for name in (
-        "SENTINEL_API_TOKEN",
-        "DATABASE_URL",
-        "REDIS_URL",
-        "SLACK_BOT_TOKEN",
-        "SLACK_WEBHOOK_URL",
-        "PAGERDUTY_ROUTING_KEY",
-        "SENDGRID_API_KEY",
-        "TWILIO_ACCOUNT_SID",
-        "TWILIO_AUTH_TOKEN",
-    )
-}
+from tests.examples import EXAMPLE_ENV, PROJECT_EXAMPLE
 
 
 class Timeline:
     def __init__(self) -> None:
         self.clock = FakeClock(start=datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
         self.engine = RuleEngine(self.clock)
-        self.engine.configure(load_config(EXAMPLE, ENV))
+        self.engine.configure(load_config(PROJECT_EXAMPLE, EXAMPLE_ENV))
         self.fired: list[tuple[int, str, str]] = []
         self.second = 0
 
