@@ -113,7 +113,7 @@ def wait_http(url: str, seconds: float) -> str:
 
 
 def write_config(
-    workdir: Path, target_port: int, listen_port: int, checks: int, interval: float
+    workdir: Path, target_port: int, listen_port: int, checks: int, interval: float, rules: bool
 ) -> Path:
     lines = [
         f'server: {{listen: "127.0.0.1:{listen_port}"}}',
@@ -126,6 +126,12 @@ def write_config(
             f'  - {{name: c{i:05d}, type: http, url: "http://127.0.0.1:{target_port}/health?c={i}", '
             f"interval: {interval}s, timeout: 5s, expect: {{status: [200]}}}}"
         )
+    if rules:  # two rules on every check: an instant comparison and a 5-minute window
+        lines += [
+            "rules:",
+            "  - {name: Down, match: {type: http}, expr: up == 0, for: 1m}",
+            "  - {name: Slow, match: {type: http}, expr: 'p95(duration_seconds[5m]) > 2s', for: 3m}",
+        ]
     path = workdir / "bench.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -197,13 +203,14 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=10.0)
     parser.add_argument("--window", type=float, default=60.0)
     parser.add_argument("--no-report", action="store_true", help="print only; leave docs alone")
+    parser.add_argument("--rules", action="store_true", help="also evaluate two rules per check")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="sentinel-bench-") as tmp:
         workdir = Path(tmp)
         target, target_port, target_kind = start_target(workdir)
         listen = free_port()
-        config = write_config(workdir, target_port, listen, args.checks, args.interval)
+        config = write_config(workdir, target_port, listen, args.checks, args.interval, args.rules)
         env = {**os.environ, "SENTINEL_LOG_LEVEL": "warning", "SENTINEL_LOG_FORMAT": "json"}
         log = (workdir / "sentinel.log").open("wb")
         daemon = subprocess.Popen(

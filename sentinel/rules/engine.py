@@ -18,7 +18,7 @@ from sentinel.config.references import selects
 from sentinel.config.rule import Rule
 from sentinel.results import Labels, Result
 from sentinel.rules.evaluate import evaluate
-from sentinel.rules.expr import Node, longest_window, parse
+from sentinel.rules.expr import Binary, Call, Node, Unary, longest_window, parse
 from sentinel.rules.flapping import WINDOW, change_share, is_flapping
 from sentinel.rules.state import AlertState, Event, step
 from sentinel.series import CheckSeries
@@ -35,6 +35,9 @@ class Compiled:
     rule: Rule
     node: Node
     window: float
+    # True when the condition can start to hold with no new result (absent(), not):
+    # only such rules, and pairs with live instances, need the tick.
+    holds_on_silence: bool = False
 
 
 @dataclass
@@ -100,7 +103,8 @@ class RuleEngine:
     @staticmethod
     def _compile(rule: Rule) -> Compiled:
         node = parse(rule.expr)
-        return Compiled(rule, node, longest_window(node))
+        silent = rule.on_no_data == "fire" or _mentions_absence(node)
+        return Compiled(rule, node, longest_window(node), silent)
 
     def rule(self, name: str, check: str) -> Rule | None:
         """The rule behind an instance (top-level or inline on its check)."""
@@ -153,12 +157,17 @@ class RuleEngine:
         ]
 
     def tick(self) -> list[Transition]:
-        """Evaluate every rule of every check now: catches `for` elapsing between results."""
+        """Evaluate now what can change between results: pairs with a pending or firing
+        instance (a `for` or `keep_firing_for` elapsing, data ageing out of the lookback),
+        and rules that can start to hold on silence (absent(), not, on_no_data: fire).
+        Everything else was evaluated when its last result arrived."""
         now = self._clock.now().timestamp()
+        live = {(i.rule, i.check) for i in self._instances.values()}
         out: list[Transition] = []
         for check, rules in self._by_check.items():
             for compiled in rules:
-                out.extend(self._evaluate(compiled, check, now))
+                if compiled.holds_on_silence or (compiled.rule.name, check) in live:
+                    out.extend(self._evaluate(compiled, check, now))
         return out
 
     def _evaluate(self, compiled: Compiled, check: str, now: float) -> list[Transition]:
@@ -199,3 +208,13 @@ class RuleEngine:
     def active(self) -> list[Instance]:
         """Pending and firing instances."""
         return list(self._instances.values())
+
+
+def _mentions_absence(node: Node) -> bool:
+    if isinstance(node, Call):
+        return node.func == "absent" or any(_mentions_absence(a) for a in node.args)
+    if isinstance(node, Unary):
+        return node.op == "not" or _mentions_absence(node.operand)
+    if isinstance(node, Binary):
+        return _mentions_absence(node.left) or _mentions_absence(node.right)
+    return False

@@ -147,3 +147,19 @@ checks:
     rule = engine.rule("ADown", "a")
     assert rule is not None
     assert rule.severity == "low"
+
+
+async def test_the_tick_evaluates_only_what_can_change_without_a_result() -> None:
+    """Quiet pairs are not re-evaluated on the tick; live alerts and absent() rules are."""
+    text = CONFIG + "  - {name: NoBackup, match: {check: cache}, expr: 'absent(backup_ok[1h])'}\n"
+    clock = FakeClock(start=datetime(2026, 3, 1, tzinfo=UTC))
+    engine = RuleEngine(clock)
+    engine.configure(parse_config(text, "t.yaml", {}))
+    engine.observe(result(clock, "api", True))
+    before = engine.evaluations
+    engine.tick()
+    assert engine.evaluations - before == 1  # only the absent() rule on cache
+    engine.observe(result(clock, "api", False))  # ServiceDown now pending on api
+    before = engine.evaluations
+    engine.tick()
+    assert engine.evaluations - before == 2
