@@ -30,6 +30,7 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.rule_eval
+	$(BIN)/python -m bench.notify_latency
 	$(BIN)/python -m bench.http_checks
 
 clean:

@@ -1,4 +1,5 @@
-"""Command line: ``sentinel run | validate | check | version``.
+"""Command line: ``sentinel run | validate | check | oncall | silence | ack | notify-test |
+simulate | version``.
 
 Exit codes: 0 success, 1 a check failed (``check``), 2 the config is unusable.
 """
@@ -13,7 +14,10 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
+import aiohttp
 import structlog
 import uvloop
 
@@ -21,11 +25,16 @@ from sentinel import __version__
 from sentinel.clock import Clock, SystemClock
 from sentinel.config import Config, ConfigError, format_duration, secret_values, split_listen
 from sentinel.daemon import Daemon, load
+from sentinel.escalation.oncall_cli import oncall_command
 from sentinel.logs import Redactor, configure
+from sentinel.notify import build_notifier
+from sentinel.notify.base import DeliveryError, Notice
+from sentinel.notify.render import Renderer
 from sentinel.probes import ProbeContext, registry
 from sentinel.results import Result
 from sentinel.runner import Armed, execute
 from sentinel.settings import Settings
+from sentinel.simulate import ScenarioError, load_scenario, simulate
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,6 +68,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(check_once(config, SystemClock(), args.only))
     if args.command == "silence":
         return silence_command(args, config, env)
+    if args.command == "oncall":
+        return oncall_command(args, config)
+    if args.command == "ack":
+        path = f"/api/v1/alerts/{args.id}/" + ("unack" if args.undo else "ack")
+        return api_call(args, config, env, "POST", path, None if args.undo else {"by": args.by})
+    if args.command == "notify-test":
+        return asyncio.run(notify_test(config, args.channel, args.to, SystemClock()))
+    if args.command == "simulate":
+        return simulate_command(config, args.scenario)
     # uvloop cuts the event loop's share of every probe by about a third (docs/performance.md).
     factory = uvloop.new_event_loop if settings.event_loop == "uvloop" else None
     with asyncio.Runner(loop_factory=factory) as runner:
@@ -72,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
         ("run", "run the daemon"),
         ("validate", "check a config file and exit (0 valid, 2 invalid)"),
         ("check", "run every check once now and print a table (exit 1 if any fails)"),
+        ("oncall", "who is on call now, and the next handoffs"),
     ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument(
@@ -79,6 +98,11 @@ def _parser() -> argparse.ArgumentParser:
             "--config",
             help="config file (default: $SENTINEL_CONFIG or /etc/sentinel/sentinel.yaml)",
         )
+        if name == "oncall":
+            cmd.add_argument(
+                "--at", metavar="TIME", help="ISO 8601 time, naive means UTC (default: now)"
+            )
+            cmd.add_argument("--schedule", metavar="NAME", help="one schedule (default: all)")
         if name == "check":
             cmd.add_argument(
                 "--only", action="append", metavar="NAME", help="run only this check (repeatable)"
@@ -101,11 +125,54 @@ def _parser() -> argparse.ArgumentParser:
     actions.add_parser("list", help="active and upcoming silences")
     expire = actions.add_parser("expire", help="end a silence now")
     expire.add_argument("id")
+    ack = sub.add_parser("ack", help="acknowledge a firing alert on a running sentinel")
+    ack.add_argument("id", help="the alert's id, or its first 6+ characters (as in an SMS)")
+    ack.add_argument("--by", default=os.environ.get("USER", ""), help="who (default $USER)")
+    ack.add_argument("--undo", action="store_true", help="withdraw the acknowledgement")
+    ack.add_argument("-c", "--config", help="config file (for the address and the API token)")
+    ack.add_argument("--url", help="sentinel's address (default: from server.listen)")
+    test = sub.add_parser("notify-test", help="send a test message through one channel")
+    test.add_argument("channel", help="a channel name from the config")
+    test.add_argument(
+        "--to", help="recipient (email, +E.164 number, #channel) if the channel needs one"
+    )
+    test.add_argument("-c", "--config", help="config file")
+    sim = sub.add_parser("simulate", help="replay a scenario on a fake clock; nothing is sent")
+    sim.add_argument("--scenario", required=True, help="scenario YAML file")
+    sim.add_argument("-c", "--config", help="config file")
     sub.add_parser("version", help="print the version")
     return parser
 
 
 def silence_command(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> int:
+    if args.action == "list":
+        return api_call(args, config, env, "GET", "/api/v1/silences")
+    if args.action == "expire":
+        return api_call(args, config, env, "DELETE", f"/api/v1/silences/{args.id}")
+    matchers = {}
+    for item in args.match:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            print(f"--match {item!r}: use label=value", file=sys.stderr)
+            return 2
+        matchers[key] = value
+    body = {
+        "matchers": matchers,
+        "duration": args.duration,
+        "author": args.author,
+        "comment": args.comment,
+    }
+    return api_call(args, config, env, "POST", "/api/v1/silences", body)
+
+
+def api_call(
+    args: argparse.Namespace,
+    config: Config,
+    env: Mapping[str, str],
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+) -> int:
     """Talk to a running sentinel's API; prints its answer, exit 0, or 1 with the reason."""
     host, port = split_listen(config.server.listen)
     base = (
@@ -115,32 +182,12 @@ def silence_command(args: argparse.Namespace, config: Config, env: Mapping[str, 
         config.server.api_token.get_secret_value() if config.server.api_token else ""
     )
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    if args.action == "list":
-        request = urllib.request.Request(f"{base}/api/v1/silences")
-    elif args.action == "expire":
-        request = urllib.request.Request(
-            f"{base}/api/v1/silences/{args.id}", method="DELETE", headers=headers
-        )
-    else:
-        matchers = {}
-        for item in args.match:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                print(f"--match {item!r}: use label=value", file=sys.stderr)
-                return 2
-            matchers[key] = value
-        body = {
-            "matchers": matchers,
-            "duration": args.duration,
-            "author": args.author,
-            "comment": args.comment,
-        }
-        request = urllib.request.Request(
-            f"{base}/api/v1/silences",
-            data=json.dumps(body).encode(),
-            method="POST",
-            headers=headers,
-        )
+    request = urllib.request.Request(
+        base + path,
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers=headers,
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
             print(json.dumps(json.loads(resp.read()), indent=2))
@@ -151,6 +198,57 @@ def silence_command(args: argparse.Namespace, config: Config, env: Mapping[str, 
     except OSError as exc:
         print(f"cannot reach sentinel at {base}: {exc}", file=sys.stderr)
     return 1
+
+
+async def notify_test(config: Config, channel: str, to: str | None, clock: Clock) -> int:
+    """Send one test notice through a channel now; 0 when the provider accepted it."""
+    spec = config.channels.get(channel)
+    if spec is None:
+        print(f"unknown channel {channel!r}; known: {', '.join(config.channels)}", file=sys.stderr)
+        return 2
+    renderer = Renderer(
+        Path(config.notifications.templates) if config.notifications.templates else None
+    )
+    notice = Notice(
+        kind="test",
+        at=clock.now().timestamp(),
+        text=f"Test message from sentinel {__version__} through channel {channel}.",
+    )
+    async with aiohttp.ClientSession() as session:
+        notifier = build_notifier(
+            channel,
+            spec,
+            session,
+            renderer,
+            lambda: clock.now().timestamp(),
+            timeout=config.notifications.timeout,
+        )
+        try:
+            await notifier.send(notice, to, None)
+        except DeliveryError as exc:
+            kind = "temporary" if exc.retry else "permanent"
+            print(f"{channel}: not delivered ({kind}): {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await notifier.close()
+    print(f"{channel}: delivered")
+    return 0
+
+
+def simulate_command(config: Config, scenario: str) -> int:
+    try:
+        plan = load_scenario(Path(scenario))
+    except ScenarioError as exc:
+        print(f"{scenario}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        lines = asyncio.run(simulate(config, plan))
+    except ScenarioError as exc:
+        print(f"{scenario}: {exc}", file=sys.stderr)
+        return 2
+    for line in lines:
+        print(line)
+    return 0
 
 
 async def _run(

@@ -2,7 +2,7 @@
 
 This is the only module that knows all the others. Data flows one way:
 scheduler -> runner (probe -> Result) -> sinks (latest results, metrics,
-history writer).
+history writer, rules) -> transitions -> escalation -> outbox -> dispatcher.
 """
 
 from __future__ import annotations
@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import gc
 import hmac
+import secrets
 import signal
 from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -31,9 +34,18 @@ from sentinel.config import (
     split_listen,
 )
 from sentinel.config.checks import HeartbeatCheck
+from sentinel.config.models import Channel
+from sentinel.escalation.escalator import Escalator, Live
+from sentinel.escalation.facts import alert_facts
+from sentinel.escalation.targets import who_is_on_call
 from sentinel.heartbeats import HeartbeatBook, PingKind
 from sentinel.logs import Redactor
 from sentinel.metrics import Metrics
+from sentinel.notify import build_notifier
+from sentinel.notify.acklink import check_token, make_token
+from sentinel.notify.base import AlertFacts, Notifier
+from sentinel.notify.dispatcher import Dispatcher
+from sentinel.notify.render import Renderer
 from sentinel.probes import ProbeContext, registry
 from sentinel.results import LatestResults, Result
 from sentinel.rules.engine import Instance, RuleEngine, Transition
@@ -49,6 +61,7 @@ from sentinel.web.app import create_app
 log = structlog.get_logger("sentinel.daemon")
 PRUNE_EVERY = 3600.0
 RULE_TICK = 5.0  # re-evaluate every rule this often, for transitions between results
+ESCALATION_TICK = 1.0  # escalation steps fall due between transitions
 STOP_GRACE_MAX = 30.0
 
 
@@ -100,6 +113,12 @@ class Daemon:
         self.scheduler = Scheduler(
             clock, self.runner.run, self.metrics, config.scheduler.max_concurrency
         )
+        self.dispatcher = Dispatcher(self.store, clock, self.metrics, config.notifications)
+        self.escalator = Escalator(config, self.store, self.dispatcher, clock, self.metrics)
+        self.notifiers: dict[str, tuple[Channel, Notifier]] = {}
+        self._notify_session: aiohttp.ClientSession | None = None
+        self._kick = asyncio.Event()
+        self.ack_key = b""
         self.armed: dict[str, Armed] = {}
         self.silences: list[Silence] = []
         self.unsupported: dict[str, str] = {}
@@ -107,6 +126,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._web: web.AppRunner | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._channel_opts: tuple[str | None, float] | None = None
         self.listening: list[tuple[str, int]] = []
 
     # -- lifecycle -----------------------------------------------------------
@@ -118,6 +138,11 @@ class Daemon:
         self.rules.configure(self.config)
         self.rules.restore(await self.store.load_alerts())
         self.silences = await self.store.load_silences()
+        self.ack_key = await self._ack_key(self.config)
+        await self.escalator.restore()
+        self._notify_session = aiohttp.ClientSession()
+        self._configure_channels(self.config)
+        await self.dispatcher.start()
         self._arm(self.config)
         self.metrics.config_reload_successful.set(1)
         self.metrics.config_reload_timestamp.set(self.clock.now().timestamp())
@@ -125,6 +150,7 @@ class Daemon:
         await self._serve()
         self._spawn(self._prune_loop())
         self._spawn(self._rule_loop())
+        self._spawn(self._escalation_loop())
         # The config, probes and jobs live as long as the process: move them out of
         # the collector's sight so its full passes stay short with 10,000 checks.
         gc.freeze()
@@ -147,6 +173,10 @@ class Daemon:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.writer.stop()
+        await self.dispatcher.stop()
+        await self._close_notifiers(n for _, n in self.notifiers.values())
+        if self._notify_session is not None:
+            await self._notify_session.close()
         if self._web is not None:
             await self._web.cleanup()
         await self._close_probes(self.armed.values())
@@ -183,6 +213,9 @@ class Daemon:
         self.redactor.set_secrets(secret_values(new))
         old = self.armed
         self.rules.configure(new)
+        self.escalator.configure(new)
+        self.ack_key = await self._ack_key(new)
+        self._configure_channels(new)
         self._arm(new)
         self.scheduler.set_concurrency(new.scheduler.max_concurrency)
         self.config = new
@@ -218,6 +251,51 @@ class Daemon:
             self.metrics.checks_configured.labels(check.type, supported).inc()
         for name, kind in unsupported.items():
             log.warning("probe_type_unavailable", check=name, type=kind)
+
+    def _configure_channels(self, config: Config) -> None:
+        """One notifier per channel; an unchanged channel keeps its notifier."""
+        assert self._notify_session is not None
+        opts = (config.notifications.templates, config.notifications.timeout)
+        same_opts = opts == self._channel_opts
+        self._channel_opts = opts
+        renderer = Renderer(Path(opts[0]) if opts[0] else None)
+        built: dict[str, tuple[Channel, Notifier]] = {}
+        for name, channel in config.channels.items():
+            previous = self.notifiers.get(name)
+            if previous is not None and previous[0] == channel and same_opts:
+                built[name] = previous
+                continue
+            built[name] = (
+                channel,
+                build_notifier(
+                    name,
+                    channel,
+                    self._notify_session,
+                    renderer,
+                    lambda: self.clock.now().timestamp(),
+                    timeout=config.notifications.timeout,
+                ),
+            )
+        self.notifiers = built
+        retired = self.dispatcher.configure(
+            {name: (ch.type, n) for name, (ch, n) in built.items()}, config.notifications
+        )
+        if retired:
+            self._spawn(self._close_notifiers(retired))
+
+    async def _close_notifiers(self, notifiers: Iterable[Notifier]) -> None:
+        for n in list(notifiers):
+            try:
+                await n.close()
+            except Exception as exc:
+                log.warning("notifier_close_failed", error=type(exc).__name__)
+
+    async def _ack_key(self, config: Config) -> bytes:
+        """server.ack_secret, or a random key made once and kept in the store."""
+        if config.server.ack_secret is not None and config.server.ack_secret.get_secret_value():
+            return config.server.ack_secret.get_secret_value().encode()
+        kept = await self.store.set_key_once("ack_secret", secrets.token_hex(32))
+        return kept.encode()
 
     async def _close_probes(self, armed: Iterable[Armed]) -> None:
         for a in list(armed):
@@ -277,9 +355,17 @@ class Daemon:
             )
             if t.event in ("pending", "firing", "resolved", "cleared"):
                 self._spawn(self._keep_alert(t))
+            elif t.event == "flapping" and self._quiet(inst) is None:
+                rule = self.rules.rule(inst.rule, inst.check)
+                self._spawn(
+                    self.escalator.flapping(
+                        self._facts(inst), rule.escalation if rule is not None else None
+                    )
+                )
 
     async def _keep_alert(self, t: Transition) -> None:
-        """Alert state goes to the store at each transition, so a restart resumes it."""
+        """Alert state goes to the store at each transition, so a restart resumes it;
+        only then do its notifications go to the outbox."""
         try:
             if t.event in ("pending", "firing"):
                 await self.store.save_alert(t.instance)
@@ -289,6 +375,76 @@ class Daemon:
             log.error(
                 "alert_save_failed", fingerprint=t.instance.fingerprint, error=type(exc).__name__
             )
+        if t.event == "firing":
+            self._kick.set()
+        elif t.event == "resolved":
+            try:
+                await self.escalator.resolved(t.instance.fingerprint)
+            except Exception as exc:
+                log.error(
+                    "escalation_failed",
+                    fingerprint=t.instance.fingerprint,
+                    error=type(exc).__name__,
+                )
+
+    async def _escalation_loop(self) -> None:
+        """Escalation steps, repeats and ack expiry, each second or at once on a firing."""
+        while True:
+            self._kick.clear()
+            try:
+                await self.escalator.tick(self._live())
+            except Exception as exc:
+                log.error("escalation_failed", error=type(exc).__name__)
+            sleeper = asyncio.ensure_future(self.clock.sleep(ESCALATION_TICK))
+            kicked = asyncio.ensure_future(self._kick.wait())
+            try:
+                await asyncio.wait({sleeper, kicked}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+                kicked.cancel()
+
+    def _live(self) -> dict[str, Live]:
+        firing = [i for i in self.rules.active() if i.state.state == "firing"]
+        if not firing:
+            return {}
+        down, all_firing = self._down(), self._firing()
+        live = {}
+        for inst in firing:
+            rule = self.rules.rule(inst.rule, inst.check)
+            live[inst.fingerprint] = Live(
+                facts=self._facts(inst),
+                quiet=self._quiet(inst, down, all_firing),
+                flapping=(inst.rule, inst.check) in self.rules.flapping,
+                policy=rule.escalation if rule is not None else None,
+            )
+        return live
+
+    def _facts(self, inst: Instance) -> AlertFacts:
+        fp = inst.fingerprint
+        result = self.latest.get(inst.check)
+        oncall = who_is_on_call(self.config, self.clock.now())
+        return alert_facts(
+            fingerprint=fp,
+            rule=self.rules.rule(inst.rule, inst.check),
+            rule_name=inst.rule,
+            check=inst.check,
+            labels=inst.labels,
+            all_labels=self._alert_labels(inst),
+            value=inst.value,
+            error=result.error if result is not None else None,
+            fired_at=inst.state.fired_at,
+            ack_url=self.ack_url(fp),
+            oncall=next(iter(oncall.values()), None),
+        )
+
+    def ack_url(self, fingerprint: str) -> str | None:
+        """A signed link that acknowledges without the API token, while it is valid."""
+        base = self.config.server.external_url
+        if not base:
+            return None
+        expires = self.clock.now().timestamp() + self.config.server.ack_link_ttl
+        token = make_token(fingerprint, expires, self.ack_key)
+        return f"{base.rstrip('/')}/ack/{fingerprint}/{token}"
 
     def _down(self) -> set[str]:
         return {name for name, result in self.latest.items() if not result.ok}
@@ -434,6 +590,35 @@ class Daemon:
             self._spawn(self.runner.run(name))
         return 200, "OK"
 
+    def find_alert(self, ref: str) -> str | None:
+        """The fingerprint a reference names: the whole id or a unique prefix of 6+ chars."""
+        ref = ref.strip().lower()
+        if len(ref) < 6:
+            return None
+        known = {i.fingerprint for i in self.rules.active()} | set(self.escalator.progress)
+        found = [fp for fp in known if fp.startswith(ref)]
+        return found[0] if len(found) == 1 else None
+
+    async def acknowledge(self, ref: str, by: str) -> dict[str, Any] | None:
+        """Acknowledge a firing alert; None when no escalating alert has that id."""
+        fp = self.find_alert(ref)
+        if fp is None or not await self.escalator.acknowledge(fp, by):
+            return None
+        return self.alert(fp)
+
+    async def unacknowledge(self, ref: str) -> dict[str, Any] | None:
+        fp = self.find_alert(ref)
+        if fp is None or not await self.escalator.unacknowledge(fp):
+            return None
+        return self.alert(fp)
+
+    def check_ack_link(self, fingerprint: str, token: str) -> bool | str:
+        return check_token(fingerprint, token, self.ack_key, self.clock.now().timestamp())
+
+    def alert(self, ref: str) -> dict[str, Any] | None:
+        fp = self.find_alert(ref)
+        return next((a for a in self.status()["alerts"] if a["fingerprint"] == fp), None)
+
     def readiness(self) -> dict[str, Any]:
         age = self.scheduler.last_tick_age()
         running = self.scheduler.running
@@ -489,6 +674,7 @@ class Daemon:
                 "fingerprint": i.fingerprint,
                 "suppressed": self._quiet(i, down, firing),
                 "flapping": (i.rule, i.check) in self.rules.flapping,
+                **self._escalation_view(i.fingerprint),
             }
             for i in self.rules.active()
         ]
@@ -498,6 +684,36 @@ class Daemon:
             "summary": counts,
             "checks": checks,
             "alerts": alerts,
+            "channels": self._channels_view(),
+        }
+
+    def _channels_view(self) -> list[dict[str, Any]]:
+        lanes = self.dispatcher.lanes()
+        return [
+            {
+                "name": name,
+                "type": channel.type,
+                "broken": self.dispatcher.broken.get(name),
+                "pending": len(lanes.get(name, [])),
+            }
+            for name, (channel, _) in self.notifiers.items()
+        ]
+
+    def _escalation_view(self, fp: str) -> dict[str, Any]:
+        p = self.escalator.progress.get(fp)
+        if p is None:
+            return {"escalation": None}
+        return {
+            "escalation": {
+                "policy": p.policy.name,
+                "step": p.next_step,
+                "steps": len(p.policy.steps),
+                "repeats": p.repeats,
+                "notified": list(p.notified),
+                "paused": p.paused,
+                "acknowledged_by": p.acked_by,
+                "acknowledged_at": _iso(p.acked_at),
+            }
         }
 
 

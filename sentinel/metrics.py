@@ -87,6 +87,43 @@ class Metrics:
             "Failed batch writes of check history (the rows are kept and retried).",
             registry=registry,
         )
+        self.notifications = Counter(
+            "sentinel_notifications",
+            "Notification attempts by channel, channel type and outcome "
+            "(sent, retry, failed: a permanent error, dead: given up after max_age).",
+            ["channel", "type", "outcome"],
+            registry=registry,
+        )
+        self.notification_latency = Histogram(
+            "sentinel_notification_latency_seconds",
+            "From a notification entering the outbox to the provider accepting it.",
+            ["type"],
+            buckets=(*LATENESS_BUCKETS, 10.0, 30.0, 60.0, 300.0),
+            registry=registry,
+        )
+        self.channel_broken = Gauge(
+            "sentinel_channel_broken",
+            "1 while a channel's last attempt failed permanently (bad token, unknown channel).",
+            ["channel", "type"],
+            registry=registry,
+        )
+        self.outbox_open = Gauge(
+            "sentinel_outbox_pending",
+            "Notifications written to the outbox and not yet delivered (pending or held).",
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "sentinel_notifications_dead_letters",
+            "Notifications given up after notifications.max_age without delivery.",
+            ["channel"],
+            registry=registry,
+        )
+        self.escalations = Counter(
+            "sentinel_escalation_pages",
+            "Escalation decisions by kind (firing, escalation, repeat, acknowledged, resolved, ...).",
+            ["kind"],
+            registry=registry,
+        )
         build = Gauge(
             "sentinel_build_info",
             "The running build; always 1.",

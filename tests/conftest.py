@@ -13,7 +13,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+import structlog
 from aiohttp import web
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """A test that configured logging (the CLI does) must not leave it writing to a
+    stream pytest has closed since."""
+    yield
+    structlog.reset_defaults()
 
 
 @dataclass

@@ -51,6 +51,9 @@ class Server(Strict):
     listen: str = "0.0.0.0:9464"
     external_url: str | None = None
     api_token: SecretStr | None = None
+    # Signs the acknowledgement links in notifications. Unset: a random key kept in the store.
+    ack_secret: SecretStr | None = None
+    ack_link_ttl: Duration = Field(default=24 * 3600.0, gt=0)
 
     @field_validator("listen")
     @classmethod
@@ -84,10 +87,16 @@ class Inhibit(Strict):
     equal: list[str] = []
 
 
+ContactMethod = Literal["sms", "email", "slack"]
+
+
 class Contact(Strict):
     email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
     phone: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$")
     slack: str | None = None
+    # The methods tried at once when the contact is a target; a permanent failure of
+    # one falls through to the contact's next method not listed here (sms, email, slack).
+    via: list[ContactMethod] = Field(default=["sms", "email"], min_length=1)
 
 
 class Override(Strict):
@@ -178,8 +187,27 @@ class Escalation(Strict):
     high: list[Step] = []
     medium: list[Step] = []
     low: list[Step] = []
-    repeat_every: Duration | None = None
-    ack_expires_after: Duration | None = None
+    # Named policies a rule may choose with `escalation: <name>` instead of its severity's.
+    policies: dict[str, list[Step]] = {}
+    repeat_every: Duration | None = Field(default=None, gt=0)
+    ack_expires_after: Duration | None = Field(default=None, gt=0)
+
+
+class Storm(Strict):
+    """More than ``threshold`` notices to one address within ``window``: the rest of
+    the window's notices go out as one digest when it ends."""
+
+    window: Duration = Field(default=60.0, gt=0)
+    threshold: int = Field(default=5, ge=1)
+
+
+class Notifications(Strict):
+    templates: str | None = None  # a directory whose templates override the built-in ones
+    timeout: Duration = Field(default=10.0, gt=0)  # per request to a provider
+    retry_initial: Duration = Field(default=1.0, gt=0)
+    retry_max: Duration = Field(default=300.0, gt=0)
+    max_age: Duration = Field(default=24 * 3600.0, gt=0)  # then dead-lettered
+    storm: Storm = Storm()
 
 
 class Maintenance(Strict):
@@ -222,6 +250,7 @@ class Config(Strict):
     oncall: dict[str, Rotation] = {}
     channels: dict[str, Channel] = {}
     escalation: Escalation = Escalation()
+    notifications: Notifications = Notifications()
     maintenance: list[Maintenance] = []
     reports: list[Report] = []
     watchdog: Watchdog = Watchdog()

@@ -115,11 +115,33 @@ def target_problem(target: str, config: Config) -> str | None:
         if kind == "oncall":
             return None if rest in config.oncall else f"unknown on-call schedule {rest!r}"
         if kind == "email":
-            return None if "@" in rest else f"invalid email address {rest!r}"
+            if "@" not in rest:
+                return f"invalid email address {rest!r}"
+            if not any(c.type == "email" for c in config.channels.values()):
+                return f"{target!r} needs a channel of type email"
+            return None
         return f"unknown target kind {kind!r} (use a channel, a contact, oncall: or email:)"
-    if target in config.channels or target in config.contacts:
+    if target in config.channels:
         return None
+    if target in config.contacts:
+        return _unreachable(target, config)
     return f"unknown channel or contact {target!r}"
+
+
+def _unreachable(name: str, config: Config) -> str | None:
+    """A contact is reachable when one of its addresses has a channel of that type."""
+    contact = config.contacts[name]
+    types = {c.type for c in config.channels.values()}
+    bot_slack = any(
+        c.type == "slack" and getattr(c, "token", None) for c in config.channels.values()
+    )
+    if (
+        (contact.phone and "sms" in types)
+        or (contact.email and "email" in types)
+        or (contact.slack and bot_slack)
+    ):
+        return None
+    return f"contact {name!r} has no address that a configured channel can reach"
 
 
 def _targets(config: Config) -> Iterator[Problem]:
@@ -129,6 +151,23 @@ def _targets(config: Config) -> Iterator[Problem]:
                 problem = target_problem(target, config)
                 if problem:
                     yield ("escalation", severity, i, "notify", j), problem
+    for name, steps in config.escalation.policies.items():
+        for i, step in enumerate(steps):
+            for j, target in enumerate(step.notify):
+                problem = target_problem(target, config)
+                if problem:
+                    yield ("escalation", "policies", name, i, "notify", j), problem
+    policies = config.escalation.policies
+    for i, rule in enumerate(config.rules):
+        if rule.escalation is not None and rule.escalation not in policies:
+            yield ("rules", i, "escalation"), f"unknown escalation policy {rule.escalation!r}"
+    for i, check in enumerate(config.checks):
+        for k, rule in enumerate(check.rules):
+            if rule.escalation is not None and rule.escalation not in policies:
+                yield (
+                    ("checks", i, "rules", k, "escalation"),
+                    f"unknown escalation policy {rule.escalation!r}",
+                )
     for i, report in enumerate(config.reports):
         for j, target in enumerate(report.notify):
             problem = target_problem(target, config)

@@ -31,6 +31,7 @@ class Rule(BaseModel):
     runbook: str | None = None
     labels: dict[str, str] = {}
     on_no_data: Literal["keep", "resolve", "fire"] = "keep"
+    escalation: str | None = None  # a policy of `escalation.policies`; default: the severity's
 
     @field_validator("expr")
     @classmethod

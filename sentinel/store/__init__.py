@@ -15,9 +15,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sentinel.heartbeats import Beat
+from sentinel.notify.outbox import Delivery
 from sentinel.results import Result
 from sentinel.rules.engine import Instance
 from sentinel.silences import Silence
@@ -25,6 +26,12 @@ from sentinel.silences import Silence
 
 class StoreError(Exception):
     """The store cannot be opened or used; the message is safe to log."""
+
+
+class ResultSink(Protocol):
+    """What the history writer needs of a store."""
+
+    async def add_results(self, results: Sequence[Result]) -> None: ...
 
 
 class Store(Protocol):
@@ -66,6 +73,34 @@ class Store(Protocol):
 
     async def load_silences(self) -> list[Silence]: ...
 
+    async def commit_notifications(
+        self,
+        escalations: Sequence[tuple[str, dict[str, Any] | None]],
+        deliveries: Sequence[Delivery],
+        now: float,
+    ) -> list[Delivery]:
+        """Escalation progress (None deletes it) and new outbox rows, in one transaction;
+        rows whose dedup key exists are skipped. Returns the new rows, with ids."""
+        ...
+
+    async def update_deliveries(self, rows: Sequence[Delivery]) -> None: ...
+
+    async def load_escalations(self) -> list[dict[str, Any]]: ...
+
+    async def open_deliveries(self) -> list[Delivery]:
+        """Pending and held outbox rows, oldest first."""
+        ...
+
+    async def deliveries_for(self, fingerprint: str) -> list[Delivery]: ...
+
+    async def thread_refs(self) -> dict[tuple[str, str, str], dict[str, str]]: ...
+
+    async def get_key(self, name: str) -> str | None: ...
+
+    async def set_key_once(self, name: str, value: str) -> str:
+        """Keep ``value`` under ``name`` unless one exists; returns the value kept."""
+        ...
+
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,30}")
 
@@ -96,4 +131,4 @@ def open_store(url: str) -> Store:
     raise StoreError(f"unknown storage scheme {scheme!r}; use sqlite or postgresql")
 
 
-__all__ = ["Store", "StoreError", "open_store"]
+__all__ = ["ResultSink", "Store", "StoreError", "open_store"]

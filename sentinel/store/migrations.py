@@ -81,6 +81,39 @@ MIGRATIONS: tuple[Migration, ...] = (
         )
         """,
     ),
+    # 5: escalations under way (the policy copied at firing, and its progress), the
+    # notification outbox (written before any send), and small keys such as the ack secret.
+    (
+        """
+        CREATE TABLE escalations (
+            fingerprint TEXT PRIMARY KEY,
+            progress TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            dedup TEXT NOT NULL UNIQUE,
+            fingerprint TEXT NOT NULL,
+            target TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            address TEXT,
+            notice TEXT NOT NULL,
+            fallback TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            next_at REAL NOT NULL,
+            created_at REAL NOT NULL,
+            sent_at REAL,
+            error TEXT,
+            ref TEXT
+        )
+        """,
+        "CREATE INDEX outbox_open ON outbox (state, next_at)",
+        "CREATE INDEX outbox_by_alert ON outbox (fingerprint, channel)",
+        "CREATE TABLE keys (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ),
 )
 
 LATEST = len(MIGRATIONS)

@@ -10,10 +10,11 @@ samples do not start with exactly those two is stored whole, behind a leading
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from typing import Any
 import aiosqlite
 
 from sentinel.heartbeats import Beat
+from sentinel.notify.base import Notice
+from sentinel.notify.outbox import OPEN, Delivery, decode_fallback, encode_fallback
 from sentinel.results import Result, Sample
 from sentinel.rules.engine import Instance
 from sentinel.rules.state import AlertState
@@ -89,6 +92,10 @@ class SqliteStore:
         self._path = path
         self._busy_timeout_ms = int(busy_timeout * 1000)
         self._db: aiosqlite.Connection | None = None
+        # One connection serves every task: a transaction holds this lock from BEGIN
+        # to COMMIT, and single writes take it too, so no write joins (and is rolled
+        # back with) another task's transaction.
+        self._lock = asyncio.Lock()
 
     @property
     def path(self) -> str:
@@ -129,6 +136,31 @@ class SqliteStore:
                 raise StoreError(f"cannot open {self._path}: {exc}") from None
             raise
 
+    @contextlib.asynccontextmanager
+    async def _transaction(
+        self, begin: str = "BEGIN IMMEDIATE"
+    ) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            db = self.db
+            await db.execute(begin)
+            try:
+                yield db
+                await db.execute("COMMIT")
+            except BaseException:
+                # If COMMIT itself went through before a cancellation arrived, there is
+                # nothing to roll back: let the original error through, not this one.
+                with contextlib.suppress(sqlite3.Error, ValueError):
+                    await db.execute("ROLLBACK")
+                raise
+
+    async def _write(self, sql: str, args: Sequence[Any] = ()) -> int:
+        """One statement on its own (autocommit), never inside another task's transaction."""
+        async with self._lock:
+            cur = await self.db.execute(sql, tuple(args))
+            count = cur.rowcount
+            await cur.close()
+            return count
+
     async def close(self) -> None:
         if self._db is not None:
             db, self._db = self._db, None
@@ -157,17 +189,8 @@ class SqliteStore:
             )
             for r in results
         ]
-        db = self.db
-        await db.execute("BEGIN")
-        try:
+        async with self._transaction("BEGIN") as db:
             await db.executemany(_INSERT, rows)
-            await db.execute("COMMIT")
-        except BaseException:
-            # If COMMIT itself went through before a cancellation arrived, there is
-            # nothing to roll back: let the original error through, not this one.
-            with contextlib.suppress(sqlite3.Error, ValueError):
-                await db.execute("ROLLBACK")
-            raise
 
     async def recent_results(self, check: str, limit: int = 100) -> list[Result]:
         async with self.db.execute(_RECENT, (check, limit)) as cur:
@@ -186,13 +209,12 @@ class SqliteStore:
         ]
 
     async def prune_results(self, older_than: datetime) -> int:
-        async with self.db.execute(
+        return await self._write(
             "DELETE FROM results WHERE started_at < ?", (older_than.timestamp(),)
-        ) as cur:
-            return int(cur.rowcount)
+        )
 
     async def save_heartbeat(self, name: str, beat: Beat) -> None:
-        await self.db.execute(
+        await self._write(
             "INSERT INTO heartbeats (name, success, start, fail, last_duration) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (name) DO UPDATE SET success = excluded.success, start = excluded.start, "
             "fail = excluded.fail, last_duration = excluded.last_duration",
@@ -211,7 +233,7 @@ class SqliteStore:
 
     async def save_alert(self, alert: Instance) -> None:
         st = alert.state
-        await self.db.execute(
+        await self._write(
             "INSERT OR REPLACE INTO alerts (fingerprint, rule, check_name, labels, state, "
             "active_since, fired_at, last_true, keep_firing_since, value) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -230,7 +252,7 @@ class SqliteStore:
         )
 
     async def delete_alert(self, fingerprint: str) -> None:
-        await self.db.execute("DELETE FROM alerts WHERE fingerprint = ?", (fingerprint,))
+        await self._write("DELETE FROM alerts WHERE fingerprint = ?", (fingerprint,))
 
     async def load_alerts(self) -> list[Instance]:
         async with self.db.execute(
@@ -250,7 +272,7 @@ class SqliteStore:
         ]
 
     async def save_silence(self, silence: Silence) -> None:
-        await self.db.execute(
+        await self._write(
             "INSERT OR REPLACE INTO silences VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 silence.id,
@@ -281,6 +303,140 @@ class SqliteStore:
             )
             for sid, matchers, starts, ends, author, comment, created in rows
         ]
+
+    # -- escalations and the outbox ------------------------------------------
+
+    async def commit_notifications(
+        self,
+        escalations: Sequence[tuple[str, dict[str, Any] | None]],
+        deliveries: Sequence[Delivery],
+        now: float,
+    ) -> list[Delivery]:
+        """In one transaction: escalation progress (None deletes it) and new outbox rows.
+
+        Rows whose ``dedup`` key exists already are skipped; returns the rows that
+        were new, with their ids.
+        """
+        added: list[Delivery] = []
+        async with self._transaction() as db:
+            for fp, progress in escalations:
+                if progress is None:
+                    await db.execute("DELETE FROM escalations WHERE fingerprint = ?", (fp,))
+                else:
+                    await db.execute(
+                        "INSERT OR REPLACE INTO escalations VALUES (?, ?, ?)",
+                        (fp, _dumps(progress), now),
+                    )
+            for d in deliveries:
+                cur = await db.execute(
+                    "INSERT OR IGNORE INTO outbox (dedup, fingerprint, target, channel, address, "
+                    "notice, fallback, state, attempts, next_at, created_at, sent_at, error, ref) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        d.dedup,
+                        d.fingerprint,
+                        d.target,
+                        d.channel,
+                        d.address,
+                        _dumps(d.notice.to_json()),
+                        encode_fallback(d.fallback),
+                        d.state,
+                        d.attempts,
+                        d.next_at,
+                        d.created_at,
+                        d.sent_at,
+                        d.error,
+                        None if d.ref is None else _dumps(d.ref),
+                    ),
+                )
+                if cur.rowcount == 1:
+                    added.append(d.with_(id=cur.lastrowid))
+                await cur.close()
+        return added
+
+    async def update_deliveries(self, rows: Sequence[Delivery]) -> None:
+        """Record attempts' outcomes (state, attempts, next_at, sent_at, error, ref)."""
+        async with self._transaction() as db:
+            await db.executemany(
+                "UPDATE outbox SET state = ?, attempts = ?, next_at = ?, sent_at = ?, "
+                "error = ?, ref = ? WHERE id = ?",
+                [
+                    (
+                        d.state,
+                        d.attempts,
+                        d.next_at,
+                        d.sent_at,
+                        d.error,
+                        None if d.ref is None else _dumps(d.ref),
+                        d.id,
+                    )
+                    for d in rows
+                ],
+            )
+
+    async def load_escalations(self) -> list[dict[str, Any]]:
+        async with self.db.execute("SELECT progress FROM escalations") as cur:
+            rows = await cur.fetchall()
+        return [_loads(text) for (text,) in rows]
+
+    async def open_deliveries(self) -> list[Delivery]:
+        """Pending and held rows, oldest first: what a restart must still send."""
+        marks = ",".join("?" * len(OPEN))
+        return await self._deliveries(f"state IN ({marks}) ORDER BY id", OPEN)
+
+    async def deliveries_for(self, fingerprint: str) -> list[Delivery]:
+        return await self._deliveries("fingerprint = ? ORDER BY id", (fingerprint,))
+
+    async def thread_refs(self) -> dict[tuple[str, str, str], dict[str, str]]:
+        """The first delivered message of each (alert, channel, address) that has a ref."""
+        refs: dict[tuple[str, str, str], dict[str, str]] = {}
+        async with self.db.execute(
+            "SELECT fingerprint, channel, address, ref FROM outbox "
+            "WHERE ref IS NOT NULL AND fingerprint != '' ORDER BY id"
+        ) as cur:
+            async for fp, channel, address, ref in cur:
+                refs.setdefault((fp, channel, address or ""), _loads(ref))
+        return refs
+
+    async def _deliveries(self, where: str, args: Sequence[Any]) -> list[Delivery]:
+        async with self.db.execute(
+            "SELECT id, dedup, fingerprint, target, channel, address, notice, fallback, state, "
+            "attempts, next_at, created_at, sent_at, error, ref FROM outbox WHERE " + where,
+            tuple(args),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [
+            Delivery(
+                dedup=dedup,
+                fingerprint=fp,
+                target=target,
+                channel=channel,
+                address=address,
+                notice=Notice.from_json(_loads(notice)),
+                next_at=next_at,
+                created_at=created_at,
+                fallback=decode_fallback(fallback),
+                state=state,
+                attempts=attempts,
+                sent_at=sent_at,
+                error=error,
+                ref=None if ref is None else _loads(ref),
+                id=rid,
+            )
+            for rid, dedup, fp, target, channel, address, notice, fallback, state, attempts, next_at, created_at, sent_at, error, ref in rows
+        ]
+
+    async def get_key(self, name: str) -> str | None:
+        async with self.db.execute("SELECT value FROM keys WHERE name = ?", (name,)) as cur:
+            row = await cur.fetchone()
+        return None if row is None else str(row[0])
+
+    async def set_key_once(self, name: str, value: str) -> str:
+        """Store ``value`` under ``name`` unless one is there; returns the one kept."""
+        await self._write("INSERT OR IGNORE INTO keys VALUES (?, ?)", (name, value))
+        kept = await self.get_key(name)
+        assert kept is not None
+        return kept
 
 
 def _ts(at: datetime | None) -> float | None:

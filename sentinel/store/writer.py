@@ -21,13 +21,13 @@ from collections.abc import Callable
 
 from sentinel.clock import Clock
 from sentinel.results import Result
-from sentinel.store import Store
+from sentinel.store import ResultSink
 
 
 class ResultWriter:
     def __init__(
         self,
-        store: Store,
+        store: ResultSink,
         clock: Clock,
         *,
         batch_size: int = 500,

@@ -16,9 +16,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from sentinel.heartbeats import PingKind
 from sentinel.metrics import Metrics
+from sentinel.web.acks import AckSource, add_ack_routes
 
 
-class StatusSource(Protocol):
+class StatusSource(AckSource, Protocol):
     def readiness(self) -> dict[str, Any]:
         """Must contain ``ready: bool``; the rest explains it."""
         ...
@@ -108,6 +109,7 @@ def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
     async def index(_: web.Request) -> web.Response:
         raise web.HTTPFound("/api/v1/status")
 
+    add_ack_routes(app, source, refuse)
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/metrics", metrics_page)

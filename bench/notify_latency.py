@@ -1,0 +1,236 @@
+"""Benchmark: how fast a page leaves sentinel.
+
+sentinel runs as a real process with ``--checks`` HTTP checks (interval 1 s,
+rule ``up == 0`` for 2 s, critical) against a target in this process. Every
+check's alert pages a webhook receiver and a PagerDuty fake, both local. The
+targets are switched to failing one after another (``--spacing`` apart), and
+for each alert this measures:
+
+- firing -> provider: from the alert becoming firing (``alert.since`` in the
+  webhook body, sentinel's own clock) to each fake receiving its request;
+  bar p99 <= 100 ms;
+- end to end: from the target failing to the first page; bar <= interval +
+  for + 1 s = 4 s.
+
+PagerDuty's channel sends at most two events a second (its documented 120 a
+minute), so ``--spacing`` below 0.5 s measures that queue, not sentinel.
+
+    python -m bench.notify_latency [--checks 40] [--spacing 0.6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiohttp import web
+
+REPORT = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
+MARKER = "<!-- bench:notify_latency -->"
+INTERVAL, FOR = 1.0, 2.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Peers:
+    """The target whose health the bench flips, and the two receivers."""
+
+    def __init__(self, checks: int) -> None:
+        self.failing: dict[int, float] = {}  # check index -> when it started failing
+        self.since: dict[str, float] = {}  # fingerprint -> firing time from the webhook body
+        self.check_of: dict[str, int] = {}
+        self.hook_at: dict[str, float] = {}
+        self.pd_at: dict[str, float] = {}
+        self.checks = checks
+        self.all_in = asyncio.Event()
+
+    def _count(self) -> None:
+        if len(self.hook_at) >= self.checks and len(self.pd_at) >= self.checks:
+            self.all_in.set()
+
+    async def health(self, request: web.Request) -> web.Response:
+        i = int(request.match_info["i"])
+        return web.Response(status=503 if i in self.failing else 200, text="ok")
+
+    async def hook(self, request: web.Request) -> web.Response:
+        now = time.time()
+        body = await request.json()
+        alert = body.get("alert") or {}
+        fp = str(alert.get("fingerprint", ""))
+        if body.get("kind") == "firing" and fp and fp not in self.hook_at:
+            self.hook_at[fp] = now
+            self.since[fp] = float(alert["since"])
+            self.check_of[fp] = int(str(alert["check"]).removeprefix("c"))
+            self._count()
+        return web.Response(status=204)
+
+    async def enqueue(self, request: web.Request) -> web.Response:
+        now = time.time()
+        event = await request.json()
+        fp = str(event.get("dedup_key", ""))
+        if event.get("event_action") == "trigger" and fp not in self.pd_at:
+            self.pd_at[fp] = now
+            self._count()
+        return web.json_response({"status": "success", "dedup_key": fp}, status=202)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/h/{i}", self.health)
+        app.router.add_post("/hook", self.hook)
+        app.router.add_post("/v2/enqueue", self.enqueue)
+        return app
+
+
+def write_config(path: Path, port: int, peer: int, checks: int, db: Path) -> None:
+    lines = [
+        f'server: {{listen: "127.0.0.1:{port}", external_url: "http://127.0.0.1:{port}"}}',
+        f'storage: {{url: "sqlite:{db}"}}',
+        "checks:",
+    ]
+    lines += [
+        f'  - {{name: c{i}, type: http, url: "http://127.0.0.1:{peer}/h/{i}", '
+        f"interval: {INTERVAL:g}s, timeout: 1s}}"
+        for i in range(checks)
+    ]
+    lines += [
+        "rules:",
+        f"  - {{name: ServiceDown, match: {{type: http}}, expr: up == 0, for: {FOR:g}s, "
+        "severity: critical}",
+        "channels:",
+        f'  hook: {{type: webhook, url: "http://127.0.0.1:{peer}/hook"}}',
+        f'  pagerduty: {{type: pagerduty, routing_key: "{"k" * 32}", '
+        f'api_url: "http://127.0.0.1:{peer}"}}',
+        "escalation:",
+        "  critical:",
+        "    - {after: 0s, notify: [hook, pagerduty]}",
+        # one alert at a time is what is measured here, not storm digests
+        "notifications: {storm: {threshold: 1000}}",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def run(args: argparse.Namespace) -> dict[str, float]:
+    peers = Peers(args.checks)
+    runner = web.AppRunner(peers.app(), access_log=None)
+    await runner.setup()
+    peer_port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", peer_port).start()
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "sentinel.yaml"
+        write_config(config, port, peer_port, args.checks, Path(tmp) / "s.db")
+        env = {**os.environ, "SENTINEL_LOG_LEVEL": "warning"}
+        log = (Path(tmp) / "sentinel.log").open("wb")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "sentinel",
+            "run",
+            "-c",
+            str(config),
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        try:
+            await asyncio.sleep(args.warmup)
+            for i in range(args.checks):
+                peers.failing[i] = time.time()
+                await asyncio.sleep(args.spacing)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(peers.all_in.wait(), 30)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 30)
+            await runner.cleanup()
+            log.close()
+            if args.log:
+                print((Path(tmp) / "sentinel.log").read_text()[-3000:])
+    hook = [peers.hook_at[fp] - peers.since[fp] for fp in peers.hook_at]
+    pd = [peers.pd_at[fp] - peers.since[fp] for fp in peers.pd_at if fp in peers.since]
+    e2e = [
+        min(peers.hook_at[fp], peers.pd_at.get(fp, float("inf")))
+        - peers.failing[peers.check_of[fp]]
+        for fp in peers.hook_at
+    ]
+    return {
+        "alerts": float(args.checks),
+        "hook_received": float(len(hook)),
+        "pd_received": float(len(pd)),
+        "hook_p50": statistics.median(hook) * 1000,
+        "hook_p99": pct(hook, 0.99) * 1000,
+        "pd_p50": statistics.median(pd) * 1000,
+        "pd_p99": pct(pd, 0.99) * 1000,
+        "e2e_p50": statistics.median(e2e),
+        "e2e_max": max(e2e),
+    }
+
+
+def report(r: dict[str, float], args: argparse.Namespace) -> str:
+    bar_e2e = INTERVAL + FOR + 1.0
+    ok = "meets" if r["hook_p99"] <= 100 and r["pd_p99"] <= 100 else "MISSES"
+    ok_e2e = "meets" if r["e2e_max"] <= bar_e2e else "MISSES"
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"{MARKER}\n### Notification latency: {int(r['alerts'])} alerts, one every "
+        f"{args.spacing:g} s\n\n"
+        f"Measured {stamp} on {os.cpu_count()} cores, Python {platform.python_version()}, "
+        "sentinel as a process, receivers on loopback, `make bench`.\n\n"
+        "| figure | measured | bar |\n|---|---|---|\n"
+        f"| pages received (webhook / PagerDuty) | {int(r['hook_received'])} / "
+        f"{int(r['pd_received'])} of {int(r['alerts'])} | all |\n"
+        f"| firing -> webhook received, p50 / p99 | {r['hook_p50']:.1f} / {r['hook_p99']:.1f} ms "
+        f"| p99 <= 100 ms ({ok}) |\n"
+        f"| firing -> PagerDuty received, p50 / p99 | {r['pd_p50']:.1f} / {r['pd_p99']:.1f} ms "
+        f"| p99 <= 100 ms |\n"
+        f"| target fails -> first page, p50 / max | {r['e2e_p50']:.2f} / {r['e2e_max']:.2f} s "
+        f"| <= interval + for + 1 s = {bar_e2e:g} s ({ok_e2e}) |\n"
+        f"{MARKER}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--checks", type=int, default=40)
+    parser.add_argument("--spacing", type=float, default=0.6)
+    parser.add_argument("--warmup", type=float, default=4.0)
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--log", action="store_true", help="print the end of sentinel's log")
+    args = parser.parse_args()
+    r = asyncio.run(run(args))
+    section = report(r, args)
+    print(section)
+    if not args.no_write:
+        text = REPORT.read_text()
+        if MARKER in text:
+            head, _, rest = text.partition(MARKER)
+            _, _, tail = rest.partition(MARKER)
+            text = head + section + tail
+        else:
+            text = text.rstrip() + "\n\n" + section + "\n"
+        REPORT.write_text(text)
+    return 0 if r["hook_received"] == r["alerts"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

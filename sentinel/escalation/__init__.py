@@ -1,0 +1,1 @@
+"""Who gets told, and when: on-call rotations and escalation policies."""

@@ -1,0 +1,280 @@
+"""The escalation room's shell: keeps each firing alert's progress, asks the pure
+policy what is due, turns pages into outbox rows, and writes both at once.
+
+    rule transition / tick / ack  ->  policy (pure)  ->  targets (pure)  ->  outbox rows
+                                          |                                      |
+                                     progress  ----- one store transaction -----+
+                                                                                 |
+                                                                        dispatcher.submit
+
+An alert starts escalating the first time it is firing, not suppressed
+(silence, maintenance, inhibition, a failed dependency) and not flapping:
+a suppressed alert never pages, and one that stops being suppressed while
+still firing starts then. While an escalation runs, a suppression pauses it.
+Resolutions and acknowledgements always reach everyone already told.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import structlog
+
+from sentinel.clock import Clock
+from sentinel.config.models import Config
+from sentinel.escalation import policy as pol
+from sentinel.escalation.targets import resolve
+from sentinel.metrics import Metrics
+from sentinel.notify.base import AlertFacts, Notice
+from sentinel.notify.dispatcher import Dispatcher
+from sentinel.notify.outbox import Delivery
+from sentinel.store import Store
+
+log = structlog.get_logger("sentinel.escalation")
+NOTICE_KIND = {
+    "firing": "firing",
+    "escalation": "escalation",
+    "reescalation": "escalation",
+    "repeat": "repeat",
+    "acknowledged": "acknowledged",
+    "resolved": "resolved",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    """A firing alert as the escalator needs to see it on each tick."""
+
+    facts: AlertFacts
+    quiet: str | None  # why it is suppressed now, if it is
+    flapping: bool
+    policy: str | None  # a named policy of the rule, else None for the severity's
+
+
+class Escalator:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        dispatcher: Dispatcher,
+        clock: Clock,
+        metrics: Metrics,
+    ) -> None:
+        self.config = config
+        self._store = store
+        self._dispatcher = dispatcher
+        self._clock = clock
+        self._metrics = metrics
+        self.progress: dict[str, pol.Progress] = {}
+        self.facts: dict[str, AlertFacts] = {}
+
+    async def restore(self) -> None:
+        for data in await self._store.load_escalations():
+            try:
+                p = pol.Progress.from_json(data["progress"])
+                self.facts[p.fingerprint] = AlertFacts(**data["facts"])
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error("escalation_restore_failed", error=type(exc).__name__)
+                continue
+            self.progress[p.fingerprint] = p
+
+    def configure(self, config: Config) -> None:
+        """A reload changes targets' meaning (contacts, channels), never a running policy."""
+        self.config = config
+
+    # -- events --------------------------------------------------------------
+
+    async def tick(self, live: dict[str, Live]) -> None:
+        """Start, pause, resume and advance escalations for the firing alerts ``live``."""
+        now = self._now()
+        changed: list[pol.Progress] = []
+        deliveries: list[Delivery] = []
+        for fp, alert in live.items():
+            current = self.progress.get(fp)
+            if current is None:
+                if alert.quiet is not None or alert.flapping:
+                    continue
+                policy = pol.policy_for(self.config.escalation, alert.facts.severity, alert.policy)
+                current = pol.start(fp, policy, now)
+                log.info("escalation_started", fingerprint=fp, policy=policy.name)
+                self.progress[fp] = current
+                changed.append(current)
+            self.facts[fp] = alert.facts
+            quiet = alert.quiet is not None
+            if current.paused != quiet:
+                current = pol.pause(current, quiet, now)
+                self.progress[fp] = current
+                if current not in changed:
+                    changed.append(current)
+            nxt, pages = pol.due(current, now)
+            if pages or nxt != current:
+                self.progress[fp] = nxt
+                changed = [p for p in changed if p.fingerprint != fp] + [nxt]
+            deliveries += self._deliveries(nxt, alert.facts, pages, now)
+        if changed or deliveries:
+            await self._commit(changed, [], deliveries, now)
+
+    async def resolved(self, fp: str) -> None:
+        current = self.progress.get(fp)
+        if current is None:
+            return  # never paged: nobody to tell
+        now = self._now()
+        done, pages = pol.resolve(current, now)
+        facts = self.facts.get(fp)
+        deliveries = [] if facts is None else await self._follow_up(done, facts, pages, now)
+        del self.progress[fp]
+        self.facts.pop(fp, None)
+        await self._commit([], [fp], deliveries, now)
+
+    async def acknowledge(self, fp: str, by: str) -> bool:
+        """Stop the escalation at once and tell everyone told so far; False if unknown."""
+        current = self.progress.get(fp)
+        if current is None:
+            return False
+        now = self._now()
+        nxt, pages = pol.acknowledge(current, by, now)
+        if nxt == current:
+            return True
+        self.progress[fp] = nxt
+        facts = self.facts[fp]
+        await self._commit([nxt], [], await self._follow_up(nxt, facts, pages, now), now)
+        log.info("alert_acknowledged", fingerprint=fp, by=by)
+        return True
+
+    async def unacknowledge(self, fp: str) -> bool:
+        current = self.progress.get(fp)
+        if current is None or not current.acked:
+            return False
+        nxt = pol.unacknowledge(current, self._now())
+        self.progress[fp] = nxt
+        await self._commit([nxt], [], [], self._now())
+        return True
+
+    async def flapping(self, facts: AlertFacts, policy: str | None) -> None:
+        """One notice to the first step's targets instead of a stream of them."""
+        now = self._now()
+        steps = pol.policy_for(self.config.escalation, facts.severity, policy).steps
+        if not steps:
+            return
+        notice = Notice(kind="flapping", at=now, alert=facts)
+        out = []
+        for target in steps[0].notify:
+            for r in resolve(self.config, target, self._clock.now()):
+                channel, address = r.route
+                out.append(
+                    Delivery(
+                        dedup=f"flap:{facts.rule}:{facts.check}:{now}:{target}:{channel}:{address}",
+                        fingerprint=facts.fingerprint,
+                        target=target,
+                        channel=channel,
+                        address=address,
+                        notice=notice,
+                        next_at=now,
+                        created_at=now,
+                        fallback=r.fallback,
+                    )
+                )
+        await self._commit([], [], out, now)
+
+    # -- from pages to outbox rows ------------------------------------------
+
+    def _deliveries(
+        self, progress: pol.Progress, facts: AlertFacts, pages: Iterable[pol.Page], now: float
+    ) -> list[Delivery]:
+        out: list[Delivery] = []
+        at = self._clock.now()
+        for page in pages:
+            self._metrics.escalations.labels(page.kind).inc()
+            notice = Notice(
+                kind=NOTICE_KIND[page.kind],  # type: ignore[arg-type]
+                at=now,
+                alert=facts,
+                step=page.step,
+                acked_by=page.acked_by,
+                duration=page.duration,
+            )
+            for target in page.targets:
+                routes = resolve(self.config, target, at)
+                if not routes:
+                    log.error("escalation_target_unreachable", target=target)
+                for r in routes:
+                    channel, address = r.route
+                    key = f"{progress.fingerprint}:{progress.fired_at}:{page.kind}:{page.step}"
+                    key += f":{progress.repeats}:{progress.base}:{target}:{channel}:{address}"
+                    out.append(
+                        Delivery(
+                            dedup=key,
+                            fingerprint=progress.fingerprint,
+                            target=target,
+                            channel=channel,
+                            address=address,
+                            notice=notice,
+                            next_at=now,
+                            created_at=now,
+                            fallback=r.fallback,
+                        )
+                    )
+        return out
+
+    async def _follow_up(
+        self, progress: pol.Progress, facts: AlertFacts, pages: Iterable[pol.Page], now: float
+    ) -> list[Delivery]:
+        """Acks and resolutions go to the very addresses told before (the on-call
+        person then, not now), found in the outbox."""
+        told: dict[tuple[str, str | None], str] = {}
+        for d in await self._store.deliveries_for(progress.fingerprint):
+            if d.state in ("sent", "merged", "pending", "held") and d.notice.kind != "resolved":
+                told.setdefault((d.channel, d.address), d.target)
+        out: list[Delivery] = []
+        for page in pages:
+            self._metrics.escalations.labels(page.kind).inc()
+            notice = Notice(
+                kind=NOTICE_KIND[page.kind],  # type: ignore[arg-type]
+                at=now,
+                alert=facts,
+                step=page.step,
+                acked_by=page.acked_by,
+                duration=page.duration,
+            )
+            for (channel, address), target in told.items():
+                out.append(
+                    Delivery(
+                        dedup=f"{progress.fingerprint}:{progress.fired_at}:{page.kind}:{now}:{channel}:{address}",
+                        fingerprint=progress.fingerprint,
+                        target=target,
+                        channel=channel,
+                        address=address,
+                        notice=notice,
+                        next_at=now,
+                        created_at=now,
+                    )
+                )
+        return out
+
+    async def _commit(
+        self,
+        changed: list[pol.Progress],
+        finished: list[str],
+        deliveries: list[Delivery],
+        now: float,
+    ) -> None:
+        rows: list[tuple[str, dict[str, Any] | None]] = [
+            (
+                p.fingerprint,
+                {"progress": p.to_json(), "facts": _facts_json(self.facts[p.fingerprint])},
+            )
+            for p in changed
+        ]
+        rows += [(fp, None) for fp in finished]
+        held = self._dispatcher.hold_storms(deliveries)
+        added = await self._store.commit_notifications(rows, held, now)
+        self._dispatcher.submit(added)
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
+
+
+def _facts_json(facts: AlertFacts) -> dict[str, Any]:
+    return asdict(facts)

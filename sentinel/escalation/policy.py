@@ -1,0 +1,415 @@
+"""Escalation decisions, as pure functions of the alert's progress and ``now``.
+
+Nothing here reads a clock or does I/O. The daemon keeps one :class:`Progress`
+per firing alert, asks :func:`due` what to send at each tick (sleeping until
+:func:`next_due` in between), stores the new progress, then sends the
+:class:`Page` values it got back. Every decision is data, so the escalation
+matrix is a table test and a timeline test steps ``now`` a minute at a time.
+
+The life of one alert::
+
+    start ──► due: step 0 "firing" ──► later steps "escalation" ──► "repeat" every repeat_every
+                 │                                                      │
+                 ├── acknowledge ─► "acknowledged" (nothing more until the ack expires or is
+                 │                   withdrawn; at expiry step 0 again, "reescalation")
+                 ├── pause / resume (suppressed: the clock stops, then continues)
+                 └── resolve ─────► "resolved" to everyone told, with the duration
+
+Decisions (docs/escalation.md says the same for users):
+
+- The policy is copied onto the alert when it fires (:func:`start`); a config
+  reload never reshuffles an escalation already under way.
+- Step delays count from ``base``: the firing time, or the moment an
+  acknowledgement expired. Steps are kept sorted by delay.
+- ``base + after <= now`` is due: a step exactly on its boundary fires.
+- Catch-up: a daemon that was down sends every step it missed at once, one
+  Page per step in order (step 0 as "firing", later ones as "escalation").
+  A repeat is sent once, however many periods were missed, and the next one is
+  due ``repeat_every`` after it.
+- An acknowledgement that expires while the alert still fires clears the ack
+  and starts again from step 0 with ``base`` = the expiry time; that step 0
+  page is "reescalation", later steps are "escalation" as usual.
+- A pause (silence, maintenance, failed dependency) stops the clock: on resume
+  the step delays and the repeat timer continue where they stood, so a long
+  maintenance never ends in a burst of every step. An acknowledgement expires
+  on wall time; one that ran out during the pause re-escalates at the resume.
+- "acknowledged" and "resolved" go to everyone told so far; with nobody told
+  yet, there is nobody to tell and no page. They do not count as the "last
+  page" that repeats are timed from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal, get_args
+
+from sentinel.config.models import Escalation, Step
+
+Kind = Literal["firing", "escalation", "reescalation", "repeat", "acknowledged", "resolved"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
+
+
+def _unique(targets: Iterable[str]) -> tuple[str, ...]:
+    """``targets`` in first-seen order, each once."""
+    return tuple(dict.fromkeys(targets))
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyStep:
+    """Tell ``notify`` once ``after`` seconds have passed since the base time."""
+
+    after: float
+    notify: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"after": self.after, "notify": list(self.notify)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PolicyStep:
+        return cls(after=float(data["after"]), notify=tuple(str(t) for t in data["notify"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The escalation chain an alert follows, copied onto it when it fires."""
+
+    name: str
+    steps: tuple[PolicyStep, ...]
+    repeat_every: float | None = None
+    ack_expires_after: float | None = None
+
+    def __post_init__(self) -> None:
+        delays = [s.after for s in self.steps]
+        if any(d < 0 for d in delays) or delays != sorted(delays):
+            raise ValueError(f"policy {self.name!r}: step delays must be >= 0 and in order")
+        if self.repeat_every is not None and self.repeat_every <= 0:
+            raise ValueError(f"policy {self.name!r}: repeat_every must be positive")
+        if self.ack_expires_after is not None and self.ack_expires_after < 0:
+            raise ValueError(f"policy {self.name!r}: ack_expires_after must not be negative")
+
+    @classmethod
+    def from_steps(
+        cls,
+        name: str,
+        steps: Sequence[Step],
+        repeat_every: float | None = None,
+        ack_expires_after: float | None = None,
+    ) -> Policy:
+        """A policy from config steps, sorted by delay (stable), targets de-duplicated per step."""
+        ordered = sorted(steps, key=lambda s: s.after)
+        return cls(
+            name=name,
+            steps=tuple(PolicyStep(after=s.after, notify=_unique(s.notify)) for s in ordered),
+            repeat_every=repeat_every,
+            ack_expires_after=ack_expires_after,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "steps": [s.to_json() for s in self.steps],
+            "repeat_every": self.repeat_every,
+            "ack_expires_after": self.ack_expires_after,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Policy:
+        return cls(
+            name=str(data["name"]),
+            steps=tuple(PolicyStep.from_json(s) for s in data["steps"]),
+            repeat_every=_opt_float(data.get("repeat_every")),
+            ack_expires_after=_opt_float(data.get("ack_expires_after")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One decision: tell these targets now.
+
+    ``targets`` are as written in the config: a channel, a contact,
+    ``oncall:<rotation>`` or ``email:<address>``; the sender resolves them.
+    ``step`` is the step sent (firing, escalation, reescalation) or the last
+    step reached (repeat, acknowledged, resolved).
+    """
+
+    targets: tuple[str, ...]
+    kind: Kind
+    step: int
+    acked_by: str | None = None
+    duration: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "targets": list(self.targets),
+            "kind": self.kind,
+            "step": self.step,
+            "acked_by": self.acked_by,
+            "duration": self.duration,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Page:
+        kind = data["kind"]
+        if kind not in KINDS:
+            raise ValueError(f"unknown page kind {kind!r}")
+        acked_by = data.get("acked_by")
+        return cls(
+            targets=tuple(str(t) for t in data["targets"]),
+            kind=kind,
+            step=int(data["step"]),
+            acked_by=None if acked_by is None else str(acked_by),
+            duration=_opt_float(data.get("duration")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far one alert's escalation has gone; stored after every change."""
+
+    fingerprint: str
+    policy: Policy
+    fired_at: float
+    base: float  # step delays count from here: fired_at, or when an ack expired
+    next_step: int = 0
+    repeats: int = 0  # repeat pages sent over the alert's life
+    last_page_at: float | None = None  # the last firing/escalation/reescalation/repeat page
+    acked_by: str | None = None
+    acked_at: float | None = None
+    resolved_at: float | None = None
+    notified: tuple[str, ...] = ()  # every target told so far, in order, once each
+    paused: bool = False  # suppressed: no pages, and the clock stands still
+    paused_at: float | None = None
+
+    @property
+    def acked(self) -> bool:
+        return self.acked_at is not None
+
+    @property
+    def resolved(self) -> bool:
+        return self.resolved_at is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.fingerprint,
+            "policy": self.policy.to_json(),
+            "fired_at": self.fired_at,
+            "base": self.base,
+            "next_step": self.next_step,
+            "repeats": self.repeats,
+            "last_page_at": self.last_page_at,
+            "acked_by": self.acked_by,
+            "acked_at": self.acked_at,
+            "resolved_at": self.resolved_at,
+            "notified": list(self.notified),
+            "paused": self.paused,
+            "paused_at": self.paused_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Progress:
+        """Read what :meth:`to_json` wrote; optional keys may be missing (older rows)."""
+        acked_by = data.get("acked_by")
+        return cls(
+            fingerprint=str(data["fingerprint"]),
+            policy=Policy.from_json(data["policy"]),
+            fired_at=float(data["fired_at"]),
+            base=float(data.get("base", data["fired_at"])),
+            next_step=int(data.get("next_step", 0)),
+            repeats=int(data.get("repeats", 0)),
+            last_page_at=_opt_float(data.get("last_page_at")),
+            acked_by=None if acked_by is None else str(acked_by),
+            acked_at=_opt_float(data.get("acked_at")),
+            resolved_at=_opt_float(data.get("resolved_at")),
+            notified=tuple(str(t) for t in data.get("notified", ())),
+            paused=bool(data.get("paused", False)),
+            paused_at=_opt_float(data.get("paused_at")),
+        )
+
+
+def policy_for(escalation: Escalation, severity: str, named: str | None = None) -> Policy:
+    """The policy an alert follows: the rule's named policy if any, else its severity's.
+
+    ``repeat_every`` and ``ack_expires_after`` come from the ``escalation:``
+    section either way. Raises KeyError for an unknown name or severity (the
+    config loader checks references, so this means a bug).
+    """
+    if named is not None:
+        if named not in escalation.policies:
+            raise KeyError(f"unknown escalation policy {named!r}")
+        steps, name = escalation.policies[named], named
+    elif severity in ("critical", "high", "medium", "low"):
+        steps, name = getattr(escalation, severity), severity
+    else:
+        raise KeyError(f"unknown severity {severity!r}")
+    return Policy.from_steps(name, steps, escalation.repeat_every, escalation.ack_expires_after)
+
+
+def start(fingerprint: str, policy: Policy, now: float) -> Progress:
+    """The progress of an alert that fires at ``now``; nothing is sent until :func:`due`."""
+    return Progress(fingerprint=fingerprint, policy=policy, fired_at=now, base=now)
+
+
+def ack_expires_at(progress: Progress) -> float | None:
+    """When the current acknowledgement runs out; None if not acked or it never does."""
+    expires_after = progress.policy.ack_expires_after
+    if progress.acked_at is None or expires_after is None:
+        return None
+    return progress.acked_at + expires_after
+
+
+def mark_notified(progress: Progress, targets: Iterable[str]) -> Progress:
+    """Add ``targets`` not told before to ``notified``, keeping the order."""
+    notified = _unique((*progress.notified, *targets))
+    if notified == progress.notified:
+        return progress
+    return replace(progress, notified=notified)
+
+
+def _expire_ack(progress: Progress, at: float) -> Progress:
+    """Clear the ack and start the chain again from step 0, counting from ``at``."""
+    return replace(progress, acked_by=None, acked_at=None, base=at, next_step=0)
+
+
+def _step_kind(progress: Progress, step: int) -> Kind:
+    if step > 0:
+        return "escalation"
+    # Step 0 with people already told can only be the chain starting over.
+    return "reescalation" if progress.notified else "firing"
+
+
+def due(progress: Progress, now: float) -> tuple[Progress, list[Page]]:
+    """The pages to send at ``now``, and the progress once they are sent.
+
+    Store the returned progress before sending (the pages are then owed, not
+    lost, if the process dies); calling again at the same ``now`` returns none.
+    """
+    p = progress
+    steps = p.policy.steps
+    if p.resolved or p.paused or not steps:
+        return p, []
+    if p.acked:
+        expiry = ack_expires_at(p)
+        if expiry is None or now < expiry:
+            return p, []
+        p = _expire_ack(p, expiry)
+
+    pages: list[Page] = []
+    while p.next_step < len(steps) and p.base + steps[p.next_step].after <= now:
+        i = p.next_step
+        pages.append(Page(targets=steps[i].notify, kind=_step_kind(p, i), step=i))
+        p = replace(mark_notified(p, steps[i].notify), next_step=i + 1, last_page_at=now)
+
+    every = p.policy.repeat_every
+    if (
+        p.next_step >= len(steps)
+        and every is not None
+        and p.last_page_at is not None
+        and p.last_page_at + every <= now
+    ):
+        pages.append(Page(targets=p.notified, kind="repeat", step=len(steps) - 1))
+        p = replace(p, repeats=p.repeats + 1, last_page_at=now)
+    return p, pages
+
+
+def next_due(progress: Progress) -> float | None:
+    """The earliest ``now`` at which :func:`due` returns a page; None if none is pending."""
+    p = progress
+    steps = p.policy.steps
+    if p.resolved or p.paused or not steps:
+        return None
+    if p.acked:
+        expiry = ack_expires_at(p)
+        return None if expiry is None else expiry + steps[0].after
+    if p.next_step < len(steps):
+        return p.base + steps[p.next_step].after
+    if p.policy.repeat_every is not None and p.last_page_at is not None:
+        return p.last_page_at + p.policy.repeat_every
+    return None
+
+
+def _last_step(progress: Progress) -> int:
+    return max(progress.next_step - 1, 0)
+
+
+def acknowledge(progress: Progress, by: str, now: float) -> tuple[Progress, list[Page]]:
+    """Stop the escalation at once and tell everyone told so far who took it.
+
+    Acking a resolved alert, or one whose ack has not expired, changes nothing.
+    """
+    p = progress
+    if p.resolved:
+        return p, []
+    expiry = ack_expires_at(p)
+    if p.acked and (expiry is None or now < expiry):
+        return p, []
+    p = replace(p, acked_by=by, acked_at=now)
+    if not p.notified:
+        return p, []
+    return p, [Page(targets=p.notified, kind="acknowledged", step=_last_step(p), acked_by=by)]
+
+
+def unacknowledge(progress: Progress, now: float) -> Progress:
+    """Withdraw the ack: the escalation resumes where it stood.
+
+    ``base`` is kept and steps already sent are not sent again; steps whose
+    time passed meanwhile are due at once. ``now`` is unused today; it is there
+    so every transition has the same shape.
+    """
+    del now
+    if not progress.acked or progress.resolved:
+        return progress
+    return replace(progress, acked_by=None, acked_at=None)
+
+
+def resolve(progress: Progress, now: float) -> tuple[Progress, list[Page]]:
+    """The alert stopped firing: tell everyone told so far, with how long it lasted."""
+    p = progress
+    if p.resolved:
+        return p, []
+    p = replace(p, resolved_at=now)
+    if not p.notified:
+        return p, []
+    page = Page(
+        targets=p.notified,
+        kind="resolved",
+        step=_last_step(p),
+        acked_by=p.acked_by,
+        duration=now - p.fired_at,
+    )
+    return p, [page]
+
+
+def pause(progress: Progress, paused: bool, now: float) -> Progress:
+    """Suppress (``paused=True``) or resume the escalation.
+
+    While paused nothing is due. The pause stops the clock: on resume, ``base``
+    and the repeat timer move forward by the time paused, so the chain continues
+    where it stood instead of sending every step missed in one burst. An ack
+    that expired during the pause clears at the resume and the chain starts
+    again from step 0, counting from ``now``. ``now`` is when the pause starts
+    or ends.
+    """
+    p = progress
+    if paused == p.paused:
+        return p
+    if paused:
+        return replace(p, paused=True, paused_at=now)
+    shift = 0.0 if p.paused_at is None else max(now - p.paused_at, 0.0)
+    p = replace(
+        p,
+        paused=False,
+        paused_at=None,
+        base=p.base + shift,
+        last_page_at=None if p.last_page_at is None else p.last_page_at + shift,
+    )
+    expiry = ack_expires_at(p)
+    if not p.resolved and expiry is not None and expiry <= now:
+        # Expired before the pause: as if due() had run then, with the clock
+        # stopped since. Expired during it: the chain starts over now.
+        p = _expire_ack(p, min(expiry + shift, now))
+    return p

@@ -1,0 +1,84 @@
+"""From a policy's target names to the channels and addresses that reach them, at send time.
+
+    slack-alerts          a channel: its own destination
+    alice                 a contact: each method of ``via`` (default sms, email) at once,
+                          through the first channel of that type; the contact's other
+                          methods are the fallback when one fails for good
+    oncall:primary        whoever is on call now, as a contact
+    email:ops@example.com the first email channel, to that address
+
+Pure: the time is an argument, so on-call is resolved when the notice is sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sentinel.config.models import Config, Contact
+from sentinel.escalation.oncall import on_call
+from sentinel.notify.outbox import Route
+
+METHOD_CHANNEL = {"sms": "sms", "email": "email", "slack": "slack"}
+METHOD_ORDER = ("sms", "email", "slack")
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    route: Route
+    fallback: tuple[Route, ...] = ()
+    person: str | None = None  # the contact, when the target was one
+
+
+def channel_of_type(config: Config, kind: str, *, bot: bool = False) -> str | None:
+    """The first channel of a type (for Slack direct messages: one with a bot token)."""
+    for name, channel in config.channels.items():
+        if channel.type != kind:
+            continue
+        if bot and getattr(channel, "token", None) is None:
+            continue
+        return name
+    return None
+
+
+def _method_route(config: Config, contact: Contact, method: str) -> Route | None:
+    address = {"sms": contact.phone, "email": contact.email, "slack": contact.slack}[method]
+    if address is None:
+        return None
+    channel = channel_of_type(config, METHOD_CHANNEL[method], bot=method == "slack")
+    return None if channel is None else (channel, address)
+
+
+def reach_contact(config: Config, name: str) -> list[Resolved]:
+    contact = config.contacts[name]
+    chosen = [r for m in contact.via if (r := _method_route(config, contact, m)) is not None]
+    rest = [
+        r
+        for m in METHOD_ORDER
+        if m not in contact.via and (r := _method_route(config, contact, m)) is not None
+    ]
+    if not chosen and rest:  # none of `via` is reachable: start with the next method
+        chosen, rest = rest[:1], rest[1:]
+    return [Resolved(route, tuple(rest), name) for route in chosen]
+
+
+def resolve(config: Config, target: str, at: datetime) -> list[Resolved]:
+    """The routes of one target now; [] when it reaches nobody (checked at load time)."""
+    kind, _, rest = target.partition(":")
+    if rest and kind == "oncall":
+        rotation = config.oncall.get(rest)
+        if rotation is None:
+            return []
+        return reach_contact(config, on_call(rotation, at))
+    if rest and kind == "email":
+        channel = channel_of_type(config, "email")
+        return [] if channel is None else [Resolved((channel, rest))]
+    if target in config.channels:
+        return [Resolved((target, None))]
+    if target in config.contacts:
+        return reach_contact(config, target)
+    return []
+
+
+def who_is_on_call(config: Config, at: datetime) -> dict[str, str]:
+    return {name: on_call(rotation, at) for name, rotation in config.oncall.items()}

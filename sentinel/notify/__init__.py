@@ -1,0 +1,125 @@
+"""Notifiers: one module per provider, in a plain registry keyed by the channel ``type``.
+
+Each notifier posts with aiohttp directly, because the providers' own clients
+(slack_sdk, twilio, sendgrid) are synchronous or retry for ever, read
+credentials and proxies from the environment, or rewrite the host we point
+them at (see /work/shared/PROVIDERS.md).
+
+Adding a provider touches three places: its module here, its config model in
+:mod:`sentinel.config.models`, and its line in :data:`NOTIFIERS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import aiohttp
+
+from sentinel.config.models import (
+    Channel,
+    ConsoleChannel,
+    EmailChannel,
+    PagerDutyChannel,
+    SlackChannel,
+    SmsChannel,
+    WebhookChannel,
+)
+from sentinel.notify.base import DeliveryError, Notice, Notifier, Sent
+from sentinel.notify.console import ConsoleNotifier
+from sentinel.notify.email import EmailNotifier
+from sentinel.notify.pagerduty import PagerDutyNotifier
+from sentinel.notify.render import Renderer
+from sentinel.notify.slack import SlackNotifier
+from sentinel.notify.sms import SmsNotifier
+from sentinel.notify.webhook import WebhookNotifier
+
+__all__ = [
+    "NOTIFIERS",
+    "DeliveryError",
+    "Factory",
+    "Notice",
+    "Notifier",
+    "Renderer",
+    "Sent",
+    "build_notifier",
+]
+
+Now = Callable[[], float]
+Factory = Callable[[str, Channel, aiohttp.ClientSession, Renderer, Now, float], Notifier]
+_C = TypeVar("_C")
+
+
+def _expect(channel: Channel, kind: type[_C]) -> _C:
+    if not isinstance(channel, kind):
+        raise TypeError(f"expected {kind.__name__}, got {type(channel).__name__}")
+    return channel
+
+
+def _slack(
+    name: str, ch: Channel, s: aiohttp.ClientSession, r: Renderer, now: Now, timeout: float
+) -> Notifier:
+    return SlackNotifier(
+        _expect(ch, SlackChannel), session=s, renderer=r, now=now, name=name, timeout=timeout
+    )
+
+
+def _pagerduty(
+    name: str, ch: Channel, s: aiohttp.ClientSession, r: Renderer, now: Now, timeout: float
+) -> Notifier:
+    channel = _expect(ch, PagerDutyChannel)
+    return PagerDutyNotifier(channel, session=s, renderer=r, now=now, name=name, timeout=timeout)
+
+
+def _email(
+    name: str, ch: Channel, s: aiohttp.ClientSession, r: Renderer, now: Now, timeout: float
+) -> Notifier:
+    return EmailNotifier(
+        _expect(ch, EmailChannel), session=s, renderer=r, now=now, name=name, timeout=timeout
+    )
+
+
+def _sms(
+    name: str, ch: Channel, s: aiohttp.ClientSession, r: Renderer, now: Now, timeout: float
+) -> Notifier:
+    return SmsNotifier(
+        _expect(ch, SmsChannel), session=s, renderer=r, now=now, name=name, timeout=timeout
+    )
+
+
+def _webhook(
+    name: str, ch: Channel, s: aiohttp.ClientSession, r: Renderer, now: Now, timeout: float
+) -> Notifier:
+    return WebhookNotifier(
+        _expect(ch, WebhookChannel), session=s, renderer=r, now=now, name=name, timeout=timeout
+    )
+
+
+def _console(
+    name: str, ch: Channel, s: aiohttp.ClientSession, r: Renderer, now: Now, timeout: float
+) -> Notifier:
+    return ConsoleNotifier(_expect(ch, ConsoleChannel), renderer=r, name=name)
+
+
+NOTIFIERS: dict[str, Factory] = {
+    "slack": _slack,
+    "pagerduty": _pagerduty,
+    "email": _email,
+    "sms": _sms,
+    "webhook": _webhook,
+    "console": _console,
+}
+
+
+def build_notifier(
+    name: str,
+    channel: Channel,
+    session: aiohttp.ClientSession,
+    renderer: Renderer,
+    now: Callable[[], float],
+    *,
+    timeout: float = 10.0,
+) -> Notifier:
+    """The notifier for one configured channel; the session is shared and the caller's.
+    ``timeout`` bounds each request (``notifications.timeout``)."""
+    return NOTIFIERS[channel.type](name, channel, session, renderer, now, timeout)

@@ -1,0 +1,388 @@
+"""The dispatcher: sends what the outbox holds, one worker per channel, in order.
+
+Each channel's worker takes its oldest open delivery, waits for the
+provider's rate limit (``Notifier.min_interval``), sends, and records the
+outcome in the store before it takes the next:
+
+- accepted: ``sent``; the first message's ``ref`` is kept so later notices
+  about the same alert reply in its thread (Slack);
+- retryable (429, 5xx, network, timeout): attempted again after the
+  provider's ``Retry-After`` or our backoff with jitter; the channel waits,
+  so notices go out in the order they were written;
+- permanent (bad token, unknown channel or number): ``failed``; the channel
+  is marked broken and the contact's next method (``fallback``) gets a new
+  delivery, so the step goes on instead of retrying for ever;
+- older than ``notifications.max_age``: ``dead``, counted as a dead letter.
+
+Held deliveries (a storm) go out together, one digest per address, when
+their window ends. Delivery is at least once: a crash between a provider
+accepting and the store recording it sends that notice again on restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from sentinel.clock import Clock
+from sentinel.config.models import Notifications
+from sentinel.metrics import Metrics
+from sentinel.notify.base import DeliveryError, Notice, Notifier
+from sentinel.notify.outbox import Delivery
+from sentinel.notify.retry import StormGate, TokenBucket, retry_delay
+from sentinel.store import Store
+
+log = structlog.get_logger("sentinel.notify")
+EARLY = 0.002  # run what is due within this: uvloop's clock has millisecond resolution
+BURST = 5.0  # sends a rate-limited channel may make at once before its pace applies
+
+
+@dataclass
+class _Lane:
+    """One channel's queue of open deliveries, oldest first."""
+
+    notifier: Notifier
+    kind: str
+    items: list[Delivery] = field(default_factory=list)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    bucket: TokenBucket = field(default_factory=lambda: TokenBucket(0.0, BURST))
+    task: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        self.pace()
+
+    def pace(self) -> None:
+        interval = self.notifier.min_interval
+        self.bucket = TokenBucket(1.0 / interval if interval > 0 else 0.0, BURST)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        metrics: Metrics,
+        options: Notifications,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._metrics = metrics
+        self._options = options
+        self._jitter = jitter
+        self._lanes: dict[str, _Lane] = {}
+        self._orphans: list[Delivery] = []  # rows for channels that no longer exist
+        self.threads: dict[tuple[str, str, str], dict[str, str]] = {}
+        self.broken: dict[str, str] = {}  # channel -> the permanent error's reason
+        self.storm = StormGate(options.storm.window, options.storm.threshold)
+        self.on_sent: list[Callable[[Delivery], Awaitable[None] | None]] = []
+        self._running = False
+        self._busy = 0
+
+    def idle(self) -> bool:
+        """Nothing being sent and nothing due now (tests wait for this after I/O)."""
+        if self._busy:
+            return False
+        now = self._clock.now().timestamp()
+        mono = self._clock.monotonic()
+        for lane in self._lanes.values():
+            b = lane.bucket
+            if b.rate > 0 and b.available(mono) + EARLY * b.rate < 1.0:
+                continue  # rate-limited: nothing can go before the clock moves
+            if _due(lane, now)[0]:
+                return False
+        return True
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def configure(
+        self, notifiers: Mapping[str, tuple[str, Notifier]], options: Notifications
+    ) -> list[Notifier]:
+        """Channels from a (re)loaded config: name -> (type, notifier). Returns the
+        notifiers no longer used (the caller closes them once their lanes stop)."""
+        self._options = options
+        self.storm.window, self.storm.threshold = options.storm.window, options.storm.threshold
+        retired: list[Notifier] = []
+        for name, lane in list(self._lanes.items()):
+            wanted = notifiers.get(name)
+            if wanted is None or wanted[1] is not lane.notifier:
+                retired.append(lane.notifier)
+                if wanted is None:
+                    if lane.task is not None:
+                        lane.task.cancel()
+                    self._orphans.extend(lane.items)
+                    del self._lanes[name]
+                else:
+                    lane.kind, lane.notifier = wanted
+                    lane.pace()
+        for name, (kind, notifier) in notifiers.items():
+            if name not in self._lanes:
+                self._lanes[name] = _Lane(notifier, kind)
+                if self._running:
+                    self._start_lane(name)
+        orphans, self._orphans = self._orphans, []
+        self.submit(orphans)
+        return retired
+
+    async def start(self) -> None:
+        self.threads = await self._store.thread_refs()
+        self._running = True
+        for name in self._lanes:
+            self._start_lane(name)
+        self.submit(await self._store.open_deliveries())
+
+    async def stop(self) -> None:
+        self._running = False
+        tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _start_lane(self, name: str) -> None:
+        lane = self._lanes[name]
+        lane.task = asyncio.ensure_future(self._work(name, lane))
+
+    # -- intake --------------------------------------------------------------
+
+    def hold_storms(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        """Before they are written: mark the deliveries that a storm must hold."""
+        out = []
+        for d in deliveries:
+            lane = self._lanes.get(d.channel)
+            if lane is None or not lane.notifier.digest:
+                out.append(d)
+                continue
+            until = self.storm.admit(d.channel, d.address, d.created_at)
+            out.append(d if until is None else d.with_(state="held", next_at=until))
+        return out
+
+    def submit(self, deliveries: Sequence[Delivery]) -> None:
+        """Written rows, to be sent by their channel's worker."""
+        for d in deliveries:
+            lane = self._lanes.get(d.channel)
+            if lane is None:
+                self._orphans.append(d)
+                log.warning("notify_channel_unknown", channel=d.channel, target=d.target)
+                continue
+            lane.items.append(d)
+            lane.wake.set()
+        self._metrics.outbox_open.set(self.open_count())
+
+    def open_count(self) -> int:
+        return sum(len(lane.items) for lane in self._lanes.values()) + len(self._orphans)
+
+    def lanes(self) -> dict[str, list[Delivery]]:
+        return {name: list(lane.items) for name, lane in self._lanes.items()}
+
+    # -- the worker ----------------------------------------------------------
+
+    async def _work(self, name: str, lane: _Lane) -> None:
+        while True:
+            try:
+                wait = await self._step(name, lane)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a store error: keep the rows, try again shortly
+                log.error("notify_worker_error", channel=name, error=type(exc).__name__)
+                wait = 1.0
+            if wait is not None and wait <= 0:
+                continue
+            lane.wake.clear()
+            await self._sleep(lane, wait)
+
+    async def _sleep(self, lane: _Lane, seconds: float | None) -> None:
+        if seconds is None:
+            await lane.wake.wait()
+            return
+        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
+        waker = asyncio.ensure_future(lane.wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (sleeper, waker):
+                t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(sleeper, waker, return_exceptions=True)
+
+    async def _step(self, name: str, lane: _Lane) -> float | None:
+        """Send one delivery (or one digest) if one is due; returns how long to wait."""
+        if not lane.items:
+            return None
+        now = self._clock.now().timestamp()
+        group, wait = _due(lane, now)
+        if not group:
+            return wait
+        wait = lane.bucket.wait(self._clock.monotonic(), EARLY)
+        if wait > 0:
+            return wait
+        self._busy += 1
+        try:
+            await self._attempt(name, lane, group, now)
+        finally:
+            self._busy -= 1
+        return 0.0
+
+    async def _attempt(self, name: str, lane: _Lane, group: list[Delivery], now: float) -> None:
+        head = group[0]
+        notice = head.notice if len(group) == 1 and head.state == "pending" else _digest(group, now)
+        thread = self.threads.get(head.thread_key) if notice.kind != "digest" else None
+        try:
+            sent = await lane.notifier.send(notice, head.address, thread)
+        except DeliveryError as exc:
+            await self._failed(name, lane, group, exc)
+            return
+        except Exception as exc:  # a notifier bug must not stop the channel
+            await self._failed(
+                name,
+                lane,
+                group,
+                DeliveryError(retry=True, reason="internal", detail=type(exc).__name__),
+            )
+            return
+        done = self._clock.now().timestamp()
+        finals = [
+            d.with_(
+                state="sent" if d is head and notice is head.notice else "merged",
+                attempts=d.attempts + 1,
+                sent_at=done,
+                error=None,
+                ref=sent.ref,
+            )
+            for d in group
+        ]
+        await self._store.update_deliveries(finals)
+        self._remove(lane, group)
+        latency = self._metrics.notification_latency.labels(lane.kind)
+        for final in finals:
+            latency.observe(max(0.0, done - final.created_at))
+            for hook in self.on_sent:
+                maybe = hook(final)
+                if maybe is not None:
+                    await maybe
+        if sent.ref is not None and head.fingerprint:
+            self.threads.setdefault(head.thread_key, sent.ref)
+        self._metrics.notifications.labels(name, lane.kind, "sent").inc()
+        if name in self.broken:
+            del self.broken[name]
+            self._metrics.channel_broken.labels(name, lane.kind).set(0)
+            log.info("notify_channel_recovered", channel=name)
+        log.info(
+            "notification_sent",
+            channel=name,
+            kind=notice.kind,
+            fingerprint=head.fingerprint or None,
+            merged=len(group) if len(group) > 1 else None,
+        )
+
+    async def _failed(
+        self, name: str, lane: _Lane, group: list[Delivery], exc: DeliveryError
+    ) -> None:
+        now = self._clock.now().timestamp()
+        for d in group:  # a digest fails as a whole; rare enough to record row by row
+            attempts = d.attempts + 1
+            if exc.retry:
+                delay = retry_delay(
+                    attempts,
+                    exc.retry_after,
+                    self._options.retry_initial,
+                    self._options.retry_max,
+                    self._jitter(),
+                )
+                if now + delay - d.created_at <= self._options.max_age:
+                    updated = d.with_(attempts=attempts, next_at=now + delay, error=exc.reason)
+                    await self._store.update_deliveries([updated])
+                    self._replace(lane, d, updated)
+                    self._metrics.notifications.labels(name, lane.kind, "retry").inc()
+                    log.warning(
+                        "notify_retry_scheduled",
+                        channel=name,
+                        reason=exc.reason,
+                        detail=exc.detail,
+                        attempt=attempts,
+                        delay=round(delay, 3),
+                    )
+                    continue
+                final = d.with_(state="dead", attempts=attempts, error=exc.reason)
+                await self._store.update_deliveries([final])
+                self._remove(lane, [d])
+                self._metrics.notifications.labels(name, lane.kind, "dead").inc()
+                self._metrics.dead_letters.labels(name).inc()
+                log.error("notify_dead_letter", channel=name, reason=exc.reason, attempts=attempts)
+                continue
+            final = d.with_(state="failed", attempts=attempts, error=exc.reason)
+            await self._store.update_deliveries([final])
+            self._remove(lane, [d])
+            self._metrics.notifications.labels(name, lane.kind, "failed").inc()
+            self.broken[name] = exc.reason
+            self._metrics.channel_broken.labels(name, lane.kind).set(1)
+            log.error(
+                "notify_failed_permanently",
+                channel=name,
+                reason=exc.reason,
+                detail=exc.detail,
+                target=d.target,
+                falls_through_to=d.fallback[0][0] if d.fallback else None,
+            )
+            await self._fall_through(d, now)
+
+    async def _fall_through(self, d: Delivery, now: float) -> None:
+        if not d.fallback:
+            return
+        (channel, address), rest = d.fallback[0], d.fallback[1:]
+        nxt = Delivery(
+            dedup=f"{d.dedup}|{channel}",
+            fingerprint=d.fingerprint,
+            target=d.target,
+            channel=channel,
+            address=address,
+            notice=d.notice,
+            next_at=now,
+            created_at=now,
+            fallback=rest,
+        )
+        self.submit(await self._store.commit_notifications([], [nxt], now))
+
+    def _remove(self, lane: _Lane, done: list[Delivery]) -> None:
+        keys = {d.dedup for d in done}
+        lane.items = [x for x in lane.items if x.dedup not in keys]
+        self._metrics.outbox_open.set(self.open_count())
+
+    def _replace(self, lane: _Lane, old: Delivery, new: Delivery) -> None:
+        lane.items = [new if x.dedup == old.dedup else x for x in lane.items]
+
+
+def _due(lane: _Lane, now: float) -> tuple[list[Delivery], float | None]:
+    """What to send now (one delivery, or the held ones of one address), else how long
+    until something is due."""
+    pending = [d for d in lane.items if d.state == "pending"]
+    held = [d for d in lane.items if d.state == "held"]
+    waits: list[float] = []
+    if pending:
+        head = pending[0]  # in order: a retry of the head holds the ones behind it
+        if head.next_at <= now + EARLY:
+            return [head], None
+        waits.append(head.next_at - now)
+    if held:
+        first = min(held, key=lambda d: d.next_at)
+        if first.next_at <= now + EARLY:
+            return [
+                d for d in held if d.address == first.address and d.next_at <= now + EARLY
+            ], None
+        waits.append(first.next_at - now)
+    return [], min(waits) if waits else None
+
+
+def _digest(group: list[Delivery], now: float) -> Notice:
+    """Many notices to one address in a storm, as one message."""
+    alerts = tuple(d.notice.alert for d in group if d.notice.alert is not None)
+    lines = [
+        f"{d.notice.kind.upper()} {a.severity} {a.rule} {a.check}"
+        for d in group
+        if (a := d.notice.alert) is not None
+    ]
+    return Notice(kind="digest", at=now, alerts=alerts, text="\n".join(lines))

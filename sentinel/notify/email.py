@@ -1,0 +1,125 @@
+"""Email through SendGrid's v3 mail send.
+
+``POST {api_url}/v3/mail/send`` with ``Authorization: Bearer``, JSON with
+one personalization, ``text/plain`` content first then ``text/html``
+(PROVIDERS.md, "SendGrid email"). 202 is success (``X-Message-Id`` kept as
+the ref); 400/401/403/413 are permanent; 429 waits until
+``X-RateLimit-Reset`` (epoch seconds, so it needs ``now``); 5xx is retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import aiohttp
+
+from sentinel.config.models import EmailChannel
+from sentinel.notify.base import DeliveryError, Notice, Sent
+from sentinel.notify.http import (
+    DEFAULT_TIMEOUT,
+    Reply,
+    parse_reset,
+    post,
+    short,
+    transient,
+    unexpected,
+)
+from sentinel.notify.render import Renderer
+
+MAX_RECIPIENTS = 1000
+PERMANENT = {400: "bad_request", 401: "auth", 403: "forbidden", 413: "too_large"}
+
+
+def recipients(addresses: Iterable[str]) -> list[str]:
+    """Addresses in order, without blanks or duplicates (SendGrid rejects a repeated
+    address, comparing without case)."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for address in addresses:
+        address = address.strip()
+        if address and address.lower() not in seen:
+            seen.add(address.lower())
+            out.append(address)
+    return out
+
+
+def _reset(reply: Reply, now: float) -> float | None:
+    return parse_reset(reply.headers.get("X-RateLimit-Reset"), now)
+
+
+class EmailNotifier:
+    min_interval = 0.1
+    digest = True
+
+    def __init__(
+        self,
+        channel: EmailChannel,
+        *,
+        session: aiohttp.ClientSession,
+        renderer: Renderer,
+        now: Callable[[], float],
+        name: str = "email",
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.name = name
+        self._session = session
+        self._renderer = renderer
+        self._now = now
+        self._timeout = timeout
+        self._key = channel.api_key.get_secret_value()
+        self._url = (channel.api_url or "https://api.sendgrid.com").rstrip("/") + "/v3/mail/send"
+        self._from = channel.from_
+        self._to = recipients(channel.to)
+
+    def mail(self, notice: Notice, to: list[str]) -> dict[str, Any]:
+        return {
+            "personalizations": [{"to": [{"email": a} for a in to]}],
+            "from": {"email": self._from, "name": "sentinel"},
+            "subject": self._renderer.subject(notice),
+            "content": [
+                {"type": "text/plain", "value": self._renderer.text(notice)},
+                {"type": "text/html", "value": self._renderer.html(notice)},
+            ],
+        }
+
+    async def send(
+        self, notice: Notice, address: str | None, thread: dict[str, str] | None
+    ) -> Sent:
+        to = recipients([address]) if address else self._to
+        if not to:
+            raise DeliveryError(retry=False, reason="no_recipient", detail="no email address")
+        if len(to) > MAX_RECIPIENTS:
+            raise DeliveryError(
+                retry=False,
+                reason="too_many_recipients",
+                detail=f"{len(to)} recipients, SendGrid takes {MAX_RECIPIENTS}",
+            )
+        reply = await post(
+            self._session,
+            self._url,
+            total=self._timeout,
+            json_body=self.mail(notice, to),
+            headers={"Authorization": f"Bearer {self._key}"},
+        )
+        if reply.status == 202:
+            message_id = reply.headers.get("X-Message-Id")
+            return Sent(ref={"message_id": message_id} if message_id else None)
+        error = transient(reply, self._now(), retry_after=_reset)
+        if error:
+            raise error
+        if reply.status in PERMANENT:
+            raise DeliveryError(
+                retry=False, reason=PERMANENT[reply.status], detail=self._describe(reply)
+            )
+        raise unexpected(reply)
+
+    def _describe(self, reply: Reply) -> str:
+        data = reply.json()
+        errors = data.get("errors") if isinstance(data, dict) else None
+        messages = [str(e.get("message", "")) for e in errors or [] if isinstance(e, dict)]
+        text = short("; ".join(m for m in messages if m), (self._key,))
+        return f"HTTP {reply.status}" + (f": {text}" if text else "")
+
+    async def close(self) -> None:
+        """The session belongs to the caller."""

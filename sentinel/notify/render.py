@@ -1,0 +1,154 @@
+"""Notices rendered for people, with Jinja templates a user may override.
+
+Templates are looked up in the user's ``template_dir`` first, then in the
+package's ``templates/``, so one file (``alert.txt.j2``) can be replaced
+without copying the rest. A notice's kind picks the template::
+
+    firing                          -> alert
+    escalation, repeat, acknowledged -> update
+    resolved                        -> resolved
+    flapping                        -> flapping
+    digest                          -> digest
+    test                            -> test
+
+each as ``<name>.txt.j2`` (plain text, Slack, console, webhook) and
+``<name>.html.j2`` (email, autoescaped); ``subject.txt.j2`` gives the email
+subject and ``short.txt.j2`` the head of an SMS. Undefined names are errors
+(StrictUndefined): a template typo fails the send with reason ``template``
+rather than sending a page with a hole in it.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from sentinel.notify.base import DeliveryError, Notice
+
+PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
+
+TEMPLATE_FOR_KIND = {
+    "firing": "alert",
+    "escalation": "update",
+    "repeat": "update",
+    "acknowledged": "update",
+    "resolved": "resolved",
+    "flapping": "flapping",
+    "digest": "digest",
+    "test": "test",
+}
+
+STATUS = {
+    "firing": "FIRING",
+    "escalation": "ESCALATED",
+    "repeat": "STILL FIRING",
+    "acknowledged": "ACKNOWLEDGED",
+    "resolved": "RESOLVED",
+    "flapping": "FLAPPING",
+    "digest": "DIGEST",
+    "test": "TEST",
+}
+
+_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+def human_duration(seconds: float | None) -> str:
+    """Two largest units, spaced: 3900 -> ``1h 5m``, 45 -> ``45s``, 90061 -> ``1d 1h``."""
+    if seconds is None or not math.isfinite(seconds):
+        return "unknown"
+    rest = max(0, round(seconds))
+    for i, (unit, size) in enumerate(_UNITS):
+        if rest >= size:
+            text = f"{rest // size}{unit}"
+            if i + 1 < len(_UNITS):
+                next_unit, next_size = _UNITS[i + 1]
+                if (rest % size) // next_size:
+                    text += f" {(rest % size) // next_size}{next_unit}"
+            return text
+    return "0s"
+
+
+def utc_minute(ts: float | None) -> str:
+    """A unix time as UTC ISO 8601 to the minute: ``2026-01-05T09:00Z``."""
+    if ts is None or not math.isfinite(ts):
+        return "unknown"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def number(value: float | None) -> str:
+    """A check's value without float noise: 0.5, 12, 1.23e+06; ``n/a`` when absent."""
+    if value is None:
+        return "n/a"
+    return f"{value:.6g}"
+
+
+def _autoescape(name: str | None) -> bool:
+    return name is not None and (name.endswith(".html") or name.endswith(".html.j2"))
+
+
+class Renderer:
+    """Renders notices with the user's templates first, then the package's."""
+
+    def __init__(self, template_dir: Path | None = None) -> None:
+        loaders: list[jinja2.BaseLoader] = []
+        if template_dir is not None:
+            loaders.append(jinja2.FileSystemLoader(template_dir))
+        loaders.append(jinja2.FileSystemLoader(PACKAGE_TEMPLATES))
+        self.env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(loaders),
+            undefined=jinja2.StrictUndefined,
+            autoescape=_autoescape,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self.env.filters["duration"] = human_duration
+        self.env.filters["utc"] = utc_minute
+        self.env.filters["number"] = number
+
+    def context(self, notice: Notice) -> dict[str, Any]:
+        alert = notice.alert
+        return {
+            "notice": notice,
+            "kind": notice.kind,
+            "alert": alert,
+            "alerts": notice.alerts,
+            "status": STATUS[notice.kind],
+            "severity": alert.severity.upper() if alert else "INFO",
+            "firing_for": notice.at - alert.since if alert and alert.since is not None else None,
+        }
+
+    def render(self, name: str, notice: Notice) -> str:
+        """Template ``name`` filled with the notice; DeliveryError(template) when it fails."""
+        try:
+            template = self.env.get_template(name)
+            return template.render(self.context(notice)).strip()
+        except jinja2.TemplateError as exc:
+            raise DeliveryError(
+                retry=False, reason="template", detail=f"{name}: {exc.message or exc}"
+            ) from None
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise DeliveryError(
+                retry=False, reason="template", detail=f"{name}: {type(exc).__name__}"
+            ) from None
+
+    def subject(self, notice: Notice) -> str:
+        """One line: ``[CRITICAL] ServiceDown production-api``, ``[RESOLVED] ...``, ``[ACK] ...``."""
+        return " ".join(self.render("subject.txt.j2", notice).split())
+
+    def text(self, notice: Notice) -> str:
+        return self.render(f"{TEMPLATE_FOR_KIND[notice.kind]}.txt.j2", notice)
+
+    def html(self, notice: Notice) -> str:
+        return self.render(f"{TEMPLATE_FOR_KIND[notice.kind]}.html.j2", notice)
+
+    def short(self, notice: Notice) -> str:
+        """The head of an SMS (one line; :func:`sentinel.notify.sms.sms_text` fits it)."""
+        return " ".join(self.render("short.txt.j2", notice).split())
+
+    def status(self, notice: Notice) -> str:
+        return STATUS[notice.kind]

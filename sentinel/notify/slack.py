@@ -1,0 +1,312 @@
+"""Slack, by bot token (Web API, threads and updates) or by incoming webhook.
+
+Bot token: ``POST {api_url}/chat.postMessage`` and ``chat.update`` with
+``Authorization: Bearer``. Every Web API error arrives as HTTP 200
+``{"ok": false, "error": "..."}``; :data:`RETRY_ERRORS` are Slack's transient
+ones, everything else (auth, channel, payload) is permanent. HTTP 429 carries
+a ``Retry-After`` that may be fractional. Webhook: 200 with body ``ok``;
+400/403/404/410 permanent; 429 and 5xx retried (PROVIDERS.md, "Slack").
+
+Later notices of an alert (acknowledged, resolved, escalation, repeat) given
+the first message's ``thread`` ref are posted as a thread reply, and the first
+message is updated so its header says where the alert stands. The update is
+made first: it is idempotent, so a transient failure there is retried whole
+without posting the reply twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from sentinel.config.models import SlackChannel
+from sentinel.notify.base import AlertFacts, DeliveryError, Notice, Sent
+from sentinel.notify.http import (
+    DEFAULT_TIMEOUT,
+    Reply,
+    parse_retry_after,
+    post,
+    retry_after_header,
+    transient,
+    unexpected,
+    word,
+)
+from sentinel.notify.render import Renderer, human_duration, number, utc_minute
+
+RETRY_ERRORS = frozenset(
+    {
+        "ratelimited",
+        "rate_limited",
+        "internal_error",
+        "fatal_error",
+        "service_unavailable",
+        "request_timeout",
+    }
+)
+AUTH_ERRORS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "no_permission",
+        "missing_scope",
+        "not_allowed_token_type",
+        "team_access_not_granted",
+        "ekm_access_denied",
+    }
+)
+CHANNEL_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "restricted_action",
+        "user_not_found",
+        "cannot_dm_bot",
+        "thread_not_found",
+    }
+)
+PAYLOAD_ERRORS = frozenset(
+    {
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "invalid_attachments",
+        "no_text",
+        "msg_too_long",
+        "too_many_attachments",
+        "invalid_arguments",
+        "invalid_json",
+        "json_not_object",
+        "invalid_form_data",
+        "invalid_arg_name",
+        "invalid_charset",
+        "message_not_found",
+        "cant_update_message",
+        "edit_window_closed",
+    }
+)
+# The first message is gone or too old to edit: the thread reply still goes out.
+UNEDITABLE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
+WEBHOOK_PERMANENT = {400: "payload", 403: "forbidden", 404: "not_found", 410: "gone"}
+THREADED = frozenset({"acknowledged", "resolved", "escalation", "repeat"})
+COLOUR = {
+    "critical": "#d00000",
+    "high": "#e67e00",
+    "medium": "#f2c744",
+    "low": "#439fe0",
+    "resolved": "#2eb67d",
+    "acknowledged": "#8a8a8a",
+}
+SECTION_LIMIT = 3000  # characters of text in one section block
+
+
+def esc(text: str) -> str:
+    """Text for Slack mrkdwn: ``&``, ``<`` and ``>`` would start entities and links."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _section(text: str) -> dict[str, Any]:
+    if len(text) > SECTION_LIMIT:
+        text = text[: SECTION_LIMIT - 3] + "..."
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _colour(kind: str, alert: AlertFacts | None) -> str:
+    if kind in ("resolved", "acknowledged"):
+        return COLOUR[kind]
+    return COLOUR.get(alert.severity if alert else "low", COLOUR["low"])
+
+
+def _banner(notice: Notice, alert: AlertFacts) -> str:
+    """The first message's header line, for the alert's current state."""
+    what = f"{alert.rule} on {alert.check}"
+    sev = alert.severity.upper()
+    match notice.kind:
+        case "acknowledged":
+            return f"ACKNOWLEDGED by {notice.acked_by or 'someone'}: {what}"
+        case "resolved":
+            return f"RESOLVED after {human_duration(notice.duration)}: {what}"
+        case "escalation":
+            return f"[{sev}] ESCALATED (step {notice.step + 1}): {what}"
+        case "repeat":
+            return f"[{sev}] STILL FIRING: {what}"
+        case "flapping":
+            return f"[{sev}] FLAPPING: {what}"
+        case _:
+            return f"[{sev}] FIRING: {what}"
+
+
+def alert_blocks(notice: Notice, alert: AlertFacts) -> tuple[list[Any], list[Any]]:
+    """Blocks and one coloured attachment for an alert: banner, facts, links."""
+    fields = [
+        f"*Severity*\n{esc(alert.severity.upper())}",
+        f"*Check*\n{esc(alert.check)}",
+        f"*Value*\n{number(alert.value)}",
+        f"*Since*\n{utc_minute(alert.since)}",
+    ]
+    if alert.reason:
+        fields.append(f"*Reason*\n{esc(alert.reason)}")
+    if alert.oncall:
+        fields.append(f"*On-call lead*\n{esc(alert.oncall)}")
+    details: list[Any] = []
+    if alert.summary:
+        details.append(_section(esc(alert.summary)))
+    details.append(
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields[:10]]}
+    )
+    links = []
+    if alert.runbook:
+        links.append(f"<{alert.runbook}|Runbook>")
+    if alert.ack_url and notice.kind not in ("acknowledged", "resolved"):
+        links.append(f"<{alert.ack_url}|Acknowledge>")
+    if alert.ack_ref:
+        links.append(f"ref `{esc(alert.ack_ref)}`")
+    if links:
+        details.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": "  |  ".join(links)}]}
+        )
+    blocks = [_section(f"*{esc(_banner(notice, alert))}*")]
+    return blocks, [{"color": _colour(notice.kind, alert), "blocks": details}]
+
+
+class SlackNotifier:
+    min_interval = 1.0  # Slack allows about one message a second per channel
+    digest = True
+
+    def __init__(
+        self,
+        channel: SlackChannel,
+        *,
+        session: aiohttp.ClientSession,
+        renderer: Renderer,
+        now: Callable[[], float],
+        name: str = "slack",
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.name = name
+        self._session = session
+        self._renderer = renderer
+        self._now = now
+        self._timeout = timeout
+        self._token = channel.token.get_secret_value() if channel.token else None
+        self._webhook = channel.webhook_url.get_secret_value() if channel.webhook_url else None
+        self._channel = channel.channel
+        api = channel.api_url or "https://slack.com/api/"
+        self._api = api if api.endswith("/") else api + "/"
+
+    def message(self, notice: Notice) -> dict[str, Any]:
+        """``text`` (the notification fallback), ``blocks`` and ``attachments``."""
+        text = self._renderer.subject(notice)
+        alert = notice.alert
+        if alert is not None and notice.kind in ("firing", "flapping"):
+            blocks, attachments = alert_blocks(notice, alert)
+        else:
+            blocks = [_section(f"*{esc(text)}*")]
+            body = _section(esc(self._renderer.text(notice)))
+            attachments = [{"color": _colour(notice.kind, alert), "blocks": [body]}]
+        return {"text": text, "blocks": blocks, "attachments": attachments}
+
+    async def send(
+        self, notice: Notice, address: str | None, thread: dict[str, str] | None
+    ) -> Sent:
+        message = self.message(notice)
+        if self._webhook is not None:
+            # A webhook is bound to one channel: ``address`` cannot redirect it.
+            await self._post_webhook(self._webhook, message)
+            return Sent()
+        alert = notice.alert
+        if thread and alert is not None and notice.kind in THREADED:
+            root_blocks, root_attachments = alert_blocks(notice, alert)
+            await self._call(
+                "chat.update",
+                {
+                    "channel": thread["channel"],
+                    "ts": thread["ts"],
+                    "text": message["text"],
+                    "blocks": root_blocks,
+                    "attachments": root_attachments,
+                },
+                tolerate=UNEDITABLE,
+            )
+            reply = await self._call(
+                "chat.postMessage",
+                {**message, "channel": thread["channel"], "thread_ts": thread["ts"]},
+                tolerate=frozenset({"thread_not_found"}),
+            )
+            if not reply:  # the first message was deleted: say it in the channel instead
+                reply = await self._call(
+                    "chat.postMessage", {**message, "channel": thread["channel"]}
+                )
+        else:
+            reply = await self._call(
+                "chat.postMessage", {**message, "channel": address or self._channel}
+            )
+        return Sent(ref={"channel": str(reply.get("channel", "")), "ts": str(reply.get("ts", ""))})
+
+    async def _call(
+        self, method: str, body: dict[str, Any], tolerate: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
+        """One Web API call; errors named in ``tolerate`` return ``{}`` instead of raising
+        (the first message may be gone or too old to edit: the reply still matters)."""
+        reply = await post(
+            self._session,
+            self._api + method,
+            total=self._timeout,
+            json_body=body,
+            headers={"Authorization": f"Bearer {self._token}"},
+        )
+        now = self._now()
+        error = transient(reply, now, retry_after=retry_after_header)
+        if error:
+            raise error
+        data = reply.json()
+        if reply.status != 200:
+            raise unexpected(reply)
+        if not isinstance(data, dict):
+            raise DeliveryError(
+                retry=False, reason="unexpected_response", detail=f"{method}: not a JSON object"
+            )
+        if data.get("ok") is True:
+            return data
+        code = word(str(data.get("error", ""))) or "unknown_error"
+        if code in tolerate:
+            return {}
+        raise self._api_error(method, code, reply, now)
+
+    def _api_error(self, method: str, code: str, reply: Reply, now: float) -> DeliveryError:
+        detail = f"{method}: {code}"
+        if code in RETRY_ERRORS:
+            wait = parse_retry_after(reply.headers.get("Retry-After"), now)
+            reason = "rate_limited" if "rate" in code else "server_error"
+            return DeliveryError(retry=True, reason=reason, detail=detail, retry_after=wait)
+        if code in AUTH_ERRORS:
+            return DeliveryError(retry=False, reason="auth", detail=detail)
+        if code in CHANNEL_ERRORS:
+            return DeliveryError(retry=False, reason="channel", detail=detail)
+        if code in PAYLOAD_ERRORS:
+            return DeliveryError(retry=False, reason="payload", detail=detail)
+        return DeliveryError(retry=False, reason="rejected", detail=detail)
+
+    async def _post_webhook(self, url: str, message: dict[str, Any]) -> None:
+        reply = await post(self._session, url, total=self._timeout, json_body=message)
+        if reply.status == 200:
+            if reply.text.strip() == "ok":
+                return
+            raise DeliveryError(
+                retry=False, reason="unexpected_response", detail="HTTP 200 without 'ok'"
+            )
+        error = transient(reply, self._now(), retry_after=retry_after_header)
+        if error:
+            raise error
+        code = word(reply.text)
+        detail = f"HTTP {reply.status}" + (f": {code}" if code else "")
+        if reply.status in WEBHOOK_PERMANENT:
+            raise DeliveryError(retry=False, reason=WEBHOOK_PERMANENT[reply.status], detail=detail)
+        raise unexpected(reply)
+
+    async def close(self) -> None:
+        """The session belongs to the caller."""

@@ -1,0 +1,202 @@
+"""SMS through Twilio's Messages API, one GSM-7 segment per page.
+
+``POST {api_url}/2010-04-01/Accounts/{AccountSid}/Messages.json``, HTTP Basic
+``AccountSid:AuthToken``, form-encoded ``To``, ``From``, ``Body``
+(/work/shared/PROVIDERS.md, "Twilio SMS"). 201 is success; 400 (21xxx) and
+401 (20003) are permanent; 429 (20429) and 5xx are retried with our own
+backoff, knowing that a retried POST may deliver twice.
+
+A page must fit one 160-character GSM-7 segment: one character outside the
+GSM-7 alphabet switches the whole message to UCS-2 (70 characters a segment),
+and a split page arrives in pieces or out of order. :func:`sms_text` therefore
+transliterates or drops every other character and always keeps the short
+acknowledgement reference.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import unicodedata
+from collections.abc import Callable
+
+import aiohttp
+
+from sentinel.config.models import SmsChannel
+from sentinel.notify.base import DeliveryError, Notice, Sent
+from sentinel.notify.http import DEFAULT_TIMEOUT, Reply, post, short, transient, unexpected
+from sentinel.notify.render import Renderer
+
+SEGMENT = 160
+# GSM 03.38 basic character set (ESC, 0x1B, left out: it only introduces the extension).
+GSM_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM_EXTENSION = frozenset("^{}\\[~]|€")  # each costs two septets (ESC + char)
+_TRANSLIT = {
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "`": "'", "\u00b4": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"',
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
+    "\u2026": "...", "\u00a0": " ", "\t": " ", "\u2022": "*", "\u00d7": "x",
+    "\u2192": "->", "\u2264": "<=", "\u2265": ">=", "\u00b0": "o",
+}  # fmt: skip
+_SPACES = re.compile(r"\s+")
+ACK_ROOM = 40  # characters of the head kept before the ack URL is given up for it
+
+
+def gsm_cost(text: str) -> int:
+    """Septets ``text`` takes: 1 per basic character, 2 per extension character."""
+    return sum(2 if c in GSM_EXTENSION else 1 for c in text)
+
+
+def to_gsm(text: str) -> str:
+    """``text`` in the GSM-7 alphabet: look-alikes transliterated, accents stripped
+    where the accented letter is not in the set, anything else dropped; whitespace
+    (newlines too) folded into single spaces."""
+    out: list[str] = []
+    for char in text:
+        if char in GSM_BASIC or char in GSM_EXTENSION:
+            out.append(char)
+        elif char in _TRANSLIT:
+            out.append(_TRANSLIT[char])
+        else:
+            base = unicodedata.normalize("NFKD", char)
+            out.extend(c for c in base if c in GSM_BASIC or c in GSM_EXTENSION)
+    return _SPACES.sub(" ", "".join(out)).strip()
+
+
+def _cut(text: str, budget: int) -> str:
+    """``text`` cut to ``budget`` septets, with ``...`` when something was cut."""
+    if gsm_cost(text) <= budget:
+        return text
+    if budget < 3:
+        return ""
+    kept, used = [], 0
+    for char in text:
+        cost = gsm_cost(char)
+        if used + cost > budget - 3:
+            break
+        kept.append(char)
+        used += cost
+    return "".join(kept).rstrip() + "..."
+
+
+def sms_text(head: str, ack_ref: str = "", ack_url: str | None = None) -> str:
+    """One GSM-7 segment: ``head`` (cut as needed), then ``ACK <ref>``, then the ack
+    URL when it fits beside a readable head. The result is at most 160 septets and
+    every character is in the GSM-7 basic or extension set."""
+    head = to_gsm(head)
+    ref = to_gsm(ack_ref).replace(" ", "")
+    ref_part = _cut(f"ACK {ref}", SEGMENT) if ref else ""
+    url = (ack_url or "").strip()
+    # A URL that would need changing to fit the alphabet would no longer work.
+    url_part = url if url and to_gsm(url) == url and " " not in url else ""
+
+    tail = " ".join(p for p in (ref_part, url_part) if p)
+    if url_part and gsm_cost(tail) + 1 + min(gsm_cost(head), ACK_ROOM) > SEGMENT:
+        tail = ref_part
+    if not tail:
+        return _cut(head, SEGMENT)
+    room = SEGMENT - gsm_cost(tail) - 1
+    head = _cut(head, room) if room > 0 else ""
+    return f"{head} {tail}" if head else _cut(tail, SEGMENT)
+
+
+# Twilio error codes that name a cause worth its own metric label.
+_CODES = {
+    21211: "invalid_number",
+    21214: "invalid_number",
+    21614: "invalid_number",
+    21408: "region_disabled",
+    21610: "unsubscribed",
+    21612: "unreachable",
+    21617: "too_long",
+    21602: "bad_request",
+    21603: "bad_request",
+    21606: "invalid_sender",
+    21659: "invalid_sender",
+}
+_ACKABLE = frozenset({"firing", "escalation", "repeat", "flapping"})
+
+
+class SmsNotifier:
+    min_interval = 1.0  # Twilio queues a long-code sender at about one message a second
+    digest = True
+
+    def __init__(
+        self,
+        channel: SmsChannel,
+        *,
+        session: aiohttp.ClientSession,
+        renderer: Renderer,
+        now: Callable[[], float],
+        name: str = "sms",
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.name = name
+        self._session = session
+        self._renderer = renderer
+        self._now = now
+        self._timeout = timeout
+        sid = channel.account_sid.get_secret_value()
+        token = channel.auth_token.get_secret_value()
+        base = (channel.api_url or "https://api.twilio.com").rstrip("/")
+        self._url = f"{base}/2010-04-01/Accounts/{sid}/Messages.json"
+        # Built by hand: aiohttp.BasicAuth warns under filterwarnings=error (PROVIDERS.md).
+        self._auth = "Basic " + base64.b64encode(f"{sid}:{token}".encode()).decode("ascii")
+        self._from = channel.from_
+        self._to = list(dict.fromkeys(channel.to))
+        self._secrets = (sid, token)
+
+    def body(self, notice: Notice) -> str:
+        alert = notice.alert
+        if alert is not None and notice.kind in _ACKABLE:
+            return sms_text(self._renderer.short(notice), alert.ack_ref, alert.ack_url)
+        return sms_text(self._renderer.short(notice))
+
+    async def send(
+        self, notice: Notice, address: str | None, thread: dict[str, str] | None
+    ) -> Sent:
+        numbers = [address] if address else self._to
+        if not numbers:
+            raise DeliveryError(retry=False, reason="no_recipient", detail="no phone number")
+        text = self.body(notice)
+        sids: list[str] = []
+        # One request per number; a failure part-way is retried whole, so a retry may
+        # page the first numbers twice (rare: channels usually have one number).
+        for number in numbers:
+            reply = await post(
+                self._session,
+                self._url,
+                total=self._timeout,
+                form={"To": number, "From": self._from, "Body": text},
+                headers={"Authorization": self._auth, "Accept": "application/json"},
+            )
+            sids.append(self._check(reply))
+        return Sent(ref={"sid": ",".join(sids)})
+
+    def _check(self, reply: Reply) -> str:
+        data = reply.json()
+        if reply.status == 201:
+            return str(data.get("sid", "")) if isinstance(data, dict) else ""
+        # Twilio sends no Retry-After: the dispatcher's backoff decides the wait.
+        error = transient(reply, self._now())
+        if error:
+            raise error
+        code = data.get("code") if isinstance(data, dict) else None
+        message = (
+            short(str(data.get("message", "")), self._secrets) if isinstance(data, dict) else ""
+        )
+        detail = f"HTTP {reply.status} code {code}: {message}" if code else f"HTTP {reply.status}"
+        if reply.status == 401:
+            raise DeliveryError(retry=False, reason="auth", detail=detail)
+        if reply.status == 400:
+            reason = _CODES.get(code, "bad_request") if isinstance(code, int) else "bad_request"
+            raise DeliveryError(retry=False, reason=reason, detail=detail)
+        if reply.status == 404:
+            raise DeliveryError(retry=False, reason="not_found", detail=detail)
+        raise unexpected(reply)
+
+    async def close(self) -> None:
+        """The session belongs to the caller."""

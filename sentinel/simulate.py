@@ -1,0 +1,815 @@
+"""``sentinel simulate``: replay a scenario on a fake clock and say who would be told what, when.
+
+The real pieces run: the rule engine, routing (dependencies, maintenance,
+inhibition, silences), the escalator with an in-memory store, and the
+dispatcher with its rate limits and storm digests. Only the notifiers are
+stand-ins: they record each notice and answer "accepted". Nothing leaves the
+process.
+
+    load_scenario(path) -> Scenario        or raises ScenarioError
+    await simulate(config, scenario)       -> the timeline, one line per entry
+
+Only the checks a scenario names produce results (one each ``interval``,
+from the start); the others are left out, so the output holds the alerts the
+scenario causes and nothing else. See docs/escalation.md, "Trying it out".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+import yaml
+from apscheduler.triggers.cron import CronTrigger
+from prometheus_client import CollectorRegistry
+
+from sentinel import __version__
+from sentinel.clock import FakeClock
+from sentinel.config import Config, format_duration, parse_duration
+from sentinel.escalation import policy as pol
+from sentinel.escalation.escalator import Escalator, Live
+from sentinel.escalation.facts import alert_facts
+from sentinel.escalation.targets import who_is_on_call
+from sentinel.metrics import Metrics
+from sentinel.notify.base import AlertFacts, Notice, Notifier, Sent
+from sentinel.notify.console import ConsoleNotifier
+from sentinel.notify.dispatcher import Dispatcher
+from sentinel.notify.email import EmailNotifier
+from sentinel.notify.outbox import Delivery
+from sentinel.notify.pagerduty import PagerDutyNotifier
+from sentinel.notify.slack import SlackNotifier
+from sentinel.notify.sms import SmsNotifier
+from sentinel.notify.webhook import WebhookNotifier
+from sentinel.results import Labels, LatestResults, Result, Sample
+from sentinel.rules.engine import Instance, RuleEngine, Transition
+from sentinel.rules.routing import inhibited_by, quiet_reason
+from sentinel.silences import Silence, check_matchers, silenced_by
+from sentinel.store.sqlite import SqliteStore
+
+__all__ = ["Scenario", "ScenarioError", "load_scenario", "simulate"]
+
+DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday
+MAX_UNTIL = 7 * 86400.0
+RULE_TICK = 5.0  # as the daemon: rules are re-evaluated every 5 s between results
+DURATION = 0.05  # every simulated result takes 50 ms
+EPS = 1e-6
+OVERSHOOT = 1e-7  # below the wall clock's microsecond: see _SimClock.jump
+SETTLE_POLLS = 2000  # x 5 ms: how long (real time) to wait for the dispatcher's store I/O
+
+# Each channel type's pacing, as its real notifier has it (seconds between sends, digests).
+PACE: dict[str, tuple[float, bool]] = {
+    "slack": (SlackNotifier.min_interval, SlackNotifier.digest),
+    "sms": (SmsNotifier.min_interval, SmsNotifier.digest),
+    "email": (EmailNotifier.min_interval, EmailNotifier.digest),
+    "pagerduty": (PagerDutyNotifier.min_interval, PagerDutyNotifier.digest),
+    "webhook": (WebhookNotifier.min_interval, WebhookNotifier.digest),
+    "console": (ConsoleNotifier.min_interval, ConsoleNotifier.digest),
+}
+
+TOP_KEYS = ("start", "until", "events")
+EVENT_KEYS = ("at", "check", "fail", "recover", "samples", "ack", "by", "silence", "for", "comment")
+ACTIONS = ("fail", "recover", "samples", "ack", "silence")
+_SAMPLE = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?")
+_LABEL = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"([^"]*)"\s*(?:,|$)')
+
+
+class ScenarioError(Exception):
+    """A scenario file that cannot be replayed; the message names the line when it can."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing that happens at ``at`` seconds after the start."""
+
+    at: float
+    line: int
+    index: int
+    check: str | None = None
+    fail: str | None = None  # the check's results fail from now on, with this error
+    recover: bool = False  # the check's results are ok again
+    samples: tuple[tuple[str, Labels, float | None], ...] = ()  # None removes a sample
+    ack: str | None = None  # the rule whose firing alerts are acknowledged
+    by: str = "simulate"
+    silence: dict[str, str] | None = None  # label matchers
+    duration: float = 0.0  # the silence's
+    comment: str = ""
+
+    @property
+    def where(self) -> str:
+        return f"line {self.line}: events[{self.index}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    start: datetime
+    until: float
+    events: tuple[Event, ...]
+    source: str = "scenario"
+
+
+# -- reading a scenario ------------------------------------------------------
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"cannot read scenario: {exc.strerror or exc}") from None
+    return parse_scenario(text, str(path))
+
+
+def parse_scenario(text: str, source: str = "scenario") -> Scenario:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise ScenarioError(
+            f"{where}invalid YAML: {getattr(exc, 'problem', None) or exc}"
+        ) from None
+    if not isinstance(data, dict) or not isinstance(root, yaml.MappingNode):
+        raise ScenarioError("line 1: a scenario is a mapping with until: and events:")
+    lines = {str(k.value): k.start_mark.line + 1 for k, _ in root.value}
+    for key in data:
+        if key not in TOP_KEYS:
+            raise ScenarioError(
+                f"line {lines.get(str(key), 1)}: unknown key {key!r} (known: {', '.join(TOP_KEYS)})"
+            )
+    start = _start(data.get("start", DEFAULT_START), lines.get("start", 1))
+    if "until" not in data:
+        raise ScenarioError("line 1: until: is required (how long to run, e.g. 2h)")
+    until = _duration(data["until"], f"line {lines['until']}: until")
+    if until <= 0 or until > MAX_UNTIL:
+        raise ScenarioError(f"line {lines['until']}: until must be more than 0s and at most 7d")
+    raw = data.get("events") or []
+    if not isinstance(raw, list):
+        raise ScenarioError(f"line {lines.get('events', 1)}: events must be a list")
+    nodes: list[yaml.Node] = []
+    for k, v in root.value:
+        if k.value == "events" and isinstance(v, yaml.SequenceNode):
+            nodes = list(v.value)
+    events = [
+        _event(item, i, nodes[i].start_mark.line + 1 if i < len(nodes) else 1, until)
+        for i, item in enumerate(raw)
+    ]
+    events.sort(key=lambda e: e.at)  # stable: events at the same time keep the file's order
+    return Scenario(start, until, tuple(events), source)
+
+
+def _start(value: Any, line: int) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ScenarioError(
+                f"line {line}: start must be an ISO 8601 time, e.g. 2026-03-02T10:00:00Z"
+            ) from None
+    if not isinstance(value, datetime):
+        raise ScenarioError(f"line {line}: start must be an ISO 8601 time")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _duration(value: Any, where: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ScenarioError(f"{where}: {exc}") from None
+
+
+def _event(item: Any, index: int, line: int, until: float) -> Event:
+    where = f"line {line}: events[{index}]"
+    if not isinstance(item, dict):
+        raise ScenarioError(f"{where}: an event is a mapping, e.g. {{at: 5m, check: api, fail: x}}")
+    for key in item:
+        if key not in EVENT_KEYS:
+            raise ScenarioError(f"{where}: unknown key {key!r} (known: {', '.join(EVENT_KEYS)})")
+    if "at" not in item:
+        raise ScenarioError(f"{where}: at: is required")
+    at = _duration(item["at"], f"{where}: at")
+    if at > until:
+        raise ScenarioError(
+            f"{where}: at {format_duration(at)} is after until {format_duration(until)}"
+        )
+    actions = [a for a in ACTIONS if a in item]
+    if len(actions) != 1:
+        raise ScenarioError(f"{where}: give exactly one of {', '.join(ACTIONS)}")
+    action = actions[0]
+    check = item.get("check")
+    if check is not None and not isinstance(check, str):
+        raise ScenarioError(f"{where}: check must be a check's name")
+    if action in ("fail", "recover", "samples") and check is None:
+        raise ScenarioError(f"{where}: {action} needs check:")
+    if action != "silence" and ("for" in item or "comment" in item):
+        raise ScenarioError(f"{where}: for: and comment: belong to a silence")
+    if action not in ("ack", "silence") and "by" in item:
+        raise ScenarioError(f"{where}: by: belongs to an ack or a silence")
+    by = item.get("by", "simulate")
+    if not isinstance(by, str) or not by.strip():
+        raise ScenarioError(f"{where}: by must be a name")
+    base = Event(at=at, line=line, index=index, check=check, by=by)
+    if action == "fail":
+        reason = item["fail"]
+        if reason is True:
+            reason = "check failed"
+        elif isinstance(reason, int | float) and not isinstance(reason, bool):
+            reason = str(reason)  # fail: 502
+        if not isinstance(reason, str) or not reason.strip():
+            raise ScenarioError(f"{where}: fail must be the error text, e.g. connection refused")
+        return replace(base, fail=reason)
+    if action == "recover":
+        if item["recover"] is not True:
+            raise ScenarioError(f"{where}: recover must be true")
+        return replace(base, recover=True)
+    if action == "samples":
+        return replace(base, samples=_samples(item["samples"], where))
+    if action == "ack":
+        if not isinstance(item["ack"], str) or not item["ack"]:
+            raise ScenarioError(f"{where}: ack must be a rule's name")
+        return replace(base, ack=item["ack"])
+    matchers = item["silence"]
+    if not isinstance(matchers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in matchers.items()
+    ):
+        raise ScenarioError(f"{where}: silence must be a mapping of label: value")
+    try:
+        check_matchers(matchers)
+    except ValueError as exc:
+        raise ScenarioError(f"{where}: silence: {exc}") from None
+    if "for" not in item:
+        raise ScenarioError(f"{where}: a silence needs for: (how long)")
+    duration = _duration(item["for"], f"{where}: for")
+    if duration <= 0:
+        raise ScenarioError(f"{where}: for must be more than 0s")
+    comment = item.get("comment", "")
+    if not isinstance(comment, str):
+        raise ScenarioError(f"{where}: comment must be text")
+    return replace(base, silence=dict(matchers), duration=duration, comment=comment)
+
+
+def _samples(value: Any, where: str) -> tuple[tuple[str, Labels, float | None], ...]:
+    if not isinstance(value, dict) or not value:
+        raise ScenarioError(f"{where}: samples must be a mapping of name: number")
+    out: list[tuple[str, Labels, float | None]] = []
+    for key, number in value.items():
+        m = _SAMPLE.fullmatch(str(key).strip())
+        labels: list[tuple[str, str]] = []
+        if m is not None and m.group(2) is not None:
+            rest = m.group(2).strip()
+            while rest:
+                lm = _LABEL.match(rest)
+                if lm is None:
+                    m = None
+                    break
+                labels.append((lm.group(1), lm.group(2)))
+                rest = rest[lm.end() :].strip()
+        if m is None:
+            raise ScenarioError(
+                f'{where}: samples: {key!r} is not a sample name, e.g. name{{label="v"}}'
+            )
+        if number is not None and (isinstance(number, bool) or not isinstance(number, int | float)):
+            raise ScenarioError(f"{where}: samples: {key} must be a number (or null to remove it)")
+        out.append((m.group(1), tuple(labels), None if number is None else float(number)))
+    return tuple(out)
+
+
+def _problems(config: Config, scenario: Scenario) -> list[str]:
+    """What the scenario names that the config does not have."""
+    checks = {c.name for c in config.checks}
+    rules = {r.name for r in config.rules} | {r.name for c in config.checks for r in c.rules}
+    out = []
+    for e in scenario.events:
+        if e.check is not None and e.check not in checks:
+            out.append(f"{e.where}: unknown check {e.check!r}")
+        if e.ack is not None and e.ack not in rules:
+            out.append(f"{e.where}: unknown rule {e.ack!r}")
+    return out
+
+
+# -- the simulation ----------------------------------------------------------
+
+
+class _SimClock(FakeClock):
+    def next_wake(self) -> float | None:
+        """The monotonic deadline of the earliest task sleeping on this clock."""
+        return min((d for d, _, fut in self._sleepers if not fut.done()), default=None)
+
+    async def jump(self, seconds: float) -> None:
+        """:meth:`advance`, a hair further (a sleeper due at the target wakes despite
+        rounding; the wall clock keeps whole microseconds), and without yielding to
+        the loop when nobody sleeps until then."""
+        seconds += OVERSHOOT
+        wake = self.next_wake()
+        if wake is None or wake > self.monotonic() + seconds:
+            self._move_to(self.monotonic() + seconds)
+        else:
+            await self.advance(seconds)
+
+
+@dataclass
+class _Recorder:
+    """A notifier that sends nothing: it records the notice and says it was accepted."""
+
+    name: str
+    kind: str
+    clock: FakeClock
+    sent: list[tuple[float, str, str, str | None, str, str, str]]
+    min_interval: float = 0.0
+    digest: bool = True
+
+    async def send(
+        self, notice: Notice, address: str | None, thread: dict[str, str] | None
+    ) -> Sent:
+        at = self.clock.now().timestamp()
+        for alert in notice.alerts or ((notice.alert,) if notice.alert else ()):
+            self.sent.append(
+                (at, self.name, self.kind, address, notice.kind, alert.rule, alert.check)
+            )
+        return Sent()
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _QuietContext:
+    now: datetime
+    down: frozenset[str]  # checks whose latest result failed
+    phase: int  # how many maintenance edges have passed
+    silences: tuple[str, ...]  # the active ones
+    firing: tuple[tuple[str, dict[str, str]], ...]  # (fingerprint, labels) of firing alerts
+
+
+@dataclass
+class _CheckState:
+    interval: float
+    runs: int = 0  # results produced so far: the next is due at runs * interval
+    fail: str | None = None
+    samples: dict[tuple[str, Labels], float] = field(default_factory=dict)
+
+
+class _Simulation:
+    def __init__(self, config: Config, scenario: Scenario) -> None:
+        self.config = config
+        self.scenario = scenario
+        self.clock = _SimClock(scenario.start)
+        self.mono0 = self.clock.monotonic()
+        self.start_ts = scenario.start.timestamp()
+        named = {e.check for e in scenario.events if e.check is not None}
+        watched = [c for c in config.checks if c.name in named]
+        self.checks = {c.name: _CheckState(c.interval) for c in watched}
+        self.types = {c.name: c.type for c in watched}
+        self.check_labels = {c.name: dict(c.labels) for c in config.checks}
+        self.latest = LatestResults()
+        self.engine = RuleEngine(self.clock)
+        self.engine.configure(config.model_copy(update={"checks": watched}))
+        probe = RuleEngine(self.clock)  # do any rules need the tick with nothing live?
+        probe.configure(config.model_copy(update={"checks": watched}))
+        probe.tick()
+        self.silent_rules = probe.evaluations > 0
+        self.store = SqliteStore(":memory:")
+        self.metrics = Metrics(CollectorRegistry(), LatestResults(), __version__)
+        self.dispatcher = Dispatcher(
+            self.store, self.clock, self.metrics, config.notifications, jitter=lambda: 0.5
+        )
+        self.sent: list[tuple[float, str, str, str | None, str, str, str]] = []
+        recorders: dict[str, tuple[str, Notifier]] = {
+            name: (
+                ch.type,
+                _Recorder(name, ch.type, self.clock, self.sent, *PACE.get(ch.type, (0.0, True))),
+            )
+            for name, ch in config.channels.items()
+        }
+        self.dispatcher.configure(recorders, config.notifications)
+        self.dispatcher.on_sent.append(self._on_sent)
+        self.escalator = Escalator(config, self.store, self.dispatcher, self.clock, self.metrics)
+        self.silences: list[Silence] = []
+        self.edges = sorted(
+            {*_maintenance_edges(config, scenario.start, scenario.until)}
+        )  # when a maintenance window starts or ends
+        self.quiet_seen: dict[str, str | None] = {}
+        self.fired: dict[str, float] = {}  # fingerprint -> unix time it fired
+        self.names: dict[str, str] = {}  # fingerprint -> rule, check and labels, as printed
+        self.facts_cache: dict[str, tuple[tuple[Any, ...], AlertFacts]] = {}
+        self.labels_cache: dict[tuple[str, str, Labels], dict[str, str]] = {}
+        self.quiet_cache: dict[tuple[Any, ...], str | None] = {}
+        self.entries: list[tuple[float, tuple[int, int], str]] = []
+        self.digests: dict[tuple[float, str, str | None], list[Delivery]] = {}
+        self.seq = 0
+
+    # -- the loop ----------------------------------------------------------
+
+    async def run(self) -> None:
+        await self.store.open()
+        await self.dispatcher.start()
+        try:
+            events = list(self.scenario.events)
+            t = 0.0
+            next_rule_tick = RULE_TICK
+            while True:
+                acks: list[Event] = []
+                while events and events[0].at <= t + EPS:
+                    e = events.pop(0)
+                    if e.ack is None:
+                        self._apply(e)
+                    else:
+                        acks.append(e)  # after the escalation tick: a step due now goes first
+                for name, state in self.checks.items():
+                    if state.runs * state.interval <= t + EPS:
+                        state.runs += 1
+                        await self._announce(self.engine.observe(self._result(name, state)))
+                if next_rule_tick <= t + EPS:
+                    next_rule_tick = (math.floor(t / RULE_TICK + EPS) + 1) * RULE_TICK
+                    if self.silent_rules or self.engine.active():
+                        await self._announce(self.engine.tick())
+                await self._escalate(t)
+                for e in acks:
+                    await self._ack(e)
+                await self._settle()
+                nxt = self._next(t, events, next_rule_tick)
+                if nxt is None:
+                    break
+                await self.clock.jump(max(0.0, nxt - self._elapsed()))
+                await self._settle()
+                t = nxt
+        finally:
+            await self.dispatcher.stop()
+            await self.store.close()
+
+    def _next(self, t: float, events: list[Event], next_rule_tick: float) -> float | None:
+        """The next moment anything can happen, or None past ``until``."""
+        candidates = [s.runs * s.interval for s in self.checks.values()]
+        if events:
+            candidates.append(events[0].at)
+        if self.silent_rules or self.engine.active():
+            candidates.append(next_rule_tick)
+        for p in self.escalator.progress.values():
+            due = pol.next_due(p)
+            if due is not None:
+                candidates.append(due - self.start_ts)
+        wake = self.clock.next_wake()
+        if wake is not None:
+            candidates.append(wake - self.mono0)
+        candidates += [(s.ends_at.timestamp() - self.start_ts) for s in self.silences]
+        candidates += self.edges
+        later = [c for c in candidates if c > t + EPS]
+        nxt = min(later, default=None)
+        if nxt is None or nxt > self.scenario.until + EPS:
+            return None
+        return nxt
+
+    def _elapsed(self) -> float:
+        return self.clock.monotonic() - self.mono0
+
+    async def _settle(self) -> None:
+        """Wait (real time, bounded) for the dispatcher's sends and their store I/O, then
+        let its workers go to sleep, so their wake-up times are known before time moves."""
+        for _ in range(SETTLE_POLLS):
+            if self.dispatcher.idle():
+                for _ in range(5):
+                    await asyncio.sleep(0)
+                if self.dispatcher.idle():
+                    return
+            await asyncio.sleep(0.005)
+        raise RuntimeError("the dispatcher did not settle")
+
+    # -- scenario events ---------------------------------------------------
+
+    def _apply(self, e: Event) -> None:
+        """A change to the checks' results, or a new silence."""
+        if e.silence is not None:
+            now = self.clock.now()
+            sid = f"sil-{len(self.silences) + 1}"
+            ends = now + timedelta(seconds=e.duration)
+            self.silences.append(Silence(sid, e.silence, now, ends, e.by, e.comment, now))
+            matchers = ", ".join(f"{k}={v}" for k, v in e.silence.items())
+            note = f" ({e.by}: {e.comment})" if e.comment else f" ({e.by})"
+            self._say(e.at, f"silence {sid} on {matchers} for {format_duration(e.duration)}{note}")
+            return
+        assert e.check is not None
+        state = self.checks[e.check]
+        if e.fail is not None:
+            state.fail = e.fail
+            self._say(e.at, f"{e.check}  check fails: {e.fail}")
+        elif e.recover:
+            state.fail = None
+            self._say(e.at, f"{e.check}  check recovers")
+        else:
+            shown = []
+            for name, labels, value in e.samples:
+                if value is None:
+                    state.samples.pop((name, labels), None)
+                else:
+                    state.samples[(name, labels)] = value
+                shown.append(
+                    f"{_sample_name(name, labels)}={'-' if value is None else f'{value:g}'}"
+                )
+            self._say(e.at, f"{e.check}  samples {', '.join(shown)}")
+
+    async def _ack(self, e: Event) -> None:
+        firing = [
+            i
+            for i in self.engine.active()
+            if i.rule == e.ack and i.state.state == "firing" and e.check in (None, i.check)
+        ]
+        what = f"{e.ack} {e.check}" if e.check else f"{e.ack}"
+        if not firing:
+            self._say(e.at, f"{what}  ack by {e.by}: no firing alert to acknowledge")
+            return
+        for inst in sorted(firing, key=lambda i: (i.check, i.labels)):
+            name = _alert_name(inst)
+            progress = self.escalator.progress.get(inst.fingerprint)
+            if progress is not None and progress.acked:
+                self._say(
+                    e.at, f"{name}  ack by {e.by}: already acknowledged by {progress.acked_by}"
+                )
+            elif await self.escalator.acknowledge(inst.fingerprint, e.by):
+                self._say(e.at, f"{name}  acknowledged by {e.by}")
+            else:
+                self._say(e.at, f"{name}  ack by {e.by}: nobody was paged, nothing to acknowledge")
+
+    def _result(self, name: str, state: _CheckState) -> Result:
+        ok = state.fail is None
+        samples = [Sample("up", 1.0 if ok else 0.0), Sample("duration_seconds", DURATION)]
+        if ok:
+            samples += [Sample(n, v, labels) for (n, labels), v in state.samples.items()]
+        result = Result(
+            check=name,
+            type=self.types[name],
+            ok=ok,
+            started_at=self.clock.now(),
+            duration=DURATION,
+            error=state.fail,
+            samples=tuple(samples),
+        )
+        self.latest.record(result)
+        return result
+
+    # -- rules and escalation, as the daemon wires them -------------------
+
+    async def _announce(self, transitions: list[Transition]) -> None:
+        for t in transitions:
+            inst = t.instance
+            at = t.at - self.start_ts
+            if t.event == "firing":
+                self.fired[inst.fingerprint] = t.at
+                self.names[inst.fingerprint] = _alert_name(inst)
+                quiet = self._quiet(inst)
+                self.quiet_seen[inst.fingerprint] = quiet
+                note = f", quiet: {quiet}" if quiet else ""
+                self._say(at, f"{_alert_name(inst)}  FIRING ({t.severity}{note})")
+            elif t.event == "resolved":
+                fired = self.fired.pop(inst.fingerprint, inst.state.fired_at)
+                lasted = "" if fired is None else f" after {format_duration(round(t.at - fired))}"
+                self._say(at, f"{_alert_name(inst)}  RESOLVED{lasted}")
+                self.quiet_seen.pop(inst.fingerprint, None)
+                await self.escalator.resolved(inst.fingerprint)
+            elif t.event == "flapping":
+                quiet = self._quiet(inst)
+                self._say(
+                    at,
+                    f"{inst.rule} {inst.check}  FLAPPING" + (f" (quiet: {quiet})" if quiet else ""),
+                )
+                if quiet is None:
+                    rule = self.engine.rule(inst.rule, inst.check)
+                    await self.escalator.flapping(
+                        self._facts(inst, self._oncall()),
+                        rule.escalation if rule is not None else None,
+                    )
+            elif t.event == "settled":
+                self._say(at, f"{inst.rule} {inst.check}  settled (no longer flapping)")
+
+    async def _escalate(self, t: float) -> None:
+        """The daemon's escalation tick, noting when a firing alert turns quiet or loud."""
+        live = self._live()
+        for fp, alert in live.items():
+            if fp in self.quiet_seen and self.quiet_seen[fp] != alert.quiet:
+                name = self.names.get(fp, f"{alert.facts.rule} {alert.facts.check}")
+                if alert.quiet is None:
+                    self._say(t, f"{name}  no longer quiet")
+                else:
+                    self._say(t, f"{name}  quiet: {alert.quiet}")
+            self.quiet_seen[fp] = alert.quiet
+        await self.escalator.tick(live)
+
+    def _live(self) -> dict[str, Live]:
+        firing = [i for i in self.engine.active() if i.state.state == "firing"]
+        if not firing:
+            return {}
+        oncall = self._oncall()
+        context = self._quiet_context()
+        live = {}
+        for inst in firing:
+            fp = inst.fingerprint
+            rule = self.engine.rule(inst.rule, inst.check)
+            live[fp] = Live(
+                facts=self._facts(inst, oncall),
+                quiet=self._quiet(inst, context),
+                flapping=(inst.rule, inst.check) in self.engine.flapping,
+                policy=rule.escalation if rule is not None else None,
+            )
+        return live
+
+    def _oncall(self) -> str | None:
+        """Who is on call now (the first schedule's), for the notices."""
+        return next(iter(who_is_on_call(self.config, self.clock.now()).values()), None)
+
+    def _facts(self, inst: Instance, oncall: str | None) -> AlertFacts:
+        """As the daemon's, without the ack link; the same inputs give the same facts
+        (rendering the rule's templates each tick would be most of the run time)."""
+        result = self.latest.get(inst.check)
+        error = result.error if result is not None else None
+        key = (inst.value, error, inst.state.fired_at, oncall)
+        kept = self.facts_cache.get(inst.fingerprint)
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        facts = alert_facts(
+            fingerprint=inst.fingerprint,
+            rule=self.engine.rule(inst.rule, inst.check),
+            rule_name=inst.rule,
+            check=inst.check,
+            labels=inst.labels,
+            all_labels=self._labels(inst),
+            value=inst.value,
+            error=error,
+            fired_at=inst.state.fired_at,
+            ack_url=None,
+            oncall=oncall,
+        )
+        self.facts_cache[inst.fingerprint] = (key, facts)
+        return facts
+
+    def _labels(self, inst: Instance) -> dict[str, str]:
+        """An alert's labels as routing sees them (the daemon's ``_alert_labels``)."""
+        key = (inst.rule, inst.check, inst.labels)
+        labels = self.labels_cache.get(key)
+        if labels is None:
+            rule = self.engine.rule(inst.rule, inst.check)
+            labels = {
+                "alertname": inst.rule,
+                "check": inst.check,
+                "severity": rule.severity if rule else "high",
+                **self.check_labels.get(inst.check, {}),
+                **(rule.labels if rule else {}),
+                **dict(inst.labels),
+            }
+            self.labels_cache[key] = labels
+        return labels
+
+    def _quiet_context(self) -> _QuietContext:
+        """What an alert's quiet reason depends on besides the alert itself."""
+        now = self.clock.now()
+        elapsed = now.timestamp() - self.start_ts
+        firing = tuple(
+            (i.fingerprint, self._labels(i))
+            for i in self.engine.active()
+            if i.state.state == "firing"
+        )
+        return _QuietContext(
+            now=now,
+            down=frozenset(name for name, r in self.latest.items() if not r.ok),
+            phase=bisect.bisect_right(self.edges, elapsed + EPS),
+            silences=tuple(s.id for s in self.silences if s.active(now)),
+            firing=firing,
+        )
+
+    def _quiet(self, inst: Instance, context: _QuietContext | None = None) -> str | None:
+        """Why this alert is suppressed now, if it is (the daemon's ``_quiet``). Cached on
+        everything it depends on: maintenance can only change at ``edges``."""
+        c = context or self._quiet_context()
+        key = (inst.fingerprint, c.down, c.phase, c.silences, tuple(fp for fp, _ in c.firing))
+        if key in self.quiet_cache:
+            return self.quiet_cache[key]
+        labels = self.check_labels.get(inst.check, {})
+        reason = quiet_reason(self.config, inst.check, labels, c.now, set(c.down))
+        if reason is None:
+            all_labels = self._labels(inst)
+            silence = silenced_by(self.silences, all_labels, c.now)
+            if silence is not None:
+                reason = f"silenced by {silence.id} ({silence.author}: {silence.comment})"
+            elif self.config.inhibit:
+                reason = inhibited_by(
+                    self.config.inhibit, all_labels, inst.fingerprint, list(c.firing)
+                )
+        if len(self.quiet_cache) > 10_000:
+            self.quiet_cache.clear()
+        self.quiet_cache[key] = reason
+        return reason
+
+    # -- the timeline ------------------------------------------------------
+
+    def _say(self, at: float, text: str) -> None:
+        self.seq += 1
+        self.entries.append((at, (0, self.seq), text))
+
+    def _on_sent(self, d: Delivery) -> None:
+        at = (d.sent_at or 0.0) - self.start_ts
+        if d.state == "merged":
+            self.digests.setdefault((at, d.channel, d.address), []).append(d)
+            return
+        self.entries.append((at, (1, d.id or 0), f"-> {self._to(d)}  {_about(d.notice)}"))
+
+    def _to(self, d: Delivery) -> str:
+        where = d.channel + (f" {d.address}" if d.address else "")
+        person = next(
+            (
+                name
+                for name, c in self.config.contacts.items()
+                if d.address is not None and d.address in (c.phone, c.email, c.slack)
+            ),
+            None,
+        )
+        if d.target.startswith("oncall:"):
+            return f"{where} ({person}, {d.target})" if person else f"{where} ({d.target})"
+        if d.target in self.config.contacts:
+            return f"{where} ({d.target})"
+        return where
+
+    def lines(self) -> list[str]:
+        entries = list(self.entries)
+        for (at, _, _), group in self.digests.items():
+            first = min(group, key=lambda d: d.id or 0)
+            about = "; ".join(_about(d.notice) for d in sorted(group, key=lambda d: d.id or 0))
+            entries.append(
+                (at, (1, first.id or 0), f"-> {self._to(first)}  digest of {len(group)}: {about}")
+            )
+        entries.sort(key=lambda e: (round(e[0], 3), e[1]))
+        return [f"{_stamp(at)}  {text}" for at, _, text in entries]
+
+
+def _alert_name(inst: Instance) -> str:
+    labels = ",".join(f'{k}="{v}"' for k, v in inst.labels)
+    return f"{inst.rule} {inst.check}" + (f"{{{labels}}}" if labels else "")
+
+
+def _about(notice: Notice) -> str:
+    a = notice.alert
+    return notice.kind if a is None else f"{notice.kind} {a.rule} {a.check}"
+
+
+def _sample_name(name: str, labels: Labels) -> str:
+    if not labels:
+        return name
+    return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels) + "}"
+
+
+def _stamp(seconds: float) -> str:
+    s = int(seconds + EPS)
+    return f"+{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _maintenance_edges(config: Config, start: datetime, until: float) -> list[float]:
+    """Seconds after ``start`` when a maintenance window starts, and a second after it ends
+    (a window includes its last instant), within the run."""
+    end = start + timedelta(seconds=until)
+    edges: list[float] = []
+    for window in config.maintenance:
+        trigger = CronTrigger.from_crontab(window.cron, timezone=ZoneInfo(window.timezone))
+        at = start - timedelta(seconds=window.duration)
+        for _ in range(10_000):
+            fire = trigger.get_next_fire_time(None, at)
+            if fire is None or fire > end:
+                break
+            for edge in (fire, fire + timedelta(seconds=window.duration + 1)):
+                offset = (edge - start).total_seconds()
+                if 0 < offset <= until:
+                    edges.append(offset)
+            at = fire + timedelta(seconds=1)
+    return edges
+
+
+@contextlib.contextmanager
+def _warnings_only() -> Iterator[None]:
+    """The escalator and dispatcher log every step at info: the timeline says it already."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+
+
+async def simulate(config: Config, scenario: Scenario) -> list[str]:
+    """Replay ``scenario`` against ``config``; the timeline, one line per entry.
+
+    A scenario naming a check or rule the config lacks raises ScenarioError, like
+    a scenario that does not load.
+    """
+    problems = _problems(config, scenario)
+    if problems:
+        raise ScenarioError(f"\n{scenario.source}: ".join(problems))
+    sim = _Simulation(config, scenario)
+    with _warnings_only():
+        await sim.run()
+    return sim.lines()

@@ -1,0 +1,132 @@
+"""Rendering: subjects, runbook-shaped bodies, filters, and the user's template overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sentinel.notify.base import DeliveryError
+from sentinel.notify.render import Renderer, human_duration, utc_minute
+from tests.notify.fakes import T0, alert, notice
+
+
+@pytest.mark.parametrize(
+    ("kind", "subject"),
+    [
+        ("firing", "[CRITICAL] ServiceDown production-api"),
+        ("escalation", "[CRITICAL] ServiceDown production-api"),
+        ("repeat", "[CRITICAL] ServiceDown production-api"),
+        ("acknowledged", "[ACK] ServiceDown production-api"),
+        ("resolved", "[RESOLVED] ServiceDown production-api"),
+        ("flapping", "[FLAPPING] ServiceDown production-api"),
+        ("digest", "[DIGEST] 2 alerts firing"),
+        ("test", "[TEST] sentinel test notification"),
+    ],
+)
+def test_subjects(kind: str, subject: str) -> None:
+    """Each kind has its email subject: severity upper-case, rule, check."""
+    assert Renderer().subject(notice(kind)) == subject
+
+
+def test_subject_is_one_line() -> None:
+    """A rule name with a newline cannot break the subject header."""
+    assert Renderer().subject(notice(alert=alert(rule="Bad\nRule"))) == (
+        "[CRITICAL] Bad Rule production-api"
+    )
+
+
+def test_alert_text_reads_like_a_runbook() -> None:
+    """The firing text lists impact, check, value, since, runbook, on-call lead and ack link."""
+    text = Renderer().text(notice())
+    assert text.splitlines()[0] == "[CRITICAL] FIRING: ServiceDown on production-api"
+    for line in (
+        "Impact: production API is not answering",
+        "Check: production-api",
+        "Value: 0",
+        "Reason: connection refused",
+        "Since: 2026-01-05T09:00Z (1h 5m)",
+        "Runbook: https://runbooks.example.com/service-down",
+        "On-call lead: alice",
+        "Acknowledge: https://sentinel.example.com/ack/a1b2c3?sig=x (ref a1b2c3)",
+    ):
+        assert line in text.splitlines()
+
+
+def test_update_and_resolved_texts() -> None:
+    """Updates name who acknowledged or the step; resolved gives the duration."""
+    r = Renderer()
+    assert "acknowledged by bob" in r.text(notice("acknowledged"))
+    assert "ESCALATED (step 3)" in r.text(notice("escalation", step=2))
+    assert "STILL FIRING" in r.text(notice("repeat"))
+    resolved = r.text(notice("resolved", text="restarted the pod"))
+    assert "Duration: 1h 5m" in resolved
+    assert "Resolution: restarted the pod" in resolved
+
+
+def test_digest_lists_every_alert() -> None:
+    """A digest has one line per alert."""
+    text = Renderer().text(notice("digest"))
+    assert "- [CRITICAL] ServiceDown on production-api" in text
+    assert "- [HIGH] DiskFull on production-api" in text
+
+
+def test_html_is_escaped_text_is_not() -> None:
+    """HTML templates autoescape alert text; plain-text templates leave it alone."""
+    n = notice(alert=alert(summary="<script>x</script> & co"))
+    r = Renderer()
+    assert "&lt;script&gt;" in r.html(n)
+    assert "<script>" not in r.html(n)
+    assert "<script>x</script> & co" in r.text(n)
+
+
+def test_user_template_overrides_one_file(tmp_path: Path) -> None:
+    """A file in the user's directory wins; the other templates still come from the package."""
+    (tmp_path / "alert.txt.j2").write_text("PAGE {{ alert.rule }} for {{ firing_for | duration }}")
+    r = Renderer(tmp_path)
+    assert r.text(notice()) == "PAGE ServiceDown for 1h 5m"
+    assert r.subject(notice()) == "[CRITICAL] ServiceDown production-api"
+
+
+def test_undefined_name_fails_the_send(tmp_path: Path) -> None:
+    """A template typo is a permanent "template" error, not a page with a hole."""
+    (tmp_path / "subject.txt.j2").write_text("{{ alert.rulez }}")
+    with pytest.raises(DeliveryError) as info:
+        Renderer(tmp_path).subject(notice())
+    assert (info.value.retry, info.value.reason) == (False, "template")
+
+
+def test_syntax_error_fails_the_send(tmp_path: Path) -> None:
+    """A template that does not parse is a permanent "template" error too."""
+    (tmp_path / "test.txt.j2").write_text("{% if %}")
+    with pytest.raises(DeliveryError) as info:
+        Renderer(tmp_path).text(notice("test"))
+    assert info.value.reason == "template"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0s"),
+        (45, "45s"),
+        (60, "1m"),
+        (3600, "1h"),
+        (3900, "1h 5m"),
+        (90061, "1d 1h"),
+        (None, "unknown"),
+    ],
+)
+def test_human_duration(seconds: float | None, text: str) -> None:
+    """Durations read as the two largest units: 1h 5m."""
+    assert human_duration(seconds) == text
+
+
+def test_utc_minute() -> None:
+    """Times are UTC ISO 8601 to the minute."""
+    assert utc_minute(T0 + 59) == "2026-01-05T09:00Z"
+    assert utc_minute(None) == "unknown"
+
+
+def test_short_is_one_line() -> None:
+    """The SMS head is one line."""
+    assert Renderer().short(notice("resolved")) == "RESOLVED ServiceDown production-api after 1h 5m"

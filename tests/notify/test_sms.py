@@ -1,0 +1,79 @@
+"""sms_text: every page is one GSM-7 segment and keeps its acknowledgement reference."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sentinel.notify.render import Renderer
+from sentinel.notify.sms import GSM_BASIC, GSM_EXTENSION, gsm_cost, sms_text, to_gsm
+from tests.notify.fakes import alert, notice
+
+REFS = st.from_regex(r"[0-9a-f]{4,12}", fullmatch=True)
+URLS = st.one_of(
+    st.none(),
+    st.from_regex(r"https://[a-z]{3,20}\.example\.com/ack/[A-Za-z0-9_\-]{4,120}", fullmatch=True),
+)
+
+
+def in_alphabet(text: str) -> bool:
+    return all(c in GSM_BASIC or c in GSM_EXTENSION for c in text)
+
+
+@given(rule=st.text(), check=st.text(), summary=st.text(), ref=REFS, url=URLS)
+def test_any_text_fits_one_segment(
+    rule: str, check: str, summary: str, ref: str, url: str | None
+) -> None:
+    """Whatever the alert says, the page is one segment of GSM-7 and carries "ACK <ref>"."""
+    text = sms_text(f"CRITICAL {rule} {check}: {summary}", ref, url)
+    assert gsm_cost(text) <= 160
+    assert in_alphabet(text)
+    assert f"ACK {ref}" in text
+
+
+@given(head=st.text(min_size=0, max_size=40), ref=REFS, url=URLS)
+def test_url_kept_when_it_fits(head: str, ref: str, url: str | None) -> None:
+    """A short head leaves room for the ack URL, which is then included unchanged."""
+    text = sms_text(head, ref, url)
+    if url is not None and len(url) + len(ref) + 6 + 40 <= 160:
+        assert url in text
+
+
+@given(text=st.text())
+def test_without_ref_still_fits(text: str) -> None:
+    """A notice with nothing to acknowledge is still one GSM-7 segment."""
+    out = sms_text(text)
+    assert gsm_cost(out) <= 160
+    assert in_alphabet(out)
+
+
+def test_extension_characters_count_twice() -> None:
+    """Characters of the GSM-7 extension table take two septets each."""
+    text = sms_text("{" * 200, "abc123")
+    assert gsm_cost(text) <= 160
+    assert len(text) < 160
+
+
+def test_transliteration() -> None:
+    """Look-alike punctuation is transliterated, accents stripped, emoji dropped."""
+    assert to_gsm("Disk \u201cfull\u201d \u2014 na\u00efve caf\u00e9 \U0001f525\n ok\u2026") == (
+        'Disk "full" - naive café ok...'
+    )
+
+
+def test_long_url_gives_way_to_the_message() -> None:
+    """An ack URL that would crowd out the message is left off; the ref stays."""
+    url = "https://sentinel.example.com/ack/" + "x" * 110
+    text = sms_text("CRITICAL ServiceDown production-api: the API is down", "a1b2c3", url)
+    assert url not in text
+    assert text.startswith("CRITICAL ServiceDown production-api")
+    assert text.endswith("ACK a1b2c3")
+
+
+def test_rendered_page() -> None:
+    """A firing page reads severity, rule, check, summary, then the ref and the URL."""
+    short = Renderer().short(notice(alert=alert(ack_url="https://s.example.com/a/1")))
+    assert sms_text(short, "a1b2c3", "https://s.example.com/a/1") == (
+        "CRITICAL ServiceDown production-api: production API is not answering "
+        "ACK a1b2c3 https://s.example.com/a/1"
+    )

@@ -1,0 +1,201 @@
+"""`sentinel simulate`: the example scenario's timeline, scenario errors, quiet alerts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import structlog
+
+from sentinel.cli import main
+from tests.examples import EXAMPLE_ENV, PROJECT_EXAMPLE
+
+SCENARIO = PROJECT_EXAMPLE.parent / "scenario.example.yaml"
+
+EXPECTED = """\
++00:00:00  production-api  check fails: connection refused
++00:01:00  ServiceDown production-api  FIRING (critical)
++00:01:00  -> sms +15550100001 (alice, oncall:primary)  firing ServiceDown production-api
++00:01:00  -> slack-alerts @alice (alice, oncall:primary)  firing ServiceDown production-api
++00:01:00  -> pagerduty  firing ServiceDown production-api
++00:01:00  -> slack-alerts  firing ServiceDown production-api
++00:05:00  HighErrorRate production-api  FIRING (high, quiet: inhibited by ServiceDown on production-api)
++00:16:00  -> sms +15550100003 (eng-lead)  escalation ServiceDown production-api
++00:16:00  -> email lead@example.com (eng-lead)  escalation ServiceDown production-api
++00:20:00  ServiceDown production-api  acknowledged by alice
++00:20:00  -> sms +15550100001 (alice, oncall:primary)  acknowledged ServiceDown production-api
++00:20:00  -> slack-alerts @alice (alice, oncall:primary)  acknowledged ServiceDown production-api
++00:20:00  -> pagerduty  acknowledged ServiceDown production-api
++00:20:00  -> slack-alerts  acknowledged ServiceDown production-api
++00:20:00  -> sms +15550100003 (eng-lead)  acknowledged ServiceDown production-api
++00:20:00  -> email lead@example.com (eng-lead)  acknowledged ServiceDown production-api
++00:40:00  production-api  check recovers
++00:40:00  ServiceDown production-api  RESOLVED after 39m
++00:40:00  HighErrorRate production-api  no longer quiet
++00:40:00  -> sms +15550100001 (alice, oncall:primary)  resolved ServiceDown production-api
++00:40:00  -> slack-alerts @alice (alice, oncall:primary)  resolved ServiceDown production-api
++00:40:00  -> pagerduty  resolved ServiceDown production-api
++00:40:00  -> slack-alerts  resolved ServiceDown production-api
++00:40:00  -> sms +15550100003 (eng-lead)  resolved ServiceDown production-api
++00:40:00  -> email lead@example.com (eng-lead)  resolved ServiceDown production-api
++00:40:00  -> slack-alerts  firing HighErrorRate production-api
++00:40:00  -> email ops@example.com  firing HighErrorRate production-api
++00:44:35  HighErrorRate production-api  RESOLVED after 39m35s
++00:44:35  -> slack-alerts  resolved HighErrorRate production-api
++00:44:35  -> email ops@example.com  resolved HighErrorRate production-api
+"""
+
+
+@pytest.fixture(autouse=True)
+def _example_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    structlog.reset_defaults()
+    for name, value in EXAMPLE_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+def simulate(scenario: Path | str, config: Path = PROJECT_EXAMPLE) -> int:
+    """The exit status `sentinel simulate` would end with."""
+    try:
+        return main(["simulate", "-c", str(config), "--scenario", str(scenario)])
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
+def scenario(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_example_scenario_timeline(capsys: pytest.CaptureFixture[str]) -> None:
+    """Fail at 0s, ack at 20m, recover at 40m: the exact timeline of who hears what."""
+    assert simulate(SCENARIO) == 0
+    assert capsys.readouterr().out == EXPECTED
+
+
+def test_example_scenario_ack_and_resolution(capsys: pytest.CaptureFixture[str]) -> None:
+    """On-call, PagerDuty and Slack at `for` after failing, the eng-lead 15m after firing,
+    nobody new after the ack, and the resolution to exactly those told."""
+    assert simulate(SCENARIO) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if "ServiceDown" in x and "->" in x]
+
+    def told(kind: str) -> list[tuple[str, str]]:
+        return [
+            (line[:9], line.split("-> ")[1].split("  ")[0])
+            for line in lines
+            if f"  {kind} ServiceDown" in line
+        ]
+
+    first = [
+        ("+00:01:00", "sms +15550100001 (alice, oncall:primary)"),
+        ("+00:01:00", "slack-alerts @alice (alice, oncall:primary)"),
+        ("+00:01:00", "pagerduty"),
+        ("+00:01:00", "slack-alerts"),
+    ]
+    lead = [
+        ("+00:16:00", "sms +15550100003 (eng-lead)"),
+        ("+00:16:00", "email lead@example.com (eng-lead)"),
+    ]
+    assert told("firing") == first
+    assert told("escalation") == lead  # and no cto at 31m: alice acked at 20m
+    everyone = sorted(who for _, who in first + lead)
+    assert sorted(who for _, who in told("acknowledged")) == everyone
+    assert sorted(who for _, who in told("resolved")) == everyone
+    assert {at for at, _ in told("resolved")} == {"+00:40:00"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "until: 1h\nevents:\n  - {at: 0s, check: nope, fail: x}\n",
+            "line 3: events[0]: unknown check 'nope'",
+        ),
+        (
+            "until: 1h\nevents:\n  - {at: soon, check: production-api, fail: x}\n",
+            "line 3: events[0]: at: invalid duration 'soon'",
+        ),
+        ("until: forever\nevents: []\n", "line 1: until: invalid duration 'forever'"),
+        (
+            "until: 1h\nevents:\n  - {at: 0s, check: production-api, fial: x}\n",
+            "line 3: events[0]: unknown key 'fial'",
+        ),
+        ("until: 1h\nstop: 2h\n", "line 2: unknown key 'stop'"),
+        ("until: 8d\n", "until must be more than 0s and at most 7d"),
+        (
+            "until: 1h\nevents:\n  - {at: 2h, check: production-api, recover: true}\n",
+            "at 2h is after until 1h",
+        ),
+        (
+            "until: 1h\nevents:\n  - {at: 1m, ack: NoSuchRule}\n",
+            "line 3: events[0]: unknown rule 'NoSuchRule'",
+        ),
+        ("until: 1h\nevents: [\n", "invalid YAML"),
+    ],
+)
+def test_bad_scenario_exits_2_with_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    """A scenario that cannot be replayed exits 2, naming the file, the line and the reason."""
+    path = scenario(tmp_path, text)
+    assert simulate(path) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"{path}: ")
+    assert message in captured.err
+
+
+def test_silence_pauses_until_it_ends(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An alert firing under a silence pages nobody, and is paged when the silence ends."""
+    path = scenario(
+        tmp_path,
+        "until: 12m\nevents:\n"
+        "  - {at: 0s, silence: {alertname: ServiceDown}, for: 10m, by: bob, comment: deploy}\n"
+        "  - {at: 0s, check: production-api, fail: refused}\n",
+    )
+    assert simulate(path) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "+00:00:00  silence sil-1 on alertname=ServiceDown for 10m (bob: deploy)",
+        "+00:00:00  production-api  check fails: refused",
+        "+00:01:00  ServiceDown production-api  FIRING (critical, quiet: silenced by sil-1 (bob: deploy))",
+        "+00:05:00  HighErrorRate production-api  FIRING (high, quiet: inhibited by ServiceDown on production-api)",
+        "+00:10:00  ServiceDown production-api  no longer quiet",
+        "+00:10:00  -> sms +15550100001 (alice, oncall:primary)  firing ServiceDown production-api",
+        "+00:10:00  -> slack-alerts @alice (alice, oncall:primary)  firing ServiceDown production-api",
+        "+00:10:00  -> pagerduty  firing ServiceDown production-api",
+        "+00:10:00  -> slack-alerts  firing ServiceDown production-api",
+    ]
+
+
+def test_failed_dependency_keeps_the_alert_quiet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With its database down, the API's alert fires quiet and nobody is told."""
+    path = scenario(
+        tmp_path,
+        "until: 10m\nevents:\n"
+        "  - {at: 0s, check: production-db, fail: too many connections}\n"
+        "  - {at: 0s, check: production-api, fail: 502}\n",
+    )
+    assert simulate(path) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "+00:00:00  production-db  check fails: too many connections",
+        "+00:00:00  production-api  check fails: 502",
+        "+00:01:00  ServiceDown production-api  FIRING (critical, quiet: dependency production-db is down)",
+        "+00:05:00  HighErrorRate production-api  FIRING (high, quiet: dependency production-db is down)",
+    ]
+
+
+def test_samples_drive_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Sample values set by the scenario feed the rules: HighCpu fires after its `for`."""
+    path = scenario(
+        tmp_path,
+        "until: 12m\nevents:\n"
+        "  - {at: 0s, check: production-system, samples: {cpu_usage_percent: 95}}\n",
+    )
+    assert simulate(path) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "+00:00:00  production-system  samples cpu_usage_percent=95",
+        "+00:10:00  HighCpu production-system  FIRING (medium)",
+        "+00:10:00  -> slack-alerts  firing HighCpu production-system",
+    ]
