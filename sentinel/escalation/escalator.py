@@ -27,13 +27,13 @@ from sentinel.config.models import Config
 from sentinel.escalation import policy as pol
 from sentinel.escalation.targets import resolve
 from sentinel.metrics import Metrics
-from sentinel.notify.base import AlertFacts, Notice
+from sentinel.notify.base import AlertFacts, Kind, Notice
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.outbox import Delivery
 from sentinel.store import Store
 
 log = structlog.get_logger("sentinel.escalation")
-NOTICE_KIND = {
+NOTICE_KIND: dict[str, Kind] = {
     "firing": "firing",
     "escalation": "escalation",
     "reescalation": "escalation",
@@ -159,14 +159,37 @@ class Escalator:
         if not steps:
             return
         notice = Notice(kind="flapping", at=now, alert=facts)
-        out = []
-        for target in steps[0].notify:
-            for r in resolve(self.config, target, self._clock.now()):
+        key = f"flap:{facts.rule}:{facts.check}:{now}"
+        await self._commit([], [], self._rows(key, notice, steps[0].notify, now), now)
+
+    # -- from pages to outbox rows ------------------------------------------
+
+    def _deliveries(
+        self, progress: pol.Progress, facts: AlertFacts, pages: Iterable[pol.Page], now: float
+    ) -> list[Delivery]:
+        out: list[Delivery] = []
+        for page in pages:
+            self._metrics.escalations.labels(page.kind).inc()
+            # One key per decision: a repeated tick or a replayed step writes nothing new.
+            key = f"{progress.fingerprint}:{progress.fired_at}:{page.kind}:{page.step}"
+            key += f":{progress.repeats}:{progress.base}"
+            out += self._rows(key, _notice(facts, page, now), page.targets, now)
+        return out
+
+    def _rows(self, key: str, notice: Notice, targets: Iterable[str], now: float) -> list[Delivery]:
+        """One outbox row per route of each target, resolved now (on-call at send time)."""
+        out: list[Delivery] = []
+        at = self._clock.now()
+        for target in targets:
+            routes = resolve(self.config, target, at)
+            if not routes:
+                log.error("escalation_target_unreachable", target=target)
+            for r in routes:
                 channel, address = r.route
                 out.append(
                     Delivery(
-                        dedup=f"flap:{facts.rule}:{facts.check}:{now}:{target}:{channel}:{address}",
-                        fingerprint=facts.fingerprint,
+                        dedup=f"{key}:{target}:{channel}:{address}",
+                        fingerprint=notice.alert.fingerprint if notice.alert else "",
                         target=target,
                         channel=channel,
                         address=address,
@@ -176,46 +199,6 @@ class Escalator:
                         fallback=r.fallback,
                     )
                 )
-        await self._commit([], [], out, now)
-
-    # -- from pages to outbox rows ------------------------------------------
-
-    def _deliveries(
-        self, progress: pol.Progress, facts: AlertFacts, pages: Iterable[pol.Page], now: float
-    ) -> list[Delivery]:
-        out: list[Delivery] = []
-        at = self._clock.now()
-        for page in pages:
-            self._metrics.escalations.labels(page.kind).inc()
-            notice = Notice(
-                kind=NOTICE_KIND[page.kind],  # type: ignore[arg-type]
-                at=now,
-                alert=facts,
-                step=page.step,
-                acked_by=page.acked_by,
-                duration=page.duration,
-            )
-            for target in page.targets:
-                routes = resolve(self.config, target, at)
-                if not routes:
-                    log.error("escalation_target_unreachable", target=target)
-                for r in routes:
-                    channel, address = r.route
-                    key = f"{progress.fingerprint}:{progress.fired_at}:{page.kind}:{page.step}"
-                    key += f":{progress.repeats}:{progress.base}:{target}:{channel}:{address}"
-                    out.append(
-                        Delivery(
-                            dedup=key,
-                            fingerprint=progress.fingerprint,
-                            target=target,
-                            channel=channel,
-                            address=address,
-                            notice=notice,
-                            next_at=now,
-                            created_at=now,
-                            fallback=r.fallback,
-                        )
-                    )
         return out
 
     async def _follow_up(
@@ -230,14 +213,7 @@ class Escalator:
         out: list[Delivery] = []
         for page in pages:
             self._metrics.escalations.labels(page.kind).inc()
-            notice = Notice(
-                kind=NOTICE_KIND[page.kind],  # type: ignore[arg-type]
-                at=now,
-                alert=facts,
-                step=page.step,
-                acked_by=page.acked_by,
-                duration=page.duration,
-            )
+            notice = _notice(facts, page, now)
             for (channel, address), target in told.items():
                 out.append(
                     Delivery(
@@ -274,6 +250,17 @@ class Escalator:
 
     def _now(self) -> float:
         return self._clock.now().timestamp()
+
+
+def _notice(facts: AlertFacts, page: pol.Page, now: float) -> Notice:
+    return Notice(
+        kind=NOTICE_KIND[page.kind],
+        at=now,
+        alert=facts,
+        step=page.step,
+        acked_by=page.acked_by,
+        duration=page.duration,
+    )
 
 
 def _facts_json(facts: AlertFacts) -> dict[str, Any]:

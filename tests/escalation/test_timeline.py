@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -121,8 +122,15 @@ def config(pd: str, slack: str, sms: str, mail: str, **escalation: Any) -> Confi
 
 
 @pytest.fixture
-async def world() -> AsyncIterator[World]:
-    clock = FakeClock()  # Monday 2026-01-05 09:00 UTC: alice's week on call
+def start(request: pytest.FixtureRequest) -> datetime:
+    """When the fake clock starts: Monday 2026-01-05 09:00 UTC (alice's week on call)
+    unless a test parametrizes it."""
+    return getattr(request, "param", datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+async def world(start: datetime) -> AsyncIterator[World]:
+    clock = FakeClock(start)
     async with (
         PagerDuty() as pd,
         SlackApi(SLACK) as slack,
@@ -329,3 +337,37 @@ async def test_permanent_sms_error_falls_through_to_email(world: World) -> None:
     assert world.sms.seen == 1
     emails = [r.json["personalizations"][0]["to"][0]["email"] for r in world.mail.accepted]
     assert emails.count("alice@example.com") >= 1
+
+
+@pytest.mark.parametrize("start", [datetime(2026, 1, 5, 8, 50, tzinfo=UTC)], indirect=True)
+async def test_oncall_is_resolved_when_the_step_is_sent(world: World) -> None:
+    """A high alert fires at 08:50 on Monday, ten minutes before the weekly handoff from
+    bob to alice: its 15-minute on-call step (09:05) pages alice, not bob."""
+    await run(world, 16 * 60, firing("high"))
+    sms = [(t // 60, w) for t, p, w in world.seen() if p == "sms"]
+    assert sms == [(15, "+15550100001")]
+
+
+async def test_override_takes_the_page(world: World) -> None:
+    """While an override puts bob on call in alice's week, the first step pages bob."""
+    cfg = world.esc.config
+    primary = cfg.oncall["primary"].model_dump(by_alias=True)
+    primary["overrides"] = [
+        {"who": "bob", "from": "2026-01-05T08:00:00", "until": "2026-01-05T17:00:00"}
+    ]
+    oncall = {"primary": type(cfg.oncall["primary"]).model_validate(primary)}
+    world.esc.configure(cfg.model_copy(update={"oncall": oncall}))
+    await run(world, 10, firing())
+    assert [w for _, p, w in world.seen() if p == "sms"] == ["+15550100002"]
+
+
+async def test_flapping_sends_one_notice_to_the_first_step(world: World) -> None:
+    """A flapping alert: one "flapping" notice to the first step's targets, no stream."""
+    await world.esc.flapping(facts(), None)
+    await settle(world)
+    await run(world, 30, {})
+    kinds = {(p, w) for _, p, w in world.log}
+    assert ("pd", "trigger") in kinds
+    assert [r.form["To"] for r in world.sms.accepted] == ["+15550100001"]
+    assert "flap" in world.sms.accepted[0].form["Body"].lower()
+    assert world.esc.progress == {}  # no escalation runs for a flapping alert
