@@ -1,5 +1,5 @@
 """Command line: ``sentinel run | validate | check | oncall | silence | ack | notify-test |
-simulate | version``.
+simulate | healthcheck | version``.
 
 Exit codes: 0 success, 1 a check failed (``check``), 2 the config is unusable.
 """
@@ -26,6 +26,7 @@ from sentinel.clock import Clock, SystemClock
 from sentinel.config import Config, ConfigError, format_duration, secret_values, split_listen
 from sentinel.daemon import Daemon, load
 from sentinel.escalation.oncall_cli import oncall_command
+from sentinel.healthcheck import healthcheck
 from sentinel.logs import Redactor, configure
 from sentinel.notify import build_notifier
 from sentinel.notify.base import DeliveryError, Notice
@@ -46,6 +47,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "version":
         print(f"sentinel {__version__}")
         return 0
+    if args.command == "schema":  # before the config loads: it needs none
+        from sentinel.config.schema import render_schema
+
+        if args.output:
+            Path(args.output).write_text(render_schema(), encoding="utf-8")
+        else:
+            sys.stdout.write(render_schema())
+        return 0
+    if args.command == "healthcheck":  # before the config loads: it must work without one
+        return healthcheck(args.url, args.config, os.environ, sys.stdout, sys.stderr)
     env = dict(os.environ)
     settings = Settings()
     if args.config:
@@ -140,6 +151,13 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="replay a scenario on a fake clock; nothing is sent")
     sim.add_argument("--scenario", required=True, help="scenario YAML file")
     sim.add_argument("-c", "--config", help="config file")
+    health = sub.add_parser(
+        "healthcheck", help="exit 0 when a running sentinel answers /ready with 200, else 1"
+    )
+    health.add_argument("--url", help="the /ready URL (default: from SENTINEL_LISTEN or config)")
+    health.add_argument("-c", "--config", help="config file (only for server.listen; optional)")
+    schema = sub.add_parser("schema", help="print the config file's JSON Schema (for editors)")
+    schema.add_argument("-o", "--output", metavar="FILE", help="write it to FILE instead")
     sub.add_parser("version", help="print the version")
     return parser
 

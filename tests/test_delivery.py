@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 import structlog
 
+from sentinel.cli import main, notify_test
 from sentinel.clock import SystemClock
 from sentinel.config import load_config, secret_values
 from sentinel.daemon import Daemon
@@ -198,3 +199,48 @@ async def test_kill_9_loses_nothing_and_pages_once(tmp_path: Path, pd: PagerDuty
     finally:
         third.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(third.wait(), 20) == 0
+
+
+async def test_cli_ack_by_short_reference(
+    daemon: Daemon, pd: PagerDuty, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sentinel ack <6 chars> --by alice` acknowledges through the running daemon's API,
+    and `--undo` withdraws it."""
+    try:
+        await _cli_ack(daemon, pd, capsys)
+    finally:
+        structlog.reset_defaults()  # main() pointed logging at the captured stdout
+
+
+async def _cli_ack(daemon: Daemon, pd: PagerDuty, capsys: pytest.CaptureFixture[str]) -> None:
+    await eventually(lambda: len(triggers(pd)) == 1)
+    fp = str(triggers(pd)[0]["dedup_key"])
+    host, port = daemon.listening[0]
+    config = Path(daemon.settings.config)
+    args = ["ack", fp[:6], "--by", "alice", "-c", str(config), "--url", f"http://{host}:{port}"]
+    assert await asyncio.to_thread(main, args) == 0
+    assert '"acknowledged_by": "alice"' in capsys.readouterr().out
+    await eventually(lambda: pd.incidents.get(fp) == "acknowledged")
+    assert await asyncio.to_thread(main, [*args, "--undo"]) == 0
+    assert '"acknowledged_by": null' in capsys.readouterr().out
+    assert await asyncio.to_thread(main, ["ack", "000000", *args[2:]]) == 1
+    assert "404" in capsys.readouterr().err
+
+
+async def test_notify_test_reports_delivery_and_refusal(
+    pd: PagerDuty, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """notify-test sends one test event (exit 0); a provider refusal exits 1 with the
+    reason and without the routing key."""
+    path = tmp_path / "sentinel.yaml"
+    path.write_text(config_text(tmp_path, free_port(), pd.url))
+    config = load_config(path, {})
+    assert await notify_test(config, "pagerduty", None, SystemClock()) == 0
+    assert capsys.readouterr().out.strip() == "pagerduty: delivered"
+    assert [r.json["event_action"] for r in pd.accepted] == ["trigger"]
+    pd.inject(Fault(400, {"status": "invalid event", "message": "bad", "errors": ["x"]}))
+    assert await notify_test(config, "pagerduty", None, SystemClock()) == 1
+    err = capsys.readouterr().err
+    assert "permanent" in err
+    assert PD_KEY not in err
+    assert await notify_test(config, "nope", None, SystemClock()) == 2

@@ -1,0 +1,1 @@
+"""Tests of deploy/: container image, Kubernetes, Prometheus rules, Grafana, compose."""
