@@ -23,7 +23,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from sentinel import __version__
+from sentinel import __version__, views
 from sentinel.clock import Clock
 from sentinel.config import (
     Config,
@@ -47,7 +47,7 @@ from sentinel.notify.base import AlertFacts, Notifier
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.render import Renderer
 from sentinel.probes import ProbeContext, registry
-from sentinel.results import LatestResults, Result
+from sentinel.results import LatestResults, RecentRuns, Result
 from sentinel.rules.engine import Instance, RuleEngine, Transition
 from sentinel.rules.routing import inhibited_by, quiet_reason
 from sentinel.runner import Armed, CheckRunner
@@ -96,6 +96,7 @@ class Daemon:
         self.env = env
         self.redactor = redactor
         self.latest = LatestResults()
+        self.recent = RecentRuns()
         self.registry = registry_ or CollectorRegistry()
         self.metrics = Metrics(self.registry, self.latest, __version__)
         self.heartbeats = HeartbeatBook(watching_since=clock.now())
@@ -107,7 +108,13 @@ class Daemon:
         self.runner = CheckRunner(
             clock,
             self.latest,
-            [self.latest.record, self.metrics.record_result, self.writer.submit, self._observe],
+            [
+                self.latest.record,
+                self.recent.record,
+                self.metrics.record_result,
+                self.writer.submit,
+                self._observe,
+            ],
         )
         self.metrics.watch_alerts(self._alert_counts)
         self.scheduler = Scheduler(
@@ -244,6 +251,7 @@ class Daemon:
         self.armed, self.unsupported = armed, unsupported
         self.runner.arm(armed)
         self.latest.retain(set(armed))
+        self.recent.retain(set(armed))
         self.scheduler.schedule((name, a.check.interval) for name, a in armed.items())
         self.metrics.checks_configured.clear()
         for check in config.checks:
@@ -618,6 +626,20 @@ class Daemon:
     def alert(self, ref: str) -> dict[str, Any] | None:
         fp = self.find_alert(ref)
         return next((a for a in self.status()["alerts"] if a["fingerprint"] == fp), None)
+
+    async def uptime_bars(
+        self, days: int = 90, checks: list[str] | None = None
+    ) -> dict[str, list[float | None]]:
+        return await views.uptime_bars(self.store, self.clock.now(), days, checks)
+
+    def maintenance(self) -> list[dict[str, Any]]:
+        return views.maintenance_view(self.config, self.clock.now())
+
+    def oncall_now(self) -> list[dict[str, Any]]:
+        return views.oncall_view(self.config, self.clock.now())
+
+    def redacted_config(self) -> dict[str, Any]:
+        return views.redacted_config(self.config)
 
     def readiness(self) -> dict[str, Any]:
         age = self.scheduler.last_tick_age()

@@ -6,6 +6,7 @@ A :class:`Result` is immutable and flows one way: probe -> scheduler ->
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -85,3 +86,25 @@ class LatestResults(Mapping[str, Result]):
 
     def __len__(self) -> int:
         return len(self._by_check)
+
+
+class RecentRuns:
+    """The last few runs of every check (duration, ok), for the status page's sparklines."""
+
+    def __init__(self, size: int = 30) -> None:
+        self._size = size
+        self._by_check: dict[str, deque[tuple[float, bool]]] = {}
+
+    def record(self, result: Result) -> None:
+        runs = self._by_check.get(result.check)
+        if runs is None:
+            runs = self._by_check[result.check] = deque(maxlen=self._size)
+        runs.append((result.duration, result.ok))
+
+    def get(self, check: str) -> list[tuple[float, bool]]:
+        return list(self._by_check.get(check, ()))
+
+    def retain(self, names: set[str]) -> None:
+        for name in list(self._by_check):
+            if name not in names:
+                del self._by_check[name]

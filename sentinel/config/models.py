@@ -47,6 +47,12 @@ def check_cron(value: str) -> str:
     return value
 
 
+class StatusPage(Strict):
+    title: str = "sentinel"
+    allow_ack: bool = False  # show an Acknowledge button on active alerts (CSRF-protected)
+    refresh: Duration = Field(default=30.0, ge=5.0)  # the page reloads itself this often
+
+
 class Server(Strict):
     listen: str = "0.0.0.0:9464"
     external_url: str | None = None
@@ -54,6 +60,7 @@ class Server(Strict):
     # Signs the acknowledgement links in notifications. Unset: a random key kept in the store.
     ack_secret: SecretStr | None = None
     ack_link_ttl: Duration = Field(default=24 * 3600.0, gt=0)
+    status_page: StatusPage = StatusPage()
 
     @field_validator("listen")
     @classmethod

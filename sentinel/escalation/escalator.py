@@ -25,6 +25,7 @@ import structlog
 from sentinel.clock import Clock
 from sentinel.config.models import Config
 from sentinel.escalation import policy as pol
+from sentinel.escalation.journal import Journal
 from sentinel.escalation.targets import resolve
 from sentinel.metrics import Metrics
 from sentinel.notify.base import AlertFacts, Kind, Notice
@@ -69,8 +70,11 @@ class Escalator:
         self._metrics = metrics
         self.progress: dict[str, pol.Progress] = {}
         self.facts: dict[str, AlertFacts] = {}
+        self.journal = Journal(store)
+        dispatcher.on_sent.append(self.journal.notified)
 
     async def restore(self) -> None:
+        await self.journal.restore()
         for data in await self._store.load_escalations():
             try:
                 p = pol.Progress.from_json(data["progress"])
@@ -91,6 +95,8 @@ class Escalator:
         now = self._now()
         changed: list[pol.Progress] = []
         deliveries: list[Delivery] = []
+        started: list[AlertFacts] = []
+        paged: list[tuple[str, list[pol.Page]]] = []
         for fp, alert in live.items():
             current = self.progress.get(fp)
             if current is None:
@@ -101,6 +107,7 @@ class Escalator:
                 log.info("escalation_started", fingerprint=fp, policy=policy.name)
                 self.progress[fp] = current
                 changed.append(current)
+                started.append(alert.facts)
             self.facts[fp] = alert.facts
             quiet = alert.quiet is not None
             if current.paused != quiet:
@@ -113,8 +120,14 @@ class Escalator:
                 self.progress[fp] = nxt
                 changed = [p for p in changed if p.fingerprint != fp] + [nxt]
             deliveries += self._deliveries(nxt, alert.facts, pages, now)
+            if pages:
+                paged.append((fp, pages))
+        for facts in started:  # the record opens before its first notice can be logged
+            await self.journal.opened(facts, now)
         if changed or deliveries:
             await self._commit(changed, [], deliveries, now)
+        for fp, pages in paged:
+            await self.journal.paged(fp, pages, now)
 
     async def resolved(self, fp: str) -> None:
         current = self.progress.get(fp)
@@ -127,6 +140,7 @@ class Escalator:
         del self.progress[fp]
         self.facts.pop(fp, None)
         await self._commit([], [fp], deliveries, now)
+        await self.journal.resolved(fp, now)
 
     async def acknowledge(self, fp: str, by: str) -> bool:
         """Stop the escalation at once and tell everyone told so far; False if unknown."""
@@ -140,6 +154,7 @@ class Escalator:
         self.progress[fp] = nxt
         facts = self.facts[fp]
         await self._commit([nxt], [], await self._follow_up(nxt, facts, pages, now), now)
+        await self.journal.acknowledged(fp, by, now)
         log.info("alert_acknowledged", fingerprint=fp, by=by)
         return True
 
@@ -150,6 +165,7 @@ class Escalator:
         nxt = pol.unacknowledge(current, self._now())
         self.progress[fp] = nxt
         await self._commit([nxt], [], [], self._now())
+        await self.journal.acknowledged(fp, None, self._now())
         return True
 
     async def flapping(self, facts: AlertFacts, policy: str | None) -> None:

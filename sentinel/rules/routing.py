@@ -23,6 +23,15 @@ def in_maintenance(window: Maintenance, now: datetime) -> bool:
     return start is not None and start <= now
 
 
+def window_times(window: Maintenance, now: datetime) -> tuple[datetime, datetime] | None:
+    """The window in force now, else the next one: (start, end); None if it never comes."""
+    trigger = CronTrigger.from_crontab(window.cron, timezone=ZoneInfo(window.timezone))
+    start = trigger.get_next_fire_time(None, now - timedelta(seconds=window.duration))
+    if start is None:
+        return None
+    return start, start + timedelta(seconds=window.duration)
+
+
 def labels_match(match: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in match.items())
 

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sentinel.heartbeats import Beat
+from sentinel.incidents import Incident, IncidentEvent
 from sentinel.notify.outbox import Delivery
 from sentinel.results import Result
 from sentinel.rules.engine import Instance
@@ -100,6 +101,38 @@ class Store(Protocol):
     async def set_key_once(self, name: str, value: str) -> str:
         """Keep ``value`` under ``name`` unless one exists; returns the value kept."""
         ...
+
+    async def save_incident(self, i: Incident, events: Sequence[IncidentEvent] = ()) -> None:
+        """Create or replace an incident and append timeline events, in one transaction."""
+        ...
+
+    async def add_incident_events(
+        self, incident_id: str, events: Sequence[IncidentEvent]
+    ) -> None: ...
+
+    async def incidents(
+        self, *, limit: int = 50, offset: int = 0, since: float | None = None
+    ) -> list[Incident]:
+        """Newest first."""
+        ...
+
+    async def count_incidents(self, since: float | None = None) -> int: ...
+
+    async def incident(self, incident_id: str) -> tuple[Incident, list[IncidentEvent]] | None: ...
+
+    async def open_incidents(self) -> list[Incident]: ...
+
+    async def uptime_days(
+        self, since_day: int, checks: Sequence[str] | None = None
+    ) -> dict[str, list[tuple[int, int, int, float]]]:
+        """Per check: (day since the epoch, ok results, all results, duration sum)."""
+        ...
+
+    async def durations(self, check: str, since: float, until: float) -> list[float]: ...
+
+    async def notification_counts(
+        self, since: float, until: float
+    ) -> dict[tuple[str, str], int]: ...
 
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,30}")

@@ -114,6 +114,54 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX outbox_by_alert ON outbox (fingerprint, channel)",
         "CREATE TABLE keys (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ),
+    # 6: incidents with their timelines, and per-check daily uptime rolled up as results
+    # are written (so 90-day bars and reports never scan the raw history).
+    (
+        """
+        CREATE TABLE incidents (
+            id TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            check_name TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            title TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            acked_at REAL,
+            acked_by TEXT,
+            resolved_at REAL,
+            root_cause TEXT NOT NULL,
+            resolution TEXT NOT NULL,
+            preventive TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX incidents_by_start ON incidents (started_at)",
+        "CREATE INDEX incidents_by_alert ON incidents (fingerprint, resolved_at)",
+        """
+        CREATE TABLE incident_events (
+            incident_id TEXT NOT NULL,
+            at REAL NOT NULL,
+            kind TEXT NOT NULL,
+            text TEXT NOT NULL,
+            detail TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX incident_events_by_incident ON incident_events (incident_id, at)",
+        """
+        CREATE TABLE uptime_daily (
+            check_name TEXT NOT NULL,
+            day INTEGER NOT NULL,
+            ok INTEGER NOT NULL,
+            total INTEGER NOT NULL,
+            duration_sum REAL NOT NULL,
+            PRIMARY KEY (check_name, day)
+        )
+        """,
+        """
+        INSERT INTO uptime_daily
+        SELECT check_name, CAST(started_at / 86400 AS INTEGER), SUM(ok), COUNT(*), SUM(duration)
+        FROM results GROUP BY 1, 2
+        """,
+    ),
 )
 
 LATEST = len(MIGRATIONS)

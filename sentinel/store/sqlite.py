@@ -22,6 +22,7 @@ from typing import Any
 import aiosqlite
 
 from sentinel.heartbeats import Beat
+from sentinel.incidents import Incident, IncidentEvent
 from sentinel.notify.base import Notice
 from sentinel.notify.outbox import OPEN, Delivery, decode_fallback, encode_fallback
 from sentinel.results import Result, Sample
@@ -35,6 +36,11 @@ _dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 _loads = json.loads
 
 _INSERT = "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?)"
+_UPTIME = (
+    "INSERT INTO uptime_daily VALUES (?, ?, ?, ?, ?) ON CONFLICT (check_name, day) DO UPDATE "
+    "SET ok = ok + excluded.ok, total = total + excluded.total, "
+    "duration_sum = duration_sum + excluded.duration_sum"
+)
 _RECENT = (
     "SELECT check_name, type, started_at, duration, ok, error, samples FROM results "
     "WHERE check_name = ? ORDER BY started_at DESC LIMIT ?"
@@ -189,8 +195,17 @@ class SqliteStore:
             )
             for r in results
         ]
+        days: dict[tuple[str, int], list[float]] = {}
+        for r in results:
+            acc = days.setdefault((r.check, int(r.started_at.timestamp() // 86400)), [0, 0, 0.0])
+            acc[0] += 1 if r.ok else 0
+            acc[1] += 1
+            acc[2] += r.duration
         async with self._transaction("BEGIN") as db:
             await db.executemany(_INSERT, rows)
+            await db.executemany(
+                _UPTIME, [(c, d, int(a[0]), int(a[1]), a[2]) for (c, d), a in days.items()]
+            )
 
     async def recent_results(self, check: str, limit: int = 100) -> list[Result]:
         async with self.db.execute(_RECENT, (check, limit)) as cur:
@@ -437,6 +452,127 @@ class SqliteStore:
         kept = await self.get_key(name)
         assert kept is not None
         return kept
+
+    # -- incidents and rollups -----------------------------------------------
+
+    async def save_incident(self, i: Incident, events: Sequence[IncidentEvent] = ()) -> None:
+        """Create or replace an incident and append timeline events, in one transaction."""
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    i.id,
+                    i.fingerprint,
+                    i.rule,
+                    i.check,
+                    i.severity,
+                    i.title,
+                    i.started_at,
+                    i.acked_at,
+                    i.acked_by,
+                    i.resolved_at,
+                    i.root_cause,
+                    i.resolution,
+                    i.preventive,
+                ),
+            )
+            await db.executemany(
+                "INSERT INTO incident_events VALUES (?, ?, ?, ?, ?)",
+                [(i.id, e.at, e.kind, e.text, _dumps(e.detail)) for e in events],
+            )
+
+    async def add_incident_events(self, incident_id: str, events: Sequence[IncidentEvent]) -> None:
+        async with self._transaction() as db:
+            await db.executemany(
+                "INSERT INTO incident_events VALUES (?, ?, ?, ?, ?)",
+                [(incident_id, e.at, e.kind, e.text, _dumps(e.detail)) for e in events],
+            )
+
+    async def incidents(
+        self, *, limit: int = 50, offset: int = 0, since: float | None = None
+    ) -> list[Incident]:
+        """Newest first."""
+        async with self.db.execute(
+            f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE started_at >= ? "
+            "ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?",
+            (since if since is not None else float("-inf"), limit, offset),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [Incident(*row) for row in rows]
+
+    async def count_incidents(self, since: float | None = None) -> int:
+        async with self.db.execute(
+            "SELECT COUNT(*) FROM incidents WHERE started_at >= ?",
+            (since if since is not None else float("-inf"),),
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def incident(self, incident_id: str) -> tuple[Incident, list[IncidentEvent]] | None:
+        async with self.db.execute(
+            f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = ?", (incident_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        async with self.db.execute(
+            "SELECT at, kind, text, detail FROM incident_events WHERE incident_id = ? "
+            "ORDER BY at, rowid",
+            (incident_id,),
+        ) as cur:
+            events = [
+                IncidentEvent(at, kind, text, _loads(detail))
+                for at, kind, text, detail in await cur.fetchall()
+            ]
+        return Incident(*row), events
+
+    async def open_incidents(self) -> list[Incident]:
+        """Incidents not resolved yet (a restart picks them up)."""
+        async with self.db.execute(
+            f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE resolved_at IS NULL"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [Incident(*row) for row in rows]
+
+    async def uptime_days(
+        self, since_day: int, checks: Sequence[str] | None = None
+    ) -> dict[str, list[tuple[int, int, int, float]]]:
+        """Per check, its days from ``since_day`` (days since the epoch, UTC):
+        (day, ok results, all results, sum of durations), oldest first."""
+        out: dict[str, list[tuple[int, int, int, float]]] = {}
+        async with self.db.execute(
+            "SELECT check_name, day, ok, total, duration_sum FROM uptime_daily "
+            "WHERE day >= ? ORDER BY check_name, day",
+            (since_day,),
+        ) as cur:
+            async for check, day, ok, total, dsum in cur:
+                if checks is None or check in checks:
+                    out.setdefault(check, []).append((day, ok, total, dsum))
+        return out
+
+    async def durations(self, check: str, since: float, until: float) -> list[float]:
+        """Run durations of one check in [since, until) (for latency quantiles)."""
+        async with self.db.execute(
+            "SELECT duration FROM results WHERE check_name = ? AND started_at >= ? "
+            "AND started_at < ?",
+            (check, since, until),
+        ) as cur:
+            return [float(d) for (d,) in await cur.fetchall()]
+
+    async def notification_counts(self, since: float, until: float) -> dict[tuple[str, str], int]:
+        """(channel, state) -> outbox rows created in [since, until)."""
+        async with self.db.execute(
+            "SELECT channel, state, COUNT(*) FROM outbox WHERE created_at >= ? "
+            "AND created_at < ? GROUP BY 1, 2",
+            (since, until),
+        ) as cur:
+            return {(str(c), str(s)): int(n) for c, s, n in await cur.fetchall()}
+
+
+_INCIDENT_COLUMNS = (
+    "id, fingerprint, rule, check_name, severity, title, started_at, acked_at, acked_by, "
+    "resolved_at, root_cause, resolution, preventive"
+)
 
 
 def _ts(at: datetime | None) -> float | None:

@@ -29,7 +29,7 @@ from sentinel.escalation.policy import (
     start,
     unacknowledge,
 )
-from tests.examples import SPEC_EXAMPLE
+from tests.examples import PROJECT_EXAMPLE
 
 S = 1.0
 M = 60.0
@@ -44,8 +44,9 @@ HIGH_ALL = (*HIGH_0, ONCALL, "eng-lead")
 
 
 def example_escalation() -> Escalation:
-    """The `escalation:` section of the spec's example config."""
-    data = yaml.safe_load(SPEC_EXAMPLE.read_text())
+    """The `escalation:` section of the example config (the spec's matrix; the copy in
+    config/ is used so the suite runs where ../shared is not beside the clone)."""
+    data = yaml.safe_load(PROJECT_EXAMPLE.read_text())
     return Escalation.model_validate(data["escalation"])
 
 

@@ -371,3 +371,27 @@ async def test_flapping_sends_one_notice_to_the_first_step(world: World) -> None
     assert [r.form["To"] for r in world.sms.accepted] == ["+15550100001"]
     assert "flap" in world.sms.accepted[0].form["Body"].lower()
     assert world.esc.progress == {}  # no escalation runs for a flapping alert
+
+
+async def test_incident_record_follows_the_escalation(world: World) -> None:
+    """The escalation opens INC-20260105-090000-ffff: fired, each notice, the 15m step,
+    alice's ack and the resolution, with MTTA and duration on the record."""
+    live = firing()
+    await run(world, 16 * 60, live)
+    await world.esc.acknowledge("f" * 20, "alice")
+    await run(world, 4 * 60, live)
+    await world.esc.resolved("f" * 20)
+    await settle(world)
+    found = await world.store.incident("INC-20260105-090000-ffff")
+    assert found is not None
+    incident, events = found
+    assert incident.acked_by == "alice"
+    assert incident.time_to_ack == 16 * 60
+    assert incident.duration == 20 * 60
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "fired"
+    assert "resolved" in kinds
+    assert kinds.count("escalated") == 1
+    assert "acknowledged" in kinds
+    told = {e.detail["target"] for e in events if e.kind == "notified"}
+    assert told == {"oncall:primary", "pagerduty", "slack-alerts", "eng-lead"}

@@ -1,0 +1,101 @@
+"""Read-side views over the daemon's state for the status page, the API and reports.
+
+Plain functions of what they are given (config, store, clock readings); the
+daemon passes its parts in. Nothing here changes state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import SecretStr
+
+from sentinel.config.models import Config
+from sentinel.escalation.oncall import handoffs, on_call
+from sentinel.rules.routing import window_times
+from sentinel.store import Store
+
+DAY = 86400
+
+
+async def uptime_bars(
+    store: Store, now: datetime, days: int = 90, checks: list[str] | None = None
+) -> dict[str, list[float | None]]:
+    """Per check, the share of passing runs on each of the last ``days`` UTC days,
+    oldest first; None for a day without runs."""
+    today = int(now.timestamp() // DAY)
+    first = today - days + 1
+    rows = await store.uptime_days(first, checks)
+    out: dict[str, list[float | None]] = {}
+    for check, found in rows.items():
+        bars: list[float | None] = [None] * days
+        for day, ok, total, _ in found:
+            if total and first <= day <= today:
+                bars[day - first] = ok / total
+        out[check] = bars
+    return out
+
+
+def maintenance_view(config: Config, now: datetime) -> list[dict[str, Any]]:
+    """Each window: in force now or next, with its start and end."""
+    out = []
+    for w in config.maintenance:
+        times = window_times(w, now)
+        if times is None:
+            continue
+        start, end = times
+        out.append(
+            {
+                "name": w.name,
+                "match": w.match,
+                "active": start <= now < end,
+                "starts_at": start.isoformat(),
+                "ends_at": end.isoformat(),
+            }
+        )
+    return out
+
+
+def oncall_view(config: Config, now: datetime) -> list[dict[str, Any]]:
+    """Who is on call on each schedule, and the next handoffs."""
+    return [
+        {
+            "schedule": name,
+            "on_call": on_call(rotation, now),
+            "timezone": rotation.timezone,
+            "next_handoffs": [
+                {"at": h.at.isoformat(), "who": h.who, "reason": h.reason}
+                for h in handoffs(rotation, now, 3)
+            ],
+        }
+        for name, rotation in config.oncall.items()
+    ]
+
+
+def redacted_config(config: Config) -> dict[str, Any]:
+    """The running config as JSON, every secret replaced by "**********"."""
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            return "**********" if value.get_secret_value() else ""
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [scrub(v) for v in value]
+        return value
+
+    scrubbed: dict[str, Any] = _jsonable(scrub(config.model_dump(by_alias=True)))
+    return scrubbed
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
