@@ -14,7 +14,7 @@ import secrets
 import signal
 from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,6 @@ from sentinel.config import (
     Config,
     ConfigError,
     load_config,
-    parse_duration,
     secret_values,
     split_listen,
 )
@@ -53,7 +52,7 @@ from sentinel.rules.routing import inhibited_by, quiet_reason
 from sentinel.runner import Armed, CheckRunner
 from sentinel.scheduler import Scheduler
 from sentinel.settings import Settings
-from sentinel.silences import Silence, check_matchers, new_id, silenced_by
+from sentinel.silences import Silence, silence_from_request, silenced_by
 from sentinel.store import Store, open_store
 from sentinel.store.writer import ResultWriter
 from sentinel.web.app import create_app
@@ -523,43 +522,14 @@ class Daemon:
 
     async def add_silence(self, body: dict[str, Any]) -> dict[str, Any]:
         """A new silence from the API; ValueError with a reason for bad input."""
-        now = self.clock.now()
-        matchers = body.get("matchers")
-        if not isinstance(matchers, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in matchers.items()
-        ):
-            raise ValueError("matchers must be an object of label -> value")
-        check_matchers(matchers)
-        author, comment = body.get("author"), body.get("comment", "")
-        if not isinstance(author, str) or not author.strip():
-            raise ValueError("author is required")
-        if not isinstance(comment, str):
-            raise ValueError("comment must be text")
-        try:
-            duration = parse_duration(body.get("duration", "1h"))
-        except ValueError as exc:
-            raise ValueError(f"duration: {exc}") from None
-        if duration <= 0:
-            raise ValueError("duration must be positive")
-        starts = now
-        if "starts_at" in body:
-            try:
-                starts = datetime.fromisoformat(str(body["starts_at"]))
-            except ValueError:
-                raise ValueError("starts_at must be an ISO 8601 time") from None
-            if starts.tzinfo is None:
-                raise ValueError("starts_at needs a time zone, e.g. 2026-12-24T09:00:00+00:00")
-        ends = starts + timedelta(seconds=duration)
-        if ends <= now:
-            raise ValueError("the silence would already be over")
-        silence = Silence(new_id(), matchers, starts, ends, author, comment, now)
+        silence = silence_from_request(body, self.clock.now())
         await self.store.save_silence(silence)
         self.silences.append(silence)
         log.info(
             "silence_created",
             id=silence.id,
-            author=author,
-            matchers=matchers,
+            author=silence.author,
+            matchers=silence.matchers,
             ends_at=silence.ends_at.isoformat(),
         )
         return silence.to_json()

@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+
+from sentinel.config.units import parse_duration
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +71,36 @@ def silenced_by(silences: list[Silence], labels: dict[str, str], now: datetime) 
         if silence.active(now) and silence.matches(labels):
             return silence
     return None
+
+
+def silence_from_request(body: dict[str, Any], now: datetime) -> Silence:
+    """A new silence from an API request body; ValueError with a reason for bad input."""
+    matchers = body.get("matchers")
+    if not isinstance(matchers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in matchers.items()
+    ):
+        raise ValueError("matchers must be an object of label -> value")
+    check_matchers(matchers)
+    author, comment = body.get("author"), body.get("comment", "")
+    if not isinstance(author, str) or not author.strip():
+        raise ValueError("author is required")
+    if not isinstance(comment, str):
+        raise ValueError("comment must be text")
+    try:
+        duration = parse_duration(body.get("duration", "1h"))
+    except ValueError as exc:
+        raise ValueError(f"duration: {exc}") from None
+    if duration <= 0:
+        raise ValueError("duration must be positive")
+    starts = now
+    if "starts_at" in body:
+        try:
+            starts = datetime.fromisoformat(str(body["starts_at"]))
+        except ValueError:
+            raise ValueError("starts_at must be an ISO 8601 time") from None
+        if starts.tzinfo is None:
+            raise ValueError("starts_at needs a time zone, e.g. 2026-12-24T09:00:00+00:00")
+    ends = starts + timedelta(seconds=duration)
+    if ends <= now:
+        raise ValueError("the silence would already be over")
+    return Silence(new_id(), matchers, starts, ends, author, comment, now)
