@@ -1,5 +1,5 @@
 """Command line: ``sentinel run | validate | check | oncall | silence | ack | notify-test |
-simulate | healthcheck | version``.
+simulate | report | healthcheck | version``.
 
 Exit codes: 0 success, 1 a check failed (``check``), 2 the config is unusable.
 """
@@ -88,6 +88,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(notify_test(config, args.channel, args.to, SystemClock()))
     if args.command == "simulate":
         return simulate_command(config, args.scenario)
+    if args.command == "report":
+        from sentinel.reports import report_command
+
+        code, text = asyncio.run(
+            report_command(config, args.period, args.format, SystemClock().now())
+        )
+        print(
+            text, end="" if text.endswith("\n") else "\n", file=sys.stderr if code else sys.stdout
+        )
+        return code
     # uvloop cuts the event loop's share of every probe by about a third (docs/performance.md).
     factory = uvloop.new_event_loop if settings.event_loop == "uvloop" else None
     with asyncio.Runner(loop_factory=factory) as runner:
@@ -156,6 +166,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     health.add_argument("--url", help="the /ready URL (default: from SENTINEL_LISTEN or config)")
     health.add_argument("-c", "--config", help="config file (only for server.listen; optional)")
+    report = sub.add_parser("report", help="uptime, latency, incidents and notifications")
+    report.add_argument("-c", "--config", help="config file (its storage: is read)")
+    report.add_argument("--period", default="7d", help="how far back from now (default 7d)")
+    report.add_argument(
+        "--format", default="table", choices=("table", "markdown", "json"), help="default table"
+    )
     schema = sub.add_parser("schema", help="print the config file's JSON Schema (for editors)")
     schema.add_argument("-o", "--output", metavar="FILE", help="write it to FILE instead")
     sub.add_parser("version", help="print the version")

@@ -12,7 +12,7 @@ import gc
 import hmac
 import secrets
 import signal
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,10 +42,11 @@ from sentinel.logs import Redactor
 from sentinel.metrics import Metrics
 from sentinel.notify import build_notifier
 from sentinel.notify.acklink import check_token, make_token
-from sentinel.notify.base import AlertFacts, Notifier
+from sentinel.notify.base import AlertFacts, Notice, Notifier
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.render import Renderer
 from sentinel.probes import ProbeContext, registry
+from sentinel.report_schedule import ReportScheduler
 from sentinel.results import LatestResults, RecentRuns, Result
 from sentinel.rules.engine import Instance, RuleEngine, Transition
 from sentinel.rules.routing import inhibited_by, quiet_reason
@@ -121,6 +122,7 @@ class Daemon:
         )
         self.dispatcher = Dispatcher(self.store, clock, self.metrics, config.notifications)
         self.escalator = Escalator(config, self.store, self.dispatcher, clock, self.metrics)
+        self.reports = ReportScheduler(config, self.store, clock, self._send_report)
         self.notifiers: dict[str, tuple[Channel, Notifier]] = {}
         self._notify_session: aiohttp.ClientSession | None = None
         self._kick = asyncio.Event()
@@ -157,6 +159,7 @@ class Daemon:
         self._spawn(self._prune_loop())
         self._spawn(self._rule_loop())
         self._spawn(self._escalation_loop())
+        self._spawn(self.reports.run())
         # The config, probes and jobs live as long as the process: move them out of
         # the collector's sight so its full passes stay short with 10,000 checks.
         gc.freeze()
@@ -220,6 +223,7 @@ class Daemon:
         old = self.armed
         self.rules.configure(new)
         self.escalator.configure(new)
+        self.reports.config = new
         self.ack_key = await self._ack_key(new)
         self._configure_channels(new)
         self._arm(new)
@@ -393,6 +397,9 @@ class Daemon:
                     fingerprint=t.instance.fingerprint,
                     error=type(exc).__name__,
                 )
+
+    async def _send_report(self, name: str, targets: Sequence[str], notice: Notice) -> None:
+        await self.escalator.announce(f"report:{name}", notice, targets)
 
     async def _escalation_loop(self) -> None:
         """Escalation steps, repeats and ack expiry, each second or at once on a firing."""

@@ -31,12 +31,12 @@ from zoneinfo import ZoneInfo
 
 import structlog
 import yaml
-from apscheduler.triggers.cron import CronTrigger
 from prometheus_client import CollectorRegistry
 
 from sentinel import __version__
 from sentinel.clock import FakeClock
 from sentinel.config import Config, format_duration, parse_duration
+from sentinel.config.cron import crontab
 from sentinel.escalation import policy as pol
 from sentinel.escalation.escalator import Escalator, Live
 from sentinel.escalation.facts import alert_facts
@@ -775,7 +775,7 @@ def _maintenance_edges(config: Config, start: datetime, until: float) -> list[fl
     end = start + timedelta(seconds=until)
     edges: list[float] = []
     for window in config.maintenance:
-        trigger = CronTrigger.from_crontab(window.cron, timezone=ZoneInfo(window.timezone))
+        trigger = crontab(window.cron, ZoneInfo(window.timezone))
         at = start - timedelta(seconds=window.duration)
         for _ in range(10_000):
             fire = trigger.get_next_fire_time(None, at)

@@ -12,10 +12,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from sentinel.config.checks import NAME, Check, Strict
+from sentinel.config.cron import crontab
 from sentinel.config.rule import Rule
 from sentinel.config.units import Duration, parse_duration
 
@@ -41,7 +41,7 @@ def check_timezone(value: str) -> str:
 
 def check_cron(value: str) -> str:
     try:
-        CronTrigger.from_crontab(value)
+        crontab(value)
     except ValueError as exc:
         raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
     return value

@@ -178,6 +178,11 @@ class Escalator:
         key = f"flap:{facts.rule}:{facts.check}:{now}"
         await self._commit([], [], self._rows(key, notice, steps[0].notify, now), now)
 
+    async def announce(self, key: str, notice: Notice, targets: Iterable[str]) -> None:
+        """A notice that is not about an alert (a scheduled report) to these targets."""
+        now = self._now()
+        await self._commit([], [], self._rows(f"{key}:{now}", notice, targets, now), now)
+
     # -- from pages to outbox rows ------------------------------------------
 
     def _deliveries(

@@ -26,6 +26,7 @@ Kind = Literal[
     "flapping",  # one notice instead of a stream while the alert flaps
     "digest",  # many alerts for one target in a storm, in one message
     "test",  # `sentinel notify-test`
+    "report",  # a scheduled report's summary (reports:), no alert
 ]
 
 

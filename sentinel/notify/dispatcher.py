@@ -154,8 +154,8 @@ class Dispatcher:
         out = []
         for d in deliveries:
             lane = self._lanes.get(d.channel)
-            if lane is None or not lane.notifier.digest:
-                out.append(d)
+            if lane is None or not lane.notifier.digest or d.notice.alert is None:
+                out.append(d)  # reports and tests are never folded into a digest
                 continue
             until = self.storm.admit(d.channel, d.address, d.created_at)
             out.append(d if until is None else d.with_(state="held", next_at=until))

@@ -67,7 +67,12 @@ class PagerDutyNotifier:
         self._url = (channel.api_url or "https://events.pagerduty.com").rstrip("/") + "/v2/enqueue"
 
     def events(self, notice: Notice) -> list[dict[str, Any]]:
-        """The events for a notice: one, or one per alert of a digest."""
+        """The events for a notice: one, or one per alert of a digest. A report is
+        refused for good: it would open an incident that nobody can resolve."""
+        if notice.kind == "report":
+            raise DeliveryError(
+                retry=False, reason="unsupported", detail="PagerDuty is not sent reports"
+            )
         if notice.kind == "digest":
             return [self._event(notice, "trigger", a) for a in notice.alerts]
         return [self._event(notice, ACTION[notice.kind], notice.alert)]

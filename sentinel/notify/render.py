@@ -10,6 +10,7 @@ without copying the rest. A notice's kind picks the template::
     flapping                        -> flapping
     digest                          -> digest
     test                            -> test
+    report                          -> report
 
 each as ``<name>.txt.j2`` (plain text, Slack, console, webhook) and
 ``<name>.html.j2`` (email, autoescaped); ``subject.txt.j2`` gives the email
@@ -40,6 +41,7 @@ TEMPLATE_FOR_KIND = {
     "flapping": "flapping",
     "digest": "digest",
     "test": "test",
+    "report": "report",
 }
 
 STATUS = {
@@ -51,6 +53,7 @@ STATUS = {
     "flapping": "FLAPPING",
     "digest": "DIGEST",
     "test": "TEST",
+    "report": "REPORT",
 }
 
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))

@@ -10,22 +10,21 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
-
+from sentinel.config.cron import crontab
 from sentinel.config.models import AlertMatcher, Config, Inhibit, Maintenance
 
 
 def in_maintenance(window: Maintenance, now: datetime) -> bool:
     """Has the window's cron fired within the last ``duration``? Cron times are read in
     the window's time zone, so a 02:00 window stays at 02:00 local across DST changes."""
-    trigger = CronTrigger.from_crontab(window.cron, timezone=ZoneInfo(window.timezone))
+    trigger = crontab(window.cron, ZoneInfo(window.timezone))
     start = trigger.get_next_fire_time(None, now - timedelta(seconds=window.duration))
     return start is not None and start <= now
 
 
 def window_times(window: Maintenance, now: datetime) -> tuple[datetime, datetime] | None:
     """The window in force now, else the next one: (start, end); None if it never comes."""
-    trigger = CronTrigger.from_crontab(window.cron, timezone=ZoneInfo(window.timezone))
+    trigger = crontab(window.cron, ZoneInfo(window.timezone))
     start = trigger.get_next_fire_time(None, now - timedelta(seconds=window.duration))
     if start is None:
         return None

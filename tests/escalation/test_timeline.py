@@ -19,7 +19,7 @@ from sentinel.config.models import Config
 from sentinel.escalation.escalator import Escalator, Live
 from sentinel.metrics import Metrics
 from sentinel.notify import build_notifier
-from sentinel.notify.base import AlertFacts
+from sentinel.notify.base import AlertFacts, Notice
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.render import Renderer
 from sentinel.results import LatestResults
@@ -395,3 +395,21 @@ async def test_incident_record_follows_the_escalation(world: World) -> None:
     assert "acknowledged" in kinds
     told = {e.detail["target"] for e in events if e.kind == "notified"}
     assert told == {"oncall:primary", "pagerduty", "slack-alerts", "eng-lead"}
+
+
+async def test_report_notice_goes_through_the_outbox(world: World) -> None:
+    """A scheduled report's summary reaches its targets like any notice, never as part
+    of a storm digest, and never to PagerDuty."""
+    notice = Notice(
+        kind="report", at=world.clock.now().timestamp(), text="Uptime 99.9%\nIncidents: 0"
+    )
+    for _ in range(8):  # more than the storm threshold to one address
+        await world.esc.announce("report:daily", notice, ["slack-alerts"])
+        await world.clock.advance(1)
+    await world.esc.announce("report:weekly", notice, ["email:ops@example.com", "pagerduty"])
+    await run(world, 10, {})
+    assert len(world.slack.accepted) == 8
+    assert [r.json["personalizations"][0]["to"][0]["email"] for r in world.mail.accepted] == [
+        "ops@example.com"
+    ]
+    assert world.pd.accepted == []
