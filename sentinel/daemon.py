@@ -128,6 +128,7 @@ class Daemon:
         self._kick = asyncio.Event()
         self.ack_key = b""
         self.armed: dict[str, Armed] = {}
+        self.check_named = {c.name: c for c in config.checks}
         self.silences: list[Silence] = []
         self.unsupported: dict[str, str] = {}
         self.started_at: datetime = clock.now()
@@ -252,6 +253,7 @@ class Daemon:
                 continue
             armed[check.name] = Armed(check, check.type, factory(check, self.probe_context))
         self.armed, self.unsupported = armed, unsupported
+        self.check_named = {c.name: c for c in config.checks}
         self.runner.arm(armed)
         self.latest.retain(set(armed))
         self.recent.retain(set(armed))
@@ -466,7 +468,7 @@ class Daemon:
     def _alert_labels(self, inst: Instance) -> dict[str, str]:
         """An alert's labels as routing sees them: alertname, check, severity, the check's
         and the rule's labels, and the instance's own."""
-        check = next((c for c in self.config.checks if c.name == inst.check), None)
+        check = self.check_named.get(inst.check)
         rule = self.rules.rule(inst.rule, inst.check)
         return {
             "alertname": inst.rule,
@@ -484,7 +486,8 @@ class Daemon:
         firing: list[tuple[str, dict[str, str]]] | None = None,
     ) -> str | None:
         """Why this alert is suppressed now (dependency down, maintenance, inhibition), if so."""
-        check_labels = next((c.labels for c in self.config.checks if c.name == inst.check), {})
+        check = self.check_named.get(inst.check)
+        check_labels = check.labels if check is not None else {}
         down = self._down() if down is None else down
         reason = quiet_reason(self.config, inst.check, check_labels, self.clock.now(), down)
         if reason is not None:

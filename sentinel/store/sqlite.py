@@ -459,7 +459,14 @@ class SqliteStore:
         """Create or replace an incident and append timeline events, in one transaction."""
         async with self._transaction() as db:
             await db.execute(
-                "INSERT OR REPLACE INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, "
+                "title = excluded.title, acked_at = excluded.acked_at, "
+                "acked_by = excluded.acked_by, "
+                # a resolution is final: a stale copy saved later cannot reopen it
+                "resolved_at = COALESCE(excluded.resolved_at, incidents.resolved_at), "
+                "root_cause = excluded.root_cause, resolution = excluded.resolution, "
+                "preventive = excluded.preventive",
                 (
                     i.id,
                     i.fingerprint,
@@ -540,14 +547,23 @@ class SqliteStore:
         """Per check, its days from ``since_day`` (days since the epoch, UTC):
         (day, ok results, all results, sum of durations), oldest first."""
         out: dict[str, list[tuple[int, int, int, float]]] = {}
-        async with self.db.execute(
-            "SELECT check_name, day, ok, total, duration_sum FROM uptime_daily "
-            "WHERE day >= ? ORDER BY check_name, day",
-            (since_day,),
-        ) as cur:
-            async for check, day, ok, total, dsum in cur:
-                if checks is None or check in checks:
-                    out.setdefault(check, []).append((day, ok, total, dsum))
+        sql = "SELECT check_name, day, ok, total, duration_sum FROM uptime_daily WHERE day >= ?"
+        args: list[Any] = [since_day]
+        wanted: list[str] | None = None
+        if checks is not None:
+            wanted = list(dict.fromkeys(checks))
+            if not wanted:
+                return out
+        if wanted is not None and len(wanted) <= 30_000:
+            # SQLite allows 32,766 parameters; a status page asks for at most a page.
+            sql += f" AND check_name IN ({','.join('?' * len(wanted))})"
+            args += wanted
+        async with self.db.execute(sql + " ORDER BY check_name, day", args) as cur:
+            rows = await cur.fetchall()
+        keep = None if wanted is None else set(wanted)
+        for check, day, ok, total, dsum in rows:
+            if keep is None or check in keep:
+                out.setdefault(check, []).append((day, ok, total, dsum))
         return out
 
     async def durations(self, check: str, since: float, until: float) -> list[float]:

@@ -1,11 +1,11 @@
-"""Acknowledging: the API (bearer token) and the signed links sent in notifications.
+"""Acknowledging through the signed links sent in notifications.
 
-POST /api/v1/alerts/{id}/ack     {"by": "alice"}   bearer token
-POST /api/v1/alerts/{id}/unack                     bearer token
-GET  /api/v1/alerts[/{id}]                         read-only
 GET  /ack/{fingerprint}/{token}  a confirm page (a phone's link preview must not ack)
 POST /ack/{fingerprint}/{token}  acknowledges; the token in the path is the credential,
                                  so a cross-site form cannot forge it
+
+The API's acknowledge (POST /api/v1/alerts/{id}/ack, bearer token) is in
+:mod:`sentinel.web.api`.
 """
 
 from __future__ import annotations
@@ -46,41 +46,7 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
     )
 
 
-def add_ack_routes(app: web.Application, source: AckSource, refuse: Refuse) -> None:
-    async def list_alerts(_: web.Request) -> web.Response:
-        return web.json_response({"alerts": source.status()["alerts"]})
-
-    async def one_alert(request: web.Request) -> web.Response:
-        found = source.alert(request.match_info["id"])
-        if found is None:
-            return web.json_response({"error": "no such active alert"}, status=404)
-        return web.json_response(found)
-
-    async def ack(request: web.Request) -> web.Response:
-        denied = refuse(request)
-        if denied is not None:
-            return denied
-        try:
-            body = await request.json() if request.can_read_body else {}
-        except ValueError:
-            return web.json_response({"error": "body must be JSON"}, status=400)
-        by = body.get("by") if isinstance(body, dict) else None
-        if not isinstance(by, str) or not by.strip():
-            return web.json_response({"error": "by (who acknowledges) is required"}, status=400)
-        done = await source.acknowledge(request.match_info["id"], by.strip()[:100])
-        if done is None:
-            return web.json_response({"error": "no such escalating alert"}, status=404)
-        return web.json_response(done)
-
-    async def unack(request: web.Request) -> web.Response:
-        denied = refuse(request)
-        if denied is not None:
-            return denied
-        done = await source.unacknowledge(request.match_info["id"])
-        if done is None:
-            return web.json_response({"error": "no such acknowledged alert"}, status=404)
-        return web.json_response(done)
-
+def add_ack_routes(app: web.Application, source: AckSource) -> None:
     def link(request: web.Request) -> tuple[str, str, str | None]:
         fp, token = request.match_info["fingerprint"], request.match_info["token"]
         verdict = source.check_ack_link(fp, token)
@@ -117,9 +83,5 @@ def add_ack_routes(app: web.Application, source: AckSource, refuse: Refuse) -> N
             return _page("Nothing to acknowledge", "<p>This alert is no longer active.</p>", 404)
         return _page("Acknowledged", f"<p>Acknowledged by {escape(by)}. Escalation stopped.</p>")
 
-    app.router.add_get("/api/v1/alerts", list_alerts)
-    app.router.add_get("/api/v1/alerts/{id}", one_alert)
-    app.router.add_post("/api/v1/alerts/{id}/ack", ack)
-    app.router.add_post("/api/v1/alerts/{id}/unack", unack)
     app.router.add_get("/ack/{fingerprint}/{token}", confirm)
     app.router.add_post("/ack/{fingerprint}/{token}", confirmed)

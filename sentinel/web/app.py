@@ -1,8 +1,9 @@
-"""aiohttp application: /health, /ready, /metrics and /api/v1/status.
+"""aiohttp application: /health, /ready, /metrics, /api/v1/status and the pings here;
+the REST API in :mod:`sentinel.web.api`, the signed ack links in :mod:`sentinel.web.acks`.
 
-Handlers only read; what they show comes from a :class:`StatusSource` that
-the daemon provides. /metrics renders in a worker thread so a scrape of
-10,000 checks does not stall probes on the event loop.
+What handlers show comes from a :class:`StatusSource` that the daemon provides.
+/metrics renders in a worker thread so a scrape of 10,000 checks does not stall
+probes on the event loop.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from sentinel.heartbeats import PingKind
 from sentinel.metrics import Metrics
-from sentinel.web.acks import AckSource, add_ack_routes
+from sentinel.web.acks import add_ack_routes
+from sentinel.web.api import ApiSource, add_api_routes
+from sentinel.web.page import PageSource, add_page_routes
 
 
-class StatusSource(AckSource, Protocol):
+class StatusSource(ApiSource, PageSource, Protocol):
     def readiness(self) -> dict[str, Any]:
         """Must contain ``ready: bool``; the rest explains it."""
         ...
@@ -31,12 +34,6 @@ class StatusSource(AckSource, Protocol):
     async def ping(self, name: str, kind: PingKind, key: str | None) -> tuple[int, str]: ...
 
     def api_token(self) -> str | None: ...
-
-    def list_silences(self) -> list[dict[str, Any]]: ...
-
-    async def add_silence(self, body: dict[str, Any]) -> dict[str, Any]: ...
-
-    async def expire_silence(self, silence_id: str) -> bool: ...
 
 
 def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
@@ -79,45 +76,13 @@ def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
             return web.json_response({"error": "missing or wrong bearer token"}, status=401)
         return None
 
-    async def silences(_: web.Request) -> web.Response:
-        return web.json_response({"silences": source.list_silences()})
-
-    async def create_silence(request: web.Request) -> web.Response:
-        denied = refuse(request)
-        if denied is not None:
-            return denied
-        try:
-            body = await request.json()
-        except ValueError:
-            return web.json_response({"error": "body must be JSON"}, status=400)
-        if not isinstance(body, dict):
-            return web.json_response({"error": "body must be a JSON object"}, status=400)
-        try:
-            created = await source.add_silence(body)
-        except ValueError as exc:
-            return web.json_response({"error": str(exc)}, status=400)
-        return web.json_response(created, status=201)
-
-    async def expire(request: web.Request) -> web.Response:
-        denied = refuse(request)
-        if denied is not None:
-            return denied
-        if await source.expire_silence(request.match_info["id"]):
-            return web.json_response({"expired": request.match_info["id"]})
-        return web.json_response({"error": "no such active silence"}, status=404)
-
-    async def index(_: web.Request) -> web.Response:
-        raise web.HTTPFound("/api/v1/status")
-
-    add_ack_routes(app, source, refuse)
+    add_ack_routes(app, source)
+    add_api_routes(app, source, refuse)
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/api/v1/status", status)
-    app.router.add_get("/", index)
-    app.router.add_get("/api/v1/silences", silences)
-    app.router.add_post("/api/v1/silences", create_silence)
-    app.router.add_delete("/api/v1/silences/{id}", expire)
+    add_page_routes(app, source)
     for suffix, kind in (("", "success"), ("/start", "start"), ("/fail", "fail")):
         handler = pinger(kind)  # type: ignore[arg-type]
         app.router.add_route("GET", "/ping/{name}" + suffix, handler)

@@ -1,0 +1,486 @@
+"""The REST API under /api/v1, described by /api/v1/openapi.json (sentinel/web/openapi.py).
+
+Reads need nothing; every write needs ``Authorization: Bearer <server.api_token>``
+(401 when missing or wrong, 403 when no token is configured). Lists are pages:
+``?limit=`` 1..1000 (default 100) and ``?offset=`` >= 0 give
+``{items, total, limit, offset, next}`` where ``next`` is the next page's URL or
+null. Every error under /api/ and /-/ is JSON ``{"error": "..."}``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import structlog
+from aiohttp import web
+
+from sentinel.clock import Clock
+from sentinel.config import Config, parse_duration
+from sentinel.escalation.escalator import Escalator
+from sentinel.incidents import Incident, IncidentEvent, to_markdown
+from sentinel.results import Result
+from sentinel.store import Store
+from sentinel.web.acks import AckSource, Refuse
+from sentinel.web.openapi import document
+
+log = structlog.get_logger("sentinel.web.api")
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+MAX_OFFSET = 2**31 - 1
+MAX_TEXT = 10_000  # root cause, resolution, preventive, note
+MAX_REPORT_PERIOD = 366 * 86400.0
+CHECK_STATES = ("up", "down", "pending", "unsupported")
+ALERT_STATES = ("pending", "firing")
+INCIDENT_ID = re.compile(r"INC-\d{8}-\d{6}-[0-9A-Za-z]{1,16}")
+WRITE_UP = ("root_cause", "resolution", "preventive")
+JSON_ERROR_PREFIXES = ("/api/", "/-/")
+LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DIGITS = re.compile(r"[0-9]{1,12}")
+
+
+class ApiSource(AckSource, Protocol):
+    """What the API reads and changes; the daemon provides it."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def escalator(self) -> Escalator: ...
+
+    def list_silences(self) -> list[dict[str, Any]]: ...
+
+    async def add_silence(self, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def expire_silence(self, silence_id: str) -> bool: ...
+
+    async def reload(self) -> bool: ...
+
+    def oncall_now(self) -> list[dict[str, Any]]: ...
+
+    def maintenance(self) -> list[dict[str, Any]]: ...
+
+    def redacted_config(self) -> dict[str, Any]: ...
+
+
+class BadRequest(Exception):
+    """Bad input; answered as 400 with the message."""
+
+
+def error(message: str, status: int) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+@web.middleware
+async def json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Under /api/ and /-/, aiohttp's own errors (unknown route, wrong method, body too
+    large) and anything unexpected answer as JSON ``{"error": ...}`` too."""
+    if not request.path.startswith(JSON_ERROR_PREFIXES):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except BadRequest as exc:
+        return error(str(exc), 400)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        kept = {
+            k: v
+            for k, v in exc.headers.items()
+            if k.lower() not in ("content-type", "content-length")
+        }
+        response = error(exc.reason.lower(), exc.status)
+        response.headers.update(kept)
+        return response
+    except Exception:
+        log.exception("api_handler_failed", path=request.path, method=request.method)
+        return error("internal error (see the log)", 500)
+
+
+# -- query parameters ---------------------------------------------------------
+
+
+def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
+        raise BadRequest(f"{name} must be an integer from {low} to {high}")
+    return int(raw)
+
+
+def _paging(request: web.Request) -> tuple[int, int]:
+    limit = _int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    return limit, _int(request, "offset", 0, 0, MAX_OFFSET)
+
+
+def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    raw = request.query.get(name)
+    if raw is not None and raw not in allowed:
+        raise BadRequest(f"{name} must be one of {', '.join(allowed)}")
+    return raw
+
+
+def _since(request: web.Request) -> float | None:
+    raw = request.query.get("since")
+    if raw is None:
+        return None
+    try:
+        at = datetime.fromisoformat(raw)
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        return at.timestamp()
+    except (ValueError, OverflowError):
+        raise BadRequest("since must be an ISO 8601 time, e.g. 2026-01-31T00:00:00Z") from None
+
+
+def page(
+    request: web.Request, items: list[Any], total: int, limit: int, offset: int
+) -> dict[str, Any]:
+    """A page of a list, with the URL of the next one (same filters) or null."""
+    following = None
+    if offset + len(items) < total and items:
+        following = str(request.rel_url.update_query(limit=limit, offset=offset + len(items)))
+    return {"items": items, "total": total, "limit": limit, "offset": offset, "next": following}
+
+
+def _sliced(request: web.Request, everything: list[Any]) -> dict[str, Any]:
+    limit, offset = _paging(request)
+    return page(request, everything[offset : offset + limit], len(everything), limit, offset)
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json() if request.can_read_body else None
+    except (ValueError, RecursionError):
+        raise BadRequest("body must be JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    return body
+
+
+# -- views --------------------------------------------------------------------
+
+
+def _check_view(entry: dict[str, Any]) -> dict[str, Any]:
+    """A status entry with every field present (null before the first run)."""
+    return {
+        "name": entry["name"],
+        "type": entry["type"],
+        "labels": entry["labels"],
+        "interval_seconds": entry["interval_seconds"],
+        "state": entry["state"],
+        "last_run": entry.get("last_run"),
+        "duration_seconds": entry.get("duration_seconds"),
+        "error": entry.get("error"),
+        "samples": entry.get("samples", {}),
+    }
+
+
+def _sample_key(name: str, labels: tuple[tuple[str, str], ...]) -> str:
+    if not labels:
+        return name
+    return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels) + "}"
+
+
+def _result_view(r: Result) -> dict[str, Any]:
+    return {
+        "started_at": r.started_at.isoformat(),
+        "duration": r.duration,
+        "ok": r.ok,
+        "error": r.error,
+        "samples": {_sample_key(s.name, s.labels): s.value for s in r.samples},
+    }
+
+
+def _matchers_problem(matchers: Any) -> str | None:
+    """What the API refuses on top of the daemon's checks: a label name that no label
+    can have, or matchers that all accept an empty value (the silence would cover
+    every alert without those labels, as ``{"": ""}`` would)."""
+    if not isinstance(matchers, dict) or not all(isinstance(v, str) for v in matchers.values()):
+        return None  # the daemon says what is wrong
+    for key in matchers:
+        if not LABEL_NAME.fullmatch(key):
+            return f"matchers: invalid label name {key!r}"
+    if matchers and all(_accepts_empty(v) for v in matchers.values()):
+        return "matchers: at least one must require a non-empty value"
+    return None
+
+
+def _accepts_empty(want: str) -> bool:
+    if not want.startswith("~"):
+        return want == ""
+    try:
+        return re.fullmatch(want[1:], "") is not None
+    except re.error:
+        return False  # the daemon reports the broken regex
+
+
+def add_api_routes(app: web.Application, source: ApiSource, refuse: Refuse) -> None:
+    """Every /api/v1 route but /api/v1/status, plus /api/v1/openapi.json and /-/reload."""
+    app.middlewares.append(json_errors)
+    spec = document()
+
+    def guarded(
+        handler: Callable[[web.Request], Awaitable[web.Response]],
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def write(request: web.Request) -> web.Response:
+            denied = refuse(request)
+            return denied if denied is not None else await handler(request)
+
+        return write
+
+    async def openapi(_: web.Request) -> web.Response:
+        return web.json_response(spec)
+
+    # -- checks ------------------------------------------------------------
+
+    async def list_checks(request: web.Request) -> web.Response:
+        state = _choice(request, "state", CHECK_STATES)
+        service = request.query.get("service")
+        checks = [
+            _check_view(c)
+            for c in source.status()["checks"]
+            if (state is None or c["state"] == state)
+            and (service is None or c["labels"].get("service") == service)
+        ]
+        return web.json_response(_sliced(request, checks))
+
+    async def one_check(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        recent = _int(request, "recent", 20, 1, MAX_LIMIT)
+        found = next((c for c in source.status()["checks"] if c["name"] == name), None)
+        if found is None:
+            return error("no such check", 404)
+        results = await source.store.recent_results(name, recent)
+        return web.json_response(
+            {**_check_view(found), "recent": [_result_view(r) for r in results]}
+        )
+
+    # -- alerts ------------------------------------------------------------
+
+    async def list_alerts(request: web.Request) -> web.Response:
+        state = _choice(request, "state", ALERT_STATES)
+        alerts = [a for a in source.status()["alerts"] if state is None or a["state"] == state]
+        body = _sliced(request, alerts)
+        body["alerts"] = body["items"]  # before pages, the list was {"alerts": [...]}
+        return web.json_response(body)
+
+    async def one_alert(request: web.Request) -> web.Response:
+        found = source.alert(request.match_info["id"])
+        if found is None:
+            return error("no such active alert", 404)
+        return web.json_response(found)
+
+    async def ack(request: web.Request) -> web.Response:
+        body = await _json_object(request)
+        by = body.get("by")
+        if not isinstance(by, str) or not by.strip():
+            return error("by (who acknowledges) is required", 400)
+        done = await source.acknowledge(request.match_info["id"], by.strip()[:100])
+        if done is None:
+            return error("no such escalating alert", 404)
+        return web.json_response(done)
+
+    async def unack(request: web.Request) -> web.Response:
+        done = await source.unacknowledge(request.match_info["id"])
+        if done is None:
+            return error("no such acknowledged alert", 404)
+        return web.json_response(done)
+
+    # -- silences ----------------------------------------------------------
+
+    async def list_silences(request: web.Request) -> web.Response:
+        body = _sliced(request, source.list_silences())
+        body["silences"] = body["items"]  # before pages, the list was {"silences": [...]}
+        return web.json_response(body)
+
+    async def create_silence(request: web.Request) -> web.Response:
+        body = await _json_object(request)
+        problem = _matchers_problem(body.get("matchers"))
+        if problem is not None:
+            return error(problem, 400)
+        try:
+            created = await source.add_silence(body)
+        except ValueError as exc:
+            return error(str(exc), 400)
+        except OverflowError:  # a duration or start beyond what a date can hold
+            return error("the silence would end beyond the year 9999", 400)
+        return web.json_response(created, status=201)
+
+    async def expire_silence(request: web.Request) -> web.Response:
+        silence_id = request.match_info["id"]
+        if await source.expire_silence(silence_id):
+            return web.json_response({"expired": silence_id})
+        return error("no such active silence", 404)
+
+    # -- incidents ---------------------------------------------------------
+
+    async def find_incident(request: web.Request) -> tuple[Incident, list[IncidentEvent]] | None:
+        incident_id = request.match_info["id"]
+        if not INCIDENT_ID.fullmatch(incident_id):
+            return None
+        return await source.store.incident(incident_id)
+
+    async def list_incidents(request: web.Request) -> web.Response:
+        limit, offset = _paging(request)
+        since = _since(request)
+        total = await source.store.count_incidents(since)
+        found = await source.store.incidents(limit=limit, offset=offset, since=since)
+        return web.json_response(page(request, [i.to_json() for i in found], total, limit, offset))
+
+    async def one_incident(request: web.Request) -> web.Response:
+        found = await find_incident(request)
+        if found is None:
+            return error("no such incident", 404)
+        return web.json_response(found[0].to_json(found[1]))
+
+    async def timeline(request: web.Request) -> web.Response:
+        found = await find_incident(request)
+        if found is None:
+            return error("no such incident", 404)
+        return web.json_response(
+            {"id": found[0].id, "timeline": found[0].to_json(found[1])["timeline"]}
+        )
+
+    async def update_incident(request: web.Request) -> web.Response:
+        body = await _json_object(request)
+        unknown = set(body) - {*WRITE_UP, "note", "by"}
+        if unknown:
+            return error(f"unknown fields: {', '.join(sorted(unknown))}", 400)
+        for key in (*WRITE_UP, "note", "by"):
+            value = body.get(key)
+            if value is not None and not isinstance(value, str):
+                return error(f"{key} must be text", 400)
+            if isinstance(value, str) and len(value) > MAX_TEXT:
+                return error(f"{key} is longer than {MAX_TEXT} characters", 400)
+        by = (body.get("by") or "").strip()[:100] or "api"
+        note = body.get("note")
+        if not any(k in body for k in WRITE_UP) and not (note and note.strip()):
+            return error("nothing to change: give root_cause, resolution, preventive or note", 400)
+        found = await find_incident(request)
+        if found is None:
+            return error("no such incident", 404)
+        stored, events = found
+        # An open incident is also kept by the escalation journal, which writes its own
+        # copy at the next ack or resolve: change that copy too, or the write-up is lost.
+        open_ = source.escalator.journal.open
+        kept = open_.get(stored.fingerprint)
+        current = kept if kept is not None and kept.id == stored.id else stored
+        updated = replace(current, **{k: body[k] for k in WRITE_UP if k in body})
+        if kept is not None and kept.id == stored.id:
+            open_[stored.fingerprint] = updated
+        changed = [k for k in WRITE_UP if k in body]
+        added: list[IncidentEvent] = []
+        if note and note.strip():
+            added.append(IncidentEvent(source.clock.now().timestamp(), "note", note, {"by": by}))
+        await source.store.save_incident(updated, added)
+        log.info("incident_updated", incident=updated.id, by=by, fields=changed, note=bool(added))
+        return web.json_response(updated.to_json([*events, *added]))
+
+    async def export(request: web.Request) -> web.Response:
+        fmt = request.query.get("format", "json")
+        if fmt not in ("json", "markdown"):
+            return error("format must be json or markdown", 400)
+        found = await find_incident(request)
+        if found is None:
+            return error("no such incident", 404)
+        incident, events = found
+        if fmt == "markdown":
+            return web.Response(
+                text=to_markdown(incident, events),
+                content_type="text/markdown",
+                headers={"Content-Disposition": f'attachment; filename="{incident.id}.md"'},
+            )
+        return web.json_response(
+            incident.to_json(events),
+            headers={"Content-Disposition": f'attachment; filename="{incident.id}.json"'},
+        )
+
+    # -- the rest ----------------------------------------------------------
+
+    async def oncall(_: web.Request) -> web.Response:
+        return web.json_response({"items": source.oncall_now()})
+
+    async def maintenance(_: web.Request) -> web.Response:
+        return web.json_response({"items": source.maintenance()})
+
+    async def reports(request: web.Request) -> web.Response:
+        raw = request.query.get("period", "7d")
+        try:
+            period = parse_duration(raw)
+        except ValueError as exc:
+            return error(f"period: {exc}", 400)
+        if not 0 < period <= MAX_REPORT_PERIOD:
+            return error("period must be more than 0s and at most 366d", 400)
+        try:
+            module = importlib.import_module("sentinel.reports")
+            build_report = module.build_report
+        except (ImportError, AttributeError):
+            return error("reports are not available in this build", 501)
+        report: dict[str, Any] = await build_report(
+            source.store, source.config, source.clock.now(), period
+        )
+        return web.json_response(report)
+
+    async def config(request: web.Request) -> web.Response:
+        # Secrets are redacted, but contacts' phone numbers and addresses are not:
+        # the token is required as for writes.
+        denied = refuse(request)
+        if denied is not None:
+            return denied
+        return web.json_response(source.redacted_config())
+
+    async def reload(_: web.Request) -> web.Response:
+        try:
+            ok = await source.reload()
+        except Exception as exc:
+            log.exception("config_reload_crashed")
+            return web.json_response(
+                {"reloaded": False, "error": f"reload failed ({type(exc).__name__}); see the log"},
+                status=500,
+            )
+        if not ok:
+            return web.json_response(
+                {
+                    "reloaded": False,
+                    "error": "the config file is invalid (see the log); the running config is kept",
+                },
+                status=409,
+            )
+        return web.json_response({"reloaded": True})
+
+    r = app.router
+    r.add_get("/api/v1/openapi.json", openapi)
+    r.add_get("/api/v1/checks", list_checks)
+    r.add_get("/api/v1/checks/{name}", one_check)
+    r.add_get("/api/v1/alerts", list_alerts)
+    r.add_get("/api/v1/alerts/{id}", one_alert)
+    r.add_post("/api/v1/alerts/{id}/ack", guarded(ack))
+    r.add_post("/api/v1/alerts/{id}/unack", guarded(unack))
+    r.add_get("/api/v1/silences", list_silences)
+    r.add_post("/api/v1/silences", guarded(create_silence))
+    r.add_delete("/api/v1/silences/{id}", guarded(expire_silence))
+    r.add_get("/api/v1/incidents", list_incidents)
+    r.add_get("/api/v1/incidents/{id}", one_incident)
+    r.add_patch("/api/v1/incidents/{id}", guarded(update_incident))
+    r.add_get("/api/v1/incidents/{id}/timeline", timeline)
+    r.add_get("/api/v1/incidents/{id}/export", export)
+    r.add_get("/api/v1/oncall", oncall)
+    r.add_get("/api/v1/maintenance", maintenance)
+    r.add_get("/api/v1/reports", reports)
+    r.add_get("/api/v1/config", config)
+    r.add_post("/-/reload", guarded(reload))

@@ -1,0 +1,105 @@
+"""The status page in a real browser: headless Chromium (Playwright) watches a failing
+check turn red, its alert appear, and acknowledges it through the page's form."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import structlog
+from playwright.async_api import async_playwright, expect
+
+from sentinel.daemon import Daemon
+from tests.conftest import Target
+from tests.web.test_page import base_url, config_text, start_daemon
+
+CHROMIUM = Path(os.environ.get("SENTINEL_CHROMIUM", "/usr/bin/chromium"))
+# Playwright's own browser download is not used: the system Chromium, kept off the network.
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+RED = "rgb(209, 36, 47)"  # .state-down in the page's CSS
+
+
+@pytest.fixture
+def chromium() -> Path:
+    """The browser's path; without it the test skips, or fails under SENTINEL_REQUIRE_SERVICES=1."""
+    if not CHROMIUM.is_file():
+        message = f"Chromium not found at {CHROMIUM} (install it or set SENTINEL_CHROMIUM)"
+        if os.environ.get("SENTINEL_REQUIRE_SERVICES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
+
+
+@pytest.fixture
+async def daemon(tmp_path: Path, target: Target) -> AsyncIterator[Daemon]:
+    d = await start_daemon(tmp_path, config_text(tmp_path, allow_ack=True, up_url=target.url))
+    yield d
+    await d.stop()
+    structlog.reset_defaults()
+
+
+async def test_browser_sees_red_check_and_acknowledges(
+    daemon: Daemon, chromium: Path, tmp_path: Path
+) -> None:
+    """The dead check's state is red (computed style), its alert shows up as the page
+    refreshes itself, and typing a name and pressing Acknowledge shows "acknowledged by
+    Ada Lovelace"; a screenshot is kept in test-artifacts/status-page.png."""
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1400, "height": 900})
+            console_errors: list[str] = []
+            page.on(
+                "console",
+                lambda m: console_errors.append(m.text) if m.type == "error" else None,
+            )
+            await page.goto(base_url(daemon) + "/")
+            state = page.locator("#check-dead .state")
+            # The page reloads itself every 5 s: no reload from the test is needed.
+            await expect(state).to_have_class("state state-down", timeout=20_000)
+            colour = await state.evaluate("e => getComputedStyle(e).backgroundColor")
+            assert colour == RED
+            up = page.locator("#check-api .state")
+            await expect(up).to_have_class("state state-up")
+
+            alert = page.locator("tr.alert", has_text="ServiceDown on dead")
+            await expect(alert.get_by_role("button", name="Acknowledge")).to_be_visible(
+                timeout=20_000
+            )
+            await expect(alert).to_contain_text("step 1 of 2")
+            # A self-refresh between typing and clicking would drop the name: retry then.
+            for _ in range(3):
+                await page.reload()
+                await alert.get_by_placeholder("Your name").fill("Ada Lovelace")
+                await alert.get_by_role("button", name="Acknowledge").click()
+                await page.wait_for_load_state()
+                if "acked=" in page.url:
+                    break
+            assert "acked=" in page.url
+            await expect(page.locator("#flash")).to_contain_text("acknowledged")
+            acked = page.locator("tr.alert", has_text="ServiceDown on dead")
+            await expect(acked).to_contain_text("acknowledged by Ada Lovelace")
+            await expect(acked.get_by_role("button", name="Acknowledge")).to_have_count(0)
+
+            shot = tmp_path / "status-page.png"
+            await page.screenshot(path=str(shot), full_page=True)
+            ARTIFACTS.mkdir(exist_ok=True)
+            shutil.copyfile(shot, ARTIFACTS / "status-page.png")
+            assert console_errors == []  # e.g. nothing blocked by the CSP
+        finally:
+            await browser.close()
+    alert_state = next(a for a in daemon.status()["alerts"] if a["check"] == "dead")
+    assert alert_state["escalation"]["acknowledged_by"] == "Ada Lovelace"
