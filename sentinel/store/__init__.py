@@ -51,7 +51,8 @@ class Store(Protocol):
         ...
 
     async def prune_results(self, older_than: datetime) -> int:
-        """Delete results that started before ``older_than``; returns how many."""
+        """Delete history before ``older_than`` (results, daily uptime, finished outbox
+        rows); returns how many results went."""
         ...
 
     async def save_heartbeat(self, name: str, beat: Beat) -> None:

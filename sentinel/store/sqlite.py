@@ -224,9 +224,17 @@ class SqliteStore:
         ]
 
     async def prune_results(self, older_than: datetime) -> int:
-        return await self._write(
-            "DELETE FROM results WHERE started_at < ?", (older_than.timestamp(),)
+        """Delete history before ``older_than``: results (the count returned), daily
+        uptime rows of whole days before it, and delivered or given-up outbox rows.
+        Open outbox rows and incidents are kept."""
+        cutoff = older_than.timestamp()
+        removed = await self._write("DELETE FROM results WHERE started_at < ?", (cutoff,))
+        await self._write("DELETE FROM uptime_daily WHERE day < ?", (int(cutoff // 86400),))
+        await self._write(
+            "DELETE FROM outbox WHERE created_at < ? AND state NOT IN ('pending', 'held')",
+            (cutoff,),
         )
+        return removed
 
     async def save_heartbeat(self, name: str, beat: Beat) -> None:
         await self._write(

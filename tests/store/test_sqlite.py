@@ -11,6 +11,8 @@ import aiosqlite
 import pytest
 
 from sentinel.heartbeats import Beat
+from sentinel.notify.base import Notice
+from sentinel.notify.outbox import Delivery, State
 from sentinel.results import Result, Sample
 from sentinel.rules.engine import Instance
 from sentinel.rules.state import AlertState
@@ -285,3 +287,26 @@ async def test_alerts_round_trip(store: SqliteStore) -> None:
     assert sorted(await store.load_alerts(), key=lambda i: i.rule) == [firing, other]
     await store.delete_alert(other.fingerprint)
     assert await store.load_alerts() == [firing]
+
+
+async def test_pruning_also_drops_old_rollups_and_finished_outbox_rows(tmp_path: Path) -> None:
+    """History pruning takes daily uptime rows and delivered notices with it, and keeps
+    notices still waiting to be sent."""
+    store = SqliteStore(str(tmp_path / "p.db"))
+    await store.open()
+    try:
+        await store.add_results([result("a", 0), result("a", 3 * 24 * 60)])
+        old = T0.timestamp()
+
+        def row(key: str, state: State) -> Delivery:
+            notice = Notice(kind="test", at=old)
+            return Delivery(key, "", "t", "c", None, notice, old, old, state=state)
+
+        await store.commit_notifications([], [row("sent", "sent"), row("open", "pending")], old)
+        await store.prune_results(T0 + timedelta(days=1))
+        days = await store.uptime_days(0)
+        assert [d for d, *_ in days["a"]] == [int((T0 + timedelta(days=3)).timestamp() // 86400)]
+        assert [d.dedup for d in await store.open_deliveries()] == ["open"]
+        assert await store.notification_counts(0, old + 1) == {("c", "pending"): 1}
+    finally:
+        await store.close()
