@@ -36,6 +36,7 @@ _dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 _loads = json.loads
 
 _INSERT = "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?)"
+ROLLUP_EVERY = 20_000  # results between two writes of the daily uptime counts
 _UPTIME = (
     "INSERT INTO uptime_daily VALUES (?, ?, ?, ?, ?) ON CONFLICT (check_name, day) DO UPDATE "
     "SET ok = ok + excluded.ok, total = total + excluded.total, "
@@ -102,6 +103,8 @@ class SqliteStore:
         # to COMMIT, and single writes take it too, so no write joins (and is rolled
         # back with) another task's transaction.
         self._lock = asyncio.Lock()
+        self._rollup: dict[tuple[str, int], list[float]] = {}
+        self._rolled = 0
 
     @property
     def path(self) -> str:
@@ -169,6 +172,8 @@ class SqliteStore:
 
     async def close(self) -> None:
         if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                await self.flush_rollup()
             db, self._db = self._db, None
             await db.close()
 
@@ -180,32 +185,54 @@ class SqliteStore:
             return False
 
     async def add_results(self, results: Sequence[Result]) -> None:
-        """Insert all of ``results`` in one transaction, or none of them."""
+        """Insert all of ``results`` in one transaction, or none of them.
+
+        Their daily uptime counts are summed in memory and written every
+        ``ROLLUP_EVERY`` results, before a read of them, and at close: one upsert
+        per check and day, not one per result (upserts per result cost about 7% of
+        the CPU of 1,000 probes a second). A crash loses at most the unwritten
+        counts, never a result.
+        """
         if not results:
             return
-        rows = [
-            (
-                r.check,
-                r.type,
-                r.started_at.timestamp(),
-                r.duration,
-                1 if r.ok else 0,
-                r.error,
-                encode_samples(r),
-            )
-            for r in results
-        ]
-        days: dict[tuple[str, int], list[float]] = {}
+        rows = []
+        pending = self._rollup
         for r in results:
-            acc = days.setdefault((r.check, int(r.started_at.timestamp() // 86400)), [0, 0, 0.0])
-            acc[0] += 1 if r.ok else 0
+            started = r.started_at.timestamp()
+            rows.append(
+                (r.check, r.type, started, r.duration, 1 if r.ok else 0, r.error, encode_samples(r))
+            )
+            key = (r.check, int(started // 86400))
+            acc = pending.get(key)
+            if acc is None:
+                acc = pending[key] = [0, 0, 0.0]
+            if r.ok:
+                acc[0] += 1
             acc[1] += 1
             acc[2] += r.duration
+        self._rolled += len(results)
         async with self._transaction("BEGIN") as db:
             await db.executemany(_INSERT, rows)
-            await db.executemany(
-                _UPTIME, [(c, d, int(a[0]), int(a[1]), a[2]) for (c, d), a in days.items()]
-            )
+        if self._rolled >= ROLLUP_EVERY:
+            await self.flush_rollup()
+
+    async def flush_rollup(self) -> None:
+        """Write the daily uptime counts summed since the last flush."""
+        pending, self._rollup, self._rolled = self._rollup, {}, 0
+        if not pending:
+            return
+        try:
+            async with self._transaction("BEGIN") as db:
+                await db.executemany(
+                    _UPTIME,
+                    [(c, d, int(a[0]), int(a[1]), a[2]) for (c, d), a in pending.items()],
+                )
+        except BaseException:
+            for key, acc in pending.items():  # keep them for the next try
+                mine = self._rollup.setdefault(key, [0, 0, 0.0])
+                for i in range(3):
+                    mine[i] += acc[i]
+            raise
 
     async def recent_results(self, check: str, limit: int = 100) -> list[Result]:
         async with self.db.execute(_RECENT, (check, limit)) as cur:
@@ -228,6 +255,7 @@ class SqliteStore:
         uptime rows of whole days before it, and delivered or given-up outbox rows.
         Open outbox rows and incidents are kept."""
         cutoff = older_than.timestamp()
+        await self.flush_rollup()
         removed = await self._write("DELETE FROM results WHERE started_at < ?", (cutoff,))
         await self._write("DELETE FROM uptime_daily WHERE day < ?", (int(cutoff // 86400),))
         await self._write(
@@ -554,6 +582,7 @@ class SqliteStore:
     ) -> dict[str, list[tuple[int, int, int, float]]]:
         """Per check, its days from ``since_day`` (days since the epoch, UTC):
         (day, ok results, all results, sum of durations), oldest first."""
+        await self.flush_rollup()
         out: dict[str, list[tuple[int, int, int, float]]] = {}
         sql = "SELECT check_name, day, ok, total, duration_sum FROM uptime_daily WHERE day >= ?"
         args: list[Any] = [since_day]
