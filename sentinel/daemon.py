@@ -62,6 +62,7 @@ log = structlog.get_logger("sentinel.daemon")
 PRUNE_EVERY = 3600.0
 RULE_TICK = 5.0  # re-evaluate every rule this often, for transitions between results
 ESCALATION_TICK = 1.0  # escalation steps fall due between transitions
+FOR_MARGIN = 0.005  # past a `for` deadline: uvloop's clock has millisecond resolution
 STOP_GRACE_MAX = 30.0
 
 
@@ -368,6 +369,10 @@ class Daemon:
             )
             if t.event in ("pending", "firing", "resolved", "cleared"):
                 self._spawn(self._keep_alert(t))
+            if t.event == "pending":
+                rule = self.rules.rule(inst.rule, inst.check)
+                if rule is not None and rule.for_ > 0:
+                    self._spawn(self._fire_when_due(inst.rule, inst.check, t.at + rule.for_))
             elif t.event == "flapping" and self._quiet(inst) is None:
                 rule = self.rules.rule(inst.rule, inst.check)
                 self._spawn(
@@ -375,6 +380,12 @@ class Daemon:
                         self._facts(inst), rule.escalation if rule is not None else None
                     )
                 )
+
+    async def _fire_when_due(self, rule: str, check: str, due: float) -> None:
+        """Evaluate a pending alert the moment its ``for`` elapses (results may be an
+        interval apart: waiting for the next one would page up to an interval late)."""
+        await self.clock.sleep(max(0.0, due - self.clock.now().timestamp()) + FOR_MARGIN)
+        self._announce(self.rules.evaluate_pair(rule, check))
 
     async def _keep_alert(self, t: Transition) -> None:
         """Alert state goes to the store at each transition, so a restart resumes it;

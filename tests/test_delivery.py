@@ -244,3 +244,29 @@ async def test_notify_test_reports_delivery_and_refusal(
     assert "permanent" in err
     assert PD_KEY not in err
     assert await notify_test(config, "nope", None, SystemClock()) == 2
+
+
+async def test_for_elapsing_between_results_fires_on_time(tmp_path: Path, pd: PagerDuty) -> None:
+    """With results 3 s apart and `for: 1s`, the alert fires about 1 s after it went
+    pending, not at the next result (3 s) or the next rule tick (5 s)."""
+    path = tmp_path / "sentinel.yaml"
+    text = config_text(tmp_path, free_port(), pd.url, interval="3s")
+    path.write_text(text.replace("severity: critical,", "severity: critical, for: 1s,"))
+    config = load_config(path, {})
+    d = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
+    await d.start()
+    try:
+        states: dict[str, float] = {}
+
+        def seen() -> bool:
+            loop_now = asyncio.get_running_loop().time()
+            for inst in d.rules.active():
+                states.setdefault(inst.state.state, loop_now)
+            return "firing" in states
+
+        await eventually(seen, seconds=10)
+        assert "pending" in states
+        assert states["firing"] - states["pending"] < 2.0
+        await eventually(lambda: len(triggers(pd)) == 1)
+    finally:
+        await d.stop()

@@ -170,6 +170,14 @@ class RuleEngine:
                     out.extend(self._evaluate(compiled, check, now))
         return out
 
+    def evaluate_pair(self, rule: str, check: str) -> list[Transition]:
+        """Evaluate one rule on one check now: when a pending alert's ``for`` elapses
+        between two results, it fires then, not at the next result or tick."""
+        compiled = next((c for c in self._by_check.get(check, []) if c.rule.name == rule), None)
+        if compiled is None:
+            return []
+        return self._evaluate(compiled, check, self._clock.now().timestamp())
+
     def _evaluate(self, compiled: Compiled, check: str, now: float) -> list[Transition]:
         rule = compiled.rule
         self.evaluations += 1
