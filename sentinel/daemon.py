@@ -14,7 +14,7 @@ import secrets
 import signal
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -647,62 +647,26 @@ class Daemon:
         return bool(await self.store.ping())
 
     def status(self) -> dict[str, Any]:
-        checks = []
+        checks = [
+            views.check_entry(c, self.latest.get(c.name), c.name in self.unsupported)
+            for c in self.config.checks
+        ]
         counts = {"up": 0, "down": 0, "pending": 0, "unsupported": 0}
-        for check in self.config.checks:
-            result = self.latest.get(check.name)
-            if check.name in self.unsupported:
-                state = "unsupported"
-            elif result is None:
-                state = "pending"
-            else:
-                state = "up" if result.ok else "down"
-            counts[state] += 1
-            entry: dict[str, Any] = {
-                "name": check.name,
-                "type": check.type,
-                "labels": check.labels,
-                "interval_seconds": check.interval,
-                "state": state,
-            }
-            if result is not None:
-                entry.update(
-                    last_run=result.started_at.isoformat(),
-                    duration_seconds=round(result.duration, 6),
-                    error=result.error,
-                    samples={_sample_key(s.name, s.labels): s.value for s in result.samples},
-                )
-            checks.append(entry)
+        for entry in checks:
+            counts[entry["state"]] += 1
         down, firing = self._down(), self._firing()
         alerts = [
-            {
-                "rule": i.rule,
-                "check": i.check,
-                "labels": dict(i.labels),
-                "state": i.state.state,
-                "severity": self._severity(i),
-                "value": i.value,
-                "active_since": _iso(i.state.active_since),
-                "fired_at": _iso(i.state.fired_at),
-                "fingerprint": i.fingerprint,
-                "suppressed": self._quiet(i, down, firing),
-                "flapping": (i.rule, i.check) in self.rules.flapping,
-                **self._escalation_view(i.fingerprint),
-            }
+            views.alert_entry(
+                i,
+                self._severity(i),
+                self._quiet(i, down, firing),
+                (i.rule, i.check) in self.rules.flapping,
+                self.escalator.progress.get(i.fingerprint),
+            )
             for i in self.rules.active()
         ]
-        return {
-            "version": __version__,
-            "started_at": self.started_at.isoformat(),
-            "summary": counts,
-            "checks": checks,
-            "alerts": alerts,
-            "channels": self._channels_view(),
-        }
-
-    def _channels_view(self) -> list[dict[str, Any]]:
         lanes = self.dispatcher.lanes()
-        return [
+        channels = [
             {
                 "name": name,
                 "type": channel.type,
@@ -711,30 +675,11 @@ class Daemon:
             }
             for name, (channel, _) in self.notifiers.items()
         ]
-
-    def _escalation_view(self, fp: str) -> dict[str, Any]:
-        p = self.escalator.progress.get(fp)
-        if p is None:
-            return {"escalation": None}
         return {
-            "escalation": {
-                "policy": p.policy.name,
-                "step": p.next_step,
-                "steps": len(p.policy.steps),
-                "repeats": p.repeats,
-                "notified": list(p.notified),
-                "paused": p.paused,
-                "acknowledged_by": p.acked_by,
-                "acknowledged_at": _iso(p.acked_at),
-            }
+            "version": __version__,
+            "started_at": self.started_at.isoformat(),
+            "summary": counts,
+            "checks": checks,
+            "alerts": alerts,
+            "channels": channels,
         }
-
-
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
-
-
-def _sample_key(name: str, labels: tuple[tuple[str, str], ...]) -> str:
-    if not labels:
-        return name
-    return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels) + "}"

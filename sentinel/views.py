@@ -6,13 +6,17 @@ daemon passes its parts in. Nothing here changes state.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import SecretStr
 
+from sentinel.config.checks import Check
 from sentinel.config.models import Config
 from sentinel.escalation.oncall import handoffs, on_call
+from sentinel.escalation.policy import Progress
+from sentinel.results import Result
+from sentinel.rules.engine import Instance
 from sentinel.rules.routing import window_times
 from sentinel.store import Store
 
@@ -99,3 +103,74 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
+
+
+def check_entry(check: Check, result: Result | None, unsupported: bool) -> dict[str, Any]:
+    """One check as the status API and page show it."""
+    if unsupported:
+        state = "unsupported"
+    elif result is None:
+        state = "pending"
+    else:
+        state = "up" if result.ok else "down"
+    entry: dict[str, Any] = {
+        "name": check.name,
+        "type": check.type,
+        "labels": check.labels,
+        "interval_seconds": check.interval,
+        "state": state,
+    }
+    if result is not None:
+        entry.update(
+            last_run=result.started_at.isoformat(),
+            duration_seconds=round(result.duration, 6),
+            error=result.error,
+            samples={_sample_key(s.name, s.labels): s.value for s in result.samples},
+        )
+    return entry
+
+
+def alert_entry(
+    inst: Instance,
+    severity: str,
+    suppressed: str | None,
+    flapping: bool,
+    progress: Progress | None,
+) -> dict[str, Any]:
+    """One pending or firing alert, with its escalation when one runs."""
+    escalation = None
+    if progress is not None:
+        escalation = {
+            "policy": progress.policy.name,
+            "step": progress.next_step,
+            "steps": len(progress.policy.steps),
+            "repeats": progress.repeats,
+            "notified": list(progress.notified),
+            "paused": progress.paused,
+            "acknowledged_by": progress.acked_by,
+            "acknowledged_at": iso(progress.acked_at),
+        }
+    return {
+        "rule": inst.rule,
+        "check": inst.check,
+        "labels": dict(inst.labels),
+        "state": inst.state.state,
+        "severity": severity,
+        "value": inst.value,
+        "active_since": iso(inst.state.active_since),
+        "fired_at": iso(inst.state.fired_at),
+        "fingerprint": inst.fingerprint,
+        "suppressed": suppressed,
+        "flapping": flapping,
+        "escalation": escalation,
+    }
+
+
+def iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def _sample_key(name: str, labels: tuple[tuple[str, str], ...]) -> str:
+    if not labels:
+        return name
+    return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels) + "}"
