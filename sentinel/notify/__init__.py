@@ -56,43 +56,15 @@ def _expect(channel: Channel, kind: type[_C]) -> _C:
     return channel
 
 
-def _slack(
-    name: str, ch: Channel, s: aiohttp.ClientSession, r: Renderer, now: Now, timeout: float
-) -> Notifier:
-    return SlackNotifier(
-        _expect(ch, SlackChannel), session=s, renderer=r, now=now, name=name, timeout=timeout
-    )
+def _http(model: type[_C], cls: Callable[..., Notifier]) -> Factory:
+    """The factory of a provider notifier: its own config model, the shared arguments."""
 
+    def make(
+        name: str, ch: Channel, s: aiohttp.ClientSession, r: Renderer, now: Now, timeout: float
+    ) -> Notifier:
+        return cls(_expect(ch, model), session=s, renderer=r, now=now, name=name, timeout=timeout)
 
-def _pagerduty(
-    name: str, ch: Channel, s: aiohttp.ClientSession, r: Renderer, now: Now, timeout: float
-) -> Notifier:
-    channel = _expect(ch, PagerDutyChannel)
-    return PagerDutyNotifier(channel, session=s, renderer=r, now=now, name=name, timeout=timeout)
-
-
-def _email(
-    name: str, ch: Channel, s: aiohttp.ClientSession, r: Renderer, now: Now, timeout: float
-) -> Notifier:
-    return EmailNotifier(
-        _expect(ch, EmailChannel), session=s, renderer=r, now=now, name=name, timeout=timeout
-    )
-
-
-def _sms(
-    name: str, ch: Channel, s: aiohttp.ClientSession, r: Renderer, now: Now, timeout: float
-) -> Notifier:
-    return SmsNotifier(
-        _expect(ch, SmsChannel), session=s, renderer=r, now=now, name=name, timeout=timeout
-    )
-
-
-def _webhook(
-    name: str, ch: Channel, s: aiohttp.ClientSession, r: Renderer, now: Now, timeout: float
-) -> Notifier:
-    return WebhookNotifier(
-        _expect(ch, WebhookChannel), session=s, renderer=r, now=now, name=name, timeout=timeout
-    )
+    return make
 
 
 def _console(
@@ -102,11 +74,11 @@ def _console(
 
 
 NOTIFIERS: dict[str, Factory] = {
-    "slack": _slack,
-    "pagerduty": _pagerduty,
-    "email": _email,
-    "sms": _sms,
-    "webhook": _webhook,
+    "slack": _http(SlackChannel, SlackNotifier),
+    "pagerduty": _http(PagerDutyChannel, PagerDutyNotifier),
+    "email": _http(EmailChannel, EmailNotifier),
+    "sms": _http(SmsChannel, SmsNotifier),
+    "webhook": _http(WebhookChannel, WebhookNotifier),
     "console": _console,
 }
 

@@ -18,6 +18,7 @@ from sentinel.config.models import EmailChannel
 from sentinel.notify.base import DeliveryError, Notice, Sent
 from sentinel.notify.http import (
     DEFAULT_TIMEOUT,
+    HttpNotifier,
     Reply,
     parse_reset,
     post,
@@ -48,7 +49,7 @@ def _reset(reply: Reply, now: float) -> float | None:
     return parse_reset(reply.headers.get("X-RateLimit-Reset"), now)
 
 
-class EmailNotifier:
+class EmailNotifier(HttpNotifier):
     min_interval = 0.1
     digest = True
 
@@ -62,11 +63,7 @@ class EmailNotifier:
         name: str = "email",
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        self.name = name
-        self._session = session
-        self._renderer = renderer
-        self._now = now
-        self._timeout = timeout
+        super().__init__(session=session, renderer=renderer, now=now, name=name, timeout=timeout)
         self._key = channel.api_key.get_secret_value()
         self._url = (channel.api_url or "https://api.sendgrid.com").rstrip("/") + "/v3/mail/send"
         self._from = channel.from_
@@ -120,6 +117,3 @@ class EmailNotifier:
         messages = [str(e.get("message", "")) for e in errors or [] if isinstance(e, dict)]
         text = short("; ".join(m for m in messages if m), (self._key,))
         return f"HTTP {reply.status}" + (f": {text}" if text else "")
-
-    async def close(self) -> None:
-        """The session belongs to the caller."""

@@ -26,6 +26,7 @@ import aiohttp
 from multidict import CIMultiDict
 
 from sentinel.notify.base import DeliveryError
+from sentinel.notify.render import Renderer
 
 DEFAULT_TIMEOUT = 10.0  # seconds, for the whole request: connect, send, read
 REDACTED = "***"
@@ -83,6 +84,29 @@ async def post(
     except aiohttp.ClientError as exc:
         # The exception's text names the URL: keep only its class.
         raise DeliveryError(retry=True, reason="network", detail=type(exc).__name__) from None
+
+
+class HttpNotifier:
+    """What every provider notifier shares: the caller's session, the renderer, the
+    clock reading for rate-limit headers, and the per-request timeout."""
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession,
+        renderer: Renderer,
+        now: Callable[[], float],
+        name: str,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.name = name
+        self._session = session
+        self._renderer = renderer
+        self._now = now
+        self._timeout = timeout
+
+    async def close(self) -> None:
+        """Nothing to release: the session belongs to the caller."""
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:

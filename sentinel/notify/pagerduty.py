@@ -18,7 +18,15 @@ import aiohttp
 
 from sentinel.config.models import PagerDutyChannel
 from sentinel.notify.base import AlertFacts, DeliveryError, Notice, Sent
-from sentinel.notify.http import DEFAULT_TIMEOUT, Reply, post, short, transient, unexpected
+from sentinel.notify.http import (
+    DEFAULT_TIMEOUT,
+    HttpNotifier,
+    Reply,
+    post,
+    short,
+    transient,
+    unexpected,
+)
 from sentinel.notify.render import Renderer
 
 SEVERITY = {"critical": "critical", "high": "error", "medium": "warning", "low": "info"}
@@ -44,7 +52,7 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-class PagerDutyNotifier:
+class PagerDutyNotifier(HttpNotifier):
     min_interval = 0.5  # about 120 events a minute per routing key
     digest = False  # every alert is its own incident: PagerDuty groups them itself
 
@@ -58,11 +66,7 @@ class PagerDutyNotifier:
         name: str = "pagerduty",
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        self.name = name
-        self._session = session
-        self._renderer = renderer
-        self._now = now
-        self._timeout = timeout
+        super().__init__(session=session, renderer=renderer, now=now, name=name, timeout=timeout)
         self._key = channel.routing_key.get_secret_value()
         self._url = (channel.api_url or "https://events.pagerduty.com").rstrip("/") + "/v2/enqueue"
 
@@ -158,6 +162,3 @@ class PagerDutyNotifier:
             detail = "invalid event" + (f": {short(text, (self._key,))}" if text else "")
             raise DeliveryError(retry=False, reason="bad_request", detail=detail)
         raise unexpected(reply)
-
-    async def close(self) -> None:
-        """The session belongs to the caller."""

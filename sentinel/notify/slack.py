@@ -25,6 +25,7 @@ from sentinel.config.models import SlackChannel
 from sentinel.notify.base import AlertFacts, DeliveryError, Notice, Sent
 from sentinel.notify.http import (
     DEFAULT_TIMEOUT,
+    HttpNotifier,
     Reply,
     parse_retry_after,
     post,
@@ -173,7 +174,7 @@ def alert_blocks(notice: Notice, alert: AlertFacts) -> tuple[list[Any], list[Any
     return blocks, [{"color": _colour(notice.kind, alert), "blocks": details}]
 
 
-class SlackNotifier:
+class SlackNotifier(HttpNotifier):
     min_interval = 1.0  # Slack allows about one message a second per channel
     digest = True
 
@@ -187,11 +188,7 @@ class SlackNotifier:
         name: str = "slack",
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        self.name = name
-        self._session = session
-        self._renderer = renderer
-        self._now = now
-        self._timeout = timeout
+        super().__init__(session=session, renderer=renderer, now=now, name=name, timeout=timeout)
         self._token = channel.token.get_secret_value() if channel.token else None
         self._webhook = channel.webhook_url.get_secret_value() if channel.webhook_url else None
         self._channel = channel.channel
@@ -307,6 +304,3 @@ class SlackNotifier:
         if reply.status in WEBHOOK_PERMANENT:
             raise DeliveryError(retry=False, reason=WEBHOOK_PERMANENT[reply.status], detail=detail)
         raise unexpected(reply)
-
-    async def close(self) -> None:
-        """The session belongs to the caller."""

@@ -24,7 +24,15 @@ import aiohttp
 
 from sentinel.config.models import SmsChannel
 from sentinel.notify.base import DeliveryError, Notice, Sent
-from sentinel.notify.http import DEFAULT_TIMEOUT, Reply, post, short, transient, unexpected
+from sentinel.notify.http import (
+    DEFAULT_TIMEOUT,
+    HttpNotifier,
+    Reply,
+    post,
+    short,
+    transient,
+    unexpected,
+)
 from sentinel.notify.render import Renderer
 
 SEGMENT = 160
@@ -120,7 +128,7 @@ _CODES = {
 _ACKABLE = frozenset({"firing", "escalation", "repeat", "flapping"})
 
 
-class SmsNotifier:
+class SmsNotifier(HttpNotifier):
     min_interval = 1.0  # Twilio queues a long-code sender at about one message a second
     digest = True
 
@@ -134,11 +142,7 @@ class SmsNotifier:
         name: str = "sms",
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        self.name = name
-        self._session = session
-        self._renderer = renderer
-        self._now = now
-        self._timeout = timeout
+        super().__init__(session=session, renderer=renderer, now=now, name=name, timeout=timeout)
         sid = channel.account_sid.get_secret_value()
         token = channel.auth_token.get_secret_value()
         base = (channel.api_url or "https://api.twilio.com").rstrip("/")
@@ -197,6 +201,3 @@ class SmsNotifier:
         if reply.status == 404:
             raise DeliveryError(retry=False, reason="not_found", detail=detail)
         raise unexpected(reply)
-
-    async def close(self) -> None:
-        """The session belongs to the caller."""

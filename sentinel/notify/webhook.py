@@ -24,7 +24,7 @@ import aiohttp
 
 from sentinel.config.models import WebhookChannel
 from sentinel.notify.base import DeliveryError, Notice, Sent
-from sentinel.notify.http import DEFAULT_TIMEOUT, post, retry_after_header, transient
+from sentinel.notify.http import DEFAULT_TIMEOUT, HttpNotifier, post, retry_after_header, transient
 from sentinel.notify.render import Renderer
 
 VERSION = "1"
@@ -36,7 +36,7 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-class WebhookNotifier:
+class WebhookNotifier(HttpNotifier):
     min_interval = 0.0
     digest = True
 
@@ -50,11 +50,7 @@ class WebhookNotifier:
         name: str = "webhook",
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        self.name = name
-        self._session = session
-        self._renderer = renderer
-        self._now = now
-        self._timeout = timeout
+        super().__init__(session=session, renderer=renderer, now=now, name=name, timeout=timeout)
         self._url = channel.url.get_secret_value()
         self._secret = channel.secret.get_secret_value() if channel.secret else None
         self._headers = dict(channel.headers)
@@ -90,6 +86,3 @@ class WebhookNotifier:
             reason="auth" if reply.status in (401, 403) else "rejected",
             detail=f"HTTP {reply.status}",
         )
-
-    async def close(self) -> None:
-        """The session belongs to the caller."""
