@@ -49,11 +49,11 @@ from sentinel.probes import ProbeContext, registry
 from sentinel.report_schedule import ReportScheduler
 from sentinel.results import LatestResults, RecentRuns, Result
 from sentinel.rules.engine import Instance, RuleEngine, Transition
-from sentinel.rules.routing import inhibited_by, quiet_reason
+from sentinel.rules.routing import alert_labels, why_quiet
 from sentinel.runner import Armed, CheckRunner
 from sentinel.scheduler import Scheduler
 from sentinel.settings import Settings
-from sentinel.silences import Silence, silence_from_request, silenced_by
+from sentinel.silences import Silence, silence_from_request
 from sentinel.store import Store, open_store
 from sentinel.store.writer import ResultWriter
 from sentinel.web.app import create_app
@@ -477,18 +477,14 @@ class Daemon:
         return {name for name, result in self.latest.items() if not result.ok}
 
     def _alert_labels(self, inst: Instance) -> dict[str, str]:
-        """An alert's labels as routing sees them: alertname, check, severity, the check's
-        and the rule's labels, and the instance's own."""
         check = self.check_named.get(inst.check)
-        rule = self.rules.rule(inst.rule, inst.check)
-        return {
-            "alertname": inst.rule,
-            "check": inst.check,
-            "severity": rule.severity if rule else "high",
-            **(check.labels if check else {}),
-            **(rule.labels if rule else {}),
-            **dict(inst.labels),
-        }
+        return alert_labels(
+            inst.rule,
+            inst.check,
+            inst.labels,
+            check.labels if check is not None else {},
+            self.rules.rule(inst.rule, inst.check),
+        )
 
     def _quiet(
         self,
@@ -496,22 +492,19 @@ class Daemon:
         down: set[str] | None = None,
         firing: list[tuple[str, dict[str, str]]] | None = None,
     ) -> str | None:
-        """Why this alert is suppressed now (dependency down, maintenance, inhibition), if so."""
+        """Why this alert is suppressed now (dependency, maintenance, silence, inhibition)."""
         check = self.check_named.get(inst.check)
-        check_labels = check.labels if check is not None else {}
-        down = self._down() if down is None else down
-        reason = quiet_reason(self.config, inst.check, check_labels, self.clock.now(), down)
-        if reason is not None:
-            return reason
-        labels = self._alert_labels(inst)
-        silence = silenced_by(self.silences, labels, self.clock.now())
-        if silence is not None:
-            return f"silenced by {silence.id} ({silence.author}: {silence.comment})"
-        if not self.config.inhibit:
-            return None
-        if firing is None:
-            firing = self._firing()
-        return inhibited_by(self.config.inhibit, labels, inst.fingerprint, firing)
+        return why_quiet(
+            self.config,
+            inst.check,
+            check.labels if check is not None else {},
+            self._alert_labels(inst),
+            inst.fingerprint,
+            self.clock.now(),
+            self._down() if down is None else down,
+            self.silences,
+            self._firing if firing is None else lambda: firing,
+        )
 
     def _firing(self) -> list[tuple[str, dict[str, str]]]:
         return [

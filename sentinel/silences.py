@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,7 +67,9 @@ def check_matchers(matchers: dict[str, str]) -> None:
                 raise ValueError(f"matcher {key}: invalid regex: {exc}") from None
 
 
-def silenced_by(silences: list[Silence], labels: dict[str, str], now: datetime) -> Silence | None:
+def silenced_by(
+    silences: Sequence[Silence], labels: dict[str, str], now: datetime
+) -> Silence | None:
     for silence in silences:
         if silence.active(now) and silence.matches(labels):
             return silence

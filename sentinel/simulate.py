@@ -50,7 +50,7 @@ from sentinel.notify.sms import SmsNotifier
 from sentinel.notify.webhook import WebhookNotifier
 from sentinel.results import Labels, LatestResults, Result, Sample
 from sentinel.rules.engine import Instance, RuleEngine, Transition
-from sentinel.rules.routing import inhibited_by, quiet_reason
+from sentinel.rules.routing import alert_labels, why_quiet
 from sentinel.scenario import (
     Event,
     Scenario,
@@ -59,7 +59,7 @@ from sentinel.scenario import (
     parse_scenario,
     problems,
 )
-from sentinel.silences import Silence, silenced_by
+from sentinel.silences import Silence
 from sentinel.store.sqlite import SqliteStore
 
 __all__ = ["Scenario", "ScenarioError", "load_scenario", "parse_scenario", "simulate"]
@@ -438,15 +438,13 @@ class _Simulation:
         key = (inst.rule, inst.check, inst.labels)
         labels = self.labels_cache.get(key)
         if labels is None:
-            rule = self.engine.rule(inst.rule, inst.check)
-            labels = {
-                "alertname": inst.rule,
-                "check": inst.check,
-                "severity": rule.severity if rule else "high",
-                **self.check_labels.get(inst.check, {}),
-                **(rule.labels if rule else {}),
-                **dict(inst.labels),
-            }
+            labels = alert_labels(
+                inst.rule,
+                inst.check,
+                inst.labels,
+                self.check_labels.get(inst.check, {}),
+                self.engine.rule(inst.rule, inst.check),
+            )
             self.labels_cache[key] = labels
         return labels
 
@@ -474,17 +472,17 @@ class _Simulation:
         key = (inst.fingerprint, c.down, c.phase, c.silences, tuple(fp for fp, _ in c.firing))
         if key in self.quiet_cache:
             return self.quiet_cache[key]
-        labels = self.check_labels.get(inst.check, {})
-        reason = quiet_reason(self.config, inst.check, labels, c.now, set(c.down))
-        if reason is None:
-            all_labels = self._labels(inst)
-            silence = silenced_by(self.silences, all_labels, c.now)
-            if silence is not None:
-                reason = f"silenced by {silence.id} ({silence.author}: {silence.comment})"
-            elif self.config.inhibit:
-                reason = inhibited_by(
-                    self.config.inhibit, all_labels, inst.fingerprint, list(c.firing)
-                )
+        reason = why_quiet(
+            self.config,
+            inst.check,
+            self.check_labels.get(inst.check, {}),
+            self._labels(inst),
+            inst.fingerprint,
+            c.now,
+            set(c.down),
+            self.silences,
+            lambda: c.firing,
+        )
         if len(self.quiet_cache) > 10_000:
             self.quiet_cache.clear()
         self.quiet_cache[key] = reason

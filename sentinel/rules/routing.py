@@ -1,17 +1,25 @@
-"""Why an alert should stay quiet right now: a dependency is down, or maintenance.
+"""Why an alert should stay quiet right now: a dependency is down, maintenance, a
+silence, or inhibition by another firing alert.
 
-Pure functions of the config, the time and which checks are down; the daemon
-marks alerts with the reason (they stay visible) and, once notifications
-exist, sends nothing for them. Resolutions always go through.
+Pure functions of the config, the time, which checks are down, the silences and
+the firing alerts; the daemon (and ``sentinel simulate``) mark alerts with the
+reason (they stay visible) and send nothing for them. Resolutions always go
+through.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sentinel.config.cron import crontab
 from sentinel.config.models import AlertMatcher, Config, Inhibit, Maintenance
+from sentinel.config.rule import Rule
+from sentinel.results import Labels
+from sentinel.silences import Silence, silenced_by
+
+Firing = Sequence[tuple[str, dict[str, str]]]  # (alert id, labels) of every firing alert
 
 
 def in_maintenance(window: Maintenance, now: datetime) -> bool:
@@ -45,7 +53,7 @@ def inhibited_by(
     rules: list[Inhibit],
     target: dict[str, str],
     target_id: str,
-    firing: list[tuple[str, dict[str, str]]],
+    firing: Firing,
 ) -> str | None:
     """Alertmanager's inhibition: a firing source alert quiets matching targets that share
     the ``equal`` labels (a label absent on both sides counts as equal). An alert never
@@ -72,3 +80,43 @@ def quiet_reason(
         if labels_match(window.match, labels) and in_maintenance(window, now):
             return f"maintenance {window.name}"
     return None
+
+
+def alert_labels(
+    rule_name: str, check: str, labels: Labels, check_labels: dict[str, str], rule: Rule | None
+) -> dict[str, str]:
+    """An alert's labels as routing sees them: alertname, check, severity, the check's
+    and the rule's labels, and the instance's own."""
+    return {
+        "alertname": rule_name,
+        "check": check,
+        "severity": rule.severity if rule else "high",
+        **check_labels,
+        **(rule.labels if rule else {}),
+        **dict(labels),
+    }
+
+
+def why_quiet(
+    config: Config,
+    check: str,
+    check_labels: dict[str, str],
+    labels: dict[str, str],
+    alert_id: str,
+    now: datetime,
+    down: set[str],
+    silences: Sequence[Silence],
+    firing: Callable[[], Firing],
+) -> str | None:
+    """Why this alert is suppressed now, if it is: a dependency down or maintenance
+    (:func:`quiet_reason`), a silence, or inhibition. ``firing`` is called only when
+    inhibition rules exist."""
+    reason = quiet_reason(config, check, check_labels, now, down)
+    if reason is not None:
+        return reason
+    silence = silenced_by(silences, labels, now)
+    if silence is not None:
+        return f"silenced by {silence.id} ({silence.author}: {silence.comment})"
+    if not config.inhibit:
+        return None
+    return inhibited_by(config.inhibit, labels, alert_id, firing())
