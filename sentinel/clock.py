@@ -99,6 +99,22 @@ class FakeClock:
         return sum(1 for _, _, fut in self._sleepers if not fut.done())
 
 
+async def sleep_or_wake(clock: Clock, wake: asyncio.Event, seconds: float | None) -> None:
+    """Wait ``seconds`` of the clock's time, or until ``wake`` is set, whichever comes
+    first (``None``: only for ``wake``)."""
+    if seconds is None:
+        await wake.wait()
+        return
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    waker = asyncio.ensure_future(wake.wait())
+    try:
+        await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sleeper, waker):
+            task.cancel()
+        await asyncio.gather(sleeper, waker, return_exceptions=True)
+
+
 async def _settle() -> None:
     """Let woken tasks run until they block again."""
     for _ in range(10):

@@ -24,7 +24,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from sentinel import __version__, views
-from sentinel.clock import Clock
+from sentinel.clock import Clock, sleep_or_wake
 from sentinel.config import (
     Config,
     ConfigError,
@@ -422,13 +422,7 @@ class Daemon:
                 await self.escalator.tick(self._live())
             except Exception as exc:
                 log.error("escalation_failed", error=type(exc).__name__)
-            sleeper = asyncio.ensure_future(self.clock.sleep(ESCALATION_TICK))
-            kicked = asyncio.ensure_future(self._kick.wait())
-            try:
-                await asyncio.wait({sleeper, kicked}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                sleeper.cancel()
-                kicked.cancel()
+            await sleep_or_wake(self.clock, self._kick, ESCALATION_TICK)
 
     def _live(self) -> dict[str, Live]:
         firing = [i for i in self.rules.active() if i.state.state == "firing"]

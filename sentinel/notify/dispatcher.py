@@ -22,14 +22,13 @@ accepting and the store recording it sends that notice again on restart.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
 
-from sentinel.clock import Clock
+from sentinel.clock import Clock, sleep_or_wake
 from sentinel.config.models import Notifications
 from sentinel.metrics import Metrics
 from sentinel.notify.base import DeliveryError, Notice, Notifier
@@ -193,21 +192,7 @@ class Dispatcher:
             if wait is not None and wait <= 0:
                 continue
             lane.wake.clear()
-            await self._sleep(lane, wait)
-
-    async def _sleep(self, lane: _Lane, seconds: float | None) -> None:
-        if seconds is None:
-            await lane.wake.wait()
-            return
-        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
-        waker = asyncio.ensure_future(lane.wake.wait())
-        try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for t in (sleeper, waker):
-                t.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(sleeper, waker, return_exceptions=True)
+            await sleep_or_wake(self._clock, lane.wake, wait)
 
     async def _step(self, name: str, lane: _Lane) -> float | None:
         """Send one delivery (or one digest) if one is due; returns how long to wait."""

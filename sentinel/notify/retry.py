@@ -23,7 +23,7 @@ def retry_delay(
     """The provider's ``Retry-After`` / ``X-RateLimit-Reset`` wins when it gave one
     (it knows when it will accept again); otherwise our own backoff."""
     if retry_after is not None and retry_after >= 0:
-        return min(retry_after, max(cap, retry_after))
+        return retry_after
     return backoff(attempt, initial, cap, jitter)
 
 
