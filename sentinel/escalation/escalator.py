@@ -30,7 +30,7 @@ from sentinel.escalation.targets import resolve
 from sentinel.metrics import Metrics
 from sentinel.notify.base import AlertFacts, Kind, Notice
 from sentinel.notify.dispatcher import Dispatcher
-from sentinel.notify.outbox import Delivery
+from sentinel.notify.outbox import Delivery, Route
 from sentinel.store import Store
 
 log = structlog.get_logger("sentinel.escalation")
@@ -206,20 +206,7 @@ class Escalator:
             if not routes:
                 log.error("escalation_target_unreachable", target=target)
             for r in routes:
-                channel, address = r.route
-                out.append(
-                    Delivery(
-                        dedup=f"{key}:{target}:{channel}:{address}",
-                        fingerprint=notice.alert.fingerprint if notice.alert else "",
-                        target=target,
-                        channel=channel,
-                        address=address,
-                        notice=notice,
-                        next_at=now,
-                        created_at=now,
-                        fallback=r.fallback,
-                    )
-                )
+                out.append(_row(f"{key}:{target}", notice, target, r.route, now, r.fallback))
         return out
 
     async def _follow_up(
@@ -235,19 +222,8 @@ class Escalator:
         for page in pages:
             self._metrics.escalations.labels(page.kind).inc()
             notice = _notice(facts, page, now)
-            for (channel, address), target in told.items():
-                out.append(
-                    Delivery(
-                        dedup=f"{progress.fingerprint}:{progress.fired_at}:{page.kind}:{now}:{channel}:{address}",
-                        fingerprint=progress.fingerprint,
-                        target=target,
-                        channel=channel,
-                        address=address,
-                        notice=notice,
-                        next_at=now,
-                        created_at=now,
-                    )
-                )
+            key = f"{progress.fingerprint}:{progress.fired_at}:{page.kind}:{now}"
+            out += [_row(key, notice, target, route, now) for route, target in told.items()]
         return out
 
     async def _commit(
@@ -271,6 +247,29 @@ class Escalator:
 
     def _now(self) -> float:
         return self._clock.now().timestamp()
+
+
+def _row(
+    key: str,
+    notice: Notice,
+    target: str,
+    route: Route,
+    now: float,
+    fallback: tuple[Route, ...] = (),
+) -> Delivery:
+    """One outbox row, due now; ``key`` plus the route is its dedup key."""
+    channel, address = route
+    return Delivery(
+        dedup=f"{key}:{channel}:{address}",
+        fingerprint=notice.alert.fingerprint if notice.alert else "",
+        target=target,
+        channel=channel,
+        address=address,
+        notice=notice,
+        next_at=now,
+        created_at=now,
+        fallback=fallback,
+    )
 
 
 def _notice(facts: AlertFacts, page: pol.Page, now: float) -> Notice:
