@@ -7,6 +7,7 @@ tests and synchronous ones that call ``asyncio.run`` (the CLI).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -34,12 +35,42 @@ class Target:
     hits: dict[str, int] = field(default_factory=dict)
 
 
+@contextlib.contextmanager
+def serve_in_thread(app: web.Application) -> Iterator[int]:
+    """Serve ``app`` on 127.0.0.1 from its own event loop in a thread; yields the port.
+    A thread, so it answers async tests and synchronous ones that call asyncio.run."""
+    started = threading.Event()
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app, access_log=None)
+    port = 0
+
+    async def start() -> None:
+        nonlocal port
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        port = int(runner.addresses[0][1])
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        started.set()
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert started.wait(10), "test server did not start"
+    try:
+        yield port
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
 @pytest.fixture
 def target() -> Iterator[Target]:
     state = Target()
-    ready = threading.Event()
-    loop = asyncio.new_event_loop()
-    runner: web.AppRunner | None = None
 
     async def health(request: web.Request) -> web.Response:
         state.hits[request.path] = state.hits.get(request.path, 0) + 1
@@ -47,31 +78,11 @@ def target() -> Iterator[Target]:
             return web.json_response({"status": "healthy", "uptime": 42})
         return web.json_response({"status": "degraded"}, status=503)
 
-    async def start() -> None:
-        nonlocal runner
-        app = web.Application()
-        app.router.add_get("/health", health)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        state.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        ready.set()
-        loop.run_forever()
-        assert runner is not None
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(10), "target server did not start"
-    yield state
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    app = web.Application()
+    app.router.add_get("/health", health)
+    with serve_in_thread(app) as port:
+        state.url = f"http://127.0.0.1:{port}"
+        yield state
 
 
 def free_port() -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from sentinel.daemon import Daemon
 from sentinel.healthcheck import healthcheck, ready_url, resolve_url
 from sentinel.logs import Redactor, configure
 from sentinel.settings import Settings
-from tests.conftest import free_port
+from tests.conftest import free_port, serve_in_thread
 
 
 @dataclass
@@ -44,9 +43,6 @@ class Stub:
 @pytest.fixture
 def stub() -> Iterator[Stub]:
     state = Stub()
-    started = threading.Event()
-    loop = asyncio.new_event_loop()
-    runner: web.AppRunner | None = None
 
     async def ready(_: web.Request) -> web.Response:
         state.hits += 1
@@ -55,30 +51,11 @@ def stub() -> Iterator[Stub]:
         body = {"ready": ok, "store_reachable": ok, "scheduler_running": ok}
         return web.json_response(body, status=state.status)
 
-    async def start() -> None:
-        nonlocal runner
-        app = web.Application()
-        app.router.add_get("/ready", ready)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        state.port = int(runner.addresses[0][1])
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        started.set()
-        loop.run_forever()
-        assert runner is not None
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert started.wait(10), "stub server did not start"
-    yield state
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    app = web.Application()
+    app.router.add_get("/ready", ready)
+    with serve_in_thread(app) as port:
+        state.port = port
+        yield state
 
 
 @pytest.fixture(autouse=True)
