@@ -17,6 +17,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
+def iso(ts: float | None) -> str | None:
+    """A unix time as ISO 8601 in UTC (``None`` stays ``None``); formats, reads no clock."""
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """Wall-clock time, timezone-aware, in UTC."""

@@ -15,6 +15,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from sentinel.clock import iso
+from sentinel.notify.render import human_duration
+
 EventKind = Literal[
     "fired", "notified", "escalated", "acknowledged", "unacknowledged", "resolved", "note"
 ]
@@ -60,15 +63,15 @@ class Incident:
     def to_json(self, events: list[IncidentEvent] | None = None) -> dict[str, Any]:
         out: dict[str, Any] = asdict(self)
         out.update(
-            started_at=_iso(self.started_at),
-            acked_at=_iso(self.acked_at),
-            resolved_at=_iso(self.resolved_at),
+            started_at=iso(self.started_at),
+            acked_at=iso(self.acked_at),
+            resolved_at=iso(self.resolved_at),
             duration_seconds=self.duration,
             state="resolved" if self.resolved_at else "acknowledged" if self.acked_at else "open",
         )
         if events is not None:
             out["timeline"] = [
-                {"at": _iso(e.at), "kind": e.kind, "text": e.text, "detail": e.detail}
+                {"at": iso(e.at), "kind": e.kind, "text": e.text, "detail": e.detail}
                 for e in events
             ]
         return out
@@ -79,7 +82,7 @@ def to_markdown(incident: Incident, events: list[IncidentEvent]) -> str:
     i = incident
 
     def when(ts: float | None) -> str:
-        return _iso(ts) or "-"
+        return iso(ts) or "-"
 
     lines = [
         f"# {i.id}: {i.title}",
@@ -89,7 +92,7 @@ def to_markdown(incident: Incident, events: list[IncidentEvent]) -> str:
         f"- Started: {when(i.started_at)}",
         f"- Acknowledged: {when(i.acked_at)}" + (f" by {i.acked_by}" if i.acked_by else ""),
         f"- Resolved: {when(i.resolved_at)}",
-        f"- Duration: {_human(i.duration) if i.duration is not None else 'ongoing'}",
+        f"- Duration: {human_duration(i.duration) if i.duration is not None else 'ongoing'}",
         "",
         "## Timeline (UTC)",
         "",
@@ -109,14 +112,3 @@ def to_markdown(incident: Incident, events: list[IncidentEvent]) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
-
-
-def _human(seconds: float) -> str:
-    s = round(seconds)
-    h, rest = divmod(s, 3600)
-    m, sec = divmod(rest, 60)
-    return " ".join(p for p in (f"{h}h" if h else "", f"{m}m" if m else "", f"{sec}s") if p)

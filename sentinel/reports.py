@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from sentinel.clock import iso
 from sentinel.config import Config, format_duration
 from sentinel.config.units import parse_duration
 from sentinel.incidents import Incident
@@ -196,7 +197,7 @@ def incident_stats(incidents: Sequence[Incident]) -> dict[str, Any]:
                 "severity": i.severity,
                 "title": i.title,
                 "check": i.check,
-                "started": _iso(i.started_at),
+                "started": iso(i.started_at),
                 "acknowledged_after_seconds": i.time_to_ack,
                 "duration_seconds": i.duration,
             }
@@ -251,13 +252,13 @@ def compose_report(
     in_period = [i for i in incidents if start <= i.started_at < end]
     return {
         "period": {
-            "start": _iso(start),
-            "end": _iso(end),
+            "start": iso(start),
+            "end": iso(end),
             "seconds": seconds,
             "label": format_duration(seconds),
             "uptime_days": {"first": day_label(first), "last": day_label(last)},
         },
-        "generated_at": _iso(end if generated_at is None else generated_at),
+        "generated_at": iso(end if generated_at is None else generated_at),
         "uptime": {
             "percent": None if not measured else round(sum(measured) / len(measured), 4),
             "checks": len(rows),
@@ -352,10 +353,6 @@ async def report_command(
 
 
 # -- rendering -----------------------------------------------------------------
-
-
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 def _minute(iso: str | None) -> str:

@@ -6,11 +6,12 @@ daemon passes its parts in. Nothing here changes state.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import SecretStr
 
+from sentinel.clock import iso
 from sentinel.config.checks import Check
 from sentinel.config.models import Config
 from sentinel.escalation.oncall import handoffs, on_call
@@ -164,10 +165,6 @@ def alert_entry(
         "flapping": flapping,
         "escalation": escalation,
     }
-
-
-def iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 def _sample_key(name: str, labels: tuple[tuple[str, str], ...]) -> str:
