@@ -13,7 +13,7 @@ Errors never echo the URL, which may hold a password: at most its scheme.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -105,6 +105,12 @@ class Store(Protocol):
 
     async def save_incident(self, i: Incident, events: Sequence[IncidentEvent] = ()) -> None:
         """Create or replace an incident and append timeline events, in one transaction."""
+        ...
+
+    async def write_up(
+        self, incident_id: str, fields: Mapping[str, str], events: Sequence[IncidentEvent] = ()
+    ) -> None:
+        """Set any of root_cause, resolution, preventive, and append events (notes)."""
         ...
 
     async def add_incident_events(

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -492,7 +492,11 @@ class SqliteStore:
     # -- incidents and rollups -----------------------------------------------
 
     async def save_incident(self, i: Incident, events: Sequence[IncidentEvent] = ()) -> None:
-        """Create or replace an incident and append timeline events, in one transaction."""
+        """Create an incident or update its life (severity, title, ack, resolution), and
+        append timeline events, in one transaction. The write-up (root cause,
+        resolution, preventive) of an existing incident is left to :meth:`write_up`:
+        the escalation journal saves its own copy at each ack and resolve and must not
+        overwrite what people wrote."""
         async with self._transaction() as db:
             await db.execute(
                 "INSERT INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -500,9 +504,7 @@ class SqliteStore:
                 "title = excluded.title, acked_at = excluded.acked_at, "
                 "acked_by = excluded.acked_by, "
                 # a resolution is final: a stale copy saved later cannot reopen it
-                "resolved_at = COALESCE(excluded.resolved_at, incidents.resolved_at), "
-                "root_cause = excluded.root_cause, resolution = excluded.resolution, "
-                "preventive = excluded.preventive",
+                "resolved_at = COALESCE(excluded.resolved_at, incidents.resolved_at)",
                 (
                     i.id,
                     i.fingerprint,
@@ -522,6 +524,24 @@ class SqliteStore:
             await db.executemany(
                 "INSERT INTO incident_events VALUES (?, ?, ?, ?, ?)",
                 [(i.id, e.at, e.kind, e.text, _dumps(e.detail)) for e in events],
+            )
+
+    async def write_up(
+        self, incident_id: str, fields: Mapping[str, str], events: Sequence[IncidentEvent] = ()
+    ) -> None:
+        """Set any of root_cause, resolution, preventive, and append events (notes)."""
+        columns = [k for k in ("root_cause", "resolution", "preventive") if k in fields]
+        async with self._transaction() as db:
+            if columns:
+                await db.execute(
+                    "UPDATE incidents SET "
+                    + ", ".join(f"{k} = ?" for k in columns)
+                    + " WHERE id = ?",
+                    (*(fields[k] for k in columns), incident_id),
+                )
+            await db.executemany(
+                "INSERT INTO incident_events VALUES (?, ?, ?, ?, ?)",
+                [(incident_id, e.at, e.kind, e.text, _dumps(e.detail)) for e in events],
             )
 
     async def add_incident_events(self, incident_id: str, events: Sequence[IncidentEvent]) -> None:

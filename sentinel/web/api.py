@@ -21,7 +21,6 @@ from aiohttp import web
 
 from sentinel.clock import Clock
 from sentinel.config import Config, parse_duration
-from sentinel.escalation.escalator import Escalator
 from sentinel.incidents import Incident, IncidentEvent, to_markdown
 from sentinel.results import Result
 from sentinel.store import Store
@@ -55,9 +54,6 @@ class ApiSource(AckSource, Protocol):
 
     @property
     def store(self) -> Store: ...
-
-    @property
-    def escalator(self) -> Escalator: ...
 
     def list_silences(self) -> list[dict[str, Any]]: ...
 
@@ -375,19 +371,13 @@ def add_api_routes(app: web.Application, source: ApiSource, refuse: Refuse) -> N
         if found is None:
             return error("no such incident", 404)
         stored, events = found
-        # An open incident is also kept by the escalation journal, which writes its own
-        # copy at the next ack or resolve: change that copy too, or the write-up is lost.
-        open_ = source.escalator.journal.open
-        kept = open_.get(stored.fingerprint)
-        current = kept if kept is not None and kept.id == stored.id else stored
-        updated = replace(current, **{k: body[k] for k in WRITE_UP if k in body})
-        if kept is not None and kept.id == stored.id:
-            open_[stored.fingerprint] = updated
-        changed = [k for k in WRITE_UP if k in body]
+        fields = {k: body[k] for k in WRITE_UP if k in body}
+        updated = replace(stored, **fields)
+        changed = list(fields)
         added: list[IncidentEvent] = []
         if note and note.strip():
             added.append(IncidentEvent(source.clock.now().timestamp(), "note", note, {"by": by}))
-        await source.store.save_incident(updated, added)
+        await source.store.write_up(stored.id, fields, added)
         log.info("incident_updated", incident=updated.id, by=by, fields=changed, note=bool(added))
         return web.json_response(updated.to_json([*events, *added]))
 
