@@ -11,7 +11,11 @@ An alert starts escalating the first time it is firing, not suppressed
 (silence, maintenance, inhibition, a failed dependency) and not flapping:
 a suppressed alert never pages, and one that stops being suppressed while
 still firing starts then. While an escalation runs, a suppression pauses it.
-Resolutions and acknowledgements always reach everyone already told.
+Resolutions and acknowledgements always reach everyone already told in this
+firing (:attr:`AlertFacts.firing`), never people told about an earlier outage
+of the same alert. A step waits until the earlier steps' notices have left the
+dispatcher (sent, merged into a digest, or failed for good), unless their
+channel's provider is failing.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ NOTICE_KIND: dict[str, Kind] = {
     "acknowledged": "acknowledged",
     "resolved": "resolved",
 }
+PAGING = frozenset({"firing", "escalation", "repeat"})  # notice kinds a step sends
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +97,14 @@ class Escalator:
 
     async def tick(self, live: dict[str, Live]) -> None:
         """Start, pause, resume and advance escalations for the firing alerts ``live``."""
+        for fp, alert in live.items():
+            kept = self.facts.get(fp)
+            if fp in self.progress and kept is not None and kept.firing != alert.facts.firing:
+                # The outage this escalation was for ended unseen (a crash between the
+                # alert's resolution and its notices): close it before the new one.
+                await self.resolved(fp)
         now = self._now()
+        unsettled = self._unsettled()
         changed: list[pol.Progress] = []
         deliveries: list[Delivery] = []
         started: list[AlertFacts] = []
@@ -115,7 +127,7 @@ class Escalator:
                 self.progress[fp] = current
                 if current not in changed:
                     changed.append(current)
-            nxt, pages = pol.due(current, now)
+            nxt, pages = pol.due(current, now, unsettled.get(alert.facts.firing, frozenset()))
             if pages or nxt != current:
                 self.progress[fp] = nxt
                 changed = [p for p in changed if p.fingerprint != fp] + [nxt]
@@ -183,6 +195,22 @@ class Escalator:
         now = self._now()
         await self._commit([], [], self._rows(f"{key}:{now}", notice, targets, now), now)
 
+    def _unsettled(self) -> dict[str, frozenset[int]]:
+        """Per firing, the steps whose pages sentinel itself still holds: queued,
+        rate-limited, or held for a storm digest (a permanent failure's fallback is
+        queued again, so it counts). A channel whose provider is failing (a row in
+        retry) holds nothing back: escalating is the answer to an unreachable
+        on-call person, and a retry can last up to ``notifications.max_age``."""
+        out: dict[str, set[int]] = {}
+        for items in self._dispatcher.lanes().values():
+            if any(d.attempts > 0 for d in items):
+                continue
+            for d in items:
+                alert = d.notice.alert
+                if alert is not None and d.notice.kind in PAGING:
+                    out.setdefault(alert.firing, set()).add(d.notice.step)
+        return {k: frozenset(v) for k, v in out.items()}
+
     # -- from pages to outbox rows ------------------------------------------
 
     def _deliveries(
@@ -212,11 +240,18 @@ class Escalator:
     async def _follow_up(
         self, progress: pol.Progress, facts: AlertFacts, pages: Iterable[pol.Page], now: float
     ) -> list[Delivery]:
-        """Acks and resolutions go to the very addresses told before (the on-call
-        person then, not now), found in the outbox."""
+        """Acks and resolutions go to the very addresses told before in this firing
+        (the on-call person then, not now), found in the outbox; rows of an earlier
+        outage of the same alert are someone else's episode."""
         told: dict[tuple[str, str | None], str] = {}
         for d in await self._store.deliveries_for(progress.fingerprint):
-            if d.state in ("sent", "merged", "pending", "held") and d.notice.kind != "resolved":
+            alert = d.notice.alert
+            if (
+                alert is not None
+                and alert.firing == facts.firing
+                and d.state in ("sent", "merged", "pending", "held")
+                and d.notice.kind != "resolved"
+            ):
                 told.setdefault((d.channel, d.address), d.target)
         out: list[Delivery] = []
         for page in pages:

@@ -22,8 +22,13 @@ Decisions (docs/escalation.md says the same for users):
 - Step delays count from ``base``: the firing time, or the moment an
   acknowledgement expired. Steps are kept sorted by delay.
 - ``base + after <= now`` is due: a step exactly on its boundary fires.
-- Catch-up: a daemon that was down sends every step it missed at once, one
-  Page per step in order (step 0 as "firing", later ones as "escalation").
+- Catch-up: a daemon that was down sends every step it missed, one Page per
+  step in order (step 0 as "firing", later ones as "escalation"); with the
+  delivery state given (``unsettled``), each step waits until the one before
+  it has been delivered or has failed for good.
+- Order: no step reaches anyone before the earlier steps' notices have
+  settled (sent, merged into a digest, failed for good); a step held up so
+  goes out as soon as they have, still timed from ``base``.
   A repeat is sent once, however many periods were missed, and the next one is
   due ``repeat_every`` after it.
 - An acknowledgement that expires while the alert still fires clears the ack
@@ -282,11 +287,22 @@ def _step_kind(progress: Progress, step: int) -> Kind:
     return "reescalation" if progress.notified else "firing"
 
 
-def due(progress: Progress, now: float) -> tuple[Progress, list[Page]]:
+def due(
+    progress: Progress, now: float, unsettled: frozenset[int] | None = None
+) -> tuple[Progress, list[Page]]:
     """The pages to send at ``now``, and the progress once they are sent.
 
     Store the returned progress before sending (the pages are then owed, not
     lost, if the process dies); calling again at the same ``now`` returns none.
+
+    ``unsettled`` holds the steps of this escalation whose notices are still on
+    their way (queued, retrying, held in a storm digest). A page goes out only
+    once every earlier step's notices have been sent or have failed for good, so
+    nobody further up the chain hears of an alert before the people below; a step
+    that fell due meanwhile goes out as soon as the earlier one settles (delays
+    still count from ``base``). A page made in this call is unsettled too, so one
+    call then sends at most one step. ``None`` skips the check (every earlier
+    notice counts as delivered: pure timelines, ``simulate``).
     """
     p = progress
     steps = p.policy.steps
@@ -298,11 +314,18 @@ def due(progress: Progress, now: float) -> tuple[Progress, list[Page]]:
             return p, []
         p = _expire_ack(p, expiry)
 
+    def waiting(step: int) -> bool:
+        return unsettled is not None and any(s < step for s in unsettled)
+
     pages: list[Page] = []
     while p.next_step < len(steps) and p.base + steps[p.next_step].after <= now:
         i = p.next_step
+        if waiting(i):
+            break
         pages.append(Page(targets=steps[i].notify, kind=_step_kind(p, i), step=i))
         p = replace(mark_notified(p, steps[i].notify), next_step=i + 1, last_page_at=now)
+        if unsettled is not None:
+            unsettled = unsettled | {i}
 
     every = p.policy.repeat_every
     if (
@@ -310,6 +333,7 @@ def due(progress: Progress, now: float) -> tuple[Progress, list[Page]]:
         and every is not None
         and p.last_page_at is not None
         and p.last_page_at + every <= now
+        and not waiting(len(steps))
     ):
         pages.append(Page(targets=p.notified, kind="repeat", step=len(steps) - 1))
         p = replace(p, repeats=p.repeats + 1, last_page_at=now)

@@ -49,6 +49,18 @@ class AlertFacts:
     ack_ref: str = ""  # short reference, e.g. "a1b2c3" (first characters of the fingerprint)
     oncall: str | None = None  # who is on call now (the on-call lead)
 
+    @property
+    def firing(self) -> str:
+        """This firing of the alert (one outage, one escalation): the fingerprint and
+        the moment it fired. Who was told, Slack threads and ack links belong to it."""
+        return firing_id(self.fingerprint, self.since)
+
+
+def firing_id(fingerprint: str, since: float | None) -> str:
+    """``fingerprint@<fired at, epoch milliseconds>``; the bare fingerprint when the
+    firing time is unknown (notices written before firings had an identity)."""
+    return fingerprint if since is None else f"{fingerprint}@{round(since * 1000)}"
+
 
 @dataclass(frozen=True, slots=True)
 class Notice:
@@ -107,7 +119,8 @@ class Notifier(Protocol):
     """One configured channel. ``address`` is the recipient when the target names one
     (an email address, an E.164 number, a Slack channel or @user), else None for the
     channel's own. ``thread`` is the ``Sent.ref`` of the first message this channel
-    delivered for the same alert and address, when there was one."""
+    delivered for the same firing of the alert (:attr:`AlertFacts.firing`) and
+    address, when there was one."""
 
     min_interval: float  # seconds between two sends (the provider's rate limit)
     digest: bool  # True when many alerts to one address may be combined in a storm

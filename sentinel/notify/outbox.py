@@ -47,8 +47,10 @@ class Delivery:
 
     @property
     def thread_key(self) -> tuple[str, str, str]:
-        """Notices about one alert to one address of one channel form a thread."""
-        return (self.fingerprint, self.channel, self.address or "")
+        """Notices about one firing of an alert to one address of one channel form a
+        thread: a second outage of the same alert starts a thread of its own."""
+        alert = self.notice.alert
+        return (alert.firing if alert else self.fingerprint, self.channel, self.address or "")
 
     def with_(self, **changes: Any) -> Delivery:
         return replace(self, **changes)

@@ -8,8 +8,10 @@ a ``Retry-After`` that may be fractional. Webhook: 200 with body ``ok``;
 400/403/404/410 permanent; 429 and 5xx retried (PROVIDERS.md, "Slack").
 
 Later notices of an alert (acknowledged, resolved, escalation, repeat) given
-the first message's ``thread`` ref are posted as a thread reply, and the first
-message is updated so its header says where the alert stands. The update is
+the ``thread`` ref of the first message of the same firing (the dispatcher
+keys threads by :attr:`AlertFacts.firing`: a second outage of the alert has a
+message of its own) are posted as a thread reply, and that first message is
+updated so its header says where this outage stands. The update is
 made first: it is idempotent, so a transient failure there is retried whole
 without posting the reply twice.
 """

@@ -439,14 +439,12 @@ class SqliteStore:
         return await self._deliveries("fingerprint = ? ORDER BY id", (fingerprint,))
 
     async def thread_refs(self) -> dict[tuple[str, str, str], dict[str, str]]:
-        """The first delivered message of each (alert, channel, address) that has a ref."""
+        """The first delivered message of each thread (one firing of an alert, channel,
+        address; :attr:`Delivery.thread_key`) that has a ref."""
         refs: dict[tuple[str, str, str], dict[str, str]] = {}
-        async with self.db.execute(
-            "SELECT fingerprint, channel, address, ref FROM outbox "
-            "WHERE ref IS NOT NULL AND fingerprint != '' ORDER BY id"
-        ) as cur:
-            async for fp, channel, address, ref in cur:
-                refs.setdefault((fp, channel, address or ""), _loads(ref))
+        for d in await self._deliveries("ref IS NOT NULL AND fingerprint != '' ORDER BY id", ()):
+            if d.ref is not None:
+                refs.setdefault(d.thread_key, d.ref)
         return refs
 
     async def _deliveries(self, where: str, args: Sequence[Any]) -> list[Delivery]:

@@ -485,6 +485,25 @@ def test_catch_up_after_a_long_gap() -> None:
     ]
 
 
+def test_a_step_waits_for_the_earlier_steps_notices() -> None:
+    """The lead's step (15m) falls due while the on-call page (step 0) is still held:
+    nothing goes; the lead goes the moment step 0 has settled, timed from the firing
+    (not 15m after the settling); catch-up then sends one step per settled step."""
+    p, pages = due(start("fp", CRITICAL, 0), 0, frozenset())
+    assert [x.step for x in pages] == [0]
+    held, pages = due(p, 16 * M, frozenset({0}))
+    assert (held, pages) == (p, [])
+    p, pages = due(held, 16 * M + 5, frozenset())
+    assert [(x.kind, x.targets) for x in pages] == [("escalation", ("eng-lead",))]
+    p, pages = due(p, 70 * M, frozenset())  # cto and ceo both overdue: cto first
+    assert [x.targets for x in pages] == [("cto",)]
+    p, pages = due(p, 70 * M, frozenset({2}))
+    assert pages == []
+    p, pages = due(p, 70 * M + 1, frozenset())
+    assert [x.targets for x in pages] == [("ceo",)]
+    assert due(p, 3 * H, frozenset({3}))[1] == []  # the repeat waits for the ceo's page too
+
+
 def test_missed_repeats_are_sent_once() -> None:
     """Down for five repeat periods: one repeat at restart, the next an hour later."""
     t = Timeline.fire(LOW)
