@@ -449,8 +449,7 @@ class Daemon:
             rule=self.rules.rule(inst.rule, inst.check),
             rule_name=inst.rule,
             check=inst.check,
-            labels=inst.labels,
-            all_labels=self._alert_labels(inst),
+            labels=self._alert_labels(inst),
             value=inst.value,
             error=result.error if result is not None else None,
             fired_at=inst.state.fired_at,
@@ -645,6 +644,7 @@ class Daemon:
         alerts = [
             views.alert_entry(
                 i,
+                self._alert_labels(i),
                 self._severity(i),
                 self._quiet(i, down, firing),
                 (i.rule, i.check) in self.rules.flapping,

@@ -133,12 +133,14 @@ def check_entry(check: Check, result: Result | None, unsupported: bool) -> dict[
 
 def alert_entry(
     inst: Instance,
+    labels: dict[str, str],
     severity: str,
     suppressed: str | None,
     flapping: bool,
     progress: Progress | None,
 ) -> dict[str, Any]:
-    """One pending or firing alert, with its escalation when one runs."""
+    """One pending or firing alert, with its escalation when one runs. ``labels`` are
+    the alert's as notifications and silences see them (check's, rule's, its own)."""
     escalation = None
     if progress is not None:
         escalation = {
@@ -154,7 +156,7 @@ def alert_entry(
     return {
         "rule": inst.rule,
         "check": inst.check,
-        "labels": dict(inst.labels),
+        "labels": dict(labels),
         "state": inst.state.state,
         "severity": severity,
         "value": inst.value,

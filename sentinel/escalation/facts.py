@@ -13,7 +13,6 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from sentinel.config.rule import Rule
 from sentinel.notify.base import AlertFacts
-from sentinel.results import Labels
 
 _env = SandboxedEnvironment(autoescape=False)
 
@@ -33,8 +32,7 @@ def alert_facts(
     rule: Rule | None,
     rule_name: str,
     check: str,
-    labels: Labels,
-    all_labels: dict[str, str],
+    labels: dict[str, str],
     value: float | None,
     error: str | None,
     fired_at: float | None,
@@ -47,7 +45,7 @@ def alert_facts(
         "rule": rule_name,
         "value": value,
         "error": error or "",
-        "labels": all_labels,
+        "labels": labels,
         "severity": severity,
     }
     summary = render_text(rule.summary, context) if rule and rule.summary else ""

@@ -1,0 +1,129 @@
+"""One firing of an alert, through the whole daemon in real time on loopback: its
+labels reach every notification and the API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import structlog
+
+from sentinel.clock import SystemClock
+from sentinel.config import load_config
+from sentinel.daemon import Daemon
+from sentinel.logs import Redactor
+from sentinel.settings import Settings
+from tests.conftest import free_port
+from tests.notify.fakes import PagerDuty, Receiver
+
+TOKEN = "api-token-0123456789"
+PD_KEY = "r" * 32
+ALERT_LABELS = {
+    "alertname": "ServiceDown",
+    "check": "api-port",
+    "severity": "critical",
+    "service": "api",
+    "team": "sre",  # the rule's team wins over the check's
+    "tier": "1",
+}
+
+
+def config_text(tmp_path: Path, port: int, target: int, pd_url: str, hook_url: str) -> str:
+    return f"""
+server:
+  listen: "127.0.0.1:{port}"
+  external_url: "http://127.0.0.1:{port}"
+  api_token: "{TOKEN}"
+storage:
+  url: "sqlite:{tmp_path}/state.db"
+checks:
+  - name: api-port
+    type: tcp
+    target: "127.0.0.1:{target}"
+    interval: 200ms
+    timeout: 200ms
+    labels: {{service: api, team: payments}}
+rules:
+  - {{name: ServiceDown, match: {{type: tcp}}, expr: up == 0, severity: critical,
+      labels: {{team: sre, tier: "1"}}}}
+channels:
+  pagerduty: {{type: pagerduty, routing_key: "{PD_KEY}", api_url: "{pd_url}"}}
+  hook: {{type: webhook, url: "{hook_url}/hooks/t"}}
+escalation:
+  critical:
+    - {{after: 0s, notify: [pagerduty, hook]}}
+notifications: {{retry_initial: 100ms, retry_max: 500ms}}
+"""
+
+
+async def eventually(predicate: Callable[[], bool], seconds: float = 15.0) -> None:
+    """Poll real I/O until it shows the expected state; bounded in time."""
+    for _ in range(int(seconds / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+class Port:
+    """The checked TCP port: closed (the check fails) until :meth:`up`."""
+
+    def __init__(self) -> None:
+        self.number = free_port()
+        self._server: asyncio.Server | None = None
+
+    async def up(self) -> None:
+        async def answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.close()
+
+        self._server = await asyncio.start_server(answer, "127.0.0.1", self.number)
+
+    async def down(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[tuple[Daemon, PagerDuty, Receiver, Port]]:
+    port = Port()
+    async with PagerDuty() as pd, Receiver() as hook:
+        path = tmp_path / "sentinel.yaml"
+        path.write_text(config_text(tmp_path, free_port(), port.number, pd.url, hook.url))
+        config = load_config(path, {})
+        d = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
+        await d.start()
+        try:
+            yield d, pd, hook, port
+        finally:
+            await d.stop()
+            await port.down()
+            structlog.reset_defaults()
+
+
+def events(pd: PagerDuty, action: str) -> list[dict[str, Any]]:
+    return [r.json for r in pd.accepted if r.json["event_action"] == action]
+
+
+async def test_labels_reach_the_webhook_pagerduty_and_the_api(
+    world: tuple[Daemon, PagerDuty, Receiver, Port],
+) -> None:
+    """The check's labels merged with the rule's (the rule wins), with alertname, check
+    and severity: in the webhook's JSON, PagerDuty's custom_details and the API."""
+    daemon, pd, hook, _ = world
+    await eventually(lambda: len(hook.accepted) == 1 and len(events(pd, "trigger")) == 1)
+    assert hook.accepted[0].json["alert"]["labels"] == ALERT_LABELS
+    details = events(pd, "trigger")[0]["payload"]["custom_details"]
+    assert details["labels"] == ALERT_LABELS
+    host, port = daemon.listening[0]
+    async with (
+        aiohttp.ClientSession(f"http://{host}:{port}") as http,
+        http.get("/api/v1/alerts") as resp,
+    ):
+        body = await resp.json()
+    assert [a["labels"] for a in body["items"]] == [ALERT_LABELS]
