@@ -453,17 +453,17 @@ class Daemon:
             value=inst.value,
             error=result.error if result is not None else None,
             fired_at=inst.state.fired_at,
-            ack_url=self.ack_url(fp),
+            ack_url=self.ack_url(fp, inst.state.fired_at),
             oncall=next(iter(oncall.values()), None),
         )
 
-    def ack_url(self, fingerprint: str) -> str | None:
-        """A signed link that acknowledges without the API token, while it is valid."""
+    def ack_url(self, fingerprint: str, fired_at: float | None) -> str | None:
+        """A signed link that acknowledges this firing without the API token, while valid."""
         base = self.config.server.external_url
         if not base:
             return None
         expires = self.clock.now().timestamp() + self.config.server.ack_link_ttl
-        token = make_token(fingerprint, expires, self.ack_key)
+        token = make_token(fingerprint, fired_at, expires, self.ack_key)
         return f"{base.rstrip('/')}/ack/{fingerprint}/{token}"
 
     def _down(self) -> set[str]:
@@ -598,7 +598,12 @@ class Daemon:
         return self.alert(fp)
 
     def check_ack_link(self, fingerprint: str, token: str) -> bool | str:
-        return check_token(fingerprint, token, self.ack_key, self.clock.now().timestamp())
+        """The link must name the alert's current firing (a link of an earlier outage
+        never acknowledges a later one)."""
+        inst = next((i for i in self.rules.active() if i.fingerprint == fingerprint), None)
+        fired = inst.state.fired_at if inst is not None else None
+        now = self.clock.now().timestamp()
+        return check_token(fingerprint, token, self.ack_key, now, fired)
 
     def alert(self, ref: str) -> dict[str, Any] | None:
         fp = self.find_alert(ref)

@@ -1,5 +1,6 @@
 """One firing of an alert, through the whole daemon in real time on loopback: its
-labels reach every notification and the API."""
+labels reach every notification and the API, and an ack link belongs to the outage
+it was sent for, never to a later outage of the same alert."""
 
 from __future__ import annotations
 
@@ -110,6 +111,10 @@ def events(pd: PagerDuty, action: str) -> list[dict[str, Any]]:
     return [r.json for r in pd.accepted if r.json["event_action"] == action]
 
 
+def ack_link(event: dict[str, Any]) -> str:
+    return next(str(link["href"]) for link in event["links"] if "/ack/" in str(link["href"]))
+
+
 async def test_labels_reach_the_webhook_pagerduty_and_the_api(
     world: tuple[Daemon, PagerDuty, Receiver, Port],
 ) -> None:
@@ -127,3 +132,34 @@ async def test_labels_reach_the_webhook_pagerduty_and_the_api(
     ):
         body = await resp.json()
     assert [a["labels"] for a in body["items"]] == [ALERT_LABELS]
+
+
+async def test_ack_link_of_an_earlier_outage_does_not_ack_the_next(
+    world: tuple[Daemon, PagerDuty, Receiver, Port],
+) -> None:
+    """Outage 1 pages with link 1 and resolves; outage 2 of the same alert pages with
+    link 2. Link 1, still inside its TTL, says its outage is over (GET and POST) and
+    acknowledges nothing; link 2 acknowledges outage 2."""
+    _, pd, _, port = world
+    await eventually(lambda: len(events(pd, "trigger")) == 1)
+    first = ack_link(events(pd, "trigger")[0])
+    await port.up()
+    await eventually(lambda: len(events(pd, "resolve")) == 1)
+    await port.down()
+    await eventually(lambda: len(events(pd, "trigger")) == 2)
+    second = ack_link(events(pd, "trigger")[1])
+    assert first != second
+    fp = str(events(pd, "trigger")[1]["dedup_key"])
+    async with aiohttp.ClientSession() as http:
+        async with http.get(first) as resp:
+            assert resp.status == 410
+            assert "earlier outage of this alert, which is over" in await resp.text()
+        async with http.post(first, data={"by": "mallory"}) as resp:
+            assert resp.status == 410
+        await asyncio.sleep(0.5)
+        assert pd.incidents[fp] == "triggered"
+        assert events(pd, "acknowledge") == []
+        async with http.post(second, data={"by": "bob"}) as resp:
+            assert resp.status == 200
+            assert "Acknowledged by bob" in await resp.text()
+    await eventually(lambda: pd.incidents.get(fp) == "acknowledged")

@@ -46,6 +46,27 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
     )
 
 
+def _refused(problem: str) -> web.Response:
+    """The page for a link that cannot acknowledge (``check_ack_link``'s reason)."""
+    if problem == "over":
+        return _page(
+            "That outage is over",
+            "<p>This link was for an earlier outage of this alert, which is over. "
+            "It does not acknowledge anything that fired since: use the link in the "
+            "latest notification, or the API.</p>",
+            410,
+        )
+    if problem == "outdated":
+        return _page(
+            "Link not valid",
+            "<p>This acknowledgement link was made by an older version of sentinel and "
+            "cannot say which outage it was for. Use the link in the latest notification, "
+            "or the API.</p>",
+            403,
+        )
+    return _page("Link not valid", f"<p>This acknowledgement link is {escape(problem)}.</p>", 403)
+
+
 def add_ack_routes(app: web.Application, source: AckSource) -> None:
     def link(request: web.Request) -> tuple[str, str, str | None]:
         fp, token = request.match_info["fingerprint"], request.match_info["token"]
@@ -55,9 +76,7 @@ def add_ack_routes(app: web.Application, source: AckSource) -> None:
     async def confirm(request: web.Request) -> web.Response:
         fp, token, problem = link(request)
         if problem is not None:
-            return _page(
-                "Link not valid", f"<p>This acknowledgement link is {escape(problem)}.</p>", 403
-            )
+            return _refused(problem)
         alert = source.alert(fp)
         if alert is None:
             return _page("Nothing to acknowledge", "<p>This alert is no longer active.</p>", 404)
@@ -73,9 +92,7 @@ def add_ack_routes(app: web.Application, source: AckSource) -> None:
     async def confirmed(request: web.Request) -> web.Response:
         fp, _, problem = link(request)
         if problem is not None:
-            return _page(
-                "Link not valid", f"<p>This acknowledgement link is {escape(problem)}.</p>", 403
-            )
+            return _refused(problem)
         form = await request.post()
         by = str(form.get("by") or "").strip()[:100] or "ack link"
         done = await source.acknowledge(fp, by)
