@@ -484,3 +484,18 @@ async def test_no_step_goes_before_the_held_first_step(world: World) -> None:
         assert min(d.created_at for d in lead) >= first_page, fp
         held += slack[0].state == "merged"
     assert held  # the storm did hold some: the case above was exercised
+
+
+async def test_an_outage_that_ended_unseen_is_resolved_before_the_next(world: World) -> None:
+    """Outage 1 pages at 0m; its resolution is lost (a crash between the alert's state
+    and its notices) and outage 2 fires at 20m: the lead (paged at 15m) and step 0 hear
+    outage 1 resolved, then outage 2 starts its own escalation at step 0."""
+    fp = "f" * 20
+    await run(world, 20 * 60, firing(since=world.clock.now().timestamp()))
+    mark = len(world.log)
+    await run(world, 60, firing(since=world.clock.now().timestamp()))
+    after = [(p, w) for _, p, w in world.log[mark:]]
+    assert after.count(("pd", "resolve")) == 1
+    assert after.count(("pd", "trigger")) == 1
+    assert ("sms", "+15550100003") in after  # the lead hears outage 1 resolved
+    assert world.esc.progress[fp].notified == ("oncall:primary", "pagerduty", "slack-alerts")
