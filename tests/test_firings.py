@@ -5,7 +5,7 @@ it was sent for, never to a later outage of the same alert."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,8 @@ from sentinel.logs import Redactor
 from sentinel.settings import Settings
 from tests.conftest import free_port
 from tests.notify.fakes import PagerDuty, Receiver
+from tests.test_delivery import PD_KEY, TOKEN, eventually
 
-TOKEN = "api-token-0123456789"
-PD_KEY = "r" * 32
 ALERT_LABELS = {
     "alertname": "ServiceDown",
     "check": "api-port",
@@ -59,15 +58,6 @@ escalation:
     - {{after: 0s, notify: [pagerduty, hook]}}
 notifications: {{retry_initial: 100ms, retry_max: 500ms}}
 """
-
-
-async def eventually(predicate: Callable[[], bool], seconds: float = 15.0) -> None:
-    """Poll real I/O until it shows the expected state; bounded in time."""
-    for _ in range(int(seconds / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 class Port:
