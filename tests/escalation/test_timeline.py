@@ -454,7 +454,7 @@ async def test_slack_resolution_edits_its_own_outages_message(world: World) -> N
 
 
 async def test_no_step_goes_before_the_held_first_step(world: World) -> None:
-    """Eight alerts fire together to one Slack channel (a storm: some first pages are
+    """Twenty alerts fire together to one Slack channel (a storm: some first pages are
     held for a digest), each with the lead one second later. No lead hears of an alert
     before its Slack page has gone; the held ones reach the lead right after the digest."""
     escalation = world.esc.config.escalation.model_copy(
@@ -469,7 +469,7 @@ async def test_no_step_goes_before_the_held_first_step(world: World) -> None:
     now = world.clock.now().timestamp()
     live = {
         f.fingerprint: Live(facts=f, quiet=None, flapping=False, policy=None)
-        for f in (facts("high", fp=f"{n:020d}", since=now) for n in range(8))
+        for f in (facts("high", fp=f"{n:020d}", since=now) for n in range(20))
     }
     await run(world, 120, live, step=1)
     held = 0
