@@ -23,7 +23,7 @@ import aiosqlite
 
 from sentinel.heartbeats import Beat
 from sentinel.incidents import Incident, IncidentEvent
-from sentinel.notify.base import Notice
+from sentinel.notify.base import Notice, firing_id
 from sentinel.notify.outbox import OPEN, Delivery, decode_fallback, encode_fallback
 from sentinel.results import Result, Sample
 from sentinel.rules.engine import Instance
@@ -440,11 +440,14 @@ class SqliteStore:
 
     async def thread_refs(self) -> dict[tuple[str, str, str], dict[str, str]]:
         """The first delivered message of each thread (one firing of an alert, channel,
-        address; :attr:`Delivery.thread_key`) that has a ref."""
+        address: :attr:`Delivery.thread_key`) that has a ref."""
         refs: dict[tuple[str, str, str], dict[str, str]] = {}
-        for d in await self._deliveries("ref IS NOT NULL AND fingerprint != '' ORDER BY id", ()):
-            if d.ref is not None:
-                refs.setdefault(d.thread_key, d.ref)
+        async with self.db.execute(
+            "SELECT fingerprint, json_extract(notice, '$.alert.since'), channel, address, ref "
+            "FROM outbox WHERE ref IS NOT NULL AND fingerprint != '' ORDER BY id"
+        ) as cur:
+            async for fp, since, channel, address, ref in cur:
+                refs.setdefault((firing_id(fp, since), channel, address or ""), _loads(ref))
         return refs
 
     async def _deliveries(self, where: str, args: Sequence[Any]) -> list[Delivery]:

@@ -11,7 +11,7 @@ import aiosqlite
 import pytest
 
 from sentinel.heartbeats import Beat
-from sentinel.notify.base import Notice
+from sentinel.notify.base import AlertFacts, Notice
 from sentinel.notify.outbox import Delivery, State
 from sentinel.results import Result, Sample
 from sentinel.rules.engine import Instance
@@ -310,3 +310,27 @@ async def test_pruning_also_drops_old_rollups_and_finished_outbox_rows(tmp_path:
         assert await store.notification_counts(0, old + 1) == {("c", "pending"): 1}
     finally:
         await store.close()
+
+
+async def test_thread_refs_are_kept_per_firing(store: SqliteStore) -> None:
+    """Two outages of one alert posted two Slack messages: each firing keeps its own
+    first message as its thread, keyed as the dispatcher asks (Delivery.thread_key);
+    a row written before firings had an identity is keyed by the fingerprint."""
+    at = T0.timestamp()
+
+    def sent(key: str, since: float | None, ts: str) -> Delivery:
+        alert = AlertFacts(fingerprint="fp", rule="R", check="c", severity="high", since=since)
+        notice = Notice(kind="firing", at=at, alert=alert)
+        return Delivery(
+            key, "fp", "t", "slack", "#ops", notice, at, at, state="sent", ref={"ts": ts}
+        )
+
+    rows = [sent("1", at, "1.0"), sent("1b", at, "9.9"), sent("2", at + 600, "2.0")]
+    rows.append(sent("0", None, "0.0"))
+    await store.commit_notifications([], rows, at)
+    assert await store.thread_refs() == {
+        rows[0].thread_key: {"ts": "1.0"},
+        rows[2].thread_key: {"ts": "2.0"},
+        ("fp", "slack", "#ops"): {"ts": "0.0"},
+    }
+    assert rows[0].thread_key != rows[2].thread_key
