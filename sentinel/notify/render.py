@@ -89,6 +89,14 @@ def number(value: float | None) -> str:
     return f"{value:.6g}"
 
 
+SHOWN_LABELS = frozenset({"alertname", "check", "severity"})  # each has a line of its own
+
+
+def label_text(labels: dict[str, str]) -> str:
+    """An alert's other labels as one line, sorted: ``service=api, team=sre``."""
+    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in SHOWN_LABELS)
+
+
 def _autoescape(name: str | None) -> bool:
     return name is not None and (name.endswith(".html") or name.endswith(".html.j2"))
 
@@ -112,6 +120,7 @@ class Renderer:
         self.env.filters["duration"] = human_duration
         self.env.filters["utc"] = utc_minute
         self.env.filters["number"] = number
+        self.env.filters["labels"] = label_text
 
     def context(self, notice: Notice) -> dict[str, Any]:
         alert = notice.alert

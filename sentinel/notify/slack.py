@@ -36,7 +36,7 @@ from sentinel.notify.http import (
     unexpected,
     word,
 )
-from sentinel.notify.render import Renderer, human_duration, number, utc_minute
+from sentinel.notify.render import Renderer, human_duration, label_text, number, utc_minute
 
 RETRY_ERRORS = frozenset(
     {
@@ -153,6 +153,8 @@ def alert_blocks(notice: Notice, alert: AlertFacts) -> tuple[list[Any], list[Any
     ]
     if alert.reason:
         fields.append(f"*Reason*\n{esc(alert.reason)}")
+    if labels := label_text(alert.labels):
+        fields.append(f"*Labels*\n{esc(labels)}")
     if alert.oncall:
         fields.append(f"*On-call lead*\n{esc(alert.oncall)}")
     details: list[Any] = []

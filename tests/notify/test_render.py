@@ -43,6 +43,7 @@ def test_alert_text_reads_like_a_runbook() -> None:
     for line in (
         "Impact: production API is not answering",
         "Check: production-api",
+        "Labels: env=prod, service=api",
         "Value: 0",
         "Reason: connection refused",
         "Since: 2026-01-05T09:00Z (1h 5m)",
@@ -51,6 +52,19 @@ def test_alert_text_reads_like_a_runbook() -> None:
         "Acknowledge: https://sentinel.example.com/ack/a1b2c3?sig=x (ref a1b2c3)",
     ):
         assert line in text.splitlines()
+
+
+def test_labels_line_leaves_out_what_has_a_line_of_its_own() -> None:
+    """The alert's other labels, sorted, in text and HTML; alertname, check and severity
+    have their own lines, and an alert with only those has no Labels line."""
+    labels = {"alertname": "ServiceDown", "check": "api", "severity": "critical", "team": "sre"}
+    r = Renderer()
+    assert "Labels: team=sre" in r.text(notice(alert=alert(labels=labels)))
+    assert '<th align="left">Labels</th><td>team=sre</td>' in r.html(
+        notice(alert=alert(labels=labels))
+    )
+    del labels["team"]
+    assert "Labels" not in r.text(notice(alert=alert(labels=labels)))
 
 
 def test_update_and_resolved_texts() -> None:

@@ -51,6 +51,7 @@ async def test_first_message(slack: SlackApi, notifier: SlackNotifier) -> None:
     rendered = _text(body)
     for fact in ("production-api", "connection refused", "2026-01-05T09:00Z", "alice"):
         assert fact in rendered
+    assert json.dumps("*Labels*\nenv=prod, service=api") in rendered
     assert "<https://runbooks.example.com/service-down|Runbook>" in rendered
     assert "|Acknowledge>" in rendered
 
