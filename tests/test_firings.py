@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 import structlog
+import yaml
 
 from sentinel.clock import SystemClock
 from sentinel.config import load_config
@@ -20,7 +21,8 @@ from sentinel.logs import Redactor
 from sentinel.settings import Settings
 from tests.conftest import free_port
 from tests.notify.fakes import PagerDuty, Receiver
-from tests.test_delivery import PD_KEY, TOKEN, eventually
+from tests.test_delivery import config_text as delivery_config
+from tests.test_delivery import eventually
 
 ALERT_LABELS = {
     "alertname": "ServiceDown",
@@ -32,32 +34,17 @@ ALERT_LABELS = {
 }
 
 
-def config_text(tmp_path: Path, port: int, target: int, pd_url: str, hook_url: str) -> str:
-    return f"""
-server:
-  listen: "127.0.0.1:{port}"
-  external_url: "http://127.0.0.1:{port}"
-  api_token: "{TOKEN}"
-storage:
-  url: "sqlite:{tmp_path}/state.db"
-checks:
-  - name: api-port
-    type: tcp
-    target: "127.0.0.1:{target}"
-    interval: 200ms
-    timeout: 200ms
-    labels: {{service: api, team: payments}}
-rules:
-  - {{name: ServiceDown, match: {{type: tcp}}, expr: up == 0, severity: critical,
-      labels: {{team: sre, tier: "1"}}}}
-channels:
-  pagerduty: {{type: pagerduty, routing_key: "{PD_KEY}", api_url: "{pd_url}"}}
-  hook: {{type: webhook, url: "{hook_url}/hooks/t"}}
-escalation:
-  critical:
-    - {{after: 0s, notify: [pagerduty, hook]}}
-notifications: {{retry_initial: 100ms, retry_max: 500ms}}
-"""
+def config_text(tmp_path: Path, target: int, pd_url: str, hook_url: str) -> str:
+    """test_delivery's daemon, its check on ``target`` with labels, the rule with labels
+    of its own, and a webhook beside PagerDuty."""
+    config = yaml.safe_load(delivery_config(tmp_path, free_port(), pd_url))
+    config["checks"][0].update(
+        name="api-port", target=f"127.0.0.1:{target}", labels={"service": "api", "team": "payments"}
+    )
+    config["rules"][0]["labels"] = {"team": "sre", "tier": "1"}
+    config["channels"]["hook"] = {"type": "webhook", "url": f"{hook_url}/hooks/t"}
+    config["escalation"]["critical"][0]["notify"] = ["pagerduty", "hook"]
+    return str(yaml.safe_dump(config))
 
 
 class Port:
@@ -85,7 +72,7 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[Daemon, PagerDuty, Receiv
     port = Port()
     async with PagerDuty() as pd, Receiver() as hook:
         path = tmp_path / "sentinel.yaml"
-        path.write_text(config_text(tmp_path, free_port(), port.number, pd.url, hook.url))
+        path.write_text(config_text(tmp_path, port.number, pd.url, hook.url))
         config = load_config(path, {})
         d = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
         await d.start()
