@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from sentinel.config.checks import NAME, Check, Strict
 from sentinel.config.cron import crontab
@@ -53,6 +53,13 @@ class StatusPage(Strict):
     refresh: Duration = Field(default=30.0, ge=5.0)  # the page reloads itself this often
 
 
+class AuthFailures(Strict):
+    """Wrong bearer tokens a client address may send: ``burst`` at once, then one a ``refill``."""
+
+    burst: int = Field(default=10, ge=1, le=1_000_000)
+    refill: Duration = Field(default=1.0, gt=0, le=86400.0)
+
+
 class Server(Strict):
     listen: str = "0.0.0.0:9464"
     external_url: str | None = None
@@ -61,6 +68,7 @@ class Server(Strict):
     ack_secret: SecretStr | None = None
     ack_link_ttl: Duration = Field(default=24 * 3600.0, gt=0)
     status_page: StatusPage = StatusPage()
+    auth_failures: AuthFailures = AuthFailures()
 
     @field_validator("listen")
     @classmethod
@@ -261,6 +269,9 @@ class Config(Strict):
     maintenance: list[Maintenance] = []
     reports: list[Report] = []
     watchdog: Watchdog = Watchdog()
+    # The string values ${VAR} interpolation produced (the loader fills it): redacted
+    # from /api/v1/config like secrets, since the environment is where secrets live.
+    _from_env: frozenset[str] = PrivateAttr(default_factory=frozenset)
 
     @model_validator(mode="before")
     @classmethod
