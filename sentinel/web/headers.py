@@ -6,6 +6,7 @@
   ``Referer`` leaving (a signed ack link carries its credential in the path). A
   handler may set its own value of one of them (the status page sends
   ``Referrer-Policy: same-origin``); the middleware fills in the rest.
+- A handler that fails answers a plain 500 (with the headers) and logs why.
 - Request bodies: at most ``MAX_BODY`` (aiohttp's ``client_max_size``); a declared
   ``Content-Length`` above it is refused with 413 before any handler runs.
 """
@@ -14,9 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import structlog
 from aiohttp import web
 
 from sentinel.web.api import JSON_ERROR_PREFIXES, error
+
+log = structlog.get_logger("sentinel.web")
 
 MAX_BODY = 1024 * 1024  # 1 MiB: the largest legitimate body (a silence, a write-up) is ~10 kB
 CSP = (
@@ -53,5 +57,8 @@ async def secure_answers(request: web.Request, handler: Handler) -> web.StreamRe
     except web.HTTPException as exc:
         _add(exc)
         raise
+    except Exception:  # under /api/ json_errors answers first; this is the page's and the acks'
+        log.exception("web_handler_failed", path=request.path, method=request.method)
+        response = web.Response(status=500, text="internal error (see the log)")
     _add(response)
     return response
