@@ -7,12 +7,13 @@ a production file is checked whole.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from sentinel.config.checks import NAME, Check, Strict
 from sentinel.config.cron import crontab
@@ -53,6 +54,14 @@ class StatusPage(Strict):
     refresh: Duration = Field(default=30.0, ge=5.0)  # the page reloads itself this often
 
 
+def _network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"{value[:45]!r} is not an IP address or network") from None
+    return value
+
+
 class AuthFailures(Strict):
     """Wrong bearer tokens a client address may send: ``burst`` at once, then one a ``refill``."""
 
@@ -69,6 +78,10 @@ class Server(Strict):
     ack_link_ttl: Duration = Field(default=24 * 3600.0, gt=0)
     status_page: StatusPage = StatusPage()
     auth_failures: AuthFailures = AuthFailures()
+    # Reverse proxies whose X-Forwarded-For names the client (addresses or networks).
+    trusted_proxies: list[Annotated[str, AfterValidator(_network)]] = Field(
+        default=[], max_length=100
+    )
 
     @field_validator("listen")
     @classmethod

@@ -183,6 +183,7 @@ _FIELDS = {
     "Server.ack_link_ttl": "How long an ack link in a notification works.",
     "Server.status_page": "The status page served at /.",
     "Server.auth_failures": "How many wrong bearer tokens a client address may send (then 429).",
+    "Server.trusted_proxies": "Reverse proxies (addresses or networks) whose X-Forwarded-For names the client, for the wrong-token limit.",
     "AuthFailures.burst": "Wrong tokens an address may send at once.",
     "AuthFailures.refill": "Then one more each this often.",
     "StatusPage.title": "The page's title.",

@@ -13,13 +13,14 @@ Every wrong token costs its client address one token of a bucket of
 ``server.auth_failures.burst`` (10) that refills one a ``refill`` (1s). An empty bucket answers
 429 with ``Retry-After`` to every request that brings a token, right or wrong, so
 guessing goes no faster than one a ``refill``. The address is the TCP peer (an IPv6
-client by its /64); behind a reverse proxy every client is the proxy and shares
-one bucket (see docs/security.md). The table keeps at most ``MAX_CLIENTS``
-addresses, least recently failed dropped first.
+client by its /64), or, when the peer is one of ``server.trusted_proxies``, the
+client its ``X-Forwarded-For`` names (see docs/security.md). The table keeps at
+most ``MAX_CLIENTS`` addresses, least recently failed dropped first.
 """
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import math
@@ -60,6 +61,36 @@ def wait(bucket: Bucket | None, now: float, burst: float = BURST, rate: float = 
 def spend(bucket: Bucket | None, now: float, burst: float = BURST, rate: float = RATE) -> Bucket:
     """The bucket after one wrong token."""
     return Bucket(max(level(bucket, now, burst, rate) - 1.0, 0.0), now)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.lru_cache(maxsize=8)
+def networks(trusted: tuple[str, ...]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(t, strict=False) for t in trusted)
+
+
+def _within(address: str, trusted: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return any((mapped or ip) in net for net in trusted)
+
+
+def client_address(peer: str | None, forwarded_for: list[str], trusted: tuple[Network, ...]) -> str:
+    """The client's address: the TCP peer, unless the peer is a trusted proxy; then
+    the rightmost ``X-Forwarded-For`` entry that is not a trusted proxy (each proxy
+    appends the address it saw, so entries to the left of it are the client's word)."""
+    if not peer or not trusted or not _within(peer, trusted):
+        return peer or ""
+    hops = [h.strip() for header in forwarded_for for h in header.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _within(hop, trusted):
+            return hop[:64]
+    return hops[0][:64] if hops else peer
 
 
 def client_key(remote: str | None) -> str:
@@ -141,7 +172,9 @@ class Gate:
         token = self._token.api_token()
         if token is None or given[:7].lower() != "bearer ":
             return "anonymous"  # no token to guess, or another scheme (a proxy's Basic)
-        key = client_key(request.remote)
+        trusted = networks(tuple(self._token.config.server.trusted_proxies))
+        forwarded = request.headers.getall("X-Forwarded-For", [])
+        key = client_key(client_address(request.remote, forwarded, trusted))
         delay = self.limiter.blocked_for(key)
         if delay > 0:
             return _refused(

@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sentinel.clock import FakeClock
-from sentinel.web.auth import BURST, Bucket, FailureLimiter, client_key, level, spend, wait
+from sentinel.config import ConfigError, parse_config
+from sentinel.web.auth import (
+    BURST,
+    Bucket,
+    FailureLimiter,
+    client_address,
+    client_key,
+    level,
+    networks,
+    spend,
+    wait,
+)
 
 
 def test_a_new_client_has_a_full_bucket_and_each_wrong_token_costs_one() -> None:
@@ -52,3 +65,25 @@ def test_client_key_is_the_peer_address_and_an_ipv6_client_its_64() -> None:
     assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
     assert client_key("::ffff:192.0.2.7") == "192.0.2.7"
     assert client_key(None) == client_key("") == "unknown"
+
+
+def test_forwarded_for_counts_only_from_a_trusted_proxy() -> None:
+    proxies = networks(("10.0.0.0/8", "2001:db8::1"))
+    xff = ["198.51.100.9, 203.0.113.5", "10.1.1.1"]
+    assert client_address("10.0.0.2", xff, proxies) == "203.0.113.5"  # rightmost untrusted
+    assert client_address("::ffff:10.0.0.2", xff, proxies) == "203.0.113.5"
+    assert client_address("2001:db8::1", ["203.0.113.7"], proxies) == "203.0.113.7"
+    assert client_address("192.0.2.1", xff, proxies) == "192.0.2.1"  # not a proxy: its word is void
+    assert client_address("10.0.0.2", xff, ()) == "10.0.0.2"  # no proxies configured
+    assert client_address("10.0.0.2", [], proxies) == "10.0.0.2"
+    assert client_address("10.0.0.2", ["10.9.9.9, 10.8.8.8"], proxies) == "10.9.9.9"
+    assert client_address("10.0.0.2", ["x" * 500], proxies) == "x" * 64
+
+
+def test_a_trusted_proxy_that_is_no_address_is_refused_with_its_line() -> None:
+    text = 'server:\n  trusted_proxies: ["10.0.0.0/8", "proxy.internal"]\n'
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "s.yaml", {})
+    assert caught.value.problems == [
+        "s.yaml:2: server.trusted_proxies[1]: 'proxy.internal' is not an IP address or network"
+    ]

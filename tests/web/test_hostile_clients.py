@@ -227,6 +227,9 @@ async def test_wrong_tokens_are_limited_per_address(daemon: Daemon) -> None:
         elapsed = time.monotonic() - started
         async with http.get("/api/v1/config", headers=AUTH) as resp:
             assert resp.status == 429
+        spoofed = {**AUTH, "X-Forwarded-For": "203.0.113.77"}  # no trusted proxies: ignored
+        async with http.get("/api/v1/config", headers=spoofed) as resp:
+            assert resp.status == 429
     assert 10 <= statuses.count(401) <= 10 + elapsed + 1
     assert statuses.count(401) + statuses.count(429) == 500
     async with (
@@ -360,3 +363,29 @@ async def test_every_route_refuses_strangers_big_bodies_and_bad_json(daemon: Dae
                 if canonical.endswith(("/ack", "/silences")) or method == "PATCH":
                     assert r.status == 400, f"{method} {path}"
                     assert (await r.json())["error"].startswith("body must be")
+
+
+async def test_behind_a_trusted_proxy_each_forwarded_client_has_its_bucket(
+    daemon: Daemon,
+) -> None:
+    """With server.trusted_proxies naming the peer, X-Forwarded-For is the client: one
+    client's wrong tokens do not lock out another behind the same proxy."""
+    path = Path(daemon.settings.config)
+    path.write_text(
+        path.read_text().replace("server:\n", 'server:\n  trusted_proxies: ["127.0.0.5"]\n', 1)
+    )
+    async with client(daemon) as http, http.post("/-/reload", headers=AUTH) as resp:
+        assert resp.status == 200
+    async with client(daemon, "127.0.0.5") as proxy:
+        attacker = {**WRONG, "X-Forwarded-For": "198.51.100.1, 203.0.113.5"}
+        for _ in range(11):
+            async with proxy.get("/api/v1/config", headers=attacker) as resp:
+                last = resp.status
+        assert last == 429
+        user = {**AUTH, "X-Forwarded-For": "203.0.113.6"}
+        async with proxy.get("/api/v1/config", headers=user) as resp:
+            assert resp.status == 200
+        async with proxy.get(
+            "/api/v1/config", headers={**AUTH, "X-Forwarded-For": "203.0.113.5"}
+        ) as resp:
+            assert resp.status == 429
