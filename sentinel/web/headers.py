@@ -58,7 +58,10 @@ async def secure_answers(request: web.Request, handler: Handler) -> web.StreamRe
         _add(exc)
         raise
     except Exception:  # under /api/ json_errors answers first; this is the page's and the acks'
-        log.exception("web_handler_failed", path=request.path, method=request.method)
+        # The route, not the path: an ack link's path holds its credential.
+        route = request.match_info.route.resource
+        where = route.canonical if route is not None else "?"
+        log.exception("web_handler_failed", route=where, method=request.method)
         response = web.Response(status=500, text="internal error (see the log)")
     _add(response)
     return response
