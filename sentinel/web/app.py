@@ -67,7 +67,13 @@ def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
     def pinger(kind: PingKind) -> Any:
         async def handle(request: web.Request) -> web.Response:
             key = request.query.get("key") or request.headers.get("X-Sentinel-Key")
+            client = gate.client(request)
+            limited = gate.limited(client) if key else None
+            if limited is not None:  # wrong keys count as wrong tokens do
+                return limited
             status, text = await source.ping(request.match_info["name"], kind, key)
+            if status == 403 and key:
+                gate.limiter.failed(client)
             return web.Response(status=status, text=text + "\n")
 
         return handle

@@ -7,7 +7,8 @@ it is missing or wrong. Reads that can show contact details (addresses, phone
 numbers) show them only with the token; without an ``Authorization`` header they
 answer the contact-free view, and a wrong bearer token is a 401 there too (else
 the two answers would tell a guesser when a guess was right). A token in the
-query string (``?token=``, ``?access_token=``) is never read.
+query string (``?token=``, ``?access_token=``) is never read. A wrong heartbeat
+key (``/ping/...``) counts in the same bucket.
 
 Every wrong token costs its client address one token of a bucket of
 ``server.auth_failures.burst`` (10) that refills one a ``refill`` (1s). An empty bucket answers
@@ -172,20 +173,31 @@ class Gate:
         token = self._token.api_token()
         if token is None or given[:7].lower() != "bearer ":
             return "anonymous"  # no token to guess, or another scheme (a proxy's Basic)
-        trusted = networks(tuple(self._token.config.server.trusted_proxies))
-        forwarded = request.headers.getall("X-Forwarded-For", [])
-        key = client_key(client_address(request.remote, forwarded, trusted))
-        delay = self.limiter.blocked_for(key)
-        if delay > 0:
-            return _refused(
-                "too many wrong tokens from this address; retry later",
-                429,
-                {"Retry-After": str(max(math.ceil(delay), 1))},
-            )
+        key = self.client(request)
+        limited = self.limited(key)
+        if limited is not None:
+            return limited
         if hmac.compare_digest(given[7:].encode(), token.encode()):
             return "authenticated"
         self.limiter.failed(key)
         return _refused("missing or wrong bearer token", 401)
+
+    def client(self, request: web.Request) -> str:
+        """The bucket a request counts in (see :func:`client_address`)."""
+        trusted = networks(tuple(self._token.config.server.trusted_proxies))
+        forwarded = request.headers.getall("X-Forwarded-For", [])
+        return client_key(client_address(request.remote, forwarded, trusted))
+
+    def limited(self, key: str) -> web.Response | None:
+        """The 429 for a client whose bucket is empty, or None."""
+        delay = self.limiter.blocked_for(key)
+        if delay <= 0:
+            return None
+        return _refused(
+            "too many wrong tokens from this address; retry later",
+            429,
+            {"Retry-After": str(max(math.ceil(delay), 1))},
+        )
 
     def refuse(self, request: web.Request) -> web.Response | None:
         """None when the request brings the right token; else the answer that refuses it."""

@@ -39,6 +39,7 @@ ENV = {
     "HOOK_URL": "https://hooks.example.com/services/env-path-7a8b9c",
     "REGION": "eu-west-9-from-env",
 }
+BEAT_KEY = "heartbeat-key-2c3d4e5f"
 LITERAL = ("url-password-literal-31337", "query-key-literal-27182")
 SECURITY = {
     "X-Content-Type-Options": "nosniff",
@@ -69,6 +70,7 @@ checks:
     interval: 1h
     headers: {{X-Api-Key: "${{CHECK_KEY}}", X-Region: "${{REGION}}"}}
     labels: {{region: "${{REGION}}"}}
+  - {{name: nightly, type: heartbeat, every: 1d, key: "{BEAT_KEY}"}}
 rules:
   - {{name: ServiceDown, match: {{type: tcp}}, expr: up == 0, severity: critical}}
 channels:
@@ -237,6 +239,23 @@ async def test_wrong_tokens_are_limited_per_address(daemon: Daemon) -> None:
         other.get("/api/v1/config", headers=AUTH) as resp,
     ):
         assert resp.status == 200
+
+
+async def test_wrong_heartbeat_keys_count_in_the_same_bucket(daemon: Daemon) -> None:
+    """A heartbeat key in the URL is a credential too: 10 wrong ones answer 403, then
+    429 (even the right key waits); another address pings with the right key."""
+    async with client(daemon, "127.0.0.6") as http:
+        for n in range(10):
+            async with http.post(f"/ping/nightly?key=wrong-{n}") as resp:
+                assert resp.status == 403
+        async with http.post(f"/ping/nightly?key={BEAT_KEY}") as resp:
+            assert resp.status == 429
+            assert resp.headers["Retry-After"] == "1"
+        async with http.post("/ping/nightly") as resp:
+            assert resp.status == 403  # no key guesses nothing: not limited
+    key = {"X-Sentinel-Key": BEAT_KEY}
+    async with client(daemon, "127.0.0.7") as other, other.post("/ping/nightly", headers=key) as r:
+        assert r.status == 200
 
 
 def assert_secure(resp: aiohttp.ClientResponse, what: str) -> None:
