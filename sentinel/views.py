@@ -8,20 +8,24 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
 from sentinel.clock import iso
 from sentinel.config.checks import Check
+from sentinel.config.loader import env_values, secret_values
 from sentinel.config.models import Config
 from sentinel.escalation.oncall import handoffs, on_call
 from sentinel.escalation.policy import Progress
+from sentinel.incidents import shown_target
 from sentinel.results import Result
 from sentinel.rules.engine import Instance
 from sentinel.rules.routing import window_times
 from sentinel.store import Store
 
 DAY = 86400
+REDACTED = "**********"
 
 
 async def uptime_bars(
@@ -79,19 +83,51 @@ def oncall_view(config: Config, now: datetime) -> list[dict[str, Any]]:
 
 
 def redacted_config(config: Config) -> dict[str, Any]:
-    """The running config as JSON, every secret replaced by "**********"."""
+    """The running config as JSON, every secret replaced by ``REDACTED``: secret fields,
+    every request header value, a URL's userinfo and query values, every string that
+    came from the environment (``${VAR}``) and any string equal to a secret."""
+    hidden = secret_values(config) | env_values(config)
 
-    def scrub(value: Any) -> Any:
+    def scrub(value: Any, key: str | None = None) -> Any:
         if isinstance(value, SecretStr):
-            return "**********" if value.get_secret_value() else ""
+            return REDACTED if value.get_secret_value() else ""
         if isinstance(value, dict):
-            return {k: scrub(v) for k, v in value.items()}
+            if key == "headers":
+                return {k: REDACTED for k in value}
+            return {k: scrub(v, str(k)) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [scrub(v) for v in value]
+        if isinstance(value, str):
+            return REDACTED if value in hidden else redacted_url(value)
         return value
 
     scrubbed: dict[str, Any] = _jsonable(scrub(config.model_dump(by_alias=True)))
     return scrubbed
+
+
+def redacted_url(text: str) -> str:
+    """A URL without its userinfo and query values (``https://**********@h/p?k=**********``);
+    any other text as it is."""
+    if "://" not in text:
+        return text
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return REDACTED
+    if "@" in parts.netloc:
+        host = f"[{host}]" if ":" in host else host
+        parts = parts._replace(netloc=f"{REDACTED}@{host}{port}")
+    if parts.query:
+        query = "&".join(
+            f"{name}={REDACTED}" if sep else REDACTED
+            for name, sep, _ in (pair.partition("=") for pair in parts.query.split("&"))
+        )
+        parts = parts._replace(query=query)
+    if parts.fragment:
+        parts = parts._replace(fragment=REDACTED)
+    return urlunsplit(parts)
 
 
 def _jsonable(value: Any) -> Any:
@@ -167,6 +203,23 @@ def alert_entry(
         "flapping": flapping,
         "escalation": escalation,
     }
+
+
+def alert_shown(entry: dict[str, Any], with_contacts: bool) -> dict[str, Any]:
+    """An :func:`alert_entry` as a reader may see it: without the token, the targets
+    told so far name contacts and channels but no address (``email:(hidden)``)."""
+    escalation = entry.get("escalation")
+    if with_contacts or not escalation:
+        return entry
+    notified = [shown_target(t, False) for t in escalation["notified"]]
+    return {**entry, "escalation": {**escalation, "notified": notified}}
+
+
+def contacts_shown(status: dict[str, Any], with_contacts: bool) -> dict[str, Any]:
+    """The daemon's status as a reader may see it (see :func:`alert_shown`)."""
+    if with_contacts:
+        return status
+    return {**status, "alerts": [alert_shown(a, False) for a in status["alerts"]]}
 
 
 def _sample_key(name: str, labels: tuple[tuple[str, str], ...]) -> str:

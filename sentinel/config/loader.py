@@ -58,7 +58,7 @@ def parse_config(text: str, source: str, env: Mapping[str, str]) -> Config:
         _walk(root, (), lines, problems)
     if not isinstance(data, dict):
         raise ConfigError([f"{source}:1: the top level must be a mapping of sections"])
-    data = _interpolate(data, (), env, problems)
+    raw, data = data, _interpolate(data, (), env, problems)
     if problems:
         raise ConfigError(_render(problems, source, lines))
     try:
@@ -66,6 +66,7 @@ def parse_config(text: str, source: str, env: Mapping[str, str]) -> Config:
     except ValidationError as exc:
         found = [(_data_path(err, data), _message(err)) for err in exc.errors()]
         raise ConfigError(_render(found, source, lines)) from None
+    config._from_env = frozenset(_interpolated(raw, data))
     references = find_problems(config)
     if references:
         raise ConfigError(_render(references, source, lines))
@@ -178,6 +179,24 @@ def _line(path: Loc, lines: dict[Loc, int]) -> int:
 def _render(problems: list[tuple[Loc, str]], source: str, lines: dict[Loc, int]) -> list[str]:
     ordered = sorted(problems, key=lambda p: _line(p[0], lines))
     return [f"{source}:{_line(p, lines)}: {format_path(p)}: {msg}" for p, msg in ordered]
+
+
+def _interpolated(raw: Any, done: Any) -> Iterator[str]:
+    """The strings ``${VAR}`` interpolation produced (``raw`` before, ``done`` after)."""
+    if isinstance(raw, str):
+        if "${" in raw and isinstance(done, str) and done:
+            yield done
+    elif isinstance(raw, dict) and isinstance(done, dict):
+        for key, value in raw.items():
+            yield from _interpolated(value, done.get(key))
+    elif isinstance(raw, list) and isinstance(done, list):
+        for before, after in zip(raw, done, strict=False):
+            yield from _interpolated(before, after)
+
+
+def env_values(config: Config) -> frozenset[str]:
+    """Every non-empty string value of a config that came through ``${VAR}``."""
+    return config._from_env
 
 
 def secret_values(model: BaseModel) -> set[str]:

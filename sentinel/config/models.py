@@ -7,12 +7,13 @@ a production file is checked whole.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from sentinel.config.checks import NAME, Check, Strict
 from sentinel.config.cron import crontab
@@ -27,7 +28,7 @@ def split_listen(listen: str) -> tuple[str, int]:
     m = LISTEN.match(listen)
     if not m or int(m.group("port")) > 65535:
         raise ValueError(f"listen address {listen!r} must be host:port, e.g. 0.0.0.0:9464")
-    host = m.group("host").strip("[]") or "0.0.0.0"
+    host = m.group("host").strip("[]") or "0.0.0.0"  # noqa: S104 ":9464" means all interfaces, as documented
     return host, int(m.group("port"))
 
 
@@ -53,6 +54,21 @@ class StatusPage(Strict):
     refresh: Duration = Field(default=30.0, ge=5.0)  # the page reloads itself this often
 
 
+def _network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"{value[:45]!r} is not an IP address or network") from None
+    return value
+
+
+class AuthFailures(Strict):
+    """Wrong bearer tokens a client address may send: ``burst`` at once, then one a ``refill``."""
+
+    burst: int = Field(default=10, ge=1, le=1_000_000)
+    refill: Duration = Field(default=1.0, gt=0, le=86400.0)
+
+
 class Server(Strict):
     listen: str = "0.0.0.0:9464"
     external_url: str | None = None
@@ -61,6 +77,11 @@ class Server(Strict):
     ack_secret: SecretStr | None = None
     ack_link_ttl: Duration = Field(default=24 * 3600.0, gt=0)
     status_page: StatusPage = StatusPage()
+    auth_failures: AuthFailures = AuthFailures()
+    # Reverse proxies whose X-Forwarded-For names the client (addresses or networks).
+    trusted_proxies: list[Annotated[str, AfterValidator(_network)]] = Field(
+        default=[], max_length=100
+    )
 
     @field_validator("listen")
     @classmethod
@@ -261,6 +282,9 @@ class Config(Strict):
     maintenance: list[Maintenance] = []
     reports: list[Report] = []
     watchdog: Watchdog = Watchdog()
+    # The string values ${VAR} interpolation produced (the loader fills it): redacted
+    # from /api/v1/config like secrets, since the environment is where secrets live.
+    _from_env: frozenset[str] = PrivateAttr(default_factory=frozenset)
 
     @model_validator(mode="before")
     @classmethod

@@ -11,7 +11,14 @@ from dataclasses import replace
 import structlog
 
 from sentinel.escalation.policy import Page
-from sentinel.incidents import Incident, IncidentEvent, incident_id
+from sentinel.incidents import (
+    Incident,
+    IncidentEvent,
+    incident_id,
+    notice_text,
+    shown_target,
+    step_text,
+)
 from sentinel.notify.base import AlertFacts
 from sentinel.notify.outbox import Delivery
 from sentinel.store import Store
@@ -50,7 +57,10 @@ class Journal:
     async def paged(self, fingerprint: str, pages: list[Page], now: float) -> None:
         events = [
             IncidentEvent(
-                now, "escalated", f"step {p.step + 1}: {', '.join(p.targets)}", {"kind": p.kind}
+                now,
+                "escalated",
+                step_text(p.step, [shown_target(t, False) for t in p.targets]),
+                {"kind": p.kind, "step": p.step, "targets": list(p.targets)},
             )
             for p in pages
             if p.kind in ("escalation", "reescalation", "repeat")
@@ -61,12 +71,17 @@ class Journal:
         """A notice the provider accepted (the dispatcher's on_sent hook)."""
         if not d.fingerprint or d.fingerprint not in self.open:
             return
-        to = f"{d.target} via {d.channel}" + (f" ({d.address})" if d.address else "")
+        # The address goes to detail only; readers without the token never see it.
         event = IncidentEvent(
             d.sent_at or d.created_at,
             "notified",
-            f"{d.notice.kind} notice to {to}",
-            {"channel": d.channel, "target": d.target, "kind": d.notice.kind},
+            notice_text(d.notice.kind, shown_target(d.target, False), d.channel, None),
+            {
+                "channel": d.channel,
+                "target": d.target,
+                "kind": d.notice.kind,
+                "address": d.address,
+            },
         )
         await self._events(d.fingerprint, [event])
 

@@ -112,7 +112,7 @@ class Renderer:
         self.env = jinja2.Environment(
             loader=jinja2.ChoiceLoader(loaders),
             undefined=jinja2.StrictUndefined,
-            autoescape=_autoescape,
+            autoescape=_autoescape,  # noqa: S701 on for .html templates; the rest is plain text
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,

@@ -1,7 +1,9 @@
 """The REST API under /api/v1, described by /api/v1/openapi.json (sentinel/web/openapi.py).
 
 Reads need nothing; every write needs ``Authorization: Bearer <server.api_token>``
-(401 when missing or wrong, 403 when no token is configured). Lists are pages:
+(401 when missing or wrong, 403 when no token is configured, 429 after too many
+wrong tokens: :mod:`sentinel.web.auth`). Reads show contact addresses only with the
+token (alerts' notified targets, incident timelines). Lists are pages:
 ``?limit=`` 1..1000 (default 100) and ``?offset=`` >= 0 give
 ``{items, total, limit, offset, next}`` where ``next`` is the next page's URL or
 null. Every error under /api/ and /-/ is JSON ``{"error": "..."}``.
@@ -24,7 +26,9 @@ from sentinel.config import Config, parse_duration
 from sentinel.incidents import Incident, IncidentEvent, to_markdown
 from sentinel.results import Result
 from sentinel.store import Store
-from sentinel.web.acks import AckSource, Refuse
+from sentinel.views import alert_shown
+from sentinel.web.acks import AckSource
+from sentinel.web.auth import Gate
 from sentinel.web.openapi import document
 
 log = structlog.get_logger("sentinel.web.api")
@@ -225,10 +229,22 @@ def _accepts_empty(want: str) -> bool:
         return False  # the daemon reports the broken regex
 
 
-def add_api_routes(app: web.Application, source: ApiSource, refuse: Refuse) -> None:
+def add_api_routes(app: web.Application, source: ApiSource, gate: Gate) -> None:
     """Every /api/v1 route but /api/v1/status, plus /api/v1/openapi.json and /-/reload."""
     app.middlewares.append(json_errors)
     spec = document()
+    refuse = gate.refuse
+
+    def reader(
+        handler: Callable[[web.Request, bool], Awaitable[web.Response]],
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """A read that shows contact details with the token (``with_contacts``)."""
+
+        async def read(request: web.Request) -> web.Response:
+            shown = gate.reader(request)
+            return shown if isinstance(shown, web.Response) else await handler(request, shown)
+
+        return read
 
     def guarded(
         handler: Callable[[web.Request], Awaitable[web.Response]],
@@ -268,18 +284,22 @@ def add_api_routes(app: web.Application, source: ApiSource, refuse: Refuse) -> N
 
     # -- alerts ------------------------------------------------------------
 
-    async def list_alerts(request: web.Request) -> web.Response:
+    async def list_alerts(request: web.Request, with_contacts: bool) -> web.Response:
         state = _choice(request, "state", ALERT_STATES)
-        alerts = [a for a in source.status()["alerts"] if state is None or a["state"] == state]
+        alerts = [
+            alert_shown(a, with_contacts)
+            for a in source.status()["alerts"]
+            if state is None or a["state"] == state
+        ]
         body = _sliced(request, alerts)
         body["alerts"] = body["items"]  # before pages, the list was {"alerts": [...]}
         return web.json_response(body)
 
-    async def one_alert(request: web.Request) -> web.Response:
+    async def one_alert(request: web.Request, with_contacts: bool) -> web.Response:
         found = source.alert(request.match_info["id"])
         if found is None:
             return error("no such active alert", 404)
-        return web.json_response(found)
+        return web.json_response(alert_shown(found, with_contacts))
 
     async def ack(request: web.Request) -> web.Response:
         body = await _json_object(request)
@@ -338,19 +358,18 @@ def add_api_routes(app: web.Application, source: ApiSource, refuse: Refuse) -> N
         found = await source.store.incidents(limit=limit, offset=offset, since=since)
         return web.json_response(page(request, [i.to_json() for i in found], total, limit, offset))
 
-    async def one_incident(request: web.Request) -> web.Response:
+    async def one_incident(request: web.Request, with_contacts: bool) -> web.Response:
         found = await find_incident(request)
         if found is None:
             return error("no such incident", 404)
-        return web.json_response(found[0].to_json(found[1]))
+        return web.json_response(found[0].to_json(found[1], with_contacts))
 
-    async def timeline(request: web.Request) -> web.Response:
+    async def timeline(request: web.Request, with_contacts: bool) -> web.Response:
         found = await find_incident(request)
         if found is None:
             return error("no such incident", 404)
-        return web.json_response(
-            {"id": found[0].id, "timeline": found[0].to_json(found[1])["timeline"]}
-        )
+        shown = found[0].to_json(found[1], with_contacts)
+        return web.json_response({"id": found[0].id, "timeline": shown["timeline"]})
 
     async def update_incident(request: web.Request) -> web.Response:
         body = await _json_object(request)
@@ -379,9 +398,9 @@ def add_api_routes(app: web.Application, source: ApiSource, refuse: Refuse) -> N
             added.append(IncidentEvent(source.clock.now().timestamp(), "note", note, {"by": by}))
         await source.store.write_up(stored.id, fields, added)
         log.info("incident_updated", incident=updated.id, by=by, fields=changed, note=bool(added))
-        return web.json_response(updated.to_json([*events, *added]))
+        return web.json_response(updated.to_json([*events, *added], with_contacts=True))
 
-    async def export(request: web.Request) -> web.Response:
+    async def export(request: web.Request, with_contacts: bool) -> web.Response:
         fmt = request.query.get("format", "json")
         if fmt not in ("json", "markdown"):
             return error("format must be json or markdown", 400)
@@ -391,12 +410,12 @@ def add_api_routes(app: web.Application, source: ApiSource, refuse: Refuse) -> N
         incident, events = found
         if fmt == "markdown":
             return web.Response(
-                text=to_markdown(incident, events),
+                text=to_markdown(incident, events, with_contacts),
                 content_type="text/markdown",
                 headers={"Content-Disposition": f'attachment; filename="{incident.id}.md"'},
             )
         return web.json_response(
-            incident.to_json(events),
+            incident.to_json(events, with_contacts),
             headers={"Content-Disposition": f'attachment; filename="{incident.id}.json"'},
         )
 
@@ -457,18 +476,18 @@ def add_api_routes(app: web.Application, source: ApiSource, refuse: Refuse) -> N
     r.add_get("/api/v1/openapi.json", openapi)
     r.add_get("/api/v1/checks", list_checks)
     r.add_get("/api/v1/checks/{name}", one_check)
-    r.add_get("/api/v1/alerts", list_alerts)
-    r.add_get("/api/v1/alerts/{id}", one_alert)
+    r.add_get("/api/v1/alerts", reader(list_alerts))
+    r.add_get("/api/v1/alerts/{id}", reader(one_alert))
     r.add_post("/api/v1/alerts/{id}/ack", guarded(ack))
     r.add_post("/api/v1/alerts/{id}/unack", guarded(unack))
     r.add_get("/api/v1/silences", list_silences)
     r.add_post("/api/v1/silences", guarded(create_silence))
     r.add_delete("/api/v1/silences/{id}", guarded(expire_silence))
     r.add_get("/api/v1/incidents", list_incidents)
-    r.add_get("/api/v1/incidents/{id}", one_incident)
+    r.add_get("/api/v1/incidents/{id}", reader(one_incident))
     r.add_patch("/api/v1/incidents/{id}", guarded(update_incident))
-    r.add_get("/api/v1/incidents/{id}/timeline", timeline)
-    r.add_get("/api/v1/incidents/{id}/export", export)
+    r.add_get("/api/v1/incidents/{id}/timeline", reader(timeline))
+    r.add_get("/api/v1/incidents/{id}/export", reader(export))
     r.add_get("/api/v1/oncall", oncall)
     r.add_get("/api/v1/maintenance", maintenance)
     r.add_get("/api/v1/reports", reports)

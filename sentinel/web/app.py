@@ -9,7 +9,6 @@ probes on the event loop.
 from __future__ import annotations
 
 import asyncio
-import hmac
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -17,8 +16,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from sentinel.heartbeats import PingKind
 from sentinel.metrics import Metrics
+from sentinel.views import contacts_shown
 from sentinel.web.acks import add_ack_routes
 from sentinel.web.api import ApiSource, add_api_routes
+from sentinel.web.auth import FailureLimiter, Gate, configured_limits
+from sentinel.web.headers import MAX_BODY, secure_answers
 from sentinel.web.page import PageSource, add_page_routes
 
 
@@ -37,7 +39,8 @@ class StatusSource(ApiSource, PageSource, Protocol):
 
 
 def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[secure_answers], client_max_size=MAX_BODY)
+    gate = Gate(source, FailureLimiter(source.clock, configured_limits(source)))
     render_lock = asyncio.Lock()
 
     async def health(_: web.Request) -> web.Response:
@@ -55,29 +58,28 @@ def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
             payload = await asyncio.get_running_loop().run_in_executor(None, metrics.render)
         return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def status(_: web.Request) -> web.Response:
-        return web.json_response(source.status())
+    async def status(request: web.Request) -> web.Response:
+        shown = gate.reader(request)
+        if isinstance(shown, web.Response):
+            return shown
+        return web.json_response(contacts_shown(source.status(), shown))
 
     def pinger(kind: PingKind) -> Any:
         async def handle(request: web.Request) -> web.Response:
             key = request.query.get("key") or request.headers.get("X-Sentinel-Key")
+            client = gate.client(request)
+            limited = gate.limited(client) if key else None
+            if limited is not None:  # wrong keys count as wrong tokens do
+                return limited
             status, text = await source.ping(request.match_info["name"], kind, key)
+            if status == 403 and key:
+                gate.limiter.failed(client)
             return web.Response(status=status, text=text + "\n")
 
         return handle
 
-    def refuse(request: web.Request) -> web.Response | None:
-        """Write endpoints need ``Authorization: Bearer <server.api_token>``."""
-        token = source.api_token()
-        if token is None:
-            return web.json_response({"error": "set server.api_token to enable writes"}, status=403)
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return web.json_response({"error": "missing or wrong bearer token"}, status=401)
-        return None
-
     add_ack_routes(app, source)
-    add_api_routes(app, source, refuse)
+    add_api_routes(app, source, gate)
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/metrics", metrics_page)

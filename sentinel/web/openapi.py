@@ -336,10 +336,32 @@ def err(description: str) -> Schema:
 
 BAD = err("Bad input (a query parameter, the JSON body).")
 NOT_FOUND = err("No such thing.")
+LIMITED: Schema = {
+    **err("Too many wrong tokens from this address (server.auth_failures); retry later."),
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds until a token is looked at again.",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
 AUTH: dict[str, Schema] = {
     "401": err("Missing or wrong bearer token."),
     "403": err("Writes are off: no server.api_token is configured."),
+    "429": LIMITED,
 }
+# Reads that show contact addresses only with the token; a wrong token is refused.
+CONTACTS: dict[str, Schema] = {"401": err("Wrong bearer token."), "429": LIMITED}
+CONTACT_READS = {
+    "status",
+    "listAlerts",
+    "getAlert",
+    "getIncident",
+    "getIncidentTimeline",
+    "exportIncident",
+}
+TOO_LARGE = err("The body is over 1 MiB.")
 LIMIT: Schema = {
     "name": "limit",
     "in": "query",
@@ -391,6 +413,10 @@ def op(
     out["responses"] = {**responses, **(AUTH if write else {})}
     if write:
         out["security"] = BEARER
+        out["responses"].setdefault("413", TOO_LARGE)
+    if operation_id in CONTACT_READS:
+        out["responses"].update(CONTACTS)
+        out["security"] = [{}, *BEARER]  # optional: with it, contacts' addresses show
     return out
 
 
@@ -730,6 +756,7 @@ PATHS: dict[str, Schema] = {
                 "200": {"description": "Acknowledged.", "content": {"text/html": {}}},
                 "403": {"description": "Invalid or expired link.", "content": {"text/html": {}}},
                 "404": {"description": "The alert is over.", "content": {"text/html": {}}},
+                "413": {"description": "The body is over 1 MiB.", "content": {"text/plain": {}}},
             },
             params=[
                 path_param("fingerprint", "The alert's id."),
@@ -764,8 +791,9 @@ DOCUMENT: Schema = {
     "info": {
         "title": "sentinel API",
         "version": __version__,
-        "description": "Monitoring daemon API. Reads are open; writes need "
-        "`Authorization: Bearer <server.api_token>`. Lists are pages "
+        "description": "Monitoring daemon API. Reads are open (contacts' addresses only "
+        "with the token); writes need `Authorization: Bearer <server.api_token>`; wrong "
+        "tokens are limited per client address (429). Bodies are at most 1 MiB. Lists are pages "
         '(`limit` 1..1000, default 100; `offset`). Errors are `{"error": "..."}`.',
     },
     "components": {
