@@ -19,6 +19,7 @@ wrong place must not reach a terminal or a log.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,7 @@ from yaml.events import (
 )
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from sentinel.config.quote import shown
+from sentinel.config.quote import MAX_SHOWN, shown
 
 MAX_DEPTH = 64  # a sentinel config is about 8 levels deep; a JSON body under expect a few more
 MAX_ALIASES = 10_000
@@ -58,10 +59,11 @@ class YamlError(Exception):
 class _Loader(_Base):  # type: ignore[misc]  # PyYAML's loader classes are untyped
     def construct_object(self, node: Node, deep: bool = False) -> Any:
         # A scalar the resolver took for an int or a date but that is not one
-        # (2026-13-45, 5,000 digits) raises ValueError from the constructor.
+        # (2026-13-45, 5,000 digits) raises ValueError from PyYAML's constructor;
+        # one forced with a tag (!!timestamp "x") can raise AttributeError.
         try:
             return super().construct_object(node, deep)
-        except (ValueError, OverflowError):
+        except (ValueError, OverflowError, TypeError, AttributeError):
             raise YamlError(node.start_mark.line + 1, "invalid value for its type") from None
 
 
@@ -102,6 +104,10 @@ def _marked(exc: yaml.MarkedYAMLError, text: str) -> YamlError:
     problem = exc.problem or exc.context or "invalid YAML"
     if mark is not None and ("tab" in problem or _char_at(text, mark.line, mark.column) == "\t"):
         return YamlError(line, f"tabs are not allowed for indentation, line {line}: use spaces")
+    # PyYAML quotes what it found (a tag, a directive): only short ones are kept.
+    problem = re.sub(
+        r"'[^']*'", lambda m: m[0] if len(m[0]) <= MAX_SHOWN + 2 else "(not shown)", problem
+    )
     return YamlError(line, f"invalid YAML: {problem}")
 
 

@@ -196,8 +196,13 @@ def test_invalid_utf8_in_validate_is_exit_2_without_traceback(
         "? [a, b]\n: 1\n",
         "a: !vault 'abcdefghijklmnopqrstuvwxyz'\n",
         "a: 1\n---\nb: 2\n",
+        "a: !!timestamp 'abcdefghijklmnopqrstuvwxyz'\n",
+        "a: !abcdefghijklmnopqrstuvwxyz x\n",
     ],
-    ids=["nul", "bad-date", "huge-int", "list-key", "unknown-tag", "two-documents"],
+    ids=[
+        *("nul", "bad-date", "huge-int", "list-key", "unknown-tag", "two-documents"),
+        *("forced-tag", "long-tag"),
+    ],
 )
 def test_odd_yaml_is_a_config_error_naming_a_line(text: str) -> None:
     found = problems(text)
