@@ -52,7 +52,7 @@ def _port(text: str | None, what: str = "port") -> None:
 
 
 def host_port(target: str) -> str:
-    m = HOST_PORT.match(target)
+    m = HOST_PORT.fullmatch(target)
     if not m:
         raise ValueError("expected host:port, e.g. db.internal:5432 or [::1]:6379")
     _port(m.group("port"))

@@ -95,7 +95,7 @@ class CheckBase(Strict):
     @classmethod
     def _label_names(cls, labels: dict[str, str]) -> dict[str, str]:
         for key in labels:
-            if not SAMPLE_NAME.match(key) or key.startswith("__"):
+            if not SAMPLE_NAME.fullmatch(key) or key.startswith("__"):
                 raise ValueError(f"invalid label name {shown(key)}: use letters, digits and _")
         return labels
 
@@ -159,7 +159,7 @@ class HttpExpect(Strict):
 
 def check_extract(value: dict[str, str]) -> dict[str, str]:
     for sample, path in value.items():
-        if not SAMPLE_NAME.match(sample):
+        if not SAMPLE_NAME.fullmatch(sample):
             raise ValueError(f"invalid sample name {shown(sample)}: use letters, digits and _")
         check_jsonpath(path)
     return value

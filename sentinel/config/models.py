@@ -17,7 +17,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from sentinel.config.addresses import http_url, storage_url
 from sentinel.config.checks import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, NAME, Check, Strict, inherit
 from sentinel.config.cron import crontab
-from sentinel.config.quote import shown
+from sentinel.config.quote import clip_quoted, shown
 from sentinel.config.rule import Rule
 from sentinel.config.units import Duration, parse_duration
 
@@ -26,7 +26,7 @@ LISTEN = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]*\]|[^\s:\[\]]*):(?P<port>\d{1,5}
 
 def split_listen(listen: str) -> tuple[str, int]:
     """``0.0.0.0:9464`` -> ("0.0.0.0", 9464); ``[::]:9464`` -> ("::", 9464); ``:9464`` -> all."""
-    m = LISTEN.match(listen)
+    m = LISTEN.fullmatch(listen)
     if not m or int(m.group("port")) > 65535:
         raise ValueError(f"listen address {shown(listen)} must be host:port, e.g. 0.0.0.0:9464")
     host = m.group("host").strip("[]") or "0.0.0.0"
@@ -47,7 +47,9 @@ def check_cron(value: str) -> str:
     try:
         crontab(value)
     except ValueError as exc:
-        raise ValueError(f"invalid cron expression {shown(value)}: {exc}") from None
+        raise ValueError(
+            f"invalid cron expression {shown(value)}: {clip_quoted(str(exc))}"
+        ) from None
     return value
 
 
@@ -322,6 +324,6 @@ class Config(Strict):
     @classmethod
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
-            if not re.match(NAME, name):
+            if not re.fullmatch(NAME, name):
                 raise ValueError(f"invalid name {shown(name)}: use letters, digits, '-', '_', '.'")
         return value

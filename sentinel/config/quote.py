@@ -8,7 +8,10 @@ expected instead.
 
 from __future__ import annotations
 
+import re
+
 MAX_SHOWN = 16
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
 def shown(value: object) -> str:
@@ -19,3 +22,9 @@ def shown(value: object) -> str:
     if len(text) <= MAX_SHOWN:
         return repr(value) if isinstance(value, str) else text
     return f"(not shown: {len(text)} characters)"
+
+
+def clip_quoted(message: str) -> str:
+    """A library's message with each quoted piece longer than MAX_SHOWN replaced:
+    PyYAML, croniter and int() quote what they found, and that may be a secret."""
+    return _QUOTED.sub(lambda m: m[0] if len(m[0]) <= MAX_SHOWN + 2 else "(not shown)", message)

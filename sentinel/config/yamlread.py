@@ -19,7 +19,6 @@ wrong place must not reach a terminal or a log.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +35,7 @@ from yaml.events import (
 )
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from sentinel.config.quote import MAX_SHOWN, shown
+from sentinel.config.quote import clip_quoted, shown
 
 MAX_DEPTH = 64  # a sentinel config is about 8 levels deep; a JSON body under expect a few more
 MAX_ALIASES = 10_000
@@ -104,11 +103,7 @@ def _marked(exc: yaml.MarkedYAMLError, text: str) -> YamlError:
     problem = exc.problem or exc.context or "invalid YAML"
     if mark is not None and ("tab" in problem or _char_at(text, mark.line, mark.column) == "\t"):
         return YamlError(line, f"tabs are not allowed for indentation, line {line}: use spaces")
-    # PyYAML quotes what it found (a tag, a directive): only short ones are kept.
-    problem = re.sub(
-        r"'[^']*'", lambda m: m[0] if len(m[0]) <= MAX_SHOWN + 2 else "(not shown)", problem
-    )
-    return YamlError(line, f"invalid YAML: {problem}")
+    return YamlError(line, f"invalid YAML: {clip_quoted(problem)}")
 
 
 def _char_at(text: str, line: int, column: int) -> str:

@@ -257,3 +257,29 @@ def test_a_check_keeps_working_with_the_new_rules() -> None:
     check = config.checks[0]
     assert isinstance(check, HttpCheck)
     assert (check.max_body, check.interval) == (524288, 5400.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            'maintenance:\n  - {name: m, cron: "0 9 * * 1-abcdefghijklmnopqrstuvwxyz", duration: 1h}\n',
+            "x.yaml:2: maintenance[0].cron: invalid cron expression (not shown: 36 characters): "
+            'Unrecognized expression (not shown) for field "day_of_week"',
+        ),
+        (
+            'contacts:\n  "alice\\n": {email: a@b.c}\n',
+            "x.yaml:1: contacts: invalid name (not shown: 6 characters, with a line break or "
+            "control character): use letters, digits, '-', '_', '.'",
+        ),
+        (
+            'server: {listen: "0.0.0.0:9464\\n"}\n',
+            "x.yaml:1: server.listen: listen address (not shown: 13 characters, with a line break "
+            "or control character) must be host:port, e.g. 0.0.0.0:9464",
+        ),
+    ],
+    ids=["cron-echo", "name-newline", "listen-newline"],
+)
+def test_names_are_matched_whole_and_library_messages_clipped(text: str, expected: str) -> None:
+    """Python's $ matched before a trailing newline; croniter quoted the whole field."""
+    assert problems(text) == [expected]
