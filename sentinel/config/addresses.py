@@ -23,6 +23,8 @@ from urllib.parse import parse_qsl, urlsplit
 import yarl
 from redis.connection import URL_QUERY_ARGUMENT_PARSERS, parse_url
 
+from sentinel.config.quote import shown
+
 HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):(?P<port>[0-9]{1,5})$")
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 SESSION_ATTRS = ("any", "primary", "standby", "prefer-standby", "read-write", "read-only")
@@ -129,7 +131,7 @@ def redis_url(url: str) -> str:
         raise ValueError("the database (the URL's path) must be a number, e.g. /0")
     for key, _ in parse_qsl(parts.query):
         if key not in URL_QUERY_ARGUMENT_PARSERS and key not in ("db", "password", "username"):
-            raise ValueError(f"unknown option {key[:16]!r} in the URL's query")
+            raise ValueError(f"unknown option {shown(key)} in the URL's query")
     try:
         parse_url(url)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
     except (ValueError, TypeError):

@@ -48,7 +48,7 @@ def load_config(path: str | Path, env: Mapping[str, str]) -> Config:
     if len(raw) > MAX_FILE_BYTES:
         raise ConfigError([f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB: not a config file"])
     try:
-        text = decode(raw, str(path))
+        text = decode(raw)
     except YamlError as exc:
         raise ConfigError([f"{path}:{exc.line}: {exc.problem}"]) from None
     return parse_config(text, str(path), env)
@@ -56,7 +56,7 @@ def load_config(path: str | Path, env: Mapping[str, str]) -> Config:
 
 def parse_config(text: str, source: str, env: Mapping[str, str]) -> Config:
     try:
-        root, data = read_yaml(text, source)
+        root, data = read_yaml(text)
     except YamlError as exc:
         raise ConfigError([f"{source}:{exc.line}: {exc.problem}"]) from None
     if data is None:

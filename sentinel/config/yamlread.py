@@ -1,8 +1,8 @@
 """YAML read defensively: the file's bytes to plain data, with bounds a hostile
 or broken file cannot get past.
 
-    decode(raw, source) -> str                    UTF-8 (a BOM is fine), else YamlError
-    read_yaml(text, source) -> (node, data)       the node tree (for lines) and the data
+    decode(raw) -> str                    UTF-8 (a BOM is fine), else YamlError
+    read_yaml(text) -> (node, data)       the node tree (for lines) and the data
 
 The node tree is composed here from libyaml's events, one event at a time and
 without recursion, so that every limit is enforced *while* the file is read:
@@ -66,7 +66,7 @@ class _Loader(_Base):  # type: ignore[misc]  # PyYAML's loader classes are untyp
             raise YamlError(node.start_mark.line + 1, "invalid value for its type") from None
 
 
-def decode(raw: bytes, source: str) -> str:
+def decode(raw: bytes) -> str:
     """The text of a config file; where it is not UTF-8, say where, not what."""
     try:
         return raw.decode("utf-8-sig")
@@ -79,7 +79,7 @@ def decode(raw: bytes, source: str) -> str:
         ) from None
 
 
-def read_yaml(text: str, source: str) -> tuple[Node | None, Any]:
+def read_yaml(text: str) -> tuple[Node | None, Any]:
     """The document's node tree and its data; YamlError naming the line otherwise."""
     loader = _Loader(text)
     try:
