@@ -64,7 +64,9 @@ def check_matchers(matchers: dict[str, str]) -> None:
             try:
                 re.compile(value[1:])
             except re.error as exc:
-                raise ValueError(f"matcher {key}: invalid regex: {exc}") from None
+                raise ValueError(f"matcher {key}: invalid regex: {exc.msg}") from None
+            except (RecursionError, OverflowError):
+                raise ValueError(f"matcher {key}: invalid regex: nested too deeply") from None
 
 
 def silenced_by(
@@ -76,8 +78,10 @@ def silenced_by(
     return None
 
 
-def silence_from_request(body: dict[str, Any], now: datetime) -> Silence:
-    """A new silence from an API request body; ValueError with a reason for bad input."""
+def silence_from_request(body: object, now: datetime) -> Silence:
+    """A new silence from an API request body; ValueError with a reason for any bad input."""
+    if not isinstance(body, dict):
+        raise ValueError("the request body must be a JSON object")
     matchers = body.get("matchers")
     if not isinstance(matchers, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in matchers.items()
@@ -103,7 +107,10 @@ def silence_from_request(body: dict[str, Any], now: datetime) -> Silence:
             raise ValueError("starts_at must be an ISO 8601 time") from None
         if starts.tzinfo is None:
             raise ValueError("starts_at needs a time zone, e.g. 2026-12-24T09:00:00+00:00")
-    ends = starts + timedelta(seconds=duration)
+    try:
+        ends = starts + timedelta(seconds=duration)
+    except OverflowError:
+        raise ValueError("starts_at is too far in the future") from None
     if ends <= now:
         raise ValueError("the silence would already be over")
     return Silence(new_id(), matchers, starts, ends, author, comment, now)

@@ -11,13 +11,14 @@ EXAMPLE_ENV = {
     name: f"secret-{name.lower()}-value"
     for name in (
         "SENTINEL_API_TOKEN",
-        "DATABASE_URL",
-        "REDIS_URL",
         "SLACK_BOT_TOKEN",
-        "SLACK_WEBHOOK_URL",
         "PAGERDUTY_ROUTING_KEY",
         "SENDGRID_API_KEY",
         "TWILIO_ACCOUNT_SID",
         "TWILIO_AUTH_TOKEN",
     )
+} | {  # addresses are parsed when the config loads: these hold a secret inside a valid URL
+    "DATABASE_URL": "postgresql://sentinel:secret-database_url-value@db.internal:5432/app",
+    "REDIS_URL": "redis://:secret-redis_url-value@cache.internal:6379/0",
+    "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/secret-slack_webhook_url-value",
 }

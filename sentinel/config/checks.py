@@ -6,18 +6,20 @@ its module in ``sentinel/probes/``, and its line in the probe registry.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Annotated, Any, Literal
 
 from jsonpath_ng import parse as parse_jsonpath  # type: ignore[attr-defined]
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from sentinel.config.addresses import host_name, host_port, http_url, postgres_dsn, redis_url
+from sentinel.config.quote import shown
 from sentinel.config.rule import Rule
-from sentinel.config.units import Duration, Size
+from sentinel.config.units import Duration, Size, parse_duration
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 SAMPLE_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[^\s:/]+):(?P<port>\d{1,5})$")
 
 
 class Strict(BaseModel):
@@ -28,11 +30,11 @@ class Strict(BaseModel):
 
 def check_jsonpath(path: str) -> str:
     if not path.startswith("$"):
-        raise ValueError(f"JSON path {path!r} must start with $")
+        raise ValueError(f"JSON path {shown(path)} must start with $")
     try:
         parse_jsonpath(path)
-    except Exception as exc:  # jsonpath-ng raises several exception types
-        raise ValueError(f"invalid JSON path {path!r}: {exc}") from None
+    except Exception:  # jsonpath-ng raises several exception types, RecursionError too
+        raise ValueError(f"invalid JSON path {shown(path)}: expected one like $.status") from None
     return path
 
 
@@ -40,39 +42,61 @@ def check_regex(pattern: str, what: str = "regular expression") -> str:
     try:
         re.compile(pattern)
     except re.error as exc:
-        raise ValueError(f"invalid {what} {pattern!r}: {exc}") from None
+        raise ValueError(f"invalid {what} {shown(pattern)}: {exc.msg}") from None
+    except (RecursionError, OverflowError):  # groups nested hundreds deep
+        raise ValueError(f"invalid {what} {shown(pattern)}: nested too deeply") from None
     return pattern
 
 
-def check_host_port(target: str) -> str:
-    m = HOST_PORT.match(target)
-    if not m or not 0 < int(m.group("port")) < 65536:
-        raise ValueError(f"target {target!r} must be host:port")
-    return target
+DEFAULT_INTERVAL = 30.0
+DEFAULT_TIMEOUT = 5.0
+
+
+def inherit(
+    check: Any, interval: object = DEFAULT_INTERVAL, timeout: object = DEFAULT_TIMEOUT
+) -> Any:
+    """A check's mapping with what it does not set filled in: ``interval``, and as
+    timeout the smaller of ``timeout`` and the check's interval (a 1 s check
+    without a timeout of its own gets 1 s, not the default 5 s)."""
+    if not isinstance(check, dict):
+        return check
+    out = {"interval": interval, **check}
+    if "timeout" not in out:
+        with contextlib.suppress(ValueError):  # the interval's own problem is reported
+            out["timeout"] = min(parse_duration(timeout), parse_duration(out["interval"]))
+    return out
 
 
 class CheckBase(Strict):
     name: str = Field(pattern=NAME, max_length=128)
-    interval: Duration = Field(default=30.0, gt=0)
-    timeout: Duration = Field(default=5.0, gt=0)
+    interval: Duration = Field(default=DEFAULT_INTERVAL, gt=0)
+    # Unset: the smaller of defaults.timeout (5s) and the interval.
+    timeout: Duration = Field(default=DEFAULT_TIMEOUT, gt=0)
     labels: dict[str, str] = {}
     description: str = ""
     rules: list[Rule] = []  # inline rules: they apply to this check only
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit(cls, data: Any) -> Any:
+        return inherit(data)
 
     @field_validator("rules")
     @classmethod
     def _inline(cls, rules: list[Rule]) -> list[Rule]:
         for rule in rules:
             if rule.match:
-                raise ValueError(f"inline rule {rule.name!r} applies to its check: drop 'match'")
+                raise ValueError(
+                    f"inline rule {shown(rule.name)} applies to its check: drop 'match'"
+                )
         return rules
 
     @field_validator("labels")
     @classmethod
     def _label_names(cls, labels: dict[str, str]) -> dict[str, str]:
         for key in labels:
-            if not SAMPLE_NAME.match(key) or key.startswith("__"):
-                raise ValueError(f"invalid label name {key!r}")
+            if not SAMPLE_NAME.fullmatch(key) or key.startswith("__"):
+                raise ValueError(f"invalid label name {shown(key)}: use letters, digits and _")
         return labels
 
     @model_validator(mode="after")
@@ -135,8 +159,8 @@ class HttpExpect(Strict):
 
 def check_extract(value: dict[str, str]) -> dict[str, str]:
     for sample, path in value.items():
-        if not SAMPLE_NAME.match(sample):
-            raise ValueError(f"invalid sample name {sample!r}")
+        if not SAMPLE_NAME.fullmatch(sample):
+            raise ValueError(f"invalid sample name {shown(sample)}: use letters, digits and _")
         check_jsonpath(path)
     return value
 
@@ -157,6 +181,7 @@ class HttpCheck(CheckBase):
     extract: dict[str, str] = {}
 
     _extract = field_validator("extract")(check_extract)
+    _url = field_validator("url")(http_url)
 
 
 class PostgresCheck(CheckBase):
@@ -165,11 +190,23 @@ class PostgresCheck(CheckBase):
     queries: dict[str, str] = {}
     statement_timeout: Duration | None = None
 
+    @field_validator("dsn")
+    @classmethod
+    def _dsn(cls, value: SecretStr) -> SecretStr:
+        postgres_dsn(value.get_secret_value())
+        return value
+
 
 class RedisCheck(CheckBase):
     type: Literal["redis"]
     url: SecretStr
     keys: list[str] = []
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: SecretStr) -> SecretStr:
+        redis_url(value.get_secret_value())
+        return value
 
 
 class TcpCheck(CheckBase):
@@ -178,7 +215,7 @@ class TcpCheck(CheckBase):
     send: str | None = None
     expect: str | None = None
 
-    _target = field_validator("target")(check_host_port)
+    _target = field_validator("target")(host_port)
 
 
 class TlsCheck(CheckBase):
@@ -187,7 +224,12 @@ class TlsCheck(CheckBase):
     server_name: str | None = None
     ca_file: str | None = None
 
-    _target = field_validator("target")(check_host_port)
+    _target = field_validator("target")(host_port)
+
+    @field_validator("server_name")
+    @classmethod
+    def _server_name(cls, value: str | None) -> str | None:
+        return value if value is None else host_name(value)
 
 
 class PrometheusCheck(CheckBase):
@@ -197,6 +239,8 @@ class PrometheusCheck(CheckBase):
     headers: dict[str, str] = {}
     auth: HttpAuth | None = None
     tls: TlsOptions = TlsOptions()
+
+    _url = field_validator("url")(http_url)
 
     @field_validator("metrics")
     @classmethod

@@ -3,6 +3,12 @@ that name the file, the path and the line.
 
     load_config(path, env) -> Config      or raises ConfigError
     ConfigError.problems                  ["sentinel.yaml:14: checks[2].interval: invalid ..."]
+
+load_config is a plain synchronous function that does only file I/O and CPU
+work: the daemon calls it off the event loop (``asyncio.to_thread``) on a
+reload. Whatever the file holds, it returns a Config or raises ConfigError;
+the YAML is read with bounds (yamlread) so a hostile file cannot exhaust
+memory, recurse without end, or get its bytes echoed into an error.
 """
 
 from __future__ import annotations
@@ -16,11 +22,11 @@ import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from sentinel.config.models import Config
+from sentinel.config.quote import shown
 from sentinel.config.references import find_problems
+from sentinel.config.yamlread import MAX_FILE_BYTES, YamlError, decode, read_yaml
 
 Loc = tuple[str | int, ...]
-# libyaml's loader when PyYAML has it: a 10,000-check file loads several times faster.
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -35,21 +41,24 @@ class ConfigError(Exception):
 def load_config(path: str | Path, env: Mapping[str, str]) -> Config:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read config: {exc.strerror or exc}"]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError([f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB: not a config file"])
+    try:
+        text = decode(raw)
+    except YamlError as exc:
+        raise ConfigError([f"{path}:{exc.line}: {exc.problem}"]) from None
     return parse_config(text, str(path), env)
 
 
 def parse_config(text: str, source: str, env: Mapping[str, str]) -> Config:
     try:
-        root = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
+        root, data = read_yaml(text)
+    except YamlError as exc:
+        raise ConfigError([f"{source}:{exc.line}: {exc.problem}"]) from None
     if data is None:
         data = {}
     lines: dict[Loc, int] = {}
@@ -81,6 +90,8 @@ def _walk(
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue  # a list or a mapping as a key: pydantic refuses it, with the path
             key = str(key_node.value)
             if key == "<<":
                 continue
@@ -150,7 +161,7 @@ def _message(err: Any) -> str:
         return "required but missing"
     if kind == "union_tag_invalid":
         ctx = err["ctx"]
-        return f"unknown type {ctx['tag']!r}; expected one of {ctx['expected_tags']}"
+        return f"unknown type {shown(ctx['tag'])}; expected one of {ctx['expected_tags']}"
     msg = str(err["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         msg = msg.removeprefix(prefix)

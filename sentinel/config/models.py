@@ -15,8 +15,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
-from sentinel.config.checks import NAME, Check, Strict
+from sentinel.config.addresses import http_url, storage_url
+from sentinel.config.checks import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, NAME, Check, Strict, inherit
 from sentinel.config.cron import crontab
+from sentinel.config.quote import clip_quoted, shown
 from sentinel.config.rule import Rule
 from sentinel.config.units import Duration, parse_duration
 
@@ -25,9 +27,9 @@ LISTEN = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]*\]|[^\s:\[\]]*):(?P<port>\d{1,5}
 
 def split_listen(listen: str) -> tuple[str, int]:
     """``0.0.0.0:9464`` -> ("0.0.0.0", 9464); ``[::]:9464`` -> ("::", 9464); ``:9464`` -> all."""
-    m = LISTEN.match(listen)
+    m = LISTEN.fullmatch(listen)
     if not m or int(m.group("port")) > 65535:
-        raise ValueError(f"listen address {listen!r} must be host:port, e.g. 0.0.0.0:9464")
+        raise ValueError(f"listen address {shown(listen)} must be host:port, e.g. 0.0.0.0:9464")
     host = m.group("host").strip("[]") or "0.0.0.0"  # noqa: S104 ":9464" means all interfaces, as documented
     return host, int(m.group("port"))
 
@@ -36,7 +38,9 @@ def check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r}") from None
+        raise ValueError(
+            f"unknown time zone {shown(value)}: expected one like Europe/Berlin"
+        ) from None
     return value
 
 
@@ -44,7 +48,17 @@ def check_cron(value: str) -> str:
     try:
         crontab(value)
     except ValueError as exc:
-        raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
+        raise ValueError(
+            f"invalid cron expression {shown(value)}: {clip_quoted(str(exc))}"
+        ) from None
+    return value
+
+
+def check_url(value: Any) -> Any:
+    """A URL field (plain or secret), unless unset (None): an http(s) URL that works."""
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if text is not None:
+        http_url(text)
     return value
 
 
@@ -58,7 +72,9 @@ def _network(value: str) -> str:
     try:
         ipaddress.ip_network(value, strict=False)
     except ValueError:
-        raise ValueError(f"{value[:45]!r} is not an IP address or network") from None
+        raise ValueError(
+            f"{shown(value)} is not an IP address or network (e.g. 10.0.0.0/8)"
+        ) from None
     return value
 
 
@@ -89,10 +105,18 @@ class Server(Strict):
         split_listen(value)
         return value
 
+    _external_url = field_validator("external_url")(check_url)
+
 
 class Storage(Strict):
     url: SecretStr = SecretStr("sqlite:///var/lib/sentinel/sentinel.db")
     history: Duration = 90 * 86400.0
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: SecretStr) -> SecretStr:
+        storage_url(value.get_secret_value())
+        return value
 
 
 class Defaults(Strict):
@@ -156,6 +180,8 @@ class SlackChannel(Strict):
     channel: str | None = None
     api_url: str | None = None
 
+    _urls = field_validator("webhook_url", "api_url")(check_url)
+
     @model_validator(mode="after")
     def _one_way(self) -> SlackChannel:
         if (self.token is None) == (self.webhook_url is None):
@@ -170,6 +196,8 @@ class PagerDutyChannel(Strict):
     routing_key: SecretStr
     api_url: str | None = None
 
+    _urls = field_validator("api_url")(check_url)
+
 
 class EmailChannel(Strict):
     type: Literal["email"]
@@ -177,6 +205,8 @@ class EmailChannel(Strict):
     from_: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+$")
     to: list[str] = []
     api_url: str | None = None
+
+    _urls = field_validator("api_url")(check_url)
 
 
 class SmsChannel(Strict):
@@ -187,12 +217,16 @@ class SmsChannel(Strict):
     to: list[str] = []
     api_url: str | None = None
 
+    _urls = field_validator("api_url")(check_url)
+
 
 class WebhookChannel(Strict):
     type: Literal["webhook"]
     url: SecretStr
     secret: SecretStr | None = None
     headers: dict[str, str] = {}
+
+    _urls = field_validator("url")(check_url)
 
 
 class ConsoleChannel(Strict):
@@ -264,6 +298,11 @@ class Watchdog(Strict):
     url: SecretStr = SecretStr("")
     every: Duration = Field(default=60.0, gt=0)
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: SecretStr) -> SecretStr:
+        return check_url(value) if value.get_secret_value() else value  # "": no watchdog
+
 
 class Config(Strict):
     server: Server = Server()
@@ -289,28 +328,28 @@ class Config(Strict):
     @model_validator(mode="before")
     @classmethod
     def _apply_defaults(cls, data: Any) -> Any:
-        """Checks without their own interval or timeout take ``defaults:``."""
+        """Checks without their own interval or timeout take ``defaults:`` (checks.inherit)."""
         if not isinstance(data, dict):
             return data
         defaults = data.get("defaults")
         checks = data.get("checks")
         if not isinstance(defaults, dict) or not isinstance(checks, list):
             return data
-        inherited = {}
-        for key in ("interval", "timeout"):
+        inherited = {"interval": DEFAULT_INTERVAL, "timeout": DEFAULT_TIMEOUT}
+        for key in inherited:
             try:
                 parse_duration(defaults.get(key))
             except ValueError:
-                continue
+                continue  # unset, or its own problem is reported
             inherited[key] = defaults[key]
         data = dict(data)
-        data["checks"] = [{**inherited, **c} if isinstance(c, dict) else c for c in checks]
+        data["checks"] = [inherit(c, **inherited) for c in checks]
         return data
 
     @field_validator("contacts", "oncall", "channels")
     @classmethod
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
-            if not re.match(NAME, name):
-                raise ValueError(f"invalid name {name!r}: use letters, digits, '-', '_', '.'")
+            if not re.fullmatch(NAME, name):
+                raise ValueError(f"invalid name {shown(name)}: use letters, digits, '-', '_', '.'")
         return value

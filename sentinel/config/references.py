@@ -10,6 +10,7 @@ from fnmatch import fnmatchcase
 
 from sentinel.config.checks import CheckBase
 from sentinel.config.models import Config
+from sentinel.config.quote import shown
 
 Path = tuple[str | int, ...]
 Problem = tuple[Path, str]
@@ -33,6 +34,8 @@ def selects(match: dict[str, str], check: CheckBase, check_type: str) -> bool:
 def find_problems(config: Config) -> list[Problem]:
     return [
         *_unique_checks(config),
+        *_unique_rules(config),
+        *_unique_targets(config),
         *_rules_select(config),
         *_dependencies(config),
         *_oncall(config),
@@ -46,15 +49,64 @@ def _unique_checks(config: Config) -> Iterator[Problem]:
         if check.name in seen:
             yield (
                 ("checks", i, "name"),
-                (f"duplicate check name {check.name!r} (first at checks[{seen[check.name]}])"),
+                (f"duplicate check name {shown(check.name)} (first at checks[{seen[check.name]}])"),
             )
         seen.setdefault(check.name, i)
+
+
+def _unique_rules(config: Config) -> Iterator[Problem]:
+    """A rule's name is its alert's name: two rules of one name on one check would
+    be one alert that two conditions fire and resolve in turn."""
+    seen: dict[str, int] = {}
+    for i, rule in enumerate(config.rules):
+        if rule.name in seen:
+            yield (
+                ("rules", i, "name"),
+                f"duplicate rule name {shown(rule.name)} (first at rules[{seen[rule.name]}])",
+            )
+        seen.setdefault(rule.name, i)
+    for i, check in enumerate(config.checks):
+        inline: dict[str, int] = {}
+        for k, rule in enumerate(check.rules):
+            where = ("checks", i, "rules", k, "name")
+            if rule.name in inline:
+                first = f"checks[{i}].rules[{inline[rule.name]}]"
+                yield where, f"duplicate rule name {shown(rule.name)} (first at {first})"
+            elif rule.name in seen and selects(
+                config.rules[seen[rule.name]].match, check, check.type
+            ):
+                first = f"rules[{seen[rule.name]}], which selects this check"
+                yield where, f"duplicate rule name {shown(rule.name)} (first at {first})"
+            inline.setdefault(rule.name, k)
+
+
+def _notify_lists(config: Config) -> Iterator[tuple[Path, list[str]]]:
+    for severity in ("critical", "high", "medium", "low"):
+        for i, step in enumerate(getattr(config.escalation, severity)):
+            yield ("escalation", severity, i, "notify"), step.notify
+    for name, steps in config.escalation.policies.items():
+        for i, step in enumerate(steps):
+            yield ("escalation", "policies", name, i, "notify"), step.notify
+    for i, report in enumerate(config.reports):
+        yield ("reports", i, "notify"), report.notify
+
+
+def _unique_targets(config: Config) -> Iterator[Problem]:
+    for path, targets in _notify_lists(config):
+        seen: dict[str, int] = {}
+        for j, target in enumerate(targets):
+            if target in seen:
+                yield (
+                    (*path, j),
+                    f"target {shown(target)} is listed twice (first at notify[{seen[target]}])",
+                )
+            seen.setdefault(target, j)
 
 
 def _rules_select(config: Config) -> Iterator[Problem]:
     for i, rule in enumerate(config.rules):
         if not any(selects(rule.match, c, c.type) for c in config.checks):
-            yield ("rules", i, "match"), f"rule {rule.name!r} selects no check"
+            yield ("rules", i, "match"), f"rule {shown(rule.name)} selects no check"
 
 
 def _dependencies(config: Config) -> Iterator[Problem]:
@@ -62,15 +114,18 @@ def _dependencies(config: Config) -> Iterator[Problem]:
     graph = config.dependencies
     for check, deps in graph.items():
         if check not in names:
-            yield ("dependencies", check), f"unknown check {check!r}"
+            yield ("dependencies", check), f"unknown check {shown(check)}"
         for j, dep in enumerate(deps):
             if dep not in names:
-                yield ("dependencies", check, j), f"unknown check {dep!r}"
+                yield ("dependencies", check, j), f"unknown check {shown(dep)}"
             elif dep == check:
-                yield ("dependencies", check, j), f"check {check!r} depends on itself"
+                yield ("dependencies", check, j), f"check {shown(check)} depends on itself"
     cycle = _find_cycle(graph)
     if cycle:
-        yield ("dependencies", cycle[0]), "dependency cycle: " + " -> ".join(cycle)
+        yield (
+            ("dependencies", cycle[0]),
+            "dependency cycle: " + " -> ".join(c if len(c) <= 16 else shown(c) for c in cycle),
+        )
 
 
 def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
@@ -102,10 +157,13 @@ def _oncall(config: Config) -> Iterator[Problem]:
     for name, rotation in config.oncall.items():
         for j, who in enumerate(rotation.rotation):
             if who not in config.contacts:
-                yield ("oncall", name, "rotation", j), f"unknown contact {who!r}"
+                yield ("oncall", name, "rotation", j), f"unknown contact {shown(who)}"
         for j, override in enumerate(rotation.overrides):
             if override.who not in config.contacts:
-                yield ("oncall", name, "overrides", j, "who"), f"unknown contact {override.who!r}"
+                yield (
+                    ("oncall", name, "overrides", j, "who"),
+                    f"unknown contact {shown(override.who)}",
+                )
 
 
 def target_problem(target: str, config: Config) -> str | None:
@@ -113,19 +171,19 @@ def target_problem(target: str, config: Config) -> str | None:
     kind, _, rest = target.partition(":")
     if rest:
         if kind == "oncall":
-            return None if rest in config.oncall else f"unknown on-call schedule {rest!r}"
+            return None if rest in config.oncall else f"unknown on-call schedule {shown(rest)}"
         if kind == "email":
             if "@" not in rest:
-                return f"invalid email address {rest!r}"
+                return f"invalid email address {shown(rest)}"
             if not any(c.type == "email" for c in config.channels.values()):
-                return f"{target!r} needs a channel of type email"
+                return f"{shown(target)} needs a channel of type email"
             return None
-        return f"unknown target kind {kind!r} (use a channel, a contact, oncall: or email:)"
+        return f"unknown target kind {shown(kind)} (use a channel, a contact, oncall: or email:)"
     if target in config.channels:
         return None
     if target in config.contacts:
         return _unreachable(target, config)
-    return f"unknown channel or contact {target!r}"
+    return f"unknown channel or contact {shown(target)}"
 
 
 def _unreachable(name: str, config: Config) -> str | None:
@@ -141,35 +199,23 @@ def _unreachable(name: str, config: Config) -> str | None:
         or (contact.slack and bot_slack)
     ):
         return None
-    return f"contact {name!r} has no address that a configured channel can reach"
+    return f"contact {shown(name)} has no address that a configured channel can reach"
 
 
 def _targets(config: Config) -> Iterator[Problem]:
-    for severity in ("critical", "high", "medium", "low"):
-        for i, step in enumerate(getattr(config.escalation, severity)):
-            for j, target in enumerate(step.notify):
-                problem = target_problem(target, config)
-                if problem:
-                    yield ("escalation", severity, i, "notify", j), problem
-    for name, steps in config.escalation.policies.items():
-        for i, step in enumerate(steps):
-            for j, target in enumerate(step.notify):
-                problem = target_problem(target, config)
-                if problem:
-                    yield ("escalation", "policies", name, i, "notify", j), problem
+    for path, targets in _notify_lists(config):
+        for j, target in enumerate(targets):
+            problem = target_problem(target, config)
+            if problem:
+                yield (*path, j), problem
     policies = config.escalation.policies
     for i, rule in enumerate(config.rules):
         if rule.escalation is not None and rule.escalation not in policies:
-            yield ("rules", i, "escalation"), f"unknown escalation policy {rule.escalation!r}"
+            yield ("rules", i, "escalation"), f"unknown escalation policy {shown(rule.escalation)}"
     for i, check in enumerate(config.checks):
         for k, rule in enumerate(check.rules):
             if rule.escalation is not None and rule.escalation not in policies:
                 yield (
                     ("checks", i, "rules", k, "escalation"),
-                    f"unknown escalation policy {rule.escalation!r}",
+                    f"unknown escalation policy {shown(rule.escalation)}",
                 )
-    for i, report in enumerate(config.reports):
-        for j, target in enumerate(report.notify):
-            problem = target_problem(target, config)
-            if problem:
-                yield ("reports", i, "notify", j), problem

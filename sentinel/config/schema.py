@@ -26,7 +26,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
 from sentinel.config.models import Config
-from sentinel.config.units import parse_duration, parse_size
+from sentinel.config.units import MAX_DURATION, MAX_SIZE, parse_duration, parse_size
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_ID = "urn:sentinel:config"  # no hosted copy yet: a name, not an address
@@ -34,10 +34,10 @@ SCHEMA_TITLE = "sentinel configuration"
 
 # What the loader replaces (loader._VAR); ``$$`` needs no schema help.
 ENV_REFERENCE = r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"
-# units.parse_duration: one or more <number><unit>, around it any whitespace.
-DURATION_TEXT = r"^\s*(\d+(\.\d+)?(ms|s|m|h|d|w))+\s*$"
+# units.parse_duration: a number of seconds, or one or more <number><unit>; no spaces.
+DURATION_TEXT = r"^([0-9]+(\.[0-9]+)?|([0-9]+(\.[0-9]+)?(ms|s|m|h|d|w))+)$"
 # units.parse_size: bytes, or a number and a unit.
-SIZE_TEXT = r"^\s*\d+\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$"
+SIZE_TEXT = r"^[0-9]{1,13} ?(B|KB|KiB|MB|MiB|GB|GiB)?$"
 # What pydantic's lax mode reads as an int, a float or a bool from a string.
 INTEGER_TEXT = r"^\s*[+-]?\d[\d_]*(\.0*)?\s*$"
 NUMBER_TEXT = (
@@ -81,27 +81,27 @@ _DEFS: dict[str, dict[str, Any]] = {
     "Duration": {
         "description": (
             "A duration: 500ms, 30s, 5m, 1h, 1d, 1w, combinations such as 1h30m, "
-            "or a number of seconds."
+            'or a number of seconds (30 or "30"); at most 10 years (3650d).'
         ),
         "anyOf": [
             {
                 "type": "string",
                 "pattern": DURATION_TEXT,
-                "patternErrorMessage": "a duration such as 500ms, 30s, 5m, 1h30m, 1d or 1w",
+                "patternErrorMessage": "seconds, or a duration such as 500ms, 30s, 5m, 1h30m, 1d",
             },
-            {"type": "number", "minimum": 0},
+            {"type": "number", "minimum": 0, "maximum": MAX_DURATION},
             _ref("EnvReference"),
         ],
     },
     "Size": {
-        "description": "A size: a number of bytes, or 512KiB, 1MiB, 2MB, 1GiB.",
+        "description": "A size: a number of bytes, or 512KiB, 1MiB, 2MB, 1GiB; at most 1 GiB.",
         "anyOf": [
             {
                 "type": "string",
                 "pattern": SIZE_TEXT,
                 "patternErrorMessage": "a size such as 1048576, 512KiB, 1MiB or 2MB",
             },
-            {"type": "integer", "minimum": 0},
+            {"type": "integer", "minimum": 0, "maximum": MAX_SIZE},
             _ref("EnvReference"),
         ],
     },

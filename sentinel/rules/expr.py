@@ -149,10 +149,35 @@ def number_value(text: str, col: int) -> float:
     return float(text)
 
 
+MAX_TOKENS = 1000  # a real rule has a few dozen
+MAX_DEPTH = 40  # parentheses, arguments, unary minus and not, nested while parsing
+MAX_HEIGHT = 100  # levels in the tree (the evaluator recurses), long chains of + or and included
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+
+def unquote(text: str) -> str:
+    """A quoted label value's content. Backslash before a double quote, a backslash,
+    n or t is an escape; any other backslash stays, so a regex gets its own escapes
+    (backslash-d, backslash-dot) as written."""
+    return _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(0)), text[1:-1])
+
+
 class Parser:
     def __init__(self, text: str) -> None:
         self.tokens = tokenize(text)
+        if len(self.tokens) > MAX_TOKENS:
+            raise ExprError(
+                f"expression longer than {MAX_TOKENS} tokens", self.tokens[MAX_TOKENS].col
+            )
         self.i = 0
+        self.depth = 0
+
+    def nested(self, col: int) -> None:
+        """One level deeper; refused past MAX_DEPTH (the evaluator recurses too)."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExprError(f"expression nested deeper than {MAX_DEPTH} levels", col)
 
     @property
     def tok(self) -> Token:
@@ -198,7 +223,10 @@ class Parser:
     def not_(self) -> Node:
         if self.tok.text == "not" and self.tok.kind == "name":
             col = self.take().col
-            return Unary("not", self.not_(), col)
+            self.nested(col)
+            node = Unary("not", self.not_(), col)
+            self.depth -= 1
+            return node
         return self.compare()
 
     def compare(self) -> Node:
@@ -225,7 +253,10 @@ class Parser:
     def unary(self) -> Node:
         if self.tok.kind == "op" and self.tok.text == "-":
             col = self.take().col
-            return Unary("-", self.unary(), col)
+            self.nested(col)
+            node = Unary("-", self.unary(), col)
+            self.depth -= 1
+            return node
         return self.primary()
 
     def primary(self) -> Node:
@@ -235,8 +266,10 @@ class Parser:
             return Number(number_value(tok.text, tok.col), tok.col)
         if tok.kind == "op" and tok.text == "(":
             self.take()
+            self.nested(tok.col)
             node = self.or_()
             self.expect(")")
+            self.depth -= 1
             return node
         if tok.kind == "name" and tok.text not in KEYWORDS:
             self.take()
@@ -250,10 +283,12 @@ class Parser:
         if name.text not in FUNCTIONS:
             raise ExprError(f"unknown function {name.text!r}", name.col)
         self.expect("(")
+        self.nested(name.col)
         args = [self.or_()]
         while self.accept(","):
             args.append(self.or_())
         self.expect(")")
+        self.depth -= 1
         by: tuple[str, ...] | None = None
         if self.tok.text == "by" and self.tok.kind == "name":
             self.take()
@@ -282,13 +317,19 @@ class Parser:
                 value_tok = self.take()
                 if value_tok.kind != "string":
                     raise ExprError("expected a quoted label value", value_tok.col)
-                value = value_tok.text[1:-1].encode().decode("unicode_escape")
+                value = unquote(value_tok.text)
                 pattern = None
                 if op.text in ("=~", "!~"):
                     try:
                         pattern = re.compile(value)
                     except re.error as exc:
-                        raise ExprError(f"invalid regex {value!r}: {exc}", value_tok.col) from None
+                        from sentinel.config.quote import shown  # the config imports this module
+
+                        raise ExprError(
+                            f"invalid regex {shown(value)}: {exc}", value_tok.col
+                        ) from None
+                    except (RecursionError, OverflowError):  # groups nested hundreds deep
+                        raise ExprError("invalid regex: nested too deeply", value_tok.col) from None
                 matchers.append(Matcher(label, op.text, value, pattern))
                 if not self.accept(","):
                     self.expect("}")
@@ -338,7 +379,25 @@ def check_call(call: Call) -> Call:
 
 def parse(text: str) -> Node:
     """The tree of ``text``; raises ExprError naming the column of the first problem."""
-    return Parser(text).parse()
+    node = Parser(text).parse()
+    if height(node) > MAX_HEIGHT:  # a chain such as 1 + 1 + ... + 1 is as deep as it is long
+        raise ExprError(f"expression nested deeper than {MAX_HEIGHT} levels", 1)
+    return node
+
+
+def height(node: Node) -> int:
+    """Levels in the tree, counted without recursion."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        top, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(top, Call):
+            stack.extend((a, level + 1) for a in top.args)
+        elif isinstance(top, Binary):
+            stack += [(top.left, level + 1), (top.right, level + 1)]
+        elif isinstance(top, Unary):
+            stack.append((top.operand, level + 1))
+    return deepest
 
 
 def longest_window(node: Node) -> float:

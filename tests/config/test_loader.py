@@ -149,7 +149,7 @@ def test_parse_duration(text: str | int, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "5", "5 m", "-5s", "1y", "ms", True, None])
+@pytest.mark.parametrize("text", ["", "5 m", "-5s", "1y", "ms", True, None])
 def test_parse_duration_rejects(text: object) -> None:
     """Anything but a documented duration is refused with a reason."""
     with pytest.raises(ValueError, match="duration"):

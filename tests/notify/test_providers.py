@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from pydantic import ValidationError
 
 from sentinel.config.models import (
     ConsoleChannel,
@@ -314,11 +315,10 @@ async def test_network_error_is_retried(case: Case) -> None:
     assert "127.0.0.1" not in str(error)
 
 
-async def test_invalid_url_is_permanent(case: Case) -> None:
-    """A URL that cannot be requested is a permanent "config" error without the URL."""
-    error = await _failure(case.make("ftp://127.0.0.1:1", 5.0))
-    assert (error.retry, error.reason) == (False, "config")
-    assert_no_secret(error)
+async def test_invalid_url_is_refused_when_the_config_loads(case: Case) -> None:
+    """A URL that cannot be requested never reaches a notifier: the config refuses it."""
+    with pytest.raises(ValidationError, match="expected an http:// or https:// URL"):
+        case.make("ftp://127.0.0.1:1", 5.0)
 
 
 async def test_no_secret_in_errors(case: Case) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sentinel.rules.expr import Binary, Call, ExprError, Number, Selector, longest_window, parse
 
@@ -94,3 +98,55 @@ def test_errors_name_the_column(text: str, message: str) -> None:
     with pytest.raises(ExprError) as info:
         parse(text)
     assert str(info.value) == message
+
+
+# -- robustness: any text parses or gives an ExprError ------------------------
+
+EXPR_PIECES = [
+    *"()[]{},+-*/<>=!~\" 0123456789.%",
+    "x", "up", "not ", " and ", " or ", "avg(", "quantile(", " by (", " offset ",
+    "5m", "1h", "=~", '"a\\x"', '"\\N{foo}"', '"é"', "\\",
+]  # fmt: skip
+
+
+@settings(derandomize=True, deadline=None)
+@given(st.lists(st.sampled_from(EXPR_PIECES), max_size=60).map("".join))
+def test_any_text_parses_or_is_an_expr_error(text: str) -> None:
+    """Never RecursionError, UnicodeDecodeError or IndexError: a tree or ExprError."""
+    error = "at column"
+    try:
+        parse(text)
+    except ExprError as exc:
+        error = str(exc)
+    assert "at column" in error
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("(" * 400 + "1" + ")" * 400, "expression nested deeper than 40 levels at column 41"),
+        ("-" * 200 + "1", "expression nested deeper than 40 levels at column 41"),
+        ("not " * 300 + "up", "expression nested deeper than 40 levels at column 161"),
+        (" + ".join(["up"] * 200), "expression nested deeper than 100 levels at column 1"),
+        ("up" + " + 1" * 2000, "expression longer than 1000 tokens at column 2002"),
+        ('x{a="\\x"} > 0', None),
+        ('x{a=~"' + "(" * 2000 + '"} > 0', "invalid regex: nested too deeply at column 6"),
+    ],
+    ids=["parens", "minus", "not", "long-chain", "too-long", "escape", "regex-deep"],
+)
+def test_hostile_expressions_are_clean_errors(text: str, message: str | None) -> None:
+    if message is None:
+        assert isinstance(parse(text), Binary)
+    else:
+        with pytest.raises(ExprError, match=re.escape(message)):
+            parse(text)
+
+
+def test_quoted_values_keep_non_ascii_and_regex_escapes() -> None:
+    """ "é" stays é (it became mojibake), \\" is a quote, and a regex's \\. stays for the regex."""
+    node = parse('x{a="café", b="say \\"hi\\"", c=~"a\\.b"} > 0')
+    assert isinstance(node, Binary)
+    assert isinstance(node.left, Selector)
+    assert [m.value for m in node.left.matchers] == ["café", 'say "hi"', "a\\.b"]
+    assert node.left.matchers[2].matches({"c": "a.b"})
+    assert not node.left.matchers[2].matches({"c": "axb"})

@@ -85,5 +85,5 @@ def test_a_trusted_proxy_that_is_no_address_is_refused_with_its_line() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(text, "s.yaml", {})
     assert caught.value.problems == [
-        "s.yaml:2: server.trusted_proxies[1]: 'proxy.internal' is not an IP address or network"
+        "s.yaml:2: server.trusted_proxies[1]: 'proxy.internal' is not an IP address or network (e.g. 10.0.0.0/8)"
     ]

@@ -1,0 +1,25 @@
+"""The SENTINEL_* overrides get the checks the file's own values get."""
+
+from __future__ import annotations
+
+import pytest
+
+from sentinel.settings import Settings, settings_problems
+
+
+def test_valid_overrides_have_no_problems(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTINEL_LISTEN", "[::]:9464")
+    monkeypatch.setenv("SENTINEL_STORAGE_URL", "sqlite:///var/lib/sentinel/x.db")
+    assert settings_problems(Settings()) == []
+
+
+def test_bad_overrides_are_one_line_each_without_the_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SENTINEL_LISTEN", "everywhere")
+    monkeypatch.setenv("SENTINEL_STORAGE_URL", "postgresql://u:hunter2@db/sentinel")
+    assert settings_problems(Settings()) == [
+        "SENTINEL_LISTEN: expected host:port, e.g. 0.0.0.0:9464 or [::]:9464",
+        "SENTINEL_STORAGE_URL: PostgreSQL storage is not available yet: "
+        "use sqlite:///var/lib/sentinel/sentinel.db",
+    ]
