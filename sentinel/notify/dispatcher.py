@@ -250,13 +250,15 @@ class Dispatcher:
             )
             return
         done = self._clock.now().timestamp()
+        single = notice is head.notice
         finals = [
             d.with_(
-                state="sent" if d is head and notice is head.notice else "merged",
+                state="sent" if single else "merged",
                 attempts=d.attempts + 1,
                 sent_at=done,
                 error=None,
-                ref=sent.ref,
+                # a digest's message is about many alerts: no alert's thread (on restart too)
+                ref=sent.ref if single else None,
             )
             for d in group
         ]
@@ -269,7 +271,7 @@ class Dispatcher:
                 maybe = hook(final)
                 if maybe is not None:
                     await maybe
-        if sent.ref is not None and head.fingerprint:
+        if sent.ref is not None and head.fingerprint and single:
             self.threads.setdefault(head.thread_key, sent.ref)
         self._metrics.notifications.labels(name, lane.kind, "sent").inc()
         if name in self.broken:

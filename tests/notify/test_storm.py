@@ -326,3 +326,28 @@ def test_spacing_longer_than_the_window_is_refused() -> None:
     with pytest.raises(ValidationError, match=r"spacing \(120s\) must not be longer than window"):
         Notifications.model_validate({"storm": {"window": "1m", "spacing": "2m"}})
     assert Notifications().storm.spacing == SPACING
+
+
+async def test_a_digest_is_no_alerts_thread(store: SqliteStore) -> None:
+    """An alert first told inside a digest has no thread: its acknowledgement after the
+    storm is not posted under (nor edits) the digest's message, nor after a restart.
+
+        t=0    fp0 fires (threshold 1)     -> sent, its own thread
+        t=0    fp1, fp2 fire               -> held: digest at t=5
+        t=70   fp1 acknowledged            -> at once, no thread (then fp1's own)
+    """
+    clock = FakeClock()
+    lane = Scripted(clock)
+    d, _ = await make(store, clock, {"a": lane}, **storm(threshold=1))
+    await put(d, store, clock, [about(n, "firing", clock) for n in range(3)])
+    await run(d, clock, 70)
+    await put(d, store, clock, [about(1, "acknowledged", clock)])
+    await run(d, clock, 1)
+    assert [(n.kind, thread) for _, n, _, thread in lane.sent] == [
+        ("firing", None),
+        ("digest", None),
+        ("acknowledged", None),
+    ]
+    await d.stop()
+    refs = await store.thread_refs()  # what the next process threads under
+    assert refs == {("fp0", "a", "x"): {"id": "1"}, ("fp1", "a", "x"): {"id": "3"}}
