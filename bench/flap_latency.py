@@ -106,18 +106,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         config = Path(tmp) / "sentinel.yaml"
         write_config(config, free_port(), peer_port, Path(tmp) / "s.db")
         log_path = Path(tmp) / "sentinel.log"
+        argv = [sys.executable, "-m", "sentinel", "run", "-c", str(config)]
+        env = {**os.environ, "SENTINEL_LOG_LEVEL": "warning"}
         with log_path.open("wb") as log:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "sentinel",
-                "run",
-                "-c",
-                str(config),
-                env={**os.environ, "SENTINEL_LOG_LEVEL": "warning"},
-                stdout=log,
-                stderr=log,
-            )
+            proc = await asyncio.create_subprocess_exec(*argv, env=env, stdout=log, stderr=log)
             try:
                 await asyncio.sleep(args.warmup)
                 for _ in range(int(args.duration // args.period)):

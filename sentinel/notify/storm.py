@@ -76,14 +76,7 @@ def fold(notices: Sequence[Notice], now: float) -> Notice:
     as an entry (what happened to which alert), and ``alerts`` the distinct alerts with
     their latest facts."""
     entries = tuple(
-        Folded(
-            kind=n.kind,
-            at=n.at,
-            alert=n.alert,
-            step=n.step,
-            acked_by=n.acked_by,
-            duration=n.duration,
-        )
+        Folded(n.kind, n.at, n.alert, n.step, n.acked_by, n.duration)
         for n in notices
         if n.alert is not None
     )
