@@ -106,46 +106,6 @@ def number(value: float | None) -> str:
     return f"{value:.6g}"
 
 
-def digest_entries(notice: Notice) -> tuple[Folded, ...]:
-    """A digest's entries; one built with ``alerts`` alone lists them as fired."""
-    if notice.entries:
-        return notice.entries
-    return tuple(Folded(kind="firing", at=notice.at, alert=a) for a in notice.alerts)
-
-
-def digest_sections(entries: tuple[Folded, ...]) -> list[tuple[str, list[Folded]]]:
-    """Entries grouped by what happened, in :data:`DIGEST_SECTIONS` order; empty ones left out."""
-    out = []
-    for kind, (heading, _) in DIGEST_SECTIONS.items():
-        chosen = [e for e in entries if e.kind == kind]
-        if chosen:
-            out.append((heading, chosen))
-    return out
-
-
-def digest_counts(entries: tuple[Folded, ...]) -> str:
-    """``3 fired, 1 escalated, 2 resolved``."""
-    return ", ".join(
-        f"{n} {word}"
-        for kind, (_, word) in DIGEST_SECTIONS.items()
-        if (n := sum(1 for e in entries if e.kind == kind))
-    )
-
-
-def cut_sections(
-    sections: list[tuple[str, list[Folded]]], limit: int
-) -> tuple[list[tuple[str, list[Folded]]], int]:
-    """The first ``limit`` entries across the sections (a section keeps its heading
-    even when none of its entries fit), and how many were left out."""
-    out, room, left = [], limit, 0
-    for heading, entries in sections:
-        shown = entries[: max(room, 0)]
-        room -= len(shown)
-        left += len(entries) - len(shown)
-        out.append((heading, shown))
-    return out, left
-
-
 def _autoescape(name: str | None) -> bool:
     return name is not None and (name.endswith(".html") or name.endswith(".html.j2"))
 
@@ -225,3 +185,43 @@ class Renderer:
 
     def status(self, notice: Notice) -> str:
         return STATUS[notice.kind]
+
+
+def digest_entries(notice: Notice) -> tuple[Folded, ...]:
+    """A digest's entries; one built with ``alerts`` alone lists them as fired."""
+    if notice.entries:
+        return notice.entries
+    return tuple(Folded(kind="firing", at=notice.at, alert=a) for a in notice.alerts)
+
+
+def digest_sections(entries: tuple[Folded, ...]) -> list[tuple[str, list[Folded]]]:
+    """Entries grouped by what happened, in :data:`DIGEST_SECTIONS` order; empty ones left out."""
+    out = []
+    for kind, (heading, _) in DIGEST_SECTIONS.items():
+        chosen = [e for e in entries if e.kind == kind]
+        if chosen:
+            out.append((heading, chosen))
+    return out
+
+
+def digest_counts(entries: tuple[Folded, ...]) -> str:
+    """``3 fired, 1 escalated, 2 resolved``."""
+    return ", ".join(
+        f"{n} {word}"
+        for kind, (_, word) in DIGEST_SECTIONS.items()
+        if (n := sum(1 for e in entries if e.kind == kind))
+    )
+
+
+def cut_sections(
+    sections: list[tuple[str, list[Folded]]], limit: int
+) -> tuple[list[tuple[str, list[Folded]]], int]:
+    """The first ``limit`` entries across the sections (a section keeps its heading
+    even when none of its entries fit), and how many were left out."""
+    out, room, left = [], limit, 0
+    for heading, entries in sections:
+        shown = entries[: max(room, 0)]
+        room -= len(shown)
+        left += len(entries) - len(shown)
+        out.append((heading, shown))
+    return out, left
