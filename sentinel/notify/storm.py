@@ -55,9 +55,6 @@ class StormGate:
             return now + self.spacing
         return None
 
-    def storming(self, channel: str, address: str | None, now: float) -> bool:
-        return len(self._recent((channel, address or ""), now)) > self.threshold
-
     def _recent(self, key: Key, now: float) -> dict[str, float]:
         paged = self._paged.get(key)
         if paged is None:

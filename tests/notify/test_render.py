@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,9 @@ def test_utc_minute() -> None:
 def test_short_is_one_line() -> None:
     """The SMS head is one line."""
     assert Renderer().short(notice("resolved")) == "RESOLVED ServiceDown production-api after 1h 5m"
+
+
+def test_digest_survives_json() -> None:
+    """A digest as the webhook sends it reads back whole (entries included)."""
+    digest = notice("digest")
+    assert Notice.from_json(json.loads(json.dumps(digest.to_json()))) == digest
