@@ -365,12 +365,17 @@ class Dispatcher:
 
 def _due(lane: _Lane, now: float) -> tuple[list[Delivery], float | None]:
     """What to send now, else how long until something is due. Whichever is due
-    first: the oldest pending row (in order: a retry of the head holds the ones
-    behind it), or everything one address holds (a digest) once its first row is."""
+    first: the oldest pending row, or everything one address holds (a digest) once
+    its first row is. In order: a retry of the head holds the rows behind it, held
+    ones written after it too (a resolution in a digest never overtakes its alert)."""
     head = next((d for d in lane.items if d.state == "pending"), None)
     held = [d for d in lane.items if d.state == "held"]
     first = min(held, key=lambda d: d.next_at, default=None)
-    if head is not None and (first is None or head.next_at <= first.next_at):
+    if head is not None and (
+        first is None
+        or head.next_at <= first.next_at
+        or (head.attempts > 0 and head.created_at <= min(d.created_at for d in held))
+    ):
         if head.next_at <= now + EARLY:
             return [head], None
         return [], head.next_at - now

@@ -30,7 +30,7 @@ from sentinel.config.models import Config, Notifications
 from sentinel.escalation.escalator import Escalator, Live
 from sentinel.metrics import Metrics
 from sentinel.notify import build_notifier
-from sentinel.notify.base import AlertFacts, Notice
+from sentinel.notify.base import AlertFacts, DeliveryError, Notice
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.outbox import Delivery
 from sentinel.notify.render import Renderer
@@ -351,3 +351,26 @@ async def test_a_digest_is_no_alerts_thread(store: SqliteStore) -> None:
     await d.stop()
     refs = await store.thread_refs()  # what the next process threads under
     assert refs == {("fp0", "a", "x"): {"id": "1"}, ("fp1", "a", "x"): {"id": "3"}}
+
+
+async def test_a_digest_never_overtakes_a_retried_page(store: SqliteStore) -> None:
+    """fp0's page meets a 429 (Retry-After 20 s); a storm begins behind it. The digest
+    holding fp0's resolution waits for fp0's page, as every notice behind a retry does.
+
+        t=0    fp0 fires (threshold 1)       -> 429, retried at t=20
+        t=1    fp1, fp2 fire, fp0 resolves   -> held, due t=6: waits behind fp0
+        t=20   fp0's page goes, then the digest
+    """
+    clock = FakeClock()
+    lane = Scripted(
+        clock, errors=[DeliveryError(retry=True, reason="rate_limited", retry_after=20)]
+    )
+    d, _ = await make(store, clock, {"a": lane}, **storm(threshold=1))
+    t0 = clock.now().timestamp()
+    await put(d, store, clock, [about(0, "firing", clock)])
+    await run(d, clock, 1)
+    rows = [about(1, "firing", clock), about(2, "firing", clock), about(0, "resolved", clock)]
+    await put(d, store, clock, rows)
+    await run(d, clock, 25)
+    assert sent(lane, t0) == [(20.0, "firing", ["fp0"]), (20.0, "digest", ["fp1", "fp2", "fp0"])]
+    await d.stop()
