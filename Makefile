@@ -31,6 +31,7 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/python -m bench.rule_eval
 	$(BIN)/python -m bench.notify_latency
+	$(BIN)/python -m bench.flap_latency
 	$(BIN)/python -m bench.status_page
 	$(BIN)/python -m bench.http_checks
 	$(BIN)/python -m bench.config_fuzz

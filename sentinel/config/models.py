@@ -256,11 +256,21 @@ class Escalation(Strict):
 
 
 class Storm(Strict):
-    """More than ``threshold`` notices to one address within ``window``: the rest of
-    the window's notices go out as one digest when it ends."""
+    """More than ``threshold`` distinct alerts paged to one address within ``window``
+    is a storm: while it lasts, that address's notices go out as digests, each at
+    most ``spacing`` after the oldest notice it holds (docs/notifications.md)."""
 
     window: Duration = Field(default=60.0, gt=0)
     threshold: int = Field(default=5, ge=1)
+    spacing: Duration = Field(default=5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _spacing_within_window(self) -> Storm:
+        if self.spacing > self.window:
+            raise ValueError(
+                f"spacing ({self.spacing:g}s) must not be longer than window ({self.window:g}s)"
+            )
+        return self
 
 
 class Notifications(Strict):

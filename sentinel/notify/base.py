@@ -63,6 +63,29 @@ def firing_id(fingerprint: str, since: float | None) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Folded:
+    """One notice inside a digest: what happened to which alert, and when."""
+
+    kind: Kind  # firing, escalation, repeat, flapping, acknowledged or resolved
+    at: float
+    alert: AlertFacts
+    step: int = 0
+    acked_by: str | None = None
+    duration: float | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Folded:
+        return cls(
+            kind=data["kind"],
+            at=data["at"],
+            alert=AlertFacts(**data["alert"]),
+            step=data.get("step", 0),
+            acked_by=data.get("acked_by"),
+            duration=data.get("duration"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Notice:
     kind: Kind
     at: float  # unix time of the event
@@ -70,8 +93,9 @@ class Notice:
     step: int = 0  # escalation step (0-based) that sent it
     acked_by: str | None = None  # for "acknowledged"
     duration: float | None = None  # for "resolved": seconds from firing to resolution
-    alerts: tuple[AlertFacts, ...] = ()  # for "digest"
+    alerts: tuple[AlertFacts, ...] = ()  # for "digest": the distinct alerts, latest facts
     text: str = ""  # free text (test message, a note)
+    entries: tuple[Folded, ...] = ()  # for "digest": every notice folded in, oldest first
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,6 +112,7 @@ class Notice:
             duration=data.get("duration"),
             alerts=tuple(AlertFacts(**a) for a in data.get("alerts", ())),
             text=data.get("text", ""),
+            entries=tuple(Folded.from_json(e) for e in data.get("entries", ())),
         )
 
 

@@ -14,9 +14,12 @@ outcome in the store before it takes the next:
   delivery, so the step goes on instead of retrying for ever;
 - older than ``notifications.max_age``: ``dead``, counted as a dead letter.
 
-Held deliveries (a storm) go out together, one digest per address, when
-their window ends. Delivery is at least once: a crash between a provider
-accepting and the store recording it sends that notice again on restart.
+In a storm (many distinct alerts to one address, :mod:`sentinel.notify.storm`)
+the address's new rows are written ``held``; everything one address holds goes
+out as one digest once its oldest row has waited ``notifications.storm.spacing``.
+Held rows are rows like the others: a restart sends them. Delivery is at least
+once: a crash between a provider accepting and the store recording it sends
+that notice again on restart.
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ import structlog
 from sentinel.clock import Clock, sleep_or_wake
 from sentinel.config.models import Notifications
 from sentinel.metrics import Metrics
-from sentinel.notify.base import DeliveryError, Notice, Notifier
+from sentinel.notify.base import DeliveryError, Notifier
 from sentinel.notify.outbox import Delivery
-from sentinel.notify.retry import StormGate, TokenBucket, retry_delay
+from sentinel.notify.retry import TokenBucket, retry_delay
+from sentinel.notify.storm import StormGate, fold
 from sentinel.store import Store
 
 log = structlog.get_logger("sentinel.notify")
@@ -51,6 +55,7 @@ class _Lane:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     bucket: TokenBucket = field(default_factory=lambda: TokenBucket(0.0, BURST))
     task: asyncio.Task[None] | None = None
+    parked: bool = False  # the worker sleeps until its next due time or new rows
 
     def __post_init__(self) -> None:
         self.pace()
@@ -78,24 +83,20 @@ class Dispatcher:
         self._orphans: list[Delivery] = []  # rows for channels that no longer exist
         self.threads: dict[tuple[str, str, str], dict[str, str]] = {}
         self.broken: dict[str, str] = {}  # channel -> the permanent error's reason
-        self.storm = StormGate(options.storm.window, options.storm.threshold)
+        self.storm = StormGate(options.storm.window, options.storm.threshold, options.storm.spacing)
         self.on_sent: list[Callable[[Delivery], Awaitable[None] | None]] = []
         self._running = False
         self._busy = 0
 
     def idle(self) -> bool:
-        """Nothing being sent and nothing due now (tests wait for this after I/O)."""
+        """Every worker waits for the clock to move or for new rows: nothing is being
+        sent and nothing due now is left unsent (tests wait for this after I/O)."""
         if self._busy:
             return False
-        now = self._clock.now().timestamp()
-        mono = self._clock.monotonic()
-        for lane in self._lanes.values():
-            b = lane.bucket
-            if b.rate > 0 and b.available(mono) + EARLY * b.rate < 1.0:
-                continue  # rate-limited: nothing can go before the clock moves
-            if _due(lane, now)[0]:
-                return False
-        return True
+        return all(
+            lane.task is None or (lane.parked and not lane.wake.is_set())
+            for lane in self._lanes.values()
+        )
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -105,7 +106,9 @@ class Dispatcher:
         """Channels from a (re)loaded config: name -> (type, notifier). Returns the
         notifiers no longer used (the caller closes them once their lanes stop)."""
         self._options = options
-        self.storm.window, self.storm.threshold = options.storm.window, options.storm.threshold
+        storm = options.storm
+        self.storm.window, self.storm.threshold = storm.window, storm.threshold
+        self.storm.spacing = storm.spacing
         retired: list[Notifier] = []
         for name, lane in list(self._lanes.items()):
             wanted = notifiers.get(name)
@@ -133,7 +136,13 @@ class Dispatcher:
         self._running = True
         for name in self._lanes:
             self._start_lane(name)
-        self.submit(await self._store.open_deliveries())
+        rows = await self._store.open_deliveries()
+        # The gate's memory, rebuilt from what is still open: alerts delivered before
+        # the restart are forgotten, so a restart can only page sooner, never later.
+        for d in sorted(rows, key=lambda d: d.created_at):
+            if self._foldable(d):
+                self.storm.admit(d.channel, d.address, d.fingerprint, d.notice.kind, d.created_at)
+        self.submit(rows)
 
     async def stop(self) -> None:
         self._running = False
@@ -141,6 +150,8 @@ class Dispatcher:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for lane in self._lanes.values():
+            lane.task = None
 
     def _start_lane(self, name: str) -> None:
         lane = self._lanes[name]
@@ -149,16 +160,21 @@ class Dispatcher:
     # -- intake --------------------------------------------------------------
 
     def hold_storms(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
-        """Before they are written: mark the deliveries that a storm must hold."""
+        """Before they are written: count them, and mark those a storm holds."""
         out = []
         for d in deliveries:
-            lane = self._lanes.get(d.channel)
-            if lane is None or not lane.notifier.digest or d.notice.alert is None:
+            if not self._foldable(d):
                 out.append(d)  # reports and tests are never folded into a digest
                 continue
-            until = self.storm.admit(d.channel, d.address, d.created_at)
+            until = self.storm.admit(
+                d.channel, d.address, d.fingerprint, d.notice.kind, d.created_at
+            )
             out.append(d if until is None else d.with_(state="held", next_at=until))
         return out
+
+    def _foldable(self, d: Delivery) -> bool:
+        lane = self._lanes.get(d.channel)
+        return lane is not None and lane.notifier.digest and d.notice.alert is not None
 
     def submit(self, deliveries: Sequence[Delivery]) -> None:
         """Written rows, to be sent by their channel's worker."""
@@ -192,7 +208,11 @@ class Dispatcher:
             if wait is not None and wait <= 0:
                 continue
             lane.wake.clear()
-            await sleep_or_wake(self._clock, lane.wake, wait)
+            lane.parked = True
+            try:
+                await sleep_or_wake(self._clock, lane.wake, wait)
+            finally:
+                lane.parked = False
 
     async def _step(self, name: str, lane: _Lane) -> float | None:
         """Send one delivery (or one digest) if one is due; returns how long to wait."""
@@ -214,7 +234,7 @@ class Dispatcher:
 
     async def _attempt(self, name: str, lane: _Lane, group: list[Delivery], now: float) -> None:
         head = group[0]
-        notice = head.notice if len(group) == 1 and head.state == "pending" else _digest(group, now)
+        notice = head.notice if len(group) == 1 else fold([d.notice for d in group], now)
         thread = self.threads.get(head.thread_key) if notice.kind != "digest" else None
         try:
             sent = await lane.notifier.send(notice, head.address, thread)
@@ -230,13 +250,15 @@ class Dispatcher:
             )
             return
         done = self._clock.now().timestamp()
+        single = notice is head.notice
         finals = [
             d.with_(
-                state="sent" if d is head and notice is head.notice else "merged",
+                state="sent" if single else "merged",
                 attempts=d.attempts + 1,
                 sent_at=done,
                 error=None,
-                ref=sent.ref,
+                # a digest's message is about many alerts: no alert's thread (on restart too)
+                ref=sent.ref if single else None,
             )
             for d in group
         ]
@@ -249,7 +271,7 @@ class Dispatcher:
                 maybe = hook(final)
                 if maybe is not None:
                     await maybe
-        if sent.ref is not None and head.fingerprint:
+        if sent.ref is not None and head.fingerprint and single:
             self.threads.setdefault(head.thread_key, sent.ref)
         self._metrics.notifications.labels(name, lane.kind, "sent").inc()
         if name in self.broken:
@@ -342,32 +364,24 @@ class Dispatcher:
 
 
 def _due(lane: _Lane, now: float) -> tuple[list[Delivery], float | None]:
-    """What to send now (one delivery, or the held ones of one address), else how long
-    until something is due."""
-    pending = [d for d in lane.items if d.state == "pending"]
+    """What to send now, else how long until something is due. Whichever is due
+    first: the oldest pending row, or everything one address holds (a digest) once
+    its first row is. In order: a retry of the head holds the rows behind it, held
+    ones written after it too (a resolution in a digest never overtakes its alert)."""
+    head = next((d for d in lane.items if d.state == "pending"), None)
     held = [d for d in lane.items if d.state == "held"]
-    waits: list[float] = []
-    if pending:
-        head = pending[0]  # in order: a retry of the head holds the ones behind it
+    first = min(held, key=lambda d: d.next_at, default=None)
+    if head is not None and (
+        first is None
+        or head.next_at <= first.next_at
+        or (head.attempts > 0 and head.created_at <= min(d.created_at for d in held))
+    ):
         if head.next_at <= now + EARLY:
             return [head], None
-        waits.append(head.next_at - now)
-    if held:
-        first = min(held, key=lambda d: d.next_at)
+        return [], head.next_at - now
+    if first is not None:
         if first.next_at <= now + EARLY:
-            return [
-                d for d in held if d.address == first.address and d.next_at <= now + EARLY
-            ], None
-        waits.append(first.next_at - now)
-    return [], min(waits) if waits else None
-
-
-def _digest(group: list[Delivery], now: float) -> Notice:
-    """Many notices to one address in a storm, as one message."""
-    alerts = tuple(d.notice.alert for d in group if d.notice.alert is not None)
-    lines = [
-        f"{d.notice.kind.upper()} {a.severity} {a.rule} {a.check}"
-        for d in group
-        if (a := d.notice.alert) is not None
-    ]
-    return Notice(kind="digest", at=now, alerts=alerts, text="\n".join(lines))
+            group = [d for d in held if d.address == first.address]
+            return sorted(group, key=lambda d: (d.created_at, d.id or 0)), None
+        return [], first.next_at - now
+    return [], None

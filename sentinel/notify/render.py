@@ -14,7 +14,13 @@ without copying the rest. A notice's kind picks the template::
 
 each as ``<name>.txt.j2`` (plain text, Slack, console, webhook) and
 ``<name>.html.j2`` (email, autoescaped); ``subject.txt.j2`` gives the email
-subject and ``short.txt.j2`` the head of an SMS. Undefined names are errors
+subject and ``short.txt.j2`` the head of an SMS. A digest's templates get
+``sections`` (``[(heading, [entry, ...]), ...]``, entries as
+:class:`~sentinel.notify.base.Folded`, in the order Fired, Escalated, Still
+firing, Flapping, Acknowledged, Resolved), ``total`` (heading -> entries),
+``counts`` ("3 fired, 1 resolved"), and ``listed`` / ``unlisted``: the same
+sections cut to :data:`LISTED` entries for the plain text (a Slack section
+holds 3000 characters), and how many were left out. Undefined names are errors
 (StrictUndefined): a template typo fails the send with reason ``template``
 rather than sending a page with a hole in it.
 """
@@ -28,7 +34,7 @@ from typing import Any
 
 import jinja2
 
-from sentinel.notify.base import DeliveryError, Notice
+from sentinel.notify.base import DeliveryError, Folded, Notice
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 
@@ -55,6 +61,17 @@ STATUS = {
     "test": "TEST",
     "report": "REPORT",
 }
+
+# A digest's sections: notice kind -> (heading, word in the counts), in this order.
+DIGEST_SECTIONS = {
+    "firing": ("Fired", "fired"),
+    "escalation": ("Escalated", "escalated"),
+    "repeat": ("Still firing", "still firing"),
+    "flapping": ("Flapping", "flapping"),
+    "acknowledged": ("Acknowledged", "acknowledged"),
+    "resolved": ("Resolved", "resolved"),
+}
+LISTED = 20  # entries a plain-text digest lists; the rest are counted
 
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
@@ -124,7 +141,7 @@ class Renderer:
 
     def context(self, notice: Notice) -> dict[str, Any]:
         alert = notice.alert
-        return {
+        context: dict[str, Any] = {
             "notice": notice,
             "kind": notice.kind,
             "alert": alert,
@@ -133,6 +150,19 @@ class Renderer:
             "severity": alert.severity.upper() if alert else "INFO",
             "firing_for": notice.at - alert.since if alert and alert.since is not None else None,
         }
+        if notice.kind == "digest":
+            entries = digest_entries(notice)
+            sections = digest_sections(entries)
+            listed, unlisted = cut_sections(sections, LISTED)
+            context.update(
+                entries=entries,
+                sections=sections,
+                total={h: len(e) for h, e in sections},
+                counts=digest_counts(entries),
+                listed=listed,
+                unlisted=unlisted,
+            )
+        return context
 
     def render(self, name: str, notice: Notice) -> str:
         """Template ``name`` filled with the notice; DeliveryError(template) when it fails."""
@@ -164,3 +194,43 @@ class Renderer:
 
     def status(self, notice: Notice) -> str:
         return STATUS[notice.kind]
+
+
+def digest_entries(notice: Notice) -> tuple[Folded, ...]:
+    """A digest's entries; one built with ``alerts`` alone lists them as fired."""
+    if notice.entries:
+        return notice.entries
+    return tuple(Folded(kind="firing", at=notice.at, alert=a) for a in notice.alerts)
+
+
+def digest_sections(entries: tuple[Folded, ...]) -> list[tuple[str, list[Folded]]]:
+    """Entries grouped by what happened, in :data:`DIGEST_SECTIONS` order; empty ones left out."""
+    out = []
+    for kind, (heading, _) in DIGEST_SECTIONS.items():
+        chosen = [e for e in entries if e.kind == kind]
+        if chosen:
+            out.append((heading, chosen))
+    return out
+
+
+def digest_counts(entries: tuple[Folded, ...]) -> str:
+    """``3 fired, 1 escalated, 2 resolved``."""
+    return ", ".join(
+        f"{n} {word}"
+        for kind, (_, word) in DIGEST_SECTIONS.items()
+        if (n := sum(1 for e in entries if e.kind == kind))
+    )
+
+
+def cut_sections(
+    sections: list[tuple[str, list[Folded]]], limit: int
+) -> tuple[list[tuple[str, list[Folded]]], int]:
+    """The first ``limit`` entries across the sections (a section keeps its heading
+    even when none of its entries fit), and how many were left out."""
+    out, room, left = [], limit, 0
+    for heading, entries in sections:
+        shown = entries[: max(room, 0)]
+        room -= len(shown)
+        left += len(entries) - len(shown)
+        out.append((heading, shown))
+    return out, left

@@ -1,9 +1,10 @@
-"""Pure delivery decisions: how long to wait before the next attempt, and storm holding."""
+"""Pure delivery decisions: how long to wait before the next attempt, and rate limits.
+
+Storm holding is :mod:`sentinel.notify.storm`."""
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 def backoff(attempt: int, initial: float, cap: float, jitter: float) -> float:
@@ -25,39 +26,6 @@ def retry_delay(
     if retry_after is not None and retry_after >= 0:
         return retry_after
     return backoff(attempt, initial, cap, jitter)
-
-
-@dataclass
-class StormGate:
-    """Counts notices per address; past ``threshold`` within ``window`` they are held.
-
-    The first ``threshold`` notices of a window go at once (a single alert is
-    never delayed by grouping); the rest wait for the end of the window that
-    the first held one opened, and go as one digest.
-    """
-
-    window: float
-    threshold: int
-    _sent: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
-    _hold_until: dict[tuple[str, str], float] = field(default_factory=dict)
-
-    def admit(self, channel: str, address: str | None, now: float) -> float | None:
-        """None: send now. A time: hold until then, to go in that window's digest."""
-        key = (channel, address or "")
-        until = self._hold_until.get(key)
-        if until is not None:
-            if now < until:
-                return until
-            del self._hold_until[key]
-        times = self._sent.setdefault(key, deque())
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        if len(times) >= self.threshold:
-            until = now + self.window
-            self._hold_until[key] = until
-            return until
-        times.append(now)
-        return None
 
 
 @dataclass

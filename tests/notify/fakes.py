@@ -31,7 +31,7 @@ from typing import Any, Self
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from sentinel.notify.base import AlertFacts, Notice
+from sentinel.notify.base import AlertFacts, Folded, Notice
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
@@ -491,7 +491,16 @@ def notice(kind: Any = "firing", **changes: Any) -> Notice:
     if kind == "test":
         fields.update(alert=None, text="hello from the test")
     if kind == "digest":
-        fields.update(alert=None, alerts=(alert(), alert(rule="DiskFull", severity="high")))
+        down, disk = alert(), alert(fingerprint="f00d", rule="DiskFull", severity="high")
+        fields.update(
+            alert=None,
+            alerts=(down, disk),
+            entries=(
+                Folded(kind="firing", at=T0, alert=down),
+                Folded(kind="escalation", at=T0 + 900, alert=disk, step=1),
+                Folded(kind="resolved", at=T0 + 3900, alert=down, duration=3900.0),
+            ),
+        )
     if kind == "acknowledged":
         fields["acked_by"] = "bob"
     if kind == "resolved":

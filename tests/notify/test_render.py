@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from sentinel.notify.base import DeliveryError
+from sentinel.notify.base import DeliveryError, Folded, Notice
 from sentinel.notify.render import Renderer, human_duration, utc_minute
 from tests.notify.fakes import T0, alert, notice
 
@@ -20,7 +21,7 @@ from tests.notify.fakes import T0, alert, notice
         ("acknowledged", "[ACK] ServiceDown production-api"),
         ("resolved", "[RESOLVED] ServiceDown production-api"),
         ("flapping", "[FLAPPING] ServiceDown production-api"),
-        ("digest", "[DIGEST] 2 alerts firing"),
+        ("digest", "[DIGEST] 2 alerts: 1 fired, 1 escalated, 1 resolved"),
         ("test", "[TEST] sentinel test notification"),
     ],
 )
@@ -78,11 +79,38 @@ def test_update_and_resolved_texts() -> None:
     assert "Resolution: restarted the pod" in resolved
 
 
-def test_digest_lists_every_alert() -> None:
-    """A digest has one line per alert."""
-    text = Renderer().text(notice("digest"))
-    assert "- [CRITICAL] ServiceDown on production-api" in text
-    assert "- [HIGH] DiskFull on production-api" in text
+def test_digest_says_which_alerts_fired_escalated_and_resolved() -> None:
+    """A digest has a section per kind of event, one line per notice it folded."""
+    text = Renderer().text(notice("digest")).splitlines()
+    assert text[0] == "[DIGEST] 2 alerts: 1 fired, 1 escalated, 1 resolved"
+    assert text[3:] == [
+        "Fired (1):",
+        "- [CRITICAL] ServiceDown on production-api: production API is not answering"
+        " (connection refused), ref a1b2c3",
+        "",
+        "Escalated (1):",
+        "- [HIGH] DiskFull on production-api (step 2): production API is not answering"
+        " (connection refused), ref a1b2c3",
+        "",
+        "Resolved (1):",
+        "- ServiceDown on production-api, after 1h 5m",
+    ]
+    html = Renderer().html(notice("digest"))
+    for heading in ("Fired (1)", "Escalated (1)", "Resolved (1)"):
+        assert f">{heading}</h3>" in html
+
+
+def test_long_digest_text_lists_twenty_and_counts_the_rest() -> None:
+    """Plain text (Slack, console, the webhook's message) lists 20 notices and says how
+    many more; the email lists every one."""
+    down = [alert(fingerprint=f"fp{i}", check=f"api-{i}") for i in range(50)]
+    entries = tuple(Folded(kind="firing", at=T0, alert=a) for a in down)
+    n = Notice(kind="digest", at=T0, alerts=tuple(down), entries=entries)
+    lines = Renderer().text(n).splitlines()
+    assert sum(1 for x in lines if x.startswith("- ")) == 20
+    assert lines[-1] == "...and 30 more: see the status page or /api/v1/alerts"
+    assert len("\n".join(lines)) < 3000  # one Slack section
+    assert Renderer().html(n).count("<li>") == 50
 
 
 def test_html_is_escaped_text_is_not() -> None:
@@ -144,3 +172,9 @@ def test_utc_minute() -> None:
 def test_short_is_one_line() -> None:
     """The SMS head is one line."""
     assert Renderer().short(notice("resolved")) == "RESOLVED ServiceDown production-api after 1h 5m"
+
+
+def test_digest_survives_json() -> None:
+    """A digest as the webhook sends it reads back whole (entries included)."""
+    digest = notice("digest")
+    assert Notice.from_json(json.loads(json.dumps(digest.to_json()))) == digest

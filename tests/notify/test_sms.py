@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sentinel.notify.base import Folded, Notice
 from sentinel.notify.render import Renderer
 from sentinel.notify.sms import GSM_BASIC, GSM_EXTENSION, gsm_cost, sms_text, to_gsm
 from tests.notify.fakes import alert, notice
@@ -77,3 +78,20 @@ def test_rendered_page() -> None:
         "CRITICAL ServiceDown production-api: production API is not answering "
         "ACK a1b2c3 https://s.example.com/a/1"
     )
+
+
+def test_digest_fits_one_segment_and_leads_with_the_counts() -> None:
+    """A storm digest of 50 alerts is one segment that says first how many fired and
+    resolved, then as many of them as fit."""
+    down = [alert(fingerprint=f"fp{i}", check=f"api-{i}") for i in range(50)]
+    entries = tuple(Folded(kind="firing", at=0.0, alert=a) for a in down[:40]) + tuple(
+        Folded(kind="resolved", at=0.0, alert=a, duration=60.0) for a in down[40:]
+    )
+    digest = Notice(kind="digest", at=0.0, alerts=tuple(down), entries=entries)
+    text = sms_text(Renderer().short(digest))  # SmsNotifier.body of a digest
+    assert gsm_cost(text) <= 160
+    assert in_alphabet(text)
+    assert text.startswith(
+        "DIGEST 50 alerts: 40 fired, 10 resolved. Fired: CRITICAL ServiceDown api-0;"
+    )
+    assert text.endswith("...")
