@@ -4,7 +4,7 @@ The limit applies to the *decoded* size: aiohttp inflates gzip and deflate as
 the body is read, in steps of at most a chunk (it stops decompressing while
 its buffer is full), so reading chunk by chunk and counting what comes out
 stops a bomb (1 GB of zeros in 1 MB of gzip) after ``limit`` bytes, with never
-more than a chunk inflated at once on the event loop.
+more than a chunk inflated between two turns of the event loop.
 
 Parsing a large body (JSON, the Prometheus text format) runs in a worker
 thread so the loop keeps serving other checks and the web server; the work
@@ -47,6 +47,9 @@ async def read_body(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     async for chunk in resp.content.iter_chunked(CHUNK):
+        # Reading buffered data does not suspend, and aiohttp inflates the next step as
+        # the buffer drains: without this, a 32 MiB body is read and inflated in one step.
+        await asyncio.sleep(0)
         size += len(chunk)
         if size > limit:
             after = f" after {encoding} decoding" if decoded else ""
