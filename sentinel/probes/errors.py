@@ -42,6 +42,7 @@ def describe_os_error(exc: BaseException) -> str:
 
 
 _MALFORMED = (
+    ("can not decode content-encoding", "Content-Encoding not supported"),
     ("bad status line", "bad status line"),
     ("got more than", "header or status line too long"),
     ("data after", "data after the end of the body"),

@@ -158,6 +158,11 @@ async def bad_gzip(writer: asyncio.StreamWriter) -> None:
     await reply(writer, b"this is not gzip at all" * 10, Content_Encoding="gzip")
 
 
+async def brotli_unasked(writer: asyncio.StreamWriter) -> None:
+    """An encoding the probe never offered (aiohttp asks for br only with Brotli installed)."""
+    await reply(writer, b"\x8b\x03\x80{}\x03", Content_Encoding="br")
+
+
 async def invalid_utf8(writer: asyncio.StreamWriter) -> None:
     await reply(writer, b'{"status": "\xff\xfehealthy\xc3"}')
 
@@ -223,6 +228,7 @@ PATHS: dict[str, Handler] = {
     "/gzip-bomb-unsized": gzip_bomb_chunked,
     "/deflate-bomb": deflate_bomb_sized,
     "/bad-gzip": bad_gzip,
+    "/brotli": brotli_unasked,
     "/invalid-utf8": invalid_utf8,
     "/reset-mid-body": reset_mid_body,
     "/big-json": big_json_sized,
@@ -374,6 +380,11 @@ def cases(port: int, tls_ports: dict[str, int], ca_file: str) -> dict[str, Case]
         "gzip-bomb-unsized": http("/gzip-bomb-unsized", f"{mib} after gzip decoding"),
         "deflate-bomb": http("/deflate-bomb", f"{mib} after deflate decoding"),
         "bad-gzip": http("/bad-gzip", "body cannot be decoded as its Content-Encoding says"),
+        "brotli-unasked": http(
+            "/brotli",
+            "invalid HTTP response: Content-Encoding not supported",
+            "$.status: not found",
+        ),
         "invalid-utf8": http("/invalid-utf8", "invalid JSON (not UTF-8)"),
         "reset-mid-body": http("/reset-mid-body", "incomplete body", "connection reset"),
         "big-json": http("/big-json", mib),
