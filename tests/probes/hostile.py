@@ -378,6 +378,9 @@ def cases(port: int, tls_ports: dict[str, int], ca_file: str) -> dict[str, Case]
         "redirect-loop": http("/redirect-loop", "too many redirects (10)"),
         "gzip-bomb": http("/gzip-bomb", f"{mib} after gzip decoding"),
         "gzip-bomb-unsized": http("/gzip-bomb-unsized", f"{mib} after gzip decoding"),
+        "gzip-bomb-no-expectations": Case(  # passed as healthy, given time, before
+            {"type": "http", "url": base + "/gzip-bomb"}, (f"{mib} after gzip decoding",)
+        ),
         "deflate-bomb": http("/deflate-bomb", f"{mib} after deflate decoding"),
         "bad-gzip": http("/bad-gzip", "body cannot be decoded as its Content-Encoding says"),
         "brotli-unasked": http(
