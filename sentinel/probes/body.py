@@ -47,9 +47,11 @@ async def read_body(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     async for chunk in resp.content.iter_chunked(CHUNK):
-        # Reading buffered data does not suspend, and aiohttp inflates the next step as
-        # the buffer drains: without this, a 32 MiB body is read and inflated in one step.
-        await asyncio.sleep(0)
+        if chunks:
+            # Reading buffered data does not suspend, and aiohttp inflates the next step as
+            # the buffer drains: without this, a 32 MiB body is read and inflated in one
+            # step. A body of one chunk (most health answers) costs no extra turn.
+            await asyncio.sleep(0)
         size += len(chunk)
         if size > limit:
             after = f" after {encoding} decoding" if decoded else ""
