@@ -20,7 +20,8 @@ import pytest
 from sentinel.clock import SystemClock
 from sentinel.probes import ProbeContext, registry
 from sentinel.runner import Armed, execute
-from tests.probes.hostile import CASE_NAMES, Hostile, cases, check_of, start
+from tests.probes.hostile import Hostile, start
+from tests.probes.hostile_cases import CASE_NAMES, cases, check_of
 
 ROOT = Path(__file__).resolve().parents[2]
 SHORT = 100  # characters: a reason fits a notification's one line
@@ -67,8 +68,7 @@ async def test_memory_stays_bounded_across_every_hostile_case(hostile: Hostile) 
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.probes.hostile",
-        "probe",
+        "tests.probes.hostile_cases",
         json.dumps(where),
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,

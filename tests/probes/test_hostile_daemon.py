@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Target, free_port
-from tests.probes.hostile import cases
+from tests.probes.hostile_cases import cases
 
 ROOT = Path(__file__).resolve().parents[2]
 SECONDS = 60.0 if os.environ.get("SENTINEL_SOAK") else 30.0
@@ -46,7 +46,7 @@ def get_json(url: str) -> Any:
 @pytest.fixture
 def hostile_process(tmp_path: Path) -> Iterator[dict[str, Any]]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.probes.hostile", "serve", str(tmp_path)],
+        [sys.executable, "-m", "tests.probes.hostile", str(tmp_path)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
