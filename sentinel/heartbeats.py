@@ -9,7 +9,7 @@ from the book and the time, whether the heartbeat is up.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from sentinel.config.units import format_duration
@@ -38,13 +38,22 @@ class Beat:
         return replace(self, success=at, last_duration=duration)
 
 
+def stamp(at: datetime) -> str:
+    """A moment as a reason shows it: ``2026-03-01T02:00:00Z`` (fixed, so the reason of a
+    heartbeat that stays late does not change with every run)."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def judge(
     beat: Beat, every: float, grace: float, now: datetime, watching_since: datetime
 ) -> Outcome:
     """Up while a success arrived within ``every + grace`` and no failure came after it.
 
     With no success yet, the allowance counts from when sentinel began watching,
-    so a fresh install does not page before the job has had one chance to run.
+    so a fresh install does not page before the job has had one chance to run;
+    until then the result is up with the note ``never pinged; grace not yet over``.
+    Reasons name moments, not ages (the age is the ``since_last_ping_seconds``
+    sample), so a heartbeat that stays late keeps one reason.
     """
     allowed = every + grace
     samples: list[Sample] = []
@@ -54,15 +63,17 @@ def judge(
         samples.append(Sample("last_duration_seconds", beat.last_duration))
     if beat.fail is not None and (beat.success is None or beat.fail > beat.success):
         return Outcome.failed("job reported failure", tuple(samples))
-    since = beat.success or watching_since
-    late = (now - since).total_seconds()
-    if late > allowed:
-        what = "no ping" if beat.success is None else "last ping"
-        return Outcome.failed(
-            f"{what} for {format_duration(round(late))} (expected every "
-            f"{format_duration(every)}, grace {format_duration(grace)})",
-            tuple(samples),
-        )
+    expected = f"expected every {format_duration(every)}, grace {format_duration(grace)}"
+    if beat.success is None:
+        if (now - watching_since).total_seconds() > allowed:
+            return Outcome.failed(
+                f"never pinged since sentinel started watching it at {stamp(watching_since)} "
+                f"({expected})",
+                tuple(samples),
+            )
+        return Outcome(ok=True, error="never pinged; grace not yet over", samples=tuple(samples))
+    if (now - beat.success).total_seconds() > allowed:
+        return Outcome.failed(f"no ping since {stamp(beat.success)} ({expected})", tuple(samples))
     return Outcome(ok=True, samples=tuple(samples))
 
 

@@ -8,8 +8,6 @@ must never raise into the scheduler: every failure becomes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Protocol
 
 import aiohttp
@@ -18,8 +16,6 @@ from sentinel.clock import Clock
 from sentinel.heartbeats import HeartbeatBook
 from sentinel.results import Outcome
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
 
 class Probe(Protocol):
     async def run(self) -> Outcome: ...
@@ -27,14 +23,23 @@ class Probe(Protocol):
     async def close(self) -> None: ...
 
 
-@dataclass
 class ProbeContext:
     """Shared resources that probes borrow: the clock, pooled HTTP sessions, and the
-    heartbeat book that /ping writes and heartbeat probes read."""
+    heartbeat book that /ping writes and heartbeat probes read.
 
-    clock: Clock
-    http_sessions: HttpSessions = field(default_factory=lambda: HttpSessions())
-    heartbeats: HeartbeatBook = field(default_factory=lambda: HeartbeatBook(EPOCH))
+    Without a book (``sentinel check``), heartbeats are watched from the moment
+    the context is made: nothing has pinged this process, and its grace starts now.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        http_sessions: HttpSessions | None = None,
+        heartbeats: HeartbeatBook | None = None,
+    ) -> None:
+        self.clock = clock
+        self.http_sessions = http_sessions if http_sessions is not None else HttpSessions()
+        self.heartbeats = heartbeats if heartbeats is not None else HeartbeatBook(clock.now())
 
     async def close(self) -> None:
         await self.http_sessions.close()

@@ -41,9 +41,32 @@ def describe_os_error(exc: BaseException) -> str:
     return f"network error: {type(exc).__name__}"
 
 
+_MALFORMED = (
+    ("can not decode content-encoding", "Content-Encoding not supported"),
+    ("bad status line", "bad status line"),
+    ("got more than", "header or status line too long"),
+    ("data after", "data after the end of the body"),
+    ("invalid header", "invalid header"),
+    ("duplicate", "duplicate header"),
+    ("transfer-encoding", "invalid Transfer-Encoding"),
+    ("content-length", "invalid Content-Length"),
+)
+
+
+def invalid_response(exc: BaseException) -> str:
+    """A short reason for an answer that is not valid HTTP. aiohttp's own message quotes
+    what the server sent (any bytes, any length), so it is never shown."""
+    message = str(getattr(exc, "message", "")).lower()
+    for needle, what in _MALFORMED:
+        if needle in message:
+            return f"invalid HTTP response: {what}"
+    return "invalid HTTP response"
+
+
 def describe_http_error(exc: BaseException, timeout_reason: str) -> str | None:
     """The reason for an aiohttp client failure, or None when ``exc`` is not one."""
     import aiohttp  # local: errors.py is also used by probes that never speak HTTP
+    from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 
     if isinstance(exc, TimeoutError):
         return timeout_reason
@@ -58,8 +81,12 @@ def describe_http_error(exc: BaseException, timeout_reason: str) -> str | None:
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "server disconnected"
     if isinstance(exc, aiohttp.ClientPayloadError):
+        if isinstance(exc.__cause__, ContentEncodingError):
+            return "body cannot be decoded as its Content-Encoding says"
         return "incomplete body"
     if isinstance(exc, aiohttp.ClientResponseError):
+        if isinstance(exc.__cause__, HttpProcessingError):
+            return invalid_response(exc.__cause__)
         return f"bad response: {exc.status or type(exc).__name__}"
     if isinstance(exc, aiohttp.ClientError | OSError):
         return f"http error: {type(exc).__name__}"

@@ -12,12 +12,13 @@ import re
 from typing import Any
 
 import aiohttp
-from cryptography import x509
 
 from sentinel.clock import Clock
 from sentinel.config.checks import HttpCheck
-from sentinel.config.units import format_duration, format_size
+from sentinel.config.units import format_duration
 from sentinel.probes.base import ProbeContext
+from sentinel.probes.body import BodyTooLarge, off_loop, read_body
+from sentinel.probes.certs import ChainCache, presented_chain
 from sentinel.probes.errors import describe_http_error
 from sentinel.probes.httpopts import request_headers, ssl_option
 from sentinel.probes.jsonpath import MISSING, JsonPath
@@ -25,6 +26,7 @@ from sentinel.results import Outcome, Sample
 
 DEFAULT_STATUSES = frozenset(range(200, 400))
 SHOWN = 60  # characters of an unexpected value shown in a reason
+OFF_LOOP = 256 * 1024  # bodies larger than this are judged in a worker thread
 
 
 def _show(value: Any) -> str:
@@ -61,7 +63,6 @@ class HttpProbe:
         self._max_body = check.max_body
         self._timeout = aiohttp.ClientTimeout(total=check.timeout)
         self._timeout_reason = f"timeout after {format_duration(check.timeout)}"
-        self._too_big_reason = f"body exceeds {format_size(check.max_body)}"
 
         headers = request_headers(check.headers, check.auth)
         self._data: bytes | None = None
@@ -88,7 +89,7 @@ class HttpProbe:
         self._extract = [(name, JsonPath(path)) for name, path in check.extract.items()]
         self._need_text = self._body_re is not None or self._body_not_re is not None
         self._need_json = bool(self._json_checks or self._extract)
-        self._cert_expiry: dict[bytes, float] = {}
+        self._chains = ChainCache()
 
     def _session(self) -> aiohttp.ClientSession:
         if not self._fresh:
@@ -116,12 +117,14 @@ class HttpProbe:
             ) as resp:
                 samples.append(Sample("status_code", float(resp.status)))
                 if self._https:
-                    expiry = self._cert_expiry_seconds(resp)
-                    if expiry is not None:
-                        samples.append(Sample("cert_expiry_seconds", expiry))
-                body = await self._read(resp)
-                samples.append(Sample("content_length", float(len(body or b""))))
-                reason = self._judge(resp, body, samples)
+                    samples.extend(self._cert_samples(resp))
+                reason = self._judge_head(resp)
+                if reason is not None:
+                    return Outcome.failed(reason, tuple(samples))
+                body = await read_body(resp, self._max_body)
+                charset = resp.get_encoding() if resp.charset else "utf-8"
+        except BodyTooLarge as exc:
+            return Outcome.failed(str(exc), tuple(samples))
         except Exception as exc:
             failure: str | None
             if isinstance(exc, aiohttp.TooManyRedirects):
@@ -131,73 +134,79 @@ class HttpProbe:
             if failure is None:
                 raise  # not a request failure: the runner reports it as a probe bug
             return Outcome.failed(failure, tuple(samples))
+        samples.append(Sample("content_length", float(len(body))))
+        if len(body) > OFF_LOOP:
+            reason, found = await off_loop(lambda _: self._judge_body(body, charset))
+        else:
+            reason, found = self._judge_body(body, charset)
+        samples.extend(found)
         if reason is not None:
             return Outcome.failed(reason, tuple(samples))
         return Outcome(ok=True, samples=tuple(samples))
 
-    async def _read(self, resp: aiohttp.ClientResponse) -> bytes | None:
-        """The body, or None when it is larger than ``max_body``."""
-        declared = resp.content_length
-        if declared is not None:
-            if declared > self._max_body:
-                return None
-            return await resp.read()
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_chunked(64 * 1024):
-            size += len(chunk)
-            if size > self._max_body:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def _judge(
-        self, resp: aiohttp.ClientResponse, body: bytes | None, samples: list[Sample]
-    ) -> str | None:
-        """The first unmet expectation, or None; appends extracted samples."""
+    def _judge_head(self, resp: aiohttp.ClientResponse) -> str | None:
+        """The first unmet expectation on the status and headers, or None."""
         if resp.status not in self._statuses:
             return f"status {resp.status} not in {self._status_list}"
-        if body is None:
-            return self._too_big_reason
         for name, lower, pattern, text in self._header_checks:
             value = resp.headers.get(lower)
             if value is None:
                 return f"header {name} missing"
             if not pattern.search(value):
                 return f"header {name}: {_show(value)!r} does not match /{text}/"
+        return None
+
+    def _judge_body(self, body: bytes, charset: str) -> tuple[str | None, list[Sample]]:
+        """The first unmet expectation on the body, or None, and the extracted samples.
+
+        Pure and thread-safe: large bodies are judged in a worker thread."""
+        try:
+            return self._judge_document(body, charset)
+        except RecursionError:
+            return "invalid JSON (nested too deep)", []
+
+    def _judge_document(self, body: bytes, charset: str) -> tuple[str | None, list[Sample]]:
+        samples: list[Sample] = []
         if self._need_text:
-            text = body.decode(resp.get_encoding() if resp.charset else "utf-8", errors="replace")
+            try:
+                text = body.decode(charset, errors="replace")
+            except LookupError:  # a charset Python does not know
+                text = body.decode("utf-8", errors="replace")
             if self._body_re is not None and not self._body_re.search(text):
-                return f"body does not match /{self._body_re.pattern}/"
+                return f"body does not match /{self._body_re.pattern}/", samples
             if self._body_not_re is not None and self._body_not_re.search(text):
-                return f"body matches /{self._body_not_re.pattern}/"
+                return f"body matches /{self._body_not_re.pattern}/", samples
         if not self._need_json:
-            return None
+            return None, samples
         try:
             document = json.loads(body)
+        except UnicodeDecodeError:
+            return "invalid JSON (not UTF-8)", samples
         except ValueError:
-            return "invalid JSON"
+            return "invalid JSON", samples
         for path, want in self._json_checks:
             got = path.find(document)
             if got is MISSING:
-                return f"{path.text}: not found"
+                return f"{path.text}: not found", samples
             if isinstance(want, list):
                 if not any(_matches(got, w) for w in want):
                     allowed = ", ".join(_show(w) for w in want)
-                    return f"{path.text}: expected one of [{allowed}], got {_show(got)}"
+                    return f"{path.text}: expected one of [{allowed}], got {_show(got)}", samples
             elif not _matches(got, want):
-                return f"{path.text}: expected {_show(want)}, got {_show(got)}"
+                return f"{path.text}: expected {_show(want)}, got {_show(got)}", samples
         for name, path in self._extract:
             got = path.find(document)
             if got is MISSING or got is None:
-                return f"extract {name}: {path.text} not found"
+                return f"extract {name}: {path.text} not found", samples
             try:
                 samples.append(Sample(name, float(got)))
-            except (TypeError, ValueError):
-                return f"extract {name}: {path.text} is not a number"
-        return None
+            except (TypeError, ValueError, OverflowError):
+                return f"extract {name}: {path.text} is not a number", samples
+        return None, samples
 
-    def _cert_expiry_seconds(self, resp: aiohttp.ClientResponse) -> float | None:
+    def _cert_samples(self, resp: aiohttp.ClientResponse) -> list[Sample]:
+        """``cert_expiry_seconds`` (the server's certificate) and ``chain_expiry_seconds``
+        (the first of the presented chain to expire, labelled with its subject)."""
         connection = resp.connection
         transport = connection.transport if connection is not None else None
         if transport is None:
@@ -207,18 +216,18 @@ class HttpProbe:
             protocol = getattr(resp.content, "_protocol", None)
             transport = getattr(protocol, "transport", None)
         ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-        if ssl_object is None:
-            return None
-        der = ssl_object.getpeercert(binary_form=True)
-        if not der:
-            return None
-        not_after = self._cert_expiry.get(der)
-        if not_after is None:
-            if len(self._cert_expiry) > 16:
-                self._cert_expiry.clear()
-            cert = x509.load_der_x509_certificate(der)
-            not_after = self._cert_expiry[der] = cert.not_valid_after_utc.timestamp()
-        return not_after - self._clock.now().timestamp()
+        chain = self._chains.read(presented_chain(ssl_object)) if ssl_object is not None else None
+        if chain is None:
+            return []
+        now = self._clock.now().timestamp()
+        return [
+            Sample("cert_expiry_seconds", chain.leaf.not_after - now),
+            Sample(
+                "chain_expiry_seconds",
+                chain.earliest.not_after - now,
+                (("subject", chain.earliest.subject),),
+            ),
+        ]
 
     async def close(self) -> None:
         if self._own is not None and not self._own.closed:

@@ -9,6 +9,7 @@ lifetime hit ratio and no rates.
 from __future__ import annotations
 
 import errno
+import math
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -44,8 +45,16 @@ def info_samples(
     """Samples from one INFO answer; rates against the previous run's counters."""
 
     def num(key: str) -> float:
+        """A figure of INFO; 0 for anything that is not a finite number (a proxy or a
+        look-alike server can answer anything)."""
         value = info.get(key, 0)
-        return float(value) if isinstance(value, int | float | str) and str(value) else 0.0
+        if not isinstance(value, int | float | str) or isinstance(value, bool):
+            return 0.0
+        try:
+            number = float(value)
+        except (ValueError, OverflowError):
+            return 0.0
+        return number if math.isfinite(number) else 0.0
 
     used, maxmemory = num("used_memory"), num("maxmemory")
     out = [

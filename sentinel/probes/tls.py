@@ -1,9 +1,9 @@
 """TLS probe: handshake, certificate expiry, hostname match and chain validity.
 
 A verified handshake first; when it fails, an unverified one still reads the
-certificate so expiry and issuer are reported alongside the reason. Expiry is
-the server certificate's (Python 3.11's ssl module does not expose the rest
-of the chain).
+certificates so expiry and issuer are reported alongside the reason. Expiry
+is reported for the server's certificate and for the first of the presented
+chain to expire (an intermediate expiring first breaks clients just the same).
 """
 
 from __future__ import annotations
@@ -19,15 +19,17 @@ from cryptography.x509.oid import NameOID
 from sentinel.clock import Clock
 from sentinel.config.checks import TlsCheck
 from sentinel.probes.base import ProbeContext
+from sentinel.probes.certs import ChainCache, presented_chain
 from sentinel.probes.errors import describe_os_error
 from sentinel.results import Outcome, Sample
 
 HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
+EXPIRED = 10  # X509_V_ERR_CERT_HAS_EXPIRED
 
 
 @dataclass(frozen=True, slots=True)
 class Handshake:
-    der: bytes | None
+    chain: tuple[bytes, ...]  # DER, the server's own certificate first
     seconds: float
 
 
@@ -48,14 +50,6 @@ def hostname_matches(cert: x509.Certificate, hostname: str) -> bool:
     return False
 
 
-def issuer_name(cert: x509.Certificate) -> str:
-    for oid in (NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME):
-        found = cert.issuer.get_attributes_for_oid(oid)
-        if found:
-            return str(found[0].value)
-    return cert.issuer.rfc4514_string()
-
-
 class TlsProbe:
     def __init__(self, check: TlsCheck, ctx: ProbeContext) -> None:
         self._clock: Clock = ctx.clock
@@ -74,6 +68,7 @@ class TlsProbe:
         )
         if self._chain_only is not None:
             self._chain_only.check_hostname = False
+        self._chains = ChainCache()
         self._unverified = ssl.create_default_context()
         self._unverified.check_hostname = False
         self._unverified.verify_mode = ssl.CERT_NONE
@@ -86,8 +81,8 @@ class TlsProbe:
         try:
             elapsed = self._clock.monotonic() - start
             ssl_object = writer.get_extra_info("ssl_object")
-            der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-            return Handshake(der, elapsed)
+            chain = presented_chain(ssl_object) if ssl_object is not None else ()
+            return Handshake(chain, elapsed)
         finally:
             writer.close()
             with contextlib.suppress(OSError, ssl.SSLError):
@@ -97,11 +92,13 @@ class TlsProbe:
         if self._setup_error is not None:
             return Outcome.failed(self._setup_error)
         reason: str | None = None
+        verify_code = 0
         chain_valid = hostname_ok = True
         try:
             shake = await self._handshake(self._verified)
         except ssl.SSLCertVerificationError as exc:
             reason = describe_os_error(exc)
+            verify_code = exc.verify_code
             if exc.verify_code == HOSTNAME_MISMATCH and self._chain_only is not None:
                 chain_valid = await self._chain_ok()
             else:
@@ -113,11 +110,20 @@ class TlsProbe:
         except (OSError, ssl.SSLError) as exc:
             return Outcome.failed(describe_os_error(exc))
         samples = [Sample("handshake_seconds", shake.seconds)]
-        if shake.der:
-            cert = x509.load_der_x509_certificate(shake.der)
+        chain = self._chains.read(shake.chain)
+        if chain is not None:
+            cert = x509.load_der_x509_certificate(shake.chain[0])
             hostname_ok = hostname_matches(cert, self._server_name)
-            expiry = cert.not_valid_after_utc.timestamp() - self._clock.now().timestamp()
-            samples.append(Sample("cert_expiry_seconds", expiry, (("issuer", issuer_name(cert)),)))
+            now = self._clock.now().timestamp()
+            leaf, first = chain.leaf, chain.earliest
+            samples.append(
+                Sample("cert_expiry_seconds", leaf.not_after - now, (("issuer", leaf.issuer),))
+            )
+            samples.append(
+                Sample("chain_expiry_seconds", first.not_after - now, (("subject", first.subject),))
+            )
+            if verify_code == EXPIRED and first.not_after < now:
+                reason = f"tls: {first.describe(now)}"
         samples.append(Sample("hostname_match", 1.0 if hostname_ok else 0.0))
         samples.append(Sample("chain_valid", 1.0 if chain_valid else 0.0))
         if reason is not None:

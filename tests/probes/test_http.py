@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +13,8 @@ from sentinel.config import HttpCheck
 from sentinel.probes.base import ProbeContext
 from sentinel.probes.http import HttpProbe
 from sentinel.results import Outcome
-from tests.probes.conftest import BIG, NOW, Server, Tls
+from tests.probes.chains import make_chain
+from tests.probes.conftest import BIG, NOW, Server, Tls, serve
 
 
 def http_check(url: str, **options: Any) -> HttpCheck:
@@ -227,6 +230,25 @@ async def test_https_with_custom_ca_reports_certificate_expiry(
     assert outcome.ok, outcome.error
     expected = (tls.not_after - NOW).total_seconds()
     assert samples(outcome)["cert_expiry_seconds"] == expected
+
+
+async def test_https_reports_the_first_certificate_of_the_chain_to_expire(
+    ctx: ProbeContext, tmp_path: Path
+) -> None:
+    """An intermediate expiring before the leaf is reported as chain_expiry_seconds, labelled
+    with its subject; cert_expiry_seconds stays the server certificate's."""
+    mid_until = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+    leaf_until = (datetime.now(UTC) + timedelta(days=80)).replace(microsecond=0)
+    chain = make_chain(tmp_path, mid_until, leaf_until)
+    async for server in serve(chain.server):
+        outcome = await run(ctx, f"{server.url}/ok", tls={"ca_file": chain.ca_file})
+    assert outcome.ok, outcome.error
+    got = {s.name: (s.value, s.labels) for s in outcome.samples}
+    assert got["chain_expiry_seconds"] == (
+        (mid_until - NOW).total_seconds(),
+        (("subject", "Test Intermediate CA"),),
+    )
+    assert got["cert_expiry_seconds"] == ((leaf_until - NOW).total_seconds(), ())
 
 
 async def test_https_unknown_ca_fails_verification(ctx: ProbeContext, https_server: Server) -> None:

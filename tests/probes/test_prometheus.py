@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from typing import Any, get_args
 
@@ -13,7 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from sentinel.config.checks import Check, PrometheusCheck
 from sentinel.probes import registry
 from sentinel.probes.base import ProbeContext
-from sentinel.probes.prometheus import PrometheusProbe
+from sentinel.probes.body import Stopped
+from sentinel.probes.prometheus import PrometheusProbe, select_samples
 from sentinel.results import Outcome
 from tests.probes.conftest import sample_values
 
@@ -100,3 +102,15 @@ def test_registry_covers_every_check_type() -> None:
     union = get_args(get_args(Check)[0])
     config_types = {get_args(model.model_fields["type"].annotation)[0] for model in union}
     assert config_types == set(registry())
+
+
+def test_a_parse_in_a_worker_thread_stops_once_nobody_waits() -> None:
+    """Parsing a large scrape off the loop checks its stop flag: once the run is cancelled
+    (its timeout), the thread stops instead of burning a core to the end of the text."""
+    text = "".join(f'requests_total{{path="/p{i}"}} {i}\n' for i in range(20_000))
+    stop = threading.Event()
+    kept, total = select_samples(text, [], stop)
+    assert (len(kept), total) == (20_000, 20_000)
+    stop.set()
+    with pytest.raises(Stopped):
+        select_samples(text, [], stop)

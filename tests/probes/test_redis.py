@@ -148,6 +148,27 @@ def test_rates_and_restart_from_info() -> None:
     assert "evicted_keys_per_second" not in got
 
 
+def test_info_figures_that_are_not_numbers_read_as_zero() -> None:
+    """A look-alike server's INFO with words, infinities or huge numbers gives samples of 0
+    for those figures, never a probe crash (a ValueError or OverflowError before)."""
+    info = {
+        "used_memory": "lots",
+        "maxmemory": "inf",
+        "connected_clients": "nan",
+        "keyspace_hits": "1e400",
+        "keyspace_misses": 4,
+        "rejected_connections": "",
+        "evicted_keys": True,
+    }
+    samples, counters = info_samples(info, None, now=1.0)
+    got = {s.name: s.value for s in samples}
+    assert got["used_memory_bytes"] == 0
+    assert got["maxmemory_bytes"] == 0
+    assert got["connected_clients"] == 0
+    assert got["hit_ratio"] == 0.0
+    assert (counters.hits, counters.misses, counters.evicted) == (0, 4, 0)
+
+
 async def test_wrong_password_fails_without_the_password(
     ctx: ProbeContext, client: aioredis.Redis, url: str
 ) -> None:

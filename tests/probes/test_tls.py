@@ -18,6 +18,7 @@ from sentinel.probes.base import ProbeContext
 from sentinel.probes.tls import TlsProbe
 from sentinel.results import Outcome
 from tests.conftest import free_port
+from tests.probes.chains import make_chain
 from tests.probes.conftest import NOW, sample_values
 
 FAKE_NOW = NOW
@@ -40,9 +41,12 @@ def ca_file(ca: trustme.CA, tmp_path: Path) -> str:
 async def tls_server() -> AsyncIterator[Callable[[trustme.LeafCert], Any]]:
     servers: list[asyncio.Server] = []
 
-    async def start(leaf: trustme.LeafCert) -> int:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        leaf.configure_cert(context)
+    async def start(leaf: trustme.LeafCert | ssl.SSLContext) -> int:
+        if isinstance(leaf, ssl.SSLContext):
+            context = leaf
+        else:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            leaf.configure_cert(context)
 
         async def handle(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             writer.close()
@@ -102,8 +106,48 @@ async def test_expired_certificate(
     )
     real_now = ProbeContext(clock=FakeClock(start=datetime.now(UTC)))
     outcome = await probe(real_now, port, ca_file=ca_file)
-    assert outcome.error == "tls: certificate has expired"
+    when = past.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert outcome.error is not None
+    assert outcome.error.startswith('tls: certificate "trustme')
+    assert outcome.error.endswith(f'" expired {when}')
     assert sample_values(outcome)["cert_expiry_seconds{issuer=Sentinel Test CA}"] < 0
+    assert sample_values(outcome)["chain_valid"] == 0
+
+
+async def test_an_intermediate_expiring_before_the_leaf_is_what_expires(
+    ctx: ProbeContext, tls_server: Any, tmp_path: Path
+) -> None:
+    """The chain's expiry is its earliest notAfter, named by the certificate's subject; the
+    leaf's own expiry stays in cert_expiry_seconds."""
+    mid_until = (datetime.now(UTC) + timedelta(days=5)).replace(microsecond=0)
+    leaf_until = (datetime.now(UTC) + timedelta(days=60)).replace(microsecond=0)
+    chain = make_chain(tmp_path, mid_until, leaf_until)
+    port = await tls_server(chain.server)
+    outcome = await probe(ctx, port, ca_file=chain.ca_file)
+    assert outcome.ok, outcome.error
+    got = sample_values(outcome)
+    assert got["chain_expiry_seconds{subject=Test Intermediate CA}"] == (
+        (mid_until - FAKE_NOW).total_seconds()
+    )
+    assert got["cert_expiry_seconds{issuer=Test Intermediate CA}"] == (
+        (leaf_until - FAKE_NOW).total_seconds()
+    )
+
+
+async def test_an_expired_intermediate_is_named_in_the_reason(
+    tls_server: Any, tmp_path: Path
+) -> None:
+    """An intermediate that has expired under a valid leaf fails the check, and the reason
+    says which certificate it is and when it expired."""
+    mid_until = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0)
+    leaf_until = (datetime.now(UTC) + timedelta(days=60)).replace(microsecond=0)
+    chain = make_chain(tmp_path, mid_until, leaf_until)
+    port = await tls_server(chain.server)
+    real_now = ProbeContext(clock=FakeClock(start=datetime.now(UTC)))
+    outcome = await probe(real_now, port, ca_file=chain.ca_file)
+    when = mid_until.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert outcome.error == f'tls: intermediate "Test Intermediate CA" expired {when}'
+    assert sample_values(outcome)["chain_expiry_seconds{subject=Test Intermediate CA}"] < 0
     assert sample_values(outcome)["chain_valid"] == 0
 
 

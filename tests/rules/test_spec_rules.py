@@ -91,8 +91,9 @@ async def test_high_cpu_keeps_firing_through_a_dip(timeline: Timeline) -> None:
 
 
 async def test_certificate_expiring_and_backup_missed(timeline: Timeline) -> None:
-    """A certificate with 10 days left fires CertificateExpiring; a failed heartbeat BackupMissed."""
-    timeline.result("production-tls", "tls", True, Sample("cert_expiry_seconds", 10 * 86400.0))
+    """A chain with 10 days left fires CertificateExpiring; a failed heartbeat BackupMissed."""
+    expiry = Sample("chain_expiry_seconds", 10 * 86400.0, (("subject", "R3"),))
+    timeline.result("production-tls", "tls", True, expiry)
     timeline.result("nightly-backup", "heartbeat", False)
     rules = {r for _, r, e in timeline.fired if e == "firing"}
     assert {"CertificateExpiring", "BackupMissed"} <= rules
