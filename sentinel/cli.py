@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 import structlog
 import uvloop
+from pydantic import ValidationError
 
 from sentinel import __version__
 from sentinel.clock import Clock, SystemClock
@@ -66,7 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "healthcheck":  # before the config loads: it must work without one
         return healthcheck(args.url, args.config, os.environ, sys.stdout, sys.stderr)
     env = dict(os.environ)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = "SENTINEL_" + str(err["loc"][0]).upper() if err["loc"] else "SENTINEL_*"
+            print(f"{name}: {err['msg']}", file=sys.stderr)
+        return 2
     if args.config:
         settings = settings.model_copy(update={"config": args.config})
     redactor = Redactor()

@@ -89,7 +89,10 @@ def apply_settings(config: Config, settings: Settings) -> Config:
     """Environment settings win over the file where both speak."""
     server, storage = config.server, config.storage
     if settings.listen:
-        split_listen(settings.listen)
+        try:
+            split_listen(settings.listen)
+        except ValueError as exc:
+            raise ConfigError([f"SENTINEL_LISTEN: {exc}"]) from None
         server = server.model_copy(update={"listen": settings.listen})
     if settings.storage_url is not None:
         storage = storage.model_copy(update={"url": settings.storage_url})

@@ -111,19 +111,19 @@ def test_a_bad_config_at_start_exits_2(tmp_path: Path) -> None:
 
 
 def run_briefly(
-    tmp_path: Path, config: str, *args: str, seconds: float = 20.0
+    tmp_path: Path, config: str, *args: str, env_vars: dict[str, str] | None = None
 ) -> tuple[int, float, list[str]]:
     """Run ``sentinel <args>`` on a config until it exits by itself (bounded): its exit
     code, how long it ran, and its output lines (stderr then stdout)."""
     path = tmp_path / "sentinel.yaml"
     path.write_text(config)
-    env = {**os.environ, "SENTINEL_LOG_FORMAT": "json"}
+    env = {**os.environ, "SENTINEL_LOG_FORMAT": "json", **(env_vars or {})}
     started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "sentinel", *args, "-c", str(path)],
         env=env,
         capture_output=True,
-        timeout=seconds,
+        timeout=20,
         check=False,
     )
     took = time.monotonic() - started
@@ -314,3 +314,21 @@ def test_library_log_lines_are_json_and_redacted(tmp_path: Path) -> None:
     assert loop_errors[0]["message"] == "Task exception was never retrieved"
     assert loop_errors[0]["error"] == "RuntimeError"
     assert "boom with ***" in str(loop_errors[0]["exception"])
+
+
+@pytest.mark.parametrize(
+    ("command", "variable", "value", "says"),
+    [
+        ("run", "SENTINEL_LISTEN", "garbage", "SENTINEL_LISTEN: listen address 'garbage' must"),
+        ("check", "SENTINEL_LOG_LEVEL", "loud", "SENTINEL_LOG_LEVEL: Input should be 'debug'"),
+        ("run", "SENTINEL_EVENT_LOOP", "fast", "SENTINEL_EVENT_LOOP: Input should be 'uvloop'"),
+    ],
+)
+def test_a_bad_process_setting_is_one_line_and_exit_2(
+    tmp_path: Path, command: str, variable: str, value: str, says: str
+) -> None:
+    """Settings from the environment are configuration too: one line, exit 2."""
+    code, _, lines = run_briefly(tmp_path, "checks: []\n", command, env_vars={variable: value})
+    assert code == 2
+    assert len(lines) == 1
+    assert lines[0].startswith(says)
