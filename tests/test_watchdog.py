@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from sentinel.results import LatestResults
 from sentinel.settings import Settings
 from sentinel.watchdog import LATENESS_BOUND, Observations, Watchdog, judge
 from tests.conftest import serve_in_thread
+from tests.test_daemon import eventually
 
 SECRET_PATH = "/ping/8f1c2e-switch-key"
 
@@ -52,15 +53,6 @@ def receiver() -> Iterator[Receiver]:
     with serve_in_thread(app) as port:
         state.url = f"http://127.0.0.1:{port}{SECRET_PATH}"
         yield state
-
-
-async def eventually(predicate: Callable[[], bool], seconds: float = 10.0) -> None:
-    """Wait for real I/O (the receiver runs in a thread); bounded."""
-    for _ in range(int(seconds / 0.02)):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 HEALTHY = Observations(scheduler_running=True, last_tick=1000.0, store_failing=False)
