@@ -476,4 +476,6 @@ async def test_a_failed_start_closes_what_it_opened(tmp_path: Path, target: Targ
     assert isinstance(d.store, SqliteStore)
     with pytest.raises(StoreError, match="not open"):
         _ = d.store.db
-    assert set(threading.enumerate()) <= threads  # the SQLite worker thread ended
+    for worker in set(threading.enumerate()) - threads:  # the SQLite worker thread ends
+        worker.join(5)
+        assert not worker.is_alive(), worker.name
