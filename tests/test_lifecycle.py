@@ -210,6 +210,34 @@ def test_a_store_another_process_holds_is_retried_until_it_opens(tmp_path: Path)
                 proc.kill()
 
 
+def test_sigterm_while_waiting_for_the_store_exits_0(tmp_path: Path) -> None:
+    """Stopped while it retries a locked store: it stops at once, cleanly."""
+    db = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    db.execute("BEGIN EXCLUSIVE")
+    config = tmp_path / "sentinel.yaml"
+    config.write_text(
+        f'server: {{listen: "127.0.0.1:0"}}\nstorage: {{url: "sqlite:{tmp_path}/s.db"}}\n'
+    )
+    env = {**os.environ, "SENTINEL_LOG_FORMAT": "json", "SENTINEL_CONFIG": str(config)}
+    try:
+        with subprocess.Popen(
+            [sys.executable, "-m", "sentinel", "run"], env=env, stderr=subprocess.PIPE
+        ) as proc:
+            try:
+                assert proc.stderr is not None
+                assert select.select([proc.stderr], [], [], 20)[0], "nothing said in 20 s"
+                assert json.loads(proc.stderr.readline())["event"] == "store_unavailable"
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(5) == 0
+                events = [json.loads(line)["event"] for line in proc.stderr.read().splitlines()]
+                assert events == ["sentinel_stopping", "sentinel_stopped"]
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+    finally:
+        db.close()
+
+
 def test_check_with_a_probe_that_cannot_be_built_fails_that_check(tmp_path: Path) -> None:
     """A Redis URL with port 'notaport': a failed row with a reason, exit 1, no traceback."""
     code, lines = run_briefly(
