@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import sys
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -20,18 +21,26 @@ from typing import Any
 import aiohttp
 import structlog
 import uvloop
+from pydantic import ValidationError
 
 from sentinel import __version__
 from sentinel.clock import Clock, SystemClock
 from sentinel.config import Config, ConfigError, format_duration, secret_values, split_listen
-from sentinel.daemon import Daemon, load
+from sentinel.daemon import Daemon, StartError, load
 from sentinel.escalation.oncall_cli import oncall_command
 from sentinel.healthcheck import healthcheck
-from sentinel.logs import Redactor, configure
+from sentinel.logs import (
+    Redactor,
+    configure,
+    log_thread_crash,
+    log_uncaught,
+    loop_exception_handler,
+)
 from sentinel.notify import build_notifier
 from sentinel.notify.base import DeliveryError, Notice
 from sentinel.notify.render import Renderer
 from sentinel.probes import ProbeContext, registry
+from sentinel.probes.unbuildable import build_probe
 from sentinel.results import Result
 from sentinel.runner import Armed, execute
 from sentinel.settings import Settings
@@ -58,7 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "healthcheck":  # before the config loads: it must work without one
         return healthcheck(args.url, args.config, os.environ, sys.stdout, sys.stderr)
     env = dict(os.environ)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = "SENTINEL_" + str(err["loc"][0]).upper() if err["loc"] else "SENTINEL_*"
+            print(f"{name}: {err['msg']}", file=sys.stderr)
+        return 2
     if args.config:
         settings = settings.model_copy(update={"config": args.config})
     redactor = Redactor()
@@ -288,11 +303,20 @@ def simulate_command(config: Config, scenario: str) -> int:
 async def _run(
     config: Config, settings: Settings, env: Mapping[str, str], redactor: Redactor
 ) -> int:
-    daemon = Daemon(config, settings, SystemClock(), env, redactor)
+    """The daemon until SIGTERM/SIGINT: 0 after a clean stop. A start-up failure is one
+    ``sentinel_start_failed`` line, everything opened is closed again, and the exit code
+    is 2 for an unusable configuration, 1 for anything else (docs/operations.md)."""
+    asyncio.get_running_loop().set_exception_handler(loop_exception_handler)
+    sys.excepthook, threading.excepthook = log_uncaught, log_thread_crash
+    log = structlog.get_logger("sentinel")
     try:
+        daemon = Daemon(config, settings, SystemClock(), env, redactor)
         await daemon.run_until_signalled()
-    except OSError as exc:
-        structlog.get_logger("sentinel").error("sentinel_start_failed", error=str(exc))
+    except StartError as exc:
+        log.error("sentinel_start_failed", reason=str(exc), exit_code=exc.exit_code)
+        return exc.exit_code
+    except Exception as exc:
+        log.error("sentinel_start_failed", error=type(exc).__name__, exit_code=1, exc_info=exc)
         return 1
     return 0
 
@@ -307,7 +331,11 @@ async def check_once(config: Config, clock: Clock, only: Sequence[str] | None) -
     factories = registry()
     context = ProbeContext(clock=clock)
     slots = asyncio.Semaphore(config.scheduler.max_concurrency)
-    armed = [Armed(c, c.type, factories[c.type](c, context)) for c in checks if c.type in factories]
+    armed = [
+        Armed(c, c.type, build_probe(factories[c.type], c, context))
+        for c in checks
+        if c.type in factories
+    ]
 
     async def one(a: Armed) -> Result:
         async with slots:

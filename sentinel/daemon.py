@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import hmac
+import os
 import secrets
 import signal
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -46,16 +48,18 @@ from sentinel.notify.base import AlertFacts, Notice, Notifier
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.render import Renderer
 from sentinel.probes import ProbeContext, registry
+from sentinel.probes.unbuildable import Unbuildable, build_probe
 from sentinel.report_schedule import ReportScheduler
 from sentinel.results import LatestResults, RecentRuns, Result
 from sentinel.rules.engine import Instance, RuleEngine, Transition
 from sentinel.rules.routing import alert_labels, why_quiet
 from sentinel.runner import Armed, CheckRunner
 from sentinel.scheduler import Scheduler
-from sentinel.settings import Settings
+from sentinel.settings import Settings, settings_problems
 from sentinel.silences import Silence, silence_from_request
-from sentinel.store import Store, open_store
+from sentinel.store import Store, StoreError, open_store
 from sentinel.store.writer import ResultWriter
+from sentinel.watchdog import Observations, Watchdog
 from sentinel.web.app import create_app
 
 log = structlog.get_logger("sentinel.daemon")
@@ -64,13 +68,30 @@ RULE_TICK = 5.0  # re-evaluate every rule this often, for transitions between re
 ESCALATION_TICK = 1.0  # escalation steps fall due between transitions
 FOR_MARGIN = 0.005  # past a `for` deadline: uvloop's clock has millisecond resolution
 STOP_GRACE_MAX = 30.0
+RETRY_MAX = 30.0  # longest wait between two attempts to open the store at start
+
+
+class StartError(Exception):
+    """sentinel cannot start, and waiting will not change that; the message is one line,
+    safe to log. ``exit_code``: 2 when the configuration is unusable, 1 otherwise."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def retry_delay(attempt: int) -> float:
+    """Backoff before start-up retry ``attempt`` (1, 2, 4, ... seconds, at most 30)."""
+    return float(min(RETRY_MAX, 2 ** min(attempt - 1, 10)))
 
 
 def apply_settings(config: Config, settings: Settings) -> Config:
     """Environment settings win over the file where both speak."""
+    problems = settings_problems(settings)
+    if problems:
+        raise ConfigError(problems)
     server, storage = config.server, config.storage
     if settings.listen:
-        split_listen(settings.listen)
         server = server.model_copy(update={"listen": settings.listen})
     if settings.storage_url is not None:
         storage = storage.model_copy(update={"url": settings.storage_url})
@@ -102,7 +123,10 @@ class Daemon:
         self.metrics = Metrics(self.registry, self.latest, __version__)
         self.heartbeats = HeartbeatBook(watching_since=clock.now())
         self.probe_context = ProbeContext(clock=clock, heartbeats=self.heartbeats)
-        self.store: Store = open_store(config.storage.url.get_secret_value())
+        try:
+            self.store: Store = open_store(config.storage.url.get_secret_value())
+        except StoreError as exc:
+            raise StartError(str(exc), exit_code=2) from None
         self.writer = ResultWriter(self.store, clock, on_error=self._store_failed)
         self.metrics.watch_store(lambda: self.writer.pending, lambda: self.writer.dropped)
         self.rules = RuleEngine(clock)
@@ -138,30 +162,55 @@ class Daemon:
         self._background: set[asyncio.Task[None]] = set()
         self._channel_opts: tuple[str | None, float] | None = None
         self.listening: list[tuple[str, int]] = []
+        self._opened = AsyncExitStack()
+        self._reloading = asyncio.Lock()
 
     # -- lifecycle -----------------------------------------------------------
 
     async def start(self) -> None:
-        await self.store.open()
-        self.heartbeats.load(await self.store.load_heartbeats())
-        self.writer.start()
-        self.rules.configure(self.config)
-        self.rules.restore(await self.store.load_alerts())
-        self.silences = await self.store.load_silences()
-        self.ack_key = await self._ack_key(self.config)
-        await self.escalator.restore()
-        self._notify_session = aiohttp.ClientSession()
-        self._configure_channels(self.config)
-        await self.dispatcher.start()
-        self._arm(self.config)
+        """Open and start every part, in order. If one fails, what was opened is closed
+        again in reverse order and StartError says why in one line; a store that waiting
+        can fix is retried with backoff until it opens or a stop is requested."""
+        opened = self._opened = AsyncExitStack()
+        try:
+            if not await self._open_store():
+                return  # stopped while waiting for the store
+            opened.push_async_callback(self.store.close)
+            self.heartbeats.load(await self.store.load_heartbeats())
+            self.writer.start()
+            opened.push_async_callback(self.writer.stop)
+            self.rules.configure(self.config)
+            self.rules.restore(await self.store.load_alerts())
+            self.silences = await self.store.load_silences()
+            self.ack_key = await self._ack_key(self.config)
+            await self.escalator.restore()
+            self._notify_session = aiohttp.ClientSession()
+            opened.push_async_callback(self._notify_session.close)
+            opened.push_async_callback(
+                lambda: self._close_notifiers(n for _, n in self.notifiers.values())
+            )
+            self._configure_channels(self.config)
+            await self.dispatcher.start()
+            opened.push_async_callback(self.dispatcher.stop)
+            opened.push_async_callback(self.probe_context.close)
+            opened.push_async_callback(lambda: self._close_probes(self.armed.values()))
+            self._arm(self.config)
+            self.scheduler.start()
+            opened.push_async_callback(self._stop_scheduler)
+            await self._serve()
+            opened.push_async_callback(self._stop_background)
+            self._spawn(self._prune_loop())
+            self._spawn(self._rule_loop())
+            self._spawn(self._escalation_loop())
+            self._spawn(self.reports.run())
+            self._spawn(self._watchdog().run())
+        except BaseException as exc:
+            await self._close_opened()
+            if isinstance(exc, StoreError):
+                raise StartError(str(exc)) from None
+            raise
         self.metrics.config_reload_successful.set(1)
         self.metrics.config_reload_timestamp.set(self.clock.now().timestamp())
-        self.scheduler.start()
-        await self._serve()
-        self._spawn(self._prune_loop())
-        self._spawn(self._rule_loop())
-        self._spawn(self._escalation_loop())
-        self._spawn(self.reports.run())
         # The config, probes and jobs live as long as the process: move them out of
         # the collector's sight so its full passes stay short with 10,000 checks.
         gc.freeze()
@@ -176,66 +225,109 @@ class Daemon:
             listen=self.config.server.listen,
         )
 
+    async def _open_store(self) -> bool:
+        """Open the store; retry with backoff while the failure is one waiting can fix.
+        False when a stop was requested meanwhile."""
+        attempt = 0
+        while True:
+            try:
+                await self.store.open()
+                return True
+            except StoreError as exc:
+                if not exc.transient:
+                    raise
+                attempt += 1
+                delay = retry_delay(attempt)
+                log.warning("store_unavailable", reason=str(exc), attempt=attempt, retry_in=delay)
+            await sleep_or_wake(self.clock, self._stop, delay)
+            if self._stop.is_set():
+                return False
+
     async def stop(self) -> None:
+        """Stop in reverse order of start: no new runs, runs in flight get their grace,
+        the history is flushed, then everything is closed."""
         log.info("sentinel_stopping")
+        await self._close_opened()
+        log.info("sentinel_stopped")
+
+    async def _close_opened(self) -> None:
+        try:
+            await self._opened.aclose()
+        except Exception as exc:
+            log.error("sentinel_close_failed", error=type(exc).__name__)
+
+    async def _stop_scheduler(self) -> None:
         grace = min(STOP_GRACE_MAX, max((c.timeout for c in self.config.checks), default=1.0))
         await self.scheduler.stop(grace)
+
+    async def _stop_background(self) -> None:
+        if self._web is not None:
+            await self._web.cleanup()
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-        await self.writer.stop()
-        await self.dispatcher.stop()
-        await self._close_notifiers(n for _, n in self.notifiers.values())
-        if self._notify_session is not None:
-            await self._notify_session.close()
-        if self._web is not None:
-            await self._web.cleanup()
-        await self._close_probes(self.armed.values())
-        await self.probe_context.close()
-        await self.store.close()
-        log.info("sentinel_stopped")
 
     async def run_until_signalled(self) -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
-        await self.start()
         try:
-            await self._stop.wait()
+            await self.start()
+            try:
+                await self._stop.wait()
+            finally:
+                await self.stop()
         finally:
-            await self.stop()
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
 
     def request_stop(self) -> None:
         self._stop.set()
 
-    async def reload(self) -> bool:
-        """Validate the file again and switch to it; on any error keep what runs."""
-        try:
-            new = load(self.settings, self.env)
-        except ConfigError as exc:
-            self.metrics.config_reload_successful.set(0)
-            log.error("config_reload_failed", problems=exc.problems)
-            return False
+    async def reload(self) -> list[str]:
+        """Validate the file again, off the event loop, and switch to it; on any error
+        keep what runs and return the problems (empty: reloaded)."""
+        async with self._reloading:
+            new, problems = await self._load_again()
+            if new is None:
+                self.metrics.config_reload_successful.set(0)
+                problems = [self.redactor.scrub(p) for p in problems]
+                log.error("config_reload_failed", problems=problems)
+                return problems
+            self.ack_key = await self._ack_key(new)
+            old = self.armed
+            self._switch_to(new)
+            await self._close_probes(p for name, p in old.items() if self.armed.get(name) is not p)
+        self.metrics.config_reload_successful.set(1)
+        self.metrics.config_reload_timestamp.set(self.clock.now().timestamp())
+        log.info("config_reloaded", checks=len(self.armed))
+        return []
+
+    def _switch_to(self, new: Config) -> None:
         if new.server.listen != self.config.server.listen or (
             new.storage.url.get_secret_value() != self.config.storage.url.get_secret_value()
         ):
             log.warning("config_reload_needs_restart", sections=["server.listen", "storage.url"])
         self.redactor.set_secrets(secret_values(new))
-        old = self.armed
         self.rules.configure(new)
         self.escalator.configure(new)
         self.reports.config = new
-        self.ack_key = await self._ack_key(new)
         self._configure_channels(new)
         self._arm(new)
         self.scheduler.set_concurrency(new.scheduler.max_concurrency)
         self.config = new
-        await self._close_probes(p for name, p in old.items() if self.armed.get(name) is not p)
-        self.metrics.config_reload_successful.set(1)
-        self.metrics.config_reload_timestamp.set(self.clock.now().timestamp())
-        log.info("config_reloaded", checks=len(self.armed))
-        return True
+
+    async def _load_again(self) -> tuple[Config | None, list[str]]:
+        """Parse the file in a worker thread (a hostile file must not stall the loop):
+        the new config, or None and the problems. An unexpected error is reported by
+        its type only: its message may quote the file."""
+        try:
+            return await asyncio.to_thread(load, self.settings, self.env), []
+        except ConfigError as exc:
+            return None, list(exc.problems) or [f"{self.settings.config}: invalid"]
+        except Exception as exc:
+            return None, [f"{self.settings.config}: cannot load ({type(exc).__name__})"]
 
     # -- wiring --------------------------------------------------------------
 
@@ -252,7 +344,10 @@ class Daemon:
             if factory is None:
                 unsupported[check.name] = check.type
                 continue
-            armed[check.name] = Armed(check, check.type, factory(check, self.probe_context))
+            probe = build_probe(factory, check, self.probe_context)
+            if isinstance(probe, Unbuildable):
+                log.error("probe_unbuildable", check=check.name, reason=probe.reason)
+            armed[check.name] = Armed(check, check.type, probe)
         self.armed, self.unsupported = armed, unsupported
         self.check_named = {c.name: c for c in config.checks}
         self.runner.arm(armed)
@@ -324,13 +419,45 @@ class Daemon:
         await self._web.setup()
         host, port = split_listen(self.config.server.listen)
         site = web.TCPSite(self._web, host, port, reuse_address=True)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._web.cleanup()
+            reason = os.strerror(exc.errno).lower() if exc.errno else type(exc).__name__
+            raise StartError(f"cannot listen on {self.config.server.listen}: {reason}") from None
         self.listening = [(str(a[0]), int(a[1])) for a in self._web.addresses]
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        """A background task ended: an error is logged now, not "never retrieved" later."""
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            name = getattr(task.get_coro(), "__qualname__", task.get_name())
+            log.error("background_task_failed", task=name, error=type(exc).__name__, exc_info=exc)
+
+    def _watchdog(self) -> Watchdog:
+        assert self._notify_session is not None
+        return Watchdog(
+            lambda: self.config.watchdog,
+            self._health,
+            self.clock,
+            self._notify_session,
+            self.metrics,
+        )
+
+    def _health(self) -> Observations:
+        age = self.scheduler.last_tick_age()
+        return Observations(
+            scheduler_running=self.scheduler.running,
+            last_tick=None if age is None else self.clock.monotonic() - age,
+            store_failing=self.writer.failing,
+            dead_lanes=self.dispatcher.dead_lanes(),
+        )
 
     async def _prune_loop(self) -> None:
         while True:

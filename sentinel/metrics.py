@@ -124,6 +124,15 @@ class Metrics:
             ["kind"],
             registry=registry,
         )
+        self.watchdog_pings = Counter(
+            "sentinel_watchdog_pings",
+            "Dead-man's switch pings by outcome: ok (2xx), failed (refused, timeout, "
+            "non-2xx) or skipped_unhealthy (withheld because sentinel is not healthy).",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in ("ok", "failed", "skipped_unhealthy"):
+            self.watchdog_pings.labels(outcome)
         build = Gauge(
             "sentinel_build_info",
             "The running build; always 1.",

@@ -17,6 +17,8 @@ import pytest
 import structlog
 from aiohttp import web
 
+from sentinel import logs
+
 
 @pytest.fixture(autouse=True)
 def _fresh_logging() -> Iterator[None]:
@@ -24,6 +26,7 @@ def _fresh_logging() -> Iterator[None]:
     stream pytest has closed since."""
     yield
     structlog.reset_defaults()
+    logs.reset()
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -15,10 +16,11 @@ import structlog
 from sentinel.cli import main
 from sentinel.clock import SystemClock
 from sentinel.config import load_config, secret_values
-from sentinel.daemon import Daemon
+from sentinel.daemon import Daemon, StartError
 from sentinel.logs import Redactor, configure
 from sentinel.settings import Settings
-from sentinel.store import open_store
+from sentinel.store import StoreError, open_store
+from sentinel.store.sqlite import SqliteStore
 from tests.conftest import Target, free_port
 
 TOKEN = "api-token-0123456789"
@@ -151,11 +153,11 @@ async def test_reload_applies_a_valid_file_and_keeps_the_old_one_on_error(
     """A valid reload swaps checks; an invalid one keeps them and sets the gauge to 0."""
     path = Path(daemon.settings.config)
     path.write_text(config_text(tmp_path, target, free_port()).replace("name: dead", "name: dead2"))
-    assert await daemon.reload() is True
+    assert await daemon.reload() == []
     assert set(daemon.armed) == {"api", "dead2", "backup"}
     assert daemon.registry.get_sample_value("sentinel_config_last_reload_successful") == 1
     path.write_text("checks:\n  - name: x\n    type: nope\n")
-    assert await daemon.reload() is False
+    assert await daemon.reload() != []
     assert set(daemon.armed) == {"api", "dead2", "backup"}
     assert daemon.registry.get_sample_value("sentinel_config_last_reload_successful") == 0
     await eventually(lambda: "dead2" in daemon.latest)
@@ -190,7 +192,7 @@ async def test_secrets_never_reach_logs_status_or_metrics(
     path.write_text(
         f"checks:\n  - name: x\n    type: http\n    url: 'http://h/{BEARER}'\n    bogus: {TOKEN}\n"
     )
-    assert await daemon.reload() is False
+    assert await daemon.reload() != []
     async with aiohttp.ClientSession(base_url(daemon)) as http:
         for route in ("/api/v1/status", "/metrics", "/ready"):
             async with http.get(route) as resp:
@@ -381,3 +383,99 @@ async def test_silence_command_line(daemon: Daemon, capsys: pytest.CaptureFixtur
     assert await asyncio.to_thread(main, expire) == 1
     assert "404" in capsys.readouterr().err
     configure("debug", "json", Redactor(), io.StringIO())  # main() pointed logs at capsys' stream
+
+
+async def test_a_reload_parses_off_the_event_loop(daemon: Daemon, tmp_path: Path) -> None:
+    """A file that takes long to validate (10,000 checks, the last one invalid) leaves the
+    loop free: its longest stall is a small part of the reload, not all of it."""
+    path = Path(daemon.settings.config)
+    lines = [
+        f"  - {{name: c{i}, type: tcp, target: '127.0.0.1:{1000 + i}', interval: 10s}}"
+        for i in range(10_000)
+    ]
+    last = "  - {name: last, type: tcp, target: '127.0.0.1:1', bogus: 1}\n"
+    path.write_text("checks:\n" + "\n".join(lines) + "\n" + last)
+    gaps: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def ticker() -> None:
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.005)
+            gaps.append(loop.time() - before)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0.02)
+    started = loop.time()
+    problems = await daemon.reload()
+    took = loop.time() - started
+    task.cancel()
+    assert any("bogus" in p for p in problems)
+    assert set(daemon.armed) == {"api", "dead", "backup"}
+    assert max(gaps) < took / 3, (max(gaps), took)
+
+
+async def test_a_file_that_is_not_utf8_fails_the_reload_in_one_line(
+    daemon: Daemon, logs: io.StringIO
+) -> None:
+    """Invalid UTF-8: the running config stays, one JSON line config_reload_failed with the
+    problem, and nothing of the file's bytes in the log."""
+    path = Path(daemon.settings.config)
+    path.write_bytes(b"checks: []\n# pass: s3cr3t-\xff\xfe-word\n")
+    problems = await daemon.reload()
+    assert len(problems) == 1
+    assert str(path) in problems[0]
+    assert set(daemon.armed) == {"api", "dead", "backup"}
+    assert daemon.registry.get_sample_value("sentinel_config_last_reload_successful") == 0
+    text = logs.getvalue()
+    assert "s3cr3t" not in text
+    failed = [json.loads(line) for line in text.splitlines() if "config_reload_failed" in line]
+    assert [f["problems"] for f in failed] == [problems]
+
+
+async def test_a_probe_that_cannot_be_built_is_a_failing_check(
+    tmp_path: Path, target: Target
+) -> None:
+    """A Redis URL whose port is not a number: the daemon runs, that check fails with a
+    reason on every run, the others run."""
+    path = tmp_path / "sentinel.yaml"
+    cache = (
+        "  - {name: cache, type: redis, url: 'redis://127.0.0.1:notaport/0', interval: 300ms,"
+        " timeout: 300ms}\nrules:\n"
+    )
+    path.write_text(config_text(tmp_path, target, free_port()).replace("rules:\n", cache))
+    config = load_config(path, {})
+    d = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
+    await d.start()
+    try:
+        await eventually(lambda: {"api", "cache"} <= set(d.latest))
+        assert d.latest["cache"].error == "invalid check configuration (ValueError)"
+        assert d.latest["api"].ok
+    finally:
+        await d.stop()
+
+
+async def test_a_failed_start_closes_what_it_opened(tmp_path: Path, target: Target) -> None:
+    """Port taken: start() raises StartError naming the address, and closes the store, the
+    writer, the dispatcher and the scheduler again (the store file opens again at once)."""
+    taken = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = taken.sockets[0].getsockname()[1]
+    path = tmp_path / "sentinel.yaml"
+    path.write_text(
+        config_text(tmp_path, target, free_port()).replace("127.0.0.1:0", f"127.0.0.1:{port}")
+    )
+    config = load_config(path, {})
+    threads = set(threading.enumerate())
+    d = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
+    try:
+        with pytest.raises(StartError, match=f"cannot listen on 127.0.0.1:{port}: address"):
+            await d.start()
+    finally:
+        taken.close()
+    assert not d.scheduler.running
+    assert isinstance(d.store, SqliteStore)
+    with pytest.raises(StoreError, match="not open"):
+        _ = d.store.db
+    for worker in set(threading.enumerate()) - threads:  # the SQLite worker thread ends
+        worker.join(5)
+        assert not worker.is_alive(), worker.name

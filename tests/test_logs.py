@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -64,3 +65,25 @@ def test_console_format_is_readable(stream: io.StringIO) -> None:
     text = stream.getvalue()
     assert "sentinel_started" in text
     assert not text.lstrip().startswith("{")
+
+
+def test_standard_library_records_are_json_and_redacted(stream: io.StringIO) -> None:
+    """A library logging through the standard library (APScheduler, asyncio, aiohttp) gets
+    the same JSON line as sentinel's own events, with its logger name, level, traceback,
+    and secrets blanked; below warning it is not written."""
+    redactor = Redactor()
+    redactor.set_secrets({"hunter2hunter2"})
+    configure("info", "json", redactor, stream)
+    lib = logging.getLogger("apscheduler.executors.default")
+    lib.info("Running job (hunter2hunter2)")
+    try:
+        raise RuntimeError("failed with hunter2hunter2")
+    except RuntimeError:
+        lib.exception('Run time of job "x" was missed by %s', "0:00:02")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert len(lines) == 1
+    assert lines[0]["event"] == 'Run time of job "x" was missed by 0:00:02'
+    assert lines[0]["level"] == "error"
+    assert lines[0]["logger"] == "apscheduler.executors.default"
+    assert "RuntimeError: failed with ***" in lines[0]["exception"]
+    assert "hunter2hunter2" not in stream.getvalue()

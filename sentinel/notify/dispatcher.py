@@ -153,6 +153,13 @@ class Dispatcher:
         for lane in self._lanes.values():
             lane.task = None
 
+    def dead_lanes(self) -> list[str]:
+        """Channels whose worker has ended while the dispatcher runs (a bug: the
+        watchdog stops pinging)."""
+        if not self._running:
+            return []
+        return [n for n, lane in self._lanes.items() if lane.task is None or lane.task.done()]
+
     def _start_lane(self, name: str) -> None:
         lane = self._lanes[name]
         lane.task = asyncio.ensure_future(self._work(name, lane))

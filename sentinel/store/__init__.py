@@ -26,7 +26,16 @@ from sentinel.silences import Silence
 
 
 class StoreError(Exception):
-    """The store cannot be opened or used; the message is safe to log."""
+    """The store cannot be opened or used; the message is safe to log.
+
+    ``transient``: waiting may fix it (the database is busy, refuses connections or
+    times out), so starting retries; otherwise (a bad URL, an unwritable file, wrong
+    credentials) it never will, and sentinel stops at once.
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class ResultSink(Protocol):

@@ -127,9 +127,15 @@ class SqliteStore:
                 raise StoreError(
                     f"cannot create the directory of {self._path}: {exc.strerror}"
                 ) from None
+        connection = aiosqlite.connect(self._path, isolation_level=None)
         try:
-            self._db = await aiosqlite.connect(self._path, isolation_level=None)
+            self._db = await connection
         except sqlite3.Error as exc:
+            # aiosqlite stops its worker thread without waiting: wait here, or it reports
+            # to a loop that a failed start has already closed (a traceback at exit).
+            worker = getattr(connection, "_thread", None)
+            if worker is not None:
+                await asyncio.to_thread(worker.join, 5.0)
             raise StoreError(f"cannot open {self._path}: {exc}") from None
         try:
             db = self._db
@@ -142,7 +148,9 @@ class SqliteStore:
         except BaseException as exc:
             await self.close()
             if isinstance(exc, sqlite3.Error):
-                raise StoreError(f"cannot open {self._path}: {exc}") from None
+                # Another process holding the file is the one failure waiting can fix.
+                busy = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+                raise StoreError(f"cannot open {self._path}: {exc}", transient=busy) from None
             raise
 
     @contextlib.asynccontextmanager

@@ -63,6 +63,11 @@ class ResultWriter:
         """Results not yet in the store: queued plus the batch being written."""
         return len(self._queue) + self.in_flight
 
+    @property
+    def failing(self) -> bool:
+        """The last write failed (its rows wait for the next attempt)."""
+        return self._failing
+
     def submit(self, result: Result) -> None:
         """Queue one result; O(1), no I/O, never blocks."""
         queue = self._queue

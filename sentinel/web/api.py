@@ -65,7 +65,9 @@ class ApiSource(AckSource, Protocol):
 
     async def expire_silence(self, silence_id: str) -> bool: ...
 
-    async def reload(self) -> bool: ...
+    async def reload(self) -> list[str]:
+        """The problems of a reload that failed (the running config stays); [] on success."""
+        ...
 
     def oncall_now(self) -> list[dict[str, Any]]: ...
 
@@ -454,21 +456,15 @@ def add_api_routes(app: web.Application, source: ApiSource, gate: Gate) -> None:
         return web.json_response(source.redacted_config())
 
     async def reload(_: web.Request) -> web.Response:
-        try:
-            ok = await source.reload()
-        except Exception as exc:
-            log.exception("config_reload_crashed")
-            return web.json_response(
-                {"reloaded": False, "error": f"reload failed ({type(exc).__name__}); see the log"},
-                status=500,
-            )
-        if not ok:
+        problems = await source.reload()
+        if problems:
             return web.json_response(
                 {
                     "reloaded": False,
-                    "error": "the config file is invalid (see the log); the running config is kept",
+                    "error": "the config file is invalid; the running config is kept",
+                    "problems": problems,
                 },
-                status=409,
+                status=400,
             )
         return web.json_response({"reloaded": True})
 

@@ -308,7 +308,13 @@ SCHEMAS: dict[str, Schema] = {
             },
         }
     ),
-    "Reload": obj({"reloaded": {"type": "boolean"}}, {"error": {"type": "string"}}),
+    "Reload": obj(
+        {"reloaded": {"type": "boolean"}},
+        {
+            "error": {"type": "string"},
+            "problems": {"type": "array", "items": {"type": "string"}},
+        },
+    ),
     "Report": {
         "type": "object",
         "description": "A report over the period (see docs/api.md); its fields may grow.",
@@ -463,8 +469,9 @@ PATHS: dict[str, Schema] = {
             "operations",
             {
                 "200": body(ref("Reload"), "Reloaded."),
-                "409": body(ref("Reload"), "The file is invalid; the running config is kept."),
-                "500": body(ref("Reload"), "The reload failed; the running config is kept."),
+                "400": body(
+                    ref("Reload"), "The file is invalid or unreadable; the running config is kept."
+                ),
             },
             write=True,
             operation_id="reload",

@@ -303,7 +303,7 @@ def test_dashboard_queries_only_exported_metrics_and_labels(exported: Exposition
 def test_alert_rules_query_only_exported_metrics_and_labels(exported: Exposition) -> None:
     """Every alert expression of sentinel-rules.yml names metrics and labels sentinel exports."""
     expressions = rule_expressions()
-    assert len(expressions) == 7
+    assert len(expressions) == 8
     assert problems(expressions, exported) == []
 
 

@@ -23,6 +23,7 @@ EXPECTED_ALERTS = {
     "SentinelSchedulerLate",
     "SentinelConfigReloadFailed",
     "SentinelStoreWritesFailing",
+    "SentinelWatchdogFailing",
 }
 
 

@@ -373,18 +373,26 @@ async def test_config_shows_no_secret(daemon: Daemon, http: aiohttp.ClientSessio
 async def test_reload_keeps_the_running_config_when_the_file_is_bad(
     daemon: Daemon, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    """POST /-/reload: 401 without the token, 409 on a broken file (old config kept),
-    200 on a good one (a new check appears), then 403 once the new file has no token."""
+    """POST /-/reload: 401 without the token, 400 with the problems on a broken file or
+    one that is not UTF-8 (old config kept), 200 on a good one (a new check appears),
+    then 403 once the new file has no token."""
     path = Path(daemon.settings.config)
     good = path.read_text()
     async with http.post("/-/reload") as resp:
         assert resp.status == 401
     path.write_text(good.replace("type: tcp", "type: tcp\n    bogus: 1", 1))
     async with http.post("/-/reload", headers=AUTH) as resp:
-        assert resp.status == 409
+        assert resp.status == 400
         answer = await resp.json()
     assert answer["reloaded"] is False
     assert "running config is kept" in answer["error"]
+    assert any("unknown key 'bogus'" in p for p in answer["problems"])
+    path.write_bytes(good.encode() + b"# \xff\xfe\n")
+    async with http.post("/-/reload", headers=AUTH) as resp:
+        assert resp.status == 400
+        problems = (await resp.json())["problems"]
+    assert len(problems) == 1
+    assert problems[0].startswith(str(path))
     assert (await get(http, "/api/v1/checks?limit=1"))["total"] == 252
 
     path.write_text(
