@@ -18,8 +18,8 @@ import uvloop
 
 from sentinel import __version__
 from sentinel.clock import Clock, SystemClock
-from sentinel.config import Config, ConfigError, format_duration, secret_values
-from sentinel.daemon import Daemon, load
+from sentinel.config import Config, ConfigError, format_duration, load_config, secret_values
+from sentinel.daemon import Daemon, apply_settings, load
 from sentinel.escalation.oncall_cli import oncall_command
 from sentinel.healthcheck import healthcheck
 from sentinel.logs import Redactor, configure
@@ -61,7 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     redactor = Redactor()
     configure(settings.log_level, settings.log_format, redactor)
     try:
-        config = load(settings, env)
+        if args.command == "simulate":  # it sends nothing: unset secrets read as <VAR>
+            config = apply_settings(load_config(settings.config, env, placeholders=True), settings)
+        else:
+            config = load(settings, env)
     except ConfigError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         return 2

@@ -199,3 +199,17 @@ def test_samples_drive_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         "+00:10:00  HighCpu production-system  FIRING (medium)",
         "+00:10:00  -> slack-alerts  firing HighCpu production-system",
     ]
+
+
+def test_simulate_needs_no_secrets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing is sent, so an unset ${VAR} reads as <VAR>: the example replays with an empty
+    environment, the same timeline; validate still names every unset variable."""
+    for name in EXAMPLE_ENV:
+        monkeypatch.delenv(name)
+    assert simulate(SCENARIO) == 0
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == (EXPECTED, "")
+    assert main(["validate", "-c", str(PROJECT_EXAMPLE)]) == 2
+    assert "environment variable SLACK_BOT_TOKEN is not set" in capsys.readouterr().err

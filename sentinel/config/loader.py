@@ -32,16 +32,20 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-def load_config(path: str | Path, env: Mapping[str, str]) -> Config:
+def load_config(path: str | Path, env: Mapping[str, str], *, placeholders: bool = False) -> Config:
+    """``placeholders``: a ``${VAR}`` that is not set and has no default reads as ``<VAR>``
+    instead of being a problem (``sentinel simulate``, which sends nothing)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read config: {exc.strerror or exc}"]) from None
-    return parse_config(text, str(path), env)
+    return parse_config(text, str(path), env, placeholders=placeholders)
 
 
-def parse_config(text: str, source: str, env: Mapping[str, str]) -> Config:
+def parse_config(
+    text: str, source: str, env: Mapping[str, str], *, placeholders: bool = False
+) -> Config:
     try:
         root = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader)
@@ -58,7 +62,7 @@ def parse_config(text: str, source: str, env: Mapping[str, str]) -> Config:
         _walk(root, (), lines, problems)
     if not isinstance(data, dict):
         raise ConfigError([f"{source}:1: the top level must be a mapping of sections"])
-    data = _interpolate(data, (), env, problems)
+    data = _interpolate(data, (), env, problems, placeholders)
     if problems:
         raise ConfigError(_render(problems, source, lines))
     try:
@@ -95,7 +99,11 @@ def _walk(
 
 
 def _interpolate(
-    value: Any, path: Loc, env: Mapping[str, str], problems: list[tuple[Loc, str]]
+    value: Any,
+    path: Loc,
+    env: Mapping[str, str],
+    problems: list[tuple[Loc, str]],
+    placeholders: bool = False,
 ) -> Any:
     """Replace ``${VAR}`` and ``${VAR:-default}`` in string values; ``$$`` is a literal ``$``."""
     if isinstance(value, str):
@@ -108,14 +116,21 @@ def _interpolate(
                 return env[name]
             if default is not None:
                 return default
+            if placeholders:
+                return f"<{name}>"
             problems.append((path, f"environment variable {name} is not set"))
             return ""
 
         return _VAR.sub(replace, value) if "$" in value else value
     if isinstance(value, dict):
-        return {k: _interpolate(v, (*path, str(k)), env, problems) for k, v in value.items()}
+        return {
+            k: _interpolate(v, (*path, str(k)), env, problems, placeholders)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_interpolate(v, (*path, i), env, problems) for i, v in enumerate(value)]
+        return [
+            _interpolate(v, (*path, i), env, problems, placeholders) for i, v in enumerate(value)
+        ]
     return value
 
 
