@@ -128,8 +128,14 @@ def make_dry_run(tmp_path: Path, target: str) -> list[str]:
     """The commands ``make -n TARGET`` would run in a fresh clone (no venv yet)."""
     for name in ("Makefile", "pyproject.toml", "constraints.txt"):
         shutil.copy(ROOT / name, tmp_path / name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}  # not make's child
     proc = subprocess.run(
-        ["make", "-n", target], cwd=tmp_path, capture_output=True, text=True, timeout=30
+        ["make", "--no-print-directory", "-n", target],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.splitlines()
