@@ -25,7 +25,7 @@ cannot() {
   echo "system-tools: or run the tests with SENTINEL_ALLOW_SKIP=1 to skip those tests" >&2
   exit 1
 }
-[ "$(id -u)" = 0 ] || cannot "not root, so not installed"
+[ "$(id -u 2>/dev/null || echo "$EUID")" = 0 ] || cannot "not root, so not installed"
 command -v apt-get >/dev/null 2>&1 || cannot "apt-get is not on PATH"
 
 echo "system-tools: installing ${missing[*]}"
