@@ -1,20 +1,31 @@
 # The README's two commands are `make run` and `make test`; everything else helps them.
-PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+RUNTIME := $(VENV)/.runtime
+STAMP   := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test system-tools lint typecheck pytest bench clean
 
-$(STAMP): pyproject.toml constraints.txt
+# The runtime alone (what `make run` needs); the dev extras (linters, test tools,
+# about 500 MB more) are added on top only for the targets that need them.
+$(RUNTIME): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e .
+	touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(RUNTIME)
 	mkdir -p .state
 	$(BIN)/sentinel run -c config/demo.yaml
+
+# promtool and Chromium from Debian's packages (installed as root, else the command to run).
+system-tools:
+	bash scripts/system-tools.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -23,10 +34,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) system-tools
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+test: system-tools lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.rule_eval

@@ -1,22 +1,17 @@
-"""Command line: ``sentinel run | validate | check | oncall | silence | ack | notify-test |
-simulate | report | healthcheck | version``.
-
-Exit codes: 0 success, 1 a check failed (``check``), 2 the config is unusable.
+"""The command line: the parser (each command's help), and the commands that need the
+config loaded. ``silence`` and ``ack`` are in :mod:`sentinel.remote_cli`, ``oncall`` in
+:mod:`sentinel.escalation.oncall_cli`; tables come from :mod:`sentinel.tables`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import structlog
@@ -25,8 +20,8 @@ from pydantic import ValidationError
 
 from sentinel import __version__
 from sentinel.clock import Clock, SystemClock
-from sentinel.config import Config, ConfigError, format_duration, secret_values, split_listen
-from sentinel.daemon import Daemon, StartError, load
+from sentinel.config import Config, ConfigError, format_duration, load_config, secret_values
+from sentinel.daemon import Daemon, StartError, apply_settings, load
 from sentinel.escalation.oncall_cli import oncall_command
 from sentinel.healthcheck import healthcheck
 from sentinel.logs import (
@@ -41,10 +36,12 @@ from sentinel.notify.base import DeliveryError, Notice
 from sentinel.notify.render import Renderer
 from sentinel.probes import ProbeContext, registry
 from sentinel.probes.unbuildable import build_probe
+from sentinel.remote_cli import ack_command, silence_command
 from sentinel.results import Result
 from sentinel.runner import Armed, execute
 from sentinel.settings import Settings
 from sentinel.simulate import ScenarioError, load_scenario, simulate
+from sentinel.tables import render_table
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,7 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     redactor = Redactor()
     configure(settings.log_level, settings.log_format, redactor)
     try:
-        config = load(settings, env)
+        if args.command == "simulate":  # it sends nothing: unset secrets read as <VAR>
+            config = apply_settings(load_config(settings.config, env, placeholders=True), settings)
+        else:
+            config = load(settings, env)
     except ConfigError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         return 2
@@ -94,11 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(check_once(config, SystemClock(), args.only))
     if args.command == "silence":
         return silence_command(args, config, env)
+    if args.command == "ack":
+        return ack_command(args, config, env)
     if args.command == "oncall":
         return oncall_command(args, config)
-    if args.command == "ack":
-        path = f"/api/v1/alerts/{args.id}/" + ("unack" if args.undo else "ack")
-        return api_call(args, config, env, "POST", path, None if args.undo else {"by": args.by})
     if args.command == "notify-test":
         return asyncio.run(notify_test(config, args.channel, args.to, SystemClock()))
     if args.command == "simulate":
@@ -119,35 +118,126 @@ def main(argv: Sequence[str] | None = None) -> int:
         return runner.run(_run(config, settings, env, redactor))
 
 
+DESCRIPTION = """\
+sentinel probes services on intervals, turns the results into alerts with rules,
+and pages people through an escalation matrix until someone acknowledges.
+
+Exit codes: 0 success; 1 a check failed (check), a notification was refused
+(notify-test), or a running sentinel could not be reached or said no (silence,
+ack, healthcheck); 2 the config or the arguments are unusable.
+"""
+EPILOG = """\
+FILE defaults to $SENTINEL_CONFIG, then /etc/sentinel/sentinel.yaml.
+"sentinel COMMAND --help" describes a command and its options. Documentation:
+docs/ in the source tree, starting with docs/getting-started.md.
+"""
+
+# name -> (one line for the command list, the command's own description)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": (
+        "run the daemon",
+        "Run the daemon: probe, evaluate rules, escalate and notify, and serve the "
+        "status page, the API and /metrics. SIGHUP reloads the config file (a bad file "
+        "keeps the running config); SIGTERM and Ctrl-C stop it gracefully.",
+    ),
+    "validate": (
+        "check a config file and exit (0 valid, 2 invalid)",
+        "Validate the config file whole and exit: 0 when it is valid, 2 with one line "
+        "per problem (file:line: path: reason). ${VAR} references must be set in the "
+        "environment or have a ${VAR:-default}.",
+    ),
+    "check": (
+        "run every check once now and print a table (exit 1 if any fails)",
+        "Run every check (or those named with --only) once now, concurrently, and "
+        "print a table of results; exit 0 when all pass, 1 when any fails. Rules and "
+        "notifications are not involved: it is the morning health check in one command.",
+    ),
+    "oncall": (
+        "who is on call now, and the next handoffs",
+        "Print who is on call in each schedule now (or at --at), and the next handoffs "
+        "with the reason for each (rotation, override).",
+    ),
+    "silence": (
+        "add, list or expire silences on a running sentinel",
+        "Add, list or expire silences on a running sentinel through its API. The "
+        "address is --url or the config's server.listen; the token is "
+        "$SENTINEL_API_TOKEN or the config's server.api_token.",
+    ),
+    "ack": (
+        "acknowledge a firing alert on a running sentinel",
+        "Acknowledge a firing alert on a running sentinel (stops its escalation), or "
+        "withdraw the acknowledgement with --undo. Prints the alert as it stands.",
+    ),
+    "notify-test": (
+        "send a test message through one channel",
+        "Send one test message through a configured channel now; exit 0 when the "
+        "provider accepted it, 1 with the provider's reason when it did not.",
+    ),
+    "simulate": (
+        "replay a scenario on a fake clock; nothing is sent",
+        "Replay a scenario (failures, recoveries, samples, acks, silences) against the "
+        "config on a fake clock, and print who would be told what, and when. Nothing "
+        "is probed and nothing is sent, so secrets need not be set: a missing ${VAR} "
+        "reads as <VAR>.",
+    ),
+    "report": (
+        "uptime, latency, incidents and notifications over a period",
+        "Print a report from the store the config names: uptime and latency per check, "
+        "incidents with MTTA and MTTR, and notifications per channel, over --period.",
+    ),
+    "healthcheck": (
+        "exit 0 when a running sentinel answers /ready with 200, else 1",
+        "Ask a running sentinel's /ready; exit 0 on 200, else 1 (the container's "
+        "HEALTHCHECK). Works without a config file.",
+    ),
+    "schema": (
+        "print the config file's JSON Schema (for editors)",
+        "Print the JSON Schema of the config file, for editors' completion and "
+        "validation (yaml-language-server, VS Code, JetBrains). Needs no config.",
+    ),
+    "version": ("print the version", "Print sentinel's version (as --version does)."),
+}
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sentinel", description=__doc__)
-    sub = parser.add_subparsers(dest="command")
-    for name, text in (
-        ("run", "run the daemon"),
-        ("validate", "check a config file and exit (0 valid, 2 invalid)"),
-        ("check", "run every check once now and print a table (exit 1 if any fails)"),
-        ("oncall", "who is on call now, and the next handoffs"),
-    ):
-        cmd = sub.add_parser(name, help=text)
-        cmd.add_argument(
+    parser = argparse.ArgumentParser(
+        prog="sentinel",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"sentinel {__version__}")
+    sub = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    cmds = {
+        name: sub.add_parser(name, help=summary, description=text)
+        for name, (summary, text) in COMMANDS.items()
+    }
+    for name in ("run", "validate", "check", "oncall", "notify-test", "simulate"):
+        cmds[name].add_argument(
             "-c",
             "--config",
+            metavar="FILE",
             help="config file (default: $SENTINEL_CONFIG or /etc/sentinel/sentinel.yaml)",
         )
-        if name == "oncall":
-            cmd.add_argument(
-                "--at", metavar="TIME", help="ISO 8601 time, naive means UTC (default: now)"
-            )
-            cmd.add_argument("--schedule", metavar="NAME", help="one schedule (default: all)")
-        if name == "check":
-            cmd.add_argument(
-                "--only", action="append", metavar="NAME", help="run only this check (repeatable)"
-            )
-    silence = sub.add_parser("silence", help="add, list or expire silences on a running sentinel")
-    silence.add_argument("-c", "--config", help="config file (for the address and the API token)")
-    silence.add_argument("--url", help="sentinel's address (default: from server.listen)")
-    actions = silence.add_subparsers(dest="action", required=True)
-    add = actions.add_parser("add", help="silence matching alerts for a while")
+    oncall = cmds["oncall"]
+    oncall.add_argument(
+        "--at", metavar="TIME", help="ISO 8601 time, naive means UTC (default: now)"
+    )
+    oncall.add_argument("--schedule", metavar="NAME", help="one schedule (default: all)")
+    cmds["check"].add_argument(
+        "--only", action="append", metavar="NAME", help="run only this check (repeatable)"
+    )
+    for name in ("silence", "ack"):
+        cmds[name].add_argument(
+            "-c", "--config", metavar="FILE", help="config file (for the address and the API token)"
+        )
+        cmds[name].add_argument("--url", help="sentinel's address (default: from server.listen)")
+    actions = cmds["silence"].add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser(
+        "add",
+        help="silence matching alerts for a while",
+        description="Silence the alerts whose labels match, from now for --duration.",
+    )
     add.add_argument(
         "--match",
         action="append",
@@ -158,95 +248,44 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--duration", default="1h", help="how long (default 1h)")
     add.add_argument("--author", default=os.environ.get("USER", ""), help="who (default $USER)")
     add.add_argument("--comment", default="", help="why")
-    actions.add_parser("list", help="active and upcoming silences")
-    expire = actions.add_parser("expire", help="end a silence now")
-    expire.add_argument("id")
-    ack = sub.add_parser("ack", help="acknowledge a firing alert on a running sentinel")
+    listing = actions.add_parser(
+        "list",
+        help="active and upcoming silences",
+        description="List active and upcoming silences.",
+    )
+    expire = actions.add_parser(
+        "expire", help="end a silence now", description="End a silence now."
+    )
+    expire.add_argument("id", help="the silence's id (sil-...)")
+    ack = cmds["ack"]
+    for command in (add, listing, expire, ack):
+        command.add_argument(
+            "--json", action="store_true", help="print the API's JSON instead of a table"
+        )
     ack.add_argument("id", help="the alert's id, or its first 6+ characters (as in an SMS)")
     ack.add_argument("--by", default=os.environ.get("USER", ""), help="who (default $USER)")
     ack.add_argument("--undo", action="store_true", help="withdraw the acknowledgement")
-    ack.add_argument("-c", "--config", help="config file (for the address and the API token)")
-    ack.add_argument("--url", help="sentinel's address (default: from server.listen)")
-    test = sub.add_parser("notify-test", help="send a test message through one channel")
+    test = cmds["notify-test"]
     test.add_argument("channel", help="a channel name from the config")
     test.add_argument(
         "--to", help="recipient (email, +E.164 number, #channel) if the channel needs one"
     )
-    test.add_argument("-c", "--config", help="config file")
-    sim = sub.add_parser("simulate", help="replay a scenario on a fake clock; nothing is sent")
-    sim.add_argument("--scenario", required=True, help="scenario YAML file")
-    sim.add_argument("-c", "--config", help="config file")
-    health = sub.add_parser(
-        "healthcheck", help="exit 0 when a running sentinel answers /ready with 200, else 1"
+    cmds["simulate"].add_argument(
+        "--scenario", required=True, metavar="FILE", help="scenario YAML file"
     )
+    health = cmds["healthcheck"]
     health.add_argument("--url", help="the /ready URL (default: from SENTINEL_LISTEN or config)")
-    health.add_argument("-c", "--config", help="config file (only for server.listen; optional)")
-    report = sub.add_parser("report", help="uptime, latency, incidents and notifications")
-    report.add_argument("-c", "--config", help="config file (its storage: is read)")
+    health.add_argument(
+        "-c", "--config", metavar="FILE", help="config file (only for server.listen; optional)"
+    )
+    report = cmds["report"]
+    report.add_argument("-c", "--config", metavar="FILE", help="config file (its storage: is read)")
     report.add_argument("--period", default="7d", help="how far back from now (default 7d)")
     report.add_argument(
         "--format", default="table", choices=("table", "markdown", "json"), help="default table"
     )
-    schema = sub.add_parser("schema", help="print the config file's JSON Schema (for editors)")
-    schema.add_argument("-o", "--output", metavar="FILE", help="write it to FILE instead")
-    sub.add_parser("version", help="print the version")
+    cmds["schema"].add_argument("-o", "--output", metavar="FILE", help="write it to FILE instead")
     return parser
-
-
-def silence_command(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> int:
-    if args.action == "list":
-        return api_call(args, config, env, "GET", "/api/v1/silences")
-    if args.action == "expire":
-        return api_call(args, config, env, "DELETE", f"/api/v1/silences/{args.id}")
-    matchers = {}
-    for item in args.match:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            print(f"--match {item!r}: use label=value", file=sys.stderr)
-            return 2
-        matchers[key] = value
-    body = {
-        "matchers": matchers,
-        "duration": args.duration,
-        "author": args.author,
-        "comment": args.comment,
-    }
-    return api_call(args, config, env, "POST", "/api/v1/silences", body)
-
-
-def api_call(
-    args: argparse.Namespace,
-    config: Config,
-    env: Mapping[str, str],
-    method: str,
-    path: str,
-    body: dict[str, Any] | None = None,
-) -> int:
-    """Talk to a running sentinel's API; prints its answer, exit 0, or 1 with the reason."""
-    host, port = split_listen(config.server.listen)
-    base = (
-        args.url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104 compares, binds nothing
-    ).rstrip("/")
-    token = env.get("SENTINEL_API_TOKEN") or (
-        config.server.api_token.get_secret_value() if config.server.api_token else ""
-    )
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    request = urllib.request.Request(  # noqa: S310 sentinel's own API: --url or server.listen
-        base + path,
-        data=None if body is None else json.dumps(body).encode(),
-        method=method,
-        headers=headers,
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 the Request above
-            print(json.dumps(json.loads(resp.read()), indent=2))
-            return 0
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace")
-        print(f"sentinel answered {exc.code}: {detail}", file=sys.stderr)
-    except OSError as exc:
-        print(f"cannot reach sentinel at {base}: {exc}", file=sys.stderr)
-    return 1
 
 
 async def notify_test(config: Config, channel: str, to: str | None, clock: Clock) -> int:
@@ -364,12 +403,3 @@ async def check_once(config: Config, clock: Clock, only: Sequence[str] | None) -
             )
     print(render_table(("CHECK", "TYPE", "OK", "LATENCY", "REASON"), rows))
     return 0 if all(r.ok for r in results.values()) and len(results) == len(checks) else 1
-
-
-def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
-    lines = [
-        "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    ]
-    return "\n".join(lines)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from sentinel.clock import iso
@@ -38,6 +38,7 @@ from sentinel.config import Config, format_duration
 from sentinel.config.units import parse_duration
 from sentinel.incidents import Incident
 from sentinel.notify.render import human_duration
+from sentinel.tables import minute, render_table
 
 DAY = 86400
 P95_SPAN = 7 * DAY  # runs read at most, per check, for the p95
@@ -355,13 +356,6 @@ async def report_command(
 # -- rendering -----------------------------------------------------------------
 
 
-def _minute(iso: str | None) -> str:
-    """``2026-01-05T17:00:00+00:00`` -> ``2026-01-05 17:00Z``."""
-    if iso is None:
-        return "-"
-    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%MZ")
-
-
 def pct(value: float | None) -> str:
     """Uptime for people, never rounded up to 100%: ``99.99%``, ``100%``, ``-``."""
     if value is None:
@@ -392,16 +386,7 @@ def _severities(by: Mapping[str, int]) -> str:
 
 def _headline(report: Mapping[str, Any]) -> str:
     p = report["period"]
-    return f"{_minute(p['start'])} to {_minute(p['end'])} ({p['label']})"
-
-
-def _table(header: Sequence[str] | None, rows: Sequence[Sequence[str]]) -> str:
-    """Aligned columns, two spaces apart; the header (if any) in capitals."""
-    lines = [[h.upper() for h in header], *rows] if header is not None else list(rows)
-    widths = [max(len(v) for v in col) for col in zip(*lines, strict=True)]
-    return "\n".join(
-        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in lines
-    )
+    return f"{minute(p['start'])} to {minute(p['end'])} ({p['label']})"
 
 
 def _md_cell(text: str) -> str:
@@ -474,7 +459,7 @@ def _sections(report: Mapping[str, Any]) -> list[tuple[str, Sequence[str], list[
         [
             i["id"],
             i["severity"],
-            _minute(i["started"]),
+            minute(i["started"]),
             _took(i["acknowledged_after_seconds"]),
             "ongoing" if i["duration_seconds"] is None else _took(i["duration_seconds"]),
             i["title"],
@@ -519,9 +504,12 @@ def render_report(report: Mapping[str, Any], fmt: Format) -> str:
         parts = [f"{title}: {_headline(report)}"]
         for heading, header, rows in sections:
             if heading == "Summary":
-                parts.append(_table(None, rows))
+                parts.append(render_table(None, rows))
                 continue
-            parts.append(f"{heading.upper()}\n" + (_table(header, rows) if rows else "(none)"))
+            parts.append(
+                f"{heading.upper()}\n"
+                + (render_table([h.upper() for h in header], rows) if rows else "(none)")
+            )
         parts.append("\n".join(_notes(report)))
         return "\n\n".join(parts) + "\n"
     raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")

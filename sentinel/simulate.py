@@ -34,6 +34,7 @@ from sentinel import __version__
 from sentinel.clock import FakeClock
 from sentinel.config import Config, format_duration
 from sentinel.config.cron import crontab
+from sentinel.daemon import FOR_MARGIN, RULE_TICK
 from sentinel.escalation import policy as pol
 from sentinel.escalation.escalator import Escalator, Live
 from sentinel.escalation.facts import alert_facts
@@ -64,7 +65,6 @@ from sentinel.store.sqlite import SqliteStore
 
 __all__ = ["Scenario", "ScenarioError", "load_scenario", "parse_scenario", "simulate"]
 
-RULE_TICK = 5.0  # as the daemon: rules are re-evaluated every 5 s between results
 DURATION = 0.05  # every simulated result takes 50 ms
 EPS = 1e-6
 OVERSHOOT = 1e-7  # below the wall clock's microsecond: see _SimClock.jump
@@ -190,6 +190,9 @@ class _Simulation:
         self.entries: list[tuple[float, tuple[int, int], str]] = []
         self.digests: dict[tuple[float, str, str | None], list[Delivery]] = {}
         self.seq = 0
+        # (when, rule, check): a pending alert's `for` elapses then, between results; the
+        # daemon evaluates the pair at that moment (its _fire_when_due), and so do we.
+        self.deadlines: list[tuple[float, str, str]] = []
 
     # -- the loop ----------------------------------------------------------
 
@@ -212,6 +215,8 @@ class _Simulation:
                     if state.runs * state.interval <= t + EPS:
                         state.runs += 1
                         await self._announce(self.engine.observe(self._result(name, state)))
+                for rule, check in self._due(t):
+                    await self._announce(self.engine.evaluate_pair(rule, check))
                 if next_rule_tick <= t + EPS:
                     next_rule_tick = (math.floor(t / RULE_TICK + EPS) + 1) * RULE_TICK
                     if self.silent_rules or self.engine.active():
@@ -233,6 +238,7 @@ class _Simulation:
     def _next(self, t: float, events: list[Event], next_rule_tick: float) -> float | None:
         """The next moment anything can happen, or None past ``until``."""
         candidates = [s.runs * s.interval for s in self.checks.values()]
+        candidates += [due for due, _, _ in self.deadlines]
         if events:
             candidates.append(events[0].at)
         if self.silent_rules or self.engine.active():
@@ -251,6 +257,12 @@ class _Simulation:
         if nxt is None or nxt > self.scenario.until + EPS:
             return None
         return nxt
+
+    def _due(self, t: float) -> list[tuple[str, str]]:
+        """The (rule, check) pairs whose `for` deadline has come, taken off the list."""
+        due = sorted(d for d in self.deadlines if d[0] <= t + EPS)
+        self.deadlines = [d for d in self.deadlines if d[0] > t + EPS]
+        return [(rule, check) for _, rule, check in due]
 
     def _elapsed(self) -> float:
         return self.clock.monotonic() - self.mono0
@@ -345,7 +357,11 @@ class _Simulation:
         for t in transitions:
             inst = t.instance
             at = t.at - self.start_ts
-            if t.event == "firing":
+            if t.event == "pending":
+                rule = self.engine.rule(inst.rule, inst.check)
+                if rule is not None and rule.for_ > 0:
+                    self.deadlines.append((at + rule.for_ + FOR_MARGIN, inst.rule, inst.check))
+            elif t.event == "firing":
                 self.fired[inst.fingerprint] = t.at
                 self.names[inst.fingerprint] = _alert_name(inst)
                 quiet = self._quiet(inst)

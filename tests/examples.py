@@ -6,7 +6,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
 PROJECT_EXAMPLE = ROOT / "config" / "sentinel.example.yaml"
-SPEC_EXAMPLE = ROOT.parent / "shared" / "spec" / "sentinel.example.yaml"
 EXAMPLE_ENV = {
     name: f"secret-{name.lower()}-value"
     for name in (

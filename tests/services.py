@@ -3,8 +3,14 @@
 Addresses come from SENTINEL_TEST_POSTGRES_DSN and SENTINEL_TEST_REDIS_URL
 (default: the local servers). When none answers there, a throwaway server is
 started from the installed binaries (pytest-redis, pytest-postgresql). When
-that is not possible either, the tests skip with the reason, unless
-SENTINEL_REQUIRE_SERVICES=1 (as in CI), where they fail.
+that is not possible either, the tests fail with the reason.
+
+The same goes for the system tools some tests run (promtool, Chromium, kubectl):
+`make test` installs them first (scripts/system-tools.sh). A test whose
+service or tool is missing FAILS by default, in CI and on a laptop alike; it
+skips only when the developer asks for it with SENTINEL_ALLOW_SKIP=1.
+SENTINEL_REQUIRE_SERVICES=1 (CI's former switch) is still accepted: it makes
+sure nothing skips even when SENTINEL_ALLOW_SKIP=1 is set.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import glob
 import os
 import shutil
 import socket
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 import pytest
@@ -38,11 +45,32 @@ throwaway_postgres = postgresql_factories.postgresql_proc(
 )
 
 
-def unavailable(what: str, reason: str) -> None:
-    message = f"{what} is not reachable ({reason}); start it or set the address in the environment"
-    if os.environ.get("SENTINEL_REQUIRE_SERVICES") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
+def skipping_allowed(env: dict[str, str] | None = None) -> bool:
+    """Whether a test may skip for a missing service or tool: only on request."""
+    env = dict(os.environ) if env is None else env
+    return env.get("SENTINEL_ALLOW_SKIP") == "1" and env.get("SENTINEL_REQUIRE_SERVICES") != "1"
+
+
+def missing(message: str) -> NoReturn:
+    """A service or tool the test needs is not there: fail, or skip when allowed."""
+    if skipping_allowed():
+        pytest.skip(message)
+    pytest.fail(f"{message} (SENTINEL_ALLOW_SKIP=1 skips such tests instead)", pytrace=False)
+
+
+def system_tool(name: str, package: str) -> str:
+    """The path of a system tool from Debian's ``package``; missing() when absent."""
+    found = shutil.which(name)
+    if found is None:
+        missing(
+            f"{name} not found: install Debian's {package} package "
+            "(`make test` does it: scripts/system-tools.sh)"
+        )
+    return found
+
+
+def unavailable(what: str, reason: str) -> NoReturn:
+    missing(f"{what} is not reachable ({reason}); start it or set the address in the environment")
 
 
 def answers(url: str, default_port: int) -> bool:

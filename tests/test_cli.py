@@ -1,14 +1,23 @@
-"""The command line: validate and check exit codes and messages."""
+"""The command line: help and version, validate and check exit codes and messages, and\nthe tables of the commands that drive a running sentinel (silence, ack)."""
 
 from __future__ import annotations
 
+import asyncio
+import io
+import json
+import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import structlog
 
-from sentinel.cli import main
+from sentinel import __version__
+from sentinel.cli import COMMANDS, main
+from sentinel.daemon import Daemon
+from sentinel.logs import Redactor, configure
 from tests.conftest import Target, free_port
+from tests.web.test_page import base_url, eventually, firing_escalated, start_daemon
 
 ROOT = Path(__file__).parent.parent
 
@@ -94,3 +103,145 @@ def test_check_unknown_name_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     path = write(tmp_path, "checks:\n  - {name: a, type: tcp, target: 'h:1'}\n")
     assert main(["check", "-c", path, "--only", "zzz"]) == 2
     assert "unknown check: zzz" in capsys.readouterr().err
+
+
+# -- help and version ------------------------------------------------------------
+
+
+def help_of(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_top_level_help_lists_every_command_in_plain_text(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`sentinel --help`: no reST markup, every command (schema too) with its line."""
+    out = help_of(["--help"], capsys)
+    assert "``" not in out
+    assert ":mod:" not in out
+    for name, (summary, _) in COMMANDS.items():
+        assert re.search(rf"^\s+{re.escape(name)}\s", out, re.M), name
+        assert " ".join(summary.split()[:3]) in " ".join(out.split()), name
+    assert "Exit codes: 0 success" in out
+
+
+def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert help_of(["--version"], capsys) == f"sentinel {__version__}\n"
+    assert main(["version"]) == 0
+    assert capsys.readouterr().out == f"sentinel {__version__}\n"
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_each_command_describes_itself(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`sentinel COMMAND --help` says what the command does, not only its usage."""
+    out = " ".join(help_of([name, "--help"], capsys).split())
+    description = " ".join(COMMANDS[name][1].split())
+    assert description[:60] in out
+
+
+def test_readme_command_table_has_every_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = [line for line in readme.splitlines() if line.startswith("| `sentinel")]
+    for name in COMMANDS:
+        assert any(line.startswith(f"| `sentinel {name}") for line in table), name
+    assert any("`sentinel --version`" in line for line in table)
+
+
+# -- silence and ack on a running sentinel ----------------------------------------
+
+
+DAEMON_CONFIG = """
+server:
+  listen: "127.0.0.1:0"
+  api_token: "cli-test-token"
+storage:
+  url: "sqlite:{state}"
+checks:
+  - {{name: dead, type: tcp, target: "127.0.0.1:{port}", interval: 200ms, timeout: 200ms}}
+rules:
+  - {{name: ServiceDown, match: {{type: tcp}}, expr: up == 0, severity: critical}}
+channels:  # nobody listens there: the sends are retried quietly, stdout stays the CLI's
+  hook: {{type: webhook, url: "http://127.0.0.1:{hook_port}/hook"}}
+escalation:
+  critical:
+    - {{after: 0s, notify: [hook]}}
+    - {{after: 1h, notify: [hook]}}
+"""
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[tuple[Daemon, str]]:
+    """A real sentinel on a loopback port, and its config file (for the CLI's token)."""
+    path = tmp_path / "sentinel.yaml"
+    text = DAEMON_CONFIG.format(
+        state=tmp_path / "state.db", port=free_port(), hook_port=free_port()
+    )
+    path.write_text(text)
+    configure("info", "json", Redactor(), io.StringIO())  # the daemon's logs, until main()'s
+    daemon = await start_daemon(tmp_path, text)
+    yield daemon, str(path)
+    structlog.reset_defaults()  # main() pointed the logs at capsys' stream, closed by now
+    await daemon.stop()
+
+
+async def cli(*argv: str) -> int:
+    """The CLI, from a thread: its urllib call blocks while the daemon answers here."""
+    return await asyncio.to_thread(main, list(argv))
+
+
+async def test_silence_add_and_list_print_a_table_and_json_on_request(
+    running: tuple[Daemon, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    daemon, path = running
+    remote = ("-c", path, "--url", base_url(daemon))
+    add = ["add", "--match", "check=other", "--duration", "30m", "--author", "bob"]
+    assert await cli("silence", *remote, *add, "--comment", "moving racks") == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split() == ["ID", "STATE", "ENDS", "MATCHERS", "AUTHOR", "COMMENT"]
+    sid = row.split()[0]
+    assert sid.startswith("sil-")
+    assert row.split()[1] == "active"
+    assert row.endswith("check=other  bob     moving racks")
+
+    assert await cli("silence", *remote, "list") == 0
+    out = capsys.readouterr().out
+    assert "{" not in out  # a table, not the API's JSON
+    lines = out.splitlines()
+    assert len(lines) == 2  # the header and the one silence, once
+    assert lines[1].split()[0] == sid
+
+    assert await cli("silence", *remote, "list", "--json") == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [s["id"] for s in listed] == [sid]
+
+    assert await cli("silence", *remote, "expire", sid) == 0
+    assert capsys.readouterr().out == f"silence {sid} expired\n"
+    assert await cli("silence", *remote, "list") == 0
+    assert capsys.readouterr().out == "no active or upcoming silences\n"
+    assert await cli("silence", *remote, "expire", sid) == 1
+    assert "sentinel answered 404: no such active silence" in capsys.readouterr().err
+
+
+async def test_ack_prints_the_alert_as_a_table_and_json_on_request(
+    running: tuple[Daemon, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    daemon, path = running
+    remote = ("-c", path, "--url", base_url(daemon))
+    await eventually(lambda: firing_escalated(daemon))
+    fingerprint = next(a["fingerprint"] for a in daemon.status()["alerts"])
+
+    assert await cli("ack", *remote, fingerprint[:6], "--by", "ada") == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split() == ["ID", "RULE", "CHECK", "SEVERITY", "STATE", "ACKNOWLEDGED", "BY"]
+    assert row.split() == [fingerprint[:6], "ServiceDown", "dead", "critical", "firing", "ada"]
+
+    assert await cli("ack", *remote, fingerprint[:6], "--undo", "--json") == 0
+    alert = json.loads(capsys.readouterr().out)
+    assert alert["fingerprint"] == fingerprint
+    assert alert["escalation"]["acknowledged_by"] is None
+
+    assert await cli("ack", *remote, "zzzzzz", "--by", "ada") == 1
+    assert "sentinel answered 404: no such escalating alert" in capsys.readouterr().err

@@ -372,6 +372,7 @@ async def test_silence_command_line(daemon: Daemon, capsys: pytest.CaptureFixtur
         "check=~de.*",
         "--duration",
         "30m",
+        "--json",
     ]
     assert await asyncio.to_thread(main, [*add, "--author", "bob", "--comment", "cabling"]) == 0
     created = json.loads(capsys.readouterr().out)

@@ -217,7 +217,8 @@ async def _cli_ack(daemon: Daemon, pd: PagerDuty, capsys: pytest.CaptureFixture[
     fp = str(triggers(pd)[0]["dedup_key"])
     host, port = daemon.listening[0]
     config = Path(daemon.settings.config)
-    args = ["ack", fp[:6], "--by", "alice", "-c", str(config), "--url", f"http://{host}:{port}"]
+    url = f"http://{host}:{port}"
+    args = ["ack", fp[:6], "--by", "alice", "-c", str(config), "--url", url, "--json"]
     assert await asyncio.to_thread(main, args) == 0
     assert '"acknowledged_by": "alice"' in capsys.readouterr().out
     await eventually(lambda: pd.incidents.get(fp) == "acknowledged")

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import structlog
 
 from sentinel.cli import main
+from sentinel.clock import FakeClock
+from sentinel.config import Config, load_config
+from sentinel.daemon import Daemon
+from sentinel.logs import Redactor
+from sentinel.results import Result, Sample
+from sentinel.settings import Settings
+from sentinel.simulate import parse_scenario
+from sentinel.simulate import simulate as run_simulation
+from tests.conftest import free_port
 from tests.examples import EXAMPLE_ENV, PROJECT_EXAMPLE
 
 SCENARIO = PROJECT_EXAMPLE.parent / "scenario.example.yaml"
@@ -199,3 +209,70 @@ def test_samples_drive_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         "+00:10:00  HighCpu production-system  FIRING (medium)",
         "+00:10:00  -> slack-alerts  firing HighCpu production-system",
     ]
+
+
+def test_simulate_needs_no_secrets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing is sent, so an unset ${VAR} reads as <VAR>: the example replays with an empty
+    environment, the same timeline; validate still names every unset variable."""
+    for name in EXAMPLE_ENV:
+        monkeypatch.delenv(name)
+    assert simulate(SCENARIO) == 0
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == (EXPECTED, "")
+    assert main(["validate", "-c", str(PROJECT_EXAMPLE)]) == 2
+    assert "environment variable SLACK_BOT_TOKEN is not set" in capsys.readouterr().err
+
+
+FOR_CONFIG = """
+storage: {{url: "sqlite:{state}"}}
+checks:
+  - {{name: api, type: tcp, target: "127.0.0.1:{port}", interval: 10s}}
+rules:
+  - {{name: ApiDown, match: {{check: api}}, expr: up == 0, for: 7s, severity: critical}}
+"""
+
+
+async def daemon_fires_at(config: Config, start: datetime) -> float:
+    """When the daemon fires ApiDown, seconds after ``start``: its own result handler
+    and `for` timer on a fake clock, fed a failing result every 10 s as its scheduler would."""
+    clock = FakeClock(start)
+    daemon = Daemon(config, Settings(), clock, {}, Redactor())
+    await daemon.store.open()
+    daemon.rules.configure(config)
+    try:
+        for _ in range(3):
+            daemon._observe(
+                Result(
+                    check="api",
+                    type="tcp",
+                    ok=False,
+                    started_at=clock.now(),
+                    duration=0.05,
+                    error="connection refused",
+                    samples=(Sample("up", 0.0),),
+                )
+            )
+            await clock.advance(10)
+        fired = [i.state.fired_at for i in daemon.rules.active() if i.state.fired_at]
+    finally:
+        await daemon.stop()
+        # opened here, not by start(): stop() closes only what start() opened
+        await daemon.store.close()
+    assert fired, "the daemon never fired"
+    return fired[0] - start.timestamp()
+
+
+async def test_simulate_fires_when_the_daemon_does(tmp_path: Path) -> None:
+    """A check failing every 10 s, a rule with `for: 7s`: the daemon fires at the deadline
+    (7 s), not at the next result (10 s); simulate's replay says the same second."""
+    path = tmp_path / "sentinel.yaml"
+    path.write_text(FOR_CONFIG.format(state=tmp_path / "state.db", port=free_port()))
+    config = load_config(path, {})
+    plan = parse_scenario("until: 30s\nevents:\n  - {at: 0s, check: api, fail: refused}\n", "s")
+    timeline = await run_simulation(config, plan)
+    firing = next(line for line in timeline if "FIRING" in line)
+    expected = await daemon_fires_at(config, plan.start)
+    assert int(expected) == 7
+    assert firing == f"+00:00:{int(expected):02d}  ApiDown api  FIRING (critical)"

@@ -16,8 +16,12 @@ hold a password.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from urllib.parse import parse_qsl, urlsplit
 
 import yarl
@@ -25,11 +29,37 @@ from redis.connection import URL_QUERY_ARGUMENT_PARSERS, parse_url
 
 from sentinel.config.quote import shown
 
+PLACEHOLDER = re.compile(r"<[A-Za-z_][A-Za-z0-9_]*>")  # an unset ${VAR} under placeholders
+_placeholders: ContextVar[bool] = ContextVar("placeholders", default=False)
+
+
+@contextmanager
+def placeholders_allowed() -> Iterator[None]:
+    """While it lasts, an address holding a ``<VAR>`` placeholder is taken as it is
+    (``sentinel simulate`` loads without secrets and opens no address)."""
+    token = _placeholders.set(True)
+    try:
+        yield
+    finally:
+        _placeholders.reset(token)
+
+
+def _parsed(check: Callable[[str], str]) -> Callable[[str], str]:
+    @functools.wraps(check)
+    def wrapper(value: str) -> str:
+        if _placeholders.get() and PLACEHOLDER.search(value):
+            return value
+        return check(value)
+
+    return wrapper
+
+
 HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):(?P<port>[0-9]{1,5})$")
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 SESSION_ATTRS = ("any", "primary", "standby", "prefer-standby", "read-write", "read-only")
 
 
+@_parsed
 def host_name(host: str) -> str:
     """A host the resolver can look up: an IP address, or a name whose labels IDNA encodes."""
     literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
@@ -53,6 +83,7 @@ def _port(text: str | None, what: str = "port") -> None:
         raise ValueError(f"the {what} must be a number from 1 to 65535")
 
 
+@_parsed
 def host_port(target: str) -> str:
     m = HOST_PORT.fullmatch(target)
     if not m:
@@ -62,6 +93,7 @@ def host_port(target: str) -> str:
     return target
 
 
+@_parsed
 def http_url(url: str) -> str:
     """An http:// or https:// URL with a host and a usable port."""
     try:
@@ -78,6 +110,7 @@ def http_url(url: str) -> str:
     return url
 
 
+@_parsed
 def postgres_dsn(dsn: str) -> str:
     """A libpq URL as asyncpg reads it (asyncpg takes no ``key=value`` DSNs)."""
     scheme, sep, _ = dsn.partition("://")
@@ -112,6 +145,7 @@ def postgres_dsn(dsn: str) -> str:
     return dsn
 
 
+@_parsed
 def redis_url(url: str) -> str:
     """A URL redis-py's from_url takes, with only the options it knows."""
     if not url.startswith(("redis://", "rediss://", "unix://")):
@@ -139,6 +173,7 @@ def redis_url(url: str) -> str:
     return url
 
 
+@_parsed
 def storage_url(url: str) -> str:
     """What the store opens: ``sqlite:///abs.db``, ``sqlite:relative.db``, ``sqlite::memory:``."""
     scheme, sep, rest = url.partition(":")

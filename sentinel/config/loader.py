@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from sentinel.config.addresses import placeholders_allowed
 from sentinel.config.models import Config
 from sentinel.config.quote import shown
 from sentinel.config.references import find_problems
@@ -38,7 +40,9 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-def load_config(path: str | Path, env: Mapping[str, str]) -> Config:
+def load_config(path: str | Path, env: Mapping[str, str], *, placeholders: bool = False) -> Config:
+    """``placeholders``: a ``${VAR}`` that is not set and has no default reads as ``<VAR>``
+    instead of being a problem (``sentinel simulate``, which sends nothing)."""
     path = Path(path)
     try:
         with path.open("rb") as f:
@@ -51,10 +55,12 @@ def load_config(path: str | Path, env: Mapping[str, str]) -> Config:
         text = decode(raw)
     except YamlError as exc:
         raise ConfigError([f"{path}:{exc.line}: {exc.problem}"]) from None
-    return parse_config(text, str(path), env)
+    return parse_config(text, str(path), env, placeholders=placeholders)
 
 
-def parse_config(text: str, source: str, env: Mapping[str, str]) -> Config:
+def parse_config(
+    text: str, source: str, env: Mapping[str, str], *, placeholders: bool = False
+) -> Config:
     try:
         root, data = read_yaml(text)
     except YamlError as exc:
@@ -67,11 +73,12 @@ def parse_config(text: str, source: str, env: Mapping[str, str]) -> Config:
         _walk(root, (), lines, problems)
     if not isinstance(data, dict):
         raise ConfigError([f"{source}:1: the top level must be a mapping of sections"])
-    raw, data = data, _interpolate(data, (), env, problems)
+    raw, data = data, _interpolate(data, (), env, problems, placeholders)
     if problems:
         raise ConfigError(_render(problems, source, lines))
     try:
-        config = Config.model_validate(data)
+        with placeholders_allowed() if placeholders else nullcontext():
+            config = Config.model_validate(data)
     except ValidationError as exc:
         found = [(_data_path(err, data), _message(err)) for err in exc.errors()]
         raise ConfigError(_render(found, source, lines)) from None
@@ -107,7 +114,11 @@ def _walk(
 
 
 def _interpolate(
-    value: Any, path: Loc, env: Mapping[str, str], problems: list[tuple[Loc, str]]
+    value: Any,
+    path: Loc,
+    env: Mapping[str, str],
+    problems: list[tuple[Loc, str]],
+    placeholders: bool = False,
 ) -> Any:
     """Replace ``${VAR}`` and ``${VAR:-default}`` in string values; ``$$`` is a literal ``$``."""
     if isinstance(value, str):
@@ -120,14 +131,21 @@ def _interpolate(
                 return env[name]
             if default is not None:
                 return default
+            if placeholders:
+                return f"<{name}>"
             problems.append((path, f"environment variable {name} is not set"))
             return ""
 
         return _VAR.sub(replace, value) if "$" in value else value
     if isinstance(value, dict):
-        return {k: _interpolate(v, (*path, str(k)), env, problems) for k, v in value.items()}
+        return {
+            k: _interpolate(v, (*path, str(k)), env, problems, placeholders)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_interpolate(v, (*path, i), env, problems) for i, v in enumerate(value)]
+        return [
+            _interpolate(v, (*path, i), env, problems, placeholders) for i, v in enumerate(value)
+        ]
     return value
 
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sentinel.clock import Clock, SystemClock
 from sentinel.config import Config
 from sentinel.escalation.oncall import handoffs, on_call
+from sentinel.tables import render_table
 
 HEADER = ("SCHEDULE", "ON CALL", "NEXT HANDOFF", "TO", "WHY")
 COUNT = 3
@@ -23,8 +24,6 @@ COUNT = 3
 
 def oncall_command(args: argparse.Namespace, config: Config, clock: Clock | None = None) -> int:
     """Print the table; exit 0, or 2 with a message for an unknown schedule or a bad ``--at``."""
-    from sentinel.cli import render_table  # the CLI module imports this one
-
     if args.at is None:
         at = (clock or SystemClock()).now()
     else:

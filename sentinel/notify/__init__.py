@@ -3,7 +3,7 @@
 Each notifier posts with aiohttp directly, because the providers' own clients
 (slack_sdk, twilio, sendgrid) are synchronous or retry for ever, read
 credentials and proxies from the environment, or rewrite the host we point
-them at (see /work/shared/PROVIDERS.md).
+them at (see docs/providers.md).
 
 Adding a provider touches three places: its module here, its config model in
 :mod:`sentinel.config.models`, and its line in :data:`NOTIFIERS`.

@@ -2,7 +2,7 @@
 
 ``POST {api_url}/v3/mail/send`` with ``Authorization: Bearer``, JSON with
 one personalization, ``text/plain`` content first then ``text/html``
-(PROVIDERS.md, "SendGrid email"). 202 is success (``X-Message-Id`` kept as
+(docs/providers.md, "SendGrid email"). 202 is success (``X-Message-Id`` kept as
 the ref); 400/401/403/413 are permanent; 429 waits until
 ``X-RateLimit-Reset`` (epoch seconds, so it needs ``now``); 5xx is retried.
 """

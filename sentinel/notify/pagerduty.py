@@ -1,7 +1,7 @@
 """PagerDuty Events API v2: one incident per alert, keyed by its fingerprint.
 
 ``POST {api_url}/v2/enqueue`` with the routing key in the JSON body
-(PROVIDERS.md, "PagerDuty Events API v2"). 202 is success, 400 permanent;
+(docs/providers.md, "PagerDuty Events API v2"). 202 is success, 400 permanent;
 429, 5xx and network failures are retried with our own backoff, since
 PagerDuty sends no ``Retry-After``. Acknowledge and resolve reuse the
 trigger's ``dedup_key``, so a retried event is harmless: PagerDuty folds it

@@ -5,7 +5,7 @@ Bot token: ``POST {api_url}/chat.postMessage`` and ``chat.update`` with
 ``{"ok": false, "error": "..."}``; :data:`RETRY_ERRORS` are Slack's transient
 ones, everything else (auth, channel, payload) is permanent. HTTP 429 carries
 a ``Retry-After`` that may be fractional. Webhook: 200 with body ``ok``;
-400/403/404/410 permanent; 429 and 5xx retried (PROVIDERS.md, "Slack").
+400/403/404/410 permanent; 429 and 5xx retried (docs/providers.md, "Slack").
 
 Later notices of an alert (acknowledged, resolved, escalation, repeat) given
 the ``thread`` ref of the first message of the same firing (the dispatcher

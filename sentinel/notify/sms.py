@@ -2,7 +2,7 @@
 
 ``POST {api_url}/2010-04-01/Accounts/{AccountSid}/Messages.json``, HTTP Basic
 ``AccountSid:AuthToken``, form-encoded ``To``, ``From``, ``Body``
-(/work/shared/PROVIDERS.md, "Twilio SMS"). 201 is success; 400 (21xxx) and
+(docs/providers.md, "Twilio SMS"). 201 is success; 400 (21xxx) and
 401 (20003) are permanent; 429 (20429) and 5xx are retried with our own
 backoff, knowing that a retried POST may deliver twice.
 
@@ -147,7 +147,7 @@ class SmsNotifier(HttpNotifier):
         token = channel.auth_token.get_secret_value()
         base = (channel.api_url or "https://api.twilio.com").rstrip("/")
         self._url = f"{base}/2010-04-01/Accounts/{sid}/Messages.json"
-        # Built by hand: aiohttp.BasicAuth warns under filterwarnings=error (PROVIDERS.md).
+        # Built by hand: aiohttp.BasicAuth warns under filterwarnings=error (docs/providers.md).
         self._auth = "Basic " + base64.b64encode(f"{sid}:{token}".encode()).decode("ascii")
         self._from = channel.from_
         self._to = list(dict.fromkeys(channel.to))

@@ -1,27 +1,19 @@
-"""Paths of deploy/ and promtool, shared by the Prometheus and Grafana tests."""
+"""Paths of deploy/ and promtool, shared by the Prometheus, Grafana, metrics and parity tests."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.services import system_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 
 
 def promtool() -> str:
-    """promtool's path; without it the test skips, or fails under SENTINEL_REQUIRE_SERVICES=1."""
-    tool = shutil.which("promtool")
-    if tool is None:
-        message = "promtool not found: install Debian's prometheus package (.ci/run does)"
-        if os.environ.get("SENTINEL_REQUIRE_SERVICES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return tool
+    """promtool's path; without it the test fails (skips only with SENTINEL_ALLOW_SKIP=1)."""
+    return system_tool("promtool", "prometheus")
 
 
 def run_promtool(*args: str) -> subprocess.CompletedProcess[str]:

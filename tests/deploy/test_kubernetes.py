@@ -20,6 +20,7 @@ import yaml
 
 from sentinel.config import ConfigError, load_config
 from sentinel.daemon import STOP_GRACE_MAX
+from tests.services import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "kubernetes"
@@ -239,7 +240,7 @@ def test_kustomize_renders_valid_objects_in_one_namespace() -> None:
     """kustomize (or kubectl kustomize) renders the overlay; every object validates, namespaced."""
     command = kustomize_command()
     if command is None:
-        pytest.skip("neither kustomize nor kubectl is installed")
+        missing("neither kustomize nor kubectl is installed")
     proc = subprocess.run(
         [*command, str(K8S)], capture_output=True, text=True, timeout=120, check=False
     )

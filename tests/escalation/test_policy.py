@@ -45,7 +45,7 @@ HIGH_ALL = (*HIGH_0, ONCALL, "eng-lead")
 
 def example_escalation() -> Escalation:
     """The `escalation:` section of the example config (the spec's matrix; the copy in
-    config/ is used so the suite runs where ../shared is not beside the clone)."""
+    the project's living copy in config/)."""
     data = yaml.safe_load(PROJECT_EXAMPLE.read_text())
     return Escalation.model_validate(data["escalation"])
 

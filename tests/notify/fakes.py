@@ -1,7 +1,7 @@
 """Strict local fakes of the notification providers, on 127.0.0.1.
 
 Each fake is an aiohttp application that rejects what the real service would
-reject (the contracts of /work/shared/PROVIDERS.md), records the requests it
+reject (the contracts of docs/providers.md), records the requests it
 accepted, and answers from a queue of injected :class:`Fault` responses first,
 so a test can script "429 with Retry-After: 2, then success"::
 

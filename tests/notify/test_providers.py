@@ -1,6 +1,6 @@
 """The suite every HTTP notifier passes, against its strict local fake.
 
-Rows follow the retry table of /work/shared/PROVIDERS.md status by status;
+Rows follow the retry table of docs/providers.md status by status;
 a provider added later joins by adding one :class:`Case` builder.
 """
 
@@ -199,7 +199,7 @@ BUILDERS = {
     "webhook": _webhook,
 }
 
-# PROVIDERS.md's retry table, status by status: True = retry, False = permanent.
+# docs/providers.md's retry table, status by status: True = retry, False = permanent.
 RETRY_TABLE: dict[str, dict[int, bool]] = {
     "slack": {429: True, 500: True, 502: True, 503: True, 404: False},
     "slack_webhook": {
@@ -280,7 +280,7 @@ async def test_every_kind_is_accepted(case: Case, kind: str) -> None:
 async def test_retry_table(
     provider: str, status: int, retry: bool, session: aiohttp.ClientSession
 ) -> None:
-    """Each status of the retry table is retried or not, as PROVIDERS.md says."""
+    """Each status of the retry table is retried or not, as docs/providers.md says."""
     built = BUILDERS[provider](session, Renderer())
     async with built.fake:
         built.fake.inject(built.fault(status))

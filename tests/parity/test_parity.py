@@ -9,12 +9,12 @@ tested in tests/rules/test_engine.py.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.deploy.promtool import promtool as find_promtool
 from tests.parity.harness import Case, promtool_files, sentinel_firing
 
 CASES = [
@@ -143,10 +143,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    tool = shutil.which("promtool")
-    if tool is None:
-        pytest.fail("promtool not found: install Debian's prometheus package (.ci/run does)")
-    return tool
+    return find_promtool()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
