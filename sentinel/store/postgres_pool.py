@@ -9,7 +9,7 @@ from typing import Any, TypeAlias, TypeVar
 import asyncpg
 
 from sentinel.store import StoreError
-from sentinel.store.postgres_schema import describe, secrets_of, store_error
+from sentinel.store.postgres_schema import broken, describe, secrets_of, store_error
 from sentinel.store.rollup import Rollup
 
 T = TypeVar("T")
@@ -57,10 +57,15 @@ class PostgresPool:
                 raise StoreError("store is not open")
             try:
                 async with pool.acquire(timeout=self._connect_timeout) as conn:
-                    if not tx:
-                        return await op(conn)
-                    async with conn.transaction():
-                        return await op(conn)
+                    try:
+                        if not tx:
+                            return await op(conn)
+                        async with conn.transaction():
+                            return await op(conn)
+                    except Exception as exc:
+                        if broken(exc):  # never hand this connection out again
+                            conn.terminate()
+                        raise
             except Exception as exc:
                 err = store_error(exc, f"{what} on {self._where}", self._secrets)
                 if err is None:

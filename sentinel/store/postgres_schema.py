@@ -63,6 +63,20 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
     return " ".join(text.split())[:300]
 
 
+def broken(exc: BaseException) -> bool:
+    """The connection itself failed (lost, or its protocol state is confused after a
+    server-side termination): it must be dropped, and the call may be retried on
+    another one."""
+    return isinstance(
+        exc,
+        asyncpg.PostgresConnectionError
+        | asyncpg.InterfaceError
+        | asyncpg.InternalClientError
+        | asyncpg.AdminShutdownError
+        | OSError,
+    )
+
+
 def store_error(exc: BaseException, what: str, secrets: Sequence[str]) -> StoreError | None:
     """The StoreError an exception from asyncpg or the network means, or None when it
     is none of theirs (a cancellation, a bug elsewhere): let that one through."""
@@ -84,6 +98,8 @@ def store_error(exc: BaseException, what: str, secrets: Sequence[str]) -> StoreE
     if isinstance(exc, OSError | TimeoutError | asyncio.TimeoutError):
         reason = scrub(str(exc), secrets) or type(exc).__name__
         return StoreError(f"{what}: cannot reach the server: {reason}", retryable=True)
+    if isinstance(exc, asyncpg.InternalClientError):
+        return StoreError(f"{what}: connection broken: {scrub(str(exc), secrets)}", retryable=True)
     if isinstance(exc, asyncpg.InterfaceError):
         detail = scrub(str(exc), secrets)
         if "closed" in detail or "connection" in detail:

@@ -1,0 +1,224 @@
+"""PostgreSQL-only behaviour: migrations under the advisory lock, errors that say
+whether to retry and never hold a password, connections lost mid-run."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from sentinel.clock import FakeClock
+from sentinel.notify.base import Notice
+from sentinel.notify.outbox import Delivery
+from sentinel.store import StoreError, open_store
+from sentinel.store.migrations import LATEST, MIGRATIONS
+from sentinel.store.postgres import PostgresStore
+from sentinel.store.postgres_schema import describe, migrate, schema_version
+from sentinel.store.startup import open_when_ready
+from tests.conftest import free_port
+from tests.store.proxy import Proxy
+from tests.store.test_sqlite import result
+
+
+def via(url: str, host: str, port: int, user: str = "postgres", password: str = "") -> str:
+    """``url`` with another address and user (its database and search_path kept)."""
+    parts = urlsplit(url)
+    auth = f"{user}:{password}@" if password else f"{user}@"
+    return urlunsplit(parts._replace(netloc=f"{auth}{host}:{port}"))
+
+
+def delivery(key: str) -> Delivery:
+    return Delivery(key, "fp", "t", "c", None, Notice(kind="test", at=1.0), 1.0, 1.0)
+
+
+async def test_migrations_are_recorded_per_step(postgres_url: str) -> None:
+    """Each step leaves a row (version, name, time) in sentinel_schema."""
+    store = open_store(postgres_url)
+    await store.open()
+    await store.close()
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        rows = await conn.fetch("SELECT version, name FROM sentinel_schema ORDER BY version")
+        assert [(r["version"], r["name"]) for r in rows] == [
+            (n + 1, m.name) for n, m in enumerate(MIGRATIONS)
+        ]
+        assert await migrate(conn, "db") == 0
+    finally:
+        await conn.close()
+
+
+async def test_replicas_starting_together_migrate_once(postgres_url: str) -> None:
+    """Four stores opening one empty database at once: the advisory lock lets one
+    migrate; the others find the schema done and every one opens."""
+    stores = [open_store(postgres_url) for _ in range(4)]
+    await asyncio.gather(*(s.open() for s in stores))
+    try:
+        await stores[0].add_results([result("a", 0)])
+        assert await stores[3].recent_results("a") == [result("a", 0)]
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        assert await conn.fetchval("SELECT COUNT(*) FROM sentinel_schema") == LATEST
+        assert await schema_version(conn) == LATEST
+    finally:
+        await conn.close()
+
+
+async def test_a_newer_schema_is_refused_untouched(postgres_url: str) -> None:
+    """A database migrated by a newer sentinel is refused, clearly and for good."""
+    first = open_store(postgres_url)
+    await first.open()
+    await first.close()
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        await conn.execute("INSERT INTO sentinel_schema (version, name) VALUES ($1, 'x')", 99)
+    finally:
+        await conn.close()
+    with pytest.raises(
+        StoreError, match=f"schema version 99, newer than this sentinel knows \\({LATEST}\\)"
+    ) as info:
+        await open_store(postgres_url).open()
+    assert not info.value.retryable
+
+
+async def test_unknown_database_and_user_are_fatal_and_name_no_password(
+    postgres_url: str,
+) -> None:
+    """Wrong credentials or a database that does not exist: one clear line, not worth
+    retrying, without the password or the URL."""
+    parts = urlsplit(postgres_url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 5432
+    nodb = urlunsplit(
+        parts._replace(path="/sentinel_no_such_db", netloc=f"postgres:hunter2@{host}:{port}")
+    )
+    with pytest.raises(StoreError, match="database does not exist") as info:
+        await open_store(nodb).open()
+    assert not info.value.retryable
+    assert "hunter2" not in str(info.value)
+    assert f"postgresql://{host}:{port}/sentinel_no_such_db" in str(info.value)
+    nouser = via(postgres_url, host, port, user="sentinel_no_such_user", password="hunter2")
+    with pytest.raises(StoreError, match="authentication failed") as info:
+        await open_store(nouser).open()
+    assert not info.value.retryable
+    assert "hunter2" not in str(info.value)
+
+
+async def test_a_server_that_is_down_is_retryable(postgres_url: str) -> None:
+    """Nothing listening: a retryable StoreError naming where, never the password."""
+    url = via(postgres_url, "127.0.0.1", free_port(), password="hunter2")
+    store = open_store(url, pool_size=1)
+    with pytest.raises(StoreError, match="cannot reach the server") as info:
+        await store.open()
+    assert info.value.retryable
+    assert "hunter2" not in str(info.value)
+    assert await store.ping() is False
+
+
+def test_describe_keeps_host_port_and_database_only() -> None:
+    assert describe("postgresql://u:pw@db.internal:6432/mon?sslmode=require") == (
+        "postgresql://db.internal:6432/mon"
+    )
+
+
+async def test_opening_waits_for_a_database_that_comes_up(postgres_url: str) -> None:
+    """Down at start: open_when_ready waits with a growing pause on the clock and
+    opens once the database answers; each wait is reported with its reason."""
+    parts = urlsplit(postgres_url)
+    proxy = Proxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    store = open_store(via(postgres_url, "127.0.0.1", proxy.port))
+    clock = FakeClock()
+    waits: list[float] = []
+    waited = asyncio.Event()
+
+    def on_wait(error: StoreError, seconds: float) -> None:
+        assert error.retryable
+        waits.append(seconds)
+        waited.set()
+
+    task = asyncio.create_task(open_when_ready(store, clock, on_wait))
+    for expected in ([1.0], [1.0, 2.0]):
+        async with asyncio.timeout(10):
+            await waited.wait()
+        waited.clear()
+        assert waits == expected
+        assert clock.sleepers == 1
+        if len(expected) == 2:
+            await proxy.start()
+        await clock.advance(expected[-1])
+    async with asyncio.timeout(10):
+        await task
+    try:
+        assert await store.ping() is True
+    finally:
+        await store.close()
+        await proxy.stop()
+
+
+async def test_lost_connections_are_retried_and_nothing_is_lost(postgres_url: str) -> None:
+    """pg_terminate_backend on every connection of this store mid-run: the next
+    writes reconnect and go through; the outbox keeps every row."""
+    app = f"sentinel_test_{id(postgres_url):x}"
+    url = postgres_url + "&" + urlencode({"application_name": app})
+    store = open_store(url, pool_size=3)
+    await store.open()
+    try:
+        await store.commit_notifications([], [delivery("a")], 1.0)
+        await asyncio.gather(*(store.recent_results("x") for _ in range(3)))  # fill the pool
+        admin = await asyncpg.connect(postgres_url)
+        try:
+            killed = await admin.fetchval(
+                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = $1",
+                app,
+            )
+        finally:
+            await admin.close()
+        assert killed >= 1
+        await store.add_results([result("a", 0)])
+        added = await store.commit_notifications([("fp", {"s": 1})], [delivery("b")], 2.0)
+        assert [d.dedup for d in added] == ["b"]
+        assert [d.dedup for d in await store.open_deliveries()] == ["a", "b"]
+        assert await store.recent_results("a") == [result("a", 0)]
+    finally:
+        await store.close()
+
+
+async def test_database_gone_mid_run_fails_retryably_then_recovers(postgres_url: str) -> None:
+    """The database unreachable mid-run: writes fail with a retryable StoreError
+    (the caller keeps its rows), ping is False; once it is back, all works again."""
+    parts = urlsplit(postgres_url)
+    proxy = Proxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    await proxy.start()
+    store = PostgresStore(
+        via(postgres_url, "127.0.0.1", proxy.port, password="hunter2"),
+        pool_size=2,
+        retry_pauses=(0.0, 0.05),
+        connect_timeout=2.0,
+    )
+    await store.open()
+    try:
+        await store.commit_notifications([], [delivery("a")], 1.0)
+        await proxy.stop()
+        with pytest.raises(StoreError) as info:
+            await store.commit_notifications([], [delivery("b")], 2.0)
+        assert info.value.retryable
+        assert "hunter2" not in str(info.value)
+        assert await store.ping() is False
+        await proxy.start()
+        assert await store.ping() is True
+        await store.commit_notifications([], [delivery("b")], 2.0)
+        assert [d.dedup for d in await store.open_deliveries()] == ["a", "b"]
+    finally:
+        await store.close()
+        await proxy.stop()
+
+
+def test_postgresql_urls_open_the_postgresql_store() -> None:
+    """postgresql://, postgres:// and postgresql+asyncpg:// all name this store."""
+    for url in ("postgresql://u@db/s", "postgres://u@db/s", "postgresql+asyncpg://u@db/s"):
+        store = open_store(url, pool_size=2)
+        assert isinstance(store, PostgresStore)
+        assert store.where == "postgresql://db:5432/s"
