@@ -36,6 +36,7 @@ from sentinel.results import Result
 from sentinel.runner import Armed, execute
 from sentinel.settings import Settings
 from sentinel.simulate import ScenarioError, load_scenario, simulate
+from sentinel.store import cli as store_cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "healthcheck":  # before the config loads: it must work without one
         return healthcheck(args.url, args.config, os.environ, sys.stdout, sys.stderr)
+    if args.command in store_cli.COMMANDS:  # migrate, store copy: a config is optional
+        return store_cli.main(args)
     env = dict(os.environ)
     settings = Settings()
     if args.config:
@@ -174,6 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     schema = sub.add_parser("schema", help="print the config file's JSON Schema (for editors)")
     schema.add_argument("-o", "--output", metavar="FILE", help="write it to FILE instead")
+    store_cli.add_commands(sub)
     sub.add_parser("version", help="print the version")
     return parser
 

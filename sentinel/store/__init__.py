@@ -50,7 +50,7 @@ def refuse_moved(where: str, moved_to: str | None) -> None:
     if moved_to:
         raise StoreError(
             f"{where} was moved to {moved_to} by `sentinel store copy`; point storage.url "
-            "there, or open this store with force to use it anyway"
+            "there, or start sentinel with --force to use this one anyway"
         )
 
 

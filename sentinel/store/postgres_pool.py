@@ -41,6 +41,11 @@ class PostgresPool:
         self._rollup = Rollup()
 
     @property
+    def dsn(self) -> str:
+        """The URL as configured (it may hold a password: never log it)."""
+        return self._dsn
+
+    @property
     def where(self) -> str:
         """``postgresql://host:port/db``: safe to log."""
         return self._where
