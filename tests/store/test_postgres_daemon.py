@@ -1,0 +1,86 @@
+"""The whole daemon on PostgreSQL: the kill -9 delivery guarantees of
+tests/test_delivery.py hold with the state in PostgreSQL instead of SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+
+from tests.conftest import free_port
+from tests.notify.fakes import Fault, PagerDuty
+from tests.test_delivery import _start, config_text, pd, triggers
+
+__all__ = ["pd"]
+
+
+async def outbox(url: str) -> list[tuple[str, str]]:
+    """The outbox rows' (state, channel), read by a second connection as an operator would."""
+    conn = await asyncpg.connect(url)
+    try:
+        if not await conn.fetchval("SELECT to_regclass('outbox') IS NOT NULL"):
+            return []
+        rows = await conn.fetch("SELECT state, channel FROM outbox")
+    finally:
+        await conn.close()
+    return [(str(r["state"]), str(r["channel"])) for r in rows]
+
+
+async def until(check: Callable[[], bool | Awaitable[bool]], seconds: float = 20.0) -> None:
+    """Poll real I/O (the database, the fake PagerDuty) until it holds; bounded."""
+    for _ in range(int(seconds / 0.1)):
+        ok = check()
+        if ok if isinstance(ok, bool) else await ok:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+async def test_kill_9_on_postgresql_loses_nothing_and_pages_once(
+    tmp_path: Path, pd: PagerDuty, postgres_url: str
+) -> None:
+    """PagerDuty is down when the alert fires; sentinel (on PostgreSQL) is killed with
+    SIGKILL while retrying; the next process delivers the page; killed again after
+    delivery, the next one does not page twice."""
+    config = tmp_path / "sentinel.yaml"
+    text = config_text(tmp_path, free_port(), pd.url)
+    config.write_text(text.replace(f'url: "sqlite:{tmp_path}/state.db"', f'url: "{postgres_url}"'))
+    assert postgres_url in config.read_text()
+    env = {**os.environ, "SENTINEL_LOG_FORMAT": "json"}
+    pd.inject(*[Fault(503) for _ in range(10_000)])
+
+    async def pending() -> bool:
+        return ("pending", "pagerduty") in await outbox(postgres_url)
+
+    async def sent() -> bool:
+        return ("sent", "pagerduty") in await outbox(postgres_url)
+
+    first = await _start(config, env)
+    try:
+        await until(pending)
+        await until(lambda: pd.seen >= 2)  # it is retrying
+    finally:
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    assert triggers(pd) == []
+    pd.faults.clear()
+    second = await _start(config, env)
+    try:
+        await until(lambda: len(triggers(pd)) == 1)
+        await until(sent)
+    finally:
+        second.send_signal(signal.SIGKILL)
+        await second.wait()
+    third = await _start(config, env)
+    try:
+        await until(lambda: pd.seen > 0)
+        await asyncio.sleep(2.0)  # time for any duplicate to show up
+        assert len(triggers(pd)) == 1
+        assert not (tmp_path / "state.db").exists()  # it really ran on PostgreSQL
+    finally:
+        third.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(third.wait(), 20) == 0
