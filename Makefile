@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.notify_latency
 	$(BIN)/python -m bench.status_page
 	$(BIN)/python -m bench.http_checks
+	$(BIN)/python -m bench.store_writes
 
 clean:
 	rm -rf $(VENV) .state .mypy_cache .pytest_cache .ruff_cache

@@ -60,7 +60,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         (
             """
             CREATE TABLE results (
-                check_name TEXT NOT NULL,
+                check_name TEXT COLLATE "C" NOT NULL,
                 type TEXT NOT NULL,
                 started_at DOUBLE PRECISION NOT NULL,
                 duration DOUBLE PRECISION NOT NULL,

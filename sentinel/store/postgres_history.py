@@ -19,8 +19,11 @@ from sentinel.store.codec import (
 from sentinel.store.postgres_pool import Conn, PostgresPool
 
 _RESULT_NAMES = [c.strip() for c in RESULT_COLUMNS.split(",")]
+# One statement for the whole rollup (arrays in, unnest): 10,000 rows cost one plan
+# and one round trip instead of 10,000 of each.
 _UPTIME = (
-    "INSERT INTO uptime_daily VALUES ($1, $2, $3, $4, $5) ON CONFLICT (check_name, day) "
+    "INSERT INTO uptime_daily SELECT * FROM unnest($1::text[], $2::integer[], "
+    "$3::integer[], $4::integer[], $5::float8[]) ON CONFLICT (check_name, day) "
     "DO UPDATE SET ok = uptime_daily.ok + excluded.ok, "
     "total = uptime_daily.total + excluded.total, "
     "duration_sum = uptime_daily.duration_sum + excluded.duration_sum"
@@ -41,9 +44,13 @@ class PostgresHistory(PostgresPool):
         rows = [result_row(r) for r in results]
 
         async def copy(conn: Conn) -> None:
+            # History is as durable as SQLite's WAL with synchronous=NORMAL: a crash of
+            # the server may lose the last fraction of a second of results, never an
+            # alert or the outbox (their commits stay synchronous).
+            await conn.execute("SET LOCAL synchronous_commit = off")
             await conn.copy_records_to_table("results", records=rows, columns=_RESULT_NAMES)
 
-        await self._run("writing results", copy)
+        await self._run("writing results", copy, tx=True)
         self._rollup.add(results)
         if self._rollup.due:
             await self.flush_rollup()
@@ -53,7 +60,8 @@ class PostgresHistory(PostgresPool):
         if not rows:
             return
         try:
-            await self._run("writing daily uptime", lambda c: c.executemany(_UPTIME, rows), tx=True)
+            columns = [list(c) for c in zip(*rows, strict=True)]
+            await self._run("writing daily uptime", lambda c: c.execute(_UPTIME, *columns))
         except BaseException:
             self._rollup.give_back(rows)
             raise
