@@ -55,6 +55,8 @@ _ADD_OUTBOX = (
     "ON CONFLICT (dedup) DO NOTHING RETURNING id"
 )
 
+_OWN_ROW = "SELECT id FROM outbox WHERE dedup = $1 AND created_at = $2 AND notice = $3"
+
 
 def _upsert(table: str, columns: str, key: str) -> str:
     names = [c.strip() for c in columns.split(",")]
@@ -176,9 +178,17 @@ class PostgresStore(PostgresHistory):
         now: float,
     ) -> list[Delivery]:
         """In one transaction: escalation progress (None deletes it) and new outbox
-        rows; rows whose ``dedup`` key exists are skipped. Returns the new rows, with ids."""
+        rows; rows whose ``dedup`` key exists are skipped. Returns the new rows, with ids.
+
+        When a try is retried because its connection broke, its COMMIT may have gone
+        through with the answer lost: a row found with the same key, creation time
+        and notice is then this call's own, and is returned (else the dispatcher
+        would only learn of it at the next start)."""
+        tries = 0
 
         async def commit(conn: Conn) -> list[Delivery]:
+            nonlocal tries
+            tries += 1
             gone = [fp for fp, progress in escalations if progress is None]
             kept = [(fp, dumps(p), now) for fp, p in escalations if p is not None]
             if gone:
@@ -189,7 +199,10 @@ class PostgresStore(PostgresHistory):
                 await conn.executemany(_SAVE_ESCALATION, kept)
             added = []
             for d in deliveries:
-                rid = await conn.fetchval(_ADD_OUTBOX, *delivery_row(d))
+                row = delivery_row(d)
+                rid = await conn.fetchval(_ADD_OUTBOX, *row)
+                if rid is None and tries > 1:
+                    rid = await conn.fetchval(_OWN_ROW, d.dedup, d.created_at, row[5])
                 if rid is not None:
                     added.append(d.with_(id=rid))
             return added

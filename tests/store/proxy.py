@@ -16,6 +16,10 @@ class Proxy:
         self.port = free_port()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.cut_after: bytes | None = None
+        """Once: when the client sends these bytes, pass them on, let the server work
+        for a moment, then cut that connection before any answer gets back."""
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
@@ -28,8 +32,13 @@ class Proxy:
         for w in list(self._writers):
             w.transport.abort()
         self._writers.clear()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.upstream)
         except OSError:
@@ -40,6 +49,13 @@ class Proxy:
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError, asyncio.CancelledError):
                 while data := await src.read(65536):
+                    if dst is up_writer and self.cut_after and self.cut_after in data:
+                        self.cut_after = None
+                        writer.transport.abort()  # the client hears nothing more
+                        dst.write(data)
+                        await dst.drain()
+                        await asyncio.sleep(0.2)  # while the server does what it was asked
+                        break
                     dst.write(data)
                     await dst.drain()
             dst.transport.abort()
