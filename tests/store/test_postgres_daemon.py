@@ -1,5 +1,6 @@
 """The whole daemon on PostgreSQL: the kill -9 delivery guarantees of
-tests/test_delivery.py hold with the state in PostgreSQL instead of SQLite."""
+tests/test_delivery.py and the restart of tests/test_daemon.py hold with the
+state in PostgreSQL instead of SQLite."""
 
 from __future__ import annotations
 
@@ -11,8 +12,14 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.conftest import free_port
+from sentinel.clock import SystemClock
+from sentinel.config import load_config
+from sentinel.daemon import Daemon
+from sentinel.logs import Redactor
+from sentinel.settings import Settings
+from tests.conftest import Target, free_port
 from tests.notify.fakes import Fault, PagerDuty
+from tests.test_daemon import config_text as daemon_config
 from tests.test_delivery import _start, config_text, pd, triggers
 
 __all__ = ["pd"]
@@ -84,3 +91,38 @@ async def test_kill_9_on_postgresql_loses_nothing_and_pages_once(
     finally:
         third.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(third.wait(), 20) == 0
+
+
+async def test_a_pending_alert_survives_a_restart_on_postgresql(
+    tmp_path: Path, target: Target, postgres_url: str
+) -> None:
+    """A pending alert saved by one daemon on PostgreSQL is pending again in the next,
+    with the same start: its `for` keeps counting across the restart."""
+    path = tmp_path / "sentinel.yaml"
+    text = daemon_config(tmp_path, target, free_port()).replace(
+        "expr: 'p95(duration_seconds[5m]) > 10s'", "expr: 'up == 1'"
+    )
+    path.write_text(text.replace(f'url: "sqlite:{tmp_path}/state.db"', f'url: "{postgres_url}"'))
+    config = load_config(path, {})
+    assert config.storage.url.get_secret_value() == postgres_url
+    first = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
+    await first.start()
+    try:
+        await until(lambda: any(a.rule == "Slow" for a in first.rules.active()))
+        before = next(a for a in first.rules.active() if a.rule == "Slow")
+
+        async def saved() -> bool:
+            return any(a.rule == "Slow" for a in await first.store.load_alerts())
+
+        await until(saved)
+    finally:
+        await first.stop()
+    second = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
+    await second.store.open()
+    second.rules.configure(config)
+    second.rules.restore(await second.store.load_alerts())
+    await second.store.close()
+    after = next(a for a in second.rules.active() if a.rule == "Slow")
+    assert after.state.state == "pending"
+    assert after.state.active_since == before.state.active_since
+    assert not (tmp_path / "state.db").exists()
