@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sentinel.incidents import IncidentEvent
+from sentinel.incidents import Incident, IncidentEvent
 from sentinel.notify.base import Notice
 from sentinel.notify.outbox import Delivery, decode_fallback, encode_fallback
 from sentinel.results import Result, Sample
@@ -225,6 +226,11 @@ def delivery_of(row: Sequence[Any]) -> Delivery:
         ref=None if ref is None else loads(ref),
         id=rid,
     )
+
+
+def incident_row(i: Incident) -> tuple[Any, ...]:
+    """In the order of INCIDENT_COLUMNS, which is the order of Incident's fields."""
+    return tuple(getattr(i, f.name) for f in fields(Incident))
 
 
 def event_rows(incident_id: str, events: Sequence[IncidentEvent]) -> list[tuple[Any, ...]]:

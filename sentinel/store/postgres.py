@@ -177,10 +177,8 @@ class PostgresStore(PostgresHistory):
         deliveries: Sequence[Delivery],
         now: float,
     ) -> list[Delivery]:
-        """In one transaction: escalation progress (None deletes it) and new outbox
-        rows; rows whose ``dedup`` key exists are skipped. Returns the new rows, with ids.
-
-        When a try is retried because its connection broke, its COMMIT may have gone
+        """As the Store protocol says (one transaction, dedup keys skipped, new rows
+        returned with ids). When a try is retried because its connection broke, its COMMIT may have gone
         through with the answer lost: a row found with the same key, creation time
         and notice is then this call's own, and is returned (else the dispatcher
         would only learn of it at the next start)."""

@@ -12,11 +12,13 @@ from sentinel.store.codec import (
     INCIDENT_COLUMNS,
     RESULT_COLUMNS,
     event_rows,
+    incident_row,
     loads,
     result_of,
     result_row,
 )
 from sentinel.store.postgres_pool import Conn, PostgresPool
+from sentinel.store.rollup import Row as RollupRow
 
 _RESULT_NAMES = [c.strip() for c in RESULT_COLUMNS.split(",")]
 # One statement for the whole rollup (arrays in, unnest): 10,000 rows cost one plan
@@ -56,15 +58,13 @@ class PostgresHistory(PostgresPool):
             await self.flush_rollup()
 
     async def flush_rollup(self) -> None:
-        rows = self._rollup.take()
-        if not rows:
-            return
-        try:
+        """Write the daily uptime counts summed since the last flush."""
+
+        async def write(rows: list[RollupRow]) -> None:
             columns = [list(c) for c in zip(*rows, strict=True)]
             await self._run("writing daily uptime", lambda c: c.execute(_UPTIME, *columns))
-        except BaseException:
-            self._rollup.give_back(rows)
-            raise
+
+        await self._rollup.flush(write)
 
     async def recent_results(self, check: str, limit: int = 100) -> list[Result]:
         rows = await self._run(
@@ -133,21 +133,7 @@ class PostgresHistory(PostgresPool):
     async def save_incident(self, i: Incident, events: Sequence[IncidentEvent] = ()) -> None:
         """Create or update an incident's life and append events, in one transaction;
         the write-up of an existing incident is left to :meth:`write_up`."""
-        row = (
-            i.id,
-            i.fingerprint,
-            i.rule,
-            i.check,
-            i.severity,
-            i.title,
-            i.started_at,
-            i.acked_at,
-            i.acked_by,
-            i.resolved_at,
-            i.root_cause,
-            i.resolution,
-            i.preventive,
-        )
+        row = incident_row(i)
 
         async def save(conn: Conn) -> None:
             await conn.execute(

@@ -8,7 +8,7 @@ most the unwritten counts, never a result.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from sentinel.results import Result
 
@@ -39,6 +39,18 @@ class Rollup:
     @property
     def due(self) -> bool:
         return self.count >= ROLLUP_EVERY
+
+    async def flush(self, write: Callable[[list[Row]], Awaitable[None]]) -> None:
+        """``write`` the summed rows (when there are any); if it fails they are kept
+        for the next flush, and the error goes on."""
+        rows = self.take()
+        if not rows:
+            return
+        try:
+            await write(rows)
+        except BaseException:
+            self.give_back(rows)
+            raise
 
     def take(self) -> list[Row]:
         """The rows to upsert, emptying the sums (give them back if the write fails)."""

@@ -37,6 +37,7 @@ from sentinel.store.codec import (
     dt,
     dumps,
     event_rows,
+    incident_row,
     loads,
     result_of,
     result_row,
@@ -46,6 +47,7 @@ from sentinel.store.codec import (
 )
 from sentinel.store.migrations import LATEST, migrate, refuse_newer, user_version
 from sentinel.store.rollup import Rollup
+from sentinel.store.rollup import Row as RollupRow
 
 _INSERT = "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?)"
 _UPTIME = (
@@ -166,15 +168,12 @@ class SqliteStore:
 
     async def flush_rollup(self) -> None:
         """Write the daily uptime counts summed since the last flush."""
-        rows = self._rollup.take()
-        if not rows:
-            return
-        try:
+
+        async def write(rows: list[RollupRow]) -> None:
             async with self._transaction("BEGIN") as db:
                 await db.executemany(_UPTIME, rows)
-        except BaseException:
-            self._rollup.give_back(rows)
-            raise
+
+        await self._rollup.flush(write)
 
     async def recent_results(self, check: str, limit: int = 100) -> list[Result]:
         async with self.db.execute(_RECENT, (check, limit)) as cur:
@@ -339,21 +338,7 @@ class SqliteStore:
                 "acked_by = excluded.acked_by, "
                 # a resolution is final: a stale copy saved later cannot reopen it
                 "resolved_at = COALESCE(excluded.resolved_at, incidents.resolved_at)",
-                (
-                    i.id,
-                    i.fingerprint,
-                    i.rule,
-                    i.check,
-                    i.severity,
-                    i.title,
-                    i.started_at,
-                    i.acked_at,
-                    i.acked_by,
-                    i.resolved_at,
-                    i.root_cause,
-                    i.resolution,
-                    i.preventive,
-                ),
+                incident_row(i),
             )
             await db.executemany(
                 "INSERT INTO incident_events VALUES (?, ?, ?, ?, ?)",
