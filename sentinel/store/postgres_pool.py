@@ -16,6 +16,9 @@ T = TypeVar("T")
 Conn: TypeAlias = Any  # asyncpg.Connection: asyncpg has no type hints
 
 
+PING_TIMEOUT = 2.0
+
+
 class PostgresPool:
     """A pool of at most ``pool_size`` connections, and :meth:`_run` to use one."""
 
@@ -83,11 +86,13 @@ class PostgresPool:
         raise AssertionError("unreachable")
 
     async def ping(self) -> bool:
+        """True when the database answers within PING_TIMEOUT (/ready must not hang on
+        a database that does not answer at all); never raises."""
         pool = self._pool
         if pool is None:
             return False
         try:
-            async with asyncio.timeout(self._connect_timeout):
+            async with asyncio.timeout(min(PING_TIMEOUT, self._connect_timeout)):
                 async with pool.acquire() as conn:
                     return bool(await conn.fetchval("SELECT 1") == 1)
         except Exception:

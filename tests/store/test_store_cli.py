@@ -112,6 +112,11 @@ async def test_round_trip_sqlite_postgresql_sqlite_is_identical(
     assert await snapshot(back) == before
     with pytest.raises(StoreError, match=f"moved to {tmp_path}/b.db"):
         await open_store(postgres_url).open()
+    await copy_store(postgres_url, first)  # back onto the store that was moved away
+    assert await snapshot(first) == before
+    reopened = open_store(first)
+    await reopened.open()  # no longer marked: it is the live store again
+    await reopened.close()
     # what sentinel reads after the move is what it wrote before it
     s = open_store(back)
     await s.open()
