@@ -1,6 +1,6 @@
-"""The whole daemon on PostgreSQL: the kill -9 delivery guarantees of
-tests/test_delivery.py and the restart of tests/test_daemon.py hold with the
-state in PostgreSQL instead of SQLite."""
+"""Scenarios on PostgreSQL: the kill -9 delivery guarantees of tests/test_delivery.py,
+the restart of tests/test_daemon.py and ``sentinel report`` of tests/test_reports.py
+hold with the state in PostgreSQL instead of SQLite."""
 
 from __future__ import annotations
 
@@ -8,19 +8,27 @@ import asyncio
 import os
 import signal
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import asyncpg
+import pytest
 
+from sentinel.cli import main
 from sentinel.clock import SystemClock
 from sentinel.config import load_config
 from sentinel.daemon import Daemon
 from sentinel.logs import Redactor
 from sentinel.settings import Settings
+from sentinel.store import open_store
+from sentinel.store.sqlite import SqliteStore
 from tests.conftest import Target, free_port
 from tests.notify.fakes import Fault, PagerDuty
 from tests.test_daemon import config_text as daemon_config
 from tests.test_delivery import _start, config_text, pd, triggers
+from tests.test_reports import fill as fill_report
+from tests.test_reports import write_config as write_report_config
 
 __all__ = ["pd"]
 
@@ -126,3 +134,31 @@ async def test_a_pending_alert_survives_a_restart_on_postgresql(
     assert after.state.state == "pending"
     assert after.state.active_since == before.state.active_since
     assert not (tmp_path / "state.db").exists()
+
+
+def test_cli_report_reads_postgresql(
+    tmp_path: Path,
+    postgres_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``sentinel report`` on a PostgreSQL store prints what it prints on SQLite
+    (uptime from the daily rollup, incidents, notifications)."""
+
+    async def go() -> None:
+        s = open_store(postgres_url)
+        await s.open()
+        try:
+            # fill is annotated with SqliteStore but uses only the Store protocol
+            await fill_report(cast(SqliteStore, s), datetime.now(UTC).replace(microsecond=0))
+        finally:
+            await s.close()
+
+    asyncio.run(go())
+    path = write_report_config(tmp_path, tmp_path / "unused.db")
+    monkeypatch.setenv("SENTINEL_STORAGE_URL", postgres_url)
+    assert main(["report", "-c", path, "--period", "7d"]) == 0
+    out = capsys.readouterr().out
+    assert "Incidents                    3 (critical 2, high 1)" in out
+    assert "api    89.88%" in out
+    assert not (tmp_path / "unused.db").exists()
