@@ -26,24 +26,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import platform
-import secrets
 import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from bench.pg_database import backend_seconds, fresh_database
 from sentinel.results import Result, Sample
 from sentinel.store import open_store
 
-DSN = os.environ.get("SENTINEL_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 BATCH = 500
 PER_DAY = 86_400 / 10
 
@@ -73,24 +70,6 @@ def results(checks: int, interval: int) -> list[Result]:
     return out
 
 
-def ticks(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def backends(admin: str, db: str) -> dict[int, float]:
-    conn = await asyncpg.connect(admin)
-    try:
-        pids = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", db)
-    finally:
-        await conn.close()
-    out = {}
-    for (pid,) in pids:
-        with contextlib.suppress(OSError):  # not on this machine, or gone
-            out[pid] = await asyncio.to_thread(ticks, pid)
-    return out
-
-
 async def run(
     url: str, args: argparse.Namespace, size: Callable[[], Awaitable[int]]
 ) -> dict[str, float]:
@@ -100,8 +79,8 @@ async def run(
     for n in range(args.intervals):
         rows = results(args.checks, n)
         batches += [rows[i : i + BATCH] for i in range(0, len(rows), BATCH)]
-    admin, db = (DSN, urlsplit(url).path.lstrip("/")) if url.startswith("postgresql") else ("", "")
-    server_before = await backends(admin, db) if admin else {}
+    pg = url.startswith("postgresql")
+    server_before = await backend_seconds(url) if pg else 0.0
     cpu = time.process_time()
     latencies = []
     for batch in batches:
@@ -109,8 +88,7 @@ async def run(
         await store.add_results(batch)
         latencies.append(time.perf_counter() - t)
     cpu = time.process_time() - cpu
-    server_after = await backends(admin, db) if admin else {}
-    server = sum(v - server_before.get(pid, 0.0) for pid, v in server_after.items())
+    server = (await backend_seconds(url) - server_before) if pg else 0.0
     await store.close()
     written = sum(len(b) for b in batches)
     nbytes = await size()
@@ -124,7 +102,7 @@ async def run(
     }
 
 
-async def main_async(args: argparse.Namespace) -> None:
+def main_sync(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.db"
 
@@ -132,12 +110,8 @@ async def main_async(args: argparse.Namespace) -> None:
             files = await asyncio.to_thread(lambda: list(Path(tmp).glob("bench.db*")))
             return sum(p.stat().st_size for p in files)
 
-        sqlite = await run(f"sqlite:{path}", args, sqlite_size)
-    name = f"sentinel_bench_{os.getpid()}_{secrets.token_hex(4)}"
-    url = urlunsplit(urlsplit(DSN)._replace(path="/" + name))
-    conn = await asyncpg.connect(DSN)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    try:
+        sqlite = asyncio.run(run(f"sqlite:{path}", args, sqlite_size))
+    with fresh_database() as url:
 
         async def pg_size() -> int:
             c = await asyncpg.connect(url)
@@ -152,10 +126,7 @@ async def main_async(args: argparse.Namespace) -> None:
             finally:
                 await c.close()
 
-        pg = await run(url, args, pg_size)
-    finally:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
+        pg = asyncio.run(run(url, args, pg_size))
     total_pg = pg["cpu"] + pg["server"]
     print(
         f"{args.checks} checks x {args.intervals} intervals, batches of {BATCH}; "
@@ -175,7 +146,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--checks", type=int, default=10_000)
     parser.add_argument("--intervals", type=int, default=6)
-    asyncio.run(main_async(parser.parse_args()))
+    main_sync(parser.parse_args())
     return 0
 
 
