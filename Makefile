@@ -32,7 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.rule_eval
 	$(BIN)/python -m bench.notify_latency
 	$(BIN)/python -m bench.status_page
-	$(BIN)/python -m bench.http_checks
+	$(BIN)/python -m bench.http_checks --store both
 	$(BIN)/python -m bench.store_writes
 
 clean:
