@@ -1,6 +1,6 @@
 """Scenarios on PostgreSQL: the kill -9 delivery guarantees of tests/test_delivery.py,
-the restart of tests/test_daemon.py and ``sentinel report`` of tests/test_reports.py
-hold with the state in PostgreSQL instead of SQLite."""
+the restart of tests/test_daemon.py ``sentinel report`` of tests/test_reports.py and the status page's uptime bars of
+tests/web/test_page.py hold with the state in PostgreSQL instead of SQLite."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 import os
 import signal
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
@@ -20,15 +20,21 @@ from sentinel.clock import SystemClock
 from sentinel.config import load_config
 from sentinel.daemon import Daemon
 from sentinel.logs import Redactor
+from sentinel.results import Result, Sample
 from sentinel.settings import Settings
 from sentinel.store import open_store
 from sentinel.store.sqlite import SqliteStore
+from sentinel.web import svg
 from tests.conftest import Target, free_port
 from tests.notify.fakes import Fault, PagerDuty
 from tests.test_daemon import config_text as daemon_config
 from tests.test_delivery import _start, config_text, pd, triggers
 from tests.test_reports import fill as fill_report
 from tests.test_reports import write_config as write_report_config
+from tests.web.test_page import config_text as page_config
+from tests.web.test_page import get as get_page
+from tests.web.test_page import row_of
+from tests.web.test_page import start_daemon as start_page_daemon
 
 __all__ = ["pd"]
 
@@ -162,3 +168,32 @@ def test_cli_report_reads_postgresql(
     assert "Incidents                    3 (critical 2, high 1)" in out
     assert "api    89.88%" in out
     assert not (tmp_path / "unused.db").exists()
+
+
+async def test_status_page_draws_uptime_history_from_postgresql(
+    tmp_path: Path, target: Target, postgres_url: str
+) -> None:
+    """The 90-day bars of the status page come from PostgreSQL's daily rollup, as
+    from SQLite's (tests/web/test_page.py)."""
+    store = open_store(postgres_url)
+    await store.open()
+    yesterday = SystemClock().now() - timedelta(days=1)
+    await store.add_results(
+        [
+            Result("loose", "http", i != 0, yesterday, 0.01, None, (Sample("up", 1.0),))
+            for i in range(10)
+        ]
+    )
+    await store.close()
+    text = page_config(tmp_path, allow_ack=False, up_url=target.url)
+    text = text.replace(f'url: "sqlite:{tmp_path}/state.db"', f'url: "{postgres_url}"')
+    assert postgres_url in text
+    daemon = await start_page_daemon(tmp_path, text)
+    try:
+        row = row_of((await get_page(daemon)).text, "loose")
+    finally:
+        await daemon.stop()
+    day = (SystemClock().now().date() - timedelta(days=1)).isoformat()
+    assert f'fill="{svg.RED}"><title>{day}: 90.00%</title>' in row
+    assert "<td>90.00%</td>" in row
+    assert not (tmp_path / "state.db").exists()
