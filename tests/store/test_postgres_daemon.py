@@ -1,6 +1,7 @@
-"""Scenarios on PostgreSQL: the kill -9 delivery guarantees of tests/test_delivery.py,
-the restart of tests/test_daemon.py ``sentinel report`` of tests/test_reports.py and the status page's uptime bars of
-tests/web/test_page.py hold with the state in PostgreSQL instead of SQLite."""
+"""Scenarios on PostgreSQL: the kill -9 delivery of tests/test_delivery.py, the
+restart of tests/test_daemon.py, ``sentinel report`` of tests/test_reports.py and
+the status page's uptime bars of tests/web/test_page.py, with the state in
+PostgreSQL instead of SQLite."""
 
 from __future__ import annotations
 
