@@ -34,6 +34,7 @@ _ADD_EVENTS = (
     "INSERT INTO incident_events (incident_id, at, kind, text, detail) VALUES ($1, $2, $3, $4, $5)"
 )
 _NO_SINCE = float("-inf")
+PRUNE_TIMEOUT = 600.0
 
 
 class PostgresHistory(PostgresPool):
@@ -85,7 +86,11 @@ class PostgresHistory(PostgresPool):
         await self.flush_rollup()
 
         async def prune(conn: Conn) -> int:
-            status = await conn.execute("DELETE FROM results WHERE started_at < $1", cutoff)
+            # An hour of 10,000 checks every 10 s is 3.6 million rows: more than the
+            # usual command timeout may allow, so this one gets its own.
+            status = await conn.execute(
+                "DELETE FROM results WHERE started_at < $1", cutoff, timeout=PRUNE_TIMEOUT
+            )
             await conn.execute("DELETE FROM uptime_daily WHERE day < $1", int(cutoff // 86400))
             await conn.execute(
                 "DELETE FROM outbox WHERE created_at < $1 AND state NOT IN ('pending', 'held')",
