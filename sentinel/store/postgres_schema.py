@@ -105,6 +105,8 @@ def store_error(exc: BaseException, what: str, secrets: Sequence[str]) -> StoreE
         if "closed" in detail or "connection" in detail:
             return StoreError(f"{what}: connection lost: {detail}", retryable=True)
         return StoreError(f"{what}: {detail}")
+    if isinstance(exc, ValueError):  # asyncpg's reading of the URL, or of a value
+        return StoreError(f"{what}: invalid url or value: {scrub(str(exc), secrets)}")
     return None
 
 

@@ -244,3 +244,14 @@ async def test_a_commit_whose_answer_is_lost_still_returns_its_rows(postgres_url
     finally:
         await store.close()
         await proxy.stop()
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://u:hunter2@[bad/x", "postgresql://u:hunter2@db:notaport/x"]
+)
+async def test_an_unreadable_url_is_one_clear_fatal_line(url: str) -> None:
+    """A URL asyncpg cannot read is a StoreError, not worth retrying, without the password."""
+    with pytest.raises(StoreError, match="invalid url") as info:
+        await open_store(url).open()
+    assert not info.value.retryable
+    assert "hunter2" not in str(info.value)
