@@ -27,18 +27,16 @@ from sentinel.silences import Silence
 
 
 class StoreError(Exception):
-    """The store cannot be opened or used; the message is safe to log (never a password).
+    """The store cannot be opened or used; the message is safe to log.
 
-    ``retryable``: the same call may work later (the database is down, restarting,
-    unreachable, out of connections, or a transaction lost a serialization race).
-    Not retryable: wrong credentials, an unknown database, a schema newer than this
-    sentinel, a store marked as moved, a constraint violation (a bug): retrying
-    changes nothing, so the daemon should say so in one line and exit 2.
+    ``transient``: waiting may fix it (the database is busy, refuses connections or
+    times out), so starting retries; otherwise (a bad URL, an unwritable file, wrong
+    credentials) it never will, and sentinel stops at once.
     """
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
+    def __init__(self, message: str, *, transient: bool = False) -> None:
         super().__init__(message)
-        self.retryable = retryable
+        self.transient = transient
 
 
 MOVED_KEY = "moved_to"

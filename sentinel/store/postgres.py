@@ -5,7 +5,7 @@ prepares each statement once per connection and keeps it (its statement cache):
 the hot path (results, alerts, outbox) runs prepared statements. Results go in
 with ``COPY`` (``copy_records_to_table``), one batch per call.
 
-Failures are :class:`StoreError` with ``retryable`` set as
+Failures are :class:`StoreError` with ``transient`` set as
 :func:`sentinel.store.postgres_schema.store_error` says. A call that meets a lost
 connection, a serialization failure or a lock timeout is retried at once on
 another connection, then after short pauses (``retry_pauses``); when that is not
@@ -77,7 +77,7 @@ class PostgresStore(PostgresHistory):
     async def open(self) -> None:
         """Connect, migrate (under the advisory lock) and check the store was not moved.
 
-        StoreError on any failure: ``retryable`` when the server is down or busy,
+        StoreError on any failure: ``transient`` when the server is down or busy,
         not when the credentials, the database or the schema are wrong."""
         if self._pool is not None:
             return

@@ -58,7 +58,7 @@ class PostgresPool:
 
     async def _run(self, what: str, op: Callable[[Conn], Awaitable[T]], *, tx: bool = False) -> T:
         """``op`` on a pooled connection (in a transaction when ``tx``), retried while
-        its failure is retryable and pauses remain."""
+        its failure is transient and pauses remain."""
         for attempt, pause in enumerate((*self._pauses, None)):
             pool = self._pool
             if pool is None:
@@ -78,9 +78,9 @@ class PostgresPool:
                 err = store_error(exc, f"{what} on {self._where}", self._secrets)
                 if err is None:
                     raise
-                if not err.retryable or pause is None:
-                    if attempt and err.retryable:
-                        err = StoreError(f"{err} (after {attempt + 1} tries)", retryable=True)
+                if not err.transient or pause is None:
+                    if attempt and err.transient:
+                        err = StoreError(f"{err} (after {attempt + 1} tries)", transient=True)
                     raise err from None
             await asyncio.sleep(pause)
         raise AssertionError("unreachable")

@@ -91,19 +91,19 @@ def store_error(exc: BaseException, what: str, secrets: Sequence[str]) -> StoreE
             return StoreError(f"{what}: authentication failed ({state}): {detail}")
         if state == "3D000":
             return StoreError(f"{what}: the database does not exist: {detail}")
-        retryable = state.startswith(_RETRYABLE) or isinstance(exc, asyncpg.PostgresConnectionError)
-        return StoreError(f"{what}: {detail} ({state})", retryable=retryable)
+        transient = state.startswith(_RETRYABLE) or isinstance(exc, asyncpg.PostgresConnectionError)
+        return StoreError(f"{what}: {detail} ({state})", transient=transient)
     if isinstance(exc, ssl.SSLCertVerificationError):
         return StoreError(f"{what}: TLS certificate rejected: {scrub(str(exc), secrets)}")
     if isinstance(exc, OSError | TimeoutError | asyncio.TimeoutError):
         reason = scrub(str(exc), secrets) or type(exc).__name__
-        return StoreError(f"{what}: cannot reach the server: {reason}", retryable=True)
+        return StoreError(f"{what}: cannot reach the server: {reason}", transient=True)
     if isinstance(exc, asyncpg.InternalClientError):
-        return StoreError(f"{what}: connection broken: {scrub(str(exc), secrets)}", retryable=True)
+        return StoreError(f"{what}: connection broken: {scrub(str(exc), secrets)}", transient=True)
     if isinstance(exc, asyncpg.InterfaceError):
         detail = scrub(str(exc), secrets)
         if "closed" in detail or "connection" in detail:
-            return StoreError(f"{what}: connection lost: {detail}", retryable=True)
+            return StoreError(f"{what}: connection lost: {detail}", transient=True)
         return StoreError(f"{what}: {detail}")
     if isinstance(exc, ValueError):  # asyncpg's reading of the URL, or of a value
         return StoreError(f"{what}: invalid url or value: {scrub(str(exc), secrets)}")

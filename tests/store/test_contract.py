@@ -279,7 +279,7 @@ async def test_a_moved_store_is_refused_unless_forced(store_url: str) -> None:
     await s.close()
     with pytest.raises(StoreError, match="moved to postgresql://db:5432/sentinel") as info:
         await open_store(store_url).open()
-    assert not info.value.retryable
+    assert not info.value.transient
     forced = open_store(store_url, force=True)
     await forced.open()
     await forced.close()

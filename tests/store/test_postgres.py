@@ -9,14 +9,12 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from sentinel.clock import FakeClock
 from sentinel.notify.base import Notice
 from sentinel.notify.outbox import Delivery
 from sentinel.store import StoreError, open_store
 from sentinel.store.migrations import LATEST, MIGRATIONS
 from sentinel.store.postgres import PostgresStore
 from sentinel.store.postgres_schema import describe, migrate, schema_version
-from sentinel.store.startup import open_when_ready
 from tests.conftest import free_port
 from tests.store.proxy import Proxy
 from tests.store.test_sqlite import result
@@ -81,7 +79,7 @@ async def test_a_newer_schema_is_refused_untouched(postgres_url: str) -> None:
         StoreError, match=f"schema version 99, newer than this sentinel knows \\({LATEST}\\)"
     ) as info:
         await open_store(postgres_url).open()
-    assert not info.value.retryable
+    assert not info.value.transient
 
 
 async def test_unknown_database_and_user_are_fatal_and_name_no_password(
@@ -96,23 +94,23 @@ async def test_unknown_database_and_user_are_fatal_and_name_no_password(
     )
     with pytest.raises(StoreError, match="database does not exist") as info:
         await open_store(nodb).open()
-    assert not info.value.retryable
+    assert not info.value.transient
     assert "hunter2" not in str(info.value)
     assert f"postgresql://{host}:{port}/sentinel_no_such_db" in str(info.value)
     nouser = via(postgres_url, host, port, user="sentinel_no_such_user", password="hunter2")
     with pytest.raises(StoreError, match="authentication failed") as info:
         await open_store(nouser).open()
-    assert not info.value.retryable
+    assert not info.value.transient
     assert "hunter2" not in str(info.value)
 
 
-async def test_a_server_that_is_down_is_retryable(postgres_url: str) -> None:
-    """Nothing listening: a retryable StoreError naming where, never the password."""
+async def test_a_server_that_is_down_is_transient(postgres_url: str) -> None:
+    """Nothing listening: a transient StoreError naming where, never the password."""
     url = via(postgres_url, "127.0.0.1", free_port(), password="hunter2")
     store = open_store(url, pool_size=1)
     with pytest.raises(StoreError, match="cannot reach the server") as info:
         await store.open()
-    assert info.value.retryable
+    assert info.value.transient
     assert "hunter2" not in str(info.value)
     assert await store.ping() is False
 
@@ -123,34 +121,19 @@ def test_describe_keeps_host_port_and_database_only() -> None:
     )
 
 
-async def test_opening_waits_for_a_database_that_comes_up(postgres_url: str) -> None:
-    """Down at start: open_when_ready waits with a growing pause on the clock and
-    opens once the database answers; each wait is reported with its reason."""
+async def test_a_database_that_comes_up_later_opens(postgres_url: str) -> None:
+    """Down at start: open fails as transient (the daemon waits and tries again, see
+    ``Daemon._open_store``), and the same store opens once the database answers."""
     parts = urlsplit(postgres_url)
     proxy = Proxy(parts.hostname or "127.0.0.1", parts.port or 5432)
     store = open_store(via(postgres_url, "127.0.0.1", proxy.port))
-    clock = FakeClock()
-    waits: list[float] = []
-    waited = asyncio.Event()
-
-    def on_wait(error: StoreError, seconds: float) -> None:
-        assert error.retryable
-        waits.append(seconds)
-        waited.set()
-
-    task = asyncio.create_task(open_when_ready(store, clock, on_wait))
-    for expected in ([1.0], [1.0, 2.0]):
-        async with asyncio.timeout(10):
-            await waited.wait()
-        waited.clear()
-        assert waits == expected
-        assert clock.sleepers == 1
-        if len(expected) == 2:
-            await proxy.start()
-        await clock.advance(expected[-1])
-    async with asyncio.timeout(10):
-        await task
+    for _ in range(2):
+        with pytest.raises(StoreError, match="cannot reach the server") as info:
+            await store.open()
+        assert info.value.transient
+    await proxy.start()
     try:
+        await store.open()
         assert await store.ping() is True
     finally:
         await store.close()
@@ -187,7 +170,7 @@ async def test_lost_connections_are_retried_and_nothing_is_lost(postgres_url: st
 
 
 async def test_database_gone_mid_run_fails_retryably_then_recovers(postgres_url: str) -> None:
-    """The database unreachable mid-run: writes fail with a retryable StoreError
+    """The database unreachable mid-run: writes fail with a transient StoreError
     (the caller keeps its rows), ping is False; once it is back, all works again."""
     parts = urlsplit(postgres_url)
     proxy = Proxy(parts.hostname or "127.0.0.1", parts.port or 5432)
@@ -204,7 +187,7 @@ async def test_database_gone_mid_run_fails_retryably_then_recovers(postgres_url:
         await proxy.stop()
         with pytest.raises(StoreError) as info:
             await store.commit_notifications([], [delivery("b")], 2.0)
-        assert info.value.retryable
+        assert info.value.transient
         assert "hunter2" not in str(info.value)
         assert await store.ping() is False
         await proxy.start()
@@ -253,5 +236,5 @@ async def test_an_unreadable_url_is_one_clear_fatal_line(url: str) -> None:
     """A URL asyncpg cannot read is a StoreError, not worth retrying, without the password."""
     with pytest.raises(StoreError, match="invalid url") as info:
         await open_store(url).open()
-    assert not info.value.retryable
+    assert not info.value.transient
     assert "hunter2" not in str(info.value)
