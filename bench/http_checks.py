@@ -14,6 +14,12 @@ and writes the figures to docs/performance.md. Everything is bounded: the
 run stops itself after the window and kills what it started.
 
     python -m bench.http_checks [--checks 10000] [--interval 10] [--window 60]
+        [--store sqlite|postgresql|both]
+
+``--store both`` measures on SQLite, then on PostgreSQL (a database made for
+the run, dropped after), and compares CPU per 1,000 probes: sentinel's own on
+SQLite against sentinel's plus the server backends' serving it (read from
+/proc: the server must run on this machine).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import tempfile
 import textwrap
 import time
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -113,11 +120,18 @@ def wait_http(url: str, seconds: float) -> str:
 
 
 def write_config(
-    workdir: Path, target_port: int, listen_port: int, checks: int, interval: float, rules: bool
+    workdir: Path,
+    target_port: int,
+    listen_port: int,
+    checks: int,
+    interval: float,
+    rules: bool,
+    storage: str = "",
 ) -> Path:
+    url = storage or f"sqlite:{workdir}/bench.db"
     lines = [
         f'server: {{listen: "127.0.0.1:{listen_port}"}}',
-        f'storage: {{url: "sqlite:{workdir}/bench.db", history: 1d}}',
+        f'storage: {{url: "{url}", history: 1d}}',
         "scheduler: {max_concurrency: 500}",
         "checks:",
     ]
@@ -204,13 +218,50 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=60.0)
     parser.add_argument("--no-report", action="store_true", help="print only; leave docs alone")
     parser.add_argument("--rules", action="store_true", help="also evaluate two rules per check")
+    parser.add_argument(
+        "--store",
+        choices=("sqlite", "postgresql", "both"),
+        default="sqlite",
+        help="where sentinel keeps history (postgresql: a database made for the run, dropped)",
+    )
     args = parser.parse_args()
+    figures = {}
+    for store in ("sqlite", "postgresql") if args.store == "both" else (args.store,):
+        if store == "sqlite":
+            result, target_kind = measure(args)
+            print(format_result(result, args, target_kind))
+            if not args.no_report:
+                write_report(result, args, target_kind)
+        else:
+            from bench.pg_database import backend_cpu, fresh_database
 
+            with fresh_database() as url:
+                result, target_kind = measure(args, url, lambda: backend_cpu(url))
+            print("On PostgreSQL (sentinel's own CPU here; the server's backends below):")
+            print(format_result(result, args, target_kind))
+            print(f"server backends: {result['server_per_1000']:.3f} CPU-s per 1,000 probes")
+        figures[store] = result["cpu_per_1000"] + result["server_per_1000"]
+    if len(figures) == 2:
+        ratio = figures["postgresql"] / figures["sqlite"]
+        print(
+            f"CPU-s per 1,000 probes: sentinel on sqlite {figures['sqlite']:.3f}, "
+            f"sentinel + postgresql {figures['postgresql']:.3f}: {ratio:.2f}x (bar: 1.25x)"
+        )
+    return 0
+
+
+def measure(
+    args: argparse.Namespace, storage: str = "", server_cpu: Callable[[], float] | None = None
+) -> tuple[dict[str, float], str]:
+    """One run of sentinel on ``storage`` (default: SQLite in a temporary directory);
+    ``server_cpu`` reads the CPU seconds of the database server serving it."""
     with tempfile.TemporaryDirectory(prefix="sentinel-bench-") as tmp:
         workdir = Path(tmp)
         target, target_port, target_kind = start_target(workdir)
         listen = free_port()
-        config = write_config(workdir, target_port, listen, args.checks, args.interval, args.rules)
+        config = write_config(
+            workdir, target_port, listen, args.checks, args.interval, args.rules, storage
+        )
         env = {**os.environ, "SENTINEL_LOG_LEVEL": "warning", "SENTINEL_LOG_FORMAT": "json"}
         log = (workdir / "sentinel.log").open("wb")
         daemon = subprocess.Popen(
@@ -233,10 +284,12 @@ def main() -> int:
             # The window starts after the first scrape and ends before the second,
             # so the CPU figure is probing alone; a render is measured on its own.
             cpu0 = cpu_seconds(daemon.pid)
+            server0 = server_cpu() if server_cpu else 0.0
             cpu_scrape = cpu0 - before
             t0 = time.monotonic()
             time.sleep(args.window)
             cpu1 = cpu_seconds(daemon.pid)
+            server1 = server_cpu() if server_cpu else 0.0
             t1 = time.monotonic()
             s1 = time.monotonic()
             m1 = scrape(listen)
@@ -262,15 +315,13 @@ def main() -> int:
             "probes_per_second": rate,
             "failed": failed,
             "cpu_per_1000": cpu / probes * 1000 if probes else float("nan"),
+            "server_per_1000": (server1 - server0) / probes * 1000 if probes else float("nan"),
             "lateness_p50": quantile(0.5, buckets),
             "lateness_p99": quantile(0.99, buckets),
             "rss_mb": rss,
             "scrape_cpu": cpu_scrape,
         }
-    print(format_result(result, args, target_kind))
-    if not args.no_report:
-        write_report(result, args, target_kind)
-    return 0
+    return result, target_kind
 
 
 def format_result(r: dict[str, float], args: argparse.Namespace, target_kind: str) -> str:

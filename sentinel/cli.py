@@ -41,6 +41,7 @@ from sentinel.results import Result
 from sentinel.runner import Armed, execute
 from sentinel.settings import Settings
 from sentinel.simulate import ScenarioError, load_scenario, simulate
+from sentinel.store import cli as store_cli
 from sentinel.tables import render_table
 
 
@@ -63,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "healthcheck":  # before the config loads: it must work without one
         return healthcheck(args.url, args.config, os.environ, sys.stdout, sys.stderr)
+    if args.command in store_cli.COMMANDS:  # migrate, store copy: a config is optional
+        return store_cli.main(args)
     env = dict(os.environ)
     try:
         settings = Settings()
@@ -73,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.config:
         settings = settings.model_copy(update={"config": args.config})
+    if getattr(args, "force", False):
+        settings = settings.model_copy(update={"force_store": True})
     redactor = Redactor()
     configure(settings.log_level, settings.log_format, redactor)
     try:
@@ -285,6 +290,12 @@ def _parser() -> argparse.ArgumentParser:
         "--format", default="table", choices=("table", "markdown", "json"), help="default table"
     )
     cmds["schema"].add_argument("-o", "--output", metavar="FILE", help="write it to FILE instead")
+    cmds["run"].add_argument(
+        "--force",
+        action="store_true",
+        help="use a store that `sentinel store copy` marked as moved (two stores may then page)",
+    )
+    store_cli.add_commands(sub)
     return parser
 
 

@@ -124,7 +124,11 @@ class Daemon:
         self.heartbeats = HeartbeatBook(watching_since=clock.now())
         self.probe_context = ProbeContext(clock=clock, heartbeats=self.heartbeats)
         try:
-            self.store: Store = open_store(config.storage.url.get_secret_value())
+            self.store: Store = open_store(
+                config.storage.url.get_secret_value(),
+                pool_size=config.storage.pool_size,
+                force=settings.force_store,
+            )
         except StoreError as exc:
             raise StartError(str(exc), exit_code=2) from None
         self.writer = ResultWriter(self.store, clock, on_error=self._store_failed)

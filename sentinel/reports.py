@@ -340,7 +340,9 @@ async def report_command(
     except ValueError as exc:
         return 2, f"--period: {exc}"
     try:
-        store = open_store(config.storage.url.get_secret_value())
+        store = open_store(
+            config.storage.url.get_secret_value(), pool_size=config.storage.pool_size
+        )
         await store.open()
     except StoreError as exc:
         return 1, f"cannot read the store: {exc}"

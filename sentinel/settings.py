@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     storage_url: SecretStr | None = None
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    # open a store that `sentinel store copy` marked as moved (`run --force`)
+    force_store: bool = False
 
 
 def settings_problems(settings: Settings) -> list[str]:

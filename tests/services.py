@@ -15,12 +15,15 @@ sure nothing skips even when SENTINEL_ALLOW_SKIP=1 is set.
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import os
+import secrets
 import shutil
 import socket
+from collections.abc import Iterator
 from typing import NoReturn
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import pytest
 from pytest_postgresql import factories as postgresql_factories
@@ -109,3 +112,43 @@ def postgres_dsn(request: pytest.FixtureRequest) -> str:
         )
     proc = request.getfixturevalue("throwaway_postgres")
     return f"postgresql://{proc.user}@{proc.host}:{proc.port}/postgres"
+
+
+# -- a fresh PostgreSQL database per test run ------------------------------------
+# The server is shared: this run creates one database of its own, with a name no
+# other run can pick, and drops it at the end; it never touches another database.
+
+
+async def _admin(dsn: str, statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def with_database(dsn: str, name: str) -> str:
+    return urlunsplit(urlsplit(dsn)._replace(path="/" + name, query=""))
+
+
+@pytest.fixture(scope="session")
+def postgres_database(postgres_dsn: str) -> Iterator[str]:
+    """The URL of a database made for this test run (``sentinel_test_<pid>_<random>``),
+    dropped (connections and all) when the run ends."""
+    name = f"sentinel_test_{os.getpid()}_{secrets.token_hex(4)}"
+    asyncio.run(_admin(postgres_dsn, f'CREATE DATABASE "{name}"'))
+    try:
+        yield with_database(postgres_dsn, name)
+    finally:
+        asyncio.run(_admin(postgres_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> str:
+    """A storage URL on this run's database with a schema of its own: each test starts
+    from an empty store (tables go into the first schema of ``search_path``)."""
+    schema = f"t_{secrets.token_hex(6)}"
+    asyncio.run(_admin(postgres_database, f'CREATE SCHEMA "{schema}"'))
+    return postgres_database + "?" + urlencode({"search_path": schema})

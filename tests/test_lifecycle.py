@@ -15,9 +15,15 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from pydantic import SecretStr
 
+from sentinel.clock import SystemClock
+from sentinel.config.checks import RedisCheck
+from sentinel.probes import ProbeContext, registry
+from sentinel.probes.unbuildable import build_probe
 from tests.conftest import free_port
 
 
@@ -166,16 +172,22 @@ def test_a_store_that_cannot_open_ends_the_process_with_one_line(tmp_path: Path)
     assert start_failure(lines) == f"cannot open {tmp_path}/s.db: unable to open database file"
 
 
-def test_a_store_url_this_build_cannot_use_is_a_config_problem(tmp_path: Path) -> None:
-    """storage.url postgresql://: one line (no traceback, no password), exit 2."""
+def test_a_postgresql_database_that_does_not_exist_is_one_line_and_exit_1(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    """storage.url naming a database the server does not have: waiting cannot fix it,
+    so one line (no traceback, no password) and exit 1 at once."""
+    parts = urlsplit(postgres_dsn)
+    host = parts.hostname or "127.0.0.1"
+    url = f"postgresql://{parts.username or 'postgres'}:pw-1234@{host}:{parts.port or 5432}"
     code, lines = run_briefly(
         tmp_path,
-        'server: {listen: "127.0.0.1:0"}\nstorage: {url: "postgresql://u:pw-1234@h/db"}\n',
+        f'server: {{listen: "127.0.0.1:0"}}\nstorage: {{url: "{url}/sentinel_no_such_db"}}\n',
         "run",
     )
-    assert code == 2
-    assert "postgresql storage is not available" in start_failure(lines)
-    assert "pw-1234" not in lines[0]
+    assert code == 1
+    assert "the database does not exist" in start_failure(lines)
+    assert "pw-1234" not in "".join(lines)
 
 
 def test_a_store_another_process_holds_is_retried_until_it_opens(tmp_path: Path) -> None:
@@ -238,18 +250,31 @@ def test_sigterm_while_waiting_for_the_store_exits_0(tmp_path: Path) -> None:
         db.close()
 
 
-def test_check_with_a_probe_that_cannot_be_built_fails_that_check(tmp_path: Path) -> None:
-    """A Redis URL with port 'notaport': a failed row with a reason, exit 1, no traceback."""
+def test_check_with_a_url_its_probe_cannot_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """A Redis URL with port 'notaport': refused when the config loads (the field and
+    line named), so `check` never meets it; no traceback."""
     code, lines = run_briefly(
         tmp_path,
         "checks:\n  - {name: cache, type: redis, url: 'redis://127.0.0.1:notaport/0'}\n",
         "check",
     )
-    assert code == 1
-    name, kind, ok, _, *reason = lines[-1].split()
-    assert (name, kind, ok) == ("cache", "redis", "FAIL")
-    assert " ".join(reason) == "invalid check configuration (ValueError)"
+    assert code == 2
+    assert len(lines) == 1
+    assert "checks[0].url" in lines[0]
     assert not any("Traceback" in line for line in lines)
+
+
+async def test_a_probe_that_cannot_be_built_fails_its_check_with_the_error_type() -> None:
+    """What validation misses still never crashes run or check: the real redis probe
+    factory, given a check that skipped validation, becomes a check failing with a reason
+    that names the error's type only (its message could quote a password)."""
+    check = RedisCheck.model_construct(
+        name="cache", type="redis", url=SecretStr("redis://:s3cret@127.0.0.1:notaport/0")
+    )
+    probe = build_probe(registry()["redis"], check, ProbeContext(clock=SystemClock()))
+    outcome = await probe.run()
+    assert not outcome.ok
+    assert outcome.error == "invalid check configuration (ValueError)"
 
 
 def json_lines(text: str) -> list[dict[str, object]]:

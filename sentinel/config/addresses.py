@@ -175,16 +175,17 @@ def redis_url(url: str) -> str:
 
 @_parsed
 def storage_url(url: str) -> str:
-    """What the store opens: ``sqlite:///abs.db``, ``sqlite:relative.db``, ``sqlite::memory:``."""
+    """What the store opens: ``sqlite:///abs.db``, ``sqlite:relative.db``, ``sqlite::memory:``,
+    or a PostgreSQL DSN (``postgresql://``, ``postgres://``, ``postgresql+asyncpg://``)."""
     scheme, sep, rest = url.partition(":")
     scheme = scheme.lower()
-    if sep and scheme.partition("+")[0] in ("postgresql", "postgres"):
-        raise ValueError(
-            "PostgreSQL storage is not available yet: use sqlite:///var/lib/sentinel/sentinel.db"
-        )
+    if sep and scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
+        postgres_dsn("postgresql:" + rest)
+        return url
     if not sep or scheme != "sqlite":
         raise ValueError(
-            "expected sqlite:///absolute/path.db, sqlite:relative/path.db or sqlite::memory:"
+            "expected sqlite:///absolute/path.db, sqlite:relative/path.db, sqlite::memory: "
+            "or postgresql://user@host:5432/db"
         )
     if rest == ":memory:":
         return url

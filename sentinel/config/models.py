@@ -111,6 +111,7 @@ class Server(Strict):
 class Storage(Strict):
     url: SecretStr = SecretStr("sqlite:///var/lib/sentinel/sentinel.db")
     history: Duration = 90 * 86400.0
+    pool_size: int = Field(default=4, ge=1, le=100)
 
     @field_validator("url")
     @classmethod

@@ -191,6 +191,7 @@ _FIELDS = {
     "StatusPage.refresh": "The page reloads itself this often (at least 5s).",
     "Storage.url": "sqlite:///abs/path.db, sqlite:relative.db, sqlite::memory: or postgresql://...",
     "Storage.history": "Check results older than this are pruned (hourly).",
+    "Storage.pool_size": "PostgreSQL connections at most (ignored by sqlite).",
     "Defaults.interval": "Interval of checks that do not set their own.",
     "Defaults.timeout": "Timeout of checks that do not set their own.",
     "SchedulerOptions.max_concurrency": "Check runs in progress at once, all types together.",

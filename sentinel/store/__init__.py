@@ -5,7 +5,8 @@ URLs:
 - ``sqlite:///abs/path.db``: the absolute path ``/abs/path.db``
 - ``sqlite:relative/path.db``: relative to the working directory
 - ``sqlite::memory:``: nothing kept (tests, one-off runs)
-- ``postgresql://...``: accepted by the config, refused until the PostgreSQL store lands
+- ``postgresql://user:password@host:5432/db?sslmode=require`` (also ``postgres://`` and
+  ``postgresql+asyncpg://``): the PostgreSQL store, any libpq URL asyncpg understands
 
 Errors never echo the URL, which may hold a password: at most its scheme.
 """
@@ -36,6 +37,19 @@ class StoreError(Exception):
     def __init__(self, message: str, *, transient: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+
+
+MOVED_KEY = "moved_to"
+"""Key set by ``sentinel store copy`` on its source: where the state went (no password)."""
+
+
+def refuse_moved(where: str, moved_to: str | None) -> None:
+    """A store copied elsewhere must not page too: refuse it, naming the new one."""
+    if moved_to:
+        raise StoreError(
+            f"{where} was moved to {moved_to} by `sentinel store copy`; point storage.url "
+            "there, or start sentinel with --force to use this one anyway"
+        )
 
 
 class ResultSink(Protocol):
@@ -154,8 +168,11 @@ class Store(Protocol):
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,30}")
 
 
-def open_store(url: str) -> Store:
-    """The store a storage URL names, not yet opened; StoreError when it names none."""
+def open_store(url: str, *, pool_size: int = 4, force: bool = False) -> Store:
+    """The store a storage URL names, not yet opened; StoreError when it names none.
+
+    ``pool_size``: PostgreSQL connections at most. ``force``: open a store marked as
+    moved by ``sentinel store copy`` all the same."""
     scheme, sep, rest = url.partition(":")
     if not sep or not _SCHEME.fullmatch(scheme):
         # Whatever came before a ":" may be a user name or a password: say nothing of it.
@@ -174,10 +191,12 @@ def open_store(url: str) -> Store:
             path = rest
         if not path or path.endswith("/"):
             raise StoreError("sqlite url needs a file name")
-        return SqliteStore(path)
-    if scheme.partition("+")[0] in ("postgresql", "postgres"):
-        raise StoreError("postgresql storage is not available yet; use sqlite")
+        return SqliteStore(path, force=force)
+    if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
+        from sentinel.store.postgres import PostgresStore
+
+        return PostgresStore("postgresql:" + rest, pool_size=pool_size, force=force)
     raise StoreError(f"unknown storage scheme {scheme!r}; use sqlite or postgresql")
 
 
-__all__ = ["ResultSink", "Store", "StoreError", "open_store"]
+__all__ = ["MOVED_KEY", "ResultSink", "Store", "StoreError", "open_store", "refuse_moved"]

@@ -1,21 +1,15 @@
 """The embedded store: one SQLite file in WAL mode, reached through aiosqlite.
 
-Samples are kept as compact JSON, one ``[name, value]`` or
-``[name, value, [[k, v], ...]]`` per sample. The ``up`` and ``duration_seconds``
-samples every result starts with (see ``sentinel.runner``) repeat the ``ok`` and
-``duration`` columns, so they are left out and rebuilt on read; a result whose
-samples do not start with exactly those two is stored whole, behind a leading
-``0``, so every result reads back equal to what was written.
+Rows are encoded as in :mod:`sentinel.store.codec`, the same for both stores.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,88 +17,62 @@ import aiosqlite
 
 from sentinel.heartbeats import Beat
 from sentinel.incidents import Incident, IncidentEvent
-from sentinel.notify.base import Notice, firing_id
-from sentinel.notify.outbox import OPEN, Delivery, decode_fallback, encode_fallback
-from sentinel.results import Result, Sample
+from sentinel.notify.base import firing_id
+from sentinel.notify.outbox import OPEN, Delivery
+from sentinel.results import Result
 from sentinel.rules.engine import Instance
-from sentinel.rules.state import AlertState
 from sentinel.silences import Silence
-from sentinel.store import StoreError
+from sentinel.store import MOVED_KEY, StoreError, refuse_moved
+from sentinel.store.codec import (
+    ALERT_COLUMNS,
+    INCIDENT_COLUMNS,
+    OUTBOX_COLUMNS,
+    RESULT_COLUMNS,
+    SILENCE_COLUMNS,
+    alert_of,
+    alert_row,
+    delivery_of,
+    delivery_row,
+    delivery_update,
+    dt,
+    dumps,
+    event_rows,
+    incident_row,
+    loads,
+    result_of,
+    result_row,
+    silence_of,
+    silence_row,
+    ts,
+)
 from sentinel.store.migrations import LATEST, migrate, refuse_newer, user_version
-
-_dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
-_loads = json.loads
+from sentinel.store.rollup import Rollup
+from sentinel.store.rollup import Row as RollupRow
 
 _INSERT = "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?)"
-ROLLUP_EVERY = 20_000  # results between two writes of the daily uptime counts
 _UPTIME = (
     "INSERT INTO uptime_daily VALUES (?, ?, ?, ?, ?) ON CONFLICT (check_name, day) DO UPDATE "
     "SET ok = ok + excluded.ok, total = total + excluded.total, "
     "duration_sum = duration_sum + excluded.duration_sum"
 )
 _RECENT = (
-    "SELECT check_name, type, started_at, duration, ok, error, samples FROM results "
-    "WHERE check_name = ? ORDER BY started_at DESC LIMIT ?"
+    f"SELECT {RESULT_COLUMNS} FROM results WHERE check_name = ? ORDER BY started_at DESC LIMIT ?"
 )
-_WHOLE = 0  # leading marker: the samples are stored whole, nothing to rebuild
-
-
-def _starts_with_derived(r: Result) -> bool:
-    samples = r.samples
-    if len(samples) < 2:
-        return False
-    up, duration = samples[0], samples[1]
-    return (
-        up.name == "up"
-        and not up.labels
-        and up.value == (1.0 if r.ok else 0.0)
-        and duration.name == "duration_seconds"
-        and not duration.labels
-        and duration.value == r.duration
-    )
-
-
-def encode_samples(r: Result) -> str:
-    if _starts_with_derived(r):
-        return _dumps(
-            [[s.name, s.value, s.labels] if s.labels else [s.name, s.value] for s in r.samples[2:]]
-        )
-    return _dumps(
-        [
-            _WHOLE,
-            *([s.name, s.value, s.labels] if s.labels else [s.name, s.value] for s in r.samples),
-        ]
-    )
-
-
-def decode_samples(text: str, ok: bool, duration: float) -> tuple[Sample, ...]:
-    items: list[Any] = _loads(text)
-    if items and items[0] == _WHOLE:
-        out = []
-        items = items[1:]
-    else:
-        out = [Sample("up", 1.0 if ok else 0.0), Sample("duration_seconds", duration)]
-    for item in items:
-        if len(item) > 2:
-            out.append(Sample(item[0], float(item[1]), tuple((k, v) for k, v in item[2])))
-        else:
-            out.append(Sample(item[0], float(item[1])))
-    return tuple(out)
 
 
 class SqliteStore:
     """History in one SQLite file (or ``:memory:``); one connection, one worker thread."""
 
-    def __init__(self, path: str, *, busy_timeout: float = 5.0) -> None:
+    def __init__(self, path: str, *, busy_timeout: float = 5.0, force: bool = False) -> None:
         self._path = path
+        self._force = force
         self._busy_timeout_ms = int(busy_timeout * 1000)
         self._db: aiosqlite.Connection | None = None
         # One connection serves every task: a transaction holds this lock from BEGIN
         # to COMMIT, and single writes take it too, so no write joins (and is rolled
         # back with) another task's transaction.
         self._lock = asyncio.Lock()
-        self._rollup: dict[tuple[str, int], list[float]] = {}
-        self._rolled = 0
+        self._rollup = Rollup()
 
     @property
     def path(self) -> str:
@@ -145,6 +113,8 @@ class SqliteStore:
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = NORMAL")
             await migrate(db, self._path)
+            if not self._force:
+                refuse_moved(self._path, await self.get_key(MOVED_KEY))
         except BaseException as exc:
             await self.close()
             if isinstance(exc, sqlite3.Error):
@@ -193,70 +163,29 @@ class SqliteStore:
             return False
 
     async def add_results(self, results: Sequence[Result]) -> None:
-        """Insert all of ``results`` in one transaction, or none of them.
-
-        Their daily uptime counts are summed in memory and written every
-        ``ROLLUP_EVERY`` results, before a read of them, and at close: one upsert
-        per check and day, not one per result (upserts per result cost about 7% of
-        the CPU of 1,000 probes a second). A crash loses at most the unwritten
-        counts, never a result.
-        """
+        """Insert all of ``results`` in one transaction, or none of them; their daily
+        uptime counts go through :class:`Rollup`."""
         if not results:
             return
-        rows = []
-        pending = self._rollup
-        for r in results:
-            started = r.started_at.timestamp()
-            rows.append(
-                (r.check, r.type, started, r.duration, 1 if r.ok else 0, r.error, encode_samples(r))
-            )
-            key = (r.check, int(started // 86400))
-            acc = pending.get(key)
-            if acc is None:
-                acc = pending[key] = [0, 0, 0.0]
-            if r.ok:
-                acc[0] += 1
-            acc[1] += 1
-            acc[2] += r.duration
-        self._rolled += len(results)
+        rows = [result_row(r) for r in results]
         async with self._transaction("BEGIN") as db:
             await db.executemany(_INSERT, rows)
-        if self._rolled >= ROLLUP_EVERY:
+        self._rollup.add(results)  # only once written: a retried batch counts once
+        if self._rollup.due:
             await self.flush_rollup()
 
     async def flush_rollup(self) -> None:
         """Write the daily uptime counts summed since the last flush."""
-        pending, self._rollup, self._rolled = self._rollup, {}, 0
-        if not pending:
-            return
-        try:
+
+        async def write(rows: list[RollupRow]) -> None:
             async with self._transaction("BEGIN") as db:
-                await db.executemany(
-                    _UPTIME,
-                    [(c, d, int(a[0]), int(a[1]), a[2]) for (c, d), a in pending.items()],
-                )
-        except BaseException:
-            for key, acc in pending.items():  # keep them for the next try
-                mine = self._rollup.setdefault(key, [0, 0, 0.0])
-                for i in range(3):
-                    mine[i] += acc[i]
-            raise
+                await db.executemany(_UPTIME, rows)
+
+        await self._rollup.flush(write)
 
     async def recent_results(self, check: str, limit: int = 100) -> list[Result]:
         async with self.db.execute(_RECENT, (check, limit)) as cur:
-            rows = await cur.fetchall()
-        return [
-            Result(
-                check=name,
-                type=type_,
-                started_at=datetime.fromtimestamp(started_at, UTC),
-                duration=duration,
-                ok=bool(ok),
-                error=error,
-                samples=decode_samples(samples, bool(ok), duration),
-            )
-            for name, type_, started_at, duration, ok, error, samples in rows
-        ]
+            return [result_of(row) for row in await cur.fetchall()]
 
     async def prune_results(self, older_than: datetime) -> int:
         """Delete history before ``older_than``: results (the count returned), daily
@@ -277,7 +206,7 @@ class SqliteStore:
             "INSERT INTO heartbeats (name, success, start, fail, last_duration) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (name) DO UPDATE SET success = excluded.success, start = excluded.start, "
             "fail = excluded.fail, last_duration = excluded.last_duration",
-            (name, _ts(beat.success), _ts(beat.start), _ts(beat.fail), beat.last_duration),
+            (name, ts(beat.success), ts(beat.start), ts(beat.fail), beat.last_duration),
         )
 
     async def load_heartbeats(self) -> dict[str, Beat]:
@@ -286,82 +215,34 @@ class SqliteStore:
         ) as cur:
             rows = await cur.fetchall()
         return {
-            name: Beat(_dt(success), _dt(start), _dt(fail), last_duration)
+            name: Beat(dt(success), dt(start), dt(fail), last_duration)
             for name, success, start, fail, last_duration in rows
         }
 
     async def save_alert(self, alert: Instance) -> None:
-        st = alert.state
         await self._write(
-            "INSERT OR REPLACE INTO alerts (fingerprint, rule, check_name, labels, state, "
-            "active_since, fired_at, last_true, keep_firing_since, value) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                alert.fingerprint,
-                alert.rule,
-                alert.check,
-                _dumps(alert.labels),
-                st.state,
-                st.active_since,
-                st.fired_at,
-                st.last_true,
-                st.keep_firing_since,
-                alert.value,
-            ),
+            f"INSERT OR REPLACE INTO alerts ({ALERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            alert_row(alert),
         )
 
     async def delete_alert(self, fingerprint: str) -> None:
         await self._write("DELETE FROM alerts WHERE fingerprint = ?", (fingerprint,))
 
     async def load_alerts(self) -> list[Instance]:
-        async with self.db.execute(
-            "SELECT rule, check_name, labels, state, active_since, fired_at, last_true, "
-            "keep_firing_since, value FROM alerts"
-        ) as cur:
-            rows = await cur.fetchall()
-        return [
-            Instance(
-                rule,
-                check,
-                tuple((str(k), str(v)) for k, v in _loads(labels)),
-                AlertState(state, active_since, fired_at, last_true, keep_firing_since),
-                value,
-            )
-            for rule, check, labels, state, active_since, fired_at, last_true, keep_firing_since, value in rows
-        ]
+        async with self.db.execute(f"SELECT {ALERT_COLUMNS} FROM alerts") as cur:
+            return [alert_of(row) for row in await cur.fetchall()]
 
     async def save_silence(self, silence: Silence) -> None:
         await self._write(
-            "INSERT OR REPLACE INTO silences VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                silence.id,
-                _dumps(silence.matchers),
-                silence.starts_at.timestamp(),
-                silence.ends_at.timestamp(),
-                silence.author,
-                silence.comment,
-                silence.created_at.timestamp(),
-            ),
+            f"INSERT OR REPLACE INTO silences ({SILENCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            silence_row(silence),
         )
 
     async def load_silences(self) -> list[Silence]:
         async with self.db.execute(
-            "SELECT id, matchers, starts_at, ends_at, author, comment, created_at FROM silences "
-            "ORDER BY created_at"
+            f"SELECT {SILENCE_COLUMNS} FROM silences ORDER BY created_at"
         ) as cur:
-            rows = await cur.fetchall()
-        return [
-            Silence(
-                sid,
-                {str(k): str(v) for k, v in _loads(matchers).items()},
-                datetime.fromtimestamp(starts, UTC),
-                datetime.fromtimestamp(ends, UTC),
-                author,
-                comment,
-                datetime.fromtimestamp(created, UTC),
-            )
-            for sid, matchers, starts, ends, author, comment, created in rows
-        ]
+            return [silence_of(row) for row in await cur.fetchall()]
 
     # -- escalations and the outbox ------------------------------------------
 
@@ -384,29 +265,13 @@ class SqliteStore:
                 else:
                     await db.execute(
                         "INSERT OR REPLACE INTO escalations VALUES (?, ?, ?)",
-                        (fp, _dumps(progress), now),
+                        (fp, dumps(progress), now),
                     )
             for d in deliveries:
                 cur = await db.execute(
-                    "INSERT OR IGNORE INTO outbox (dedup, fingerprint, target, channel, address, "
-                    "notice, fallback, state, attempts, next_at, created_at, sent_at, error, ref) "
+                    f"INSERT OR IGNORE INTO outbox ({OUTBOX_COLUMNS}) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        d.dedup,
-                        d.fingerprint,
-                        d.target,
-                        d.channel,
-                        d.address,
-                        _dumps(d.notice.to_json()),
-                        encode_fallback(d.fallback),
-                        d.state,
-                        d.attempts,
-                        d.next_at,
-                        d.created_at,
-                        d.sent_at,
-                        d.error,
-                        None if d.ref is None else _dumps(d.ref),
-                    ),
+                    delivery_row(d),
                 )
                 if cur.rowcount == 1:
                     added.append(d.with_(id=cur.lastrowid))
@@ -419,24 +284,13 @@ class SqliteStore:
             await db.executemany(
                 "UPDATE outbox SET state = ?, attempts = ?, next_at = ?, sent_at = ?, "
                 "error = ?, ref = ? WHERE id = ?",
-                [
-                    (
-                        d.state,
-                        d.attempts,
-                        d.next_at,
-                        d.sent_at,
-                        d.error,
-                        None if d.ref is None else _dumps(d.ref),
-                        d.id,
-                    )
-                    for d in rows
-                ],
+                [delivery_update(d) for d in rows],
             )
 
     async def load_escalations(self) -> list[dict[str, Any]]:
         async with self.db.execute("SELECT progress FROM escalations") as cur:
             rows = await cur.fetchall()
-        return [_loads(text) for (text,) in rows]
+        return [loads(text) for (text,) in rows]
 
     async def open_deliveries(self) -> list[Delivery]:
         """Pending and held rows, oldest first: what a restart must still send."""
@@ -455,36 +309,14 @@ class SqliteStore:
             "FROM outbox WHERE ref IS NOT NULL AND fingerprint != '' ORDER BY id"
         ) as cur:
             async for fp, since, channel, address, ref in cur:
-                refs.setdefault((firing_id(fp, since), channel, address or ""), _loads(ref))
+                refs.setdefault((firing_id(fp, since), channel, address or ""), loads(ref))
         return refs
 
     async def _deliveries(self, where: str, args: Sequence[Any]) -> list[Delivery]:
         async with self.db.execute(
-            "SELECT id, dedup, fingerprint, target, channel, address, notice, fallback, state, "
-            "attempts, next_at, created_at, sent_at, error, ref FROM outbox WHERE " + where,
-            tuple(args),
+            f"SELECT id, {OUTBOX_COLUMNS} FROM outbox WHERE " + where, tuple(args)
         ) as cur:
-            rows = await cur.fetchall()
-        return [
-            Delivery(
-                dedup=dedup,
-                fingerprint=fp,
-                target=target,
-                channel=channel,
-                address=address,
-                notice=Notice.from_json(_loads(notice)),
-                next_at=next_at,
-                created_at=created_at,
-                fallback=decode_fallback(fallback),
-                state=state,
-                attempts=attempts,
-                sent_at=sent_at,
-                error=error,
-                ref=None if ref is None else _loads(ref),
-                id=rid,
-            )
-            for rid, dedup, fp, target, channel, address, notice, fallback, state, attempts, next_at, created_at, sent_at, error, ref in rows
-        ]
+            return [delivery_of(row) for row in await cur.fetchall()]
 
     async def get_key(self, name: str) -> str | None:
         async with self.db.execute("SELECT value FROM keys WHERE name = ?", (name,)) as cur:
@@ -514,25 +346,11 @@ class SqliteStore:
                 "acked_by = excluded.acked_by, "
                 # a resolution is final: a stale copy saved later cannot reopen it
                 "resolved_at = COALESCE(excluded.resolved_at, incidents.resolved_at)",
-                (
-                    i.id,
-                    i.fingerprint,
-                    i.rule,
-                    i.check,
-                    i.severity,
-                    i.title,
-                    i.started_at,
-                    i.acked_at,
-                    i.acked_by,
-                    i.resolved_at,
-                    i.root_cause,
-                    i.resolution,
-                    i.preventive,
-                ),
+                incident_row(i),
             )
             await db.executemany(
                 "INSERT INTO incident_events VALUES (?, ?, ?, ?, ?)",
-                [(i.id, e.at, e.kind, e.text, _dumps(e.detail)) for e in events],
+                event_rows(i.id, events),
             )
 
     async def write_up(
@@ -550,14 +368,14 @@ class SqliteStore:
                 )
             await db.executemany(
                 "INSERT INTO incident_events VALUES (?, ?, ?, ?, ?)",
-                [(incident_id, e.at, e.kind, e.text, _dumps(e.detail)) for e in events],
+                event_rows(incident_id, events),
             )
 
     async def add_incident_events(self, incident_id: str, events: Sequence[IncidentEvent]) -> None:
         async with self._transaction() as db:
             await db.executemany(
                 "INSERT INTO incident_events VALUES (?, ?, ?, ?, ?)",
-                [(incident_id, e.at, e.kind, e.text, _dumps(e.detail)) for e in events],
+                event_rows(incident_id, events),
             )
 
     async def incidents(
@@ -565,7 +383,7 @@ class SqliteStore:
     ) -> list[Incident]:
         """Newest first."""
         async with self.db.execute(
-            f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE started_at >= ? "
+            f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE started_at >= ? "
             "ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?",
             (since if since is not None else float("-inf"), limit, offset),
         ) as cur:
@@ -582,7 +400,7 @@ class SqliteStore:
 
     async def incident(self, incident_id: str) -> tuple[Incident, list[IncidentEvent]] | None:
         async with self.db.execute(
-            f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = ?", (incident_id,)
+            f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?", (incident_id,)
         ) as cur:
             row = await cur.fetchone()
         if row is None:
@@ -593,7 +411,7 @@ class SqliteStore:
             (incident_id,),
         ) as cur:
             events = [
-                IncidentEvent(at, kind, text, _loads(detail))
+                IncidentEvent(at, kind, text, loads(detail))
                 for at, kind, text, detail in await cur.fetchall()
             ]
         return Incident(*row), events
@@ -601,7 +419,7 @@ class SqliteStore:
     async def open_incidents(self) -> list[Incident]:
         """Incidents not resolved yet (a restart picks them up)."""
         async with self.db.execute(
-            f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE resolved_at IS NULL"
+            f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE resolved_at IS NULL"
         ) as cur:
             rows = await cur.fetchall()
         return [Incident(*row) for row in rows]
@@ -649,17 +467,3 @@ class SqliteStore:
             (since, until),
         ) as cur:
             return {(str(c), str(s)): int(n) for c, s, n in await cur.fetchall()}
-
-
-_INCIDENT_COLUMNS = (
-    "id, fingerprint, rule, check_name, severity, title, started_at, acked_at, acked_by, "
-    "resolved_at, root_cause, resolution, preventive"
-)
-
-
-def _ts(at: datetime | None) -> float | None:
-    return None if at is None else at.timestamp()
-
-
-def _dt(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)

@@ -17,9 +17,8 @@ def test_bad_overrides_are_one_line_each_without_the_values(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SENTINEL_LISTEN", "everywhere")
-    monkeypatch.setenv("SENTINEL_STORAGE_URL", "postgresql://u:hunter2@db/sentinel")
+    monkeypatch.setenv("SENTINEL_STORAGE_URL", "postgresql://u:hunter2@db:notaport/sentinel")
     assert settings_problems(Settings()) == [
         "SENTINEL_LISTEN: expected host:port, e.g. 0.0.0.0:9464 or [::]:9464",
-        "SENTINEL_STORAGE_URL: PostgreSQL storage is not available yet: "
-        "use sqlite:///var/lib/sentinel/sentinel.db",
+        "SENTINEL_STORAGE_URL: the port must be a number from 1 to 65535",
     ]
