@@ -12,10 +12,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 import structlog
+from pydantic import SecretStr
 
 from sentinel.cli import main
 from sentinel.clock import SystemClock
 from sentinel.config import load_config, secret_values
+from sentinel.config.checks import RedisCheck
 from sentinel.daemon import Daemon, StartError
 from sentinel.logs import Redactor, configure
 from sentinel.settings import Settings
@@ -437,15 +439,20 @@ async def test_a_file_that_is_not_utf8_fails_the_reload_in_one_line(
 async def test_a_probe_that_cannot_be_built_is_a_failing_check(
     tmp_path: Path, target: Target
 ) -> None:
-    """A Redis URL whose port is not a number: the daemon runs, that check fails with a
-    reason on every run, the others run."""
+    """A Redis URL whose port is not a number (validation refuses it; here it slips past
+    by model_construct): the daemon runs, that check fails with a reason on every run,
+    the others run."""
     path = tmp_path / "sentinel.yaml"
-    cache = (
-        "  - {name: cache, type: redis, url: 'redis://127.0.0.1:notaport/0', interval: 300ms,"
-        " timeout: 300ms}\nrules:\n"
-    )
-    path.write_text(config_text(tmp_path, target, free_port()).replace("rules:\n", cache))
+    path.write_text(config_text(tmp_path, target, free_port()))
     config = load_config(path, {})
+    cache = RedisCheck.model_construct(
+        name="cache",
+        type="redis",
+        url=SecretStr("redis://127.0.0.1:notaport/0"),
+        interval=0.3,
+        timeout=0.3,
+    )
+    config = config.model_copy(update={"checks": [*config.checks, cache]})
     d = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
     await d.start()
     try:
