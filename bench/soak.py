@@ -276,7 +276,8 @@ def kill_summary(path: Path) -> str:
     )
     return (
         f"kill runs: {len(runs)} ({', '.join(f'{m} {n}' for m, n in sorted(modes.items()))}); "
-        f"killed mid-send: {sum(r['killed_mid_send'] for r in runs)}; "
+        f"killed mid-send: {sum(r['killed_mid_send'] for r in runs)} "
+        f"(mid-digest: {sum(r.get('killed_mid_digest', False) for r in runs)}); "
         f"killed while a `for` was pending: {sum(r['pending_at_kill'] for r in runs)}; "
         f"at-least-once duplicates: {sum(dups)} in {sum(d > 0 for d in dups)} runs; "
         f"max delay of a notice: {max((r['max_delay'] for r in runs), default=0.0):.2f} s"

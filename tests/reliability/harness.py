@@ -26,16 +26,18 @@ import os
 import signal
 import sqlite3
 import sys
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from tests.notify.fakes import Fake, Receiver, SendGrid, Twilio
+from tests.notify.fakes import Fake, Receiver, Recorded, SendGrid, Twilio
 
 TOKEN = "api-token-0123456789"
 TWILIO_SID = "AC" + "0" * 32
@@ -73,6 +75,43 @@ class Peers:
         return {"hook": self.hook, "sms": self.sms, "email": self.email}
 
 
+class Stamped(list[Recorded]):
+    """A fake's ``accepted`` list that also keeps when each request was accepted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at: list[float] = []
+
+    def append(self, item: Recorded) -> None:
+        self.at.append(time.time())
+        super().append(item)
+
+
+def stamps(fake: Fake) -> list[float]:
+    accepted = fake.accepted
+    assert isinstance(accepted, Stamped)
+    return accepted.at
+
+
+def windows(p: Peers, log: Path) -> list[float]:
+    """Seconds from each provider accepting a notice to sentinel logging it as sent
+    (``notification_sent`` comes after the outbox update is committed): the window in
+    which a kill makes a restart send the notice again. Each channel sends one notice
+    at a time, so the k-th request a fake accepted is the k-th line for its channel;
+    only meaningful for a run where no notice was repeated."""
+    logged: dict[str, list[float]] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if '"notification_sent"' not in line:
+            continue
+        event = json.loads(line)
+        at = datetime.fromisoformat(str(event["timestamp"]).replace("Z", "+00:00"))
+        logged.setdefault(str(event["channel"]), []).append(at.timestamp())
+    out = []
+    for name, fake in p.fakes.items():
+        out += [b - a for a, b in zip(stamps(fake), logged.get(name, []), strict=False)]
+    return out
+
+
 @contextlib.asynccontextmanager
 async def peers() -> AsyncIterator[Peers]:
     target = Target()
@@ -89,6 +128,8 @@ async def peers() -> AsyncIterator[Peers]:
             Twilio(TWILIO_SID, TWILIO_TOKEN) as sms,
             SendGrid(SENDGRID_KEY) as email,
         ):
+            for fake in (hook, sms, email):
+                fake.accepted = Stamped()
             yield Peers(target, hook, sms, email)
     finally:
         await runner.cleanup()
@@ -146,6 +187,17 @@ notifications: {{retry_initial: 100ms, retry_max: 400ms, timeout: 2s, {gate}}}
 """
 
 
+RUNNING: set[int] = set()  # pids of the processes started and not yet stopped
+
+
+def reap() -> None:
+    """SIGKILL whatever a failed test left running (see tests/reliability/conftest.py)."""
+    for pid in list(RUNNING):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        RUNNING.discard(pid)
+
+
 class Sentinel:
     """One ``sentinel run`` process; its output goes to a file the test can read."""
 
@@ -169,6 +221,7 @@ class Sentinel:
                 stderr=out,
                 stdin=asyncio.subprocess.DEVNULL,
             )
+        RUNNING.add(self.proc.pid)
 
     async def ready(self, port: int, seconds: float = 30.0) -> None:
         """Until ``/health`` answers: the signal handlers are installed by then."""
@@ -197,13 +250,16 @@ class Sentinel:
         self.signal(signal.SIGKILL)
         assert self.proc is not None
         await self.proc.wait()
+        RUNNING.discard(self.proc.pid)
 
     async def stop(self) -> int:
         """SIGTERM, bounded; SIGKILL when it does not stop in time."""
         assert self.proc is not None
         self.signal(signal.SIGTERM)
         try:
-            return await asyncio.wait_for(self.proc.wait(), 20)
+            code = await asyncio.wait_for(self.proc.wait(), 20)
+            RUNNING.discard(self.proc.pid)
+            return code
         except TimeoutError:
             await self.kill()
             raise

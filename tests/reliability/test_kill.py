@@ -8,7 +8,9 @@ Kinds of kill, chosen per run from a seeded generator:
 - ``random``: at a random instant of the scenario (start-up included);
 - ``send``: while a provider holds its answer to a request it has accepted;
 - ``reload``: just after a SIGHUP;
-- ``storm``: several alerts at once, digests held and sent, killed at random.
+- ``storm``: several alerts at once, digests held and sent, killed at random or (every
+  other storm run) while the webhook holds the answer to its third request, usually
+  the digest.
 
 ``make test`` runs a few runs (SENTINEL_KILL_RUNS, default 8); ``make soak`` runs 50+.
 Each run prints a line of figures; tests/reliability/kill_figures.json collects them
@@ -47,6 +49,7 @@ from tests.reliability.harness import (
     received,
     rows,
     star,
+    windows,
 )
 
 RUNS = int(os.environ.get("SENTINEL_KILL_RUNS", "8"))
@@ -61,9 +64,11 @@ class Run:
     mode: str
     kill_at: float  # seconds after the first process started
     killed_mid_send: bool
+    killed_mid_digest: bool  # the held request was a storm's digest
     pending_at_kill: bool
     duplicates: int
     max_delay: float  # seconds from a notice falling due to the provider accepting it
+    windows_ms: list[float]  # provider accepted -> outbox updated, per notice (no repeats)
 
 
 def plan(i: int) -> tuple[str, random.Random]:
@@ -168,9 +173,12 @@ async def one_run(tmp: Path, i: int) -> Run:
         await first.start()
         t0 = time.monotonic()
         held = None
-        if mode == "send":
-            held = rng.choice([p.hook, p.sms, p.email])
-            skip = rng.randint(0, 1)
+        digest = storm and (i // len(MODES)) % 2 == 1  # every other storm run
+        if mode == "send" or digest:
+            # In a storm the first two notices go at once and the rest are held for the
+            # window: the webhook's third request is then usually the digest.
+            held = p.hook if digest else rng.choice([p.hook, p.sms, p.email])
+            skip = 2 if digest else rng.randint(0, 1)
             hold_next(held, skip=skip)
             await eventually(  # the provider accepted it and holds the answer
                 lambda: held is not None and not held.faults and len(held.accepted) > skip,
@@ -185,6 +193,7 @@ async def one_run(tmp: Path, i: int) -> Run:
             await asyncio.sleep(rng.uniform(0.3, 8.0))
         kill_at = time.monotonic() - t0
         await first.kill()
+        mid_digest = held is not None and (held.accepted[-1].json or {}).get("kind") == "digest"
         at_kill = rows(db)
         pending_at_kill = {
             a["check"]: a["active_since"] for a in alert_rows(db) if a["state"] == "pending"
@@ -205,6 +214,7 @@ async def one_run(tmp: Path, i: int) -> Run:
             watcher.cancel()
         final = rows(db)
         got = received(p)
+        sizes = windows(p, log)
     expected = normalise(outbox_counts(final))
     folded: tuple[str, ...] = ("sms",) if storm else ()
     got_s, expected_s, window_s = star(got, folded), star(expected, folded), star(window, folded)
@@ -229,9 +239,11 @@ async def one_run(tmp: Path, i: int) -> Run:
         mode=mode,
         kill_at=round(kill_at, 2),
         killed_mid_send=held is not None,
+        killed_mid_digest=mid_digest,
         pending_at_kill=bool(pending_at_kill),
         duplicates=sum(extra.values()),
         max_delay=round(max_delay(final, recovery.at), 2),
+        windows_ms=[] if extra else [round(w * 1000, 1) for w in sizes],
     )
 
 
