@@ -278,6 +278,7 @@ def test_the_scenario_exercised_the_failures(surfaces: Surfaces) -> None:
     """The providers' echoing errors were logged as retries and the failing checks'
     reasons reached the notifications: otherwise the other tests prove nothing."""
     assert surfaces.log.count("notify_retry_scheduled") >= 10
+    assert "config_reloaded" in surfaces.log
     hook = [r.json for r in surfaces.received["hook"]]
     checks = {h["alert"]["check"] for h in hook}
     assert {"api", "pg-wrong", "pg-refused"} <= checks, checks
