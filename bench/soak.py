@@ -244,7 +244,7 @@ def report(s: Soak, args: argparse.Namespace) -> str:
         f"rules each, {args.minutes:g} minutes\n\n"
         f"Measured {stamp} on {os.cpu_count()} cores (shared), Python "
         f"{platform.python_version()}, `python -m bench.soak --minutes {args.minutes:g}`; "
-        f"{args.warmup:g} s warm-up, windows of {window / 60:g} minutes, a sample every "
+        f"{args.warmup:g} s warm-up, windows of {window / 60:.3g} minutes, a sample every "
         f"{args.sample:g} s ({len(s.samples)} samples), {s.runs_per_second:.0f} runs/s.\n\n"
         "| figure | measured | verdict |\n|---|---|---|\n"
         f"{rows}\n{MARKER}"

@@ -265,32 +265,32 @@ class Sentinel:
             raise
 
 
-def rows(db: Path) -> list[dict[str, Any]]:
-    """The outbox as an operator would read it with a second connection."""
+def _select(db: Path, sql: str, names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Rows read with a second connection, as an operator would; [] before the schema."""
     try:
         with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
-            found = conn.execute(
-                "SELECT dedup, channel, address, notice, state, created_at, sent_at FROM outbox"
-            ).fetchall()
+            found = conn.execute(sql).fetchall()
     except sqlite3.OperationalError:  # not created yet
         return []
+    return [dict(zip(names, r, strict=True)) for r in found]
+
+
+def rows(db: Path) -> list[dict[str, Any]]:
+    """The outbox, each notice decoded."""
     names = ("dedup", "channel", "address", "notice", "state", "created_at", "sent_at")
-    out = [dict(zip(names, r, strict=True)) for r in found]
+    out = _select(db, f"SELECT {', '.join(names)} FROM outbox", names)
     for r in out:
         r["notice"] = json.loads(r["notice"])
     return out
 
 
 def alert_rows(db: Path) -> list[dict[str, Any]]:
-    try:
-        with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
-            found = conn.execute(
-                "SELECT fingerprint, check_name, state, active_since, fired_at FROM alerts"
-            ).fetchall()
-    except sqlite3.OperationalError:
-        return []
-    names = ("fingerprint", "check", "state", "active_since", "fired_at")
-    return [dict(zip(names, r, strict=True)) for r in found]
+    """Pending and firing alerts (``check`` is the column check_name)."""
+    names = ("fingerprint", "check_name", "state", "active_since", "fired_at")
+    out = _select(db, f"SELECT {', '.join(names)} FROM alerts", names)
+    for r in out:
+        r["check"] = r.pop("check_name")
+    return out
 
 
 DONE = ("sent", "merged")
