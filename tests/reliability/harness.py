@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -148,14 +149,14 @@ def config_text(
             "    - {after: 0s, notify: [hook, storm]}",
             "    - {after: 1s, notify: [hook]}",
         ]
-        gate = "storm: {window: 1s, threshold: 2}"
+        gate = "storm: {window: 5s, threshold: 2}"  # 5 s: no shorter than a digest's spacing
     else:
         steps = [
             "    - {after: 0s, notify: [hook, ann]}",
             "    - {after: 1s, notify: [hook, bea]}",
             "    - {after: 2s, notify: [hook, cid]}",
         ]
-        gate = "storm: {window: 1s, threshold: 1000}"
+        gate = "storm: {threshold: 1000}"
     return f"""
 server:
   listen: "127.0.0.1:{port}"
@@ -306,10 +307,14 @@ def outbox_counts(all_rows: list[dict[str, Any]], states: tuple[str, ...] = DONE
     return Counter(row_key(r) for r in all_rows if r["state"] in states)
 
 
-def _digest_lines(text: str) -> list[tuple[str, str]]:
-    """(kind, check) of each alert a digest's text lists: ``KIND severity rule check``."""
+def _digest_items(body: dict[str, Any]) -> list[tuple[str, str]]:
+    """(kind, check) of each notice a webhook digest folds: its ``entries`` where the
+    payload has them, else the lines of its text (``KIND severity rule check``)."""
+    entries = body.get("entries")
+    if isinstance(entries, list):
+        return [(str(e["kind"]), str(e["alert"]["check"])) for e in entries]
     out = []
-    for line in text.splitlines():
+    for line in str(body.get("text", "")).splitlines():
         parts = line.split()
         if len(parts) == 4:
             out.append((parts[0].lower(), parts[3]))
@@ -324,18 +329,18 @@ def received(p: Peers) -> Counter[Key]:
     for rec in p.hook.accepted:
         body = rec.json
         if body["kind"] == "digest":
-            for kind, check in _digest_lines(str(body.get("text", ""))):
+            for kind, check in _digest_items(body):
                 got[("hook", "", kind, check)] += 1
         else:
             got[("hook", "", body["kind"], body["alert"]["check"])] += 1
     for rec in p.sms.accepted:
         to, text = rec.form["To"], rec.form["Body"]
         head, _, rest = text.partition(" ")
-        if head.isdigit() and rest.startswith("alerts:"):  # "2 alerts: CRITICAL Rule c1; ..."
-            for part in rest.removeprefix("alerts:").split(";"):
-                words = part.split()
-                if len(words) >= 3:
-                    got[("sms", to, "*", words[2])] += 1
+        if head == "DIGEST" or (head.isdigit() and rest.startswith("alerts:")):
+            # "2 alerts: CRITICAL ServiceDown c1; ..." or, with the storm sections,
+            # "DIGEST 2 alerts: ... Firing: CRITICAL ServiceDown c1; ... Resolved: ..."
+            for check in re.findall(r"ServiceDown ([\w-]+)", text):
+                got[("sms", to, "*", check)] += 1
             continue
         kind = {"RESOLVED": "resolved", "ACK": "acknowledged"}.get(head, "page")
         got[("sms", to, kind, text.split()[2].rstrip(":"))] += 1
