@@ -50,3 +50,16 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .state .mypy_cache .pytest_cache .ruff_cache
+
+# The long runs of issue 13's suites (docs/reliability.md): 52 kill -9 runs of the
+# crash-safety scenario, then 10,000 checks for SOAK_MINUTES. Takes about 40 minutes.
+SOAK_MINUTES ?= 30
+KILL_RUNS ?= 52
+.PHONY: soak
+soak: $(STAMP)
+	mkdir -p .state
+	rm -f .state/kill-runs.jsonl
+	SENTINEL_KILL_RUNS=$(KILL_RUNS) SENTINEL_KILL_FIGURES=.state/kill-runs.jsonl \
+		$(BIN)/pytest tests/reliability/test_kill.py -q -p no:cacheprovider
+	$(BIN)/python -m bench.soak --kill-summary .state/kill-runs.jsonl
+	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES)

@@ -507,3 +507,131 @@ def notice(kind: Any = "firing", **changes: Any) -> Notice:
         fields["duration"] = 3900.0
     fields.update(changes)
     return Notice(**fields)
+
+
+# -- switchable failures (tests/reliability) ------------------------------------
+
+HOLD = 120.0  # seconds a held request waits for release() at most
+
+
+def hold_next(fake: Fake, skip: int = 0) -> None:
+    """Let ``skip`` requests through, then process the next one normally (accepted)
+    but hold its answer until :func:`release`: a provider that handled a request
+    whose answer never reached the sender."""
+    fake.inject(*[Fault(None) for _ in range(skip)], Held(200, body=fake))
+
+
+class _Held(web.Response):
+    """Runs the route's own handler, then holds its answer until the fake's release."""
+
+    def __init__(self, fake: Fake) -> None:
+        super().__init__()
+        self._fake = fake
+
+    async def prepare(self, request: web.BaseRequest) -> Any:
+        assert isinstance(request, web.Request)
+        handler = request.match_info.handler
+        answer = await handler(request)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._fake._release.wait(), HOLD)
+        assert isinstance(answer, web.Response)
+        self.set_status(answer.status)
+        self.body = answer.body
+        self.content_type = answer.content_type
+        return await super().prepare(request)
+
+
+@dataclass(frozen=True)
+class Held(Fault):
+    """See :func:`hold_next`; ``body`` is the fake."""
+
+    def response(self) -> web.Response:
+        return _Held(self.body)
+
+
+def release(fake: Fake) -> None:
+    """End every hold of ``fake`` now; later holds wait again."""
+    fake._release.set()
+    fake._release = asyncio.Event()
+
+
+class _Reset(web.Response):
+    """Not an answer: the connection is reset when aiohttp would send it."""
+
+    async def prepare(self, request: web.BaseRequest) -> Any:
+        if request.transport is not None:
+            request.transport.abort()
+        raise ConnectionResetError("reset by the fake")
+
+
+@dataclass(frozen=True)
+class Reset(Fault):
+    """A fault that resets the connection instead of answering."""
+
+    def response(self) -> web.Response:
+        return _Reset()
+
+
+class _Echo(web.Response):
+    """An error page that repeats the request: its headers and its body."""
+
+    async def prepare(self, request: web.BaseRequest) -> Any:
+        body = await request.read()
+        echoed = {"error": "internal error", "headers": dict(request.headers)}
+        self.text = json.dumps(echoed) + "\n" + body.decode(errors="replace")
+        return await super().prepare(request)
+
+
+@dataclass(frozen=True)
+class Echo(Fault):
+    """A fault whose body echoes the request (headers, credentials and body)."""
+
+    def response(self) -> web.Response:
+        return _Echo(status=self.status or 500, content_type="text/plain")
+
+
+class Outage(deque[Fault]):
+    """Installed as a fake's ``faults`` (``fake.faults = Outage()``): while ``mode`` is
+    set every request fails that way; scripted faults still come first.
+
+        "500"      HTTP 500 with a body that echoes the request's Authorization header
+                   (a provider error that repeats the credential)
+        "timeout"  no answer for ``delay`` seconds (longer than the client's timeout)
+        "reset"    the connection is reset
+        "429"      HTTP 429 with ``Retry-After: retry_after`` and, when ``now`` gives the
+                   sender's clock, ``X-RateLimit-Reset`` (SendGrid's epoch seconds)
+    """
+
+    def __init__(
+        self,
+        mode: str | None = None,
+        retry_after: float = 30.0,
+        delay: float = 5.0,
+        now: Callable[[], float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.now = now
+        self.mode = mode
+        self.retry_after = retry_after
+        self.delay = delay
+        self.failed = 0  # requests failed by the mode
+
+    def __bool__(self) -> bool:
+        return self.mode is not None or len(self) > 0
+
+    def popleft(self) -> Fault:
+        if len(self):
+            return super().popleft()
+        self.failed += 1
+        if self.mode == "500":
+            return Echo(500)
+        if self.mode == "timeout":
+            return Fault(503, "late", delay=self.delay)
+        if self.mode == "reset":
+            return Reset()
+        if self.mode == "429":
+            headers = {"Retry-After": f"{self.retry_after:g}"}
+            if self.now is not None:
+                headers["X-RateLimit-Reset"] = str(int(self.now() + self.retry_after))
+            return Fault(429, "slow down", headers=headers)
+        raise ValueError(f"unknown outage mode {self.mode!r}")
