@@ -103,7 +103,8 @@ class Metrics:
         )
         self.channel_broken = Gauge(
             "sentinel_channel_broken",
-            "1 while a channel's last attempt failed permanently (bad token, unknown channel).",
+            "1 while a channel is broken: its last attempt failed permanently (bad token, unknown "
+            "channel), or it has failed with retryable errors only for 5 minutes.",
             ["channel", "type"],
             registry=registry,
         )

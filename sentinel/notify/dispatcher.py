@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from sentinel.clock import Clock, sleep_or_wake
+from sentinel.clock import Clock, iso, sleep_or_wake
 from sentinel.config.models import Notifications
 from sentinel.metrics import Metrics
 from sentinel.notify.base import DeliveryError, Notifier
@@ -43,6 +43,7 @@ from sentinel.store import Store
 log = structlog.get_logger("sentinel.notify")
 EARLY = 0.002  # run what is due within this: uvloop's clock has millisecond resolution
 BURST = 5.0  # sends a rate-limited channel may make at once before its pace applies
+DOWN_AFTER = 300.0  # retryable failures only, this long: the channel is shown broken
 
 
 @dataclass
@@ -55,6 +56,7 @@ class _Lane:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     bucket: TokenBucket = field(default_factory=lambda: TokenBucket(0.0, BURST))
     task: asyncio.Task[None] | None = None
+    failing_since: float | None = None  # first retryable failure since the last send
     parked: bool = False  # the worker sleeps until its next due time or new rows
 
     def __post_init__(self) -> None:
@@ -281,6 +283,7 @@ class Dispatcher:
         if sent.ref is not None and head.fingerprint and single:
             self.threads.setdefault(head.thread_key, sent.ref)
         self._metrics.notifications.labels(name, lane.kind, "sent").inc()
+        lane.failing_since = None
         if name in self.broken:
             del self.broken[name]
             self._metrics.channel_broken.labels(name, lane.kind).set(0)
@@ -292,6 +295,16 @@ class Dispatcher:
             fingerprint=head.fingerprint or None,
             merged=len(group) if len(group) > 1 else None,
         )
+
+    def _note_failing(self, name: str, lane: _Lane, reason: str, now: float) -> None:
+        """A channel that has failed with retryable errors only, for DOWN_AFTER and no
+        send since, is shown broken too: a provider outage is as visible as a bad token."""
+        if lane.failing_since is None:
+            lane.failing_since = now
+        if name not in self.broken and now - lane.failing_since >= DOWN_AFTER:
+            self.broken[name] = f"failing since {iso(lane.failing_since)}: {reason}"
+            self._metrics.channel_broken.labels(name, lane.kind).set(1)
+            log.error("notify_channel_down", channel=name, reason=reason)
 
     async def _failed(
         self, name: str, lane: _Lane, group: list[Delivery], exc: DeliveryError
@@ -307,6 +320,7 @@ class Dispatcher:
                     self._options.retry_max,
                     self._jitter(),
                 )
+                self._note_failing(name, lane, exc.reason, now)
                 if now + delay - d.created_at <= self._options.max_age:
                     updated = d.with_(attempts=attempts, next_at=now + delay, error=exc.reason)
                     await self._store.update_deliveries([updated])
