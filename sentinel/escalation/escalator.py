@@ -49,6 +49,9 @@ NOTICE_KIND: dict[str, Kind] = {
 PAGING = frozenset({"firing", "escalation", "repeat"})  # notice kinds a step sends
 
 
+Snapshot = tuple[dict[str, pol.Progress], dict[str, AlertFacts]]
+
+
 @dataclass(frozen=True, slots=True)
 class Live:
     """A firing alert as the escalator needs to see it on each tick."""
@@ -104,6 +107,7 @@ class Escalator:
                 # alert's resolution and its notices): close it before the new one.
                 await self.resolved(fp)
         now = self._now()
+        before = self._snapshot()
         unsettled = self._unsettled()
         changed: list[pol.Progress] = []
         deliveries: list[Delivery] = []
@@ -137,7 +141,7 @@ class Escalator:
         for facts in started:  # the record opens before its first notice can be logged
             await self.journal.opened(facts, now)
         if changed or deliveries:
-            await self._commit(changed, [], deliveries, now)
+            await self._commit(changed, [], deliveries, now, undo=before)
         for fp, pages in paged:
             await self.journal.paged(fp, pages, now)
 
@@ -146,12 +150,13 @@ class Escalator:
         if current is None:
             return  # never paged: nobody to tell
         now = self._now()
+        before = self._snapshot()
         done, pages = pol.resolve(current, now)
         facts = self.facts.get(fp)
         deliveries = [] if facts is None else await self._follow_up(done, facts, pages, now)
         del self.progress[fp]
         self.facts.pop(fp, None)
-        await self._commit([], [fp], deliveries, now)
+        await self._commit([], [fp], deliveries, now, undo=before)
         await self.journal.resolved(fp, now)
 
     async def acknowledge(self, fp: str, by: str) -> bool:
@@ -163,9 +168,11 @@ class Escalator:
         nxt, pages = pol.acknowledge(current, by, now)
         if nxt == current:
             return True
+        before = self._snapshot()
         self.progress[fp] = nxt
         facts = self.facts[fp]
-        await self._commit([nxt], [], await self._follow_up(nxt, facts, pages, now), now)
+        follow_up = await self._follow_up(nxt, facts, pages, now)
+        await self._commit([nxt], [], follow_up, now, undo=before)
         await self.journal.acknowledged(fp, by, now)
         log.info("alert_acknowledged", fingerprint=fp, by=by)
         return True
@@ -175,8 +182,9 @@ class Escalator:
         if current is None or not current.acked:
             return False
         nxt = pol.unacknowledge(current, self._now())
+        before = self._snapshot()
         self.progress[fp] = nxt
-        await self._commit([nxt], [], [], self._now())
+        await self._commit([nxt], [], [], self._now(), undo=before)
         await self.journal.acknowledged(fp, None, self._now())
         return True
 
@@ -267,7 +275,12 @@ class Escalator:
         finished: list[str],
         deliveries: list[Delivery],
         now: float,
+        undo: Snapshot | None = None,
     ) -> None:
+        """Write progress and outbox rows in one transaction, then hand the rows to the
+        dispatcher. When the store fails, the in-memory progress goes back to ``undo``
+        (what was last written), so the next tick decides the same pages again: a store
+        outage delays a step, never loses it."""
         rows: list[tuple[str, dict[str, Any] | None]] = [
             (
                 p.fingerprint,
@@ -277,8 +290,16 @@ class Escalator:
         ]
         rows += [(fp, None) for fp in finished]
         held = self._dispatcher.hold_storms(deliveries)
-        added = await self._store.commit_notifications(rows, held, now)
+        try:
+            added = await self._store.commit_notifications(rows, held, now)
+        except BaseException:
+            if undo is not None:
+                self.progress, self.facts = dict(undo[0]), dict(undo[1])
+            raise
         self._dispatcher.submit(added)
+
+    def _snapshot(self) -> Snapshot:
+        return dict(self.progress), dict(self.facts)
 
     def _now(self) -> float:
         return self._clock.now().timestamp()

@@ -57,6 +57,8 @@ class _Lane:
     bucket: TokenBucket = field(default_factory=lambda: TokenBucket(0.0, BURST))
     task: asyncio.Task[None] | None = None
     failing_since: float | None = None  # first retryable failure since the last send
+    # sent, but the store failed to record it: written before the lane sends anything else
+    unrecorded: list[Delivery] = field(default_factory=list)
     parked: bool = False  # the worker sleeps until its next due time or new rows
 
     def __post_init__(self) -> None:
@@ -225,6 +227,9 @@ class Dispatcher:
 
     async def _step(self, name: str, lane: _Lane) -> float | None:
         """Send one delivery (or one digest) if one is due; returns how long to wait."""
+        if lane.unrecorded:  # a store error here: _work waits a second and comes back
+            await self._store.update_deliveries(lane.unrecorded)
+            lane.unrecorded = []
         if not lane.items:
             return None
         now = self._clock.now().timestamp()
@@ -271,8 +276,13 @@ class Dispatcher:
             )
             for d in group
         ]
-        await self._store.update_deliveries(finals)
+        # Sent: never again from this process, whatever the store says next.
         self._remove(lane, group)
+        try:
+            await self._store.update_deliveries(finals)
+        except Exception as exc:  # recorded by the worker before anything else is sent
+            lane.unrecorded += finals
+            log.error("notify_record_failed", channel=name, error=type(exc).__name__)
         latency = self._metrics.notification_latency.labels(lane.kind)
         for final in finals:
             latency.observe(max(0.0, done - final.created_at))

@@ -247,6 +247,22 @@ async def test_critical_matrix_pages_level_by_level(world: World) -> None:
     ]
 
 
+async def test_a_store_failure_delays_a_step_and_never_loses_it(world: World) -> None:
+    """The store refuses outbox rows (a real SQLite error, from a trigger) when the alert
+    fires: no page can be written, and none is lost: once the store takes writes again,
+    the next tick pages step 0 as if it had just fallen due."""
+    await world.store.db.execute(
+        "CREATE TRIGGER broken BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'disk'); END"
+    )
+    with pytest.raises(Exception, match="disk"):
+        await world.esc.tick(firing())
+    await settle(world)
+    assert world.seen() == []
+    await world.store.db.execute("DROP TRIGGER broken")
+    await run(world, 5, firing())
+    assert sorted(p for _, p, _ in world.seen()) == ["mail", "pd", "slack", "sms"]
+
+
 async def test_ack_stops_escalation_and_tells_everyone_told(world: World) -> None:
     """Acked at 20m: the CTO and CEO are never paged; alice, the lead, PagerDuty and Slack
     hear who acknowledged (PagerDuty as an acknowledge event, Slack in the thread)."""

@@ -255,6 +255,26 @@ async def test_restart_sends_what_was_written_and_not_what_was_sent(store: Sqlit
     await d2.stop()
 
 
+async def test_a_send_the_store_cannot_record_is_not_sent_again(store: SqliteStore) -> None:
+    """The provider accepted, then the store failed to record it (a real SQLite error from
+    a trigger): the dispatcher keeps trying to record it and never sends it twice."""
+    clock = FakeClock()
+    lane = Scripted(clock)
+    d, _ = await make(store, clock, {"a": lane})
+    await store.db.execute(
+        "CREATE TRIGGER broken BEFORE UPDATE ON outbox BEGIN SELECT RAISE(ABORT, 'disk'); END"
+    )
+    await put(d, store, clock, [delivery(clock, 0)])
+    await run(d, clock, 10.0)
+    assert len(lane.sent) == 1
+    assert [r.state for r in await store.open_deliveries()] == ["pending"]
+    await store.db.execute("DROP TRIGGER broken")
+    await run(d, clock, 40.0)
+    assert len(lane.sent) == 1
+    assert await store.open_deliveries() == []
+    await d.stop()
+
+
 async def test_thread_ref_of_first_message_reaches_follow_ups(store: SqliteStore) -> None:
     """The ack notice about an alert gets the first message's ref (Slack's thread)."""
     clock = FakeClock()
