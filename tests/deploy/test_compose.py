@@ -14,8 +14,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from pydantic import SecretStr
 
 from sentinel.config import load_config
+from sentinel.settings import Settings, settings_problems
 from tests.deploy.promtool import DEPLOY, ROOT
 
 COMPOSE = DEPLOY / "compose.yaml"
@@ -199,3 +201,20 @@ def test_published_ports_are_on_loopback_only() -> None:
     for name, service in services().items():
         for port in service.get("ports", []):
             assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port}"
+
+
+def test_postgres_variant_points_sentinel_at_the_trial_database() -> None:
+    """deploy/compose.postgres.yaml changes only sentinel: its storage URL names the trial's
+    postgres service with that service's password, waits for it, and is a URL sentinel
+    accepts (settings_problems is what `run` checks)."""
+    override = yaml.safe_load((DEPLOY / "compose.postgres.yaml").read_text(encoding="utf-8"))
+    assert set(override["services"]) == {"sentinel"}
+    sentinel = override["services"]["sentinel"]
+    assert sentinel["depends_on"]["postgres"] == {"condition": "service_healthy"}
+    url = interpolate(sentinel["environment"]["SENTINEL_STORAGE_URL"])
+    parts = urlsplit(url)
+    assert parts.scheme == "postgresql"
+    assert (parts.hostname, parts.port) == ("postgres", 5432)
+    assert parts.password == environment(services()["postgres"])["POSTGRES_PASSWORD"]
+    settings = Settings(storage_url=SecretStr(url))
+    assert settings_problems(settings) == []
