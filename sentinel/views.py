@@ -22,7 +22,7 @@ from sentinel.incidents import shown_target
 from sentinel.results import Result
 from sentinel.rules.engine import Instance
 from sentinel.rules.routing import window_times
-from sentinel.store import UptimeStore
+from sentinel.store.protocols import UptimeStore
 
 DAY = 86400
 REDACTED = "**********"

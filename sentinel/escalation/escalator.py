@@ -35,7 +35,7 @@ from sentinel.metrics import Metrics
 from sentinel.notify.base import AlertFacts, Kind, Notice
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.outbox import Delivery, Route
-from sentinel.store import IncidentStore, OutboxStore
+from sentinel.store.protocols import IncidentStore, OutboxStore
 
 log = structlog.get_logger("sentinel.escalation")
 NOTICE_KIND: dict[str, Kind] = {

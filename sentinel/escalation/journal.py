@@ -21,7 +21,7 @@ from sentinel.incidents import (
 )
 from sentinel.notify.base import AlertFacts
 from sentinel.notify.outbox import Delivery
-from sentinel.store import IncidentStore
+from sentinel.store.protocols import IncidentStore
 
 log = structlog.get_logger("sentinel.incidents")
 

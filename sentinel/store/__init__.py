@@ -16,19 +16,7 @@ from __future__ import annotations
 
 import re
 
-from sentinel.store.protocols import (
-    AlertStore,
-    HeartbeatStore,
-    HistoryStore,
-    IncidentStore,
-    KeyStore,
-    OutboxStore,
-    ResultSink,
-    SilenceStore,
-    Store,
-    StoreLifecycle,
-    UptimeStore,
-)
+from sentinel.store.protocols import ResultSink, Store
 
 
 class StoreError(Exception):
@@ -91,20 +79,4 @@ def open_store(url: str, *, pool_size: int = 4, force: bool = False) -> Store:
     raise StoreError(f"unknown storage scheme {scheme!r}; use sqlite or postgresql")
 
 
-__all__ = [
-    "MOVED_KEY",
-    "AlertStore",
-    "HeartbeatStore",
-    "HistoryStore",
-    "IncidentStore",
-    "KeyStore",
-    "OutboxStore",
-    "ResultSink",
-    "SilenceStore",
-    "Store",
-    "StoreError",
-    "StoreLifecycle",
-    "UptimeStore",
-    "open_store",
-    "refuse_moved",
-]
+__all__ = ["MOVED_KEY", "ResultSink", "Store", "StoreError", "open_store", "refuse_moved"]

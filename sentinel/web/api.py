@@ -26,7 +26,7 @@ from sentinel.config import Config, parse_duration
 from sentinel.incidents import Incident, IncidentEvent, to_markdown
 from sentinel.reports import ReportSource
 from sentinel.results import Result
-from sentinel.store import HistoryStore, IncidentStore
+from sentinel.store.protocols import HistoryStore, IncidentStore
 from sentinel.views import alert_shown
 from sentinel.web.acks import AckSource
 from sentinel.web.auth import Gate

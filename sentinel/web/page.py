@@ -42,7 +42,7 @@ from sentinel.clock import Clock
 from sentinel.config.models import Config
 from sentinel.incidents import Incident
 from sentinel.results import RecentRuns
-from sentinel.store import IncidentStore
+from sentinel.store.protocols import IncidentStore
 from sentinel.views import contacts_shown
 from sentinel.web import svg
 

@@ -19,8 +19,8 @@ from sentinel.results import Result, Sample
 from sentinel.rules.engine import Instance
 from sentinel.rules.state import AlertState
 from sentinel.silences import Silence
-from sentinel.store import (
-    MOVED_KEY,
+from sentinel.store import MOVED_KEY, StoreError, open_store
+from sentinel.store.protocols import (
     AlertStore,
     HeartbeatStore,
     HistoryStore,
@@ -29,8 +29,6 @@ from sentinel.store import (
     OutboxStore,
     SilenceStore,
     Store,
-    StoreError,
-    open_store,
 )
 from tests.store.test_sqlite import T0, result
 
