@@ -86,7 +86,7 @@ def feed(daemon: Daemon, checks: int, now: datetime) -> int:
             daemon.latest.record(result)
             daemon.recent.record(result)
             if k >= 28:
-                daemon.rules.observe(result)
+                daemon.rules.observe(result, daemon.clock.now())
     return failing
 
 

@@ -133,7 +133,7 @@ class Daemon:
             raise StartError(str(exc), exit_code=2) from None
         self.writer = ResultWriter(self.store, clock, on_error=self._store_failed)
         self.metrics.watch_store(lambda: self.writer.pending, lambda: self.writer.dropped)
-        self.rules = RuleEngine(clock)
+        self.rules = RuleEngine()
         self.runner = CheckRunner(
             clock,
             self.latest,
@@ -477,12 +477,12 @@ class Daemon:
             await self.clock.sleep(PRUNE_EVERY)
 
     def _observe(self, result: Result) -> None:
-        self._announce(self.rules.observe(result))
+        self._announce(self.rules.observe(result, self.clock.now()))
 
     async def _rule_loop(self) -> None:
         while True:
             await self.clock.sleep(RULE_TICK)
-            self._announce(self.rules.tick())
+            self._announce(self.rules.tick(self.clock.now()))
 
     def _announce(self, transitions: list[Transition]) -> None:
         """Alert transitions: logged now; notifications come with escalation (issue 5)."""
@@ -516,7 +516,7 @@ class Daemon:
         """Evaluate a pending alert the moment its ``for`` elapses (results may be an
         interval apart: waiting for the next one would page up to an interval late)."""
         await self.clock.sleep(max(0.0, due - self.clock.now().timestamp()) + FOR_MARGIN)
-        self._announce(self.rules.evaluate_pair(rule, check))
+        self._announce(self.rules.evaluate_pair(rule, check, self.clock.now()))
 
     async def _keep_alert(self, t: Transition) -> None:
         """Alert state goes to the store at each transition, so a restart resumes it;

@@ -4,6 +4,12 @@ Per-check series are kept few (up, last duration, last run time, last sample
 values) and produced at scrape time from the latest results, so the probe hot
 path only replaces one dict entry. Duration histograms are per check *type*:
 a per-check histogram would multiply the series by ten.
+
+The page is built in two steps so that rendering can leave the event loop:
+:meth:`Metrics.snapshot` copies what the daemon's live state says (latest results,
+alert counts, the history queue) on the loop, the only place it changes, and
+:meth:`Metrics.render` turns that copy and prometheus-client's own (locked)
+metrics into text in a worker thread, touching nothing the loop mutates.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import math
 import platform
 import re
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 from prometheus_client import (
     CollectorRegistry,
@@ -144,8 +151,7 @@ class Metrics:
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         self._latest = latest
-        self._store = LiveCollector()
-        registry.register(self._store)
+        self._live = LiveSources()
         self._runs: dict[tuple[str, bool], Counter] = {}
         self._durations: dict[str, Histogram] = {}
         self.lateness = self.scheduler_lateness.observe
@@ -166,18 +172,39 @@ class Metrics:
             hist = self._durations[result.type] = self.check_duration.labels(result.type)
         hist.observe(result.duration)
 
-    def render(self) -> bytes:
-        """The whole /metrics page. Safe to call from a worker thread: it reads
-        immutable results from a snapshot list."""
-        return generate_latest(self.registry) + render_checks(self._latest.snapshot()).encode()
+    def snapshot(self) -> Snapshot:
+        """Copy the live figures; call it on the event loop, where they change."""
+        live = self._live
+        return Snapshot(
+            tuple(self._latest.snapshot()), tuple(live.alerts()), live.pending(), live.dropped()
+        )
+
+    def render(self, snapshot: Snapshot | None = None) -> bytes:
+        """The whole /metrics page from ``snapshot``. Safe in a worker thread: it
+        reads the snapshot and prometheus-client's metrics (which lock themselves),
+        never the daemon's state. Without a snapshot it takes one first, so it must
+        then be called on the loop."""
+        frozen = self.snapshot() if snapshot is None else snapshot
+        page = _Page(self.registry, frozen)
+        return generate_latest(page) + render_checks(frozen.results).encode()
 
     def watch_alerts(self, counts: Callable[[], list[tuple[str, str]]]) -> None:
         """``counts`` lists (state, severity) of every pending or firing alert."""
-        self._store.alerts = counts
+        self._live.alerts = counts
 
     def watch_store(self, pending: Callable[[], int], dropped: Callable[[], int]) -> None:
-        self._store.pending = pending
-        self._store.dropped = dropped
+        self._live.pending = pending
+        self._live.dropped = dropped
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The daemon's live figures at one moment, copied on the event loop."""
+
+    results: tuple[Result, ...]
+    alerts: tuple[tuple[str, str], ...]  # (state, severity) per pending or firing alert
+    pending: int  # results waiting to be written
+    dropped: int  # results dropped because the store could not keep up
 
 
 _FAMILIES = (
@@ -241,30 +268,43 @@ def render_checks(results: Iterable[Result]) -> str:
     return "\n".join(out) + "\n"
 
 
-class LiveCollector(Collector):
-    """Figures read from the running daemon at scrape time: the history queue, alerts."""
+class LiveSources:
+    """Where :meth:`Metrics.snapshot` reads the running daemon: the history queue, alerts."""
 
     def __init__(self) -> None:
         self.pending: Callable[[], int] = lambda: 0
         self.dropped: Callable[[], int] = lambda: 0
         self.alerts: Callable[[], list[tuple[str, str]]] = list
 
+
+class _Page(Collector):
+    """The registry's metrics, then the live families of one snapshot."""
+
+    def __init__(self, registry: CollectorRegistry, snapshot: Snapshot) -> None:
+        self._registry = registry
+        self._snapshot = snapshot
+
     def collect(self) -> Iterator[Metric]:
-        yield GaugeMetricFamily(
-            "sentinel_store_pending_results", "Results waiting to be written.", value=self.pending()
-        )
-        alerts = GaugeMetricFamily(
-            "sentinel_alerts", "Pending and firing alerts.", labels=["state", "severity"]
-        )
-        counts: dict[tuple[str, str], int] = {}
-        for key in self.alerts():
-            counts[key] = counts.get(key, 0) + 1
-        for state in ("pending", "firing"):
-            for severity in ("critical", "high", "medium", "low"):
-                alerts.add_metric((state, severity), counts.get((state, severity), 0))
-        yield alerts
-        yield CounterMetricFamily(
-            "sentinel_store_dropped_results",
-            "Results dropped because the store could not keep up.",
-            value=self.dropped(),
-        )
+        yield from self._registry.collect()
+        yield from live_families(self._snapshot)
+
+
+def live_families(snap: Snapshot) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "sentinel_store_pending_results", "Results waiting to be written.", value=snap.pending
+    )
+    alerts = GaugeMetricFamily(
+        "sentinel_alerts", "Pending and firing alerts.", labels=["state", "severity"]
+    )
+    counts: dict[tuple[str, str], int] = {}
+    for key in snap.alerts:
+        counts[key] = counts.get(key, 0) + 1
+    for state in ("pending", "firing"):
+        for severity in ("critical", "high", "medium", "low"):
+            alerts.add_metric((state, severity), counts.get((state, severity), 0))
+    yield alerts
+    yield CounterMetricFamily(
+        "sentinel_store_dropped_results",
+        "Results dropped because the store could not keep up.",
+        value=snap.dropped,
+    )

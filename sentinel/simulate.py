@@ -155,11 +155,11 @@ class _Simulation:
         self.types = {c.name: c.type for c in watched}
         self.check_labels = {c.name: dict(c.labels) for c in config.checks}
         self.latest = LatestResults()
-        self.engine = RuleEngine(self.clock)
+        self.engine = RuleEngine()
         self.engine.configure(config.model_copy(update={"checks": watched}))
-        probe = RuleEngine(self.clock)  # do any rules need the tick with nothing live?
+        probe = RuleEngine()  # do any rules need the tick with nothing live?
         probe.configure(config.model_copy(update={"checks": watched}))
-        probe.tick()
+        probe.tick(self.clock.now())
         self.silent_rules = probe.evaluations > 0
         self.store = SqliteStore(":memory:")
         self.metrics = Metrics(CollectorRegistry(), LatestResults(), __version__)
@@ -214,13 +214,15 @@ class _Simulation:
                 for name, state in self.checks.items():
                     if state.runs * state.interval <= t + EPS:
                         state.runs += 1
-                        await self._announce(self.engine.observe(self._result(name, state)))
+                        await self._announce(
+                            self.engine.observe(self._result(name, state), self.clock.now())
+                        )
                 for rule, check in self._due(t):
-                    await self._announce(self.engine.evaluate_pair(rule, check))
+                    await self._announce(self.engine.evaluate_pair(rule, check, self.clock.now()))
                 if next_rule_tick <= t + EPS:
                     next_rule_tick = (math.floor(t / RULE_TICK + EPS) + 1) * RULE_TICK
                     if self.silent_rules or self.engine.active():
-                        await self._announce(self.engine.tick())
+                        await self._announce(self.engine.tick(self.clock.now()))
                 await self._escalate(t)
                 for e in acks:
                     await self._ack(e)

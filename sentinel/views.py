@@ -22,14 +22,14 @@ from sentinel.incidents import shown_target
 from sentinel.results import Result
 from sentinel.rules.engine import Instance
 from sentinel.rules.routing import window_times
-from sentinel.store import Store
+from sentinel.store.protocols import UptimeStore
 
 DAY = 86400
 REDACTED = "**********"
 
 
 async def uptime_bars(
-    store: Store, now: datetime, days: int = 90, checks: list[str] | None = None
+    store: UptimeStore, now: datetime, days: int = 90, checks: list[str] | None = None
 ) -> dict[str, list[float | None]]:
     """Per check, the share of passing runs on each of the last ``days`` UTC days,
     oldest first; None for a day without runs."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -35,7 +35,7 @@ from sentinel.metrics import Metrics
 from sentinel.notify.base import AlertFacts, Kind, Notice
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.outbox import Delivery, Route
-from sentinel.store import Store
+from sentinel.store.protocols import IncidentStore, OutboxStore
 
 log = structlog.get_logger("sentinel.escalation")
 NOTICE_KIND: dict[str, Kind] = {
@@ -62,11 +62,15 @@ class Live:
     policy: str | None  # a named policy of the rule, else None for the severity's
 
 
+class EscalationStore(OutboxStore, IncidentStore, Protocol):
+    """The escalator's progress and outbox rows, and its journal's incidents."""
+
+
 class Escalator:
     def __init__(
         self,
         config: Config,
-        store: Store,
+        store: EscalationStore,
         dispatcher: Dispatcher,
         clock: Clock,
         metrics: Metrics,

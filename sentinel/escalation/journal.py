@@ -21,13 +21,13 @@ from sentinel.incidents import (
 )
 from sentinel.notify.base import AlertFacts
 from sentinel.notify.outbox import Delivery
-from sentinel.store import Store
+from sentinel.store.protocols import IncidentStore
 
 log = structlog.get_logger("sentinel.incidents")
 
 
 class Journal:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: IncidentStore) -> None:
         self._store = store
         self.open: dict[str, Incident] = {}  # alert fingerprint -> its open incident
 

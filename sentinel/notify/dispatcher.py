@@ -38,7 +38,7 @@ from sentinel.notify.base import DeliveryError, Notifier
 from sentinel.notify.outbox import Delivery
 from sentinel.notify.retry import TokenBucket, retry_delay
 from sentinel.notify.storm import StormGate, fold
-from sentinel.store import Store
+from sentinel.store.protocols import OutboxStore
 
 log = structlog.get_logger("sentinel.notify")
 EARLY = 0.002  # run what is due within this: uvloop's clock has millisecond resolution
@@ -72,7 +72,7 @@ class _Lane:
 class Dispatcher:
     def __init__(
         self,
-        store: Store,
+        store: OutboxStore,
         clock: Clock,
         metrics: Metrics,
         options: Notifications,

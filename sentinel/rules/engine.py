@@ -2,7 +2,7 @@
 one alert state per (rule, check, label set), and the transitions to announce.
 
 Decisions are the pure ``evaluate`` and ``step``; this class only keeps the
-series and the states, and reads the time from the Clock.
+series and the states; every evaluation is at the ``now`` its caller passes.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import hashlib
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
-from sentinel.clock import Clock
 from sentinel.config.models import Config
 from sentinel.config.references import selects
 from sentinel.config.rule import Rule
@@ -62,8 +62,11 @@ class Transition:
 
 
 class RuleEngine:
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
+    """Alert state of every (rule, check) pair. It never reads a clock: every
+    evaluation is at the ``now`` its caller passes (the daemon and ``sentinel
+    simulate`` pass their clock's reading), so it is a pure function of its inputs."""
+
+    def __init__(self) -> None:
         self._by_check: dict[str, list[Compiled]] = {}
         self._series: dict[str, CheckSeries] = {}
         self._instances: dict[str, Instance] = {}  # fingerprint -> instance
@@ -116,17 +119,17 @@ class RuleEngine:
             if any(c.rule.name == inst.rule for c in self._by_check.get(inst.check, [])):
                 self._instances[inst.fingerprint] = inst
 
-    def observe(self, result: Result) -> list[Transition]:
-        """Add a result to its check's series and evaluate that check's rules now."""
+    def observe(self, result: Result, now: datetime) -> list[Transition]:
+        """Add a result to its check's series and evaluate that check's rules at ``now``."""
         rules = self._by_check.get(result.check)
         if not rules:
             return []
         self._series[result.check].add(result)
-        now = self._clock.now().timestamp()
+        at = now.timestamp()
         out: list[Transition] = []
         for compiled in rules:
-            found = self._evaluate(compiled, result.check, now)
-            out.extend(self._flap(compiled, result.check, now))
+            found = self._evaluate(compiled, result.check, at)
+            out.extend(self._flap(compiled, result.check, at))
             out.extend(found)
         return out
 
@@ -156,27 +159,27 @@ class RuleEngine:
             )
         ]
 
-    def tick(self) -> list[Transition]:
-        """Evaluate now what can change between results: pairs with a pending or firing
+    def tick(self, now: datetime) -> list[Transition]:
+        """Evaluate at ``now`` what can change between results: pairs with a pending or firing
         instance (a `for` or `keep_firing_for` elapsing, data ageing out of the lookback),
         and rules that can start to hold on silence (absent(), not, on_no_data: fire).
         Everything else was evaluated when its last result arrived."""
-        now = self._clock.now().timestamp()
+        at = now.timestamp()
         live = {(i.rule, i.check) for i in self._instances.values()}
         out: list[Transition] = []
         for check, rules in self._by_check.items():
             for compiled in rules:
                 if compiled.holds_on_silence or (compiled.rule.name, check) in live:
-                    out.extend(self._evaluate(compiled, check, now))
+                    out.extend(self._evaluate(compiled, check, at))
         return out
 
-    def evaluate_pair(self, rule: str, check: str) -> list[Transition]:
-        """Evaluate one rule on one check now: when a pending alert's ``for`` elapses
+    def evaluate_pair(self, rule: str, check: str, now: datetime) -> list[Transition]:
+        """Evaluate one rule on one check at ``now``: when a pending alert's ``for`` elapses
         between two results, it fires then, not at the next result or tick."""
         compiled = next((c for c in self._by_check.get(check, []) if c.rule.name == rule), None)
         if compiled is None:
             return []
-        return self._evaluate(compiled, check, self._clock.now().timestamp())
+        return self._evaluate(compiled, check, now.timestamp())
 
     def _evaluate(self, compiled: Compiled, check: str, now: float) -> list[Transition]:
         rule = compiled.rule

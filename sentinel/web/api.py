@@ -24,8 +24,9 @@ from aiohttp import web
 from sentinel.clock import Clock
 from sentinel.config import Config, parse_duration
 from sentinel.incidents import Incident, IncidentEvent, to_markdown
+from sentinel.reports import ReportSource
 from sentinel.results import Result
-from sentinel.store import Store
+from sentinel.store.protocols import HistoryStore, IncidentStore
 from sentinel.views import alert_shown
 from sentinel.web.acks import AckSource
 from sentinel.web.auth import Gate
@@ -47,6 +48,10 @@ LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DIGITS = re.compile(r"[0-9]{1,12}")
 
 
+class ApiStore(HistoryStore, IncidentStore, ReportSource, Protocol):
+    """What the API reads of the store: check history, incidents, and what a report reads."""
+
+
 class ApiSource(AckSource, Protocol):
     """What the API reads and changes; the daemon provides it."""
 
@@ -57,7 +62,7 @@ class ApiSource(AckSource, Protocol):
     def clock(self) -> Clock: ...
 
     @property
-    def store(self) -> Store: ...
+    def store(self) -> ApiStore: ...
 
     def list_silences(self) -> list[dict[str, Any]]: ...
 

@@ -55,7 +55,8 @@ def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
     async def metrics_page(_: web.Request) -> web.Response:
         # One render at a time: concurrent scrapes would each pay the full cost.
         async with render_lock:
-            payload = await asyncio.get_running_loop().run_in_executor(None, metrics.render)
+            frozen = metrics.snapshot()  # on the loop: the live state changes only here
+            payload = await asyncio.get_running_loop().run_in_executor(None, metrics.render, frozen)
         return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def status(request: web.Request) -> web.Response:

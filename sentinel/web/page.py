@@ -42,7 +42,7 @@ from sentinel.clock import Clock
 from sentinel.config.models import Config
 from sentinel.incidents import Incident
 from sentinel.results import RecentRuns
-from sentinel.store import Store
+from sentinel.store.protocols import IncidentStore
 from sentinel.views import contacts_shown
 from sentinel.web import svg
 
@@ -90,7 +90,7 @@ class PageSource(Protocol):
     def recent(self) -> RecentRuns: ...
 
     @property
-    def store(self) -> Store: ...
+    def store(self) -> IncidentStore: ...
 
     @property
     def ack_key(self) -> bytes: ...

@@ -95,7 +95,7 @@ async def sentinel_firing(case: Case) -> dict[int, list[dict[str, str]]]:
         {},
     )
     clock = FakeClock(start=START)
-    engine = RuleEngine(clock)
+    engine = RuleEngine()
     engine.configure(config)
     inputs = {split_series(k): expand(v) for k, v in case.series.items()}
     steps = max(len(v) for v in inputs.values())
@@ -110,8 +110,10 @@ async def sentinel_firing(case: Case) -> dict[int, list[dict[str, str]]]:
                 for (name, labels), values in inputs.items()
                 if step_index < len(values) and (value := values[step_index]) is not None
             )
-            engine.observe(Result("parity", "tcp", True, clock.now(), 0.0, None, samples))
-        engine.tick()
+            engine.observe(
+                Result("parity", "tcp", True, clock.now(), 0.0, None, samples), clock.now()
+            )
+        engine.tick(clock.now())
         if minute in case.eval_times:
             firing[minute] = sorted(
                 (dict(i.labels) for i in engine.active() if i.state.state == "firing"),

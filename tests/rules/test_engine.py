@@ -25,7 +25,7 @@ rules:
 
 def engine_and_clock() -> tuple[RuleEngine, FakeClock]:
     clock = FakeClock(start=datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
-    engine = RuleEngine(clock)
+    engine = RuleEngine()
     engine.configure(parse_config(CONFIG, "t.yaml", {}))
     return engine, clock
 
@@ -51,7 +51,7 @@ async def test_service_down_pages_after_its_for_and_resolves() -> None:
     seen: list[tuple[float, tuple[str, str, str]]] = []
     for second in range(0, 121, 15):
         ok = second >= 105
-        for e in events(engine.observe(result(clock, "api", ok))):
+        for e in events(engine.observe(result(clock, "api", ok), clock.now())):
             seen.append((second, e))
         await clock.advance(15)
     assert seen == [
@@ -67,7 +67,10 @@ async def test_a_blip_never_pages() -> None:
     got: list[str] = []
     for second in range(0, 91, 15):
         got += [
-            e for _, _, e in events(engine.observe(result(clock, "api", second not in (15, 30))))
+            e
+            for _, _, e in events(
+                engine.observe(result(clock, "api", second not in (15, 30)), clock.now())
+            )
         ]
         await clock.advance(15)
     assert got == ["pending", "cleared"]
@@ -76,19 +79,21 @@ async def test_a_blip_never_pages() -> None:
 async def test_the_tick_fires_between_results() -> None:
     """With a result only every 5 minutes, the tick fires the alert at 60 s, not at 300 s."""
     engine, clock = engine_and_clock()
-    assert events(engine.observe(result(clock, "api", False))) == [
+    assert events(engine.observe(result(clock, "api", False), clock.now())) == [
         ("ServiceDown", "api", "pending")
     ]
     await clock.advance(59)
-    assert engine.tick() == []
+    assert engine.tick(clock.now()) == []
     await clock.advance(1)
-    assert events(engine.tick()) == [("ServiceDown", "api", "firing")]
+    assert events(engine.tick(clock.now())) == [("ServiceDown", "api", "firing")]
 
 
 async def test_labelled_instances_and_no_for() -> None:
     """key_length{key="q"} > 1000 fires on the first sample, one instance for that key."""
     engine, clock = engine_and_clock()
-    got = engine.observe(result(clock, "cache", True, Sample("key_length", 1001, (("key", "q"),))))
+    got = engine.observe(
+        result(clock, "cache", True, Sample("key_length", 1001, (("key", "q"),))), clock.now()
+    )
     assert [(t.instance.rule, t.instance.labels, t.event) for t in got] == [
         ("QueueBacklog", (("key", "q"),), "firing")
     ]
@@ -100,28 +105,30 @@ async def test_no_data_keeps_a_firing_alert() -> None:
     """When hit_ratio stops being reported, on_no_data: keep leaves the alert firing."""
     engine, clock = engine_and_clock()
     low = Sample("hit_ratio", 0.5)
-    engine.observe(result(clock, "cache", True, low))
+    engine.observe(result(clock, "cache", True, low), clock.now())
     await clock.advance(60)
-    assert events(engine.observe(result(clock, "cache", True, low))) == [
+    assert events(engine.observe(result(clock, "cache", True, low), clock.now())) == [
         ("CacheSilent", "cache", "firing")
     ]
     await clock.advance(600)  # the lookback has passed: no hit_ratio at all now
-    assert engine.observe(result(clock, "cache", True)) == []
+    assert engine.observe(result(clock, "cache", True), clock.now()) == []
     assert [i.rule for i in engine.active()] == ["CacheSilent"]
 
 
 async def test_restored_pending_alert_keeps_counting() -> None:
     """After a restart, a restored pending alert fires when its original for elapses."""
     engine, clock = engine_and_clock()
-    engine.observe(result(clock, "api", False))
+    engine.observe(result(clock, "api", False), clock.now())
     saved: list[Instance] = engine.active()
     await clock.advance(45)
-    again = RuleEngine(clock)
+    again = RuleEngine()
     again.configure(parse_config(CONFIG, "t.yaml", {}))
     again.restore(saved)
-    assert again.observe(result(clock, "api", False)) == []  # 45 s in: still pending
+    assert again.observe(result(clock, "api", False), clock.now()) == []  # 45 s in: still pending
     await clock.advance(15)
-    assert events(again.observe(result(clock, "api", False))) == [("ServiceDown", "api", "firing")]
+    assert events(again.observe(result(clock, "api", False), clock.now())) == [
+        ("ServiceDown", "api", "firing")
+    ]
 
 
 async def test_inline_rules_apply_to_their_check_only() -> None:
@@ -136,14 +143,14 @@ checks:
   - {name: b, type: tcp, target: "h:2"}
 """
     clock = FakeClock(start=datetime(2026, 3, 1, tzinfo=UTC))
-    engine = RuleEngine(clock)
+    engine = RuleEngine()
     engine.configure(parse_config(text, "t.yaml", {}))
     down_a = Result("a", "tcp", False, clock.now(), 0.01, None, (Sample("up", 0.0),))
     down_b = Result("b", "tcp", False, clock.now(), 0.01, None, (Sample("up", 0.0),))
-    assert [(t.instance.check, t.event, t.severity) for t in engine.observe(down_a)] == [
-        ("a", "firing", "low")
-    ]
-    assert engine.observe(down_b) == []
+    assert [
+        (t.instance.check, t.event, t.severity) for t in engine.observe(down_a, clock.now())
+    ] == [("a", "firing", "low")]
+    assert engine.observe(down_b, clock.now()) == []
     rule = engine.rule("ADown", "a")
     assert rule is not None
     assert rule.severity == "low"
@@ -153,13 +160,13 @@ async def test_the_tick_evaluates_only_what_can_change_without_a_result() -> Non
     """Quiet pairs are not re-evaluated on the tick; live alerts and absent() rules are."""
     text = CONFIG + "  - {name: NoBackup, match: {check: cache}, expr: 'absent(backup_ok[1h])'}\n"
     clock = FakeClock(start=datetime(2026, 3, 1, tzinfo=UTC))
-    engine = RuleEngine(clock)
+    engine = RuleEngine()
     engine.configure(parse_config(text, "t.yaml", {}))
-    engine.observe(result(clock, "api", True))
+    engine.observe(result(clock, "api", True), clock.now())
     before = engine.evaluations
-    engine.tick()
+    engine.tick(clock.now())
     assert engine.evaluations - before == 1  # only the absent() rule on cache
-    engine.observe(result(clock, "api", False))  # ServiceDown now pending on api
+    engine.observe(result(clock, "api", False), clock.now())  # ServiceDown now pending on api
     before = engine.evaluations
-    engine.tick()
+    engine.tick(clock.now())
     assert engine.evaluations - before == 2

@@ -32,7 +32,7 @@ def test_hysteresis() -> None:
 async def test_a_flapping_check_gives_one_notice_then_settles() -> None:
     """A check bouncing up and down: one 'flapping' event; 'settled' once it stays down."""
     clock = FakeClock(start=datetime(2026, 3, 1, tzinfo=UTC))
-    engine = RuleEngine(clock)
+    engine = RuleEngine()
     engine.configure(
         parse_config(
             "checks:\n  - {name: api, type: tcp, target: 'h:1'}\n"
@@ -47,7 +47,7 @@ async def test_a_flapping_check_gives_one_notice_then_settles() -> None:
         result = Result(
             "api", "tcp", ok, clock.now(), 0.01, None, (Sample("up", 1.0 if ok else 0.0),)
         )
-        events += [t.event for t in engine.observe(result)]
+        events += [t.event for t in engine.observe(result, clock.now())]
         await clock.advance(30)
     assert events.count("flapping") == 1
     assert events.count("settled") == 1

@@ -16,7 +16,7 @@ from tests.examples import EXAMPLE_ENV, PROJECT_EXAMPLE
 class Timeline:
     def __init__(self) -> None:
         self.clock = FakeClock(start=datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
-        self.engine = RuleEngine(self.clock)
+        self.engine = RuleEngine()
         self.engine.configure(load_config(PROJECT_EXAMPLE, EXAMPLE_ENV))
         self.fired: list[tuple[int, str, str]] = []
         self.second = 0
@@ -25,14 +25,14 @@ class Timeline:
         r = Result(
             check, kind, ok, self.clock.now(), 0.2, None, (Sample("up", float(ok)), *samples)
         )
-        for t in self.engine.observe(r):
+        for t in self.engine.observe(r, self.clock.now()):
             if t.event in ("firing", "resolved"):
                 self.fired.append((self.second, t.instance.rule, t.event))
 
     async def wait(self, seconds: int) -> None:
         await self.clock.advance(seconds)
         self.second += seconds
-        for t in self.engine.tick():
+        for t in self.engine.tick(self.clock.now()):
             if t.event in ("firing", "resolved"):
                 self.fired.append((self.second, t.instance.rule, t.event))
 

@@ -1,5 +1,9 @@
 """The store contract: every test runs on SQLite and on the real PostgreSQL (a fresh
-schema in this run's own database, see tests/store/conftest.py)."""
+schema in this run's own database, see tests/store/conftest.py).
+
+One class per aggregate protocol of sentinel/store/protocols.py, so a new backend can
+be brought up and tested one aggregate at a time (``-k TestOutbox``); each test asks
+for the narrowest protocol it uses, ``Store`` only where it crosses aggregates."""
 
 from __future__ import annotations
 
@@ -15,137 +19,18 @@ from sentinel.results import Result, Sample
 from sentinel.rules.engine import Instance
 from sentinel.rules.state import AlertState
 from sentinel.silences import Silence
-from sentinel.store import MOVED_KEY, Store, StoreError, open_store
+from sentinel.store import MOVED_KEY, StoreError, open_store
+from sentinel.store.protocols import (
+    AlertStore,
+    HeartbeatStore,
+    HistoryStore,
+    IncidentStore,
+    KeyStore,
+    OutboxStore,
+    SilenceStore,
+    Store,
+)
 from tests.store.test_sqlite import T0, result
-
-
-async def test_round_trip_keeps_samples_labels_and_time(store: Store) -> None:
-    """What goes in comes back equal: labelled samples, errors, aware UTC times."""
-    written = [result("cache", 0), result("cache", 1, ok=False)]
-    await store.add_results(written)
-    back = await store.recent_results("cache")
-    assert back == list(reversed(written))
-    assert back[0].started_at.tzinfo is not None
-    assert back[0].started_at.utcoffset() == timedelta(0)
-    assert back[1].samples[2].labels == (("key", "image-queue"),)
-
-
-async def test_round_trip_is_exact_for_any_sample_shape(store: Store) -> None:
-    """Samples that are not the runner's up/duration prefix (a scraped up{job}, odd order, none) read back unchanged."""
-    start = datetime(2026, 5, 1, 8, 0, 0, 123457, tzinfo=UTC)
-    shapes: list[tuple[Sample, ...]] = [
-        (),
-        (Sample("up", 1.0),),
-        (Sample("up", 1.0, (("job", "api"),)), Sample("duration_seconds", 0.5)),
-        (Sample("duration_seconds", 0.5), Sample("up", 1.0)),
-        (Sample("up", 0.0), Sample("duration_seconds", 0.5)),  # up disagrees with ok
-        (Sample("up", 1.0), Sample("duration_seconds", 0.25)),  # duration disagrees
-        (Sample("x", -1.5e300, (("a", "1"), ("b", 'quote " and ]'))),),
-    ]
-    written = [
-        Result("odd", "prometheus", True, start + timedelta(seconds=i), 0.5, None, samples)
-        for i, samples in enumerate(shapes)
-    ]
-    await store.add_results(written)
-    assert await store.recent_results("odd") == list(reversed(written))
-
-
-async def test_recent_is_newest_first_and_limited(store: Store) -> None:
-    """recent_results returns the newest N of one check only."""
-    await store.add_results([result("a", m) for m in range(10)] + [result("b", 99)])
-    back = await store.recent_results("a", limit=3)
-    assert [r.started_at for r in back] == [T0 + timedelta(minutes=m) for m in (9, 8, 7)]
-    assert await store.recent_results("nobody") == []
-
-
-async def test_adding_nothing_is_a_no_op(store: Store) -> None:
-    """An empty batch writes nothing and does not fail."""
-    await store.add_results([])
-    assert await store.recent_results("a") == []
-
-
-async def test_prune_removes_only_older_rows(store: Store) -> None:
-    """prune_results deletes rows before the cutoff and says how many."""
-    await store.add_results([result("a", m) for m in range(5)])
-    removed = await store.prune_results(T0 + timedelta(minutes=3))
-    assert removed == 3
-    assert [r.started_at for r in await store.recent_results("a")] == [
-        T0 + timedelta(minutes=4),
-        T0 + timedelta(minutes=3),
-    ]
-    assert await store.prune_results(T0) == 0
-
-
-async def test_heartbeats_round_trip(store: Store) -> None:
-    """The last pings of a heartbeat are kept and replaced, times exact and aware."""
-    first = Beat(success=T0, start=None, fail=None, last_duration=None)
-    await store.save_heartbeat("backup", first)
-    later = Beat(
-        success=T0 + timedelta(days=1), start=T0, fail=T0 + timedelta(hours=2), last_duration=12.5
-    )
-    await store.save_heartbeat("backup", later)
-    await store.save_heartbeat("cron", first)
-    assert await store.load_heartbeats() == {"backup": later, "cron": first}
-
-
-async def test_alerts_round_trip(store: Store) -> None:
-    """Pending and firing alerts are kept whole, replaced on change and deleted on resolution."""
-    pending = Instance(
-        "QueueBacklog", "cache", (("key", "q"),), AlertState("pending", 10.0, None, 10.0), 1001.0
-    )
-    await store.save_alert(pending)
-    firing = Instance(
-        "QueueBacklog", "cache", (("key", "q"),), AlertState("firing", 10.0, 70.0, 70.0), 1500.0
-    )
-    await store.save_alert(firing)
-    other = Instance("ServiceDown", "api", (), AlertState("pending", 5.0, None, 5.0), 0.0)
-    await store.save_alert(other)
-    assert sorted(await store.load_alerts(), key=lambda i: i.rule) == [firing, other]
-    await store.delete_alert(other.fingerprint)
-    assert await store.load_alerts() == [firing]
-
-
-async def test_thread_refs_are_kept_per_firing(store: Store) -> None:
-    """Two outages of one alert posted two Slack messages: each firing keeps its own
-    first message as its thread, keyed as the dispatcher asks (Delivery.thread_key);
-    a row written before firings had an identity is keyed by the fingerprint."""
-    at = T0.timestamp()
-
-    def sent(key: str, since: float | None, ts: str) -> Delivery:
-        alert = AlertFacts(fingerprint="fp", rule="R", check="c", severity="high", since=since)
-        notice = Notice(kind="firing", at=at, alert=alert)
-        return Delivery(
-            key, "fp", "t", "slack", "#ops", notice, at, at, state="sent", ref={"ts": ts}
-        )
-
-    rows = [sent("1", at, "1.0"), sent("1b", at, "9.9"), sent("2", at + 600, "2.0")]
-    rows.append(sent("0", None, "0.0"))
-    await store.commit_notifications([], rows, at)
-    assert await store.thread_refs() == {
-        rows[0].thread_key: {"ts": "1.0"},
-        rows[2].thread_key: {"ts": "2.0"},
-        ("fp", "slack", "#ops"): {"ts": "0.0"},
-    }
-    assert rows[0].thread_key != rows[2].thread_key
-
-
-async def test_pruning_also_drops_old_rollups_and_finished_outbox_rows(store: Store) -> None:
-    """History pruning takes daily uptime rows and delivered notices with it, and keeps
-    notices still waiting to be sent."""
-    if True:
-        await store.add_results([result("a", 0), result("a", 3 * 24 * 60)])
-        old = T0.timestamp()
-
-        def row(key: str, state: State) -> Delivery:
-            notice = Notice(kind="test", at=old)
-            return Delivery(key, "", "t", "c", None, notice, old, old, state=state)
-
-        await store.commit_notifications([], [row("sent", "sent"), row("open", "pending")], old)
-        await store.prune_results(T0 + timedelta(days=1))
-        days = await store.uptime_days(0)
-        assert [d for d, *_ in days["a"]] == [int((T0 + timedelta(days=3)).timestamp() // 86400)]
-        assert [d.dedup for d in await store.open_deliveries()] == ["open"]
-        assert await store.notification_counts(0, old + 1) == {("c", "pending"): 1}
 
 
 def delivery(key: str, state: State = "pending", fp: str = "fp", at: float = 1000.0) -> Delivery:
@@ -153,133 +38,293 @@ def delivery(key: str, state: State = "pending", fp: str = "fp", at: float = 100
     return Delivery(key, fp, "t", "c", None, notice, at, at, state=state)
 
 
-async def test_reopen_keeps_rows_and_migrates_nothing(store_url: str) -> None:
-    """A second open of the same store finds its rows; nothing runs twice."""
-    first = open_store(store_url)
-    await first.open()
-    await first.add_results([result("a", 0)])
-    await first.close()
-    again = open_store(store_url)
-    await again.open()
-    try:
-        assert await again.recent_results("a") == [result("a", 0)]
-    finally:
-        await again.close()
+class TestLifecycle:
+    """StoreLifecycle: open, close, ping; a reopened or moved store."""
+
+    async def test_reopen_keeps_rows_and_migrates_nothing(self, store_url: str) -> None:
+        """A second open of the same store finds its rows; nothing runs twice."""
+        first = open_store(store_url)
+        await first.open()
+        await first.add_results([result("a", 0)])
+        await first.close()
+        again = open_store(store_url)
+        await again.open()
+        try:
+            assert await again.recent_results("a") == [result("a", 0)]
+        finally:
+            await again.close()
+
+    async def test_ping_is_false_when_not_open_or_closed(self, store_url: str) -> None:
+        """ping never raises: True while open, False before and after."""
+        s = open_store(store_url)
+        assert await s.ping() is False
+        await s.open()
+        assert await s.ping() is True
+        await s.close()
+        assert await s.ping() is False
+
+    async def test_a_moved_store_is_refused_unless_forced(self, store_url: str) -> None:
+        """After `store copy` marks it, the store will not open, naming where it went."""
+        s = open_store(store_url)
+        await s.open()
+        await s.set_key_once(MOVED_KEY, "postgresql://db:5432/sentinel")
+        await s.close()
+        with pytest.raises(StoreError, match="moved to postgresql://db:5432/sentinel") as info:
+            await open_store(store_url).open()
+        assert not info.value.transient
+        forced = open_store(store_url, force=True)
+        await forced.open()
+        await forced.close()
 
 
-async def test_ping_is_false_when_not_open_or_closed(store_url: str) -> None:
-    """ping never raises: True while open, False before and after."""
-    s = open_store(store_url)
-    assert await s.ping() is False
-    await s.open()
-    assert await s.ping() is True
-    await s.close()
-    assert await s.ping() is False
+class TestHistory:
+    """HistoryStore: check results in, newest first out, pruned by age."""
+
+    async def test_round_trip_keeps_samples_labels_and_time(self, store: HistoryStore) -> None:
+        """What goes in comes back equal: labelled samples, errors, aware UTC times."""
+        written = [result("cache", 0), result("cache", 1, ok=False)]
+        await store.add_results(written)
+        back = await store.recent_results("cache")
+        assert back == list(reversed(written))
+        assert back[0].started_at.tzinfo is not None
+        assert back[0].started_at.utcoffset() == timedelta(0)
+        assert back[1].samples[2].labels == (("key", "image-queue"),)
+
+    async def test_round_trip_is_exact_for_any_sample_shape(self, store: HistoryStore) -> None:
+        """Samples that are not the runner's up/duration prefix (a scraped up{job}, odd order, none) read back unchanged."""
+        start = datetime(2026, 5, 1, 8, 0, 0, 123457, tzinfo=UTC)
+        shapes: list[tuple[Sample, ...]] = [
+            (),
+            (Sample("up", 1.0),),
+            (Sample("up", 1.0, (("job", "api"),)), Sample("duration_seconds", 0.5)),
+            (Sample("duration_seconds", 0.5), Sample("up", 1.0)),
+            (Sample("up", 0.0), Sample("duration_seconds", 0.5)),  # up disagrees with ok
+            (Sample("up", 1.0), Sample("duration_seconds", 0.25)),  # duration disagrees
+            (Sample("x", -1.5e300, (("a", "1"), ("b", 'quote " and ]'))),),
+        ]
+        written = [
+            Result("odd", "prometheus", True, start + timedelta(seconds=i), 0.5, None, samples)
+            for i, samples in enumerate(shapes)
+        ]
+        await store.add_results(written)
+        assert await store.recent_results("odd") == list(reversed(written))
+
+    async def test_recent_is_newest_first_and_limited(self, store: HistoryStore) -> None:
+        """recent_results returns the newest N of one check only."""
+        await store.add_results([result("a", m) for m in range(10)] + [result("b", 99)])
+        back = await store.recent_results("a", limit=3)
+        assert [r.started_at for r in back] == [T0 + timedelta(minutes=m) for m in (9, 8, 7)]
+        assert await store.recent_results("nobody") == []
+
+    async def test_adding_nothing_is_a_no_op(self, store: HistoryStore) -> None:
+        """An empty batch writes nothing and does not fail."""
+        await store.add_results([])
+        assert await store.recent_results("a") == []
+
+    async def test_prune_removes_only_older_rows(self, store: HistoryStore) -> None:
+        """prune_results deletes rows before the cutoff and says how many."""
+        await store.add_results([result("a", m) for m in range(5)])
+        removed = await store.prune_results(T0 + timedelta(minutes=3))
+        assert removed == 3
+        assert [r.started_at for r in await store.recent_results("a")] == [
+            T0 + timedelta(minutes=4),
+            T0 + timedelta(minutes=3),
+        ]
+        assert await store.prune_results(T0) == 0
+
+    async def test_pruning_also_drops_old_rollups_and_finished_outbox_rows(
+        self, store: Store
+    ) -> None:
+        """History pruning takes daily uptime rows and delivered notices with it, and keeps
+        notices still waiting to be sent."""
+        if True:
+            await store.add_results([result("a", 0), result("a", 3 * 24 * 60)])
+            old = T0.timestamp()
+
+            def row(key: str, state: State) -> Delivery:
+                notice = Notice(kind="test", at=old)
+                return Delivery(key, "", "t", "c", None, notice, old, old, state=state)
+
+            await store.commit_notifications([], [row("sent", "sent"), row("open", "pending")], old)
+            await store.prune_results(T0 + timedelta(days=1))
+            days = await store.uptime_days(0)
+            assert [d for d, *_ in days["a"]] == [
+                int((T0 + timedelta(days=3)).timestamp() // 86400)
+            ]
+            assert [d.dedup for d in await store.open_deliveries()] == ["open"]
+            assert await store.notification_counts(0, old + 1) == {("c", "pending"): 1}
 
 
-async def test_outbox_dedup_keys_are_unique_and_new_rows_come_back(store: Store) -> None:
-    """commit_notifications skips rows whose dedup key exists and returns only new rows,
-    with ids that update_deliveries then finds; escalations are kept and deleted with it."""
-    added = await store.commit_notifications(
-        [("fp", {"step": 1})], [delivery("a"), delivery("b")], 10.0
-    )
-    assert [d.dedup for d in added] == ["a", "b"]
-    assert all(d.id is not None for d in added)
-    again = await store.commit_notifications(
-        [("fp", {"step": 2}), ("other", {"step": 0})], [delivery("b"), delivery("c")], 11.0
-    )
-    assert [d.dedup for d in again] == ["c"]
-    assert sorted(await store.load_escalations(), key=str) == [{"step": 0}, {"step": 2}]
-    sent = added[0].with_(state="sent", attempts=1, sent_at=12.0, ref={"id": "x"})
-    await store.update_deliveries([sent])
-    assert [d.dedup for d in await store.open_deliveries()] == ["b", "c"]
-    assert (await store.deliveries_for("fp"))[0] == sent
-    await store.commit_notifications([("fp", None), ("other", None)], [], 13.0)
-    assert await store.load_escalations() == []
+class TestUptime:
+    """UptimeStore: the daily rollup the results feed (and durations beside it)."""
+
+    async def test_uptime_days_and_durations_read_the_rollup(self, store: Store) -> None:
+        """Daily uptime is summed per check and day; durations come from the history."""
+        await store.add_results(
+            [result("a", 0), result("a", 1, ok=False), result("b", 0), result("a", 24 * 60)]
+        )
+        day = int(T0.timestamp() // 86400)
+        days = await store.uptime_days(day)
+        assert [(d, ok, n) for d, ok, n, _ in days["a"]] == [(day, 1, 2), (day + 1, 1, 1)]
+        assert days["a"][0][3] == pytest.approx(0.024)
+        assert list(await store.uptime_days(day, ["b", "b"])) == ["b"]
+        assert await store.uptime_days(day, []) == {}
+        start = T0.timestamp()
+        assert await store.durations("a", start, start + 120) == [0.012, 0.012]
 
 
-async def test_a_failed_commit_leaves_nothing(store: Store) -> None:
-    """Escalation progress and outbox rows are one transaction: when one part fails,
-    neither is kept."""
-    bad = delivery("bad").with_(fallback=object())
-    with pytest.raises(Exception):  # noqa: B017,PT011 - whatever encoding raises
-        await store.commit_notifications([("fp", {"step": 1})], [delivery("ok"), bad], 10.0)
-    assert await store.load_escalations() == []
-    assert await store.open_deliveries() == []
+class TestHeartbeats:
+    """HeartbeatStore."""
+
+    async def test_heartbeats_round_trip(self, store: HeartbeatStore) -> None:
+        """The last pings of a heartbeat are kept and replaced, times exact and aware."""
+        first = Beat(success=T0, start=None, fail=None, last_duration=None)
+        await store.save_heartbeat("backup", first)
+        later = Beat(
+            success=T0 + timedelta(days=1),
+            start=T0,
+            fail=T0 + timedelta(hours=2),
+            last_duration=12.5,
+        )
+        await store.save_heartbeat("backup", later)
+        await store.save_heartbeat("cron", first)
+        assert await store.load_heartbeats() == {"backup": later, "cron": first}
 
 
-async def test_keys_are_set_once(store: Store) -> None:
-    """set_key_once keeps the first value; get_key reads it."""
-    assert await store.get_key("ack_secret") is None
-    assert await store.set_key_once("ack_secret", "one") == "one"
-    assert await store.set_key_once("ack_secret", "two") == "one"
-    assert await store.get_key("ack_secret") == "one"
+class TestAlerts:
+    """AlertStore."""
+
+    async def test_alerts_round_trip(self, store: AlertStore) -> None:
+        """Pending and firing alerts are kept whole, replaced on change and deleted on resolution."""
+        pending = Instance(
+            "QueueBacklog",
+            "cache",
+            (("key", "q"),),
+            AlertState("pending", 10.0, None, 10.0),
+            1001.0,
+        )
+        await store.save_alert(pending)
+        firing = Instance(
+            "QueueBacklog", "cache", (("key", "q"),), AlertState("firing", 10.0, 70.0, 70.0), 1500.0
+        )
+        await store.save_alert(firing)
+        other = Instance("ServiceDown", "api", (), AlertState("pending", 5.0, None, 5.0), 0.0)
+        await store.save_alert(other)
+        assert sorted(await store.load_alerts(), key=lambda i: i.rule) == [firing, other]
+        await store.delete_alert(other.fingerprint)
+        assert await store.load_alerts() == [firing]
 
 
-async def test_silences_round_trip(store: Store) -> None:
-    """Silences are replaced by id and read back oldest first."""
-    s1 = Silence("s1", {"check": "api"}, T0, T0 + timedelta(hours=1), "al", "deploy", T0)
-    s2 = Silence("s2", {"a": "b"}, T0, T0 + timedelta(hours=2), "bo", "", T0 + timedelta(1))
-    await store.save_silence(s2)
-    await store.save_silence(s1)
-    expired = Silence("s1", s1.matchers, T0, T0 + timedelta(minutes=5), "al", "deploy", T0)
-    await store.save_silence(expired)
-    assert await store.load_silences() == [expired, s2]
+class TestSilences:
+    """SilenceStore."""
+
+    async def test_silences_round_trip(self, store: SilenceStore) -> None:
+        """Silences are replaced by id and read back oldest first."""
+        s1 = Silence("s1", {"check": "api"}, T0, T0 + timedelta(hours=1), "al", "deploy", T0)
+        s2 = Silence("s2", {"a": "b"}, T0, T0 + timedelta(hours=2), "bo", "", T0 + timedelta(1))
+        await store.save_silence(s2)
+        await store.save_silence(s1)
+        expired = Silence("s1", s1.matchers, T0, T0 + timedelta(minutes=5), "al", "deploy", T0)
+        await store.save_silence(expired)
+        assert await store.load_silences() == [expired, s2]
 
 
-async def test_incidents_timelines_and_write_ups(store: Store) -> None:
-    """An incident keeps its timeline in order, its write-up against later saves, and
-    its resolution against a stale copy."""
-    inc = Incident("INC-1", "fp", "R", "api", "critical", "api down", 100.0)
-    fired = IncidentEvent(100.0, "fired", "fired", {"value": 0})
-    await store.save_incident(inc, [fired])
-    await store.write_up("INC-1", {"root_cause": "disk"}, [IncidentEvent(150.0, "note", "n1")])
-    resolved = Incident("INC-1", "fp", "R", "api", "high", "api down", 100.0, resolved_at=200.0)
-    await store.save_incident(resolved, [IncidentEvent(200.0, "resolved", "ok")])
-    await store.save_incident(inc)  # a stale copy: neither reopens nor erases
-    await store.add_incident_events("INC-1", [IncidentEvent(150.0, "note", "n2")])
-    got = await store.incident("INC-1")
-    assert got is not None
-    incident, events = got
-    assert incident.resolved_at == 200.0
-    assert incident.root_cause == "disk"
-    assert [e.text for e in events] == ["fired", "n1", "n2", "ok"]
-    assert events[0].detail == {"value": 0}
-    other = Incident("INC-2", "fp2", "R", "db", "low", "db slow", 300.0)
-    await store.save_incident(other)
-    assert [i.id for i in await store.incidents()] == ["INC-2", "INC-1"]
-    assert [i.id for i in await store.incidents(since=250.0)] == ["INC-2"]
-    assert [i.id for i in await store.incidents(limit=1, offset=1)] == ["INC-1"]
-    assert await store.count_incidents() == 2
-    assert await store.count_incidents(since=250.0) == 1
-    assert [i.id for i in await store.open_incidents()] == ["INC-2"]
-    assert await store.incident("INC-404") is None
+class TestOutbox:
+    """OutboxStore: escalation progress and outbox rows, one transaction."""
+
+    async def test_outbox_dedup_keys_are_unique_and_new_rows_come_back(
+        self, store: OutboxStore
+    ) -> None:
+        """commit_notifications skips rows whose dedup key exists and returns only new rows,
+        with ids that update_deliveries then finds; escalations are kept and deleted with it."""
+        added = await store.commit_notifications(
+            [("fp", {"step": 1})], [delivery("a"), delivery("b")], 10.0
+        )
+        assert [d.dedup for d in added] == ["a", "b"]
+        assert all(d.id is not None for d in added)
+        again = await store.commit_notifications(
+            [("fp", {"step": 2}), ("other", {"step": 0})], [delivery("b"), delivery("c")], 11.0
+        )
+        assert [d.dedup for d in again] == ["c"]
+        assert sorted(await store.load_escalations(), key=str) == [{"step": 0}, {"step": 2}]
+        sent = added[0].with_(state="sent", attempts=1, sent_at=12.0, ref={"id": "x"})
+        await store.update_deliveries([sent])
+        assert [d.dedup for d in await store.open_deliveries()] == ["b", "c"]
+        assert (await store.deliveries_for("fp"))[0] == sent
+        await store.commit_notifications([("fp", None), ("other", None)], [], 13.0)
+        assert await store.load_escalations() == []
+
+    async def test_a_failed_commit_leaves_nothing(self, store: OutboxStore) -> None:
+        """Escalation progress and outbox rows are one transaction: when one part fails,
+        neither is kept."""
+        bad = delivery("bad").with_(fallback=object())
+        with pytest.raises(Exception):  # noqa: B017,PT011 - whatever encoding raises
+            await store.commit_notifications([("fp", {"step": 1})], [delivery("ok"), bad], 10.0)
+        assert await store.load_escalations() == []
+        assert await store.open_deliveries() == []
+
+    async def test_thread_refs_are_kept_per_firing(self, store: OutboxStore) -> None:
+        """Two outages of one alert posted two Slack messages: each firing keeps its own
+        first message as its thread, keyed as the dispatcher asks (Delivery.thread_key);
+        a row written before firings had an identity is keyed by the fingerprint."""
+        at = T0.timestamp()
+
+        def sent(key: str, since: float | None, ts: str) -> Delivery:
+            alert = AlertFacts(fingerprint="fp", rule="R", check="c", severity="high", since=since)
+            notice = Notice(kind="firing", at=at, alert=alert)
+            return Delivery(
+                key, "fp", "t", "slack", "#ops", notice, at, at, state="sent", ref={"ts": ts}
+            )
+
+        rows = [sent("1", at, "1.0"), sent("1b", at, "9.9"), sent("2", at + 600, "2.0")]
+        rows.append(sent("0", None, "0.0"))
+        await store.commit_notifications([], rows, at)
+        assert await store.thread_refs() == {
+            rows[0].thread_key: {"ts": "1.0"},
+            rows[2].thread_key: {"ts": "2.0"},
+            ("fp", "slack", "#ops"): {"ts": "0.0"},
+        }
+        assert rows[0].thread_key != rows[2].thread_key
 
 
-async def test_uptime_days_and_durations_read_the_rollup(store: Store) -> None:
-    """Daily uptime is summed per check and day; durations come from the history."""
-    await store.add_results(
-        [result("a", 0), result("a", 1, ok=False), result("b", 0), result("a", 24 * 60)]
-    )
-    day = int(T0.timestamp() // 86400)
-    days = await store.uptime_days(day)
-    assert [(d, ok, n) for d, ok, n, _ in days["a"]] == [(day, 1, 2), (day + 1, 1, 1)]
-    assert days["a"][0][3] == pytest.approx(0.024)
-    assert list(await store.uptime_days(day, ["b", "b"])) == ["b"]
-    assert await store.uptime_days(day, []) == {}
-    start = T0.timestamp()
-    assert await store.durations("a", start, start + 120) == [0.012, 0.012]
+class TestIncidents:
+    """IncidentStore."""
+
+    async def test_incidents_timelines_and_write_ups(self, store: IncidentStore) -> None:
+        """An incident keeps its timeline in order, its write-up against later saves, and
+        its resolution against a stale copy."""
+        inc = Incident("INC-1", "fp", "R", "api", "critical", "api down", 100.0)
+        fired = IncidentEvent(100.0, "fired", "fired", {"value": 0})
+        await store.save_incident(inc, [fired])
+        await store.write_up("INC-1", {"root_cause": "disk"}, [IncidentEvent(150.0, "note", "n1")])
+        resolved = Incident("INC-1", "fp", "R", "api", "high", "api down", 100.0, resolved_at=200.0)
+        await store.save_incident(resolved, [IncidentEvent(200.0, "resolved", "ok")])
+        await store.save_incident(inc)  # a stale copy: neither reopens nor erases
+        await store.add_incident_events("INC-1", [IncidentEvent(150.0, "note", "n2")])
+        got = await store.incident("INC-1")
+        assert got is not None
+        incident, events = got
+        assert incident.resolved_at == 200.0
+        assert incident.root_cause == "disk"
+        assert [e.text for e in events] == ["fired", "n1", "n2", "ok"]
+        assert events[0].detail == {"value": 0}
+        other = Incident("INC-2", "fp2", "R", "db", "low", "db slow", 300.0)
+        await store.save_incident(other)
+        assert [i.id for i in await store.incidents()] == ["INC-2", "INC-1"]
+        assert [i.id for i in await store.incidents(since=250.0)] == ["INC-2"]
+        assert [i.id for i in await store.incidents(limit=1, offset=1)] == ["INC-1"]
+        assert await store.count_incidents() == 2
+        assert await store.count_incidents(since=250.0) == 1
+        assert [i.id for i in await store.open_incidents()] == ["INC-2"]
+        assert await store.incident("INC-404") is None
 
 
-async def test_a_moved_store_is_refused_unless_forced(store_url: str) -> None:
-    """After `store copy` marks it, the store will not open, naming where it went."""
-    s = open_store(store_url)
-    await s.open()
-    await s.set_key_once(MOVED_KEY, "postgresql://db:5432/sentinel")
-    await s.close()
-    with pytest.raises(StoreError, match="moved to postgresql://db:5432/sentinel") as info:
-        await open_store(store_url).open()
-    assert not info.value.transient
-    forced = open_store(store_url, force=True)
-    await forced.open()
-    await forced.close()
+class TestKeys:
+    """KeyStore."""
+
+    async def test_keys_are_set_once(self, store: KeyStore) -> None:
+        """set_key_once keeps the first value; get_key reads it."""
+        assert await store.get_key("ack_secret") is None
+        assert await store.set_key_once("ack_secret", "one") == "one"
+        assert await store.set_key_once("ack_secret", "two") == "one"
+        assert await store.get_key("ack_secret") == "one"

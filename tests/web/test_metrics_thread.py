@@ -1,0 +1,61 @@
+"""/metrics renders in a worker thread; what the loop changes meanwhile cannot break it."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+
+from sentinel.clock import FakeClock
+from sentinel.config import load_config
+from sentinel.daemon import Daemon
+from sentinel.logs import Redactor
+from sentinel.settings import Settings
+from sentinel.web.app import create_app
+
+CONFIG = """
+server: {listen: "127.0.0.1:0"}
+storage: {url: "sqlite::memory:"}
+checks:
+  - {name: db, type: tcp, target: "127.0.0.1:9", interval: 1m}
+"""
+
+
+async def test_the_loop_changing_alerts_during_a_render_breaks_nothing(tmp_path: Path) -> None:
+    """The render thread reads a copy taken on the loop: the live alerts (a dict the loop
+    changes, as the rule engine's are) are never iterated off the loop, so a change in
+    the middle of a scrape cannot raise "dictionary changed size during iteration"."""
+    path = tmp_path / "sentinel.yaml"
+    path.write_text(CONFIG)
+    daemon = Daemon(load_config(path, {}), Settings(config=str(path)), FakeClock(), {}, Redactor())
+    live: dict[str, tuple[str, str]] = {"fp1": ("firing", "critical")}
+    loop_thread = threading.get_ident()
+    paused, resume = threading.Event(), threading.Event()
+
+    def counts() -> list[tuple[str, str]]:
+        out = []
+        for value in live.values():
+            out.append(value)
+            if threading.get_ident() != loop_thread:  # off the loop: let the loop run now
+                paused.set()
+                resume.wait(5)
+        return out
+
+    daemon.metrics.watch_alerts(counts)
+    app = create_app(daemon, daemon.metrics)
+    async with TestServer(app, host="127.0.0.1") as server, aiohttp.ClientSession() as http:
+        scrape = asyncio.ensure_future(http.get(server.make_url("/metrics")))
+        reached = asyncio.ensure_future(asyncio.to_thread(paused.wait, 5))
+        await asyncio.wait({scrape, reached}, return_when=asyncio.FIRST_COMPLETED)
+        live["fp2"] = ("pending", "high")  # the loop moves on while a render may run
+        resume.set()
+        paused.set()  # lets the waiting thread go when the render never paused
+        await reached
+        async with await scrape as resp:
+            text = await resp.text()
+    assert resp.status == 200, text
+    assert 'sentinel_alerts{severity="critical",state="firing"} 1.0' in text
+    assert 'sentinel_alerts{severity="high",state="pending"} 0.0' in text  # the copy's moment
