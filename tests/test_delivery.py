@@ -11,6 +11,7 @@ import re
 import signal
 import sqlite3
 import sys
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -142,6 +143,15 @@ async def test_signed_link_acknowledges_from_a_phone(daemon: Daemon, pd: PagerDu
     await eventually(lambda: pd.incidents.get(fp) == "acknowledged")
 
 
+def answers(port: int) -> bool:
+    """sentinel's /health answers: the process has started (and handles SIGTERM)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
 async def _start(config: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -171,7 +181,8 @@ async def test_kill_9_loses_nothing_and_pages_once(tmp_path: Path, pd: PagerDuty
     retrying; the next process delivers the page. Killed again after delivery, the
     next one does not page twice."""
     config = tmp_path / "sentinel.yaml"
-    config.write_text(config_text(tmp_path, free_port(), pd.url))
+    port = free_port()
+    config.write_text(config_text(tmp_path, port, pd.url))
     env = {**os.environ, "SENTINEL_LOG_FORMAT": "json"}
     db = tmp_path / "state.db"
     pd.inject(*[Fault(503) for _ in range(10_000)])
@@ -193,6 +204,7 @@ async def test_kill_9_loses_nothing_and_pages_once(tmp_path: Path, pd: PagerDuty
         await second.wait()
     third = await _start(config, env)
     try:
+        await eventually(lambda: answers(port), 30.0)  # started: its signal handlers are set
         await eventually(lambda: pd.seen > 0 and len(outbox(db)) >= 1)
         await asyncio.sleep(2.0)  # time for any duplicate to show up
         assert len(triggers(pd)) == 1

@@ -29,7 +29,7 @@ from sentinel.web import svg
 from tests.conftest import Target, free_port
 from tests.notify.fakes import Fault, PagerDuty
 from tests.test_daemon import config_text as daemon_config
-from tests.test_delivery import _start, config_text, pd, triggers
+from tests.test_delivery import _start, answers, config_text, pd, triggers
 from tests.test_reports import fill as fill_report
 from tests.test_reports import write_config as write_report_config
 from tests.web.test_page import config_text as page_config
@@ -69,7 +69,8 @@ async def test_kill_9_on_postgresql_loses_nothing_and_pages_once(
     SIGKILL while retrying; the next process delivers the page; killed again after
     delivery, the next one does not page twice."""
     config = tmp_path / "sentinel.yaml"
-    text = config_text(tmp_path, free_port(), pd.url)
+    port = free_port()
+    text = config_text(tmp_path, port, pd.url)
     config.write_text(text.replace(f'url: "sqlite:{tmp_path}/state.db"', f'url: "{postgres_url}"'))
     assert postgres_url in config.read_text()
     env = {**os.environ, "SENTINEL_LOG_FORMAT": "json"}
@@ -99,7 +100,7 @@ async def test_kill_9_on_postgresql_loses_nothing_and_pages_once(
         await second.wait()
     third = await _start(config, env)
     try:
-        await until(lambda: pd.seen > 0)
+        await until(lambda: answers(port), 30.0)  # started: its signal handlers are set
         await asyncio.sleep(2.0)  # time for any duplicate to show up
         assert len(triggers(pd)) == 1
         assert not (tmp_path / "state.db").exists()  # it really ran on PostgreSQL
