@@ -96,14 +96,15 @@ def alert_embed(notice: Notice, alert: AlertFacts, renderer: Renderer) -> dict[s
 
 
 def embed(notice: Notice, renderer: Renderer) -> dict[str, Any]:
-    """The embed of a new message: the alert's card for a firing or a flap, else the
-    notice's subject and text from the templates (digest, update, test, report)."""
+    """The embed of a new message: the alert's card for a firing or a flap, else a
+    header and the notice's text from the templates (update, digest, test, report)."""
     alert = notice.alert
     if alert is not None and notice.kind in ("firing", "flapping"):
         return alert_embed(notice, alert, renderer)
+    title = banner(notice, alert) if alert is not None else renderer.subject(notice)
     return _fit(
         {
-            "title": clip(renderer.subject(notice), TITLE),
+            "title": clip(title, TITLE),
             "description": renderer.text(notice),
             "color": int(colour(notice.kind, alert)[1:], 16),
             "footer": {"text": "sentinel"},
