@@ -299,3 +299,35 @@ async def test_mattermost_limits_and_refusals(session: aiohttp.ClientSession) ->
         fake.inject(Fault(200, "<html>login</html>"))
         error = await refused(n)
         assert (error.retry, error.reason) == (False, "unexpected_response")
+
+
+async def test_permanent_refusal_marks_the_channel_broken_and_falls_through(
+    session: aiohttp.ClientSession, store: SqliteStore
+) -> None:
+    """Through the dispatcher: Discord refusing the token marks the channel broken
+    (reason auth) and the notice goes on to the next route, here Mattermost."""
+    async with DiscordWebhook(TOKEN) as dc, MattermostHook(KEY) as mm:
+        clock = FakeClock()
+        lanes = {
+            "discord": discord(session, dc.hook_url("revoked-token-000000")),
+            "mattermost": mattermost(session, mm.hook_url()),
+        }
+        d, _ = await make(store, clock, lanes)  # type: ignore[arg-type]
+        at = clock.now().timestamp()
+        row = Delivery(
+            dedup="firing:discord",
+            fingerprint="a1b2c3d4e5f60718",
+            target="alice",
+            channel="discord",
+            address=None,
+            notice=notice(),
+            next_at=at,
+            created_at=at,
+            fallback=(("mattermost", "@alice"),),
+        )
+        await put(d, store, clock, [row])
+        await run(d, clock, 1.0)
+        await d.stop()
+        assert d.broken == {"discord": "auth"}
+        assert dc.accepted == []
+        assert [r.json["channel"] for r in mm.accepted] == ["@alice"]
