@@ -32,7 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bench.notify_latency import FOR, INTERVAL, REPORT, free_port, pct
+from bench.notify_latency import FOR, INTERVAL, free_port, pct, write_section
 
 MARKER = "<!-- bench:chat_latency -->"
 CHANNELS = ("teams", "discord", "mattermost")
@@ -197,14 +197,7 @@ def main() -> int:
     section = report(r, args)
     print(section)
     if not args.no_write:
-        text = REPORT.read_text()
-        if MARKER in text:
-            head, _, rest = text.partition(MARKER)
-            _, _, tail = rest.partition(MARKER)
-            text = head + section + tail
-        else:
-            text = text.rstrip() + "\n\n" + section + "\n"
-        REPORT.write_text(text)
+        write_section(section, MARKER)
     return 0 if all(len(v) == args.checks for v in r.values()) else 1
 
 

@@ -27,7 +27,7 @@ import aiohttp
 from yarl import URL
 
 from sentinel.config.models import DiscordChannel
-from sentinel.notify.base import AlertFacts, DeliveryError, Notice, Sent
+from sentinel.notify.base import AlertFacts, Notice, Sent
 from sentinel.notify.chat import banner, clip, colour, facts, links
 from sentinel.notify.http import (
     DEFAULT_TIMEOUT,
@@ -35,6 +35,7 @@ from sentinel.notify.http import (
     Reply,
     parse_retry_after,
     post,
+    refused,
     transient,
     unexpected,
 )
@@ -197,8 +198,7 @@ class DiscordNotifier(HttpNotifier):
         if method == "PATCH" and reply.status == 404 and code == UNKNOWN_MESSAGE:
             raise _Gone
         if reply.status in PERMANENT:
-            detail = f"HTTP {reply.status}" + (f": code {code}" if code is not None else "")
-            raise DeliveryError(retry=False, reason=PERMANENT[reply.status], detail=detail)
+            raise refused(reply, PERMANENT, None if code is None else f"code {code}")
         raise unexpected(reply)
 
 

@@ -191,3 +191,10 @@ def retry_after_header(reply: Reply, now: float) -> float | None:
 def unexpected(reply: Reply) -> DeliveryError:
     """A status the provider's contract does not list: permanent, so a person looks."""
     return DeliveryError(retry=False, reason="unexpected_status", detail=f"HTTP {reply.status}")
+
+
+def refused(reply: Reply, reasons: Mapping[int, str], code: object = None) -> DeliveryError:
+    """A permanent error for a status in the provider's table (``reasons``), naming the
+    provider's error code when it sent one (``HTTP 401: code 50027``)."""
+    detail = f"HTTP {reply.status}" + (f": {code}" if code not in (None, "") else "")
+    return DeliveryError(retry=False, reason=reasons[reply.status], detail=detail)

@@ -35,6 +35,7 @@ from sentinel.notify.http import (
     HttpNotifier,
     Reply,
     post,
+    refused,
     retry_after_header,
     transient,
     unexpected,
@@ -134,9 +135,7 @@ class MattermostNotifier(HttpNotifier):
                 retry=False, reason="unexpected_response", detail="HTTP 200 without 'ok'"
             )
         if reply.status in PERMANENT:  # before the 5xx rule: 501 is "turned off"
-            ident = _error_id(reply)
-            detail = f"HTTP {reply.status}" + (f": {ident}" if ident else "")
-            raise DeliveryError(retry=False, reason=PERMANENT[reply.status], detail=detail)
+            raise refused(reply, PERMANENT, _error_id(reply))
         error = transient(reply, self._now(), retry_after=retry_after_header)
         if error:
             raise error

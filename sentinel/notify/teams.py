@@ -29,13 +29,14 @@ import aiohttp
 from yarl import URL
 
 from sentinel.config.models import TeamsChannel
-from sentinel.notify.base import DeliveryError, Notice, Sent
+from sentinel.notify.base import Notice, Sent
 from sentinel.notify.chat import banner, clip, facts, links
 from sentinel.notify.http import (
     DEFAULT_TIMEOUT,
     HttpNotifier,
     Reply,
     post,
+    refused,
     retry_after_header,
     transient,
     unexpected,
@@ -182,7 +183,5 @@ class TeamsNotifier(HttpNotifier):
         if error:
             raise error
         if reply.status in PERMANENT:
-            code = _code(reply)
-            detail = f"HTTP {reply.status}" + (f": {code}" if code else "")
-            raise DeliveryError(retry=False, reason=PERMANENT[reply.status], detail=detail)
+            raise refused(reply, PERMANENT, _code(reply))
         raise unexpected(reply)
