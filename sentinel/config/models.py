@@ -252,6 +252,13 @@ class DiscordChannel(Strict):
 
     _urls = field_validator("webhook_url")(check_url)
 
+    @field_validator("username")
+    @classmethod
+    def _allowed_name(cls, value: str | None) -> str | None:
+        if value is not None and any(w in value.lower() for w in ("discord", "clyde")):
+            raise ValueError("Discord refuses a webhook username containing discord or clyde")
+        return value
+
 
 class MattermostChannel(Strict):
     type: Literal["mattermost"]

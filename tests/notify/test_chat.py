@@ -331,3 +331,12 @@ async def test_permanent_refusal_marks_the_channel_broken_and_falls_through(
         assert d.broken == {"discord": "auth"}
         assert dc.accepted == []
         assert [r.json["channel"] for r in mm.accepted] == ["@alice"]
+
+
+def test_discord_username_discord_refuses_is_refused_when_the_config_loads() -> None:
+    """Discord refuses every message from a webhook named with "discord" or "clyde": the
+    config says so at load time instead of the channel breaking at the first page."""
+    url = "https://discord.com/api/webhooks/1/t"
+    with pytest.raises(ValueError, match="containing discord or clyde"):
+        DiscordChannel(type="discord", webhook_url=url, username="Discord alerts")
+    assert DiscordChannel(type="discord", webhook_url=url, username="sentinel").username
