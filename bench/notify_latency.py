@@ -209,6 +209,19 @@ def report(r: dict[str, float], args: argparse.Namespace) -> str:
     )
 
 
+def write_section(section: str, marker: str) -> None:
+    """Put ``section`` (which starts and ends with ``marker``) into docs/performance.md,
+    in place of the one there, or at the end."""
+    text = REPORT.read_text()
+    if marker in text:
+        head, _, rest = text.partition(marker)
+        _, _, tail = rest.partition(marker)
+        text = head + section + tail
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    REPORT.write_text(text)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--checks", type=int, default=40)
@@ -221,14 +234,7 @@ def main() -> int:
     section = report(r, args)
     print(section)
     if not args.no_write:
-        text = REPORT.read_text()
-        if MARKER in text:
-            head, _, rest = text.partition(MARKER)
-            _, _, tail = rest.partition(MARKER)
-            text = head + section + tail
-        else:
-            text = text.rstrip() + "\n\n" + section + "\n"
-        REPORT.write_text(text)
+        write_section(section, MARKER)
     return 0 if r["hook_received"] == r["alerts"] else 1
 
 

@@ -42,12 +42,15 @@ from sentinel.escalation.targets import who_is_on_call
 from sentinel.metrics import Metrics
 from sentinel.notify.base import AlertFacts, Notice, Notifier, Sent
 from sentinel.notify.console import ConsoleNotifier
+from sentinel.notify.discord import DiscordNotifier
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.email import EmailNotifier
+from sentinel.notify.mattermost import MattermostNotifier
 from sentinel.notify.outbox import Delivery
 from sentinel.notify.pagerduty import PagerDutyNotifier
 from sentinel.notify.slack import SlackNotifier
 from sentinel.notify.sms import SmsNotifier
+from sentinel.notify.teams import TeamsNotifier
 from sentinel.notify.webhook import WebhookNotifier
 from sentinel.results import Labels, LatestResults, Result, Sample
 from sentinel.rules.engine import Instance, RuleEngine, Transition
@@ -78,6 +81,9 @@ PACE: dict[str, tuple[float, bool]] = {
     "pagerduty": (PagerDutyNotifier.min_interval, PagerDutyNotifier.digest),
     "webhook": (WebhookNotifier.min_interval, WebhookNotifier.digest),
     "console": (ConsoleNotifier.min_interval, ConsoleNotifier.digest),
+    "teams": (TeamsNotifier.min_interval, TeamsNotifier.digest),
+    "discord": (DiscordNotifier.min_interval, DiscordNotifier.digest),
+    "mattermost": (MattermostNotifier.min_interval, MattermostNotifier.digest),
 }
 
 # -- the simulation ----------------------------------------------------------

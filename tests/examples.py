@@ -20,4 +20,8 @@ EXAMPLE_ENV = {
     "DATABASE_URL": "postgresql://sentinel:secret-database_url-value@db.internal:5432/app",
     "REDIS_URL": "redis://:secret-redis_url-value@cache.internal:6379/0",
     "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/secret-slack_webhook_url-value",
+    "TEAMS_WEBHOOK_URL": "https://prod.westeurope.logic.azure.com/workflows/1/triggers/manual"
+    "/paths/invoke?api-version=2016-06-01&sig=secret-teams_webhook_url-value",
+    "DISCORD_WEBHOOK_URL": "https://discord.com/api/webhooks/1/secret-discord_webhook_url-value",
+    "MATTERMOST_WEBHOOK_URL": "https://chat.example.com/hooks/secret-mattermost_webhook_url-value",
 }

@@ -234,8 +234,51 @@ class ConsoleChannel(Strict):
     type: Literal["console"]
 
 
+# -- chat webhooks: Teams, Discord, Mattermost (docs/notifications.md) --------
+# The webhook URL is the credential (whoever has it can post): a secret.
+
+
+class TeamsChannel(Strict):
+    type: Literal["teams"]
+    webhook_url: SecretStr  # a Workflows (Power Automate) "webhook request" trigger URL
+
+    _urls = field_validator("webhook_url")(check_url)
+
+
+class DiscordChannel(Strict):
+    type: Literal["discord"]
+    webhook_url: SecretStr  # https://discord.com/api/webhooks/<id>/<token>
+    username: str | None = Field(default=None, min_length=1, max_length=80)
+
+    _urls = field_validator("webhook_url")(check_url)
+
+    @field_validator("username")
+    @classmethod
+    def _allowed_name(cls, value: str | None) -> str | None:
+        if value is not None and any(w in value.lower() for w in ("discord", "clyde")):
+            raise ValueError("Discord refuses a webhook username containing discord or clyde")
+        return value
+
+
+class MattermostChannel(Strict):
+    type: Literal["mattermost"]
+    webhook_url: SecretStr  # https://<server>/hooks/<key>
+    channel: str | None = None  # overrides the webhook's channel (its name, or @user)
+    username: str | None = None  # shown when the server lets integrations override it
+
+    _urls = field_validator("webhook_url")(check_url)
+
+
 Channel = Annotated[
-    SlackChannel | PagerDutyChannel | EmailChannel | SmsChannel | WebhookChannel | ConsoleChannel,
+    SlackChannel
+    | PagerDutyChannel
+    | EmailChannel
+    | SmsChannel
+    | WebhookChannel
+    | ConsoleChannel
+    | TeamsChannel
+    | DiscordChannel
+    | MattermostChannel,
     Field(discriminator="type"),
 ]
 

@@ -19,19 +19,25 @@ import aiohttp
 from sentinel.config.models import (
     Channel,
     ConsoleChannel,
+    DiscordChannel,
     EmailChannel,
+    MattermostChannel,
     PagerDutyChannel,
     SlackChannel,
     SmsChannel,
+    TeamsChannel,
     WebhookChannel,
 )
 from sentinel.notify.base import DeliveryError, Notice, Notifier, Sent
 from sentinel.notify.console import ConsoleNotifier
+from sentinel.notify.discord import DiscordNotifier
 from sentinel.notify.email import EmailNotifier
+from sentinel.notify.mattermost import MattermostNotifier
 from sentinel.notify.pagerduty import PagerDutyNotifier
 from sentinel.notify.render import Renderer
 from sentinel.notify.slack import SlackNotifier
 from sentinel.notify.sms import SmsNotifier
+from sentinel.notify.teams import TeamsNotifier
 from sentinel.notify.webhook import WebhookNotifier
 
 __all__ = [
@@ -80,6 +86,9 @@ NOTIFIERS: dict[str, Factory] = {
     "sms": _http(SmsChannel, SmsNotifier),
     "webhook": _http(WebhookChannel, WebhookNotifier),
     "console": _console,
+    "teams": _http(TeamsChannel, TeamsNotifier),
+    "discord": _http(DiscordChannel, DiscordNotifier),
+    "mattermost": _http(MattermostChannel, MattermostNotifier),
 }
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 from multidict import CIMultiDict
+from yarl import URL
 
 from sentinel.notify.base import DeliveryError
 from sentinel.notify.render import Renderer
@@ -53,18 +54,22 @@ class Reply:
 
 async def post(
     session: aiohttp.ClientSession,
-    url: str,
+    url: str | URL,
     *,
     total: float,
     json_body: Any = None,
     form: Mapping[str, str] | None = None,
     data: bytes | None = None,
     headers: Mapping[str, str] | None = None,
+    method: str = "POST",
 ) -> Reply:
-    """POST once. Redirects are not followed: a provider API never redirects a POST,
-    and following one would send credentials to another host."""
+    """POST (or ``method``: Discord edits with PATCH) once. Redirects are not followed:
+    a provider API never redirects a POST, and following one would send credentials
+    to another host. A :class:`yarl.URL` built with ``encoded=True`` goes out byte
+    for byte (a signed query string must not be re-quoted)."""
     try:
-        async with session.post(
+        async with session.request(
+            method,
             url,
             json=json_body,
             data=form if form is not None else data,
@@ -186,3 +191,10 @@ def retry_after_header(reply: Reply, now: float) -> float | None:
 def unexpected(reply: Reply) -> DeliveryError:
     """A status the provider's contract does not list: permanent, so a person looks."""
     return DeliveryError(retry=False, reason="unexpected_status", detail=f"HTTP {reply.status}")
+
+
+def refused(reply: Reply, reasons: Mapping[int, str], code: object = None) -> DeliveryError:
+    """A permanent error for a status in the provider's table (``reasons``), naming the
+    provider's error code when it sent one (``HTTP 401: code 50027``)."""
+    detail = f"HTTP {reply.status}" + (f": {code}" if code not in (None, "") else "")
+    return DeliveryError(retry=False, reason=reasons[reply.status], detail=detail)

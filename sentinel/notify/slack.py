@@ -25,6 +25,7 @@ import aiohttp
 
 from sentinel.config.models import SlackChannel
 from sentinel.notify.base import AlertFacts, DeliveryError, Notice, Sent
+from sentinel.notify.chat import FOLLOW_UPS, banner, colour, facts
 from sentinel.notify.http import (
     DEFAULT_TIMEOUT,
     HttpNotifier,
@@ -36,7 +37,7 @@ from sentinel.notify.http import (
     unexpected,
     word,
 )
-from sentinel.notify.render import Renderer, human_duration, label_text, number, utc_minute
+from sentinel.notify.render import Renderer
 
 RETRY_ERRORS = frozenset(
     {
@@ -95,15 +96,7 @@ PAYLOAD_ERRORS = frozenset(
 # The first message is gone or too old to edit: the thread reply still goes out.
 UNEDITABLE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 WEBHOOK_PERMANENT = {400: "payload", 403: "forbidden", 404: "not_found", 410: "gone"}
-THREADED = frozenset({"acknowledged", "resolved", "escalation", "repeat"})
-COLOUR = {
-    "critical": "#d00000",
-    "high": "#e67e00",
-    "medium": "#f2c744",
-    "low": "#439fe0",
-    "resolved": "#2eb67d",
-    "acknowledged": "#8a8a8a",
-}
+THREADED = FOLLOW_UPS
 SECTION_LIMIT = 3000  # characters of text in one section block
 
 
@@ -118,45 +111,9 @@ def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
-def _colour(kind: str, alert: AlertFacts | None) -> str:
-    if kind in ("resolved", "acknowledged"):
-        return COLOUR[kind]
-    return COLOUR.get(alert.severity if alert else "low", COLOUR["low"])
-
-
-def _banner(notice: Notice, alert: AlertFacts) -> str:
-    """The first message's header line, for the alert's current state."""
-    what = f"{alert.rule} on {alert.check}"
-    sev = alert.severity.upper()
-    match notice.kind:
-        case "acknowledged":
-            return f"ACKNOWLEDGED by {notice.acked_by or 'someone'}: {what}"
-        case "resolved":
-            return f"RESOLVED after {human_duration(notice.duration)}: {what}"
-        case "escalation":
-            return f"[{sev}] ESCALATED (step {notice.step + 1}): {what}"
-        case "repeat":
-            return f"[{sev}] STILL FIRING: {what}"
-        case "flapping":
-            return f"[{sev}] FLAPPING: {what}"
-        case _:
-            return f"[{sev}] FIRING: {what}"
-
-
 def alert_blocks(notice: Notice, alert: AlertFacts) -> tuple[list[Any], list[Any]]:
     """Blocks and one coloured attachment for an alert: banner, facts, links."""
-    fields = [
-        f"*Severity*\n{esc(alert.severity.upper())}",
-        f"*Check*\n{esc(alert.check)}",
-        f"*Value*\n{number(alert.value)}",
-        f"*Since*\n{utc_minute(alert.since)}",
-    ]
-    if alert.reason:
-        fields.append(f"*Reason*\n{esc(alert.reason)}")
-    if labels := label_text(alert.labels):
-        fields.append(f"*Labels*\n{esc(labels)}")
-    if alert.oncall:
-        fields.append(f"*On-call lead*\n{esc(alert.oncall)}")
+    fields = [f"*{name}*\n{esc(value)}" for name, value in facts(alert)]
     details: list[Any] = []
     if alert.summary:
         details.append(_section(esc(alert.summary)))
@@ -174,8 +131,8 @@ def alert_blocks(notice: Notice, alert: AlertFacts) -> tuple[list[Any], list[Any
         details.append(
             {"type": "context", "elements": [{"type": "mrkdwn", "text": "  |  ".join(links)}]}
         )
-    blocks = [_section(f"*{esc(_banner(notice, alert))}*")]
-    return blocks, [{"color": _colour(notice.kind, alert), "blocks": details}]
+    blocks = [_section(f"*{esc(banner(notice, alert))}*")]
+    return blocks, [{"color": colour(notice.kind, alert), "blocks": details}]
 
 
 class SlackNotifier(HttpNotifier):
@@ -208,7 +165,7 @@ class SlackNotifier(HttpNotifier):
         else:
             blocks = [_section(f"*{esc(text)}*")]
             body = _section(esc(self._renderer.text(notice)))
-            attachments = [{"color": _colour(notice.kind, alert), "blocks": [body]}]
+            attachments = [{"color": colour(notice.kind, alert), "blocks": [body]}]
         return {"text": text, "blocks": blocks, "attachments": attachments}
 
     async def send(

@@ -635,3 +635,291 @@ class Outage(deque[Fault]):
                 headers["X-RateLimit-Reset"] = str(int(self.now() + self.retry_after))
             return Fault(429, "slow down", headers=headers)
         raise ValueError(f"unknown outage mode {self.mode!r}")
+
+
+# -- chat webhooks: Teams, Discord, Mattermost --------------------------------
+
+TEAMS_CARD = "application/vnd.microsoft.card.adaptive"
+TEAMS_ELEMENTS = frozenset(
+    {"TextBlock", "FactSet", "Container", "ColumnSet", "Image", "ActionSet", "RichTextBlock"}
+)
+TEAMS_ACTIONS = frozenset(
+    {"Action.OpenUrl", "Action.Submit", "Action.ShowCard", "Action.ToggleVisibility"}
+)
+
+
+class TeamsWorkflow(Fake):
+    """A Teams Workflows (Power Automate) webhook trigger: ``sig`` in the query is the
+    credential; an Adaptive Card message of at most 28 KB; 202 with an empty body."""
+
+    PATH = "/workflows/{flow}/triggers/manual/paths/invoke"
+    FLOW = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    MAX_BYTES = 28 * 1024
+
+    def __init__(self, sig: str) -> None:
+        super().__init__()
+        self.sig = sig
+        self.cards: list[dict[str, Any]] = []
+
+    def hook_url(self, sig: str | None = None) -> str:
+        return self.at(self.url, sig or self.sig)
+
+    @classmethod
+    def at(cls, base: str, sig: str) -> str:
+        """The trigger URL a flow shows, on ``base``."""
+        query = "?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig="
+        return base + cls.PATH.format(flow=cls.FLOW) + query + sig
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post(self.PATH, self.invoke)
+
+    @staticmethod
+    def error(status: int, code: str, message: str) -> web.Response:
+        return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+    async def invoke(self, request: web.Request) -> web.Response:
+        rec = await self.record(request)
+        if request.match_info["flow"] != self.FLOW:
+            return self.error(404, "WorkflowNotFound", "The workflow could not be found.")
+        if "sig" not in request.query:
+            return self.error(401, "DirectApiAuthorizationRequired", "No signature.")
+        if request.query["sig"] != self.sig:
+            # Logic Apps echo the URL they were called with: a notifier must not repeat it.
+            return self.error(
+                401,
+                "DirectApiInvalidAuthorizationSignature",
+                f"The provided signature for {request.url} is not valid.",
+            )
+        if len(rec.body) > self.MAX_BYTES:
+            return self.error(413, "RequestEntityTooLarge", "The message is too large.")
+        problem = self.validate(rec.json)
+        if problem:
+            return self.error(400, "InvalidRequestContent", problem)
+        self.cards.extend(a["content"] for a in rec.json["attachments"])
+        self.accepted.append(rec)
+        return web.Response(status=202)
+
+    def validate(self, message: Any) -> str:
+        if not isinstance(message, dict) or message.get("type") != "message":
+            return "the body must be a message"
+        attachments = message.get("attachments")
+        if not isinstance(attachments, list) or not attachments:
+            return "attachments are required"
+        for a in attachments:
+            if not isinstance(a, dict) or a.get("contentType") != TEAMS_CARD:
+                return "each attachment must be an Adaptive Card"
+            content = a.get("content")
+            if not isinstance(content, dict) or content.get("type") != "AdaptiveCard":
+                return "content must be an AdaptiveCard"
+            if content.get("version") not in ("1.0", "1.1", "1.2", "1.3", "1.4", "1.5"):
+                return "unsupported card version"
+            problem = self._elements(content.get("body", []))
+            if problem:
+                return problem
+            for action in content.get("actions", []):
+                if not isinstance(action, dict) or action.get("type") not in TEAMS_ACTIONS:
+                    return "unknown action"
+                if action["type"] == "Action.OpenUrl" and not str(action.get("url", "")).startswith(
+                    ("https://", "http://")
+                ):
+                    return "Action.OpenUrl needs an absolute url"
+        return ""
+
+    def _elements(self, elements: Any) -> str:
+        if not isinstance(elements, list):
+            return "body must be a list"
+        for e in elements:
+            kind = e.get("type") if isinstance(e, dict) else None
+            if kind not in TEAMS_ELEMENTS:
+                return f"unknown element {kind!r}"
+            if kind == "TextBlock" and (not isinstance(e.get("text"), str) or not e["text"]):
+                return "TextBlock needs text"
+            if kind == "FactSet" and not all(
+                isinstance(f, dict)
+                and isinstance(f.get("title"), str)
+                and isinstance(f.get("value"), str)
+                for f in e.get("facts", [None])
+            ):
+                return "FactSet needs facts of title and value"
+            if kind == "Container" and (problem := self._elements(e.get("items"))):
+                return problem
+        return ""
+
+
+class DiscordWebhook(Fake):
+    """A Discord channel webhook: ``POST`` (``?wait=true`` answers the message) and
+    ``PATCH …/messages/{id}``; Discord's embed limits; JSON errors with a ``code``."""
+
+    ID = "112233445566778899"
+    PATH = "/api/webhooks/{id}/{token}"
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+        self.messages: dict[str, dict[str, Any]] = {}
+        self.edits: list[tuple[str, dict[str, Any]]] = []
+        self._ids = itertools.count(1)
+
+    def hook_url(self, token: str | None = None) -> str:
+        return self.url + self.PATH.format(id=self.ID, token=token or self.token)
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post(self.PATH, self.execute)
+        app.router.add_patch(self.PATH + "/messages/{message}", self.edit)
+
+    @staticmethod
+    def error(status: int, code: int, message: str, **extra: Any) -> web.Response:
+        return web.json_response({"message": message, "code": code, **extra}, status=status)
+
+    def _auth(self, request: web.Request) -> web.Response | None:
+        if request.match_info["id"] != self.ID:
+            return self.error(404, 10015, "Unknown Webhook")
+        if request.match_info["token"] != self.token:
+            return self.error(401, 50027, "Invalid Webhook Token")
+        return None
+
+    async def execute(self, request: web.Request) -> web.Response:
+        rec = await self.record(request)
+        refused = self._auth(request) or self.validate(rec)
+        if refused:
+            return refused
+        mid = str(1_300_000_000_000_000_000 + next(self._ids))
+        self.messages[mid] = rec.json
+        self.accepted.append(rec)
+        if request.query.get("wait") != "true":
+            return web.Response(status=204)
+        return web.json_response({"id": mid, "channel_id": "998877", **rec.json})
+
+    async def edit(self, request: web.Request) -> web.Response:
+        rec = await self.record(request)
+        refused = self._auth(request) or self.validate(rec)
+        if refused:
+            return refused
+        mid = request.match_info["message"]
+        if mid not in self.messages:
+            return self.error(404, 10008, "Unknown Message")
+        self.messages[mid] = {**self.messages[mid], **rec.json}
+        self.edits.append((mid, rec.json))
+        self.accepted.append(rec)
+        return web.json_response({"id": mid, **self.messages[mid]})
+
+    def validate(self, rec: Recorded) -> web.Response | None:
+        body = rec.json
+        if not isinstance(body, dict):
+            return self.error(400, 50109, "The request body contains invalid JSON.")
+        errors: dict[str, str] = {}
+        content, embeds = body.get("content", ""), body.get("embeds", [])
+        if not content and not embeds and _creates(rec):
+            return self.error(400, 50006, "Cannot send an empty message")
+        if len(content) > 2000:
+            errors["content"] = "Must be 2000 or fewer in length."
+        if not isinstance(embeds, list) or len(embeds) > 10:
+            errors["embeds"] = "Must be 10 or fewer in length."
+            embeds = []
+        for i, e in enumerate(embeds):
+            errors.update({f"embeds.{i}.{k}": v for k, v in self._embed(e).items()})
+        name = body.get("username")
+        if name is not None and (
+            not 1 <= len(name) <= 80 or any(w in name.lower() for w in ("discord", "clyde"))
+        ):
+            errors["username"] = "Username cannot contain discord or clyde."
+        parse = (body.get("allowed_mentions") or {}).get("parse", [])
+        if not set(parse) <= {"roles", "users", "everyone"}:
+            errors["allowed_mentions"] = "Invalid parse value."
+        if errors:
+            return self.error(400, 50035, "Invalid Form Body", errors=errors)
+        return None
+
+    @staticmethod
+    def _embed(e: Any) -> dict[str, str]:
+        if not isinstance(e, dict):
+            return {"": "Must be an object."}
+        errors = {}
+        limits = {"title": 256, "description": 4096}
+        for key, limit in limits.items():
+            if len(str(e.get(key, ""))) > limit:
+                errors[key] = f"Must be {limit} or fewer in length."
+        fields = e.get("fields", [])
+        if len(fields) > 25:
+            errors["fields"] = "Must be 25 or fewer in length."
+        for j, f in enumerate(fields):
+            name, value = f.get("name"), f.get("value")
+            if not isinstance(name, str) or not name or len(name) > 256:
+                errors[f"fields.{j}.name"] = "Must be between 1 and 256 in length."
+            if not isinstance(value, str) or not value or len(value) > 1024:
+                errors[f"fields.{j}.value"] = "Must be between 1 and 1024 in length."
+        footer = str((e.get("footer") or {}).get("text", ""))
+        if len(footer) > 2048:
+            errors["footer.text"] = "Must be 2048 or fewer in length."
+        color = e.get("color", 0)
+        if not isinstance(color, int) or not 0 <= color <= 0xFFFFFF:
+            errors["color"] = "Must be an integer colour."
+        total = len(str(e.get("title", ""))) + len(str(e.get("description", ""))) + len(footer)
+        total += sum(len(str(f.get("name", ""))) + len(str(f.get("value", ""))) for f in fields)
+        if total > 6000:
+            errors["embeds"] = "Embed size exceeds maximum size of 6000"
+        return errors
+
+
+def _creates(rec: Recorded) -> bool:
+    return "/messages/" not in rec.path
+
+
+class MattermostHook(Fake):
+    """A Mattermost incoming webhook ``/hooks/{key}``: JSON with ``text`` or
+    ``attachments``; 200 ``ok``; errors as ``{"id": "web.incoming_webhook…"}``."""
+
+    TEXT_LIMIT = 16383
+
+    def __init__(
+        self, key: str, channels: frozenset[str] = frozenset({"alerts", "town-square"})
+    ) -> None:
+        super().__init__()
+        self.key = key
+        self.channels = channels
+        self.users = frozenset({"alice", "bob"})
+
+    def hook_url(self, key: str | None = None) -> str:
+        return f"{self.url}/hooks/{key or self.key}"
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/hooks/{key}", self.hook)
+
+    @staticmethod
+    def error(status: int, ident: str, message: str) -> web.Response:
+        body = {"id": ident, "message": message, "detailed_error": "", "status_code": status}
+        return web.json_response(body, status=status)
+
+    async def hook(self, request: web.Request) -> web.Response:
+        rec = await self.record(request)
+        body = rec.json
+        if not isinstance(body, dict):
+            return self.error(400, "web.incoming_webhook.parse.app_error", "Unable to parse.")
+        text, attachments = body.get("text", ""), body.get("attachments")
+        if not text and attachments is None:
+            return self.error(400, "web.incoming_webhook.text.app_error", "No text specified.")
+        if request.match_info["key"] != self.key:
+            return self.error(400, "web.incoming_webhook.invalid.app_error", "Invalid webhook.")
+        if not isinstance(text, str) or len(text) > self.TEXT_LIMIT:
+            return self.error(400, "model.post.is_valid.msg.app_error", "Invalid message.")
+        if attachments is not None and not (
+            isinstance(attachments, list)
+            and all(
+                isinstance(a, dict)
+                and all(
+                    isinstance(f, dict) and isinstance(f.get("title"), str)
+                    for f in a.get("fields", [])
+                )
+                for a in attachments
+            )
+        ):
+            return self.error(400, "web.incoming_webhook.parse.app_error", "Unable to parse.")
+        channel = str(body.get("channel") or "")
+        if channel.startswith("@") and channel[1:] not in self.users:
+            return self.error(400, "web.incoming_webhook.user.app_error", "Couldn't find the user.")
+        if channel and not channel.startswith("@") and channel.lstrip("#") not in self.channels:
+            return self.error(
+                400, "web.incoming_webhook.channel.app_error", "Couldn't find the channel."
+            )
+        self.accepted.append(rec)
+        return web.Response(text="ok", content_type="text/plain")

@@ -19,31 +19,40 @@ from pydantic import ValidationError
 
 from sentinel.config.models import (
     ConsoleChannel,
+    DiscordChannel,
     EmailChannel,
+    MattermostChannel,
     PagerDutyChannel,
     SlackChannel,
     SmsChannel,
+    TeamsChannel,
     WebhookChannel,
 )
 from sentinel.notify import build_notifier
 from sentinel.notify.base import DeliveryError, Notifier, Sent
 from sentinel.notify.console import ConsoleNotifier
+from sentinel.notify.discord import DiscordNotifier
 from sentinel.notify.email import EmailNotifier
+from sentinel.notify.mattermost import MattermostNotifier
 from sentinel.notify.pagerduty import PagerDutyNotifier
 from sentinel.notify.render import Renderer
 from sentinel.notify.slack import SlackNotifier
 from sentinel.notify.sms import SmsNotifier
+from sentinel.notify.teams import TeamsNotifier
 from sentinel.notify.webhook import WebhookNotifier
 from tests.conftest import free_port
 from tests.notify.fakes import (
     T0,
+    DiscordWebhook,
     Fake,
     Fault,
+    MattermostHook,
     PagerDuty,
     Receiver,
     SendGrid,
     SlackApi,
     SlackWebhook,
+    TeamsWorkflow,
     Twilio,
     alert,
     notice,
@@ -61,6 +70,10 @@ HMAC_SECRET = "hmac-secret-xyz"
 HEADER_SECRET = "Bearer hdrsecret-abc"
 SECRETS = [SLACK_TOKEN, HOOK_PATH, PD_KEY, SG_KEY, TW_SID, TW_TOKEN, HOOK_TOKEN, HMAC_SECRET]
 SECRETS += [HEADER_SECRET]
+TEAMS_SIG = "TeamsSig0secretXYZabc123"
+DISCORD_TOKEN = "discord-webhook-token-SECRET-0123456789"
+MM_KEY = "mmsecrethookkey0123456789a"
+SECRETS += [TEAMS_SIG, DISCORD_TOKEN, MM_KEY]
 
 
 def now() -> float:
@@ -190,6 +203,53 @@ def _webhook(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
     return Case("webhook", Receiver(HMAC_SECRET), make, lambda s: f"error {s}", secrets)
 
 
+# -- chat webhooks: Teams, Discord, Mattermost --------------------------------
+
+
+def _teams(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
+    def make(url: str, timeout: float) -> Notifier:
+        channel = TeamsChannel(type="teams", webhook_url=TeamsWorkflow.at(url, TEAMS_SIG))
+        return TeamsNotifier(channel, session=session, renderer=renderer, now=now, timeout=timeout)
+
+    def bodies(status: int) -> Any:
+        return {"error": {"code": "TooManyRequests" if status == 429 else "Failed", "message": "x"}}
+
+    return Case("teams", TeamsWorkflow(TEAMS_SIG), make, bodies, [TEAMS_SIG])
+
+
+def _discord(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
+    def make(url: str, timeout: float) -> Notifier:
+        hook = url + DiscordWebhook.PATH.format(id=DiscordWebhook.ID, token=DISCORD_TOKEN)
+        channel = DiscordChannel(type="discord", webhook_url=hook)
+        return DiscordNotifier(
+            channel, session=session, renderer=renderer, now=now, timeout=timeout
+        )
+
+    def bodies(status: int) -> Any:
+        if status == 429:
+            return {"message": "You are being rate limited.", "retry_after": 0.75, "global": False}
+        return {"message": "error", "code": {400: 50035, 401: 50027, 404: 10015}.get(status, 0)}
+
+    return Case("discord", DiscordWebhook(DISCORD_TOKEN), make, bodies, [DISCORD_TOKEN])
+
+
+def _mattermost(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
+    def make(url: str, timeout: float) -> Notifier:
+        channel = MattermostChannel(type="mattermost", webhook_url=f"{url}/hooks/{MM_KEY}")
+        return MattermostNotifier(
+            channel, session=session, renderer=renderer, now=now, timeout=timeout
+        )
+
+    def bodies(status: int) -> Any:
+        return {
+            "id": "web.incoming_webhook.invalid.app_error",
+            "message": "x",
+            "status_code": status,
+        }
+
+    return Case("mattermost", MattermostHook(MM_KEY), make, bodies, [MM_KEY])
+
+
 BUILDERS = {
     "slack": _slack,
     "slack_webhook": _slack_webhook,
@@ -197,6 +257,9 @@ BUILDERS = {
     "email": _email,
     "sms": _sms,
     "webhook": _webhook,
+    "teams": _teams,
+    "discord": _discord,
+    "mattermost": _mattermost,
 }
 
 # docs/providers.md's retry table, status by status: True = retry, False = permanent.
@@ -215,6 +278,9 @@ RETRY_TABLE: dict[str, dict[int, bool]] = {
     "email": {400: False, 401: False, 403: False, 413: False, 429: True, 500: True, 503: True},
     "sms": {400: False, 401: False, 429: True, 500: True, 503: True},
     "webhook": {400: False, 401: False, 404: False, 410: False, 429: True, 500: True, 503: True},
+    "teams": {400: False, 401: False, 403: False, 404: False, 413: False, 429: True, 502: True},
+    "discord": {400: False, 401: False, 403: False, 404: False, 429: True, 500: True, 503: True},
+    "mattermost": {400: False, 403: False, 404: False, 501: False, 429: True, 500: True},
 }
 ROWS = [(p, s, r) for p, table in RETRY_TABLE.items() for s, r in table.items()]
 
@@ -229,6 +295,9 @@ RATE_LIMITS: dict[str, tuple[dict[str, str], float | None]] = {
         {"Retry-After": format_datetime(datetime.fromtimestamp(NOW + 30, UTC), usegmt=True)},
         30.0,
     ),
+    "teams": ({"Retry-After": "3"}, 3.0),
+    "discord": ({"Retry-After": "1"}, 0.75),  # the body's retry_after is the precise one
+    "mattermost": ({"Retry-After": "4"}, 4.0),
 }
 
 

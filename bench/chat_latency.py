@@ -1,0 +1,205 @@
+"""Benchmark: how fast a page reaches Teams, Discord and Mattermost.
+
+As :mod:`bench.notify_latency`, with the chat channels: sentinel runs as a real
+process with ``--checks`` HTTP checks (interval 1 s, ``up == 0`` for 2 s)
+whose alerts page a webhook receiver (for the firing time, ``alert.since``) and
+a Teams, a Discord and a Mattermost receiver, all local. The targets fail one
+after another ``--spacing`` apart; for each alert and channel this measures
+firing -> provider received; bar p99 <= 100 ms.
+
+Discord's channel paces itself at one message every 2 s after a burst of five
+(Discord's 30 a minute per channel), Teams and Mattermost at one a second, so
+the default spacing (2.1 s) measures sentinel, not those queues.
+
+    python -m bench.chat_latency [--checks 20] [--spacing 2.1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from bench.notify_latency import FOR, INTERVAL, free_port, pct, write_section
+
+MARKER = "<!-- bench:chat_latency -->"
+CHANNELS = ("teams", "discord", "mattermost")
+
+
+def _check_of(pairs: list[tuple[str, str]]) -> str:
+    return next((v for k, v in pairs if k == "Check"), "")
+
+
+class Peers:
+    """The targets the bench fails, the webhook receiver and the three chat receivers."""
+
+    def __init__(self, checks: int) -> None:
+        self.checks = checks
+        self.failing: set[int] = set()
+        self.since: dict[str, float] = {}  # check -> firing time, from the webhook body
+        self.at: dict[str, dict[str, float]] = {c: {} for c in CHANNELS}  # channel -> check -> t
+        self.all_in = asyncio.Event()
+
+    def _got(self, channel: str, check: str, now: float) -> None:
+        if check:
+            self.at[channel].setdefault(check, now)
+        if all(len(v) >= self.checks for v in self.at.values()) and len(self.since) >= self.checks:
+            self.all_in.set()
+
+    async def health(self, request: web.Request) -> web.Response:
+        failing = int(request.match_info["i"]) in self.failing
+        return web.Response(status=503 if failing else 200, text="ok")
+
+    async def hook(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        alert = body.get("alert") or {}
+        if body.get("kind") == "firing":
+            self.since.setdefault(str(alert["check"]), float(alert["since"]))
+        return web.Response(status=204)
+
+    async def teams(self, request: web.Request) -> web.Response:
+        now = time.time()
+        card: Any = (await request.json())["attachments"][0]["content"]
+        facts = [b for b in card["body"] if b["type"] == "FactSet"]
+        pairs = [(f["title"], f["value"]) for f in facts[0]["facts"]] if facts else []
+        self._got("teams", _check_of(pairs), now)
+        return web.Response(status=202)
+
+    async def discord(self, request: web.Request) -> web.Response:
+        now = time.time()
+        embed = (await request.json())["embeds"][0]
+        self._got(
+            "discord", _check_of([(f["name"], f["value"]) for f in embed.get("fields", [])]), now
+        )
+        return web.json_response({"id": str(int(now * 1000))})
+
+    async def mattermost(self, request: web.Request) -> web.Response:
+        now = time.time()
+        att = (await request.json())["attachments"][0]
+        self._got(
+            "mattermost", _check_of([(f["title"], f["value"]) for f in att.get("fields", [])]), now
+        )
+        return web.Response(text="ok")
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/h/{i}", self.health)
+        app.router.add_post("/hook", self.hook)
+        app.router.add_post("/teams", self.teams)
+        app.router.add_post("/api/webhooks/1/token", self.discord)
+        app.router.add_post("/hooks/key", self.mattermost)
+        return app
+
+
+def write_config(path: Path, port: int, peer: int, checks: int, db: Path) -> None:
+    base = f"http://127.0.0.1:{peer}"
+    lines = [
+        f'server: {{listen: "127.0.0.1:{port}", external_url: "http://127.0.0.1:{port}"}}',
+        f'storage: {{url: "sqlite:{db}"}}',
+        "checks:",
+        *(
+            f'  - {{name: c{i}, type: http, url: "{base}/h/{i}", interval: {INTERVAL:g}s, '
+            "timeout: 1s}"
+            for i in range(checks)
+        ),
+        "rules:",
+        f"  - {{name: ServiceDown, match: {{type: http}}, expr: up == 0, for: {FOR:g}s, "
+        "severity: critical}",
+        "channels:",
+        f'  hook: {{type: webhook, url: "{base}/hook"}}',
+        f'  teams: {{type: teams, webhook_url: "{base}/teams?sig=s"}}',
+        f'  discord: {{type: discord, webhook_url: "{base}/api/webhooks/1/token"}}',
+        f'  mattermost: {{type: mattermost, webhook_url: "{base}/hooks/key"}}',
+        "escalation:",
+        "  critical:",
+        "    - {after: 0s, notify: [hook, teams, discord, mattermost]}",
+        "notifications: {storm: {threshold: 1000}}",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+async def run(args: argparse.Namespace) -> dict[str, list[float]]:
+    peers = Peers(args.checks)
+    runner = web.AppRunner(peers.app(), access_log=None)
+    await runner.setup()
+    peer_port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", peer_port).start()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "sentinel.yaml"
+        write_config(config, free_port(), peer_port, args.checks, Path(tmp) / "s.db")
+        env = {**os.environ, "SENTINEL_LOG_LEVEL": "warning"}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "sentinel",
+            "run",
+            "-c",
+            str(config),
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            await asyncio.sleep(args.warmup)
+            for i in range(args.checks):
+                peers.failing.add(i)
+                await asyncio.sleep(args.spacing)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(peers.all_in.wait(), 30)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 30)
+            await runner.cleanup()
+    return {
+        c: [t - peers.since[check] for check, t in got.items() if check in peers.since]
+        for c, got in peers.at.items()
+    }
+
+
+def report(r: dict[str, list[float]], args: argparse.Namespace) -> str:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    rows = []
+    for c in CHANNELS:
+        ms = [x * 1000 for x in r[c]] or [float("nan")]
+        ok = "meets" if len(r[c]) == args.checks and pct(ms, 0.99) <= 100 else "MISSES"
+        rows.append(
+            f"| firing -> {c} received ({len(r[c])} of {args.checks}), p50 / p99 | "
+            f"{statistics.median(ms):.1f} / {pct(ms, 0.99):.1f} ms | p99 <= 100 ms ({ok}) |"
+        )
+    return (
+        f"{MARKER}\n### Chat latency: {args.checks} alerts, one every {args.spacing:g} s\n\n"
+        f"Measured {stamp} on {os.cpu_count()} cores, Python {platform.python_version()}, "
+        "sentinel as a process, receivers on loopback, `make bench`.\n\n"
+        "| figure | measured | bar |\n|---|---|---|\n" + "\n".join(rows) + f"\n{MARKER}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--checks", type=int, default=20)
+    parser.add_argument("--spacing", type=float, default=2.1)
+    parser.add_argument("--warmup", type=float, default=4.0)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    r = asyncio.run(run(args))
+    section = report(r, args)
+    print(section)
+    if not args.no_write:
+        write_section(section, MARKER)
+    return 0 if all(len(v) == args.checks for v in r.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
