@@ -140,7 +140,7 @@ class Inhibit(Strict):
     equal: list[str] = []
 
 
-ContactMethod = Literal["sms", "email", "slack"]
+ContactMethod = Literal["sms", "email", "slack", "voice"]
 
 
 class Contact(Strict):
@@ -221,6 +221,24 @@ class SmsChannel(Strict):
     _urls = field_validator("api_url")(check_url)
 
 
+class VoiceChannel(Strict):
+    """Phone calls through Twilio that read the alert and take a keypress (needs
+    ``server.external_url``, where Twilio posts the keypress: docs/notifications.md)."""
+
+    type: Literal["voice"]
+    account_sid: SecretStr
+    auth_token: SecretStr
+    # A second auth token whose signatures are accepted too, while Twilio's is rotated.
+    secondary_auth_token: SecretStr | None = None
+    from_: str = Field(alias="from", pattern=r"^\+[1-9]\d{6,14}$")
+    to: list[Annotated[str, Field(pattern=r"^\+[1-9]\d{6,14}$")]] = []
+    ring: Duration = Field(default=30.0, ge=5.0, le=600.0)  # seconds a call rings (Timeout)
+    per_number: Duration = Field(default=60.0, ge=0)  # at most one call a number this often
+    api_url: str | None = None
+
+    _urls = field_validator("api_url")(check_url)
+
+
 class WebhookChannel(Strict):
     type: Literal["webhook"]
     url: SecretStr
@@ -235,7 +253,13 @@ class ConsoleChannel(Strict):
 
 
 Channel = Annotated[
-    SlackChannel | PagerDutyChannel | EmailChannel | SmsChannel | WebhookChannel | ConsoleChannel,
+    SlackChannel
+    | PagerDutyChannel
+    | EmailChannel
+    | SmsChannel
+    | WebhookChannel
+    | ConsoleChannel
+    | VoiceChannel,
     Field(discriminator="type"),
 ]
 
@@ -356,6 +380,17 @@ class Config(Strict):
         data = dict(data)
         data["checks"] = [inherit(c, **inherited) for c in checks]
         return data
+
+    @model_validator(mode="after")
+    def _voice_needs_external_url(self) -> Config:
+        """Twilio posts a call's keypress to sentinel: it must know its public URL."""
+        for name, channel in self.channels.items():
+            if channel.type == "voice" and not self.server.external_url:
+                raise ValueError(
+                    f"channel {name!r} (voice) needs server.external_url: the public URL "
+                    "Twilio posts the keypress to"
+                )
+        return self
 
     @field_validator("contacts", "oncall", "channels")
     @classmethod

@@ -23,6 +23,7 @@ from sentinel.config.models import (
     PagerDutyChannel,
     SlackChannel,
     SmsChannel,
+    VoiceChannel,
     WebhookChannel,
 )
 from sentinel.notify.base import DeliveryError, Notice, Notifier, Sent
@@ -32,6 +33,7 @@ from sentinel.notify.pagerduty import PagerDutyNotifier
 from sentinel.notify.render import Renderer
 from sentinel.notify.slack import SlackNotifier
 from sentinel.notify.sms import SmsNotifier
+from sentinel.notify.voice import VoiceNotifier
 from sentinel.notify.webhook import WebhookNotifier
 
 __all__ = [
@@ -80,6 +82,7 @@ NOTIFIERS: dict[str, Factory] = {
     "sms": _http(SmsChannel, SmsNotifier),
     "webhook": _http(WebhookChannel, WebhookNotifier),
     "console": _console,
+    "voice": _http(VoiceChannel, VoiceNotifier),
 }
 
 

@@ -181,23 +181,27 @@ class SmsNotifier(HttpNotifier):
         return Sent(ref={"sid": ",".join(sids)})
 
     def _check(self, reply: Reply) -> str:
-        data = reply.json()
-        if reply.status == 201:
-            return str(data.get("sid", "")) if isinstance(data, dict) else ""
-        # Twilio sends no Retry-After: the dispatcher's backoff decides the wait.
-        error = transient(reply, self._now())
-        if error:
-            raise error
-        code = data.get("code") if isinstance(data, dict) else None
-        message = (
-            short(str(data.get("message", "")), self._secrets) if isinstance(data, dict) else ""
-        )
-        detail = f"HTTP {reply.status} code {code}: {message}" if code else f"HTTP {reply.status}"
-        if reply.status == 401:
-            raise DeliveryError(retry=False, reason="auth", detail=detail)
-        if reply.status == 400:
-            reason = _CODES.get(code, "bad_request") if isinstance(code, int) else "bad_request"
-            raise DeliveryError(retry=False, reason=reason, detail=detail)
-        if reply.status == 404:
-            raise DeliveryError(retry=False, reason="not_found", detail=detail)
-        raise unexpected(reply)
+        return twilio_check(reply, self._now(), self._secrets)
+
+
+def twilio_check(reply: Reply, now: float, secrets: tuple[str, ...]) -> str:
+    """The sid of a created Twilio resource (message or call), else the DeliveryError
+    Twilio's answer means."""
+    data = reply.json()
+    if reply.status == 201:
+        return str(data.get("sid", "")) if isinstance(data, dict) else ""
+    # Twilio sends no Retry-After: the dispatcher's backoff decides the wait.
+    error = transient(reply, now)
+    if error:
+        raise error
+    code = data.get("code") if isinstance(data, dict) else None
+    message = short(str(data.get("message", "")), secrets) if isinstance(data, dict) else ""
+    detail = f"HTTP {reply.status} code {code}: {message}" if code else f"HTTP {reply.status}"
+    if reply.status == 401:
+        raise DeliveryError(retry=False, reason="auth", detail=detail)
+    if reply.status == 400:
+        reason = _CODES.get(code, "bad_request") if isinstance(code, int) else "bad_request"
+        raise DeliveryError(retry=False, reason=reason, detail=detail)
+    if reply.status == 404:
+        raise DeliveryError(retry=False, reason="not_found", detail=detail)
+    raise unexpected(reply)

@@ -20,6 +20,7 @@ EXAMPLES: list[dict[str, object]] = [
     {"type": "sms", "account_sid": "AC1", "auth_token": "t", "from": "+15550001111"},
     {"type": "webhook", "url": "https://example.com/hook"},
     {"type": "console"},
+    {"type": "voice", "account_sid": "AC1", "auth_token": "t", "from": "+15550001111"},
 ]
 
 
