@@ -48,6 +48,7 @@ from sentinel.notify.outbox import Delivery
 from sentinel.notify.pagerduty import PagerDutyNotifier
 from sentinel.notify.slack import SlackNotifier
 from sentinel.notify.sms import SmsNotifier
+from sentinel.notify.voice import VoiceNotifier
 from sentinel.notify.webhook import WebhookNotifier
 from sentinel.results import Labels, LatestResults, Result, Sample
 from sentinel.rules.engine import Instance, RuleEngine, Transition
@@ -78,6 +79,7 @@ PACE: dict[str, tuple[float, bool]] = {
     "pagerduty": (PagerDutyNotifier.min_interval, PagerDutyNotifier.digest),
     "webhook": (WebhookNotifier.min_interval, WebhookNotifier.digest),
     "console": (ConsoleNotifier.min_interval, ConsoleNotifier.digest),
+    "voice": (VoiceNotifier.min_interval, VoiceNotifier.digest),
 }
 
 # -- the simulation ----------------------------------------------------------

@@ -381,17 +381,6 @@ class Config(Strict):
         data["checks"] = [inherit(c, **inherited) for c in checks]
         return data
 
-    @model_validator(mode="after")
-    def _voice_needs_external_url(self) -> Config:
-        """Twilio posts a call's keypress to sentinel: it must know its public URL."""
-        for name, channel in self.channels.items():
-            if channel.type == "voice" and not self.server.external_url:
-                raise ValueError(
-                    f"channel {name!r} (voice) needs server.external_url: the public URL "
-                    "Twilio posts the keypress to"
-                )
-        return self
-
     @field_validator("contacts", "oncall", "channels")
     @classmethod
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:

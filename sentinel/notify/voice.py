@@ -19,7 +19,6 @@ sooner is a retryable ``rate_limited`` with the wait as its Retry-After.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from xml.sax.saxutils import escape, quoteattr
 
@@ -30,7 +29,7 @@ from sentinel.notify.acklink import split_ack_url, voice_path
 from sentinel.notify.base import DeliveryError, Notice, Sent
 from sentinel.notify.http import DEFAULT_TIMEOUT, HttpNotifier, post
 from sentinel.notify.render import Renderer
-from sentinel.notify.sms import twilio_check
+from sentinel.notify.sms import twilio_account, twilio_check
 
 PROMPT = "Press 1 to acknowledge, 2 to escalate now."
 _CALLABLE = frozenset({"firing", "escalation", "repeat"})
@@ -65,17 +64,12 @@ class VoiceNotifier(HttpNotifier):
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         super().__init__(session=session, renderer=renderer, now=now, name=name, timeout=timeout)
-        sid = channel.account_sid.get_secret_value()
-        token = channel.auth_token.get_secret_value()
-        base = (channel.api_url or "https://api.twilio.com").rstrip("/")
-        self._url = f"{base}/2010-04-01/Accounts/{sid}/Calls.json"
-        self._auth = "Basic " + base64.b64encode(f"{sid}:{token}".encode()).decode("ascii")
+        self._url, self._auth, self._secrets = twilio_account(channel, "Calls")
         self._from = channel.from_
         self._to = list(dict.fromkeys(channel.to))
         self._ring = channel.ring
         self._per_number = channel.per_number
         self._last: dict[str, float] = {}  # number -> when it was last called
-        self._secrets = (sid, token)
 
     def spoken(self, notice: Notice) -> str:
         text = " ".join(self._renderer.short(notice).split())
