@@ -4,6 +4,9 @@ at once, a no-answer outcome falls through to SMS, and a forged request is refus
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,14 +15,15 @@ import pytest
 import structlog
 from twilio.request_validator import RequestValidator
 
+from sentinel.cli import notify_test
 from sentinel.clock import SystemClock
 from sentinel.config import load_config, secret_values
 from sentinel.daemon import Daemon
 from sentinel.logs import Redactor
 from sentinel.settings import Settings
 from tests.conftest import free_port
-from tests.notify.fakes import Twilio, TwilioCalls
-from tests.test_delivery import eventually
+from tests.notify.fakes import Fault, Twilio, TwilioCalls
+from tests.test_delivery import _start, eventually
 
 SID, TOKEN, OLD_TOKEN = "AC" + "2" * 32, "voice-auth-token-0123456789", "rotated-token-98765"
 ALICE, BOB = "+15550100001", "+15550100002"
@@ -169,3 +173,57 @@ async def test_forged_keypress_is_refused(
     status, _ = await twilio_posts(form["StatusCallback"], {"CallStatus": "busy"}, token="x")
     assert status == 403
     assert not daemon.escalator.progress[fp].acked
+
+
+async def test_real_process_calls_and_a_keypress_acknowledges(
+    tmp_path: Path, fakes: tuple[TwilioCalls, Twilio]
+) -> None:
+    """`sentinel run` as its own process: it calls alice; her signed "1" acknowledges
+    (the API shows who), and a no-answer for the acknowledged alert texts nobody."""
+    calls, sms = fakes
+    port = free_port()
+    config = tmp_path / "sentinel.yaml"
+    config.write_text(config_text(tmp_path, port, calls.url, sms.url))
+    proc = await _start(config, {**os.environ, "SENTINEL_LOG_FORMAT": "json"})
+    try:
+        await eventually(lambda: len(calls.accepted) == 1, seconds=30)
+        form = calls.accepted[0].form
+        action = form["StatusCallback"].removesuffix("/status")
+        status, body = await twilio_posts(action, keys(form, "1"))
+        assert (status, body) == (200, "<Response><Say>Acknowledged.</Say></Response>")
+        fp = action.split("/")[-2]
+        headers = {"Authorization": "Bearer api-token-0123456789"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/api/v1/alerts/{fp}", headers=headers) as r,
+        ):
+            alert = await r.json()
+        assert alert["escalation"]["acknowledged_by"] == "alice via voice"
+        outcome = {"CallSid": calls.sids[0], "To": ALICE, "CallStatus": "no-answer"}
+        assert (await twilio_posts(form["StatusCallback"], outcome))[0] == 204
+        await asyncio.sleep(0.5)
+        assert sms.accepted == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+
+
+async def test_notify_test_places_a_call_and_reports_a_refusal(
+    tmp_path: Path, fakes: tuple[TwilioCalls, Twilio], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sentinel notify-test phone --to <number>` places a call that reads the test
+    message (no keypress asked); a bad token is a permanent refusal without the token."""
+    calls, sms = fakes
+    path = tmp_path / "sentinel.yaml"
+    path.write_text(config_text(tmp_path, free_port(), calls.url, sms.url))
+    config = load_config(path, {})
+    assert await notify_test(config, "phone", BOB, SystemClock()) == 0
+    assert capsys.readouterr().out.strip() == "phone: delivered"
+    form = calls.accepted[0].form
+    assert form["To"] == BOB
+    assert "Gather" not in form["Twiml"]
+    calls.inject(Fault(401, {"code": 20003, "message": "Authenticate", "status": 401}))
+    assert await notify_test(config, "phone", BOB, SystemClock()) == 1
+    err = capsys.readouterr().err
+    assert "permanent" in err
+    assert TOKEN not in err
