@@ -15,7 +15,8 @@ from sentinel.escalation import policy as pol
 from sentinel.notify.acklink import make_token
 from sentinel.notify.base import DeliveryError
 from sentinel.notify.render import Renderer
-from sentinel.notify.voice import VoiceNotifier
+from sentinel.notify.voice import VoiceNotifier, gather
+from sentinel.web.twilio_voice import outcome
 from tests.notify.fakes import T0, TwilioCalls, alert, notice
 
 SID, TOKEN = "AC" + "1" * 32, "t" * 32
@@ -125,3 +126,33 @@ def test_escalate_now_after_the_last_step_repeats_and_nothing_when_acked() -> No
     assert [(pg.kind, pg.targets) for pg in pages] == [("repeat", ("alice", "bob", "carol"))]
     acked, _ = pol.acknowledge(p, "alice", T0 + 1850)
     assert pol.escalate_now(acked, T0 + 1900) == (acked, [])
+
+
+@pytest.mark.parametrize(
+    ("form", "why"),
+    [
+        ({"CallStatus": "completed", "AnsweredBy": "human"}, None),
+        ({"CallStatus": "completed"}, None),
+        ({"CallStatus": "completed", "AnsweredBy": "machine_start"}, "machine_start"),
+        ({"CallStatus": "completed", "AnsweredBy": "machine_end_beep"}, "machine_end_beep"),
+        ({"CallStatus": "completed", "AnsweredBy": "fax"}, "fax"),
+        ({"CallStatus": "no-answer"}, "no-answer"),
+        ({"CallStatus": "busy"}, "busy"),
+        ({"CallStatus": "failed"}, "failed"),
+        ({"CallStatus": "canceled"}, "canceled"),
+        ({"CallStatus": "in-progress"}, None),
+    ],
+)
+def test_what_counts_as_not_answered(form: dict[str, str], why: str | None) -> None:
+    """Voicemail (answering-machine detection), busy, no answer, failed and canceled
+    fall through; a person who picked up does not."""
+    assert outcome(form) == why
+
+
+def test_twiml_escapes_what_the_alert_says() -> None:
+    """An alert text with XML characters stays text; the action URL stays one attribute."""
+    root = ElementTree.fromstring(gather('https://x/a?b=1&c="2"', "<b>disk & cpu</b>"))  # noqa: S314
+    node = root.find("Gather")
+    assert node is not None
+    assert node.get("action") == 'https://x/a?b=1&c="2"'
+    assert node.findall("Say")[0].text == "<b>disk & cpu</b>"
