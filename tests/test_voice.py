@@ -5,8 +5,10 @@ at once, a no-answer outcome falls through to SMS, and a forged request is refus
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from sentinel.logs import Redactor
 from sentinel.settings import Settings
 from tests.conftest import free_port
 from tests.notify.fakes import Fault, Twilio, TwilioCalls
-from tests.test_delivery import _start, eventually
+from tests.test_delivery import eventually
 
 SID, TOKEN, OLD_TOKEN = "AC" + "2" * 32, "voice-auth-token-0123456789", "rotated-token-98765"
 ALICE, BOB = "+15550100001", "+15550100002"
@@ -184,7 +186,13 @@ async def test_real_process_calls_and_a_keypress_acknowledges(
     port = free_port()
     config = tmp_path / "sentinel.yaml"
     config.write_text(config_text(tmp_path, port, calls.url, sms.url))
-    proc = await _start(config, {**os.environ, "SENTINEL_LOG_FORMAT": "json"})
+    log = tmp_path / "sentinel.log"
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sentinel", "run", "-c", str(config),
+            env={**os.environ, "SENTINEL_LOG_FORMAT": "json", "SENTINEL_LOG_LEVEL": "debug"},
+            stdout=out, stderr=out,
+        )  # fmt: skip
     try:
         await eventually(lambda: len(calls.accepted) == 1, seconds=30)
         form = calls.accepted[0].form
@@ -199,6 +207,14 @@ async def test_real_process_calls_and_a_keypress_acknowledges(
         ):
             alert = await r.json()
         assert alert["escalation"]["acknowledged_by"] == "alice via voice"
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/api/v1/config", headers=headers) as r,
+        ):
+            shown = await r.text()
+        assert r.status == 200
+        # a forged keypress is logged as refused
+        assert (await twilio_posts(action, keys(form, "2"), token="forged-token-xyz"))[0] == 403
         outcome = {"CallSid": calls.sids[0], "To": ALICE, "CallStatus": "no-answer"}
         assert (await twilio_posts(form["StatusCallback"], outcome))[0] == 204
         await asyncio.sleep(0.5)
@@ -206,6 +222,12 @@ async def test_real_process_calls_and_a_keypress_acknowledges(
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 20) == 0
+    logged = log.read_text()
+    assert "twilio_signature_refused" in logged
+    basic = base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()
+    for secret in (SID, TOKEN, OLD_TOKEN, basic):
+        assert secret not in logged
+        assert secret not in shown
 
 
 async def test_notify_test_places_a_call_and_reports_a_refusal(
