@@ -728,6 +728,14 @@ class Daemon:
             return None
         return self.alert(fp)
 
+    async def escalate_now(self, fingerprint: str, by: str) -> bool:
+        """Send the alert's next escalation step at once (a call's keypress "2")."""
+        return await self.escalator.escalate_now(fingerprint, by)
+
+    async def call_unanswered(self, fingerprint: str, sid: str, outcome: str) -> bool:
+        """A voice call nobody answered: the contact's next method gets the page."""
+        return await self.escalator.unanswered(fingerprint, sid, outcome)
+
     def check_ack_link(self, fingerprint: str, token: str) -> bool | str:
         """The link must name the alert's current firing (a link of an earlier outage
         never acknowledges a later one)."""

@@ -97,7 +97,8 @@ class Metrics:
         self.notifications = Counter(
             "sentinel_notifications",
             "Notification attempts by channel, channel type and outcome "
-            "(sent, retry, failed: a permanent error, dead: given up after max_age).",
+            "(sent, retry, failed: a permanent error, dead: given up after max_age, "
+            "unanswered: a phone call nobody answered).",
             ["channel", "type", "outcome"],
             registry=registry,
         )

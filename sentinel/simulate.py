@@ -51,6 +51,7 @@ from sentinel.notify.pagerduty import PagerDutyNotifier
 from sentinel.notify.slack import SlackNotifier
 from sentinel.notify.sms import SmsNotifier
 from sentinel.notify.teams import TeamsNotifier
+from sentinel.notify.voice import VoiceNotifier
 from sentinel.notify.webhook import WebhookNotifier
 from sentinel.results import Labels, LatestResults, Result, Sample
 from sentinel.rules.engine import Instance, RuleEngine, Transition
@@ -84,6 +85,7 @@ PACE: dict[str, tuple[float, bool]] = {
     "teams": (TeamsNotifier.min_interval, TeamsNotifier.digest),
     "discord": (DiscordNotifier.min_interval, DiscordNotifier.digest),
     "mattermost": (MattermostNotifier.min_interval, MattermostNotifier.digest),
+    "voice": (VoiceNotifier.min_interval, VoiceNotifier.digest),
 }
 
 # -- the simulation ----------------------------------------------------------

@@ -225,6 +225,35 @@ def test_simulate_needs_no_secrets(
     assert "environment variable SLACK_BOT_TOKEN is not set" in capsys.readouterr().err
 
 
+VOICE_CONFIG = """
+server: {external_url: "https://sentinel.example.com"}
+storage: {url: "sqlite:STATE"}
+checks:
+  - {name: api, type: tcp, target: "127.0.0.1:9", interval: 10s}
+rules:
+  - {name: ApiDown, match: {check: api}, expr: up == 0, severity: critical}
+contacts:
+  alice: {phone: "+15550100001", via: [voice]}
+channels:
+  phone: {type: voice, account_sid: "${TWILIO_SID}", auth_token: "${TWILIO_TOKEN}",
+          from: "+15550109999"}
+escalation:
+  critical: [{after: 0s, notify: [alice]}]
+"""
+
+
+def test_voice_channel_renders_without_secrets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A voice channel's call shows in the timeline; nothing is called, no token needed."""
+    config = tmp_path / "voice.yaml"
+    config.write_text(VOICE_CONFIG.replace("STATE", str(tmp_path / "s.db")))
+    path = scenario(tmp_path, "until: 1m\nevents:\n  - {at: 0s, check: api, fail: refused}\n")
+    assert simulate(path, config) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "+00:00:00  -> phone +15550100001 (alice)  firing ApiDown api" in out
+
+
 FOR_CONFIG = """
 storage: {{url: "sqlite:{state}"}}
 checks:

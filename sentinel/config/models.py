@@ -140,7 +140,7 @@ class Inhibit(Strict):
     equal: list[str] = []
 
 
-ContactMethod = Literal["sms", "email", "slack"]
+ContactMethod = Literal["sms", "email", "slack", "voice"]
 
 
 class Contact(Strict):
@@ -221,6 +221,24 @@ class SmsChannel(Strict):
     _urls = field_validator("api_url")(check_url)
 
 
+class VoiceChannel(Strict):
+    """Phone calls through Twilio that read the alert and take a keypress (needs
+    ``server.external_url``, where Twilio posts the keypress: docs/notifications.md)."""
+
+    type: Literal["voice"]
+    account_sid: SecretStr
+    auth_token: SecretStr
+    # A second auth token whose signatures are accepted too, while Twilio's is rotated.
+    secondary_auth_token: SecretStr | None = None
+    from_: str = Field(alias="from", pattern=r"^\+[1-9]\d{6,14}$")
+    to: list[Annotated[str, Field(pattern=r"^\+[1-9]\d{6,14}$")]] = []
+    ring: Duration = Field(default=30.0, ge=5.0, le=600.0)  # seconds a call rings (Timeout)
+    per_number: Duration = Field(default=60.0, ge=0)  # at most one call a number this often
+    api_url: str | None = None
+
+    _urls = field_validator("api_url")(check_url)
+
+
 class WebhookChannel(Strict):
     type: Literal["webhook"]
     url: SecretStr
@@ -278,7 +296,8 @@ Channel = Annotated[
     | ConsoleChannel
     | TeamsChannel
     | DiscordChannel
-    | MattermostChannel,
+    | MattermostChannel
+    | VoiceChannel,
     Field(discriminator="type"),
 ]
 

@@ -40,7 +40,23 @@ def find_problems(config: Config) -> list[Problem]:
         *_dependencies(config),
         *_oncall(config),
         *_targets(config),
+        *_voice_callbacks(config),
     ]
+
+
+def _voice_callbacks(config: Config) -> Iterator[Problem]:
+    """Twilio posts a call's keypress to sentinel: a voice channel needs its public URL."""
+    if config.server.external_url:
+        return
+    for name, channel in config.channels.items():
+        if channel.type == "voice":
+            yield (
+                ("channels", name),
+                (
+                    "a voice channel needs server.external_url: the public URL Twilio posts "
+                    "the keypress to"
+                ),
+            )
 
 
 def _unique_checks(config: Config) -> Iterator[Problem]:
@@ -194,7 +210,7 @@ def _unreachable(name: str, config: Config) -> str | None:
         c.type == "slack" and getattr(c, "token", None) for c in config.channels.values()
     )
     if (
-        (contact.phone and "sms" in types)
+        (contact.phone and types & {"sms", "voice"})
         or (contact.email and "email" in types)
         or (contact.slack and bot_slack)
     ):

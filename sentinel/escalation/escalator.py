@@ -31,6 +31,7 @@ from sentinel.config.models import Config
 from sentinel.escalation import policy as pol
 from sentinel.escalation.journal import Journal
 from sentinel.escalation.targets import resolve
+from sentinel.incidents import shown_target
 from sentinel.metrics import Metrics
 from sentinel.notify.base import AlertFacts, Kind, Notice
 from sentinel.notify.dispatcher import Dispatcher
@@ -180,6 +181,50 @@ class Escalator:
         await self.journal.acknowledged(fp, by, now)
         log.info("alert_acknowledged", fingerprint=fp, by=by)
         return True
+
+    async def escalate_now(self, fp: str, by: str) -> bool:
+        """Send the next step at once (a call's keypress "2"); False if nothing to send."""
+        current = self.progress.get(fp)
+        if current is None:
+            return False
+        now = self._now()
+        nxt, pages = pol.escalate_now(current, now)
+        if not pages:
+            return False
+        self.progress[fp] = nxt
+        await self._commit([nxt], [], self._deliveries(nxt, self.facts[fp], pages, now), now)
+        await self.journal.note(fp, "escalated", f"escalated now by {by}", now)
+        await self.journal.paged(fp, pages, now)
+        log.info("escalated_now", fingerprint=fp, by=by, step=pages[0].step)
+        return True
+
+    async def unanswered(self, fp: str, sid: str, outcome: str) -> bool:
+        """A call (Twilio ``sid``) for this firing was not answered (``outcome``: busy,
+        no-answer, failed, canceled, machine_*): its delivery fails and the contact's
+        next method gets the page. False when the call is unknown, already failed,
+        or the alert was acknowledged or resolved meanwhile (nothing left to say)."""
+        current = self.progress.get(fp)
+        if current is None or current.acked or current.resolved:
+            return False
+        firing, now = self.facts[fp].firing, self._now()
+        for d in await self._store.deliveries_for(fp):
+            alert = d.notice.alert
+            if (
+                d.state == "sent"
+                and d.ref is not None
+                and sid in d.ref.get("sid", "").split(",")
+                and alert is not None
+                and alert.firing == firing
+            ):
+                await self.journal.note(
+                    fp,
+                    "note",
+                    f"call to {shown_target(d.target, False)} not answered ({outcome})",
+                    now,
+                )
+                await self._dispatcher.unanswered(d, outcome)
+                return True
+        return False
 
     async def unacknowledge(self, fp: str) -> bool:
         current = self.progress.get(fp)

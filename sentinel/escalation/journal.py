@@ -12,6 +12,7 @@ import structlog
 
 from sentinel.escalation.policy import Page
 from sentinel.incidents import (
+    EventKind,
     Incident,
     IncidentEvent,
     incident_id,
@@ -97,6 +98,10 @@ class Journal:
             event = IncidentEvent(now, "acknowledged", f"acknowledged by {by}")
         self.open[fingerprint] = i
         await self._save(i, [event])
+
+    async def note(self, fingerprint: str, kind: EventKind, text: str, now: float) -> None:
+        """One line on the open incident's timeline (a call not answered, escalate now)."""
+        await self._events(fingerprint, [IncidentEvent(now, kind, text)])
 
     async def resolved(self, fingerprint: str, now: float) -> None:
         i = self.open.pop(fingerprint, None)

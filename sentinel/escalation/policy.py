@@ -437,3 +437,23 @@ def pause(progress: Progress, paused: bool, now: float) -> Progress:
         # stopped since. Expired during it: the chain starts over now.
         p = _expire_ack(p, min(expiry + shift, now))
     return p
+
+
+def escalate_now(progress: Progress, now: float) -> tuple[Progress, list[Page]]:
+    """Someone asked to pass the alert on (a call's keypress "2"): the next step is
+    sent at once, and the steps after it keep their spacing from it (``base`` moves
+    back so the next step is due ``now``). After the last step: a repeat to everyone
+    told so far. Nothing while acknowledged, paused or resolved."""
+    p = progress
+    steps = p.policy.steps
+    if p.resolved or p.paused or p.acked or not steps:
+        return p, []
+    if p.next_step < len(steps):
+        i = p.next_step
+        p = replace(p, base=min(p.base, now - steps[i].after))
+        page = Page(targets=steps[i].notify, kind=_step_kind(p, i), step=i)
+        return replace(mark_notified(p, page.targets), next_step=i + 1, last_page_at=now), [page]
+    if not p.notified:
+        return p, []
+    page = Page(targets=p.notified, kind="repeat", step=len(steps) - 1)
+    return replace(p, repeats=p.repeats + 1, last_page_at=now), [page]

@@ -19,8 +19,8 @@ from sentinel.config.models import Config, Contact
 from sentinel.escalation.oncall import on_call
 from sentinel.notify.outbox import Route
 
-METHOD_CHANNEL = {"sms": "sms", "email": "email", "slack": "slack"}
-METHOD_ORDER = ("sms", "email", "slack")
+METHOD_CHANNEL = {"sms": "sms", "email": "email", "slack": "slack", "voice": "voice"}
+METHOD_ORDER = ("sms", "email", "slack", "voice")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,12 @@ def channel_of_type(config: Config, kind: str, *, bot: bool = False) -> str | No
 
 
 def _method_route(config: Config, contact: Contact, method: str) -> Route | None:
-    address = {"sms": contact.phone, "email": contact.email, "slack": contact.slack}[method]
+    address = {
+        "sms": contact.phone,
+        "email": contact.email,
+        "slack": contact.slack,
+        "voice": contact.phone,
+    }[method]
     if address is None:
         return None
     channel = channel_of_type(config, METHOD_CHANNEL[method], bot=method == "slack")

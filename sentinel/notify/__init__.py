@@ -26,6 +26,7 @@ from sentinel.config.models import (
     SlackChannel,
     SmsChannel,
     TeamsChannel,
+    VoiceChannel,
     WebhookChannel,
 )
 from sentinel.notify.base import DeliveryError, Notice, Notifier, Sent
@@ -38,6 +39,7 @@ from sentinel.notify.render import Renderer
 from sentinel.notify.slack import SlackNotifier
 from sentinel.notify.sms import SmsNotifier
 from sentinel.notify.teams import TeamsNotifier
+from sentinel.notify.voice import VoiceNotifier
 from sentinel.notify.webhook import WebhookNotifier
 
 __all__ = [
@@ -89,6 +91,7 @@ NOTIFIERS: dict[str, Factory] = {
     "teams": _http(TeamsChannel, TeamsNotifier),
     "discord": _http(DiscordChannel, DiscordNotifier),
     "mattermost": _http(MattermostChannel, MattermostNotifier),
+    "voice": _http(VoiceChannel, VoiceNotifier),
 }
 
 

@@ -100,3 +100,19 @@ def _mac(fingerprint: str, packed: bytes, key: bytes) -> bytes:
     # surrogatepass: any str a visitor puts in a URL encodes, so checking never raises.
     message = DOMAIN + fingerprint.encode("utf-8", "surrogatepass") + b"\x00" + packed
     return hmac.new(key, message, hashlib.sha256).digest()[:MAC_BYTES]
+
+
+def voice_path(fingerprint: str, token: str) -> str:
+    """Where Twilio posts a call's keypress, ``/twilio/voice/{fingerprint}/{token}``
+    (``/status`` after it: the call's outcome). The token is the firing's ack token."""
+    return f"/twilio/voice/{fingerprint}/{token}"
+
+
+def split_ack_url(url: str | None, fingerprint: str) -> tuple[str, str] | None:
+    """``(external_url, token)`` of an ack link made for ``fingerprint``; None otherwise."""
+    if not url:
+        return None
+    base, sep, token = url.rpartition(f"/ack/{fingerprint}/")
+    if not sep or not base or not _TOKEN.fullmatch(token):
+        return None
+    return base, token

@@ -368,6 +368,26 @@ class Dispatcher:
             )
             await self._fall_through(d, now)
 
+    async def unanswered(self, d: Delivery, reason: str) -> None:
+        """A sent delivery the provider later reports as not delivered (a phone call
+        nobody answered): ``failed`` with ``reason``, and the contact's next method
+        gets a delivery. The channel is not broken: the person did not answer."""
+        now = self._clock.now().timestamp()
+        await self._store.update_deliveries([d.with_(state="failed", error=reason)])
+        self._metrics.notifications.labels(d.channel, self._kind(d.channel), "unanswered").inc()
+        log.warning(
+            "notify_unanswered",
+            channel=d.channel,
+            reason=reason,
+            target=d.target,
+            falls_through_to=d.fallback[0][0] if d.fallback else None,
+        )
+        await self._fall_through(d, now)
+
+    def _kind(self, channel: str) -> str:
+        lane = self._lanes.get(channel)
+        return lane.kind if lane is not None else "unknown"
+
     async def _fall_through(self, d: Delivery, now: float) -> None:
         if not d.fallback:
             return

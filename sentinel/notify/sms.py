@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import aiohttp
 
-from sentinel.config.models import SmsChannel
+from sentinel.config.models import SmsChannel, VoiceChannel
 from sentinel.notify.base import DeliveryError, Notice, Sent
 from sentinel.notify.http import (
     DEFAULT_TIMEOUT,
@@ -128,6 +128,19 @@ _CODES = {
 _ACKABLE = frozenset({"firing", "escalation", "repeat", "flapping"})
 
 
+def twilio_account(
+    channel: SmsChannel | VoiceChannel, resource: str
+) -> tuple[str, str, tuple[str, str]]:
+    """The URL of an account's ``resource`` (Messages, Calls), its Authorization header
+    and the secrets to keep out of errors."""
+    sid = channel.account_sid.get_secret_value()
+    token = channel.auth_token.get_secret_value()
+    base = (channel.api_url or "https://api.twilio.com").rstrip("/")
+    # Built by hand: aiohttp.BasicAuth warns under filterwarnings=error (docs/providers.md).
+    auth = "Basic " + base64.b64encode(f"{sid}:{token}".encode()).decode("ascii")
+    return f"{base}/2010-04-01/Accounts/{sid}/{resource}.json", auth, (sid, token)
+
+
 class SmsNotifier(HttpNotifier):
     min_interval = 1.0  # Twilio queues a long-code sender at about one message a second
     digest = True
@@ -143,15 +156,9 @@ class SmsNotifier(HttpNotifier):
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         super().__init__(session=session, renderer=renderer, now=now, name=name, timeout=timeout)
-        sid = channel.account_sid.get_secret_value()
-        token = channel.auth_token.get_secret_value()
-        base = (channel.api_url or "https://api.twilio.com").rstrip("/")
-        self._url = f"{base}/2010-04-01/Accounts/{sid}/Messages.json"
-        # Built by hand: aiohttp.BasicAuth warns under filterwarnings=error (docs/providers.md).
-        self._auth = "Basic " + base64.b64encode(f"{sid}:{token}".encode()).decode("ascii")
+        self._url, self._auth, self._secrets = twilio_account(channel, "Messages")
         self._from = channel.from_
         self._to = list(dict.fromkeys(channel.to))
-        self._secrets = (sid, token)
 
     def body(self, notice: Notice) -> str:
         alert = notice.alert
@@ -181,23 +188,27 @@ class SmsNotifier(HttpNotifier):
         return Sent(ref={"sid": ",".join(sids)})
 
     def _check(self, reply: Reply) -> str:
-        data = reply.json()
-        if reply.status == 201:
-            return str(data.get("sid", "")) if isinstance(data, dict) else ""
-        # Twilio sends no Retry-After: the dispatcher's backoff decides the wait.
-        error = transient(reply, self._now())
-        if error:
-            raise error
-        code = data.get("code") if isinstance(data, dict) else None
-        message = (
-            short(str(data.get("message", "")), self._secrets) if isinstance(data, dict) else ""
-        )
-        detail = f"HTTP {reply.status} code {code}: {message}" if code else f"HTTP {reply.status}"
-        if reply.status == 401:
-            raise DeliveryError(retry=False, reason="auth", detail=detail)
-        if reply.status == 400:
-            reason = _CODES.get(code, "bad_request") if isinstance(code, int) else "bad_request"
-            raise DeliveryError(retry=False, reason=reason, detail=detail)
-        if reply.status == 404:
-            raise DeliveryError(retry=False, reason="not_found", detail=detail)
-        raise unexpected(reply)
+        return twilio_check(reply, self._now(), self._secrets)
+
+
+def twilio_check(reply: Reply, now: float, secrets: tuple[str, ...]) -> str:
+    """The sid of a created Twilio resource (message or call), else the DeliveryError
+    Twilio's answer means."""
+    data = reply.json()
+    if reply.status == 201:
+        return str(data.get("sid", "")) if isinstance(data, dict) else ""
+    # Twilio sends no Retry-After: the dispatcher's backoff decides the wait.
+    error = transient(reply, now)
+    if error:
+        raise error
+    code = data.get("code") if isinstance(data, dict) else None
+    message = short(str(data.get("message", "")), secrets) if isinstance(data, dict) else ""
+    detail = f"HTTP {reply.status} code {code}: {message}" if code else f"HTTP {reply.status}"
+    if reply.status == 401:
+        raise DeliveryError(retry=False, reason="auth", detail=detail)
+    if reply.status == 400:
+        reason = _CODES.get(code, "bad_request") if isinstance(code, int) else "bad_request"
+        raise DeliveryError(retry=False, reason=reason, detail=detail)
+    if reply.status == 404:
+        raise DeliveryError(retry=False, reason="not_found", detail=detail)
+    raise unexpected(reply)

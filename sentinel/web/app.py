@@ -22,9 +22,10 @@ from sentinel.web.api import ApiSource, add_api_routes
 from sentinel.web.auth import FailureLimiter, Gate, configured_limits
 from sentinel.web.headers import MAX_BODY, secure_answers
 from sentinel.web.page import PageSource, add_page_routes
+from sentinel.web.twilio_voice import VoiceSource, add_twilio_voice_routes
 
 
-class StatusSource(ApiSource, PageSource, Protocol):
+class StatusSource(ApiSource, PageSource, VoiceSource, Protocol):
     def readiness(self) -> dict[str, Any]:
         """Must contain ``ready: bool``; the rest explains it."""
         ...
@@ -86,6 +87,7 @@ def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
     app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/api/v1/status", status)
     add_page_routes(app, source)
+    add_twilio_voice_routes(app, source, gate)
     for suffix, kind in (("", "success"), ("/start", "start"), ("/fail", "fail")):
         handler = pinger(kind)  # type: ignore[arg-type]
         app.router.add_route("GET", "/ping/{name}" + suffix, handler)

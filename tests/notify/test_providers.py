@@ -26,6 +26,7 @@ from sentinel.config.models import (
     SlackChannel,
     SmsChannel,
     TeamsChannel,
+    VoiceChannel,
     WebhookChannel,
 )
 from sentinel.notify import build_notifier
@@ -39,6 +40,7 @@ from sentinel.notify.render import Renderer
 from sentinel.notify.slack import SlackNotifier
 from sentinel.notify.sms import SmsNotifier
 from sentinel.notify.teams import TeamsNotifier
+from sentinel.notify.voice import VoiceNotifier
 from sentinel.notify.webhook import WebhookNotifier
 from tests.conftest import free_port
 from tests.notify.fakes import (
@@ -54,6 +56,7 @@ from tests.notify.fakes import (
     SlackWebhook,
     TeamsWorkflow,
     Twilio,
+    TwilioCalls,
     alert,
     notice,
 )
@@ -250,6 +253,27 @@ def _mattermost(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
     return Case("mattermost", MattermostHook(MM_KEY), make, bodies, [MM_KEY])
 
 
+def _voice(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
+    def make(url: str, timeout: float) -> Notifier:
+        channel = VoiceChannel.model_validate(
+            {
+                "type": "voice",
+                "account_sid": TW_SID,
+                "auth_token": TW_TOKEN,
+                "from": "+15550001111",
+                "to": ["+15550002222"],
+                "api_url": url,
+            }
+        )
+        return VoiceNotifier(channel, session=session, renderer=renderer, now=now, timeout=timeout)
+
+    def bodies(status: int) -> Any:
+        code = {400: 21211, 401: 20003, 429: 20429}.get(status, 20500)
+        return {"code": code, "message": "error", "more_info": "", "status": status}
+
+    return Case("voice", TwilioCalls(TW_SID, TW_TOKEN), make, bodies, [TW_SID, TW_TOKEN])
+
+
 BUILDERS = {
     "slack": _slack,
     "slack_webhook": _slack_webhook,
@@ -260,6 +284,7 @@ BUILDERS = {
     "teams": _teams,
     "discord": _discord,
     "mattermost": _mattermost,
+    "voice": _voice,
 }
 
 # docs/providers.md's retry table, status by status: True = retry, False = permanent.
@@ -277,6 +302,7 @@ RETRY_TABLE: dict[str, dict[int, bool]] = {
     "pagerduty": {400: False, 429: True, 500: True, 502: True, 503: True},
     "email": {400: False, 401: False, 403: False, 413: False, 429: True, 500: True, 503: True},
     "sms": {400: False, 401: False, 429: True, 500: True, 503: True},
+    "voice": {400: False, 401: False, 404: False, 429: True, 500: True, 503: True},
     "webhook": {400: False, 401: False, 404: False, 410: False, 429: True, 500: True, 503: True},
     "teams": {400: False, 401: False, 403: False, 404: False, 413: False, 429: True, 502: True},
     "discord": {400: False, 401: False, 403: False, 404: False, 429: True, 500: True, 503: True},
@@ -291,6 +317,7 @@ RATE_LIMITS: dict[str, tuple[dict[str, str], float | None]] = {
     "pagerduty": ({}, None),
     "email": ({"X-RateLimit-Reset": str(int(NOW) + 7)}, 7.0),
     "sms": ({}, None),
+    "voice": ({}, None),
     "webhook": (
         {"Retry-After": format_datetime(datetime.fromtimestamp(NOW + 30, UTC), usegmt=True)},
         30.0,

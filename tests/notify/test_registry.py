@@ -23,6 +23,7 @@ EXAMPLES: list[dict[str, object]] = [
     {"type": "teams", "webhook_url": "https://example.com/workflows/1?sig=s"},
     {"type": "discord", "webhook_url": "https://discord.com/api/webhooks/1/t"},
     {"type": "mattermost", "webhook_url": "https://chat.example.com/hooks/k"},
+    {"type": "voice", "account_sid": "AC1", "auth_token": "t", "from": "+15550001111"},
 ]
 
 

@@ -306,6 +306,7 @@ async def test_ack_pages_and_errors_carry_the_security_headers(
 
 WRITES = ("POST", "PATCH", "DELETE", "PUT")
 BY_DESIGN = ("/ping/", "/ack/")  # their credential is in the URL
+SIGNED = ("/twilio/",)  # Twilio's webhooks: X-Twilio-Signature, never a bearer token
 CONTACT_READS = ("/api/v1/status", "/api/v1/alerts", "/api/v1/incidents/")
 
 
@@ -353,7 +354,7 @@ async def test_every_route_refuses_strangers_big_bodies_and_bad_json(
     async with client(daemon, "127.0.0.4") as stranger, client(daemon) as owner:
         for method, canonical in routes(daemon):
             path = fill(canonical, fp, incident, ack)
-            guarded = (method in WRITES and not canonical.startswith(BY_DESIGN)) or (
+            guarded = (method in WRITES and not canonical.startswith(BY_DESIGN + SIGNED)) or (
                 canonical == "/api/v1/config"
             )
             for way, headers, query in ways:
@@ -363,7 +364,9 @@ async def test_every_route_refuses_strangers_big_bodies_and_bad_json(
                     text = await r.text()
                     assert r.status < 500, what
                     assert_secure(r, what)
-                if guarded:
+                if canonical.startswith(SIGNED):  # unsigned: refused, then rate-limited
+                    assert r.status in (403, 429), (what, r.status, text)
+                elif guarded:
                     allowed = {401, 429} if way == "wrong" else {401}
                     if canonical.startswith("/ui/"):
                         allowed = {403}  # the page's form: a CSRF token, never a bearer

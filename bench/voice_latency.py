@@ -1,0 +1,202 @@
+"""Benchmark: how fast a page becomes a phone call, and a keypress an acknowledgement.
+
+sentinel runs as a real process with ``--checks`` HTTP checks against a target in
+this process, each alert paging a ``type: voice`` channel (Twilio Calls fake) and
+a webhook receiver (whose body carries the firing time, ``alert.since``). The
+targets fail one after another (``--spacing`` apart); for each alert:
+
+- firing -> Calls.json received: bar p99 <= 100 ms;
+- keypress "1" (signed as Twilio signs it) -> TwiML answer, the alert acknowledged.
+
+Twilio places about one call a second per account, and the channel paces itself
+so (``min_interval``, bursts of 5): ``--spacing`` below 1 s measures that queue.
+The bench sets ``per_number: 0s`` because every call goes to one test number;
+the one-call-a-number-a-minute limit is a policy, not latency.
+
+    python -m bench.voice_latency [--checks 40] [--spacing 1.2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+
+from bench.notify_latency import REPORT, free_port, pct
+
+MARKER = "<!-- bench:voice_latency -->"
+SID, TOKEN = "AC" + "0" * 32, "bench-auth-token"
+INTERVAL, FOR = 1.0, 2.0
+
+
+class Peers:
+    def __init__(self, checks: int) -> None:
+        self.failing: dict[int, float] = {}
+        self.since: dict[str, float] = {}  # fingerprint -> firing time (webhook body)
+        self.call_at: dict[str, float] = {}
+        self.actions: dict[str, str] = {}  # fingerprint -> the Gather's action URL
+        self.checks = checks
+        self.all_in = asyncio.Event()
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.Response(status=503 if int(request.match_info["i"]) in self.failing else 200)
+
+    async def hook(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        alert = body.get("alert") or {}
+        if body.get("kind") == "firing" and alert.get("fingerprint"):
+            self.since.setdefault(str(alert["fingerprint"]), float(alert["since"]))
+        return web.Response(status=204)
+
+    async def call(self, request: web.Request) -> web.Response:
+        now = time.time()
+        form = await request.post()
+        action = str(form.get("StatusCallback", "")).removesuffix("/status")
+        fp = action.split("/")[-2] if action else ""
+        if fp and fp not in self.call_at:
+            self.call_at[fp], self.actions[fp] = now, action
+            if len(self.call_at) >= self.checks:
+                self.all_in.set()
+        return web.json_response({"sid": f"CA{len(self.call_at):032d}"}, status=201)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/h/{i}", self.health)
+        app.router.add_post("/hook", self.hook)
+        app.router.add_post("/2010-04-01/Accounts/{sid}/Calls.json", self.call)
+        return app
+
+
+def write_config(path: Path, port: int, peer: int, checks: int, db: Path) -> None:
+    lines = [
+        f'server: {{listen: "127.0.0.1:{port}", external_url: "http://127.0.0.1:{port}"}}',
+        f'storage: {{url: "sqlite:{db}"}}',
+        "checks:",
+        *(
+            f'  - {{name: c{i}, type: http, url: "http://127.0.0.1:{peer}/h/{i}", '
+            f"interval: {INTERVAL:g}s, timeout: 1s}}"
+            for i in range(checks)
+        ),
+        "rules:",
+        f"  - {{name: ServiceDown, match: {{type: http}}, expr: up == 0, for: {FOR:g}s, "
+        "severity: critical}",
+        "channels:",
+        f'  hook: {{type: webhook, url: "http://127.0.0.1:{peer}/hook"}}',
+        f'  phone: {{type: voice, account_sid: "{SID}", auth_token: "{TOKEN}", '
+        f'from: "+15550109999", to: ["+15550100001"], per_number: 0s, '
+        f'api_url: "http://127.0.0.1:{peer}"}}',
+        "escalation:",
+        "  critical:",
+        "    - {after: 0s, notify: [hook, phone]}",
+        "notifications: {storm: {threshold: 1000}}",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+async def press_one(actions: dict[str, str]) -> list[float]:
+    """Each call's keypress "1", one after another; seconds until each answer."""
+    out: list[float] = []
+    async with aiohttp.ClientSession() as http:
+        for fp, url in actions.items():
+            form = {"CallSid": "CA1", "To": "+15550100001", "Digits": "1"}
+            sig = RequestValidator(TOKEN).compute_signature(url, form)
+            start = time.perf_counter()
+            async with http.post(url, data=form, headers={"X-Twilio-Signature": sig}) as r:
+                body = await r.text()
+            out.append(time.perf_counter() - start)
+            if "Acknowledged." not in body:
+                raise SystemExit(f"keypress for {fp} not acknowledged: {r.status} {body}")
+    return out
+
+
+async def run(args: argparse.Namespace) -> dict[str, float]:
+    peers = Peers(args.checks)
+    runner = web.AppRunner(peers.app(), access_log=None)
+    await runner.setup()
+    peer_port, port = free_port(), free_port()
+    await web.TCPSite(runner, "127.0.0.1", peer_port).start()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "sentinel.yaml"
+        write_config(config, port, peer_port, args.checks, Path(tmp) / "s.db")
+        env = {**os.environ, "SENTINEL_LOG_LEVEL": "warning"}
+        with (Path(tmp) / "sentinel.log").open("wb") as log:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "sentinel", "run", "-c", str(config),
+                env=env, stdout=log, stderr=log,
+            )  # fmt: skip
+            try:
+                await asyncio.sleep(args.warmup)
+                for i in range(args.checks):
+                    peers.failing[i] = time.time()
+                    await asyncio.sleep(args.spacing)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(peers.all_in.wait(), 30)
+                acks = await press_one(peers.actions)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(proc.wait(), 30)
+                await runner.cleanup()
+    calls = [peers.call_at[fp] - peers.since[fp] for fp in peers.call_at if fp in peers.since]
+    return {
+        "alerts": float(args.checks),
+        "calls": float(len(calls)),
+        "call_p50": statistics.median(calls) * 1000,
+        "call_p99": pct(calls, 0.99) * 1000,
+        "ack_p50": statistics.median(acks) * 1000,
+        "ack_p99": pct(acks, 0.99) * 1000,
+    }
+
+
+def report(r: dict[str, float], args: argparse.Namespace) -> str:
+    ok = "meets" if r["call_p99"] <= 100 else "MISSES"
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"{MARKER}\n### Voice calls: {int(r['alerts'])} alerts, one every {args.spacing:g} s\n\n"
+        f"Measured {stamp} on {os.cpu_count()} cores, Python {platform.python_version()}, "
+        "sentinel as a process, Twilio Calls fake on loopback, `python -m bench.voice_latency`.\n\n"
+        "| figure | measured | bar |\n|---|---|---|\n"
+        f"| calls placed | {int(r['calls'])} of {int(r['alerts'])} | all |\n"
+        f"| firing -> Calls.json received, p50 / p99 | {r['call_p50']:.1f} / "
+        f"{r['call_p99']:.1f} ms | p99 <= 100 ms ({ok}) |\n"
+        f"| signed keypress 1 -> acknowledged answer, p50 / p99 | {r['ack_p50']:.1f} / "
+        f"{r['ack_p99']:.1f} ms | none |\n"
+        f"{MARKER}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--checks", type=int, default=40)
+    parser.add_argument("--spacing", type=float, default=1.2)
+    parser.add_argument("--warmup", type=float, default=4.0)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    r = asyncio.run(run(args))
+    section = report(r, args)
+    print(section)
+    if not args.no_write:
+        text = REPORT.read_text()
+        if MARKER in text:
+            head, _, rest = text.partition(MARKER)
+            text = head + section + rest.partition(MARKER)[2]
+        else:
+            text = text.rstrip() + "\n\n" + section + "\n"
+        REPORT.write_text(text)
+    return 0 if r["calls"] == r["alerts"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
