@@ -11,7 +11,6 @@ null. Every error under /api/ and /-/ is JSON ``{"error": "..."}``.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -24,6 +23,7 @@ from aiohttp import web
 from sentinel.clock import Clock
 from sentinel.config import Config, parse_duration
 from sentinel.incidents import Incident, IncidentEvent, to_markdown
+from sentinel.reports import build_report
 from sentinel.results import Result
 from sentinel.store import Store
 from sentinel.views import alert_shown
@@ -437,11 +437,6 @@ def add_api_routes(app: web.Application, source: ApiSource, gate: Gate) -> None:
             return error(f"period: {exc}", 400)
         if not 0 < period <= MAX_REPORT_PERIOD:
             return error("period must be more than 0s and at most 366d", 400)
-        try:
-            module = importlib.import_module("sentinel.reports")
-            build_report = module.build_report
-        except (ImportError, AttributeError):
-            return error("reports are not available in this build", 501)
         report: dict[str, Any] = await build_report(
             source.store, source.config, source.clock.now(), period
         )

@@ -719,7 +719,6 @@ PATHS: dict[str, Schema] = {
             {
                 "200": body(ref("Report"), "The report."),
                 "400": BAD,
-                "501": err("Reports are not part of this build."),
             },
             params=[
                 {
