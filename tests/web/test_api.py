@@ -427,3 +427,33 @@ async def test_openapi_document_lists_every_api_route(
         and route.method != "HEAD"
     }
     assert served <= documented, served - documented
+
+
+# Served but not in the API document: the status page and its form, and the heartbeat
+# pings (plain text, described in docs/heartbeats.md).
+UNDOCUMENTED = {
+    ("GET", "/"),
+    ("POST", "/ui/alerts/{id}/ack"),
+    *(
+        (method, "/ping/{name}" + end)
+        for method in ("GET", "POST")
+        for end in ("", "/start", "/fail")
+    ),
+}
+
+
+async def test_the_router_and_the_openapi_document_hold_the_same_routes(
+    daemon: Daemon, http: aiohttp.ClientSession
+) -> None:
+    """Every route the app serves is documented (but the page and the pings), and every
+    documented operation is served: the route table cannot drift from the router."""
+    doc = await get(http, "/api/v1/openapi.json")
+    documented = {(method.upper(), path) for path, ops in doc["paths"].items() for method in ops}
+    assert daemon._web is not None
+    served = {
+        (route.method, route.resource.canonical)
+        for route in daemon._web.app.router.routes()
+        if route.resource is not None and route.method != "HEAD"
+    }
+    assert served >= UNDOCUMENTED
+    assert served - UNDOCUMENTED == documented, (served - UNDOCUMENTED) ^ documented
