@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import structlog
 from aiohttp import web
+from pydantic import ValidationError
 
 from sentinel.clock import Clock
 from sentinel.config import Config, parse_duration
@@ -30,7 +31,7 @@ from sentinel.views import alert_shown
 from sentinel.web import models as m
 from sentinel.web.acks import AckSource
 from sentinel.web.auth import Gate
-from sentinel.web.models import dumped
+from sentinel.web.models import dumped, request_problem
 from sentinel.web.openapi import document
 
 log = structlog.get_logger("sentinel.web.api")
@@ -38,7 +39,6 @@ log = structlog.get_logger("sentinel.web.api")
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 MAX_OFFSET = 2**31 - 1
-MAX_TEXT = 10_000  # root cause, resolution, preventive, note
 MAX_REPORT_PERIOD = 366 * 86400.0
 CHECK_STATES = ("up", "down", "pending", "unsupported")
 ALERT_STATES = ("pending", "firing")
@@ -338,29 +338,23 @@ def add_api_routes(app: web.Application, source: ApiSource, gate: Gate) -> None:
         )
 
     async def update_incident(request: web.Request) -> web.Response:
-        body = await _json_object(request)
-        unknown = set(body) - {*WRITE_UP, "note", "by"}
-        if unknown:
-            return error(f"unknown fields: {', '.join(sorted(unknown))}", 400)
-        for key in (*WRITE_UP, "note", "by"):
-            value = body.get(key)
-            if value is not None and not isinstance(value, str):
-                return error(f"{key} must be text", 400)
-            if isinstance(value, str) and len(value) > MAX_TEXT:
-                return error(f"{key} is longer than {MAX_TEXT} characters", 400)
-        by = (body.get("by") or "").strip()[:100] or "api"
-        note = body.get("note")
-        if not any(k in body for k in WRITE_UP) and not (note and note.strip()):
+        try:
+            update = m.IncidentUpdate.model_validate(await _json_object(request))
+        except ValidationError as exc:
+            return error(request_problem(exc), 400)
+        by = update.by.strip()[:100] or "api"
+        note = update.note if update.note.strip() else None
+        fields = {k: getattr(update, k) for k in WRITE_UP if k in update.model_fields_set}
+        if not fields and note is None:
             return error("nothing to change: give root_cause, resolution, preventive or note", 400)
         found = await find_incident(request)
         if found is None:
             return error("no such incident", 404)
         stored, events = found
-        fields = {k: body[k] for k in WRITE_UP if k in body}
         updated = replace(stored, **fields)
         changed = list(fields)
         added: list[IncidentEvent] = []
-        if note and note.strip():
+        if note is not None:
             added.append(IncidentEvent(source.clock.now().timestamp(), "note", note, {"by": by}))
         await source.store.write_up(stored.id, fields, added)
         log.info("incident_updated", incident=updated.id, by=by, fields=changed, note=bool(added))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 from pydantic.json_schema import SkipJsonSchema
 
 Time = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
@@ -48,6 +48,21 @@ def dumped(model: type[Answer], payload: Any) -> dict[str, Any]:
 
 def _without_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)  # "missing" means now; null is not a time
+
+
+def request_problem(exc: ValidationError) -> str:
+    """A request body's problem in one line: every unknown field, or the first bad one."""
+    errors = exc.errors()
+    unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
+    if unknown:
+        return f"unknown fields: {', '.join(unknown)}"
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"])
+    if first["type"] == "string_type":
+        return f"{where} must be text"
+    if first["type"] == "string_too_long":
+        return f"{where} is longer than {first['ctx']['max_length']} characters"
+    return f"{where}: {first['msg']}"
 
 
 class Error(Answer):
@@ -235,10 +250,12 @@ Text = Annotated[str, Field(max_length=MAX_TEXT)]
 
 
 class IncidentUpdate(BaseModel):
-    """At least one of root_cause, resolution, preventive or note."""
+    """At least one of root_cause, resolution, preventive or note (the handler checks that:
+    a note of blanks is none). Validated as it is: the request model of PATCH."""
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         use_attribute_docstrings=True,
         json_schema_extra={
             "anyOf": [

@@ -278,6 +278,7 @@ async def test_incident_flow_write_up_timeline_and_export(
         ({"note": "   "}, "nothing to change"),
         ({"rootcause": "typo"}, "unknown fields: rootcause"),
         ({"root_cause": 42}, "root_cause must be text"),
+        ({"root_cause": None}, "root_cause must be text"),
         ({"resolution": "x" * 10_001}, "longer than 10000"),
         ([1, 2], "body must be a JSON object"),
         ("not json", "body must be JSON"),
