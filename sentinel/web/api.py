@@ -266,9 +266,9 @@ def add_api_routes(app: web.Application, source: ApiSource, gate: Gate) -> None:
         return web.json_response(dumped(m.Alert, alert_shown(found, with_contacts)))
 
     async def ack(request: web.Request) -> web.Response:
-        body = await _json_object(request)
-        by = body.get("by")
-        if not isinstance(by, str) or not by.strip():
+        try:
+            by = m.AckRequest.model_validate(await _json_object(request)).by
+        except ValidationError:
             return error("by (who acknowledges) is required", 400)
         done = await source.acknowledge(request.match_info["id"], by.strip()[:100])
         if done is None:

@@ -205,6 +205,8 @@ class Expired(Answer):
 
 
 class AckRequest(BaseModel):
+    model_config = ConfigDict(strict=True, use_attribute_docstrings=True)
+
     by: Annotated[str, Field(min_length=1, pattern=r"\S")]
     """Who acknowledges."""
 

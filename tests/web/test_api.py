@@ -295,6 +295,15 @@ async def test_incident_patch_refuses_bad_bodies(
         assert problem in (await resp.json())["error"]
 
 
+@pytest.mark.parametrize("body", [{}, {"by": "  "}, {"by": 42}, {"by": None}])
+async def test_ack_without_who_is_refused(http: aiohttp.ClientSession, body: Any) -> None:
+    """An acknowledgement names who acknowledges, as text that is not blank."""
+    fingerprint = (await first_incident(http))["fingerprint"]
+    async with http.post(f"/api/v1/alerts/{fingerprint}/ack", json=body, headers=AUTH) as resp:
+        assert resp.status == 400
+        assert (await resp.json())["error"] == "by (who acknowledges) is required"
+
+
 async def test_unknown_incidents_are_404_and_since_filters(
     http: aiohttp.ClientSession,
 ) -> None:
