@@ -15,6 +15,8 @@ from typing import Any
 
 from sentinel.config.units import parse_duration
 
+LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
 
 @dataclass(frozen=True, slots=True)
 class Silence:
@@ -78,8 +80,14 @@ def silenced_by(
     return None
 
 
+def _accepts_empty(want: str) -> bool:
+    return re.fullmatch(want[1:], "") is not None if want.startswith("~") else want == ""
+
+
 def silence_from_request(body: object, now: datetime) -> Silence:
-    """A new silence from an API request body; ValueError with a reason for any bad input."""
+    """A new silence from an API request body (:class:`sentinel.web.models.NewSilence`
+    describes it); ValueError with a reason for any bad input. Every check of a new
+    silence is here."""
     if not isinstance(body, dict):
         raise ValueError("the request body must be a JSON object")
     matchers = body.get("matchers")
@@ -87,7 +95,13 @@ def silence_from_request(body: object, now: datetime) -> Silence:
         isinstance(k, str) and isinstance(v, str) for k, v in matchers.items()
     ):
         raise ValueError("matchers must be an object of label -> value")
+    for key in matchers:
+        if not LABEL_NAME.fullmatch(key):
+            raise ValueError(f"matchers: invalid label name {key!r}")
     check_matchers(matchers)
+    if all(_accepts_empty(v) for v in matchers.values()):
+        # It would cover every alert without those labels, as {"": ""} would.
+        raise ValueError("matchers: at least one must require a non-empty value")
     author, comment = body.get("author"), body.get("comment", "")
     if not isinstance(author, str) or not author.strip():
         raise ValueError("author is required")

@@ -143,7 +143,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def check_entry(check: Check, result: Result | None, unsupported: bool) -> dict[str, Any]:
-    """One check as the status API and page show it."""
+    """One check as the status API and page show it: :class:`sentinel.web.models.CheckEntry`
+    (a plain dict, since the status holds every check; the model costs 3x per check)."""
     if unsupported:
         state = "unsupported"
     elif result is None:
@@ -175,8 +176,9 @@ def alert_entry(
     flapping: bool,
     progress: Progress | None,
 ) -> dict[str, Any]:
-    """One pending or firing alert, with its escalation when one runs. ``labels`` are
-    the alert's as notifications and silences see them (check's, rule's, its own)."""
+    """One pending or firing alert (:class:`sentinel.web.models.Alert`), with its
+    escalation when one runs. ``labels`` are the alert's as notifications and silences
+    see them (check's, rule's, its own)."""
     escalation = None
     if progress is not None:
         escalation = {

@@ -96,8 +96,11 @@ def test_any_request_body_is_a_silence_or_a_value_error(body: object) -> None:
             "starts_at is too far in the future",
         ),
         ({"matchers": {"check": "~" + "(" * 1500}, "author": "a"}, "nested too deeply"),
+        ({"matchers": {"": ""}, "author": "a"}, "invalid label name ''"),
+        ({"matchers": {"a-b": "x"}, "author": "a"}, "invalid label name 'a-b'"),
+        ({"matchers": {"check": "", "env": "~.*"}, "author": "a"}, "require a non-empty value"),
     ],
-    ids=["list-body", "year-9999", "deep-regex"],
+    ids=["list-body", "year-9999", "deep-regex", "empty-label", "bad-label", "matches-nothing"],
 )
 def test_hostile_silence_requests_are_value_errors(body: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):

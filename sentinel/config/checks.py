@@ -25,7 +25,7 @@ SAMPLE_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 class Strict(BaseModel):
     """Every config model rejects keys it does not know."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_attribute_docstrings=True)
 
 
 def check_jsonpath(path: str) -> str:
@@ -69,12 +69,18 @@ def inherit(
 
 class CheckBase(Strict):
     name: str = Field(pattern=NAME, max_length=128)
+    """Unique check name: letters, digits, '-', '_', '.'."""
     interval: Duration = Field(default=DEFAULT_INTERVAL, gt=0)
+    """How often the check runs (default: defaults.interval)."""
     # Unset: the smaller of defaults.timeout (5s) and the interval.
     timeout: Duration = Field(default=DEFAULT_TIMEOUT, gt=0)
+    """How long one run may take; must not exceed interval (default: defaults.timeout)."""
     labels: dict[str, str] = {}
+    """Free labels, used by rule selectors, maintenance and the status page."""
     description: str = ""
-    rules: list[Rule] = []  # inline rules: they apply to this check only
+    """Shown on the status page."""
+    rules: list[Rule] = []
+    """Inline rules that apply to this check only (without match)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -111,12 +117,16 @@ class CheckBase(Strict):
 
 class BasicAuth(Strict):
     username: str
+    """User name."""
     password: SecretStr
+    """Password."""
 
 
 class HttpAuth(Strict):
     basic: BasicAuth | None = None
+    """Basic authentication."""
     bearer: SecretStr | None = None
+    """A bearer token."""
 
     @model_validator(mode="after")
     def _one(self) -> HttpAuth:
@@ -127,15 +137,22 @@ class HttpAuth(Strict):
 
 class TlsOptions(Strict):
     verify: bool = True
+    """Verify the server certificate; false accepts any certificate."""
     ca_file: str | None = None
+    """A PEM file of CA certificates to trust instead of the system's."""
 
 
 class HttpExpect(Strict):
     status: list[Annotated[int, Field(ge=100, le=599)]] | None = None
+    """Allowed status codes (default: any from 200 to 399)."""
     json_: dict[str, Any] = Field(default={}, alias="json")
+    """JSON path -> expected value, or a list of allowed values."""
     body_matches: str | None = None
+    """A regular expression that must match the body."""
     body_not_matches: str | None = None
+    """A regular expression that must not match the body."""
     headers: dict[str, str] = {}
+    """Header -> regular expression that must match its value."""
 
     @field_validator("json_")
     @classmethod
@@ -167,18 +184,31 @@ def check_extract(value: dict[str, str]) -> dict[str, str]:
 
 class HttpCheck(CheckBase):
     type: Literal["http"]
+    """The probe: http, postgres, redis, tcp, tls, prometheus or heartbeat."""
     url: str = Field(pattern=r"^https?://")
+    """The URL to request: http:// or https://."""
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    """HTTP method."""
     headers: dict[str, str] = {}
+    """Request headers."""
     body: str | dict[str, Any] | list[Any] | None = None
+    """Request body: a mapping or list is sent as JSON, a string as-is."""
     auth: HttpAuth | None = None
+    """basic (username, password) or bearer authentication."""
     follow_redirects: bool = True
+    """Follow redirects."""
     max_redirects: int = Field(default=10, ge=0, le=50)
+    """The most redirects followed before the check fails."""
     tls: TlsOptions = TlsOptions()
+    """Certificate verification options."""
     fresh_connection: bool = False
+    """true: a new TCP/TLS connection every run."""
     max_body: Size = 1024 * 1024
+    """Larger bodies fail the check."""
     expect: HttpExpect = HttpExpect()
+    """What a passing response looks like."""
     extract: dict[str, str] = {}
+    """Sample name -> JSON path of a number in the body."""
 
     _extract = field_validator("extract")(check_extract)
     _url = field_validator("url")(http_url)
@@ -186,9 +216,13 @@ class HttpCheck(CheckBase):
 
 class PostgresCheck(CheckBase):
     type: Literal["postgres"]
+    """The probe: http, postgres, redis, tcp, tls, prometheus or heartbeat."""
     dsn: SecretStr
+    """postgresql:// connection string."""
     queries: dict[str, str] = {}
+    """Sample name -> SQL returning one number, or rows of (label, number)."""
     statement_timeout: Duration | None = None
+    """Server-side limit on each query."""
 
     @field_validator("dsn")
     @classmethod
@@ -199,8 +233,11 @@ class PostgresCheck(CheckBase):
 
 class RedisCheck(CheckBase):
     type: Literal["redis"]
+    """The probe: http, postgres, redis, tcp, tls, prometheus or heartbeat."""
     url: SecretStr
+    """redis:// or rediss:// URL."""
     keys: list[str] = []
+    """Keys whose length (list, stream, sorted set, set) is reported."""
 
     @field_validator("url")
     @classmethod
@@ -211,18 +248,26 @@ class RedisCheck(CheckBase):
 
 class TcpCheck(CheckBase):
     type: Literal["tcp"]
+    """The probe: http, postgres, redis, tcp, tls, prometheus or heartbeat."""
     target: str
+    """host:port to connect to."""
     send: str | None = None
+    """Text sent after connecting."""
     expect: str | None = None
+    """Text the answer must contain."""
 
     _target = field_validator("target")(host_port)
 
 
 class TlsCheck(CheckBase):
     type: Literal["tls"]
+    """The probe: http, postgres, redis, tcp, tls, prometheus or heartbeat."""
     target: str
+    """host:port of the TLS server."""
     server_name: str | None = None
+    """SNI and the name the certificate must carry (default: the host)."""
     ca_file: str | None = None
+    """A PEM file of CA certificates to trust instead of the system's."""
 
     _target = field_validator("target")(host_port)
 
@@ -234,11 +279,17 @@ class TlsCheck(CheckBase):
 
 class PrometheusCheck(CheckBase):
     type: Literal["prometheus"]
+    """The probe: http, postgres, redis, tcp, tls, prometheus or heartbeat."""
     url: str = Field(pattern=r"^https?://")
+    """The /metrics URL to scrape: http:// or https://."""
     metrics: list[str] = []
+    """Names or regular expressions of the series to keep."""
     headers: dict[str, str] = {}
+    """Request headers."""
     auth: HttpAuth | None = None
+    """basic (username, password) or bearer authentication."""
     tls: TlsOptions = TlsOptions()
+    """Certificate verification options."""
 
     _url = field_validator("url")(http_url)
 
@@ -252,9 +303,13 @@ class PrometheusCheck(CheckBase):
 
 class HeartbeatCheck(CheckBase):
     type: Literal["heartbeat"]
+    """The probe: http, postgres, redis, tcp, tls, prometheus or heartbeat."""
     every: Duration = Field(gt=0)
+    """How often the job is expected to ping /ping/<name>."""
     grace: Duration = 0.0
+    """Extra time allowed after every before the check fails."""
     key: SecretStr | None = None
+    """A key the ping must carry."""
 
 
 Check = Annotated[

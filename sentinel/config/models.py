@@ -64,8 +64,11 @@ def check_url(value: Any) -> Any:
 
 class StatusPage(Strict):
     title: str = "sentinel"
-    allow_ack: bool = False  # show an Acknowledge button on active alerts (CSRF-protected)
-    refresh: Duration = Field(default=30.0, ge=5.0)  # the page reloads itself this often
+    """The page's title."""
+    allow_ack: bool = False
+    """Show an Acknowledge button on active alerts (forms are CSRF-protected)."""
+    refresh: Duration = Field(default=30.0, ge=5.0)
+    """The page reloads itself this often (at least 5s)."""
 
 
 def _network(value: str) -> str:
@@ -82,22 +85,31 @@ class AuthFailures(Strict):
     """Wrong bearer tokens a client address may send: ``burst`` at once, then one a ``refill``."""
 
     burst: int = Field(default=10, ge=1, le=1_000_000)
+    """Wrong tokens an address may send at once."""
     refill: Duration = Field(default=1.0, gt=0, le=86400.0)
+    """Then one more each this often."""
 
 
 class Server(Strict):
     listen: str = "0.0.0.0:9464"
+    """host:port of /metrics, /health, /ready and the API; [::]:port or :port."""
     external_url: str | None = None
+    """Base of links inside notifications (ack links, status page)."""
     api_token: SecretStr | None = None
-    # Signs the acknowledgement links in notifications. Unset: a random key kept in the store.
+    """Bearer token required by every endpoint that changes state."""
     ack_secret: SecretStr | None = None
+    """Signs the acknowledgement links in notifications; unset: a random key kept in the store."""
     ack_link_ttl: Duration = Field(default=24 * 3600.0, gt=0)
+    """How long an ack link in a notification works."""
     status_page: StatusPage = StatusPage()
+    """The status page served at /."""
     auth_failures: AuthFailures = AuthFailures()
-    # Reverse proxies whose X-Forwarded-For names the client (addresses or networks).
+    """How many wrong bearer tokens a client address may send (then 429)."""
     trusted_proxies: list[Annotated[str, AfterValidator(_network)]] = Field(
         default=[], max_length=100
     )
+    """Reverse proxies (addresses or networks) whose X-Forwarded-For names the client, for the
+    wrong-token limit."""
 
     @field_validator("listen")
     @classmethod
@@ -110,8 +122,11 @@ class Server(Strict):
 
 class Storage(Strict):
     url: SecretStr = SecretStr("sqlite:///var/lib/sentinel/sentinel.db")
+    """sqlite:///abs/path.db, sqlite:relative.db, sqlite::memory: or postgresql://..."""
     history: Duration = 90 * 86400.0
+    """Check results older than this are pruned (hourly)."""
     pool_size: int = Field(default=4, ge=1, le=100)
+    """PostgreSQL connections at most (ignored by sqlite)."""
 
     @field_validator("url")
     @classmethod
@@ -122,22 +137,30 @@ class Storage(Strict):
 
 class Defaults(Strict):
     interval: Duration = Field(default=30.0, gt=0)
+    """Interval of checks that do not set their own."""
     timeout: Duration = Field(default=5.0, gt=0)
+    """Timeout of checks that do not set their own."""
 
 
 class SchedulerOptions(Strict):
     max_concurrency: int = Field(default=500, ge=1, le=100_000)
+    """Check runs in progress at once, all types together."""
 
 
 class AlertMatcher(Strict):
     alert: str | None = None
+    """Alert (rule) name."""
     labels: dict[str, str] = {}
+    """Labels that must be equal."""
 
 
 class Inhibit(Strict):
     source: AlertMatcher
+    """The alert that, while firing, silences the targets."""
     target: AlertMatcher
+    """The alerts silenced."""
     equal: list[str] = []
+    """Labels that must be equal in the source and the target."""
 
 
 ContactMethod = Literal["sms", "email", "slack", "voice"]
@@ -145,17 +168,25 @@ ContactMethod = Literal["sms", "email", "slack", "voice"]
 
 class Contact(Strict):
     email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    """Email address."""
     phone: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$")
+    """Phone number in E.164 form, e.g. +15550100001."""
     slack: str | None = None
+    """@user or a channel, reached through a Slack channel with a bot token."""
     # The methods tried at once when the contact is a target; a permanent failure of
     # one falls through to the contact's next method not listed here (sms, email, slack).
     via: list[ContactMethod] = Field(default=["sms", "email"], min_length=1)
+    """The methods used at once when the contact is a target; a permanent failure falls through
+    to the next."""
 
 
 class Override(Strict):
     who: str
+    """The contact on call instead."""
     from_: datetime = Field(alias="from")
+    """When the override starts."""
     until: datetime
+    """When it ends."""
 
     @model_validator(mode="after")
     def _ordered(self) -> Override:
@@ -166,20 +197,30 @@ class Override(Strict):
 
 class Rotation(Strict):
     rotation: list[str] = Field(min_length=1)
+    """Contacts taking turns, in order."""
     shift: Duration = Field(default=7 * 86400.0, gt=0)
+    """Length of one turn."""
     handoff: datetime
+    """When the first turn starts, in timezone unless it carries an offset."""
     timezone: str = "UTC"
+    """IANA time zone of the handoff, e.g. Europe/London."""
     overrides: list[Override] = []
+    """Someone else on call for a while (holidays, swaps)."""
 
     _tz = field_validator("timezone")(check_timezone)
 
 
 class SlackChannel(Strict):
     type: Literal["slack"]
+    """The provider: slack, pagerduty, email, sms, webhook or console."""
     token: SecretStr | None = None
+    """A bot token (xoxb-...); needs channel."""
     webhook_url: SecretStr | None = None
+    """An incoming webhook URL, instead of a token."""
     channel: str | None = None
+    """The channel a bot token posts to, e.g. #alerts."""
     api_url: str | None = None
+    """Another address for the provider's API: a proxy, a regional endpoint, a test server."""
 
     _urls = field_validator("webhook_url", "api_url")(check_url)
 
@@ -194,29 +235,43 @@ class SlackChannel(Strict):
 
 class PagerDutyChannel(Strict):
     type: Literal["pagerduty"]
+    """The provider: slack, pagerduty, email, sms, webhook or console."""
     routing_key: SecretStr
+    """Events API v2 routing key."""
     api_url: str | None = None
+    """Another address for the provider's API: a proxy, a regional endpoint, a test server."""
 
     _urls = field_validator("api_url")(check_url)
 
 
 class EmailChannel(Strict):
     type: Literal["email"]
+    """The provider: slack, pagerduty, email, sms, webhook or console."""
     api_key: SecretStr
+    """The email provider's API key."""
     from_: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+$")
+    """Sender address."""
     to: list[str] = []
+    """Recipients when the target names none."""
     api_url: str | None = None
+    """Another address for the provider's API: a proxy, a regional endpoint, a test server."""
 
     _urls = field_validator("api_url")(check_url)
 
 
 class SmsChannel(Strict):
     type: Literal["sms"]
+    """The provider: slack, pagerduty, email, sms, webhook or console."""
     account_sid: SecretStr
+    """The SMS provider's account SID."""
     auth_token: SecretStr
+    """The SMS provider's auth token."""
     from_: str = Field(alias="from")
+    """Sending number."""
     to: list[str] = []
+    """Recipients when the target names none."""
     api_url: str | None = None
+    """Another address for the provider's API: a proxy, a regional endpoint, a test server."""
 
     _urls = field_validator("api_url")(check_url)
 
@@ -226,30 +281,44 @@ class VoiceChannel(Strict):
     ``server.external_url``, where Twilio posts the keypress: docs/notifications.md)."""
 
     type: Literal["voice"]
+    """The provider: slack, pagerduty, email, sms, webhook or console."""
     account_sid: SecretStr
+    """Twilio account SID (AC...)."""
     auth_token: SecretStr
+    """Twilio auth token: places calls and signs the keypress webhooks."""
     # A second auth token whose signatures are accepted too, while Twilio's is rotated.
     secondary_auth_token: SecretStr | None = None
+    """A second auth token whose webhook signatures are accepted (rotation)."""
     from_: str = Field(alias="from", pattern=r"^\+[1-9]\d{6,14}$")
+    """A voice-capable Twilio number, E.164."""
     to: list[Annotated[str, Field(pattern=r"^\+[1-9]\d{6,14}$")]] = []
+    """Numbers called when the target names none."""
     ring: Duration = Field(default=30.0, ge=5.0, le=600.0)  # seconds a call rings (Timeout)
+    """How long a call rings before it counts as not answered (Twilio's Timeout)."""
     per_number: Duration = Field(default=60.0, ge=0)  # at most one call a number this often
+    """At most one call to a number this often; a later one waits."""
     api_url: str | None = None
+    """Twilio's API base URL (tests point it at a local fake)."""
 
     _urls = field_validator("api_url")(check_url)
 
 
 class WebhookChannel(Strict):
     type: Literal["webhook"]
+    """The provider: slack, pagerduty, email, sms, webhook or console."""
     url: SecretStr
+    """Where notices are POSTed as JSON."""
     secret: SecretStr | None = None
+    """Signs each request body (HMAC)."""
     headers: dict[str, str] = {}
+    """Extra request headers."""
 
     _urls = field_validator("url")(check_url)
 
 
 class ConsoleChannel(Strict):
     type: Literal["console"]
+    """The provider: slack, pagerduty, email, sms, webhook or console."""
 
 
 # -- chat webhooks: Teams, Discord, Mattermost (docs/notifications.md) --------
@@ -258,15 +327,20 @@ class ConsoleChannel(Strict):
 
 class TeamsChannel(Strict):
     type: Literal["teams"]
+    """The provider: slack, pagerduty, email, sms, webhook or console."""
     webhook_url: SecretStr  # a Workflows (Power Automate) "webhook request" trigger URL
+    """The Workflows webhook URL (its sig is the credential)."""
 
     _urls = field_validator("webhook_url")(check_url)
 
 
 class DiscordChannel(Strict):
     type: Literal["discord"]
+    """The provider: slack, pagerduty, email, sms, webhook or console."""
     webhook_url: SecretStr  # https://discord.com/api/webhooks/<id>/<token>
+    """The channel webhook URL (its token is the credential)."""
     username: str | None = Field(default=None, min_length=1, max_length=80)
+    """Shown instead of the webhook's name."""
 
     _urls = field_validator("webhook_url")(check_url)
 
@@ -280,9 +354,13 @@ class DiscordChannel(Strict):
 
 class MattermostChannel(Strict):
     type: Literal["mattermost"]
+    """The provider: slack, pagerduty, email, sms, webhook or console."""
     webhook_url: SecretStr  # https://<server>/hooks/<key>
+    """The incoming webhook URL (its key is the credential)."""
     channel: str | None = None  # overrides the webhook's channel (its name, or @user)
+    """Posts to this channel (name, or @user) instead of the webhook's."""
     username: str | None = None  # shown when the server lets integrations override it
+    """Shown instead of the webhook's name, if the server allows it."""
 
     _urls = field_validator("webhook_url")(check_url)
 
@@ -304,18 +382,27 @@ Channel = Annotated[
 
 class Step(Strict):
     after: Duration = 0.0
+    """Time since the alert fired."""
     notify: list[str] = Field(min_length=1)
+    """Targets: a channel, a contact, oncall:<schedule> or email:<address>."""
 
 
 class Escalation(Strict):
     critical: list[Step] = []
+    """Steps for critical alerts."""
     high: list[Step] = []
+    """Steps for high alerts."""
     medium: list[Step] = []
+    """Steps for medium alerts."""
     low: list[Step] = []
+    """Steps for low alerts."""
     # Named policies a rule may choose with `escalation: <name>` instead of its severity's.
     policies: dict[str, list[Step]] = {}
+    """Named step lists a rule can choose with escalation: <name>."""
     repeat_every: Duration | None = Field(default=None, gt=0)
+    """While firing and unacknowledged, repeat after the last step this often."""
     ack_expires_after: Duration | None = Field(default=None, gt=0)
+    """An acknowledged alert still firing escalates again after this."""
 
 
 class Storm(Strict):
@@ -324,8 +411,12 @@ class Storm(Strict):
     most ``spacing`` after the oldest notice it holds (docs/notifications.md)."""
 
     window: Duration = Field(default=60.0, gt=0)
+    """The window distinct alerts are counted in."""
     threshold: int = Field(default=5, ge=1)
+    """Distinct alerts to one address within window that are paged singly; one more is a storm."""
     spacing: Duration = Field(default=5.0, gt=0)
+    """In a storm, the longest a notice waits for its digest, and the least time between two
+    digests."""
 
     @model_validator(mode="after")
     def _spacing_within_window(self) -> Storm:
@@ -337,20 +428,31 @@ class Storm(Strict):
 
 
 class Notifications(Strict):
-    templates: str | None = None  # a directory whose templates override the built-in ones
-    timeout: Duration = Field(default=10.0, gt=0)  # per request to a provider
+    templates: str | None = None
+    """A directory of Jinja templates overriding the built-in ones."""
+    timeout: Duration = Field(default=10.0, gt=0)
+    """Per request to a provider."""
     retry_initial: Duration = Field(default=1.0, gt=0)
+    """First retry delay; it doubles, with jitter, up to retry_max."""
     retry_max: Duration = Field(default=300.0, gt=0)
+    """Longest retry delay."""
     max_age: Duration = Field(default=24 * 3600.0, gt=0)  # then dead-lettered
+    """A notice still undelivered after this becomes a dead letter."""
     storm: Storm = Storm()
+    """Many distinct alerts to one address: their notices go out as digests."""
 
 
 class Maintenance(Strict):
     name: str
+    """Name of the window."""
     cron: str
+    """When it starts: a 5-field cron expression."""
     duration: Duration = Field(gt=0)
+    """How long it lasts."""
     timezone: str = "UTC"
+    """IANA time zone of the cron expression."""
     match: dict[str, str] = {}
+    """Labels of the checks it silences."""
 
     _cron = field_validator("cron")(check_cron)
     _tz = field_validator("timezone")(check_timezone)
@@ -358,10 +460,15 @@ class Maintenance(Strict):
 
 class Report(Strict):
     name: str
+    """Name of the report."""
     cron: str
+    """When it is sent: a 5-field cron expression."""
     period: Duration = Field(gt=0)
+    """The time it covers."""
     notify: list[str] = Field(min_length=1)
+    """Targets, as in escalation steps."""
     timezone: str = "UTC"
+    """IANA time zone of the cron expression."""
 
     _cron = field_validator("cron")(check_cron)
     _tz = field_validator("timezone")(check_timezone)
@@ -369,7 +476,9 @@ class Report(Strict):
 
 class Watchdog(Strict):
     url: SecretStr = SecretStr("")
+    """The dead-man's switch URL pinged; empty: no watchdog."""
     every: Duration = Field(default=60.0, gt=0)
+    """How often it is pinged."""
 
     @field_validator("url")
     @classmethod
@@ -379,21 +488,37 @@ class Watchdog(Strict):
 
 class Config(Strict):
     server: Server = Server()
+    """The HTTP listener (metrics, health, API, status page) and its tokens."""
     storage: Storage = Storage()
+    """Where state and check history live, and for how long."""
     defaults: Defaults = Defaults()
+    """interval and timeout for checks that do not set their own."""
     scheduler: SchedulerOptions = SchedulerOptions()
+    """How many check runs may be in progress at once."""
     checks: list[Check] = []
+    """What to probe: one entry per check, its kind chosen by type."""
     rules: list[Rule] = []
+    """Alerting rules: a condition over the samples of the checks they match."""
     inhibit: list[Inhibit] = []
+    """While a source alert fires, matching target alerts stay quiet."""
     dependencies: dict[str, list[str]] = {}
+    """Check name -> the checks it depends on; a check whose dependency is down is not paged."""
     contacts: dict[str, Contact] = {}
+    """People who can be notified, by name."""
     oncall: dict[str, Rotation] = {}
+    """On-call schedules by name: rotations, shifts, handoffs and overrides."""
     channels: dict[str, Channel] = {}
+    """Notification channels by name (slack, pagerduty, email, sms, webhook, console)."""
     escalation: Escalation = Escalation()
+    """Who hears about an alert, and when, while nobody has acknowledged it."""
     notifications: Notifications = Notifications()
+    """Delivery: templates, timeouts, retries, dead letters and storm digests."""
     maintenance: list[Maintenance] = []
+    """Scheduled quiet windows (cron, duration) for matching alerts."""
     reports: list[Report] = []
+    """Scheduled summary reports."""
     watchdog: Watchdog = Watchdog()
+    """Pings an external dead-man's switch so that a dead sentinel is noticed."""
     # The string values ${VAR} interpolation produced (the loader fills it): redacted
     # from /api/v1/config like secrets, since the environment is where secrets live.
     _from_env: frozenset[str] = PrivateAttr(default_factory=frozenset)

@@ -9,7 +9,8 @@ sizes ``512KiB`` as well as bytes, secrets are plain strings, and wherever a
 number, a boolean or a constrained string is expected a string holding a
 ``${VAR}`` reference is accepted too, because the loader substitutes it before
 validation (and pydantic then reads ``"8080"`` as 8080). The ``type`` of a check
-or a channel keeps its discriminator so that editors narrow completions.
+or a channel keeps its discriminator so that editors narrow completions. A field's
+description is its attribute docstring in the model (``use_attribute_docstrings``).
 
 The published copy is ``docs/config.schema.json``; a test keeps it current.
 """
@@ -141,191 +142,6 @@ _DEFS: dict[str, dict[str, Any]] = {
     },
 }
 
-_SECTIONS = {
-    "server": "The HTTP listener (metrics, health, API, status page) and its tokens.",
-    "storage": "Where state and check history live, and for how long.",
-    "defaults": "interval and timeout for checks that do not set their own.",
-    "scheduler": "How many check runs may be in progress at once.",
-    "checks": "What to probe: one entry per check, its kind chosen by type.",
-    "rules": "Alerting rules: a condition over the samples of the checks they match.",
-    "inhibit": "While a source alert fires, matching target alerts stay quiet.",
-    "dependencies": "Check name -> the checks it depends on; a check whose dependency is down is not paged.",
-    "contacts": "People who can be notified, by name.",
-    "oncall": "On-call schedules by name: rotations, shifts, handoffs and overrides.",
-    "channels": "Notification channels by name (slack, pagerduty, email, sms, webhook, console).",
-    "escalation": "Who hears about an alert, and when, while nobody has acknowledged it.",
-    "notifications": "Delivery: templates, timeouts, retries, dead letters and storm digests.",
-    "maintenance": "Scheduled quiet windows (cron, duration) for matching alerts.",
-    "reports": "Scheduled summary reports.",
-    "watchdog": "Pings an external dead-man's switch so that a dead sentinel is noticed.",
-}
-
-_CHECK_COMMON = {
-    "name": "Unique check name: letters, digits, '-', '_', '.'.",
-    "type": "The probe: http, postgres, redis, tcp, tls, prometheus or heartbeat.",
-    "interval": "How often the check runs (default: defaults.interval).",
-    "timeout": "How long one run may take; must not exceed interval (default: defaults.timeout).",
-    "labels": "Free labels, used by rule selectors, maintenance and the status page.",
-    "description": "Shown on the status page.",
-    "rules": "Inline rules that apply to this check only (without match).",
-}
-
-_CHANNEL_COMMON = {
-    "type": "The provider: slack, pagerduty, email, sms, webhook or console.",
-    "api_url": "Another address for the provider's API: a proxy, a regional endpoint, a test server.",
-}
-
-_FIELDS = {
-    "Server.listen": "host:port of /metrics, /health, /ready and the API; [::]:port or :port.",
-    "Server.external_url": "Base of links inside notifications (ack links, status page).",
-    "Server.api_token": "Bearer token required by every endpoint that changes state.",
-    "Server.ack_secret": "Signs the acknowledgement links in notifications; unset: a random key kept in the store.",
-    "Server.ack_link_ttl": "How long an ack link in a notification works.",
-    "Server.status_page": "The status page served at /.",
-    "Server.auth_failures": "How many wrong bearer tokens a client address may send (then 429).",
-    "Server.trusted_proxies": "Reverse proxies (addresses or networks) whose X-Forwarded-For names the client, for the wrong-token limit.",
-    "AuthFailures.burst": "Wrong tokens an address may send at once.",
-    "AuthFailures.refill": "Then one more each this often.",
-    "StatusPage.title": "The page's title.",
-    "StatusPage.allow_ack": "Show an Acknowledge button on active alerts (forms are CSRF-protected).",
-    "StatusPage.refresh": "The page reloads itself this often (at least 5s).",
-    "Storage.url": "sqlite:///abs/path.db, sqlite:relative.db, sqlite::memory: or postgresql://...",
-    "Storage.history": "Check results older than this are pruned (hourly).",
-    "Storage.pool_size": "PostgreSQL connections at most (ignored by sqlite).",
-    "Defaults.interval": "Interval of checks that do not set their own.",
-    "Defaults.timeout": "Timeout of checks that do not set their own.",
-    "SchedulerOptions.max_concurrency": "Check runs in progress at once, all types together.",
-    "HttpCheck.url": "The URL to request: http:// or https://.",
-    "HttpCheck.method": "HTTP method.",
-    "HttpCheck.headers": "Request headers.",
-    "HttpCheck.body": "Request body: a mapping or list is sent as JSON, a string as-is.",
-    "HttpCheck.auth": "basic (username, password) or bearer authentication.",
-    "HttpCheck.follow_redirects": "Follow redirects.",
-    "HttpCheck.max_redirects": "The most redirects followed before the check fails.",
-    "HttpCheck.tls": "Certificate verification options.",
-    "HttpCheck.fresh_connection": "true: a new TCP/TLS connection every run.",
-    "HttpCheck.max_body": "Larger bodies fail the check.",
-    "HttpCheck.expect": "What a passing response looks like.",
-    "HttpCheck.extract": "Sample name -> JSON path of a number in the body.",
-    "HttpAuth.basic": "Basic authentication.",
-    "HttpAuth.bearer": "A bearer token.",
-    "BasicAuth.username": "User name.",
-    "BasicAuth.password": "Password.",
-    "TlsOptions.verify": "Verify the server certificate; false accepts any certificate.",
-    "TlsOptions.ca_file": "A PEM file of CA certificates to trust instead of the system's.",
-    "HttpExpect.status": "Allowed status codes (default: any from 200 to 399).",
-    "HttpExpect.json": "JSON path -> expected value, or a list of allowed values.",
-    "HttpExpect.body_matches": "A regular expression that must match the body.",
-    "HttpExpect.body_not_matches": "A regular expression that must not match the body.",
-    "HttpExpect.headers": "Header -> regular expression that must match its value.",
-    "PostgresCheck.dsn": "postgresql:// connection string.",
-    "PostgresCheck.queries": "Sample name -> SQL returning one number, or rows of (label, number).",
-    "PostgresCheck.statement_timeout": "Server-side limit on each query.",
-    "RedisCheck.url": "redis:// or rediss:// URL.",
-    "RedisCheck.keys": "Keys whose length (list, stream, sorted set, set) is reported.",
-    "TcpCheck.target": "host:port to connect to.",
-    "TcpCheck.send": "Text sent after connecting.",
-    "TcpCheck.expect": "Text the answer must contain.",
-    "TlsCheck.target": "host:port of the TLS server.",
-    "TlsCheck.server_name": "SNI and the name the certificate must carry (default: the host).",
-    "TlsCheck.ca_file": "A PEM file of CA certificates to trust instead of the system's.",
-    "PrometheusCheck.url": "The /metrics URL to scrape: http:// or https://.",
-    "PrometheusCheck.metrics": "Names or regular expressions of the series to keep.",
-    "PrometheusCheck.headers": "Request headers.",
-    "PrometheusCheck.auth": "basic (username, password) or bearer authentication.",
-    "PrometheusCheck.tls": "Certificate verification options.",
-    "HeartbeatCheck.every": "How often the job is expected to ping /ping/<name>.",
-    "HeartbeatCheck.grace": "Extra time allowed after every before the check fails.",
-    "HeartbeatCheck.key": "A key the ping must carry.",
-    "Rule.name": "Alert name: letters, digits and '_', not starting with a digit.",
-    "Rule.match": "Selector: check (a name glob), type, or a label that must be equal.",
-    "Rule.expr": "The condition, e.g. up == 0 or p95(duration_seconds[5m]) > 2s.",
-    "Rule.for": "How long the condition must hold before the alert fires.",
-    "Rule.keep_firing_for": "How long the alert keeps firing after the condition clears.",
-    "Rule.severity": "critical, high, medium or low: picks the escalation policy.",
-    "Rule.summary": "Jinja template of the one-line summary.",
-    "Rule.description": "Jinja template of the longer description.",
-    "Rule.runbook": "A link to the runbook.",
-    "Rule.labels": "Labels added to the alert.",
-    "Rule.on_no_data": "When the check reports no sample: keep the state, resolve, or fire.",
-    "Rule.escalation": "A named policy of escalation.policies instead of the severity's.",
-    "Inhibit.source": "The alert that, while firing, silences the targets.",
-    "Inhibit.target": "The alerts silenced.",
-    "Inhibit.equal": "Labels that must be equal in the source and the target.",
-    "AlertMatcher.alert": "Alert (rule) name.",
-    "AlertMatcher.labels": "Labels that must be equal.",
-    "Contact.email": "Email address.",
-    "Contact.phone": "Phone number in E.164 form, e.g. +15550100001.",
-    "Contact.slack": "@user or a channel, reached through a Slack channel with a bot token.",
-    "Contact.via": "The methods used at once when the contact is a target; a permanent failure falls through to the next.",
-    "Rotation.rotation": "Contacts taking turns, in order.",
-    "Rotation.shift": "Length of one turn.",
-    "Rotation.handoff": "When the first turn starts, in timezone unless it carries an offset.",
-    "Rotation.timezone": "IANA time zone of the handoff, e.g. Europe/London.",
-    "Rotation.overrides": "Someone else on call for a while (holidays, swaps).",
-    "Override.who": "The contact on call instead.",
-    "Override.from": "When the override starts.",
-    "Override.until": "When it ends.",
-    "SlackChannel.token": "A bot token (xoxb-...); needs channel.",
-    "SlackChannel.webhook_url": "An incoming webhook URL, instead of a token.",
-    "SlackChannel.channel": "The channel a bot token posts to, e.g. #alerts.",
-    "PagerDutyChannel.routing_key": "Events API v2 routing key.",
-    "EmailChannel.api_key": "The email provider's API key.",
-    "EmailChannel.from": "Sender address.",
-    "EmailChannel.to": "Recipients when the target names none.",
-    "SmsChannel.account_sid": "The SMS provider's account SID.",
-    "SmsChannel.auth_token": "The SMS provider's auth token.",
-    "SmsChannel.from": "Sending number.",
-    "SmsChannel.to": "Recipients when the target names none.",
-    "VoiceChannel.account_sid": "Twilio account SID (AC...).",
-    "VoiceChannel.auth_token": "Twilio auth token: places calls and signs the keypress webhooks.",
-    "VoiceChannel.secondary_auth_token": "A second auth token whose webhook signatures are accepted (rotation).",
-    "VoiceChannel.from": "A voice-capable Twilio number, E.164.",
-    "VoiceChannel.to": "Numbers called when the target names none.",
-    "VoiceChannel.ring": "How long a call rings before it counts as not answered (Twilio's Timeout).",
-    "VoiceChannel.per_number": "At most one call to a number this often; a later one waits.",
-    "VoiceChannel.api_url": "Twilio's API base URL (tests point it at a local fake).",
-    "WebhookChannel.url": "Where notices are POSTed as JSON.",
-    "WebhookChannel.secret": "Signs each request body (HMAC).",
-    "WebhookChannel.headers": "Extra request headers.",
-    "TeamsChannel.webhook_url": "The Workflows webhook URL (its sig is the credential).",
-    "DiscordChannel.webhook_url": "The channel webhook URL (its token is the credential).",
-    "DiscordChannel.username": "Shown instead of the webhook's name.",
-    "MattermostChannel.webhook_url": "The incoming webhook URL (its key is the credential).",
-    "MattermostChannel.channel": "Posts to this channel (name, or @user) instead of the webhook's.",
-    "MattermostChannel.username": "Shown instead of the webhook's name, if the server allows it.",
-    "Escalation.critical": "Steps for critical alerts.",
-    "Escalation.high": "Steps for high alerts.",
-    "Escalation.medium": "Steps for medium alerts.",
-    "Escalation.low": "Steps for low alerts.",
-    "Escalation.policies": "Named step lists a rule can choose with escalation: <name>.",
-    "Escalation.repeat_every": "While firing and unacknowledged, repeat after the last step this often.",
-    "Escalation.ack_expires_after": "An acknowledged alert still firing escalates again after this.",
-    "Step.after": "Time since the alert fired.",
-    "Step.notify": "Targets: a channel, a contact, oncall:<schedule> or email:<address>.",
-    "Notifications.templates": "A directory of Jinja templates overriding the built-in ones.",
-    "Notifications.timeout": "Per request to a provider.",
-    "Notifications.retry_initial": "First retry delay; it doubles, with jitter, up to retry_max.",
-    "Notifications.retry_max": "Longest retry delay.",
-    "Notifications.max_age": "A notice still undelivered after this becomes a dead letter.",
-    "Notifications.storm": "Many distinct alerts to one address: their notices go out as digests.",
-    "Storm.window": "The window distinct alerts are counted in.",
-    "Storm.threshold": "Distinct alerts to one address within window that are paged singly; one more is a storm.",
-    "Storm.spacing": "In a storm, the longest a notice waits for its digest, and the least time between two digests.",
-    "Maintenance.name": "Name of the window.",
-    "Maintenance.cron": "When it starts: a 5-field cron expression.",
-    "Maintenance.duration": "How long it lasts.",
-    "Maintenance.timezone": "IANA time zone of the cron expression.",
-    "Maintenance.match": "Labels of the checks it silences.",
-    "Report.name": "Name of the report.",
-    "Report.cron": "When it is sent: a 5-field cron expression.",
-    "Report.period": "The time it covers.",
-    "Report.notify": "Targets, as in escalation steps.",
-    "Report.timezone": "IANA time zone of the cron expression.",
-    "Watchdog.url": "The dead-man's switch URL pinged; empty: no watchdog.",
-    "Watchdog.every": "How often it is pinged.",
-}
-
 
 def config_schema() -> dict[str, Any]:
     """The JSON Schema of the configuration file, as published in docs/config.schema.json."""
@@ -335,9 +151,7 @@ def config_schema() -> dict[str, Any]:
         if name in _DEFS:
             raise RuntimeError(f"a config model is named {name}: rename it in schema._DEFS")
         defs[name] = _shape(sub)
-        _describe(name, defs[name])
     schema = _shape(schema)
-    _describe("Config", schema)
     schema["$defs"] = {**defs, **copy.deepcopy(_DEFS)}
     return {
         "$schema": SCHEMA_DIALECT,
@@ -417,6 +231,9 @@ def _shape(node: Any) -> Any:
     for key in ("properties", "$defs", "patternProperties"):
         if isinstance(node.get(key), dict):
             node[key] = {k: _shape(v) for k, v in node[key].items()}
+    for prop in node.get("properties", {}).values():  # a field's docstring: one line
+        if isinstance(prop, dict) and isinstance(prop.get("description"), str):
+            prop["description"] = " ".join(prop["description"].split())
     for key in ("items", "additionalProperties", "not", "contains", "propertyNames"):
         if isinstance(node.get(key), dict):
             node[key] = _shape(node[key])
@@ -465,18 +282,3 @@ def _flatten(options: list[Any]) -> list[Any]:
         )
         out += [o for o in inner if o not in out]
     return out
-
-
-def _describe(name: str, node: dict[str, Any]) -> None:
-    """Descriptions for one model's properties: pydantic's when it has one, else ours."""
-    properties = node.get("properties")
-    if not isinstance(properties, dict):
-        return
-    for key, prop in properties.items():
-        text = _SECTIONS.get(key) if name == "Config" else _FIELDS.get(f"{name}.{key}")
-        if text is None and name.endswith("Check"):
-            text = _CHECK_COMMON.get(key)
-        if text is None and name.endswith("Channel"):
-            text = _CHANNEL_COMMON.get(key)
-        if text is not None and "description" not in prop:
-            prop["description"] = text

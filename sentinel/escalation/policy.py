@@ -47,21 +47,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
+
+from pydantic import BeforeValidator, TypeAdapter, ValidationError
 
 from sentinel.config.models import Escalation, Step
 
 Kind = Literal["firing", "escalation", "reescalation", "repeat", "acknowledged", "resolved"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
+T = TypeVar("T")
 
 
 def _unique(targets: Iterable[str]) -> tuple[str, ...]:
     """``targets`` in first-seen order, each once."""
     return tuple(dict.fromkeys(targets))
-
-
-def _opt_float(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +69,6 @@ class PolicyStep:
 
     after: float
     notify: tuple[str, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"after": self.after, "notify": list(self.notify)}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> PolicyStep:
-        return cls(after=float(data["after"]), notify=tuple(str(t) for t in data["notify"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,23 +106,6 @@ class Policy:
             ack_expires_after=ack_expires_after,
         )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "steps": [s.to_json() for s in self.steps],
-            "repeat_every": self.repeat_every,
-            "ack_expires_after": self.ack_expires_after,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Policy:
-        return cls(
-            name=str(data["name"]),
-            steps=tuple(PolicyStep.from_json(s) for s in data["steps"]),
-            repeat_every=_opt_float(data.get("repeat_every")),
-            ack_expires_after=_opt_float(data.get("ack_expires_after")),
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class Page:
@@ -149,27 +124,11 @@ class Page:
     duration: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "targets": list(self.targets),
-            "kind": self.kind,
-            "step": self.step,
-            "acked_by": self.acked_by,
-            "duration": self.duration,
-        }
+        return _dump(_PAGE, self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Page:
-        kind = data["kind"]
-        if kind not in KINDS:
-            raise ValueError(f"unknown page kind {kind!r}")
-        acked_by = data.get("acked_by")
-        return cls(
-            targets=tuple(str(t) for t in data["targets"]),
-            kind=kind,
-            step=int(data["step"]),
-            acked_by=None if acked_by is None else str(acked_by),
-            duration=_opt_float(data.get("duration")),
-        )
+        return _load(_PAGE, "page", data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,41 +158,39 @@ class Progress:
         return self.resolved_at is not None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "fingerprint": self.fingerprint,
-            "policy": self.policy.to_json(),
-            "fired_at": self.fired_at,
-            "base": self.base,
-            "next_step": self.next_step,
-            "repeats": self.repeats,
-            "last_page_at": self.last_page_at,
-            "acked_by": self.acked_by,
-            "acked_at": self.acked_at,
-            "resolved_at": self.resolved_at,
-            "notified": list(self.notified),
-            "paused": self.paused,
-            "paused_at": self.paused_at,
-        }
+        return _dump(_PROGRESS, self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Progress:
         """Read what :meth:`to_json` wrote; optional keys may be missing (older rows)."""
-        acked_by = data.get("acked_by")
-        return cls(
-            fingerprint=str(data["fingerprint"]),
-            policy=Policy.from_json(data["policy"]),
-            fired_at=float(data["fired_at"]),
-            base=float(data.get("base", data["fired_at"])),
-            next_step=int(data.get("next_step", 0)),
-            repeats=int(data.get("repeats", 0)),
-            last_page_at=_opt_float(data.get("last_page_at")),
-            acked_by=None if acked_by is None else str(acked_by),
-            acked_at=_opt_float(data.get("acked_at")),
-            resolved_at=_opt_float(data.get("resolved_at")),
-            notified=tuple(str(t) for t in data.get("notified", ())),
-            paused=bool(data.get("paused", False)),
-            paused_at=_opt_float(data.get("paused_at")),
-        )
+        return _load(_PROGRESS, "progress", data)
+
+
+def _older_row(data: Any) -> Any:
+    """A row from before ``base`` was stored: it counted from ``fired_at``."""
+    if isinstance(data, Mapping) and "base" not in data and "fired_at" in data:
+        return {**data, "base": data["fired_at"]}
+    return data
+
+
+# Stored escalations and pages: dataclasses to JSON and back, every field checked.
+_PAGE = TypeAdapter(Page)
+_PROGRESS = TypeAdapter(Annotated[Progress, BeforeValidator(_older_row)])
+
+
+def _dump(adapter: TypeAdapter[Any], value: object) -> dict[str, Any]:
+    dumped: dict[str, Any] = adapter.dump_python(value, mode="json")
+    return dumped
+
+
+def _load(adapter: TypeAdapter[T], what: str, data: Mapping[str, Any]) -> T:
+    """``data`` read back; ValueError naming the first bad field, on one line."""
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"stored {what} {where}: {first['msg']}") from None
 
 
 def policy_for(escalation: Escalation, severity: str, named: str | None = None) -> Policy:

@@ -11,7 +11,6 @@ null. Every error under /api/ and /-/ is JSON ``{"error": "..."}``.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -20,16 +19,19 @@ from typing import Any, Protocol
 
 import structlog
 from aiohttp import web
+from pydantic import ValidationError
 
 from sentinel.clock import Clock
 from sentinel.config import Config, parse_duration
 from sentinel.incidents import Incident, IncidentEvent, to_markdown
-from sentinel.reports import ReportSource
+from sentinel.reports import ReportSource, build_report
 from sentinel.results import Result
 from sentinel.store.protocols import HistoryStore, IncidentStore
 from sentinel.views import alert_shown
+from sentinel.web import models as m
 from sentinel.web.acks import AckSource
 from sentinel.web.auth import Gate
+from sentinel.web.models import dumped, request_problem
 from sentinel.web.openapi import document
 
 log = structlog.get_logger("sentinel.web.api")
@@ -37,14 +39,12 @@ log = structlog.get_logger("sentinel.web.api")
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 MAX_OFFSET = 2**31 - 1
-MAX_TEXT = 10_000  # root cause, resolution, preventive, note
 MAX_REPORT_PERIOD = 366 * 86400.0
 CHECK_STATES = ("up", "down", "pending", "unsupported")
 ALERT_STATES = ("pending", "firing")
 INCIDENT_ID = re.compile(r"INC-\d{8}-\d{6}-[0-9A-Za-z]{1,16}")
 WRITE_UP = ("root_cause", "resolution", "preventive")
 JSON_ERROR_PREFIXES = ("/api/", "/-/")
-LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DIGITS = re.compile(r"[0-9]{1,12}")
 
 
@@ -182,21 +182,6 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
 # -- views --------------------------------------------------------------------
 
 
-def _check_view(entry: dict[str, Any]) -> dict[str, Any]:
-    """A status entry with every field present (null before the first run)."""
-    return {
-        "name": entry["name"],
-        "type": entry["type"],
-        "labels": entry["labels"],
-        "interval_seconds": entry["interval_seconds"],
-        "state": entry["state"],
-        "last_run": entry.get("last_run"),
-        "duration_seconds": entry.get("duration_seconds"),
-        "error": entry.get("error"),
-        "samples": entry.get("samples", {}),
-    }
-
-
 def _sample_key(name: str, labels: tuple[tuple[str, str], ...]) -> str:
     if not labels:
         return name
@@ -211,29 +196,6 @@ def _result_view(r: Result) -> dict[str, Any]:
         "error": r.error,
         "samples": {_sample_key(s.name, s.labels): s.value for s in r.samples},
     }
-
-
-def _matchers_problem(matchers: Any) -> str | None:
-    """What the API refuses on top of the daemon's checks: a label name that no label
-    can have, or matchers that all accept an empty value (the silence would cover
-    every alert without those labels, as ``{"": ""}`` would)."""
-    if not isinstance(matchers, dict) or not all(isinstance(v, str) for v in matchers.values()):
-        return None  # the daemon says what is wrong
-    for key in matchers:
-        if not LABEL_NAME.fullmatch(key):
-            return f"matchers: invalid label name {key!r}"
-    if matchers and all(_accepts_empty(v) for v in matchers.values()):
-        return "matchers: at least one must require a non-empty value"
-    return None
-
-
-def _accepts_empty(want: str) -> bool:
-    if not want.startswith("~"):
-        return want == ""
-    try:
-        return re.fullmatch(want[1:], "") is not None
-    except re.error:
-        return False  # the daemon reports the broken regex
 
 
 def add_api_routes(app: web.Application, source: ApiSource, gate: Gate) -> None:
@@ -271,12 +233,12 @@ def add_api_routes(app: web.Application, source: ApiSource, gate: Gate) -> None:
         state = _choice(request, "state", CHECK_STATES)
         service = request.query.get("service")
         checks = [
-            _check_view(c)
+            dumped(m.Check, c)
             for c in source.status()["checks"]
             if (state is None or c["state"] == state)
             and (service is None or c["labels"].get("service") == service)
         ]
-        return web.json_response(_sliced(request, checks))
+        return web.json_response(dumped(m.CheckPage, _sliced(request, checks)))
 
     async def one_check(request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -285,9 +247,8 @@ def add_api_routes(app: web.Application, source: ApiSource, gate: Gate) -> None:
         if found is None:
             return error("no such check", 404)
         results = await source.store.recent_results(name, recent)
-        return web.json_response(
-            {**_check_view(found), "recent": [_result_view(r) for r in results]}
-        )
+        detail = {**found, "recent": [_result_view(r) for r in results]}
+        return web.json_response(dumped(m.CheckDetail, detail))
 
     # -- alerts ------------------------------------------------------------
 
@@ -300,54 +261,51 @@ def add_api_routes(app: web.Application, source: ApiSource, gate: Gate) -> None:
         ]
         body = _sliced(request, alerts)
         body["alerts"] = body["items"]  # before pages, the list was {"alerts": [...]}
-        return web.json_response(body)
+        return web.json_response(dumped(m.AlertPage, body))
 
     async def one_alert(request: web.Request, with_contacts: bool) -> web.Response:
         found = source.alert(request.match_info["id"])
         if found is None:
             return error("no such active alert", 404)
-        return web.json_response(alert_shown(found, with_contacts))
+        return web.json_response(dumped(m.Alert, alert_shown(found, with_contacts)))
 
     async def ack(request: web.Request) -> web.Response:
-        body = await _json_object(request)
-        by = body.get("by")
-        if not isinstance(by, str) or not by.strip():
+        try:
+            by = m.AckRequest.model_validate(await _json_object(request)).by
+        except ValidationError:
             return error("by (who acknowledges) is required", 400)
         done = await source.acknowledge(request.match_info["id"], by.strip()[:100])
         if done is None:
             return error("no such escalating alert", 404)
-        return web.json_response(done)
+        return web.json_response(dumped(m.Alert, done))
 
     async def unack(request: web.Request) -> web.Response:
         done = await source.unacknowledge(request.match_info["id"])
         if done is None:
             return error("no such acknowledged alert", 404)
-        return web.json_response(done)
+        return web.json_response(dumped(m.Alert, done))
 
     # -- silences ----------------------------------------------------------
 
     async def list_silences(request: web.Request) -> web.Response:
         body = _sliced(request, source.list_silences())
         body["silences"] = body["items"]  # before pages, the list was {"silences": [...]}
-        return web.json_response(body)
+        return web.json_response(dumped(m.SilencePage, body))
 
     async def create_silence(request: web.Request) -> web.Response:
         body = await _json_object(request)
-        problem = _matchers_problem(body.get("matchers"))
-        if problem is not None:
-            return error(problem, 400)
         try:
             created = await source.add_silence(body)
         except ValueError as exc:
             return error(str(exc), 400)
         except OverflowError:  # a duration or start beyond what a date can hold
             return error("the silence would end beyond the year 9999", 400)
-        return web.json_response(created, status=201)
+        return web.json_response(dumped(m.Silence, created), status=201)
 
     async def expire_silence(request: web.Request) -> web.Response:
         silence_id = request.match_info["id"]
         if await source.expire_silence(silence_id):
-            return web.json_response({"expired": silence_id})
+            return web.json_response(dumped(m.Expired, {"expired": silence_id}))
         return error("no such active silence", 404)
 
     # -- incidents ---------------------------------------------------------
@@ -363,49 +321,49 @@ def add_api_routes(app: web.Application, source: ApiSource, gate: Gate) -> None:
         since = _since(request)
         total = await source.store.count_incidents(since)
         found = await source.store.incidents(limit=limit, offset=offset, since=since)
-        return web.json_response(page(request, [i.to_json() for i in found], total, limit, offset))
+        shown = page(request, [i.to_json() for i in found], total, limit, offset)
+        return web.json_response(dumped(m.IncidentPage, shown))
 
     async def one_incident(request: web.Request, with_contacts: bool) -> web.Response:
         found = await find_incident(request)
         if found is None:
             return error("no such incident", 404)
-        return web.json_response(found[0].to_json(found[1], with_contacts))
+        return web.json_response(
+            dumped(m.IncidentDetail, found[0].to_json(found[1], with_contacts))
+        )
 
     async def timeline(request: web.Request, with_contacts: bool) -> web.Response:
         found = await find_incident(request)
         if found is None:
             return error("no such incident", 404)
         shown = found[0].to_json(found[1], with_contacts)
-        return web.json_response({"id": found[0].id, "timeline": shown["timeline"]})
+        return web.json_response(
+            dumped(m.Timeline, {"id": found[0].id, "timeline": shown["timeline"]})
+        )
 
     async def update_incident(request: web.Request) -> web.Response:
-        body = await _json_object(request)
-        unknown = set(body) - {*WRITE_UP, "note", "by"}
-        if unknown:
-            return error(f"unknown fields: {', '.join(sorted(unknown))}", 400)
-        for key in (*WRITE_UP, "note", "by"):
-            value = body.get(key)
-            if value is not None and not isinstance(value, str):
-                return error(f"{key} must be text", 400)
-            if isinstance(value, str) and len(value) > MAX_TEXT:
-                return error(f"{key} is longer than {MAX_TEXT} characters", 400)
-        by = (body.get("by") or "").strip()[:100] or "api"
-        note = body.get("note")
-        if not any(k in body for k in WRITE_UP) and not (note and note.strip()):
+        try:
+            update = m.IncidentUpdate.model_validate(await _json_object(request))
+        except ValidationError as exc:
+            return error(request_problem(exc), 400)
+        by = update.by.strip()[:100] or "api"
+        note = update.note if update.note.strip() else None
+        fields = {k: getattr(update, k) for k in WRITE_UP if k in update.model_fields_set}
+        if not fields and note is None:
             return error("nothing to change: give root_cause, resolution, preventive or note", 400)
         found = await find_incident(request)
         if found is None:
             return error("no such incident", 404)
         stored, events = found
-        fields = {k: body[k] for k in WRITE_UP if k in body}
         updated = replace(stored, **fields)
         changed = list(fields)
         added: list[IncidentEvent] = []
-        if note and note.strip():
+        if note is not None:
             added.append(IncidentEvent(source.clock.now().timestamp(), "note", note, {"by": by}))
         await source.store.write_up(stored.id, fields, added)
         log.info("incident_updated", incident=updated.id, by=by, fields=changed, note=bool(added))
-        return web.json_response(updated.to_json([*events, *added], with_contacts=True))
+        shown = updated.to_json([*events, *added], with_contacts=True)
+        return web.json_response(dumped(m.IncidentDetail, shown))
 
     async def export(request: web.Request, with_contacts: bool) -> web.Response:
         fmt = request.query.get("format", "json")
@@ -422,17 +380,17 @@ def add_api_routes(app: web.Application, source: ApiSource, gate: Gate) -> None:
                 headers={"Content-Disposition": f'attachment; filename="{incident.id}.md"'},
             )
         return web.json_response(
-            incident.to_json(events, with_contacts),
+            dumped(m.IncidentDetail, incident.to_json(events, with_contacts)),
             headers={"Content-Disposition": f'attachment; filename="{incident.id}.json"'},
         )
 
     # -- the rest ----------------------------------------------------------
 
     async def oncall(_: web.Request) -> web.Response:
-        return web.json_response({"items": source.oncall_now()})
+        return web.json_response(dumped(m.OnCallList, {"items": source.oncall_now()}))
 
     async def maintenance(_: web.Request) -> web.Response:
-        return web.json_response({"items": source.maintenance()})
+        return web.json_response(dumped(m.MaintenanceList, {"items": source.maintenance()}))
 
     async def reports(request: web.Request) -> web.Response:
         raw = request.query.get("period", "7d")
@@ -442,11 +400,6 @@ def add_api_routes(app: web.Application, source: ApiSource, gate: Gate) -> None:
             return error(f"period: {exc}", 400)
         if not 0 < period <= MAX_REPORT_PERIOD:
             return error("period must be more than 0s and at most 366d", 400)
-        try:
-            module = importlib.import_module("sentinel.reports")
-            build_report = module.build_report
-        except (ImportError, AttributeError):
-            return error("reports are not available in this build", 501)
         report: dict[str, Any] = await build_report(
             source.store, source.config, source.clock.now(), period
         )
@@ -463,15 +416,13 @@ def add_api_routes(app: web.Application, source: ApiSource, gate: Gate) -> None:
     async def reload(_: web.Request) -> web.Response:
         problems = await source.reload()
         if problems:
-            return web.json_response(
-                {
-                    "reloaded": False,
-                    "error": "the config file is invalid; the running config is kept",
-                    "problems": problems,
-                },
-                status=400,
-            )
-        return web.json_response({"reloaded": True})
+            failed = {
+                "reloaded": False,
+                "error": "the config file is invalid; the running config is kept",
+                "problems": problems,
+            }
+            return web.json_response(dumped(m.Reload, failed), status=400)
+        return web.json_response(dumped(m.Reload, {"reloaded": True}))
 
     r = app.router
     r.add_get("/api/v1/openapi.json", openapi)

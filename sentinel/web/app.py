@@ -21,6 +21,7 @@ from sentinel.web.acks import add_ack_routes
 from sentinel.web.api import ApiSource, add_api_routes
 from sentinel.web.auth import FailureLimiter, Gate, configured_limits
 from sentinel.web.headers import MAX_BODY, secure_answers
+from sentinel.web.models import Health, Readiness, dumped
 from sentinel.web.page import PageSource, add_page_routes
 from sentinel.web.twilio_voice import VoiceSource, add_twilio_voice_routes
 
@@ -45,13 +46,13 @@ def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
     render_lock = asyncio.Lock()
 
     async def health(_: web.Request) -> web.Response:
-        return web.json_response({"status": "alive"})
+        return web.json_response(dumped(Health, {"status": "alive"}))
 
     async def ready(_: web.Request) -> web.Response:
         body = source.readiness()
         body["store_reachable"] = await source.store_reachable()
         body["ready"] = bool(body["ready"] and body["store_reachable"])
-        return web.json_response(body, status=200 if body["ready"] else 503)
+        return web.json_response(dumped(Readiness, body), status=200 if body["ready"] else 503)
 
     async def metrics_page(_: web.Request) -> web.Response:
         # One render at a time: concurrent scrapes would each pay the full cost.
@@ -64,6 +65,7 @@ def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
         shown = gate.reader(request)
         if isinstance(shown, web.Response):
             return shown
+        # In models.Status's shape, but not checked on the way out: it holds every check.
         return web.json_response(contacts_shown(source.status(), shown))
 
     def pinger(kind: PingKind) -> Any:

@@ -679,8 +679,66 @@ def test_page_json_round_trip(page: Page) -> None:
 
 def test_progress_from_json_fills_optional_fields() -> None:
     """A minimal stored row reads back with defaults (base = fired_at)."""
-    p = Progress.from_json({"fingerprint": "fp", "policy": LOW.to_json(), "fired_at": 5.0})
+    p = Progress.from_json({"fingerprint": "fp", "policy": LOW_ROW, "fired_at": 5.0})
     assert p == start("fp", LOW, 5.0)
+
+
+LOW_ROW = {
+    "name": "low",
+    "steps": [{"after": 0.0, "notify": ["email:ops@example.com"]}],
+    "repeat_every": 3600.0,
+    "ack_expires_after": 14400.0,
+}
+# An escalations row as the hand-written to_json stored it before the TypeAdapter.
+STORED_ROW = """{"fingerprint": "fp", "policy": {"name": "critical", "steps": [
+ {"after": 0.0, "notify": ["oncall:primary", "ops-slack"]}, {"after": 900, "notify": ["eng-lead"]}],
+ "repeat_every": 1800.0, "ack_expires_after": null}, "fired_at": 100.0, "base": 160.5,
+ "next_step": 2, "repeats": 1, "last_page_at": 1060.5, "acked_by": "alice", "acked_at": 1200.0,
+ "resolved_at": null, "notified": ["oncall:primary", "ops-slack", "eng-lead"], "paused": true,
+ "paused_at": 1300.0}"""
+
+
+def test_a_row_stored_in_the_earlier_format_still_loads() -> None:
+    """Escalations saved before the TypeAdapter read back whole, and write back the same."""
+    row = json.loads(STORED_ROW)
+    p = Progress.from_json(row)
+    critical = Policy(
+        "critical",
+        (PolicyStep(0.0, ("oncall:primary", "ops-slack")), PolicyStep(900.0, ("eng-lead",))),
+        repeat_every=1800.0,
+    )
+    assert p == Progress(
+        "fp",
+        critical,
+        fired_at=100.0,
+        base=160.5,
+        next_step=2,
+        repeats=1,
+        last_page_at=1060.5,
+        acked_by="alice",
+        acked_at=1200.0,
+        notified=("oncall:primary", "ops-slack", "eng-lead"),
+        paused=True,
+        paused_at=1300.0,
+    )
+    assert p.to_json() == {
+        **row,
+        "policy": {
+            **row["policy"],
+            "steps": [
+                {"after": 0.0, "notify": ["oncall:primary", "ops-slack"]},
+                {"after": 900.0, "notify": ["eng-lead"]},
+            ],
+        },
+    }
+
+
+def test_a_stored_row_with_a_bad_field_is_a_one_line_value_error() -> None:
+    """A damaged row names its bad field; the escalator logs it and skips the row."""
+    row = {**json.loads(STORED_ROW), "next_step": "two"}
+    with pytest.raises(ValueError, match=r"^stored progress next_step: .*integer") as caught:
+        Progress.from_json(row)
+    assert "\n" not in str(caught.value)
 
 
 def test_page_from_json_rejects_an_unknown_kind() -> None:
