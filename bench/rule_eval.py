@@ -16,7 +16,7 @@ import platform
 import time
 from datetime import UTC, datetime, timedelta
 
-from sentinel.results import Result, Sample
+from sentinel.probes.results import Result, Sample
 from sentinel.rules.evaluate import evaluate
 from sentinel.rules.expr import parse
 from sentinel.rules.state import AlertState, step

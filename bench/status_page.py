@@ -35,7 +35,7 @@ from sentinel.config import load_config
 from sentinel.daemon import Daemon
 from sentinel.incidents import Incident
 from sentinel.logs import Redactor
-from sentinel.results import Result, Sample
+from sentinel.probes.results import Result, Sample
 from sentinel.settings import Settings
 from sentinel.web.page import PAGE_SIZE, add_page_routes
 

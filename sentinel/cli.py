@@ -35,10 +35,10 @@ from sentinel.notify import build_notifier
 from sentinel.notify.base import DeliveryError, Notice
 from sentinel.notify.render import Renderer
 from sentinel.probes import ProbeContext, registry
+from sentinel.probes.results import Result
+from sentinel.probes.runner import Armed, execute
 from sentinel.probes.unbuildable import build_probe
 from sentinel.remote_cli import ack_command, silence_command
-from sentinel.results import Result
-from sentinel.runner import Armed, execute
 from sentinel.settings import Settings
 from sentinel.simulate import ScenarioError, load_scenario, simulate
 from sentinel.store import cli as store_cli

@@ -39,7 +39,6 @@ from sentinel.config.models import Channel
 from sentinel.escalation.escalator import Escalator, Live
 from sentinel.escalation.facts import alert_facts
 from sentinel.escalation.targets import who_is_on_call
-from sentinel.heartbeats import HeartbeatBook, PingKind
 from sentinel.logs import Redactor
 from sentinel.metrics import Metrics
 from sentinel.notify import build_notifier
@@ -48,13 +47,14 @@ from sentinel.notify.base import AlertFacts, Notice, Notifier
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.render import Renderer
 from sentinel.probes import ProbeContext, registry
+from sentinel.probes.heartbeats import HeartbeatBook, PingKind
+from sentinel.probes.results import LatestResults, RecentRuns, Result
+from sentinel.probes.runner import Armed, CheckRunner
+from sentinel.probes.scheduler import Scheduler
 from sentinel.probes.unbuildable import Unbuildable, build_probe
 from sentinel.report_schedule import ReportScheduler
-from sentinel.results import LatestResults, RecentRuns, Result
 from sentinel.rules.engine import Instance, RuleEngine, Transition
 from sentinel.rules.routing import alert_labels, why_quiet
-from sentinel.runner import Armed, CheckRunner
-from sentinel.scheduler import Scheduler
 from sentinel.settings import Settings, settings_problems
 from sentinel.silences import Silence, silence_from_request
 from sentinel.store import Store, StoreError, open_store

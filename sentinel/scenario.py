@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from sentinel.config import Config, format_duration, parse_duration
-from sentinel.results import Labels
+from sentinel.probes.results import Labels
 from sentinel.silences import check_matchers
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday

@@ -49,7 +49,7 @@ from sentinel.notify.pagerduty import PagerDutyNotifier
 from sentinel.notify.slack import SlackNotifier
 from sentinel.notify.sms import SmsNotifier
 from sentinel.notify.webhook import WebhookNotifier
-from sentinel.results import Labels, LatestResults, Result, Sample
+from sentinel.probes.results import Labels, LatestResults, Result, Sample
 from sentinel.rules.engine import Instance, RuleEngine, Transition
 from sentinel.rules.routing import alert_labels, why_quiet
 from sentinel.scenario import (

@@ -19,7 +19,7 @@ from sentinel.config.models import Config
 from sentinel.escalation.oncall import handoffs, on_call
 from sentinel.escalation.policy import Progress
 from sentinel.incidents import shown_target
-from sentinel.results import Result
+from sentinel.probes.results import Result
 from sentinel.rules.engine import Instance
 from sentinel.rules.routing import window_times
 from sentinel.store import Store

@@ -25,6 +25,7 @@ from sentinel.notify.outbox import Delivery
 from sentinel.notify.pagerduty import PagerDutyNotifier
 from sentinel.notify.render import Renderer
 from sentinel.notify.sms import SmsNotifier, gsm_cost
+from sentinel.probes.results import Result, Sample
 from sentinel.report_schedule import ReportScheduler
 from sentinel.reports import (
     DAY,
@@ -44,7 +45,6 @@ from sentinel.reports import (
     uptime_stats,
     worst_checks,
 )
-from sentinel.results import Result, Sample
 from sentinel.store.sqlite import SqliteStore
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)  # a Friday

@@ -13,7 +13,7 @@ from sentinel.clock import FakeClock
 from sentinel.config import Config, load_config
 from sentinel.daemon import Daemon
 from sentinel.logs import Redactor
-from sentinel.results import Result, Sample
+from sentinel.probes.results import Result, Sample
 from sentinel.settings import Settings
 from sentinel.simulate import parse_scenario
 from sentinel.simulate import simulate as run_simulation

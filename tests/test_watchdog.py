@@ -22,7 +22,7 @@ from sentinel.config.models import Watchdog as WatchdogConfig
 from sentinel.daemon import Daemon
 from sentinel.logs import Redactor, configure
 from sentinel.metrics import Metrics
-from sentinel.results import LatestResults
+from sentinel.probes.results import LatestResults
 from sentinel.settings import Settings
 from sentinel.watchdog import LATENESS_BOUND, Observations, Watchdog, judge
 from tests.conftest import serve_in_thread

@@ -13,7 +13,7 @@ from typing import Any
 
 from sentinel.probes import ProbeFactory
 from sentinel.probes.base import Probe, ProbeContext
-from sentinel.results import Outcome
+from sentinel.probes.results import Outcome
 
 
 class Unbuildable:

@@ -19,7 +19,7 @@ from typing import Any
 from sentinel.incidents import Incident, IncidentEvent
 from sentinel.notify.base import Notice
 from sentinel.notify.outbox import Delivery, decode_fallback, encode_fallback
-from sentinel.results import Result, Sample
+from sentinel.probes.results import Result, Sample
 from sentinel.rules.engine import Instance
 from sentinel.rules.state import AlertState
 from sentinel.silences import Silence

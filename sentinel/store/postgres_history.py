@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sentinel.incidents import Incident, IncidentEvent
-from sentinel.results import Result
+from sentinel.probes.results import Result
 from sentinel.store.codec import (
     INCIDENT_COLUMNS,
     RESULT_COLUMNS,

@@ -14,8 +14,8 @@ from typing import Any, Protocol
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from sentinel.heartbeats import PingKind
 from sentinel.metrics import Metrics
+from sentinel.probes.heartbeats import PingKind
 from sentinel.views import contacts_shown
 from sentinel.web.acks import add_ack_routes
 from sentinel.web.api import ApiSource, add_api_routes

@@ -35,7 +35,7 @@ from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.outbox import Delivery
 from sentinel.notify.render import Renderer
 from sentinel.notify.storm import StormGate
-from sentinel.results import LatestResults
+from sentinel.probes.results import LatestResults
 from sentinel.scenario import parse_scenario
 from sentinel.simulate import simulate
 from sentinel.store.sqlite import SqliteStore

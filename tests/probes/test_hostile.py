@@ -19,7 +19,7 @@ import pytest
 
 from sentinel.clock import SystemClock
 from sentinel.probes import ProbeContext, registry
-from sentinel.runner import Armed, execute
+from sentinel.probes.runner import Armed, execute
 from tests.probes.hostile import Hostile, start
 from tests.probes.hostile_cases import CASE_NAMES, cases, check_of
 

@@ -16,7 +16,7 @@ from sentinel.probes import registry
 from sentinel.probes.base import ProbeContext
 from sentinel.probes.body import Stopped
 from sentinel.probes.prometheus import PrometheusProbe, select_samples
-from sentinel.results import Outcome
+from sentinel.probes.results import Outcome
 from tests.probes.conftest import sample_values
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sentinel.results import Result, Sample
+from sentinel.probes.results import Result, Sample
 from sentinel.rules.evaluate import evaluate, extrapolated, quantile
 from sentinel.rules.expr import parse
 from sentinel.series import CheckSeries

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sentinel.heartbeats import Beat
 from sentinel.incidents import Incident, IncidentEvent
 from sentinel.notify.base import AlertFacts, Notice
 from sentinel.notify.outbox import Delivery, State
-from sentinel.results import Result, Sample
+from sentinel.probes.heartbeats import Beat
+from sentinel.probes.results import Result, Sample
 from sentinel.rules.engine import Instance
 from sentinel.rules.state import AlertState
 from sentinel.silences import Silence

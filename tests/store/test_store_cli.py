@@ -10,10 +10,10 @@ import asyncpg
 import pytest
 
 from sentinel.cli import main
-from sentinel.heartbeats import Beat
 from sentinel.incidents import Incident, IncidentEvent
 from sentinel.notify.base import AlertFacts, Notice
 from sentinel.notify.outbox import Delivery
+from sentinel.probes.heartbeats import Beat
 from sentinel.rules.engine import Instance
 from sentinel.rules.state import AlertState
 from sentinel.silences import Silence

@@ -21,7 +21,7 @@ from sentinel.clock import SystemClock
 from sentinel.config import load_config
 from sentinel.daemon import Daemon
 from sentinel.logs import Redactor
-from sentinel.results import Result, Sample
+from sentinel.probes.results import Result, Sample
 from sentinel.settings import Settings
 from sentinel.store import open_store
 from sentinel.store.sqlite import SqliteStore
