@@ -33,7 +33,7 @@ from aiohttp import web
 from sentinel.clock import SystemClock
 from sentinel.config import load_config
 from sentinel.daemon import Daemon
-from sentinel.incidents import Incident
+from sentinel.escalation.incidents import Incident
 from sentinel.logs import Redactor
 from sentinel.probes.results import Result, Sample
 from sentinel.settings import Settings

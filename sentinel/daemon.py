@@ -53,10 +53,10 @@ from sentinel.probes.runner import Armed, CheckRunner
 from sentinel.probes.scheduler import Scheduler
 from sentinel.probes.unbuildable import Unbuildable, build_probe
 from sentinel.report_schedule import ReportScheduler
+from sentinel.routing.quiet import alert_labels, why_quiet
+from sentinel.routing.silences import Silence, silence_from_request
 from sentinel.rules.engine import Instance, RuleEngine, Transition
-from sentinel.rules.routing import alert_labels, why_quiet
 from sentinel.settings import Settings, settings_problems
-from sentinel.silences import Silence, silence_from_request
 from sentinel.store import Store, StoreError, open_store
 from sentinel.store.writer import ResultWriter
 from sentinel.watchdog import Observations, Watchdog

@@ -36,7 +36,7 @@ from typing import Any, Literal, Protocol
 from sentinel.clock import iso
 from sentinel.config import Config, format_duration
 from sentinel.config.units import parse_duration
-from sentinel.incidents import Incident
+from sentinel.escalation.incidents import Incident
 from sentinel.notify.render import human_duration
 from sentinel.tables import minute, render_table
 

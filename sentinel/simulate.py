@@ -50,8 +50,9 @@ from sentinel.notify.slack import SlackNotifier
 from sentinel.notify.sms import SmsNotifier
 from sentinel.notify.webhook import WebhookNotifier
 from sentinel.probes.results import Labels, LatestResults, Result, Sample
+from sentinel.routing.quiet import alert_labels, why_quiet
+from sentinel.routing.silences import Silence
 from sentinel.rules.engine import Instance, RuleEngine, Transition
-from sentinel.rules.routing import alert_labels, why_quiet
 from sentinel.scenario import (
     Event,
     Scenario,
@@ -60,7 +61,6 @@ from sentinel.scenario import (
     parse_scenario,
     problems,
 )
-from sentinel.silences import Silence
 from sentinel.store.sqlite import SqliteStore
 
 __all__ = ["Scenario", "ScenarioError", "load_scenario", "parse_scenario", "simulate"]

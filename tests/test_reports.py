@@ -19,7 +19,7 @@ from sentinel.cli import main
 from sentinel.clock import FakeClock
 from sentinel.config import Config
 from sentinel.config.models import PagerDutyChannel, SmsChannel
-from sentinel.incidents import Incident
+from sentinel.escalation.incidents import Incident
 from sentinel.notify.base import DeliveryError, Notice
 from sentinel.notify.outbox import Delivery
 from sentinel.notify.pagerduty import PagerDutyNotifier

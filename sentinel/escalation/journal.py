@@ -10,8 +10,7 @@ from dataclasses import replace
 
 import structlog
 
-from sentinel.escalation.policy import Page
-from sentinel.incidents import (
+from sentinel.escalation.incidents import (
     Incident,
     IncidentEvent,
     incident_id,
@@ -19,6 +18,7 @@ from sentinel.incidents import (
     shown_target,
     step_text,
 )
+from sentinel.escalation.policy import Page
 from sentinel.notify.base import AlertFacts
 from sentinel.notify.outbox import Delivery
 from sentinel.store import Store

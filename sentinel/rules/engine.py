@@ -20,8 +20,8 @@ from sentinel.probes.results import Labels, Result
 from sentinel.rules.evaluate import evaluate
 from sentinel.rules.expr import Binary, Call, Node, Unary, longest_window, parse
 from sentinel.rules.flapping import WINDOW, change_share, is_flapping
+from sentinel.rules.series import CheckSeries
 from sentinel.rules.state import AlertState, Event, step
-from sentinel.series import CheckSeries
 
 
 def fingerprint(rule: str, check: str, labels: Labels) -> str:

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from sentinel.clock import Clock
 from sentinel.config import Config, parse_duration
-from sentinel.incidents import Incident, IncidentEvent, to_markdown
+from sentinel.escalation.incidents import Incident, IncidentEvent, to_markdown
 from sentinel.probes.results import Result
 from sentinel.store import Store
 from sentinel.views import alert_shown

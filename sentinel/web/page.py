@@ -40,7 +40,7 @@ from markupsafe import Markup
 
 from sentinel.clock import Clock
 from sentinel.config.models import Config
-from sentinel.incidents import Incident
+from sentinel.escalation.incidents import Incident
 from sentinel.probes.results import RecentRuns
 from sentinel.store import Store
 from sentinel.views import contacts_shown

@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sentinel.incidents import Incident, IncidentEvent
+from sentinel.escalation.incidents import Incident, IncidentEvent
 from sentinel.notify.base import AlertFacts, Notice
 from sentinel.notify.outbox import Delivery, State
 from sentinel.probes.heartbeats import Beat
 from sentinel.probes.results import Result, Sample
+from sentinel.routing.silences import Silence
 from sentinel.rules.engine import Instance
 from sentinel.rules.state import AlertState
-from sentinel.silences import Silence
 from sentinel.store import MOVED_KEY, Store, StoreError, open_store
 from tests.store.test_sqlite import T0, result
 

@@ -12,8 +12,8 @@ import pytest
 from sentinel.clock import FakeClock
 from sentinel.probes.heartbeats import Beat
 from sentinel.probes.results import Result
+from sentinel.routing.silences import Silence
 from sentinel.rules.engine import Instance
-from sentinel.silences import Silence
 from sentinel.store.sqlite import SqliteStore
 from sentinel.store.writer import ResultWriter
 from tests.store.test_sqlite import result
