@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "simulate":
         return simulate_command(config, args.scenario)
     if args.command == "report":
-        from sentinel.reports import report_command
+        from sentinel.reports.build import report_command
 
         code, text = asyncio.run(
             report_command(config, args.period, args.format, SystemClock().now())

@@ -52,7 +52,7 @@ from sentinel.probes.results import LatestResults, RecentRuns, Result
 from sentinel.probes.runner import Armed, CheckRunner
 from sentinel.probes.scheduler import Scheduler
 from sentinel.probes.unbuildable import Unbuildable, build_probe
-from sentinel.report_schedule import ReportScheduler
+from sentinel.reports.schedule import ReportScheduler
 from sentinel.routing.quiet import alert_labels, why_quiet
 from sentinel.routing.silences import Silence, silence_from_request
 from sentinel.rules.engine import Instance, RuleEngine, Transition

@@ -26,25 +26,23 @@ from sentinel.notify.pagerduty import PagerDutyNotifier
 from sentinel.notify.render import Renderer
 from sentinel.notify.sms import SmsNotifier, gsm_cost
 from sentinel.probes.results import Result, Sample
-from sentinel.report_schedule import ReportScheduler
-from sentinel.reports import (
+from sentinel.reports.build import build_report
+from sentinel.reports.figures import (
     DAY,
     P95_SPAN,
-    build_report,
     compose_report,
     day_range,
     incident_stats,
     notification_table,
-    pct,
     percentile,
-    render_report,
     sample_windows,
-    summary_text,
     thin,
     uptime_by,
     uptime_stats,
     worst_checks,
 )
+from sentinel.reports.render import pct, render_report, summary_text
+from sentinel.reports.schedule import ReportScheduler
 from sentinel.store.sqlite import SqliteStore
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)  # a Friday
