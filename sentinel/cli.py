@@ -40,7 +40,8 @@ from sentinel.probes.runner import Armed, execute
 from sentinel.probes.unbuildable import build_probe
 from sentinel.remote_cli import ack_command, silence_command
 from sentinel.settings import Settings
-from sentinel.simulate import ScenarioError, load_scenario, simulate
+from sentinel.simulate.replay import simulate
+from sentinel.simulate.scenario import ScenarioError, load_scenario
 from sentinel.store import cli as store_cli
 from sentinel.tables import render_table
 

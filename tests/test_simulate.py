@@ -15,8 +15,8 @@ from sentinel.daemon import Daemon
 from sentinel.logs import Redactor
 from sentinel.probes.results import Result, Sample
 from sentinel.settings import Settings
-from sentinel.simulate import parse_scenario
-from sentinel.simulate import simulate as run_simulation
+from sentinel.simulate.replay import simulate as run_simulation
+from sentinel.simulate.scenario import parse_scenario
 from tests.conftest import free_port
 from tests.examples import EXAMPLE_ENV, PROJECT_EXAMPLE
 

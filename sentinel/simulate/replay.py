@@ -53,17 +53,15 @@ from sentinel.probes.results import Labels, LatestResults, Result, Sample
 from sentinel.routing.quiet import alert_labels, why_quiet
 from sentinel.routing.silences import Silence
 from sentinel.rules.engine import Instance, RuleEngine, Transition
-from sentinel.scenario import (
+from sentinel.simulate.scenario import (
     Event,
     Scenario,
     ScenarioError,
-    load_scenario,
-    parse_scenario,
     problems,
 )
 from sentinel.store.sqlite import SqliteStore
 
-__all__ = ["Scenario", "ScenarioError", "load_scenario", "parse_scenario", "simulate"]
+__all__ = ["simulate"]
 
 DURATION = 0.05  # every simulated result takes 50 ms
 EPS = 1e-6
