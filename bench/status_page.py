@@ -30,13 +30,13 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from sentinel.app.daemon import Daemon
 from sentinel.clock import SystemClock
 from sentinel.config import load_config
-from sentinel.daemon import Daemon
+from sentinel.config.settings import Settings
 from sentinel.escalation.incidents import Incident
 from sentinel.logs import Redactor
 from sentinel.probes.results import Result, Sample
-from sentinel.settings import Settings
 from sentinel.web.page import PAGE_SIZE, add_page_routes
 
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "performance.md"

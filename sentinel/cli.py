@@ -19,9 +19,10 @@ import uvloop
 from pydantic import ValidationError
 
 from sentinel import __version__
+from sentinel.app.daemon import Daemon, StartError
 from sentinel.clock import Clock, SystemClock
 from sentinel.config import Config, ConfigError, format_duration, load_config, secret_values
-from sentinel.daemon import Daemon, StartError, apply_settings, load
+from sentinel.config.settings import Settings, apply_settings, load
 from sentinel.escalation.oncall_cli import oncall_command
 from sentinel.healthcheck import healthcheck
 from sentinel.logs import (
@@ -39,7 +40,6 @@ from sentinel.probes.results import Result
 from sentinel.probes.runner import Armed, execute
 from sentinel.probes.unbuildable import build_probe
 from sentinel.remote_cli import ack_command, silence_command
-from sentinel.settings import Settings
 from sentinel.simulate.replay import simulate
 from sentinel.simulate.scenario import ScenarioError, load_scenario
 from sentinel.store import cli as store_cli

@@ -13,12 +13,12 @@ import aiohttp
 import pytest
 import structlog
 
+from sentinel.app.daemon import Daemon, StartError
 from sentinel.cli import main
 from sentinel.clock import SystemClock
 from sentinel.config import load_config, secret_values
-from sentinel.daemon import Daemon, StartError
+from sentinel.config.settings import Settings
 from sentinel.logs import Redactor, configure
-from sentinel.settings import Settings
 from sentinel.store import StoreError, open_store
 from sentinel.store.sqlite import SqliteStore
 from tests.conftest import Target, free_port

@@ -18,12 +18,12 @@ import aiohttp
 import pytest
 import structlog
 
+from sentinel.app.daemon import Daemon
 from sentinel.cli import main, notify_test
 from sentinel.clock import SystemClock
 from sentinel.config import load_config, secret_values
-from sentinel.daemon import Daemon
+from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
-from sentinel.settings import Settings
 from tests.conftest import free_port
 from tests.notify.fakes import Fault, PagerDuty
 

@@ -31,10 +31,10 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from sentinel import __version__
+from sentinel.app.daemon import FOR_MARGIN, RULE_TICK
 from sentinel.clock import FakeClock
 from sentinel.config import Config, format_duration
 from sentinel.config.cron import crontab
-from sentinel.daemon import FOR_MARGIN, RULE_TICK
 from sentinel.escalation import policy as pol
 from sentinel.escalation.escalator import Escalator, Live
 from sentinel.escalation.facts import alert_facts

@@ -26,10 +26,10 @@ from sentinel.config import Config, parse_duration
 from sentinel.escalation.incidents import Incident, IncidentEvent, to_markdown
 from sentinel.probes.results import Result
 from sentinel.store import Store
-from sentinel.views import alert_shown
 from sentinel.web.acks import AckSource
 from sentinel.web.auth import Gate
 from sentinel.web.openapi import document
+from sentinel.web.views import alert_shown
 
 log = structlog.get_logger("sentinel.web.api")
 

@@ -16,12 +16,12 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from sentinel.metrics import Metrics
 from sentinel.probes.heartbeats import PingKind
-from sentinel.views import contacts_shown
 from sentinel.web.acks import add_ack_routes
 from sentinel.web.api import ApiSource, add_api_routes
 from sentinel.web.auth import FailureLimiter, Gate, configured_limits
 from sentinel.web.headers import MAX_BODY, secure_answers
 from sentinel.web.page import PageSource, add_page_routes
+from sentinel.web.views import contacts_shown
 
 
 class StatusSource(ApiSource, PageSource, Protocol):

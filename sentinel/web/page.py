@@ -43,8 +43,8 @@ from sentinel.config.models import Config
 from sentinel.escalation.incidents import Incident
 from sentinel.probes.results import RecentRuns
 from sentinel.store import Store
-from sentinel.views import contacts_shown
 from sentinel.web import svg
+from sentinel.web.views import contacts_shown
 
 log = structlog.get_logger("sentinel.web.page")
 

@@ -11,11 +11,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from sentinel.app.daemon import Daemon
 from sentinel.clock import SystemClock
 from sentinel.config import load_config, secret_values
-from sentinel.daemon import Daemon
+from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
-from sentinel.settings import Settings
 from tests.conftest import free_port
 
 TOKEN = "api-token-5f0c1d2e3b4a"

@@ -18,11 +18,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from sentinel.app.daemon import Daemon
 from sentinel.clock import SystemClock
 from sentinel.config import load_config, secret_values
-from sentinel.daemon import Daemon
+from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
-from sentinel.settings import Settings
 from tests.conftest import free_port
 from tests.notify.fakes import SendGrid, Twilio
 

@@ -17,12 +17,12 @@ import aiohttp
 import pytest
 import structlog
 
+from sentinel.app.daemon import Daemon
 from sentinel.clock import SystemClock
 from sentinel.config import load_config
-from sentinel.daemon import Daemon
+from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
 from sentinel.probes.results import Result, Sample
-from sentinel.settings import Settings
 from sentinel.store import open_store
 from sentinel.store.sqlite import SqliteStore
 from sentinel.web import page, svg

@@ -13,7 +13,7 @@ from sentinel.escalation.incidents import (
     shown_target,
     to_markdown,
 )
-from sentinel.views import alert_shown, redacted_config, redacted_url
+from sentinel.web.views import alert_shown, redacted_config, redacted_url
 
 NEW_NOTICE = IncidentEvent(
     1.0,

@@ -25,17 +25,18 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from sentinel import __version__, views
+from sentinel import __version__
+from sentinel.app.watchdog import Observations, Watchdog
 from sentinel.clock import Clock, sleep_or_wake
 from sentinel.config import (
     Config,
     ConfigError,
-    load_config,
     secret_values,
     split_listen,
 )
 from sentinel.config.checks import HeartbeatCheck
 from sentinel.config.models import Channel
+from sentinel.config.settings import Settings, load
 from sentinel.escalation.escalator import Escalator, Live
 from sentinel.escalation.facts import alert_facts
 from sentinel.escalation.targets import who_is_on_call
@@ -56,10 +57,9 @@ from sentinel.reports.schedule import ReportScheduler
 from sentinel.routing.quiet import alert_labels, why_quiet
 from sentinel.routing.silences import Silence, silence_from_request
 from sentinel.rules.engine import Instance, RuleEngine, Transition
-from sentinel.settings import Settings, settings_problems
 from sentinel.store import Store, StoreError, open_store
 from sentinel.store.writer import ResultWriter
-from sentinel.watchdog import Observations, Watchdog
+from sentinel.web import views
 from sentinel.web.app import create_app
 
 log = structlog.get_logger("sentinel.daemon")
@@ -83,23 +83,6 @@ class StartError(Exception):
 def retry_delay(attempt: int) -> float:
     """Backoff before start-up retry ``attempt`` (1, 2, 4, ... seconds, at most 30)."""
     return float(min(RETRY_MAX, 2 ** min(attempt - 1, 10)))
-
-
-def apply_settings(config: Config, settings: Settings) -> Config:
-    """Environment settings win over the file where both speak."""
-    problems = settings_problems(settings)
-    if problems:
-        raise ConfigError(problems)
-    server, storage = config.server, config.storage
-    if settings.listen:
-        server = server.model_copy(update={"listen": settings.listen})
-    if settings.storage_url is not None:
-        storage = storage.model_copy(update={"url": settings.storage_url})
-    return config.model_copy(update={"server": server, "storage": storage})
-
-
-def load(settings: Settings, env: Mapping[str, str]) -> Config:
-    return apply_settings(load_config(settings.config, env), settings)
 
 
 class Daemon:
