@@ -14,7 +14,7 @@ import structlog
 
 from sentinel import __version__
 from sentinel.app.daemon import Daemon
-from sentinel.cli import COMMANDS, main
+from sentinel.cli.main import COMMANDS, main
 from sentinel.logs import Redactor, configure
 from tests.conftest import Target, free_port
 from tests.web.test_page import base_url, eventually, firing_escalated, start_daemon

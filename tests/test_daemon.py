@@ -14,7 +14,7 @@ import pytest
 import structlog
 
 from sentinel.app.daemon import Daemon, StartError
-from sentinel.cli import main
+from sentinel.cli.main import main
 from sentinel.clock import SystemClock
 from sentinel.config import load_config, secret_values
 from sentinel.config.settings import Settings

@@ -19,7 +19,8 @@ import pytest
 import structlog
 
 from sentinel.app.daemon import Daemon
-from sentinel.cli import main, notify_test
+from sentinel.cli.main import main
+from sentinel.cli.notify import notify_test
 from sentinel.clock import SystemClock
 from sentinel.config import load_config, secret_values
 from sentinel.config.settings import Settings

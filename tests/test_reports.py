@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
-from sentinel.cli import main
+from sentinel.cli.main import main
 from sentinel.clock import FakeClock
 from sentinel.config import Config
 from sentinel.config.models import PagerDutyChannel, SmsChannel

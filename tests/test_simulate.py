@@ -9,7 +9,7 @@ import pytest
 import structlog
 
 from sentinel.app.daemon import Daemon
-from sentinel.cli import main
+from sentinel.cli.main import main
 from sentinel.clock import FakeClock
 from sentinel.config import Config, load_config
 from sentinel.config.settings import Settings

@@ -18,7 +18,6 @@ from sentinel.reports.figures import (
     sample_windows,
     thin,
 )
-from sentinel.reports.render import Format, render_report
 
 
 class ReportSource(Protocol):
@@ -83,30 +82,3 @@ def parse_period(text: str) -> float:
     if seconds <= 0:
         raise ValueError(f"period must be longer than zero, got {text!r}")
     return seconds
-
-
-async def report_command(
-    config: Config, period: str, fmt: Format, now: datetime
-) -> tuple[int, str]:
-    """``sentinel report``: (exit code, text). 0 with the report (for stdout), 2 for a
-    bad period, 1 when the store cannot be read (the text then goes to stderr)."""
-    from sentinel.store import StoreError, open_store
-
-    try:
-        seconds = parse_period(period)
-    except ValueError as exc:
-        return 2, f"--period: {exc}"
-    try:
-        store = open_store(
-            config.storage.url.get_secret_value(), pool_size=config.storage.pool_size
-        )
-        await store.open()
-    except StoreError as exc:
-        return 1, f"cannot read the store: {exc}"
-    try:
-        report = await build_report(store, config, now, seconds)
-    except StoreError as exc:
-        return 1, f"cannot read the store: {exc}"
-    finally:
-        await store.close()
-    return 0, render_report(report, fmt)

@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from sentinel.app.daemon import Daemon
-from sentinel.cli import main
+from sentinel.cli.main import main
 from sentinel.clock import SystemClock
 from sentinel.config import load_config
 from sentinel.config.settings import Settings

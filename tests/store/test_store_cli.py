@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from sentinel.cli import main
+from sentinel.cli.main import main
 from sentinel.escalation.incidents import Incident, IncidentEvent
 from sentinel.notify.base import AlertFacts, Notice
 from sentinel.notify.outbox import Delivery
