@@ -47,8 +47,9 @@ from sentinel.notify.acklink import check_token, make_token
 from sentinel.notify.base import AlertFacts, Notice, Notifier
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.render import Renderer
-from sentinel.probes import ProbeContext, registry
+from sentinel.probes.base import ProbeContext
 from sentinel.probes.heartbeats import HeartbeatBook, PingKind
+from sentinel.probes.registry import registry
 from sentinel.probes.results import LatestResults, RecentRuns, Result
 from sentinel.probes.runner import Armed, CheckRunner
 from sentinel.probes.scheduler import Scheduler

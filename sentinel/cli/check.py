@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 from sentinel.clock import Clock
 from sentinel.config import Config, format_duration
-from sentinel.probes import ProbeContext, registry
+from sentinel.probes.base import ProbeContext
+from sentinel.probes.registry import registry
 from sentinel.probes.results import Result
 from sentinel.probes.runner import Armed, execute
 from sentinel.probes.unbuildable import build_probe

@@ -30,6 +30,7 @@ from sentinel.cli.report import report_command
 from sentinel.cli.simulate import simulate_command
 from sentinel.clock import SystemClock
 from sentinel.config import Config, ConfigError, load_config, secret_values
+from sentinel.config.schema import render_schema
 from sentinel.config.settings import Settings, apply_settings, load
 from sentinel.logs import (
     Redactor,
@@ -51,8 +52,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sentinel {__version__}")
         return 0
     if args.command == "schema":  # before the config loads: it needs none
-        from sentinel.config.schema import render_schema
-
         if args.output:
             Path(args.output).write_text(render_schema(), encoding="utf-8")
         else:

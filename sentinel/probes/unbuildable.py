@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentinel.probes import ProbeFactory
 from sentinel.probes.base import Probe, ProbeContext
+from sentinel.probes.registry import ProbeFactory
 from sentinel.probes.results import Outcome
 
 
