@@ -123,7 +123,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         daemon = Daemon(config, Settings(config=str(path)), clock, {}, Redactor())
         await daemon.store.open()
         daemon.rules.configure(config)
-        daemon.ack_key = b"bench-key"
+        daemon.alerts.ack_key = b"bench-key"
         now = clock.now()
         failing = feed(daemon, args.checks, now)
         fill_uptime(Path(tmp) / "state.db", args.checks, now)

@@ -26,6 +26,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from sentinel import __version__
+from sentinel.app.alerts import Alerts
 from sentinel.app.watchdog import Observations, Watchdog
 from sentinel.clock import Clock, sleep_or_wake
 from sentinel.config import (
@@ -37,14 +38,12 @@ from sentinel.config import (
 from sentinel.config.checks import HeartbeatCheck
 from sentinel.config.models import Channel
 from sentinel.config.settings import Settings, load
-from sentinel.escalation.escalator import Escalator, Live
-from sentinel.escalation.facts import alert_facts
-from sentinel.escalation.targets import who_is_on_call
+from sentinel.escalation.escalator import Escalator
 from sentinel.logs import Redactor
 from sentinel.metrics import Metrics
 from sentinel.notify import build_notifier
-from sentinel.notify.acklink import check_token, make_token
-from sentinel.notify.base import AlertFacts, Notice, Notifier
+from sentinel.notify.acklink import check_token
+from sentinel.notify.base import Notice, Notifier
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.render import Renderer
 from sentinel.probes.base import ProbeContext
@@ -55,9 +54,8 @@ from sentinel.probes.runner import Armed, CheckRunner
 from sentinel.probes.scheduler import Scheduler
 from sentinel.probes.unbuildable import Unbuildable, build_probe
 from sentinel.reports.schedule import ReportScheduler
-from sentinel.routing.quiet import alert_labels, why_quiet
 from sentinel.routing.silences import Silence, silence_from_request
-from sentinel.rules.engine import Instance, RuleEngine, Transition
+from sentinel.rules.engine import RuleEngine, Transition
 from sentinel.store import Store, StoreError, open_store
 from sentinel.store.writer import ResultWriter
 from sentinel.web import views
@@ -135,14 +133,20 @@ class Daemon:
         )
         self.dispatcher = Dispatcher(self.store, clock, self.metrics, config.notifications)
         self.escalator = Escalator(config, self.store, self.dispatcher, clock, self.metrics)
+        self._kick = asyncio.Event()
+        self.alerts = Alerts(
+            config,
+            self.rules,
+            self.latest,
+            self.store,
+            self.escalator,
+            clock,
+            on_firing=self._kick.set,
+        )
         self.reports = ReportScheduler(config, self.store, clock, self._send_report)
         self.notifiers: dict[str, tuple[Channel, Notifier]] = {}
         self._notify_session: aiohttp.ClientSession | None = None
-        self._kick = asyncio.Event()
-        self.ack_key = b""
         self.armed: dict[str, Armed] = {}
-        self.check_named = {c.name: c for c in config.checks}
-        self.silences: list[Silence] = []
         self.unsupported: dict[str, str] = {}
         self.started_at: datetime = clock.now()
         self._stop = asyncio.Event()
@@ -169,8 +173,8 @@ class Daemon:
             opened.push_async_callback(self.writer.stop)
             self.rules.configure(self.config)
             self.rules.restore(await self.store.load_alerts())
-            self.silences = await self.store.load_silences()
-            self.ack_key = await self._ack_key(self.config)
+            self.alerts.silences = await self.store.load_silences()
+            self.alerts.ack_key = await self._ack_key(self.config)
             await self.escalator.restore()
             self._notify_session = aiohttp.ClientSession()
             opened.push_async_callback(self._notify_session.close)
@@ -283,7 +287,7 @@ class Daemon:
                 problems = [self.redactor.scrub(p) for p in problems]
                 log.error("config_reload_failed", problems=problems)
                 return problems
-            self.ack_key = await self._ack_key(new)
+            self.alerts.ack_key = await self._ack_key(new)
             old = self.armed
             self._switch_to(new)
             await self._close_probes(p for name, p in old.items() if self.armed.get(name) is not p)
@@ -300,6 +304,7 @@ class Daemon:
         self.redactor.set_secrets(secret_values(new))
         self.rules.configure(new)
         self.escalator.configure(new)
+        self.alerts.configure(new)
         self.reports.config = new
         self._configure_channels(new)
         self._arm(new)
@@ -337,7 +342,6 @@ class Daemon:
                 log.error("probe_unbuildable", check=check.name, reason=probe.reason)
             armed[check.name] = Armed(check, check.type, probe)
         self.armed, self.unsupported = armed, unsupported
-        self.check_named = {c.name: c for c in config.checks}
         self.runner.arm(armed)
         self.latest.retain(set(armed))
         self.recent.retain(set(armed))
@@ -469,7 +473,7 @@ class Daemon:
             self._announce(self.rules.tick())
 
     def _announce(self, transitions: list[Transition]) -> None:
-        """Alert transitions: logged now; notifications come with escalation (issue 5)."""
+        """Alert transitions: logged now, then persisted and acted on by the alert shell."""
         for t in transitions:
             inst = t.instance
             log.warning(
@@ -480,51 +484,18 @@ class Daemon:
                 severity=t.severity,
                 value=inst.value,
                 fingerprint=inst.fingerprint,
-                suppressed=self._quiet(inst) if t.event != "resolved" else None,
+                suppressed=self.alerts.quiet(inst) if t.event != "resolved" else None,
             )
-            if t.event in ("pending", "firing", "resolved", "cleared"):
-                self._spawn(self._keep_alert(t))
-            if t.event == "pending":
-                rule = self.rules.rule(inst.rule, inst.check)
-                if rule is not None and rule.for_ > 0:
-                    self._spawn(self._fire_when_due(inst.rule, inst.check, t.at + rule.for_))
-            elif t.event == "flapping" and self._quiet(inst) is None:
-                rule = self.rules.rule(inst.rule, inst.check)
-                self._spawn(
-                    self.escalator.flapping(
-                        self._facts(inst), rule.escalation if rule is not None else None
-                    )
-                )
+            self._spawn(self.alerts.accept(t))
+            due = self.alerts.due_at(t)
+            if due is not None:
+                self._spawn(self._fire_when_due(inst.rule, inst.check, due))
 
     async def _fire_when_due(self, rule: str, check: str, due: float) -> None:
         """Evaluate a pending alert the moment its ``for`` elapses (results may be an
         interval apart: waiting for the next one would page up to an interval late)."""
         await self.clock.sleep(max(0.0, due - self.clock.now().timestamp()) + FOR_MARGIN)
         self._announce(self.rules.evaluate_pair(rule, check))
-
-    async def _keep_alert(self, t: Transition) -> None:
-        """Alert state goes to the store at each transition, so a restart resumes it;
-        only then do its notifications go to the outbox."""
-        try:
-            if t.event in ("pending", "firing"):
-                await self.store.save_alert(t.instance)
-            else:
-                await self.store.delete_alert(t.instance.fingerprint)
-        except Exception as exc:
-            log.error(
-                "alert_save_failed", fingerprint=t.instance.fingerprint, error=type(exc).__name__
-            )
-        if t.event == "firing":
-            self._kick.set()
-        elif t.event == "resolved":
-            try:
-                await self.escalator.resolved(t.instance.fingerprint)
-            except Exception as exc:
-                log.error(
-                    "escalation_failed",
-                    fingerprint=t.instance.fingerprint,
-                    error=type(exc).__name__,
-                )
 
     async def _send_report(self, name: str, targets: Sequence[str], notice: Notice) -> None:
         await self.escalator.announce(f"report:{name}", notice, targets)
@@ -534,99 +505,21 @@ class Daemon:
         while True:
             self._kick.clear()
             try:
-                await self.escalator.tick(self._live())
+                await self.escalator.tick(self.alerts.live())
             except Exception as exc:
                 log.error("escalation_failed", error=type(exc).__name__)
             await sleep_or_wake(self.clock, self._kick, ESCALATION_TICK)
 
-    def _live(self) -> dict[str, Live]:
-        firing = [i for i in self.rules.active() if i.state.state == "firing"]
-        if not firing:
-            return {}
-        down, all_firing = self._down(), self._firing()
-        live = {}
-        for inst in firing:
-            rule = self.rules.rule(inst.rule, inst.check)
-            live[inst.fingerprint] = Live(
-                facts=self._facts(inst),
-                quiet=self._quiet(inst, down, all_firing),
-                flapping=(inst.rule, inst.check) in self.rules.flapping,
-                policy=rule.escalation if rule is not None else None,
-            )
-        return live
-
-    def _facts(self, inst: Instance) -> AlertFacts:
-        fp = inst.fingerprint
-        result = self.latest.get(inst.check)
-        oncall = who_is_on_call(self.config, self.clock.now())
-        return alert_facts(
-            fingerprint=fp,
-            rule=self.rules.rule(inst.rule, inst.check),
-            rule_name=inst.rule,
-            check=inst.check,
-            labels=self._alert_labels(inst),
-            value=inst.value,
-            error=result.error if result is not None else None,
-            fired_at=inst.state.fired_at,
-            ack_url=self.ack_url(fp, inst.state.fired_at),
-            oncall=next(iter(oncall.values()), None),
-        )
-
-    def ack_url(self, fingerprint: str, fired_at: float | None) -> str | None:
-        """A signed link that acknowledges this firing without the API token, while valid."""
-        base = self.config.server.external_url
-        if not base:
-            return None
-        expires = self.clock.now().timestamp() + self.config.server.ack_link_ttl
-        token = make_token(fingerprint, fired_at, expires, self.ack_key)
-        return f"{base.rstrip('/')}/ack/{fingerprint}/{token}"
-
-    def _down(self) -> set[str]:
-        return {name for name, result in self.latest.items() if not result.ok}
-
-    def _alert_labels(self, inst: Instance) -> dict[str, str]:
-        check = self.check_named.get(inst.check)
-        return alert_labels(
-            inst.rule,
-            inst.check,
-            inst.labels,
-            check.labels if check is not None else {},
-            self.rules.rule(inst.rule, inst.check),
-        )
-
-    def _quiet(
-        self,
-        inst: Instance,
-        down: set[str] | None = None,
-        firing: list[tuple[str, dict[str, str]]] | None = None,
-    ) -> str | None:
-        """Why this alert is suppressed now (dependency, maintenance, silence, inhibition)."""
-        check = self.check_named.get(inst.check)
-        return why_quiet(
-            self.config,
-            inst.check,
-            check.labels if check is not None else {},
-            self._alert_labels(inst),
-            inst.fingerprint,
-            self.clock.now(),
-            self._down() if down is None else down,
-            self.silences,
-            self._firing if firing is None else lambda: firing,
-        )
-
-    def _firing(self) -> list[tuple[str, dict[str, str]]]:
-        return [
-            (i.fingerprint, self._alert_labels(i))
-            for i in self.rules.active()
-            if i.state.state == "firing"
-        ]
-
     def _alert_counts(self) -> list[tuple[str, str]]:
-        return [(i.state.state, self._severity(i)) for i in self.rules.active()]
+        return [(i.state.state, self.alerts.severity(i)) for i in self.rules.active()]
 
-    def _severity(self, inst: Instance) -> str:
-        rule = self.rules.rule(inst.rule, inst.check)
-        return rule.severity if rule is not None else "high"
+    @property
+    def ack_key(self) -> bytes:
+        return self.alerts.ack_key
+
+    @property
+    def silences(self) -> list[Silence]:
+        return self.alerts.silences
 
     def _store_failed(self, exc: BaseException) -> None:
         self.metrics.store_write_failures.inc()
@@ -760,13 +653,13 @@ class Daemon:
         counts = {"up": 0, "down": 0, "pending": 0, "unsupported": 0}
         for entry in checks:
             counts[entry["state"]] += 1
-        down, firing = self._down(), self._firing()
+        down, firing = self.alerts.down(), self.alerts.firing()
         alerts = [
             views.alert_entry(
                 i,
-                self._alert_labels(i),
-                self._severity(i),
-                self._quiet(i, down, firing),
+                self.alerts.labels(i),
+                self.alerts.severity(i),
+                self.alerts.quiet(i, down, firing),
                 (i.rule, i.check) in self.rules.flapping,
                 self.escalator.progress.get(i.fingerprint),
             )
