@@ -146,7 +146,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         gc.freeze()
         gc.set_threshold(20_000, 20, 20)
         app = web.Application()
-        add_page_routes(app, daemon)
+        add_page_routes(app, daemon.facade)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import hmac
 import os
 import secrets
 import signal
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from prometheus_client import CollectorRegistry
 
 from sentinel import __version__
 from sentinel.app.alerts import Alerts
+from sentinel.app.facade import Facade
 from sentinel.app.watchdog import Observations, Watchdog
 from sentinel.clock import Clock, sleep_or_wake
 from sentinel.config import (
@@ -35,30 +34,26 @@ from sentinel.config import (
     secret_values,
     split_listen,
 )
-from sentinel.config.checks import HeartbeatCheck
 from sentinel.config.models import Channel
 from sentinel.config.settings import Settings, load
 from sentinel.escalation.escalator import Escalator
 from sentinel.logs import Redactor
 from sentinel.metrics import Metrics
 from sentinel.notify import build_notifier
-from sentinel.notify.acklink import check_token
 from sentinel.notify.base import Notice, Notifier
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.render import Renderer
 from sentinel.probes.base import ProbeContext
-from sentinel.probes.heartbeats import HeartbeatBook, PingKind
+from sentinel.probes.heartbeats import HeartbeatBook
 from sentinel.probes.registry import registry
 from sentinel.probes.results import LatestResults, RecentRuns, Result
 from sentinel.probes.runner import Armed, CheckRunner
 from sentinel.probes.scheduler import Scheduler
 from sentinel.probes.unbuildable import Unbuildable, build_probe
 from sentinel.reports.schedule import ReportScheduler
-from sentinel.routing.silences import Silence, silence_from_request
 from sentinel.rules.engine import RuleEngine, Transition
 from sentinel.store import Store, StoreError, open_store
 from sentinel.store.writer import ResultWriter
-from sentinel.web import views
 from sentinel.web.app import create_app
 
 log = structlog.get_logger("sentinel.daemon")
@@ -156,6 +151,7 @@ class Daemon:
         self.listening: list[tuple[str, int]] = []
         self._opened = AsyncExitStack()
         self._reloading = asyncio.Lock()
+        self.facade = Facade(self)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -191,11 +187,11 @@ class Daemon:
             opened.push_async_callback(self._stop_scheduler)
             await self._serve()
             opened.push_async_callback(self._stop_background)
-            self._spawn(self._prune_loop())
-            self._spawn(self._rule_loop())
-            self._spawn(self._escalation_loop())
-            self._spawn(self.reports.run())
-            self._spawn(self._watchdog().run())
+            self.spawn(self._prune_loop())
+            self.spawn(self._rule_loop())
+            self.spawn(self._escalation_loop())
+            self.spawn(self.reports.run())
+            self.spawn(self._watchdog().run())
         except BaseException as exc:
             await self._close_opened()
             if isinstance(exc, StoreError):
@@ -263,7 +259,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
+        loop.add_signal_handler(signal.SIGHUP, lambda: self.spawn(self.reload()))
         try:
             await self.start()
             try:
@@ -382,7 +378,7 @@ class Daemon:
             {name: (ch.type, n) for name, (ch, n) in built.items()}, config.notifications
         )
         if retired:
-            self._spawn(self._close_notifiers(retired))
+            self.spawn(self._close_notifiers(retired))
 
     async def _close_notifiers(self, notifiers: Iterable[Notifier]) -> None:
         for n in list(notifiers):
@@ -406,7 +402,7 @@ class Daemon:
                 log.warning("probe_close_failed", check=a.check.name, error=type(exc).__name__)
 
     async def _serve(self) -> None:
-        app = create_app(self, self.metrics)
+        app = create_app(self.facade, self.metrics)
         self._web = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._web.setup()
         host, port = split_listen(self.config.server.listen)
@@ -419,7 +415,7 @@ class Daemon:
             raise StartError(f"cannot listen on {self.config.server.listen}: {reason}") from None
         self.listening = [(str(a[0]), int(a[1])) for a in self._web.addresses]
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._finished)
@@ -486,10 +482,10 @@ class Daemon:
                 fingerprint=inst.fingerprint,
                 suppressed=self.alerts.quiet(inst) if t.event != "resolved" else None,
             )
-            self._spawn(self.alerts.accept(t))
+            self.spawn(self.alerts.accept(t))
             due = self.alerts.due_at(t)
             if due is not None:
-                self._spawn(self._fire_when_due(inst.rule, inst.check, due))
+                self.spawn(self._fire_when_due(inst.rule, inst.check, due))
 
     async def _fire_when_due(self, rule: str, check: str, due: float) -> None:
         """Evaluate a pending alert the moment its ``for`` elapses (results may be an
@@ -517,169 +513,10 @@ class Daemon:
     def ack_key(self) -> bytes:
         return self.alerts.ack_key
 
-    @property
-    def silences(self) -> list[Silence]:
-        return self.alerts.silences
+    def status(self) -> dict[str, Any]:
+        """The status of every check and alert (what ``GET /api/v1/status`` answers)."""
+        return self.facade.status()
 
     def _store_failed(self, exc: BaseException) -> None:
         self.metrics.store_write_failures.inc()
         log.warning("store_write_failed", error=type(exc).__name__, pending=self.writer.pending)
-
-    # -- what the web app reads and writes ----------------------------------
-
-    def api_token(self) -> str | None:
-        token = self.config.server.api_token
-        return token.get_secret_value() if token is not None and token.get_secret_value() else None
-
-    def list_silences(self) -> list[dict[str, Any]]:
-        now = self.clock.now()
-        return [dict(s.to_json(), active=s.active(now)) for s in self.silences if s.ends_at > now]
-
-    async def add_silence(self, body: dict[str, Any]) -> dict[str, Any]:
-        """A new silence from the API; ValueError with a reason for bad input."""
-        silence = silence_from_request(body, self.clock.now())
-        await self.store.save_silence(silence)
-        self.silences.append(silence)
-        log.info(
-            "silence_created",
-            id=silence.id,
-            author=silence.author,
-            matchers=silence.matchers,
-            ends_at=silence.ends_at.isoformat(),
-        )
-        return silence.to_json()
-
-    async def expire_silence(self, silence_id: str) -> bool:
-        now = self.clock.now()
-        for i, silence in enumerate(self.silences):
-            if silence.id == silence_id and silence.ends_at > now:
-                expired = replace(silence, ends_at=now)
-                await self.store.save_silence(expired)
-                self.silences[i] = expired
-                log.info("silence_expired", id=silence_id)
-                return True
-        return False
-
-    async def ping(self, name: str, kind: PingKind, key: str | None) -> tuple[int, str]:
-        """A push from a job: record it, keep it, and re-judge the heartbeat at once."""
-        check = next(
-            (c for c in self.config.checks if c.name == name and isinstance(c, HeartbeatCheck)),
-            None,
-        )
-        if check is None:
-            return 404, "unknown heartbeat"
-        if check.key is not None and not hmac.compare_digest(
-            (key or "").encode(), check.key.get_secret_value().encode()
-        ):
-            return 403, "wrong or missing key"
-        beat = self.heartbeats.ping(name, kind, self.clock.now())
-        log.info("heartbeat_ping", check=name, kind=kind)
-        try:
-            await self.store.save_heartbeat(name, beat)
-        except Exception as exc:
-            log.error("heartbeat_save_failed", check=name, error=type(exc).__name__)
-            return 503, "recorded but not stored; retry"
-        if name in self.armed:
-            self._spawn(self.runner.run(name))
-        return 200, "OK"
-
-    def find_alert(self, ref: str) -> str | None:
-        """The fingerprint a reference names: the whole id or a unique prefix of 6+ chars."""
-        ref = ref.strip().lower()
-        if len(ref) < 6:
-            return None
-        known = {i.fingerprint for i in self.rules.active()} | set(self.escalator.progress)
-        found = [fp for fp in known if fp.startswith(ref)]
-        return found[0] if len(found) == 1 else None
-
-    async def acknowledge(self, ref: str, by: str) -> dict[str, Any] | None:
-        """Acknowledge a firing alert; None when no escalating alert has that id."""
-        fp = self.find_alert(ref)
-        if fp is None or not await self.escalator.acknowledge(fp, by):
-            return None
-        return self.alert(fp)
-
-    async def unacknowledge(self, ref: str) -> dict[str, Any] | None:
-        fp = self.find_alert(ref)
-        if fp is None or not await self.escalator.unacknowledge(fp):
-            return None
-        return self.alert(fp)
-
-    def check_ack_link(self, fingerprint: str, token: str) -> bool | str:
-        """The link must name the alert's current firing (a link of an earlier outage
-        never acknowledges a later one)."""
-        inst = next((i for i in self.rules.active() if i.fingerprint == fingerprint), None)
-        fired = inst.state.fired_at if inst is not None else None
-        now = self.clock.now().timestamp()
-        return check_token(fingerprint, token, self.ack_key, now, fired)
-
-    def alert(self, ref: str) -> dict[str, Any] | None:
-        fp = self.find_alert(ref)
-        return next((a for a in self.status()["alerts"] if a["fingerprint"] == fp), None)
-
-    async def uptime_bars(
-        self, days: int = 90, checks: list[str] | None = None
-    ) -> dict[str, list[float | None]]:
-        return await views.uptime_bars(self.store, self.clock.now(), days, checks)
-
-    def maintenance(self) -> list[dict[str, Any]]:
-        return views.maintenance_view(self.config, self.clock.now())
-
-    def oncall_now(self) -> list[dict[str, Any]]:
-        return views.oncall_view(self.config, self.clock.now())
-
-    def redacted_config(self) -> dict[str, Any]:
-        return views.redacted_config(self.config)
-
-    def readiness(self) -> dict[str, Any]:
-        age = self.scheduler.last_tick_age()
-        running = self.scheduler.running
-        fresh = age is not None and age < 10.0
-        return {
-            "ready": running and fresh,
-            "config_loaded": True,
-            "scheduler_running": running,
-            "last_tick_age_seconds": None if age is None else round(age, 3),
-        }
-
-    async def store_reachable(self) -> bool:
-        return bool(await self.store.ping())
-
-    def status(self) -> dict[str, Any]:
-        checks = [
-            views.check_entry(c, self.latest.get(c.name), c.name in self.unsupported)
-            for c in self.config.checks
-        ]
-        counts = {"up": 0, "down": 0, "pending": 0, "unsupported": 0}
-        for entry in checks:
-            counts[entry["state"]] += 1
-        down, firing = self.alerts.down(), self.alerts.firing()
-        alerts = [
-            views.alert_entry(
-                i,
-                self.alerts.labels(i),
-                self.alerts.severity(i),
-                self.alerts.quiet(i, down, firing),
-                (i.rule, i.check) in self.rules.flapping,
-                self.escalator.progress.get(i.fingerprint),
-            )
-            for i in self.rules.active()
-        ]
-        lanes = self.dispatcher.lanes()
-        channels = [
-            {
-                "name": name,
-                "type": channel.type,
-                "broken": self.dispatcher.broken.get(name),
-                "pending": len(lanes.get(name, [])),
-            }
-            for name, (channel, _) in self.notifiers.items()
-        ]
-        return {
-            "version": __version__,
-            "started_at": self.started_at.isoformat(),
-            "summary": counts,
-            "checks": checks,
-            "alerts": alerts,
-            "channels": channels,
-        }

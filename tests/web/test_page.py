@@ -198,7 +198,7 @@ def row_of(html: str, check: str) -> str:
 async def test_page_sends_security_headers_and_escapes(acking: Daemon) -> None:
     """CSP without script, nosniff, same-origin referrers, no caching; the title and a
     silence comment with markup arrive escaped."""
-    await acking.add_silence(
+    await acking.facade.add_silence(
         {"matchers": {"check": "api"}, "author": "bob", "comment": "<script>x()</script>"}
     )
     shown = await get(acking)
