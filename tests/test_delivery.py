@@ -11,7 +11,7 @@ import re
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -27,6 +27,7 @@ from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
 from tests.conftest import free_port
 from tests.notify.fakes import Fault, PagerDuty
+from tests.polling import eventually
 
 TOKEN = "api-token-0123456789"
 PD_KEY = "r" * 32
@@ -56,15 +57,6 @@ escalation:
     - {{after: 0s, notify: [pagerduty]}}
 notifications: {{retry_initial: 100ms, retry_max: 500ms}}
 """
-
-
-async def eventually(predicate: Callable[[], bool], seconds: float = 15.0) -> None:
-    """Poll real I/O until it shows the expected state; bounded in time."""
-    for _ in range(int(seconds / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 @pytest.fixture

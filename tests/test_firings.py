@@ -21,8 +21,8 @@ from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
 from tests.conftest import free_port
 from tests.notify.fakes import PagerDuty, Receiver
+from tests.polling import eventually
 from tests.test_delivery import config_text as delivery_config
-from tests.test_delivery import eventually
 
 ALERT_LABELS = {
     "alertname": "ServiceDown",

@@ -26,7 +26,7 @@ from sentinel.logs import Redactor, configure
 from sentinel.metrics import Metrics
 from sentinel.probes.results import LatestResults
 from tests.conftest import serve_in_thread
-from tests.test_daemon import eventually
+from tests.polling import eventually
 
 SECRET_PATH = "/ping/8f1c2e-switch-key"
 

@@ -48,7 +48,7 @@ from sentinel.notify.pagerduty import PagerDutyNotifier
 from sentinel.notify.slack import SlackNotifier
 from sentinel.notify.sms import SmsNotifier
 from sentinel.notify.webhook import WebhookNotifier
-from sentinel.probes.results import Labels, LatestResults, Result, Sample
+from sentinel.probes.results import Labels, LatestResults, Result, Sample, sample_key
 from sentinel.routing.silences import Silence
 from sentinel.rules.engine import Instance, RuleEngine, Transition
 from sentinel.simulate.scenario import (
@@ -310,9 +310,7 @@ class _Simulation:
                     state.samples.pop((name, labels), None)
                 else:
                     state.samples[(name, labels)] = value
-                shown.append(
-                    f"{_sample_name(name, labels)}={'-' if value is None else f'{value:g}'}"
-                )
+                shown.append(f"{sample_key(name, labels)}={'-' if value is None else f'{value:g}'}")
             self._say(e.at, f"{e.check}  samples {', '.join(shown)}")
 
     async def _ack(self, e: Event) -> None:
@@ -477,12 +475,6 @@ def _alert_name(inst: Instance) -> str:
 def _about(notice: Notice) -> str:
     a = notice.alert
     return notice.kind if a is None else f"{notice.kind} {a.rule} {a.check}"
-
-
-def _sample_name(name: str, labels: Labels) -> str:
-    if not labels:
-        return name
-    return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels) + "}"
 
 
 def _stamp(seconds: float) -> str:

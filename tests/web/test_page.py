@@ -7,7 +7,7 @@ import asyncio
 import hashlib
 import hmac
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -27,6 +27,7 @@ from sentinel.store import open_store
 from sentinel.store.sqlite import SqliteStore
 from sentinel.web import page, svg
 from tests.conftest import Target, free_port
+from tests.polling import eventually
 
 # -- a real daemon on loopback ------------------------------------------------
 
@@ -76,15 +77,6 @@ async def start_daemon(tmp_path: Path, text: str) -> Daemon:
     daemon = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
     await daemon.start()
     return daemon
-
-
-async def eventually(predicate: Callable[[], bool], seconds: float = 15.0) -> None:
-    """Poll real I/O until it shows the expected state; bounded in time."""
-    for _ in range(int(seconds / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def base_url(daemon: Daemon) -> str:
