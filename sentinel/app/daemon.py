@@ -2,7 +2,13 @@
 
 This is the only module that knows all the others. Data flows one way:
 scheduler -> runner (probe -> Result) -> sinks (latest results, metrics,
-history writer, rules) -> transitions -> escalation -> outbox -> dispatcher.
+history writer, rules) -> transitions -> the alert shell (app/alerts.py:
+persist, routing, escalation) -> outbox -> dispatcher. What the web app reads
+and writes is app/facade.py.
+
+It runs past 400 lines because lifecycle is one sequence: what start() opens,
+stop() closes in reverse, and reload() swaps in place; split up, the order
+would live in several files.
 """
 
 from __future__ import annotations
