@@ -42,6 +42,8 @@ from sentinel.store import Store
 
 log = structlog.get_logger("sentinel.daemon")
 
+RULE_TICK = 5.0  # re-evaluate every rule this often, for transitions between results
+FOR_MARGIN = 0.005  # past a `for` deadline: uvloop's clock has millisecond resolution
 KEPT = ("pending", "firing", "resolved", "cleared")  # transitions the store follows
 CACHE_MAX = 10_000  # labels and facts kept for reuse, at most (then start over)
 
@@ -130,14 +132,15 @@ class Alerts:
                 del self._unsaved[fp]
 
     def due_at(self, t: Transition) -> float | None:
-        """When a pending alert's ``for`` elapses (unix time), to evaluate it then
-        rather than at the next result; None when nothing is due."""
+        """When a pending alert's ``for`` has elapsed (unix time, just past the
+        deadline), to evaluate it then rather than at the next result; None when
+        nothing is due."""
         if t.event != "pending":
             return None
         rule = self.rules.rule(t.instance.rule, t.instance.check)
         if rule is None or rule.for_ <= 0:
             return None
-        return t.at + rule.for_
+        return t.at + rule.for_ + FOR_MARGIN
 
     # -- what the escalator sees ----------------------------------------------
 

@@ -30,7 +30,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from sentinel import __version__
-from sentinel.app.alerts import Alerts
+from sentinel.app.alerts import RULE_TICK, Alerts
 from sentinel.app.facade import Facade
 from sentinel.app.watchdog import Observations, Watchdog
 from sentinel.clock import Clock, sleep_or_wake
@@ -64,9 +64,7 @@ from sentinel.web.app import create_app
 
 log = structlog.get_logger("sentinel.daemon")
 PRUNE_EVERY = 3600.0
-RULE_TICK = 5.0  # re-evaluate every rule this often, for transitions between results
 ESCALATION_TICK = 1.0  # escalation steps fall due between transitions
-FOR_MARGIN = 0.005  # past a `for` deadline: uvloop's clock has millisecond resolution
 STOP_GRACE_MAX = 30.0
 RETRY_MAX = 30.0  # longest wait between two attempts to open the store at start
 
@@ -496,7 +494,7 @@ class Daemon:
     async def _fire_when_due(self, rule: str, check: str, due: float) -> None:
         """Evaluate a pending alert the moment its ``for`` elapses (results may be an
         interval apart: waiting for the next one would page up to an interval late)."""
-        await self.clock.sleep(max(0.0, due - self.clock.now().timestamp()) + FOR_MARGIN)
+        await self.clock.sleep(max(0.0, due - self.clock.now().timestamp()))
         self._announce(self.rules.evaluate_pair(rule, check))
 
     async def _send_report(self, name: str, targets: Sequence[str], notice: Notice) -> None:

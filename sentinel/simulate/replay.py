@@ -31,8 +31,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from sentinel import __version__
-from sentinel.app.alerts import Alerts
-from sentinel.app.daemon import FOR_MARGIN, RULE_TICK
+from sentinel.app.alerts import RULE_TICK, Alerts
 from sentinel.clock import FakeClock
 from sentinel.config import Config, format_duration
 from sentinel.config.cron import crontab
@@ -360,7 +359,7 @@ class _Simulation:
             at = t.at - self.start_ts
             due = self.alerts.due_at(t)
             if due is not None:
-                self.deadlines.append((due - self.start_ts + FOR_MARGIN, inst.rule, inst.check))
+                self.deadlines.append((due - self.start_ts, inst.rule, inst.check))
             if t.event == "firing":
                 self.fired[inst.fingerprint] = t.at
                 self.names[inst.fingerprint] = _alert_name(inst)
