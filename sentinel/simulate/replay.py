@@ -6,12 +6,17 @@ dispatcher with its rate limits and storm digests. Only the notifiers are
 stand-ins: they record each notice and answer "accepted". Nothing leaves the
 process.
 
-    load_scenario(path) -> Scenario        or raises ScenarioError
-    await simulate(config, scenario)       -> the timeline, one line per entry
+    scenario.load_scenario(path) -> Scenario     or raises ScenarioError
+    await simulate(config, scenario)             -> the timeline, one line per entry
 
 Only the checks a scenario names produce results (one each ``interval``,
 from the start); the others are left out, so the output holds the alerts the
 scenario causes and nothing else. See docs/escalation.md, "Trying it out".
+
+Alerts go through the daemon's own alert shell (:mod:`sentinel.app.alerts`):
+persisted, routed and escalated the same way. The module runs past 400 lines
+because the replay loop and the timeline it writes are one class: both read
+the same state (deadlines, what fired, what was quiet when).
 """
 
 from __future__ import annotations
