@@ -16,11 +16,11 @@ import platform
 import time
 from datetime import UTC, datetime, timedelta
 
-from sentinel.results import Result, Sample
+from sentinel.probes.results import Result, Sample
 from sentinel.rules.evaluate import evaluate
 from sentinel.rules.expr import parse
+from sentinel.rules.series import CheckSeries
 from sentinel.rules.state import AlertState, step
-from sentinel.series import CheckSeries
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 BAR = 50_000

@@ -63,7 +63,7 @@ def child(config: str, tasks_file: str, every: float = 5.0) -> int:
     """``sentinel run -c CONFIG``, with a thread counting the loop's asyncio tasks."""
     import uvloop
 
-    from sentinel.cli import main as sentinel_main
+    from sentinel.cli.main import main as sentinel_main
 
     loops: list[asyncio.AbstractEventLoop] = []
     new_loop = uvloop.new_event_loop

@@ -30,13 +30,13 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from sentinel.app.daemon import Daemon
 from sentinel.clock import SystemClock
 from sentinel.config import load_config
-from sentinel.daemon import Daemon
-from sentinel.incidents import Incident
+from sentinel.config.settings import Settings
+from sentinel.escalation.incidents import Incident
 from sentinel.logs import Redactor
-from sentinel.results import Result, Sample
-from sentinel.settings import Settings
+from sentinel.probes.results import Result, Sample
 from sentinel.web.page import PAGE_SIZE, add_page_routes
 
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
@@ -123,7 +123,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         daemon = Daemon(config, Settings(config=str(path)), clock, {}, Redactor())
         await daemon.store.open()
         daemon.rules.configure(config)
-        daemon.ack_key = b"bench-key"
+        daemon.alerts.ack_key = b"bench-key"
         now = clock.now()
         failing = feed(daemon, args.checks, now)
         fill_uptime(Path(tmp) / "state.db", args.checks, now)
@@ -146,7 +146,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         gc.freeze()
         gc.set_threshold(20_000, 20, 20)
         app = web.Application()
-        add_page_routes(app, daemon)
+        add_page_routes(app, daemon.facade)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

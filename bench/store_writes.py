@@ -38,7 +38,7 @@ from pathlib import Path
 import asyncpg
 
 from bench.pg_database import backend_seconds, fresh_database
-from sentinel.results import Result, Sample
+from sentinel.probes.results import Result, Sample
 from sentinel.store import open_store
 
 BATCH = 500

@@ -14,12 +14,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from sentinel.cli import main, notify_test
+from sentinel.cli.main import main
+from sentinel.cli.notify import notify_test
 from sentinel.clock import SystemClock
 from sentinel.config import load_config
 from tests.conftest import free_port
 from tests.notify.fakes import DiscordWebhook, Fault, MattermostHook, TeamsWorkflow
-from tests.test_delivery import eventually
+from tests.polling import eventually
 
 TOKEN = "api-token-0123456789"
 SIG = "teamsSIGsecretE2E0123456"

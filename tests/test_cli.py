@@ -13,11 +13,12 @@ import pytest
 import structlog
 
 from sentinel import __version__
-from sentinel.cli import COMMANDS, main
-from sentinel.daemon import Daemon
+from sentinel.app.daemon import Daemon
+from sentinel.cli.main import COMMANDS, main
 from sentinel.logs import Redactor, configure
 from tests.conftest import Target, free_port
-from tests.web.test_page import base_url, eventually, firing_escalated, start_daemon
+from tests.polling import eventually
+from tests.web.test_page import base_url, firing_escalated, start_daemon
 
 ROOT = Path(__file__).parent.parent
 

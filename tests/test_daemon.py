@@ -6,7 +6,7 @@ import asyncio
 import io
 import json
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -14,16 +14,17 @@ import pytest
 import structlog
 from pydantic import SecretStr
 
-from sentinel.cli import main
+from sentinel.app.daemon import Daemon, StartError
+from sentinel.cli.main import main
 from sentinel.clock import SystemClock
 from sentinel.config import load_config, secret_values
 from sentinel.config.checks import RedisCheck
-from sentinel.daemon import Daemon, StartError
+from sentinel.config.settings import Settings
 from sentinel.logs import Redactor, configure
-from sentinel.settings import Settings
 from sentinel.store import StoreError, open_store
 from sentinel.store.sqlite import SqliteStore
 from tests.conftest import Target, free_port
+from tests.polling import eventually
 
 TOKEN = "api-token-0123456789"
 BEARER = "probe-bearer-abcdef"
@@ -84,15 +85,6 @@ async def daemon(tmp_path: Path, target: Target, logs: io.StringIO) -> AsyncIter
     yield d
     await d.stop()
     structlog.reset_defaults()
-
-
-async def eventually(predicate: Callable[[], bool], seconds: float = 10.0) -> None:
-    """Poll real I/O until it shows the expected state; bounded in time."""
-    for _ in range(int(seconds / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def base_url(d: Daemon) -> str:

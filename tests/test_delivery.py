@@ -12,21 +12,23 @@ import signal
 import sqlite3
 import sys
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 import structlog
 
-from sentinel.cli import main, notify_test
+from sentinel.app.daemon import Daemon
+from sentinel.cli.main import main
+from sentinel.cli.notify import notify_test
 from sentinel.clock import SystemClock
 from sentinel.config import load_config, secret_values
-from sentinel.daemon import Daemon
+from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
-from sentinel.settings import Settings
 from tests.conftest import free_port
 from tests.notify.fakes import Fault, PagerDuty
+from tests.polling import eventually
 
 TOKEN = "api-token-0123456789"
 PD_KEY = "r" * 32
@@ -56,15 +58,6 @@ escalation:
     - {{after: 0s, notify: [pagerduty]}}
 notifications: {{retry_initial: 100ms, retry_max: 500ms}}
 """
-
-
-async def eventually(predicate: Callable[[], bool], seconds: float = 15.0) -> None:
-    """Poll real I/O until it shows the expected state; bounded in time."""
-    for _ in range(int(seconds / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 @pytest.fixture

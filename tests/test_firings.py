@@ -14,15 +14,15 @@ import pytest
 import structlog
 import yaml
 
+from sentinel.app.daemon import Daemon
 from sentinel.clock import SystemClock
 from sentinel.config import load_config
-from sentinel.daemon import Daemon
+from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
-from sentinel.settings import Settings
 from tests.conftest import free_port
 from tests.notify.fakes import PagerDuty, Receiver
+from tests.polling import eventually
 from tests.test_delivery import config_text as delivery_config
-from tests.test_delivery import eventually
 
 ALERT_LABELS = {
     "alertname": "ServiceDown",

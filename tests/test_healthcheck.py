@@ -12,13 +12,13 @@ import pytest
 import structlog
 from aiohttp import web
 
-from sentinel.cli import main
+from sentinel.app.daemon import Daemon
+from sentinel.cli.healthcheck import healthcheck, ready_url, resolve_url
+from sentinel.cli.main import main
 from sentinel.clock import SystemClock
 from sentinel.config import load_config
-from sentinel.daemon import Daemon
-from sentinel.healthcheck import healthcheck, ready_url, resolve_url
+from sentinel.config.settings import Settings
 from sentinel.logs import Redactor, configure
-from sentinel.settings import Settings
 from tests.conftest import free_port, serve_in_thread
 
 

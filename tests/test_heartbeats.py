@@ -8,11 +8,11 @@ import pytest
 
 from sentinel.clock import FakeClock
 from sentinel.config.checks import HeartbeatCheck
-from sentinel.heartbeats import Beat, HeartbeatBook, judge
 from sentinel.probes.base import ProbeContext
 from sentinel.probes.heartbeat import HeartbeatProbe
-from sentinel.results import LatestResults
-from sentinel.runner import Armed, CheckRunner
+from sentinel.probes.heartbeats import Beat, HeartbeatBook, judge
+from sentinel.probes.results import LatestResults
+from sentinel.probes.runner import Armed, CheckRunner
 
 T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
 DAY, HOUR = 86400.0, 3600.0

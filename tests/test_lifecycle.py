@@ -22,7 +22,8 @@ from pydantic import SecretStr
 
 from sentinel.clock import SystemClock
 from sentinel.config.checks import RedisCheck
-from sentinel.probes import ProbeContext, registry
+from sentinel.probes.base import ProbeContext
+from sentinel.probes.registry import registry
 from sentinel.probes.unbuildable import build_probe
 from tests.conftest import free_port
 

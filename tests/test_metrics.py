@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from sentinel.metrics import Metrics
-from sentinel.results import LatestResults, Result, Sample
+from sentinel.probes.results import LatestResults, Result, Sample
 from tests.deploy.promtool import promtool
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

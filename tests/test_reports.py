@@ -15,36 +15,34 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
-from sentinel.cli import main
+from sentinel.cli.main import main
 from sentinel.clock import FakeClock
 from sentinel.config import Config
 from sentinel.config.models import PagerDutyChannel, SmsChannel
-from sentinel.incidents import Incident
+from sentinel.escalation.incidents import Incident
 from sentinel.notify.base import DeliveryError, Notice
 from sentinel.notify.outbox import Delivery
 from sentinel.notify.pagerduty import PagerDutyNotifier
 from sentinel.notify.render import Renderer
 from sentinel.notify.sms import SmsNotifier, gsm_cost
-from sentinel.report_schedule import ReportScheduler
-from sentinel.reports import (
+from sentinel.probes.results import Result, Sample
+from sentinel.reports.build import build_report
+from sentinel.reports.figures import (
     DAY,
     P95_SPAN,
-    build_report,
     compose_report,
     day_range,
     incident_stats,
     notification_table,
-    pct,
     percentile,
-    render_report,
     sample_windows,
-    summary_text,
     thin,
     uptime_by,
     uptime_stats,
     worst_checks,
 )
-from sentinel.results import Result, Sample
+from sentinel.reports.render import pct, render_report, summary_text
+from sentinel.reports.schedule import ReportScheduler
 from sentinel.store.sqlite import SqliteStore
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)  # a Friday

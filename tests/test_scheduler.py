@@ -11,8 +11,8 @@ from prometheus_client import CollectorRegistry
 
 from sentinel.clock import FakeClock
 from sentinel.metrics import Metrics
-from sentinel.results import LatestResults
-from sentinel.scheduler import EPOCH, SLOT, Scheduler, last_due, spread_offset
+from sentinel.probes.results import LatestResults
+from sentinel.probes.scheduler import EPOCH, SLOT, Scheduler, last_due, spread_offset
 
 
 def make_metrics() -> tuple[Metrics, CollectorRegistry]:

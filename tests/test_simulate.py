@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 import structlog
 
-from sentinel.cli import main
+from sentinel.app.daemon import Daemon
+from sentinel.cli.main import main
 from sentinel.clock import FakeClock
 from sentinel.config import Config, load_config
-from sentinel.daemon import Daemon
+from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
-from sentinel.results import Result, Sample
-from sentinel.settings import Settings
-from sentinel.simulate import parse_scenario
-from sentinel.simulate import simulate as run_simulation
+from sentinel.probes.results import Result, Sample
+from sentinel.simulate.replay import simulate as run_simulation
+from sentinel.simulate.scenario import parse_scenario
 from tests.conftest import free_port
 from tests.examples import EXAMPLE_ENV, PROJECT_EXAMPLE
 

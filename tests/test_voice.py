@@ -17,15 +17,15 @@ import pytest
 import structlog
 from twilio.request_validator import RequestValidator
 
-from sentinel.cli import notify_test
+from sentinel.app.daemon import Daemon
+from sentinel.cli.notify import notify_test
 from sentinel.clock import SystemClock
 from sentinel.config import load_config, secret_values
-from sentinel.daemon import Daemon
+from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
-from sentinel.settings import Settings
 from tests.conftest import free_port
 from tests.notify.fakes import Fault, Twilio, TwilioCalls
-from tests.test_delivery import eventually
+from tests.polling import eventually
 
 SID, TOKEN, OLD_TOKEN = "AC" + "2" * 32, "voice-auth-token-0123456789", "rotated-token-98765"
 ALICE, BOB = "+15550100001", "+15550100002"

@@ -16,17 +16,17 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
+from sentinel.app.daemon import Daemon
+from sentinel.app.watchdog import LATENESS_BOUND, Observations, Watchdog, judge
 from sentinel.clock import FakeClock, SystemClock
 from sentinel.config import load_config, secret_values
 from sentinel.config.models import Watchdog as WatchdogConfig
-from sentinel.daemon import Daemon
+from sentinel.config.settings import Settings
 from sentinel.logs import Redactor, configure
 from sentinel.metrics import Metrics
-from sentinel.results import LatestResults
-from sentinel.settings import Settings
-from sentinel.watchdog import LATENESS_BOUND, Observations, Watchdog, judge
+from sentinel.probes.results import LatestResults
 from tests.conftest import serve_in_thread
-from tests.test_daemon import eventually
+from tests.polling import eventually
 
 SECRET_PATH = "/ping/8f1c2e-switch-key"
 

@@ -29,9 +29,9 @@ import structlog
 from sentinel.clock import Clock
 from sentinel.config.models import Config
 from sentinel.escalation import policy as pol
+from sentinel.escalation.incidents import shown_target
 from sentinel.escalation.journal import Journal
 from sentinel.escalation.targets import resolve
-from sentinel.incidents import shown_target
 from sentinel.metrics import Metrics
 from sentinel.notify.base import AlertFacts, Kind, Notice
 from sentinel.notify.dispatcher import Dispatcher

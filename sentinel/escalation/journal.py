@@ -10,8 +10,7 @@ from dataclasses import replace
 
 import structlog
 
-from sentinel.escalation.policy import Page
-from sentinel.incidents import (
+from sentinel.escalation.incidents import (
     EventKind,
     Incident,
     IncidentEvent,
@@ -20,6 +19,7 @@ from sentinel.incidents import (
     shown_target,
     step_text,
 )
+from sentinel.escalation.policy import Page
 from sentinel.notify.base import AlertFacts
 from sentinel.notify.outbox import Delivery
 from sentinel.store.protocols import IncidentStore

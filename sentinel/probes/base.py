@@ -13,8 +13,8 @@ from typing import Protocol
 import aiohttp
 
 from sentinel.clock import Clock
-from sentinel.heartbeats import HeartbeatBook
-from sentinel.results import Outcome
+from sentinel.probes.heartbeats import HeartbeatBook
+from sentinel.probes.results import Outcome
 
 
 class Probe(Protocol):

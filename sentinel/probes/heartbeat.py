@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sentinel.clock import Clock
 from sentinel.config.checks import HeartbeatCheck
-from sentinel.heartbeats import HeartbeatBook, judge
 from sentinel.probes.base import ProbeContext
-from sentinel.results import Outcome
+from sentinel.probes.heartbeats import HeartbeatBook, judge
+from sentinel.probes.results import Outcome
 
 
 class HeartbeatProbe:

@@ -22,7 +22,7 @@ from sentinel.probes.certs import ChainCache, presented_chain
 from sentinel.probes.errors import describe_http_error
 from sentinel.probes.httpopts import request_headers, ssl_option
 from sentinel.probes.jsonpath import MISSING, JsonPath
-from sentinel.results import Outcome, Sample
+from sentinel.probes.results import Outcome, Sample
 
 DEFAULT_STATUSES = frozenset(range(200, 400))
 SHOWN = 60  # characters of an unexpected value shown in a reason

@@ -20,7 +20,7 @@ from sentinel.config.checks import PostgresCheck
 from sentinel.config.units import format_duration
 from sentinel.probes.base import ProbeContext
 from sentinel.probes.errors import describe_os_error
-from sentinel.results import Outcome, Sample
+from sentinel.probes.results import Outcome, Sample
 
 HEALTH_QUERY = """
 SELECT

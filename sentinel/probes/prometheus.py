@@ -24,7 +24,7 @@ from sentinel.probes.base import ProbeContext
 from sentinel.probes.body import BodyTooLarge, Stopped, off_loop, read_body
 from sentinel.probes.errors import describe_http_error
 from sentinel.probes.httpopts import request_headers, ssl_option
-from sentinel.results import Outcome, Sample
+from sentinel.probes.results import Outcome, Sample
 
 MAX_BODY = 32 * 1024 * 1024
 OFF_LOOP = 16 * 1024  # the text parser is slow (about 40 us a line): parse more off the loop

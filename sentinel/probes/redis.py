@@ -19,7 +19,7 @@ from sentinel.clock import Clock
 from sentinel.config.checks import RedisCheck
 from sentinel.config.units import format_duration
 from sentinel.probes.base import ProbeContext
-from sentinel.results import Outcome, Sample
+from sentinel.probes.results import Outcome, Sample
 
 LENGTH_COMMANDS = {
     "list": "LLEN",

@@ -9,7 +9,7 @@ from sentinel.clock import Clock
 from sentinel.config.checks import TcpCheck
 from sentinel.probes.base import ProbeContext
 from sentinel.probes.errors import describe_os_error
-from sentinel.results import Outcome, Sample
+from sentinel.probes.results import Outcome, Sample
 
 READ_LIMIT = 64 * 1024
 

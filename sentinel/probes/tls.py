@@ -21,7 +21,7 @@ from sentinel.config.checks import TlsCheck
 from sentinel.probes.base import ProbeContext
 from sentinel.probes.certs import ChainCache, presented_chain
 from sentinel.probes.errors import describe_os_error
-from sentinel.results import Outcome, Sample
+from sentinel.probes.results import Outcome, Sample
 
 HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
 EXPIRED = 10  # X509_V_ERR_CERT_HAS_EXPIRED

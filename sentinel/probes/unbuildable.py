@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentinel.probes import ProbeFactory
 from sentinel.probes.base import Probe, ProbeContext
-from sentinel.results import Outcome
+from sentinel.probes.registry import ProbeFactory
+from sentinel.probes.results import Outcome
 
 
 class Unbuildable:

@@ -16,12 +16,12 @@ from datetime import datetime
 from sentinel.config.models import Config
 from sentinel.config.references import selects
 from sentinel.config.rule import Rule
-from sentinel.results import Labels, Result
+from sentinel.probes.results import Labels, Result
 from sentinel.rules.evaluate import evaluate
 from sentinel.rules.expr import Binary, Call, Node, Unary, longest_window, parse
 from sentinel.rules.flapping import WINDOW, change_share, is_flapping
+from sentinel.rules.series import CheckSeries
 from sentinel.rules.state import AlertState, Event, step
-from sentinel.series import CheckSeries
 
 
 def fingerprint(rule: str, check: str, labels: Labels) -> str:

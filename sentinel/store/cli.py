@@ -15,6 +15,7 @@ import time
 from typing import Any, TextIO
 
 from sentinel.config import ConfigError, parse_duration
+from sentinel.config.settings import Settings, load
 from sentinel.store import StoreError, open_store
 from sentinel.store.copy import Line, copy_store
 from sentinel.store.migrations import LATEST, pending, refuse_newer
@@ -65,9 +66,6 @@ def _url(args: argparse.Namespace) -> str:
         return str(args.url)
     if url := os.environ.get("SENTINEL_STORAGE_URL"):
         return url
-    from sentinel.daemon import load
-    from sentinel.settings import Settings
-
     settings = Settings()
     if args.config:
         settings = settings.model_copy(update={"config": args.config})

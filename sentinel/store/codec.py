@@ -16,13 +16,13 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sentinel.incidents import Incident, IncidentEvent
+from sentinel.escalation.incidents import Incident, IncidentEvent
 from sentinel.notify.base import Notice
 from sentinel.notify.outbox import Delivery, decode_fallback, encode_fallback
-from sentinel.results import Result, Sample
+from sentinel.probes.results import Result, Sample
+from sentinel.routing.silences import Silence
 from sentinel.rules.engine import Instance
 from sentinel.rules.state import AlertState
-from sentinel.silences import Silence
 
 dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 loads = json.loads

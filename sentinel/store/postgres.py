@@ -23,11 +23,11 @@ from typing import Any
 
 import asyncpg
 
-from sentinel.heartbeats import Beat
 from sentinel.notify.base import firing_id
 from sentinel.notify.outbox import OPEN, Delivery
+from sentinel.probes.heartbeats import Beat
+from sentinel.routing.silences import Silence
 from sentinel.rules.engine import Instance
-from sentinel.silences import Silence
 from sentinel.store import MOVED_KEY, StoreError, refuse_moved
 from sentinel.store.codec import (
     ALERT_COLUMNS,

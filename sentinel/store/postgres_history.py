@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sentinel.incidents import Incident, IncidentEvent
-from sentinel.results import Result
+from sentinel.escalation.incidents import Incident, IncidentEvent
+from sentinel.probes.results import Result
 from sentinel.store.codec import (
     INCIDENT_COLUMNS,
     RESULT_COLUMNS,

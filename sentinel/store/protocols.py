@@ -27,12 +27,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sentinel.heartbeats import Beat
-from sentinel.incidents import Incident, IncidentEvent
+from sentinel.escalation.incidents import Incident, IncidentEvent
 from sentinel.notify.outbox import Delivery
-from sentinel.results import Result
+from sentinel.probes.heartbeats import Beat
+from sentinel.probes.results import Result
+from sentinel.routing.silences import Silence
 from sentinel.rules.engine import Instance
-from sentinel.silences import Silence
 
 
 class StoreLifecycle(Protocol):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
-from sentinel.results import Result
+from sentinel.probes.results import Result
 
 ROLLUP_EVERY = 20_000  # results between two writes of the daily uptime counts
 

@@ -15,13 +15,13 @@ from typing import Any
 
 import aiosqlite
 
-from sentinel.heartbeats import Beat
-from sentinel.incidents import Incident, IncidentEvent
+from sentinel.escalation.incidents import Incident, IncidentEvent
 from sentinel.notify.base import firing_id
 from sentinel.notify.outbox import OPEN, Delivery
-from sentinel.results import Result
+from sentinel.probes.heartbeats import Beat
+from sentinel.probes.results import Result
+from sentinel.routing.silences import Silence
 from sentinel.rules.engine import Instance
-from sentinel.silences import Silence
 from sentinel.store import MOVED_KEY, StoreError, refuse_moved
 from sentinel.store.codec import (
     ALERT_COLUMNS,

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable
 
 from sentinel.clock import Clock
-from sentinel.results import Result
+from sentinel.probes.results import Result
 from sentinel.store import ResultSink
 
 

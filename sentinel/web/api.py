@@ -23,16 +23,16 @@ from pydantic import ValidationError
 
 from sentinel.clock import Clock
 from sentinel.config import Config, parse_duration
-from sentinel.incidents import Incident, IncidentEvent, to_markdown
-from sentinel.reports import ReportSource, build_report
-from sentinel.results import Result
+from sentinel.escalation.incidents import Incident, IncidentEvent, to_markdown
+from sentinel.probes.results import Result
+from sentinel.reports.build import ReportSource, build_report
 from sentinel.store.protocols import HistoryStore, IncidentStore
-from sentinel.views import alert_shown
 from sentinel.web import models as m
 from sentinel.web.acks import AckSource
 from sentinel.web.auth import Gate
 from sentinel.web.models import dumped, request_problem
 from sentinel.web.openapi import document
+from sentinel.web.views import alert_shown
 
 log = structlog.get_logger("sentinel.web.api")
 

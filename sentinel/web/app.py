@@ -14,9 +14,8 @@ from typing import Any, Protocol
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from sentinel.heartbeats import PingKind
 from sentinel.metrics import Metrics
-from sentinel.views import contacts_shown
+from sentinel.probes.heartbeats import PingKind
 from sentinel.web.acks import add_ack_routes
 from sentinel.web.api import ApiSource, add_api_routes
 from sentinel.web.auth import FailureLimiter, Gate, configured_limits
@@ -24,6 +23,7 @@ from sentinel.web.headers import MAX_BODY, secure_answers
 from sentinel.web.models import Health, Readiness, dumped
 from sentinel.web.page import PageSource, add_page_routes
 from sentinel.web.twilio_voice import VoiceSource, add_twilio_voice_routes
+from sentinel.web.views import contacts_shown
 
 
 class StatusSource(ApiSource, PageSource, VoiceSource, Protocol):

@@ -40,11 +40,11 @@ from markupsafe import Markup
 
 from sentinel.clock import Clock
 from sentinel.config.models import Config
-from sentinel.incidents import Incident
-from sentinel.results import RecentRuns
+from sentinel.escalation.incidents import Incident
+from sentinel.probes.results import RecentRuns
 from sentinel.store.protocols import IncidentStore
-from sentinel.views import contacts_shown
 from sentinel.web import svg
+from sentinel.web.views import contacts_shown
 
 log = structlog.get_logger("sentinel.web.page")
 

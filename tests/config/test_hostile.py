@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from sentinel.cli import main
+from sentinel.cli.main import main
 from sentinel.config import ConfigError, HttpCheck, load_config, parse_config
 from sentinel.config.yamlread import MAX_ALIASES
 

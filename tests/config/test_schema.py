@@ -11,7 +11,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]  # no stubs in dev
 
-from sentinel.cli import main
+from sentinel.cli.main import main
 from sentinel.config import ConfigError, HttpCheck, parse_config, parse_duration
 from sentinel.config.schema import SCHEMA_DIALECT, SCHEMA_ID, config_schema, render_schema
 from sentinel.config.units import parse_size

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sentinel.settings import Settings, settings_problems
+from sentinel.config.settings import Settings, settings_problems
 
 
 def test_valid_overrides_have_no_problems(monkeypatch: pytest.MonkeyPatch) -> None:

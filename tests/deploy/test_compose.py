@@ -17,7 +17,7 @@ import yaml
 from pydantic import SecretStr
 
 from sentinel.config import load_config
-from sentinel.settings import Settings, settings_problems
+from sentinel.config.settings import Settings, settings_problems
 from tests.deploy.promtool import DEPLOY, ROOT
 
 COMPOSE = DEPLOY / "compose.yaml"

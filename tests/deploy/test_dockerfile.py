@@ -219,12 +219,12 @@ def test_the_build_context_has_what_the_build_needs(tmp_path: Path) -> None:
     patterns = ignore_patterns()
     for needed in ("pyproject.toml", "constraints.txt", "README.md", "config/container.yaml"):
         assert not dockerignored(needed, patterns), needed
-    assert not dockerignored("sentinel/cli.py", patterns)
+    assert not dockerignored("sentinel/cli/main.py", patterns)
     for clutter in (".venv/bin/python", ".git/HEAD", ".state/demo.db", "tests/test_cli.py"):
         assert dockerignored(clutter, patterns), clutter
     assert dockerignored("sentinel/__pycache__/cli.cpython-311.pyc", patterns)
     build_context(tmp_path)
-    assert (tmp_path / "sentinel" / "cli.py").is_file()
+    assert (tmp_path / "sentinel" / "cli" / "main.py").is_file()
     assert (tmp_path / "README.md").is_file()  # hatchling reads it as the readme
     assert not list(tmp_path.rglob("__pycache__"))
 

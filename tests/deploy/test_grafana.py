@@ -26,11 +26,11 @@ import yaml
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
+from sentinel.app.daemon import Daemon
 from sentinel.clock import SystemClock
 from sentinel.config import load_config
-from sentinel.daemon import Daemon
+from sentinel.config.settings import Settings
 from sentinel.logs import Redactor, configure
-from sentinel.settings import Settings
 from tests.conftest import free_port
 from tests.deploy.promtool import DEPLOY, run_promtool
 

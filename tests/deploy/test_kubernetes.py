@@ -18,8 +18,8 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from sentinel.app.daemon import STOP_GRACE_MAX
 from sentinel.config import ConfigError, load_config
-from sentinel.daemon import STOP_GRACE_MAX
 from tests.services import missing
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,7 +22,7 @@ from sentinel.notify import build_notifier
 from sentinel.notify.base import AlertFacts, Notice
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.render import Renderer
-from sentinel.results import LatestResults
+from sentinel.probes.results import LatestResults
 from sentinel.store.sqlite import SqliteStore
 from tests.notify.fakes import Fault, PagerDuty, SendGrid, SlackApi, Twilio
 

@@ -14,7 +14,7 @@ from sentinel.metrics import Metrics
 from sentinel.notify.base import AlertFacts, DeliveryError, Notice, Sent
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.outbox import Delivery
-from sentinel.results import LatestResults
+from sentinel.probes.results import LatestResults
 from sentinel.store.sqlite import SqliteStore
 
 

@@ -35,9 +35,9 @@ from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.outbox import Delivery
 from sentinel.notify.render import Renderer
 from sentinel.notify.storm import StormGate
-from sentinel.results import LatestResults
-from sentinel.scenario import parse_scenario
-from sentinel.simulate import simulate
+from sentinel.probes.results import LatestResults
+from sentinel.simulate.replay import simulate
+from sentinel.simulate.scenario import parse_scenario
 from sentinel.store.sqlite import SqliteStore
 from tests.notify.fakes import Receiver
 from tests.notify.test_dispatcher import Scripted, delivery, make, put, run

@@ -15,7 +15,7 @@ import yaml
 
 from sentinel.clock import FakeClock
 from sentinel.config import parse_config
-from sentinel.results import Result, Sample
+from sentinel.probes.results import Result, Sample
 from sentinel.rules.engine import RuleEngine
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from sentinel.clock import FakeClock
 from sentinel.probes.base import ProbeContext
-from sentinel.results import Outcome
+from sentinel.probes.results import Outcome
 
 BIG = 2 * 1024 * 1024
 HEALTHY = {"status": "healthy", "database": "connected", "uptime": 42, "ready": True, "load": "0.5"}

@@ -18,8 +18,9 @@ from pydantic import TypeAdapter
 
 from sentinel.clock import SystemClock
 from sentinel.config.checks import Check
-from sentinel.probes import ProbeContext, registry
-from sentinel.runner import Armed, execute
+from sentinel.probes.base import ProbeContext
+from sentinel.probes.registry import registry
+from sentinel.probes.runner import Armed, execute
 from tests.probes.hostile import TLS_PORTS
 
 

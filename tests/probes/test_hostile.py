@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from sentinel.clock import SystemClock
-from sentinel.probes import ProbeContext, registry
-from sentinel.runner import Armed, execute
+from sentinel.probes.base import ProbeContext
+from sentinel.probes.registry import registry
+from sentinel.probes.runner import Armed, execute
 from tests.probes.hostile import Hostile, start
 from tests.probes.hostile_cases import CASE_NAMES, cases, check_of
 

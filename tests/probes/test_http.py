@@ -12,7 +12,7 @@ import pytest
 from sentinel.config import HttpCheck
 from sentinel.probes.base import ProbeContext
 from sentinel.probes.http import HttpProbe
-from sentinel.results import Outcome
+from sentinel.probes.results import Outcome
 from tests.probes.chains import make_chain
 from tests.probes.conftest import BIG, NOW, Server, Tls, serve
 

@@ -14,7 +14,7 @@ import pytest
 from sentinel.config.checks import PostgresCheck
 from sentinel.probes.base import ProbeContext
 from sentinel.probes.postgres import PostgresProbe
-from sentinel.results import Outcome
+from sentinel.probes.results import Outcome
 from tests.conftest import free_port
 from tests.probes.conftest import sample_values
 from tests.services import unavailable

@@ -12,11 +12,11 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from sentinel.config.checks import Check, PrometheusCheck
-from sentinel.probes import registry
 from sentinel.probes.base import ProbeContext
 from sentinel.probes.body import Stopped
 from sentinel.probes.prometheus import PrometheusProbe, select_samples
-from sentinel.results import Outcome
+from sentinel.probes.registry import registry
+from sentinel.probes.results import Outcome
 from tests.probes.conftest import sample_values
 
 

@@ -12,7 +12,7 @@ from sentinel.clock import FakeClock
 from sentinel.config.checks import RedisCheck
 from sentinel.probes.base import ProbeContext
 from sentinel.probes.redis import Counters, RedisProbe, info_samples
-from sentinel.results import Outcome
+from sentinel.probes.results import Outcome
 from tests.conftest import free_port
 from tests.probes.conftest import sample_values
 from tests.services import unavailable

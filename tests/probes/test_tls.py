@@ -15,8 +15,8 @@ import trustme
 from sentinel.clock import FakeClock
 from sentinel.config.checks import TlsCheck
 from sentinel.probes.base import ProbeContext
+from sentinel.probes.results import Outcome
 from sentinel.probes.tls import TlsProbe
-from sentinel.results import Outcome
 from tests.conftest import free_port
 from tests.probes.chains import make_chain
 from tests.probes.conftest import NOW, sample_values

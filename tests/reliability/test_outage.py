@@ -25,7 +25,7 @@ from sentinel.notify.base import AlertFacts, Notice
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.outbox import Delivery
 from sentinel.notify.retry import retry_delay
-from sentinel.results import LatestResults
+from sentinel.probes.results import LatestResults
 from sentinel.store.sqlite import SqliteStore
 from tests.notify.fakes import (
     Fake,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sentinel.clock import FakeClock
 from sentinel.config import parse_config
-from sentinel.results import Result, Sample
+from sentinel.probes.results import Result, Sample
 from sentinel.rules.engine import Instance, RuleEngine, Transition
 
 CONFIG = """

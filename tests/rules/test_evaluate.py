@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sentinel.results import Result, Sample
+from sentinel.probes.results import Result, Sample
 from sentinel.rules.evaluate import evaluate, extrapolated, quantile
 from sentinel.rules.expr import parse
-from sentinel.series import CheckSeries
+from sentinel.rules.series import CheckSeries
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

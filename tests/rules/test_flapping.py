@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sentinel.clock import FakeClock
 from sentinel.config import parse_config
-from sentinel.results import Result, Sample
+from sentinel.probes.results import Result, Sample
 from sentinel.rules.engine import RuleEngine
 from sentinel.rules.flapping import change_share, is_flapping
 

@@ -8,7 +8,7 @@ import pytest
 
 from sentinel.clock import FakeClock
 from sentinel.config import load_config
-from sentinel.results import Result, Sample
+from sentinel.probes.results import Result, Sample
 from sentinel.rules.engine import RuleEngine
 from tests.examples import EXAMPLE_ENV, PROJECT_EXAMPLE
 

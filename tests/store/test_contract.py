@@ -11,14 +11,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sentinel.heartbeats import Beat
-from sentinel.incidents import Incident, IncidentEvent
+from sentinel.escalation.incidents import Incident, IncidentEvent
 from sentinel.notify.base import AlertFacts, Notice
 from sentinel.notify.outbox import Delivery, State
-from sentinel.results import Result, Sample
+from sentinel.probes.heartbeats import Beat
+from sentinel.probes.results import Result, Sample
+from sentinel.routing.silences import Silence
 from sentinel.rules.engine import Instance
 from sentinel.rules.state import AlertState
-from sentinel.silences import Silence
 from sentinel.store import MOVED_KEY, StoreError, open_store
 from sentinel.store.protocols import (
     AlertStore,

@@ -16,13 +16,13 @@ from typing import cast
 import asyncpg
 import pytest
 
-from sentinel.cli import main
+from sentinel.app.daemon import Daemon
+from sentinel.cli.main import main
 from sentinel.clock import SystemClock
 from sentinel.config import load_config
-from sentinel.daemon import Daemon
+from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
-from sentinel.results import Result, Sample
-from sentinel.settings import Settings
+from sentinel.probes.results import Result, Sample
 from sentinel.store import open_store
 from sentinel.store.sqlite import SqliteStore
 from sentinel.web import svg

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from sentinel.results import Result, Sample
+from sentinel.probes.results import Result, Sample
 from sentinel.store import StoreError, open_store
 from sentinel.store.migrations import LATEST, MIGRATIONS, Migration, migrate, user_version
 from sentinel.store.sqlite import SqliteStore

@@ -9,14 +9,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from sentinel.cli import main
-from sentinel.heartbeats import Beat
-from sentinel.incidents import Incident, IncidentEvent
+from sentinel.cli.main import main
+from sentinel.escalation.incidents import Incident, IncidentEvent
 from sentinel.notify.base import AlertFacts, Notice
 from sentinel.notify.outbox import Delivery
+from sentinel.probes.heartbeats import Beat
+from sentinel.routing.silences import Silence
 from sentinel.rules.engine import Instance
 from sentinel.rules.state import AlertState
-from sentinel.silences import Silence
 from sentinel.store import MOVED_KEY, StoreError, open_store
 from sentinel.store.copy import copy_store, count, tables
 from sentinel.store.migrations import LATEST

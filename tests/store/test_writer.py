@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from sentinel.clock import FakeClock
-from sentinel.heartbeats import Beat
-from sentinel.results import Result
+from sentinel.probes.heartbeats import Beat
+from sentinel.probes.results import Result
+from sentinel.routing.silences import Silence
 from sentinel.rules.engine import Instance
-from sentinel.silences import Silence
 from sentinel.store.sqlite import SqliteStore
 from sentinel.store.writer import ResultWriter
 from tests.store.test_sqlite import result

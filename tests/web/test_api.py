@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from sentinel.app.daemon import Daemon
 from sentinel.clock import SystemClock
 from sentinel.config import load_config, secret_values
-from sentinel.daemon import Daemon
+from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
-from sentinel.settings import Settings
 from tests.conftest import free_port
+from tests.polling import eventually
 
 TOKEN = "api-token-5f0c1d2e3b4a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -96,15 +96,6 @@ async def http(daemon: Daemon) -> AsyncIterator[aiohttp.ClientSession]:
     host, port = daemon.listening[0]
     async with aiohttp.ClientSession(f"http://{host}:{port}") as session:
         yield session
-
-
-async def eventually(probe: Callable[[], Awaitable[bool]], seconds: float = 15.0) -> None:
-    """Ask real I/O until it shows the expected state; bounded in time."""
-    for _ in range(int(seconds / 0.05)):
-        if await probe():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 async def get(http: aiohttp.ClientSession, path: str, status: int = 200) -> Any:

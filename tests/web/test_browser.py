@@ -12,7 +12,7 @@ import pytest
 import structlog
 from playwright.async_api import async_playwright, expect
 
-from sentinel.daemon import Daemon
+from sentinel.app.daemon import Daemon
 from tests.conftest import Target
 from tests.services import system_tool
 from tests.web.test_page import base_url, config_text, start_daemon

@@ -10,21 +10,21 @@ import io
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 
+from sentinel.app.daemon import Daemon
 from sentinel.clock import SystemClock
 from sentinel.config import load_config, secret_values
-from sentinel.daemon import Daemon
+from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
-from sentinel.settings import Settings
 from tests.conftest import free_port
 from tests.notify.fakes import SendGrid, Twilio
+from tests.polling import eventually
 
 TOKEN = "api-token-hostile-4b3c2d1e"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -127,14 +127,6 @@ async def client(daemon: Daemon, source: str = "127.0.0.1") -> AsyncIterator[aio
         yield http
 
 
-async def eventually(probe: Callable[[], Any], seconds: float = 20.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if await probe():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 async def notified(daemon: Daemon) -> tuple[str, str]:
     """Wait until the firing alert's notices reached alice (sms, email) and the lead:
     (the alert's fingerprint, its incident's id)."""
@@ -149,7 +141,7 @@ async def notified(daemon: Daemon) -> tuple[str, str]:
                 text = await r.text()
             return all(a in text for a in ADDRESSES)
 
-        await eventually(told)
+        await eventually(told, seconds=20.0)
         async with http.get("/api/v1/incidents") as resp:
             incident = (await resp.json())["items"][0]
     return incident["fingerprint"], incident["id"]

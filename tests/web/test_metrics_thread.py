@@ -9,11 +9,11 @@ from pathlib import Path
 import aiohttp
 from aiohttp.test_utils import TestServer
 
+from sentinel.app.daemon import Daemon
 from sentinel.clock import FakeClock
 from sentinel.config import load_config
-from sentinel.daemon import Daemon
+from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
-from sentinel.settings import Settings
 from sentinel.web.app import create_app
 
 CONFIG = """
@@ -45,7 +45,7 @@ async def test_the_loop_changing_alerts_during_a_render_breaks_nothing(tmp_path:
         return out
 
     daemon.metrics.watch_alerts(counts)
-    app = create_app(daemon, daemon.metrics)
+    app = create_app(daemon.facade, daemon.metrics)
     async with TestServer(app, host="127.0.0.1") as server, aiohttp.ClientSession() as http:
         scrape = asyncio.ensure_future(http.get(server.make_url("/metrics")))
         reached = asyncio.ensure_future(asyncio.to_thread(paused.wait, 5))

@@ -7,7 +7,7 @@ import asyncio
 import hashlib
 import hmac
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,16 +17,17 @@ import aiohttp
 import pytest
 import structlog
 
+from sentinel.app.daemon import Daemon
 from sentinel.clock import SystemClock
 from sentinel.config import load_config
-from sentinel.daemon import Daemon
+from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
-from sentinel.results import Result, Sample
-from sentinel.settings import Settings
+from sentinel.probes.results import Result, Sample
 from sentinel.store import open_store
 from sentinel.store.sqlite import SqliteStore
 from sentinel.web import page, svg
 from tests.conftest import Target, free_port
+from tests.polling import eventually
 
 # -- a real daemon on loopback ------------------------------------------------
 
@@ -76,15 +77,6 @@ async def start_daemon(tmp_path: Path, text: str) -> Daemon:
     daemon = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
     await daemon.start()
     return daemon
-
-
-async def eventually(predicate: Callable[[], bool], seconds: float = 15.0) -> None:
-    """Poll real I/O until it shows the expected state; bounded in time."""
-    for _ in range(int(seconds / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def base_url(daemon: Daemon) -> str:
@@ -198,7 +190,7 @@ def row_of(html: str, check: str) -> str:
 async def test_page_sends_security_headers_and_escapes(acking: Daemon) -> None:
     """CSP without script, nosniff, same-origin referrers, no caching; the title and a
     silence comment with markup arrive escaped."""
-    await acking.add_silence(
+    await acking.facade.add_silence(
         {"matchers": {"check": "api"}, "author": "bob", "comment": "<script>x()</script>"}
     )
     shown = await get(acking)

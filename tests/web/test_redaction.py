@@ -6,8 +6,14 @@ from __future__ import annotations
 import json
 
 from sentinel.config import parse_config
-from sentinel.incidents import Incident, IncidentEvent, event_view, shown_target, to_markdown
-from sentinel.views import alert_shown, redacted_config, redacted_url
+from sentinel.escalation.incidents import (
+    Incident,
+    IncidentEvent,
+    event_view,
+    shown_target,
+    to_markdown,
+)
+from sentinel.web.views import alert_shown, redacted_config, redacted_url
 
 NEW_NOTICE = IncidentEvent(
     1.0,

@@ -14,6 +14,13 @@ from datetime import datetime
 Labels = tuple[tuple[str, str], ...]
 
 
+def sample_key(name: str, labels: Labels) -> str:
+    """A sample's name as Prometheus writes it: ``up``, ``http_status{code="200"}``."""
+    if not labels:
+        return name
+    return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels) + "}"
+
+
 @dataclass(frozen=True, slots=True)
 class Sample:
     """One number a probe observed, e.g. ``key_length{key="queue"} 1001``."""

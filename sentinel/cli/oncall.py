@@ -4,8 +4,6 @@ The command reads the clock once (or takes ``--at``) and hands the time to the
 pure functions of :mod:`sentinel.escalation.oncall`.
 """
 
-# ruff: noqa: T201  (a CLI command prints its answers, like sentinel/cli.py)
-
 from __future__ import annotations
 
 import argparse

@@ -4,7 +4,7 @@
 APScheduler's :class:`CronTrigger` from the clock's now, sleeps on the clock
 until the earliest, builds the report for the entry's ``period`` ending at the
 fire time, and hands ``send(name, targets, Notice(kind="report", ...))`` the
-summary (:func:`sentinel.reports.summary_text`). The daemon's ``send`` puts the
+summary (:func:`sentinel.reports.render.summary_text`). The daemon's ``send`` puts the
 notice in the outbox, one row per route of each target.
 
 A fire time missed while sentinel was down is not caught up: the next one is
@@ -27,7 +27,8 @@ from sentinel.config import Config
 from sentinel.config.cron import crontab
 from sentinel.config.models import Report
 from sentinel.notify.base import Notice
-from sentinel.reports import ReportSource, build_report, summary_text
+from sentinel.reports.build import ReportSource, build_report
+from sentinel.reports.render import summary_text
 
 log = structlog.get_logger("sentinel.reports")
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import structlog
 
-from sentinel.cli import main
+from sentinel.cli.main import main
+from sentinel.cli.oncall import oncall_command
 from sentinel.clock import FakeClock
 from sentinel.config import parse_config
-from sentinel.escalation.oncall_cli import oncall_command
 
 CONFIG = """
 contacts:

@@ -16,8 +16,8 @@ import structlog
 
 from sentinel.clock import Clock
 from sentinel.config import CheckBase, format_duration
-from sentinel.probes import Probe
-from sentinel.results import LatestResults, Outcome, Result, Sample
+from sentinel.probes.base import Probe
+from sentinel.probes.results import LatestResults, Outcome, Result, Sample
 
 log = structlog.get_logger("sentinel.runner")
 

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 from sentinel.config.cron import crontab
 from sentinel.config.models import AlertMatcher, Config, Inhibit, Maintenance
 from sentinel.config.rule import Rule
-from sentinel.results import Labels
-from sentinel.silences import Silence, silenced_by
+from sentinel.probes.results import Labels
+from sentinel.routing.silences import Silence, silenced_by
 
 Firing = Sequence[tuple[str, dict[str, str]]]  # (alert id, labels) of every firing alert
 

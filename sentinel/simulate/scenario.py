@@ -21,8 +21,8 @@ from typing import Any
 import yaml
 
 from sentinel.config import Config, format_duration, parse_duration
-from sentinel.results import Labels
-from sentinel.silences import check_matchers
+from sentinel.probes.results import Labels
+from sentinel.routing.silences import check_matchers
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday
 MAX_UNTIL = 7 * 86400.0

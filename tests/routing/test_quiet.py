@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sentinel.config import Config, parse_config
-from sentinel.rules.routing import in_maintenance, inhibited_by, quiet_reason
+from sentinel.routing.quiet import in_maintenance, inhibited_by, quiet_reason
 
 CONFIG = """
 checks:

@@ -2,20 +2,24 @@
 
 This is the only module that knows all the others. Data flows one way:
 scheduler -> runner (probe -> Result) -> sinks (latest results, metrics,
-history writer, rules) -> transitions -> escalation -> outbox -> dispatcher.
+history writer, rules) -> transitions -> the alert shell (app/alerts.py:
+persist, routing, escalation) -> outbox -> dispatcher. What the web app reads
+and writes is app/facade.py.
+
+It runs past 400 lines because lifecycle is one sequence: what start() opens,
+stop() closes in reverse, and reload() swaps in place; split up, the order
+would live in several files.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import hmac
 import os
 import secrets
 import signal
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,48 +29,42 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from sentinel import __version__, views
+from sentinel import __version__
+from sentinel.app.alerts import RULE_TICK, Alerts
+from sentinel.app.facade import Facade
+from sentinel.app.watchdog import Observations, Watchdog
 from sentinel.clock import Clock, sleep_or_wake
 from sentinel.config import (
     Config,
     ConfigError,
-    load_config,
     secret_values,
     split_listen,
 )
-from sentinel.config.checks import HeartbeatCheck
 from sentinel.config.models import Channel
-from sentinel.escalation.escalator import Escalator, Live
-from sentinel.escalation.facts import alert_facts
-from sentinel.escalation.targets import who_is_on_call
-from sentinel.heartbeats import HeartbeatBook, PingKind
+from sentinel.config.settings import Settings, load
+from sentinel.escalation.escalator import Escalator
 from sentinel.logs import Redactor
 from sentinel.metrics import Metrics
 from sentinel.notify import build_notifier
-from sentinel.notify.acklink import check_token, make_token
-from sentinel.notify.base import AlertFacts, Notice, Notifier
+from sentinel.notify.base import Notice, Notifier
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.render import Renderer
-from sentinel.probes import ProbeContext, registry
+from sentinel.probes.base import ProbeContext
+from sentinel.probes.heartbeats import HeartbeatBook
+from sentinel.probes.registry import registry
+from sentinel.probes.results import LatestResults, RecentRuns, Result
+from sentinel.probes.runner import Armed, CheckRunner
+from sentinel.probes.scheduler import Scheduler
 from sentinel.probes.unbuildable import Unbuildable, build_probe
-from sentinel.report_schedule import ReportScheduler
-from sentinel.results import LatestResults, RecentRuns, Result
-from sentinel.rules.engine import Instance, RuleEngine, Transition
-from sentinel.rules.routing import alert_labels, why_quiet
-from sentinel.runner import Armed, CheckRunner
-from sentinel.scheduler import Scheduler
-from sentinel.settings import Settings, settings_problems
-from sentinel.silences import Silence, silence_from_request
+from sentinel.reports.schedule import ReportScheduler
+from sentinel.rules.engine import RuleEngine, Transition
 from sentinel.store import Store, StoreError, open_store
 from sentinel.store.writer import ResultWriter
-from sentinel.watchdog import Observations, Watchdog
 from sentinel.web.app import create_app
 
 log = structlog.get_logger("sentinel.daemon")
 PRUNE_EVERY = 3600.0
-RULE_TICK = 5.0  # re-evaluate every rule this often, for transitions between results
 ESCALATION_TICK = 1.0  # escalation steps fall due between transitions
-FOR_MARGIN = 0.005  # past a `for` deadline: uvloop's clock has millisecond resolution
 STOP_GRACE_MAX = 30.0
 RETRY_MAX = 30.0  # longest wait between two attempts to open the store at start
 
@@ -83,23 +81,6 @@ class StartError(Exception):
 def retry_delay(attempt: int) -> float:
     """Backoff before start-up retry ``attempt`` (1, 2, 4, ... seconds, at most 30)."""
     return float(min(RETRY_MAX, 2 ** min(attempt - 1, 10)))
-
-
-def apply_settings(config: Config, settings: Settings) -> Config:
-    """Environment settings win over the file where both speak."""
-    problems = settings_problems(settings)
-    if problems:
-        raise ConfigError(problems)
-    server, storage = config.server, config.storage
-    if settings.listen:
-        server = server.model_copy(update={"listen": settings.listen})
-    if settings.storage_url is not None:
-        storage = storage.model_copy(update={"url": settings.storage_url})
-    return config.model_copy(update={"server": server, "storage": storage})
-
-
-def load(settings: Settings, env: Mapping[str, str]) -> Config:
-    return apply_settings(load_config(settings.config, env), settings)
 
 
 class Daemon:
@@ -151,14 +132,20 @@ class Daemon:
         )
         self.dispatcher = Dispatcher(self.store, clock, self.metrics, config.notifications)
         self.escalator = Escalator(config, self.store, self.dispatcher, clock, self.metrics)
+        self._kick = asyncio.Event()
+        self.alerts = Alerts(
+            config,
+            self.rules,
+            self.latest,
+            self.store,
+            self.escalator,
+            clock,
+            on_firing=self._kick.set,
+        )
         self.reports = ReportScheduler(config, self.store, clock, self._send_report)
         self.notifiers: dict[str, tuple[Channel, Notifier]] = {}
         self._notify_session: aiohttp.ClientSession | None = None
-        self._kick = asyncio.Event()
-        self.ack_key = b""
         self.armed: dict[str, Armed] = {}
-        self.check_named = {c.name: c for c in config.checks}
-        self.silences: list[Silence] = []
         self.unsupported: dict[str, str] = {}
         self.started_at: datetime = clock.now()
         self._stop = asyncio.Event()
@@ -168,6 +155,7 @@ class Daemon:
         self.listening: list[tuple[str, int]] = []
         self._opened = AsyncExitStack()
         self._reloading = asyncio.Lock()
+        self.facade = Facade(self)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -185,8 +173,8 @@ class Daemon:
             opened.push_async_callback(self.writer.stop)
             self.rules.configure(self.config)
             self.rules.restore(await self.store.load_alerts())
-            self.silences = await self.store.load_silences()
-            self.ack_key = await self._ack_key(self.config)
+            self.alerts.silences = await self.store.load_silences()
+            self.alerts.ack_key = await self._ack_key(self.config)
             await self.escalator.restore()
             self._notify_session = aiohttp.ClientSession()
             opened.push_async_callback(self._notify_session.close)
@@ -203,11 +191,11 @@ class Daemon:
             opened.push_async_callback(self._stop_scheduler)
             await self._serve()
             opened.push_async_callback(self._stop_background)
-            self._spawn(self._prune_loop())
-            self._spawn(self._rule_loop())
-            self._spawn(self._escalation_loop())
-            self._spawn(self.reports.run())
-            self._spawn(self._watchdog().run())
+            self.spawn(self._prune_loop())
+            self.spawn(self._rule_loop())
+            self.spawn(self._escalation_loop())
+            self.spawn(self.reports.run())
+            self.spawn(self._watchdog().run())
         except BaseException as exc:
             await self._close_opened()
             if isinstance(exc, StoreError):
@@ -275,7 +263,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
+        loop.add_signal_handler(signal.SIGHUP, lambda: self.spawn(self.reload()))
         try:
             await self.start()
             try:
@@ -299,7 +287,7 @@ class Daemon:
                 problems = [self.redactor.scrub(p) for p in problems]
                 log.error("config_reload_failed", problems=problems)
                 return problems
-            self.ack_key = await self._ack_key(new)
+            self.alerts.ack_key = await self._ack_key(new)
             old = self.armed
             self._switch_to(new)
             await self._close_probes(p for name, p in old.items() if self.armed.get(name) is not p)
@@ -316,6 +304,7 @@ class Daemon:
         self.redactor.set_secrets(secret_values(new))
         self.rules.configure(new)
         self.escalator.configure(new)
+        self.alerts.configure(new)
         self.reports.config = new
         self._configure_channels(new)
         self._arm(new)
@@ -353,7 +342,6 @@ class Daemon:
                 log.error("probe_unbuildable", check=check.name, reason=probe.reason)
             armed[check.name] = Armed(check, check.type, probe)
         self.armed, self.unsupported = armed, unsupported
-        self.check_named = {c.name: c for c in config.checks}
         self.runner.arm(armed)
         self.latest.retain(set(armed))
         self.recent.retain(set(armed))
@@ -394,7 +382,7 @@ class Daemon:
             {name: (ch.type, n) for name, (ch, n) in built.items()}, config.notifications
         )
         if retired:
-            self._spawn(self._close_notifiers(retired))
+            self.spawn(self._close_notifiers(retired))
 
     async def _close_notifiers(self, notifiers: Iterable[Notifier]) -> None:
         for n in list(notifiers):
@@ -418,7 +406,7 @@ class Daemon:
                 log.warning("probe_close_failed", check=a.check.name, error=type(exc).__name__)
 
     async def _serve(self) -> None:
-        app = create_app(self, self.metrics)
+        app = create_app(self.facade, self.metrics)
         self._web = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._web.setup()
         host, port = split_listen(self.config.server.listen)
@@ -431,7 +419,7 @@ class Daemon:
             raise StartError(f"cannot listen on {self.config.server.listen}: {reason}") from None
         self.listening = [(str(a[0]), int(a[1])) for a in self._web.addresses]
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._finished)
@@ -485,7 +473,7 @@ class Daemon:
             self._announce(self.rules.tick(self.clock.now()))
 
     def _announce(self, transitions: list[Transition]) -> None:
-        """Alert transitions: logged now; notifications come with escalation (issue 5)."""
+        """Alert transitions: logged now, then persisted and acted on by the alert shell."""
         for t in transitions:
             inst = t.instance
             log.warning(
@@ -496,51 +484,18 @@ class Daemon:
                 severity=t.severity,
                 value=inst.value,
                 fingerprint=inst.fingerprint,
-                suppressed=self._quiet(inst) if t.event != "resolved" else None,
+                suppressed=self.alerts.quiet(inst) if t.event != "resolved" else None,
             )
-            if t.event in ("pending", "firing", "resolved", "cleared"):
-                self._spawn(self._keep_alert(t))
-            if t.event == "pending":
-                rule = self.rules.rule(inst.rule, inst.check)
-                if rule is not None and rule.for_ > 0:
-                    self._spawn(self._fire_when_due(inst.rule, inst.check, t.at + rule.for_))
-            elif t.event == "flapping" and self._quiet(inst) is None:
-                rule = self.rules.rule(inst.rule, inst.check)
-                self._spawn(
-                    self.escalator.flapping(
-                        self._facts(inst), rule.escalation if rule is not None else None
-                    )
-                )
+            self.spawn(self.alerts.accept(t))
+            due = self.alerts.due_at(t)
+            if due is not None:
+                self.spawn(self._fire_when_due(inst.rule, inst.check, due))
 
     async def _fire_when_due(self, rule: str, check: str, due: float) -> None:
         """Evaluate a pending alert the moment its ``for`` elapses (results may be an
         interval apart: waiting for the next one would page up to an interval late)."""
-        await self.clock.sleep(max(0.0, due - self.clock.now().timestamp()) + FOR_MARGIN)
+        await self.clock.sleep(max(0.0, due - self.clock.now().timestamp()))
         self._announce(self.rules.evaluate_pair(rule, check, self.clock.now()))
-
-    async def _keep_alert(self, t: Transition) -> None:
-        """Alert state goes to the store at each transition, so a restart resumes it;
-        only then do its notifications go to the outbox."""
-        try:
-            if t.event in ("pending", "firing"):
-                await self.store.save_alert(t.instance)
-            else:
-                await self.store.delete_alert(t.instance.fingerprint)
-        except Exception as exc:
-            log.error(
-                "alert_save_failed", fingerprint=t.instance.fingerprint, error=type(exc).__name__
-            )
-        if t.event == "firing":
-            self._kick.set()
-        elif t.event == "resolved":
-            try:
-                await self.escalator.resolved(t.instance.fingerprint)
-            except Exception as exc:
-                log.error(
-                    "escalation_failed",
-                    fingerprint=t.instance.fingerprint,
-                    error=type(exc).__name__,
-                )
 
     async def _send_report(self, name: str, targets: Sequence[str], notice: Notice) -> None:
         await self.escalator.announce(f"report:{name}", notice, targets)
@@ -550,267 +505,22 @@ class Daemon:
         while True:
             self._kick.clear()
             try:
-                await self.escalator.tick(self._live())
+                await self.escalator.tick(self.alerts.live())
             except Exception as exc:
                 log.error("escalation_failed", error=type(exc).__name__)
             await sleep_or_wake(self.clock, self._kick, ESCALATION_TICK)
 
-    def _live(self) -> dict[str, Live]:
-        firing = [i for i in self.rules.active() if i.state.state == "firing"]
-        if not firing:
-            return {}
-        down, all_firing = self._down(), self._firing()
-        live = {}
-        for inst in firing:
-            rule = self.rules.rule(inst.rule, inst.check)
-            live[inst.fingerprint] = Live(
-                facts=self._facts(inst),
-                quiet=self._quiet(inst, down, all_firing),
-                flapping=(inst.rule, inst.check) in self.rules.flapping,
-                policy=rule.escalation if rule is not None else None,
-            )
-        return live
-
-    def _facts(self, inst: Instance) -> AlertFacts:
-        fp = inst.fingerprint
-        result = self.latest.get(inst.check)
-        oncall = who_is_on_call(self.config, self.clock.now())
-        return alert_facts(
-            fingerprint=fp,
-            rule=self.rules.rule(inst.rule, inst.check),
-            rule_name=inst.rule,
-            check=inst.check,
-            labels=self._alert_labels(inst),
-            value=inst.value,
-            error=result.error if result is not None else None,
-            fired_at=inst.state.fired_at,
-            ack_url=self.ack_url(fp, inst.state.fired_at),
-            oncall=next(iter(oncall.values()), None),
-        )
-
-    def ack_url(self, fingerprint: str, fired_at: float | None) -> str | None:
-        """A signed link that acknowledges this firing without the API token, while valid."""
-        base = self.config.server.external_url
-        if not base:
-            return None
-        expires = self.clock.now().timestamp() + self.config.server.ack_link_ttl
-        token = make_token(fingerprint, fired_at, expires, self.ack_key)
-        return f"{base.rstrip('/')}/ack/{fingerprint}/{token}"
-
-    def _down(self) -> set[str]:
-        return {name for name, result in self.latest.items() if not result.ok}
-
-    def _alert_labels(self, inst: Instance) -> dict[str, str]:
-        check = self.check_named.get(inst.check)
-        return alert_labels(
-            inst.rule,
-            inst.check,
-            inst.labels,
-            check.labels if check is not None else {},
-            self.rules.rule(inst.rule, inst.check),
-        )
-
-    def _quiet(
-        self,
-        inst: Instance,
-        down: set[str] | None = None,
-        firing: list[tuple[str, dict[str, str]]] | None = None,
-    ) -> str | None:
-        """Why this alert is suppressed now (dependency, maintenance, silence, inhibition)."""
-        check = self.check_named.get(inst.check)
-        return why_quiet(
-            self.config,
-            inst.check,
-            check.labels if check is not None else {},
-            self._alert_labels(inst),
-            inst.fingerprint,
-            self.clock.now(),
-            self._down() if down is None else down,
-            self.silences,
-            self._firing if firing is None else lambda: firing,
-        )
-
-    def _firing(self) -> list[tuple[str, dict[str, str]]]:
-        return [
-            (i.fingerprint, self._alert_labels(i))
-            for i in self.rules.active()
-            if i.state.state == "firing"
-        ]
-
     def _alert_counts(self) -> list[tuple[str, str]]:
-        return [(i.state.state, self._severity(i)) for i in self.rules.active()]
+        return [(i.state.state, self.alerts.severity(i)) for i in self.rules.active()]
 
-    def _severity(self, inst: Instance) -> str:
-        rule = self.rules.rule(inst.rule, inst.check)
-        return rule.severity if rule is not None else "high"
+    @property
+    def ack_key(self) -> bytes:
+        return self.alerts.ack_key
+
+    def status(self) -> dict[str, Any]:
+        """The status of every check and alert (what ``GET /api/v1/status`` answers)."""
+        return self.facade.status()
 
     def _store_failed(self, exc: BaseException) -> None:
         self.metrics.store_write_failures.inc()
         log.warning("store_write_failed", error=type(exc).__name__, pending=self.writer.pending)
-
-    # -- what the web app reads and writes ----------------------------------
-
-    def api_token(self) -> str | None:
-        token = self.config.server.api_token
-        return token.get_secret_value() if token is not None and token.get_secret_value() else None
-
-    def list_silences(self) -> list[dict[str, Any]]:
-        now = self.clock.now()
-        return [dict(s.to_json(), active=s.active(now)) for s in self.silences if s.ends_at > now]
-
-    async def add_silence(self, body: dict[str, Any]) -> dict[str, Any]:
-        """A new silence from the API; ValueError with a reason for bad input."""
-        silence = silence_from_request(body, self.clock.now())
-        await self.store.save_silence(silence)
-        self.silences.append(silence)
-        log.info(
-            "silence_created",
-            id=silence.id,
-            author=silence.author,
-            matchers=silence.matchers,
-            ends_at=silence.ends_at.isoformat(),
-        )
-        return silence.to_json()
-
-    async def expire_silence(self, silence_id: str) -> bool:
-        now = self.clock.now()
-        for i, silence in enumerate(self.silences):
-            if silence.id == silence_id and silence.ends_at > now:
-                expired = replace(silence, ends_at=now)
-                await self.store.save_silence(expired)
-                self.silences[i] = expired
-                log.info("silence_expired", id=silence_id)
-                return True
-        return False
-
-    async def ping(self, name: str, kind: PingKind, key: str | None) -> tuple[int, str]:
-        """A push from a job: record it, keep it, and re-judge the heartbeat at once."""
-        check = next(
-            (c for c in self.config.checks if c.name == name and isinstance(c, HeartbeatCheck)),
-            None,
-        )
-        if check is None:
-            return 404, "unknown heartbeat"
-        if check.key is not None and not hmac.compare_digest(
-            (key or "").encode(), check.key.get_secret_value().encode()
-        ):
-            return 403, "wrong or missing key"
-        beat = self.heartbeats.ping(name, kind, self.clock.now())
-        log.info("heartbeat_ping", check=name, kind=kind)
-        try:
-            await self.store.save_heartbeat(name, beat)
-        except Exception as exc:
-            log.error("heartbeat_save_failed", check=name, error=type(exc).__name__)
-            return 503, "recorded but not stored; retry"
-        if name in self.armed:
-            self._spawn(self.runner.run(name))
-        return 200, "OK"
-
-    def find_alert(self, ref: str) -> str | None:
-        """The fingerprint a reference names: the whole id or a unique prefix of 6+ chars."""
-        ref = ref.strip().lower()
-        if len(ref) < 6:
-            return None
-        known = {i.fingerprint for i in self.rules.active()} | set(self.escalator.progress)
-        found = [fp for fp in known if fp.startswith(ref)]
-        return found[0] if len(found) == 1 else None
-
-    async def acknowledge(self, ref: str, by: str) -> dict[str, Any] | None:
-        """Acknowledge a firing alert; None when no escalating alert has that id."""
-        fp = self.find_alert(ref)
-        if fp is None or not await self.escalator.acknowledge(fp, by):
-            return None
-        return self.alert(fp)
-
-    async def unacknowledge(self, ref: str) -> dict[str, Any] | None:
-        fp = self.find_alert(ref)
-        if fp is None or not await self.escalator.unacknowledge(fp):
-            return None
-        return self.alert(fp)
-
-    async def escalate_now(self, fingerprint: str, by: str) -> bool:
-        """Send the alert's next escalation step at once (a call's keypress "2")."""
-        return await self.escalator.escalate_now(fingerprint, by)
-
-    async def call_unanswered(self, fingerprint: str, sid: str, outcome: str) -> bool:
-        """A voice call nobody answered: the contact's next method gets the page."""
-        return await self.escalator.unanswered(fingerprint, sid, outcome)
-
-    def check_ack_link(self, fingerprint: str, token: str) -> bool | str:
-        """The link must name the alert's current firing (a link of an earlier outage
-        never acknowledges a later one)."""
-        inst = next((i for i in self.rules.active() if i.fingerprint == fingerprint), None)
-        fired = inst.state.fired_at if inst is not None else None
-        now = self.clock.now().timestamp()
-        return check_token(fingerprint, token, self.ack_key, now, fired)
-
-    def alert(self, ref: str) -> dict[str, Any] | None:
-        fp = self.find_alert(ref)
-        return next((a for a in self.status()["alerts"] if a["fingerprint"] == fp), None)
-
-    async def uptime_bars(
-        self, days: int = 90, checks: list[str] | None = None
-    ) -> dict[str, list[float | None]]:
-        return await views.uptime_bars(self.store, self.clock.now(), days, checks)
-
-    def maintenance(self) -> list[dict[str, Any]]:
-        return views.maintenance_view(self.config, self.clock.now())
-
-    def oncall_now(self) -> list[dict[str, Any]]:
-        return views.oncall_view(self.config, self.clock.now())
-
-    def redacted_config(self) -> dict[str, Any]:
-        return views.redacted_config(self.config)
-
-    def readiness(self) -> dict[str, Any]:
-        age = self.scheduler.last_tick_age()
-        running = self.scheduler.running
-        fresh = age is not None and age < 10.0
-        return {
-            "ready": running and fresh,
-            "config_loaded": True,
-            "scheduler_running": running,
-            "last_tick_age_seconds": None if age is None else round(age, 3),
-        }
-
-    async def store_reachable(self) -> bool:
-        return bool(await self.store.ping())
-
-    def status(self) -> dict[str, Any]:
-        checks = [
-            views.check_entry(c, self.latest.get(c.name), c.name in self.unsupported)
-            for c in self.config.checks
-        ]
-        counts = {"up": 0, "down": 0, "pending": 0, "unsupported": 0}
-        for entry in checks:
-            counts[entry["state"]] += 1
-        down, firing = self._down(), self._firing()
-        alerts = [
-            views.alert_entry(
-                i,
-                self._alert_labels(i),
-                self._severity(i),
-                self._quiet(i, down, firing),
-                (i.rule, i.check) in self.rules.flapping,
-                self.escalator.progress.get(i.fingerprint),
-            )
-            for i in self.rules.active()
-        ]
-        lanes = self.dispatcher.lanes()
-        channels = [
-            {
-                "name": name,
-                "type": channel.type,
-                "broken": self.dispatcher.broken.get(name),
-                "pending": len(lanes.get(name, [])),
-            }
-            for name, (channel, _) in self.notifiers.items()
-        ]
-        return {
-            "version": __version__,
-            "started_at": self.started_at.isoformat(),
-            "summary": counts,
-            "checks": checks,
-            "alerts": alerts,
-            "channels": channels,
-        }

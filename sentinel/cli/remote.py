@@ -6,8 +6,6 @@ The address comes from ``--url`` or the config's ``server.listen``, the token fr
 cannot be reached or refuses (its reason on stderr), 2 for bad arguments.
 """
 
-# ruff: noqa: T201  (a CLI command prints its answers, like sentinel/cli.py)
-
 from __future__ import annotations
 
 import argparse

@@ -1,6 +1,8 @@
-"""The command line: the parser (each command's help), and the commands that need the
-config loaded. ``silence`` and ``ack`` are in :mod:`sentinel.remote_cli`, ``oncall`` in
-:mod:`sentinel.escalation.oncall_cli`; tables come from :mod:`sentinel.tables`.
+"""The command line: the parser (each command's help), and ``main``, which loads the
+settings and the config and hands each command to its module in this package
+(``check``, ``notify``, ``simulate``, ``report``, ``remote`` for silence and ack,
+``oncall``, ``healthcheck``; ``migrate`` and ``store copy`` in :mod:`sentinel.store.cli`).
+Tables come from :mod:`sentinel.tables`.
 """
 
 from __future__ import annotations
@@ -13,17 +15,23 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import aiohttp
 import structlog
 import uvloop
 from pydantic import ValidationError
 
 from sentinel import __version__
-from sentinel.clock import Clock, SystemClock
-from sentinel.config import Config, ConfigError, format_duration, load_config, secret_values
-from sentinel.daemon import Daemon, StartError, apply_settings, load
-from sentinel.escalation.oncall_cli import oncall_command
-from sentinel.healthcheck import healthcheck
+from sentinel.app.daemon import Daemon, StartError
+from sentinel.cli.check import check_once
+from sentinel.cli.healthcheck import healthcheck
+from sentinel.cli.notify import notify_test
+from sentinel.cli.oncall import oncall_command
+from sentinel.cli.remote import ack_command, silence_command
+from sentinel.cli.report import report_command
+from sentinel.cli.simulate import simulate_command
+from sentinel.clock import SystemClock
+from sentinel.config import Config, ConfigError, load_config, secret_values
+from sentinel.config.schema import render_schema
+from sentinel.config.settings import Settings, apply_settings, load
 from sentinel.logs import (
     Redactor,
     configure,
@@ -31,18 +39,7 @@ from sentinel.logs import (
     log_uncaught,
     loop_exception_handler,
 )
-from sentinel.notify import build_notifier
-from sentinel.notify.base import DeliveryError, Notice
-from sentinel.notify.render import Renderer
-from sentinel.probes import ProbeContext, registry
-from sentinel.probes.unbuildable import build_probe
-from sentinel.remote_cli import ack_command, silence_command
-from sentinel.results import Result
-from sentinel.runner import Armed, execute
-from sentinel.settings import Settings
-from sentinel.simulate import ScenarioError, load_scenario, simulate
 from sentinel.store import cli as store_cli
-from sentinel.tables import render_table
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,8 +52,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sentinel {__version__}")
         return 0
     if args.command == "schema":  # before the config loads: it needs none
-        from sentinel.config.schema import render_schema
-
         if args.output:
             Path(args.output).write_text(render_schema(), encoding="utf-8")
         else:
@@ -108,8 +103,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "simulate":
         return simulate_command(config, args.scenario)
     if args.command == "report":
-        from sentinel.reports import report_command
-
         code, text = asyncio.run(
             report_command(config, args.period, args.format, SystemClock().now())
         )
@@ -299,57 +292,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def notify_test(config: Config, channel: str, to: str | None, clock: Clock) -> int:
-    """Send one test notice through a channel now; 0 when the provider accepted it."""
-    spec = config.channels.get(channel)
-    if spec is None:
-        print(f"unknown channel {channel!r}; known: {', '.join(config.channels)}", file=sys.stderr)
-        return 2
-    renderer = Renderer(
-        Path(config.notifications.templates) if config.notifications.templates else None
-    )
-    notice = Notice(
-        kind="test",
-        at=clock.now().timestamp(),
-        text=f"Test message from sentinel {__version__} through channel {channel}.",
-    )
-    async with aiohttp.ClientSession() as session:
-        notifier = build_notifier(
-            channel,
-            spec,
-            session,
-            renderer,
-            lambda: clock.now().timestamp(),
-            timeout=config.notifications.timeout,
-        )
-        try:
-            await notifier.send(notice, to, None)
-        except DeliveryError as exc:
-            kind = "temporary" if exc.retry else "permanent"
-            print(f"{channel}: not delivered ({kind}): {exc}", file=sys.stderr)
-            return 1
-        finally:
-            await notifier.close()
-    print(f"{channel}: delivered")
-    return 0
-
-
-def simulate_command(config: Config, scenario: str) -> int:
-    try:
-        plan = load_scenario(Path(scenario))
-    except ScenarioError as exc:
-        print(f"{scenario}: {exc}", file=sys.stderr)
-        return 2
-    try:
-        lines = asyncio.run(simulate(config, plan))
-    except ScenarioError as exc:
-        print(f"{scenario}: {exc}", file=sys.stderr)
-        return 2
-    for line in lines:
-        print(line)
-    return 0
-
-
 async def _run(
     config: Config, settings: Settings, env: Mapping[str, str], redactor: Redactor
 ) -> int:
@@ -369,48 +311,3 @@ async def _run(
         log.error("sentinel_start_failed", error=type(exc).__name__, exit_code=1, exc_info=exc)
         return 1
     return 0
-
-
-async def check_once(config: Config, clock: Clock, only: Sequence[str] | None) -> int:
-    """Run the selected checks once, concurrently, print a table; 0 if all pass."""
-    checks = [c for c in config.checks if not only or c.name in only]
-    missing = sorted(set(only or []) - {c.name for c in checks})
-    if missing:
-        print(f"unknown check: {', '.join(missing)}", file=sys.stderr)
-        return 2
-    factories = registry()
-    context = ProbeContext(clock=clock)
-    slots = asyncio.Semaphore(config.scheduler.max_concurrency)
-    armed = [
-        Armed(c, c.type, build_probe(factories[c.type], c, context))
-        for c in checks
-        if c.type in factories
-    ]
-
-    async def one(a: Armed) -> Result:
-        async with slots:
-            return await execute(a, clock)
-
-    try:
-        results = {r.check: r for r in await asyncio.gather(*(one(a) for a in armed))}
-    finally:
-        for a in armed:
-            await a.probe.close()
-        await context.close()
-    rows = []
-    for c in checks:
-        r = results.get(c.name)
-        if r is None:
-            rows.append((c.name, c.type, "SKIP", "-", f"probe type {c.type!r} not available yet"))
-        else:
-            rows.append(
-                (
-                    c.name,
-                    c.type,
-                    "ok" if r.ok else "FAIL",
-                    format_duration(round(r.duration, 3)),
-                    r.error or "",
-                )
-            )
-    print(render_table(("CHECK", "TYPE", "OK", "LATENCY", "REASON"), rows))
-    return 0 if all(r.ok for r in results.values()) and len(results) == len(checks) else 1

@@ -16,12 +16,12 @@ from sentinel.clock import iso
 from sentinel.config.checks import Check
 from sentinel.config.loader import env_values, secret_values
 from sentinel.config.models import Config
+from sentinel.escalation.incidents import shown_target
 from sentinel.escalation.oncall import handoffs, on_call
 from sentinel.escalation.policy import Progress
-from sentinel.incidents import shown_target
-from sentinel.results import Result
+from sentinel.probes.results import Result
+from sentinel.routing.quiet import window_times
 from sentinel.rules.engine import Instance
-from sentinel.rules.routing import window_times
 from sentinel.store.protocols import UptimeStore
 
 DAY = 86400

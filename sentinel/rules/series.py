@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from sentinel.results import Labels, Result
+from sentinel.probes.results import Labels, Result
 from sentinel.rules.evaluate import LOOKBACK, Points
 
 

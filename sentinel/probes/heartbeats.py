@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from sentinel.config.units import format_duration
-from sentinel.results import Outcome, Sample
+from sentinel.probes.results import Outcome, Sample
 
 PingKind = Literal["success", "start", "fail"]
 

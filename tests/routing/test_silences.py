@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentinel.silences import Silence, check_matchers, silence_from_request, silenced_by
+from sentinel.routing.silences import Silence, check_matchers, silence_from_request, silenced_by
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 

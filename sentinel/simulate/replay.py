@@ -6,12 +6,17 @@ dispatcher with its rate limits and storm digests. Only the notifiers are
 stand-ins: they record each notice and answer "accepted". Nothing leaves the
 process.
 
-    load_scenario(path) -> Scenario        or raises ScenarioError
-    await simulate(config, scenario)       -> the timeline, one line per entry
+    scenario.load_scenario(path) -> Scenario     or raises ScenarioError
+    await simulate(config, scenario)             -> the timeline, one line per entry
 
 Only the checks a scenario names produce results (one each ``interval``,
 from the start); the others are left out, so the output holds the alerts the
 scenario causes and nothing else. See docs/escalation.md, "Trying it out".
+
+Alerts go through the daemon's own alert shell (:mod:`sentinel.app.alerts`):
+persisted, routed and escalated the same way. The module runs past 400 lines
+because the replay loop and the timeline it writes are one class: both read
+the same state (deadlines, what fired, what was quiet when).
 """
 
 from __future__ import annotations
@@ -31,16 +36,14 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from sentinel import __version__
+from sentinel.app.alerts import RULE_TICK, Alerts
 from sentinel.clock import FakeClock
 from sentinel.config import Config, format_duration
 from sentinel.config.cron import crontab
-from sentinel.daemon import FOR_MARGIN, RULE_TICK
 from sentinel.escalation import policy as pol
 from sentinel.escalation.escalator import Escalator, Live
-from sentinel.escalation.facts import alert_facts
-from sentinel.escalation.targets import who_is_on_call
 from sentinel.metrics import Metrics
-from sentinel.notify.base import AlertFacts, Notice, Notifier, Sent
+from sentinel.notify.base import Notice, Notifier, Sent
 from sentinel.notify.console import ConsoleNotifier
 from sentinel.notify.discord import DiscordNotifier
 from sentinel.notify.dispatcher import Dispatcher
@@ -53,21 +56,18 @@ from sentinel.notify.sms import SmsNotifier
 from sentinel.notify.teams import TeamsNotifier
 from sentinel.notify.voice import VoiceNotifier
 from sentinel.notify.webhook import WebhookNotifier
-from sentinel.results import Labels, LatestResults, Result, Sample
+from sentinel.probes.results import Labels, LatestResults, Result, Sample, sample_key
+from sentinel.routing.silences import Silence
 from sentinel.rules.engine import Instance, RuleEngine, Transition
-from sentinel.rules.routing import alert_labels, why_quiet
-from sentinel.scenario import (
+from sentinel.simulate.scenario import (
     Event,
     Scenario,
     ScenarioError,
-    load_scenario,
-    parse_scenario,
     problems,
 )
-from sentinel.silences import Silence
 from sentinel.store.sqlite import SqliteStore
 
-__all__ = ["Scenario", "ScenarioError", "load_scenario", "parse_scenario", "simulate"]
+__all__ = ["simulate"]
 
 DURATION = 0.05  # every simulated result takes 50 ms
 EPS = 1e-6
@@ -161,7 +161,6 @@ class _Simulation:
         watched = [c for c in config.checks if c.name in named]
         self.checks = {c.name: _CheckState(c.interval) for c in watched}
         self.types = {c.name: c.type for c in watched}
-        self.check_labels = {c.name: dict(c.labels) for c in config.checks}
         self.latest = LatestResults()
         self.engine = RuleEngine()
         self.engine.configure(config.model_copy(update={"checks": watched}))
@@ -185,15 +184,23 @@ class _Simulation:
         self.dispatcher.configure(recorders, config.notifications)
         self.dispatcher.on_sent.append(self._on_sent)
         self.escalator = Escalator(config, self.store, self.dispatcher, self.clock, self.metrics)
-        self.silences: list[Silence] = []
+        # the daemon's alert shell: the same persistence, routing and escalation
+        self.alerts = Alerts(
+            config,
+            self.engine,
+            self.latest,
+            self.store,
+            self.escalator,
+            self.clock,
+            ack_links=False,
+        )
+        self.silences = self.alerts.silences
         self.edges = sorted(
             {*_maintenance_edges(config, scenario.start, scenario.until)}
         )  # when a maintenance window starts or ends
         self.quiet_seen: dict[str, str | None] = {}
         self.fired: dict[str, float] = {}  # fingerprint -> unix time it fired
         self.names: dict[str, str] = {}  # fingerprint -> rule, check and labels, as printed
-        self.facts_cache: dict[str, tuple[tuple[Any, ...], AlertFacts]] = {}
-        self.labels_cache: dict[tuple[str, str, Labels], dict[str, str]] = {}
         self.quiet_cache: dict[tuple[Any, ...], str | None] = {}
         self.entries: list[tuple[float, tuple[int, int], str]] = []
         self.digests: dict[tuple[float, str, str | None], list[Delivery]] = {}
@@ -317,9 +324,7 @@ class _Simulation:
                     state.samples.pop((name, labels), None)
                 else:
                     state.samples[(name, labels)] = value
-                shown.append(
-                    f"{_sample_name(name, labels)}={'-' if value is None else f'{value:g}'}"
-                )
+                shown.append(f"{sample_key(name, labels)}={'-' if value is None else f'{value:g}'}")
             self._say(e.at, f"{e.check}  samples {', '.join(shown)}")
 
     async def _ack(self, e: Event) -> None:
@@ -367,11 +372,10 @@ class _Simulation:
         for t in transitions:
             inst = t.instance
             at = t.at - self.start_ts
-            if t.event == "pending":
-                rule = self.engine.rule(inst.rule, inst.check)
-                if rule is not None and rule.for_ > 0:
-                    self.deadlines.append((at + rule.for_ + FOR_MARGIN, inst.rule, inst.check))
-            elif t.event == "firing":
+            due = self.alerts.due_at(t)
+            if due is not None:
+                self.deadlines.append((due - self.start_ts, inst.rule, inst.check))
+            if t.event == "firing":
                 self.fired[inst.fingerprint] = t.at
                 self.names[inst.fingerprint] = _alert_name(inst)
                 quiet = self._quiet(inst)
@@ -383,21 +387,15 @@ class _Simulation:
                 lasted = "" if fired is None else f" after {format_duration(round(t.at - fired))}"
                 self._say(at, f"{_alert_name(inst)}  RESOLVED{lasted}")
                 self.quiet_seen.pop(inst.fingerprint, None)
-                await self.escalator.resolved(inst.fingerprint)
             elif t.event == "flapping":
                 quiet = self._quiet(inst)
                 self._say(
                     at,
                     f"{inst.rule} {inst.check}  FLAPPING" + (f" (quiet: {quiet})" if quiet else ""),
                 )
-                if quiet is None:
-                    rule = self.engine.rule(inst.rule, inst.check)
-                    await self.escalator.flapping(
-                        self._facts(inst, self._oncall()),
-                        rule.escalation if rule is not None else None,
-                    )
             elif t.event == "settled":
                 self._say(at, f"{inst.rule} {inst.check}  settled (no longer flapping)")
+            await self.alerts.accept(t)  # persisted, then acted on, as in the daemon
 
     async def _escalate(self, t: float) -> None:
         """The daemon's escalation tick, noting when a firing alert turns quiet or loud."""
@@ -413,75 +411,14 @@ class _Simulation:
         await self.escalator.tick(live)
 
     def _live(self) -> dict[str, Live]:
-        firing = [i for i in self.engine.active() if i.state.state == "firing"]
-        if not firing:
-            return {}
-        oncall = self._oncall()
         context = self._quiet_context()
-        live = {}
-        for inst in firing:
-            fp = inst.fingerprint
-            rule = self.engine.rule(inst.rule, inst.check)
-            live[fp] = Live(
-                facts=self._facts(inst, oncall),
-                quiet=self._quiet(inst, context),
-                flapping=(inst.rule, inst.check) in self.engine.flapping,
-                policy=rule.escalation if rule is not None else None,
-            )
-        return live
-
-    def _oncall(self) -> str | None:
-        """Who is on call now (the first schedule's), for the notices."""
-        return next(iter(who_is_on_call(self.config, self.clock.now()).values()), None)
-
-    def _facts(self, inst: Instance, oncall: str | None) -> AlertFacts:
-        """As the daemon's, without the ack link; the same inputs give the same facts
-        (rendering the rule's templates each tick would be most of the run time)."""
-        result = self.latest.get(inst.check)
-        error = result.error if result is not None else None
-        key = (inst.value, error, inst.state.fired_at, oncall)
-        kept = self.facts_cache.get(inst.fingerprint)
-        if kept is not None and kept[0] == key:
-            return kept[1]
-        facts = alert_facts(
-            fingerprint=inst.fingerprint,
-            rule=self.engine.rule(inst.rule, inst.check),
-            rule_name=inst.rule,
-            check=inst.check,
-            labels=self._labels(inst),
-            value=inst.value,
-            error=error,
-            fired_at=inst.state.fired_at,
-            ack_url=None,
-            oncall=oncall,
-        )
-        self.facts_cache[inst.fingerprint] = (key, facts)
-        return facts
-
-    def _labels(self, inst: Instance) -> dict[str, str]:
-        """An alert's labels as routing sees them (the daemon's ``_alert_labels``)."""
-        key = (inst.rule, inst.check, inst.labels)
-        labels = self.labels_cache.get(key)
-        if labels is None:
-            labels = alert_labels(
-                inst.rule,
-                inst.check,
-                inst.labels,
-                self.check_labels.get(inst.check, {}),
-                self.engine.rule(inst.rule, inst.check),
-            )
-            self.labels_cache[key] = labels
-        return labels
+        return self.alerts.live(lambda inst: self._quiet(inst, context))
 
     def _quiet_context(self) -> _QuietContext:
         """What an alert's quiet reason depends on besides the alert itself."""
         now = self.clock.now()
         elapsed = now.timestamp() - self.start_ts
-        firing = tuple(
-            (i.fingerprint, self._labels(i))
-            for i in self.engine.active()
-            if i.state.state == "firing"
-        )
+        firing = tuple(self.alerts.firing())
         return _QuietContext(
             now=now,
             down=frozenset(name for name, r in self.latest.items() if not r.ok),
@@ -491,23 +428,13 @@ class _Simulation:
         )
 
     def _quiet(self, inst: Instance, context: _QuietContext | None = None) -> str | None:
-        """Why this alert is suppressed now, if it is (the daemon's ``_quiet``). Cached on
+        """Why this alert is suppressed now, if it is (the alert shell's ``quiet``). Cached on
         everything it depends on: maintenance can only change at ``edges``."""
         c = context or self._quiet_context()
         key = (inst.fingerprint, c.down, c.phase, c.silences, tuple(fp for fp, _ in c.firing))
         if key in self.quiet_cache:
             return self.quiet_cache[key]
-        reason = why_quiet(
-            self.config,
-            inst.check,
-            self.check_labels.get(inst.check, {}),
-            self._labels(inst),
-            inst.fingerprint,
-            c.now,
-            set(c.down),
-            self.silences,
-            lambda: c.firing,
-        )
+        reason = self.alerts.quiet(inst, set(c.down), list(c.firing))
         if len(self.quiet_cache) > 10_000:
             self.quiet_cache.clear()
         self.quiet_cache[key] = reason
@@ -562,12 +489,6 @@ def _alert_name(inst: Instance) -> str:
 def _about(notice: Notice) -> str:
     a = notice.alert
     return notice.kind if a is None else f"{notice.kind} {a.rule} {a.check}"
-
-
-def _sample_name(name: str, labels: Labels) -> str:
-    if not labels:
-        return name
-    return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels) + "}"
 
 
 def _stamp(seconds: float) -> str:

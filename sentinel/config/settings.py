@@ -6,10 +6,15 @@ They override the config file where both speak: ``SENTINEL_LISTEN`` over
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sentinel.config.addresses import storage_url
+from sentinel.config.loader import ConfigError, load_config
+from sentinel.config.models import Config, split_listen
 
 
 class Settings(BaseSettings):
@@ -30,9 +35,6 @@ def settings_problems(settings: Settings) -> list[str]:
     error style and without the values (a storage URL may hold a password). The file's
     own ``server.listen`` and ``storage.url`` are checked when it loads; these
     overrides replace them afterwards, so they need the same checks."""
-    from sentinel.config.addresses import storage_url
-    from sentinel.config.models import split_listen
-
     found = []
     if settings.listen is not None:
         try:
@@ -45,3 +47,21 @@ def settings_problems(settings: Settings) -> list[str]:
         except ValueError as exc:
             found.append(f"SENTINEL_STORAGE_URL: {exc}")
     return found
+
+
+def apply_settings(config: Config, settings: Settings) -> Config:
+    """Environment settings win over the file where both speak."""
+    problems = settings_problems(settings)
+    if problems:
+        raise ConfigError(problems)
+    server, storage = config.server, config.storage
+    if settings.listen:
+        server = server.model_copy(update={"listen": settings.listen})
+    if settings.storage_url is not None:
+        storage = storage.model_copy(update={"url": settings.storage_url})
+    return config.model_copy(update={"server": server, "storage": storage})
+
+
+def load(settings: Settings, env: Mapping[str, str]) -> Config:
+    """The config file the settings name, with the settings applied over it."""
+    return apply_settings(load_config(settings.config, env), settings)

@@ -1,0 +1,265 @@
+"""The alert shell: transition -> persist -> routing -> escalation -> outbox.
+
+One class, :class:`Alerts`, used by the daemon and by ``sentinel simulate``, so
+the replay cannot drift from production. The rule engine says what changed
+(:class:`~sentinel.rules.engine.Transition`); the shell
+
+1. persists it (``save_alert`` / ``delete_alert``) and only then acts on it: a
+   firing wakes the escalation loop, a resolution closes the escalation, a
+   flapping alert that is not quiet is announced;
+2. answers what the escalator asks on each tick (:meth:`Alerts.live`): the
+   firing alerts *whose state has been saved*, with their facts (labels,
+   value, error, ack link, who is on call) and their quiet reason (routing:
+   dependencies, maintenance, silences, inhibition).
+
+Persist, then act, by structure: :meth:`Alerts.accept` marks the alert unsaved
+before the caller gets the coroutine that saves it, and :meth:`Alerts.live`
+leaves unsaved alerts out, so the escalation loop never queues a page for an
+alert row not yet written. A save that fails is logged and the alert is then
+treated as saved: paging through a sick store beats staying silent.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import structlog
+
+from sentinel.clock import Clock
+from sentinel.config import Config
+from sentinel.escalation.escalator import Escalator, Live
+from sentinel.escalation.facts import alert_facts
+from sentinel.escalation.targets import who_is_on_call
+from sentinel.notify.acklink import make_token
+from sentinel.notify.base import AlertFacts
+from sentinel.probes.results import Labels, LatestResults
+from sentinel.routing.quiet import alert_labels, why_quiet
+from sentinel.routing.silences import Silence
+from sentinel.rules.engine import Instance, RuleEngine, Transition
+from sentinel.store import Store
+
+log = structlog.get_logger("sentinel.daemon")
+
+RULE_TICK = 5.0  # re-evaluate every rule this often, for transitions between results
+FOR_MARGIN = 0.005  # past a `for` deadline: uvloop's clock has millisecond resolution
+KEPT = ("pending", "firing", "resolved", "cleared")  # transitions the store follows
+CACHE_MAX = 10_000  # labels and facts kept for reuse, at most (then start over)
+
+Firing = list[tuple[str, dict[str, str]]]
+
+
+class Alerts:
+    """The one alert shell. ``ack_links``: put signed ack links in the facts
+    (the daemon; ``simulate`` has no server to click through to)."""
+
+    def __init__(
+        self,
+        config: Config,
+        rules: RuleEngine,
+        latest: LatestResults,
+        store: Store,
+        escalator: Escalator,
+        clock: Clock,
+        *,
+        ack_links: bool = True,
+        on_firing: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.rules = rules
+        self.latest = latest
+        self.store = store
+        self.escalator = escalator
+        self.clock = clock
+        self.ack_links = ack_links
+        self.on_firing = on_firing  # wakes the escalation loop once a firing is saved
+        self.ack_key = b""
+        self.silences: list[Silence] = []
+        self._unsaved: Counter[str] = Counter()  # fingerprint -> transitions not yet saved
+        self._labels: dict[tuple[str, str, Labels], dict[str, str]] = {}
+        self._facts: dict[str, tuple[tuple[Any, ...], AlertFacts]] = {}
+        self.configure(config)
+
+    def configure(self, config: Config) -> None:
+        self.config = config
+        self.check_labels = {c.name: dict(c.labels) for c in config.checks}
+        self._labels.clear()
+        self._facts.clear()
+
+    # -- transitions: persist, then act ---------------------------------------
+
+    def accept(self, t: Transition) -> Coroutine[Any, Any, None]:
+        """Take a transition: from now until the returned coroutine has saved it, the
+        alert is left out of :meth:`live`. Await the coroutine (simulate) or run it as
+        a task (the daemon)."""
+        if t.event in KEPT:
+            self._unsaved[t.instance.fingerprint] += 1
+        return self._act(t)
+
+    async def _act(self, t: Transition) -> None:
+        inst = t.instance
+        if t.event in KEPT:
+            await self._persist(t)
+        if t.event == "firing":
+            self.on_firing()
+        elif t.event == "resolved":
+            try:
+                await self.escalator.resolved(inst.fingerprint)
+            except Exception as exc:
+                log.error(
+                    "escalation_failed", fingerprint=inst.fingerprint, error=type(exc).__name__
+                )
+        elif t.event == "flapping" and self.quiet(inst) is None:
+            rule = self.rules.rule(inst.rule, inst.check)
+            await self.escalator.flapping(
+                self.facts(inst, self.oncall()), rule.escalation if rule is not None else None
+            )
+
+    async def _persist(self, t: Transition) -> None:
+        """Alert state goes to the store at each transition, so a restart resumes it."""
+        fp = t.instance.fingerprint
+        try:
+            if t.event in ("pending", "firing"):
+                await self.store.save_alert(t.instance)
+            else:
+                await self.store.delete_alert(fp)
+                self._facts.pop(fp, None)
+        except Exception as exc:
+            log.error("alert_save_failed", fingerprint=fp, error=type(exc).__name__)
+        finally:
+            self._unsaved[fp] -= 1
+            if self._unsaved[fp] <= 0:
+                del self._unsaved[fp]
+
+    def due_at(self, t: Transition) -> float | None:
+        """When a pending alert's ``for`` has elapsed (unix time, just past the
+        deadline), to evaluate it then rather than at the next result; None when
+        nothing is due."""
+        if t.event != "pending":
+            return None
+        rule = self.rules.rule(t.instance.rule, t.instance.check)
+        if rule is None or rule.for_ <= 0:
+            return None
+        return t.at + rule.for_ + FOR_MARGIN
+
+    # -- what the escalator sees ----------------------------------------------
+
+    def live(self, quiet: Callable[[Instance], str | None] | None = None) -> dict[str, Live]:
+        """The firing alerts whose state is saved, as the escalator sees them on a
+        tick. ``quiet``: the quiet reason of an alert (default :meth:`quiet`)."""
+        firing = [
+            i
+            for i in self.rules.active()
+            if i.state.state == "firing" and i.fingerprint not in self._unsaved
+        ]
+        if not firing:
+            return {}
+        if quiet is None:
+            down, all_firing = self.down(), self.firing()
+
+            def quiet(inst: Instance) -> str | None:
+                return self.quiet(inst, down, all_firing)
+
+        oncall = self.oncall()
+        live = {}
+        for inst in firing:
+            rule = self.rules.rule(inst.rule, inst.check)
+            live[inst.fingerprint] = Live(
+                facts=self.facts(inst, oncall),
+                quiet=quiet(inst),
+                flapping=(inst.rule, inst.check) in self.rules.flapping,
+                policy=rule.escalation if rule is not None else None,
+            )
+        return live
+
+    def oncall(self) -> str | None:
+        """Who is on call now (the first schedule's), for the notices."""
+        return next(iter(who_is_on_call(self.config, self.clock.now()).values()), None)
+
+    def facts(self, inst: Instance, oncall: str | None) -> AlertFacts:
+        """What a notice says about the alert. The same inputs give the same facts
+        (rendering the rule's templates each tick would be most of a replay's time)."""
+        fp = inst.fingerprint
+        result = self.latest.get(inst.check)
+        error = result.error if result is not None else None
+        ack_url = self.ack_url(fp, inst.state.fired_at)
+        key = (inst.value, error, inst.state.fired_at, oncall, ack_url)
+        kept = self._facts.get(fp)
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        facts = alert_facts(
+            fingerprint=fp,
+            rule=self.rules.rule(inst.rule, inst.check),
+            rule_name=inst.rule,
+            check=inst.check,
+            labels=self.labels(inst),
+            value=inst.value,
+            error=error,
+            fired_at=inst.state.fired_at,
+            ack_url=ack_url,
+            oncall=oncall,
+        )
+        if len(self._facts) > CACHE_MAX:
+            self._facts.clear()
+        self._facts[fp] = (key, facts)
+        return facts
+
+    def ack_url(self, fingerprint: str, fired_at: float | None) -> str | None:
+        """A signed link that acknowledges this firing without the API token, while valid."""
+        base = self.config.server.external_url
+        if not self.ack_links or not base:
+            return None
+        expires = self.clock.now().timestamp() + self.config.server.ack_link_ttl
+        token = make_token(fingerprint, fired_at, expires, self.ack_key)
+        return f"{base.rstrip('/')}/ack/{fingerprint}/{token}"
+
+    # -- routing ----------------------------------------------------------------
+
+    def labels(self, inst: Instance) -> dict[str, str]:
+        """An alert's labels as routing sees them: the rule's, the check's, the series'."""
+        key = (inst.rule, inst.check, inst.labels)
+        labels = self._labels.get(key)
+        if labels is None:
+            labels = alert_labels(
+                inst.rule,
+                inst.check,
+                inst.labels,
+                self.check_labels.get(inst.check, {}),
+                self.rules.rule(inst.rule, inst.check),
+            )
+            if len(self._labels) > CACHE_MAX:
+                self._labels.clear()
+            self._labels[key] = labels
+        return labels
+
+    def severity(self, inst: Instance) -> str:
+        rule = self.rules.rule(inst.rule, inst.check)
+        return rule.severity if rule is not None else "high"
+
+    def down(self) -> set[str]:
+        """The checks whose latest result failed."""
+        return {name for name, result in self.latest.items() if not result.ok}
+
+    def firing(self) -> Firing:
+        """(fingerprint, labels) of every firing alert, for inhibition."""
+        return [
+            (i.fingerprint, self.labels(i))
+            for i in self.rules.active()
+            if i.state.state == "firing"
+        ]
+
+    def quiet(
+        self, inst: Instance, down: set[str] | None = None, firing: Firing | None = None
+    ) -> str | None:
+        """Why this alert is suppressed now (dependency, maintenance, silence, inhibition)."""
+        return why_quiet(
+            self.config,
+            inst.check,
+            self.check_labels.get(inst.check, {}),
+            self.labels(inst),
+            inst.fingerprint,
+            self.clock.now(),
+            self.down() if down is None else down,
+            self.silences,
+            self.firing if firing is None else lambda: firing,
+        )

@@ -1,0 +1,268 @@
+"""What the web app reads and writes: status, one alert, silences, acks, pings,
+readiness, uptime bars and the read-side views.
+
+:class:`Facade` answers from the daemon's parts (:class:`Parts`, which the
+daemon provides) without knowing the daemon, so ``daemon.py`` stays lifecycle
+and wiring. A single lookup (``alert(ref)``) is answered directly, not by
+building the status of every check.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Coroutine
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, Protocol
+
+import structlog
+
+from sentinel import __version__
+from sentinel.app.alerts import Alerts, Firing
+from sentinel.clock import Clock
+from sentinel.config import Config
+from sentinel.config.checks import HeartbeatCheck
+from sentinel.config.models import Channel
+from sentinel.escalation.escalator import Escalator
+from sentinel.notify.acklink import check_token
+from sentinel.notify.base import Notifier
+from sentinel.notify.dispatcher import Dispatcher
+from sentinel.probes.heartbeats import HeartbeatBook, PingKind
+from sentinel.probes.results import LatestResults, RecentRuns
+from sentinel.probes.runner import Armed, CheckRunner
+from sentinel.probes.scheduler import Scheduler
+from sentinel.routing.silences import silence_from_request
+from sentinel.rules.engine import Instance, RuleEngine
+from sentinel.store import Store
+from sentinel.web import views
+
+log = structlog.get_logger("sentinel.daemon")
+
+
+class Parts(Protocol):
+    """What the facade reads of the daemon (it provides them all)."""
+
+    config: Config
+    clock: Clock
+    store: Store
+    latest: LatestResults
+    recent: RecentRuns
+    rules: RuleEngine
+    alerts: Alerts
+    escalator: Escalator
+    dispatcher: Dispatcher
+    heartbeats: HeartbeatBook
+    runner: CheckRunner
+    scheduler: Scheduler
+    armed: dict[str, Armed]
+    unsupported: dict[str, str]
+    notifiers: dict[str, tuple[Channel, Notifier]]
+    started_at: datetime
+
+    async def reload(self) -> list[str]: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None: ...
+
+
+class Facade:
+    def __init__(self, parts: Parts) -> None:
+        self.parts = parts
+
+    @property
+    def config(self) -> Config:
+        return self.parts.config
+
+    @property
+    def clock(self) -> Clock:
+        return self.parts.clock
+
+    @property
+    def store(self) -> Store:
+        return self.parts.store
+
+    @property
+    def recent(self) -> RecentRuns:
+        return self.parts.recent
+
+    @property
+    def ack_key(self) -> bytes:
+        return self.parts.alerts.ack_key
+
+    async def reload(self) -> list[str]:
+        return await self.parts.reload()
+
+    def api_token(self) -> str | None:
+        token = self.config.server.api_token
+        return token.get_secret_value() if token is not None and token.get_secret_value() else None
+
+    def list_silences(self) -> list[dict[str, Any]]:
+        now = self.clock.now()
+        return [
+            dict(s.to_json(), active=s.active(now))
+            for s in self.parts.alerts.silences
+            if s.ends_at > now
+        ]
+
+    async def add_silence(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A new silence from the API; ValueError with a reason for bad input."""
+        silence = silence_from_request(body, self.clock.now())
+        await self.store.save_silence(silence)
+        self.parts.alerts.silences.append(silence)
+        log.info(
+            "silence_created",
+            id=silence.id,
+            author=silence.author,
+            matchers=silence.matchers,
+            ends_at=silence.ends_at.isoformat(),
+        )
+        return silence.to_json()
+
+    async def expire_silence(self, silence_id: str) -> bool:
+        now = self.clock.now()
+        for i, silence in enumerate(self.parts.alerts.silences):
+            if silence.id == silence_id and silence.ends_at > now:
+                expired = replace(silence, ends_at=now)
+                await self.store.save_silence(expired)
+                self.parts.alerts.silences[i] = expired
+                log.info("silence_expired", id=silence_id)
+                return True
+        return False
+
+    async def ping(self, name: str, kind: PingKind, key: str | None) -> tuple[int, str]:
+        """A push from a job: record it, keep it, and re-judge the heartbeat at once."""
+        check = next(
+            (c for c in self.config.checks if c.name == name and isinstance(c, HeartbeatCheck)),
+            None,
+        )
+        if check is None:
+            return 404, "unknown heartbeat"
+        if check.key is not None and not hmac.compare_digest(
+            (key or "").encode(), check.key.get_secret_value().encode()
+        ):
+            return 403, "wrong or missing key"
+        beat = self.parts.heartbeats.ping(name, kind, self.clock.now())
+        log.info("heartbeat_ping", check=name, kind=kind)
+        try:
+            await self.store.save_heartbeat(name, beat)
+        except Exception as exc:
+            log.error("heartbeat_save_failed", check=name, error=type(exc).__name__)
+            return 503, "recorded but not stored; retry"
+        if name in self.parts.armed:
+            self.parts.spawn(self.parts.runner.run(name))
+        return 200, "OK"
+
+    def find_alert(self, ref: str) -> str | None:
+        """The fingerprint a reference names: the whole id or a unique prefix of 6+ chars."""
+        ref = ref.strip().lower()
+        if len(ref) < 6:
+            return None
+        known = {i.fingerprint for i in self.parts.rules.active()} | set(
+            self.parts.escalator.progress
+        )
+        found = [fp for fp in known if fp.startswith(ref)]
+        return found[0] if len(found) == 1 else None
+
+    async def acknowledge(self, ref: str, by: str) -> dict[str, Any] | None:
+        """Acknowledge a firing alert; None when no escalating alert has that id."""
+        fp = self.find_alert(ref)
+        if fp is None or not await self.parts.escalator.acknowledge(fp, by):
+            return None
+        return self.alert(fp)
+
+    async def unacknowledge(self, ref: str) -> dict[str, Any] | None:
+        fp = self.find_alert(ref)
+        if fp is None or not await self.parts.escalator.unacknowledge(fp):
+            return None
+        return self.alert(fp)
+
+    async def escalate_now(self, fingerprint: str, by: str) -> bool:
+        """Send the alert's next escalation step at once (a call's keypress "2")."""
+        return await self.parts.escalator.escalate_now(fingerprint, by)
+
+    async def call_unanswered(self, fingerprint: str, sid: str, outcome: str) -> bool:
+        """A voice call nobody answered: the contact's next method gets the page."""
+        return await self.parts.escalator.unanswered(fingerprint, sid, outcome)
+
+    def check_ack_link(self, fingerprint: str, token: str) -> bool | str:
+        """The link must name the alert's current firing (a link of an earlier outage
+        never acknowledges a later one)."""
+        inst = next((i for i in self.parts.rules.active() if i.fingerprint == fingerprint), None)
+        fired = inst.state.fired_at if inst is not None else None
+        now = self.clock.now().timestamp()
+        return check_token(fingerprint, token, self.parts.alerts.ack_key, now, fired)
+
+    def alert(self, ref: str) -> dict[str, Any] | None:
+        """One alert as the status lists it, looked up alone (not by building the status)."""
+        fp = self.find_alert(ref)
+        inst = next((i for i in self.parts.rules.active() if i.fingerprint == fp), None)
+        return None if inst is None else self._entry(inst, None, None)
+
+    def _entry(
+        self, inst: Instance, down: set[str] | None, firing: Firing | None
+    ) -> dict[str, Any]:
+        alerts = self.parts.alerts
+        return views.alert_entry(
+            inst,
+            alerts.labels(inst),
+            alerts.severity(inst),
+            alerts.quiet(inst, down, firing),
+            (inst.rule, inst.check) in self.parts.rules.flapping,
+            self.parts.escalator.progress.get(inst.fingerprint),
+        )
+
+    async def uptime_bars(
+        self, days: int = 90, checks: list[str] | None = None
+    ) -> dict[str, list[float | None]]:
+        return await views.uptime_bars(self.store, self.clock.now(), days, checks)
+
+    def maintenance(self) -> list[dict[str, Any]]:
+        return views.maintenance_view(self.config, self.clock.now())
+
+    def oncall_now(self) -> list[dict[str, Any]]:
+        return views.oncall_view(self.config, self.clock.now())
+
+    def redacted_config(self) -> dict[str, Any]:
+        return views.redacted_config(self.config)
+
+    def readiness(self) -> dict[str, Any]:
+        age = self.parts.scheduler.last_tick_age()
+        running = self.parts.scheduler.running
+        fresh = age is not None and age < 10.0
+        return {
+            "ready": running and fresh,
+            "config_loaded": True,
+            "scheduler_running": running,
+            "last_tick_age_seconds": None if age is None else round(age, 3),
+        }
+
+    async def store_reachable(self) -> bool:
+        return bool(await self.store.ping())
+
+    def status(self) -> dict[str, Any]:
+        checks = [
+            views.check_entry(c, self.parts.latest.get(c.name), c.name in self.parts.unsupported)
+            for c in self.config.checks
+        ]
+        counts = {"up": 0, "down": 0, "pending": 0, "unsupported": 0}
+        for entry in checks:
+            counts[entry["state"]] += 1
+        down, firing = self.parts.alerts.down(), self.parts.alerts.firing()
+        alerts = [self._entry(i, down, firing) for i in self.parts.rules.active()]
+        lanes = self.parts.dispatcher.lanes()
+        channels = [
+            {
+                "name": name,
+                "type": channel.type,
+                "broken": self.parts.dispatcher.broken.get(name),
+                "pending": len(lanes.get(name, [])),
+            }
+            for name, (channel, _) in self.parts.notifiers.items()
+        ]
+        return {
+            "version": __version__,
+            "started_at": self.parts.started_at.isoformat(),
+            "summary": counts,
+            "checks": checks,
+            "alerts": alerts,
+            "channels": channels,
+        }
