@@ -20,18 +20,24 @@ from sentinel.config.models import (
     Channel,
     ConsoleChannel,
     EmailChannel,
+    NtfyChannel,
     PagerDutyChannel,
     SlackChannel,
     SmsChannel,
+    SmtpChannel,
+    TelegramChannel,
     WebhookChannel,
 )
 from sentinel.notify.base import DeliveryError, Notice, Notifier, Sent
 from sentinel.notify.console import ConsoleNotifier
 from sentinel.notify.email import EmailNotifier
+from sentinel.notify.ntfy import NtfyNotifier
 from sentinel.notify.pagerduty import PagerDutyNotifier
 from sentinel.notify.render import Renderer
 from sentinel.notify.slack import SlackNotifier
 from sentinel.notify.sms import SmsNotifier
+from sentinel.notify.smtp import SmtpNotifier
+from sentinel.notify.telegram import TelegramNotifier
 from sentinel.notify.webhook import WebhookNotifier
 
 __all__ = [
@@ -80,6 +86,9 @@ NOTIFIERS: dict[str, Factory] = {
     "sms": _http(SmsChannel, SmsNotifier),
     "webhook": _http(WebhookChannel, WebhookNotifier),
     "console": _console,
+    "smtp": _http(SmtpChannel, SmtpNotifier),
+    "ntfy": _http(NtfyChannel, NtfyNotifier),
+    "telegram": _http(TelegramChannel, TelegramNotifier),
 }
 
 

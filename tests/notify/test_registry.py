@@ -21,6 +21,12 @@ EXAMPLES: list[dict[str, object]] = [
     {"type": "webhook", "url": "https://example.com/hook"},
     {"type": "console"},
 ]
+# issue 18, part A
+EXAMPLES += [
+    {"type": "smtp", "host": "mail.example.com", "from": "s@example.com", "to": ["a@example.com"]},
+    {"type": "ntfy", "url": "https://ntfy.sh/ops-alerts"},
+    {"type": "telegram", "token": "123456:" + "A" * 35, "chat_id": -100123},
+]
 
 
 def channel_types() -> set[str]:

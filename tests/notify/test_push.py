@@ -1,0 +1,313 @@
+"""ntfy and Telegram against their strict local fakes: the conformance suite of
+test_providers.py (its shared tests run here with these two cases) plus what is
+particular to each."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from pydantic import ValidationError
+
+from sentinel.config.models import NtfyChannel, TelegramChannel
+from sentinel.notify import build_notifier
+from sentinel.notify.base import DeliveryError, Notifier, Sent
+from sentinel.notify.ntfy import MESSAGE_LIMIT, NtfyNotifier
+from sentinel.notify.render import Renderer
+from sentinel.notify.telegram import TEXT_LIMIT, TelegramNotifier
+from tests.conftest import free_port
+from tests.notify.fakes import Fault, Ntfy, TelegramBot, alert, notice, telegram_html
+from tests.notify.test_providers import (
+    Case,
+    _failure,
+    now,
+    session,
+    test_every_kind_is_accepted,
+    test_invalid_url_is_refused_when_the_config_loads,
+    test_success_returns_sent,
+    test_timeout_is_retried,
+)
+
+__all__ = [
+    "session",
+    "test_every_kind_is_accepted",
+    "test_invalid_url_is_refused_when_the_config_loads",
+    "test_success_returns_sent",
+    "test_timeout_is_retried",
+]
+
+TOPIC = "ops-secret-topic-7f3a"
+NTFY_TOKEN = "tk_ntfysecrettoken0123456789abc"
+TG_TOKEN = "123456789:AAEsecretTelegramBotToken_0123456789"
+SECRETS = [TOPIC, NTFY_TOKEN, TG_TOKEN, TG_TOKEN.split(":")[1]]
+
+
+def _ntfy(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
+    def make(url: str, timeout: float) -> Notifier:
+        channel = NtfyChannel(type="ntfy", url=f"{url}/{TOPIC}", token=NTFY_TOKEN)
+        return NtfyNotifier(channel, session=session, renderer=renderer, now=now, timeout=timeout)
+
+    def bodies(status: int) -> Any:
+        return {"code": status * 100 + 1, "http": status, "error": f"error {status}"}
+
+    return Case("ntfy", Ntfy(TOPIC, token=NTFY_TOKEN), make, bodies, [TOPIC, NTFY_TOKEN])
+
+
+def _telegram(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
+    def make(url: str, timeout: float) -> Notifier:
+        channel = TelegramChannel(type="telegram", token=TG_TOKEN, chat_id=-100123, api_url=url)
+        return TelegramNotifier(
+            channel, session=session, renderer=renderer, now=now, timeout=timeout
+        )
+
+    def bodies(status: int) -> Any:
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": f"E{status}"}
+        if status == 429:
+            body["parameters"] = {"retry_after": 11}
+        return body
+
+    secrets = [TG_TOKEN, TG_TOKEN.split(":")[1]]
+    return Case("telegram", TelegramBot(TG_TOKEN), make, bodies, secrets)
+
+
+BUILDERS = {"ntfy": _ntfy, "telegram": _telegram}
+RETRY_TABLE: dict[str, dict[int, bool]] = {
+    "ntfy": {400: False, 401: False, 403: False, 404: False, 413: False, 429: True, 500: True}
+    | {502: True, 507: True},
+    "telegram": {400: False, 401: False, 403: False, 404: False, 429: True, 500: True}
+    | {502: True},
+}
+ROWS = [(p, s, r) for p, table in RETRY_TABLE.items() for s, r in table.items()]
+# (fault headers for a 429, the wait the notifier must report)
+RATE_LIMITS: dict[str, tuple[dict[str, str], float | None]] = {
+    "ntfy": ({"Retry-After": "4"}, 4.0),
+    "telegram": ({}, 11.0),  # parameters.retry_after in the body
+}
+
+
+def assert_no_secret(error: DeliveryError) -> None:
+    for text in (str(error), error.detail, repr(error), error.reason):
+        for secret in SECRETS:
+            assert secret not in text, f"{secret!r} leaked into {text!r}"
+
+
+@pytest.fixture(params=list(BUILDERS))
+async def case(
+    request: pytest.FixtureRequest, session: aiohttp.ClientSession
+) -> AsyncIterator[Case]:
+    built = BUILDERS[request.param](session, Renderer())
+    async with built.fake:
+        yield built
+
+
+@pytest.mark.parametrize(("provider", "status", "retry"), ROWS)
+async def test_retry_table(
+    provider: str, status: int, retry: bool, session: aiohttp.ClientSession
+) -> None:
+    """Each status of the retry table is retried or not, as docs/providers.md says."""
+    built = BUILDERS[provider](session, Renderer())
+    async with built.fake:
+        built.fake.inject(built.fault(status))
+        error = await _failure(built.notifier())
+        assert error.retry is retry
+        assert error.reason
+        assert_no_secret(error)
+        assert isinstance(await built.notifier().send(notice(), None, None), Sent)
+
+
+async def test_rate_limit_wait(case: Case) -> None:
+    """A 429 waits as the provider says: Retry-After (ntfy), parameters.retry_after
+    (Telegram)."""
+    headers, wait = RATE_LIMITS[case.name]
+    case.fake.inject(case.fault(429, headers))
+    error = await _failure(case.notifier())
+    assert (error.retry, error.reason, error.retry_after) == (True, "rate_limited", wait)
+
+
+async def test_network_error_is_retried(case: Case) -> None:
+    """A refused connection is a retryable "network" error naming no URL nor token."""
+    error = await _failure(case.make(f"http://127.0.0.1:{free_port()}", 5.0))
+    assert (error.retry, error.reason) == (True, "network")
+    assert_no_secret(error)
+    assert "127.0.0.1" not in str(error)
+
+
+async def test_no_secret_in_errors(case: Case) -> None:
+    """Error bodies that echo the credentials (the token in Telegram's URL, the
+    topic, the ntfy token) still give secret-free errors."""
+    echo = " ".join(case.secrets)
+    for status in (400, 401, 403, 404, 413, 429, 500):
+        case.fake.inject(Fault(status, echo))
+        assert_no_secret(await _failure(case.notifier()))
+        case.fake.inject(Fault(status, {"error": echo, "description": echo, "ok": False}))
+        assert_no_secret(await _failure(case.notifier()))
+
+
+async def test_build_notifier_sets_limits(session: aiohttp.ClientSession) -> None:
+    """The registry builds both types with their rate limits."""
+    tg = TelegramChannel(type="telegram", token=TG_TOKEN, chat_id="@ops_alerts")
+    built = build_notifier("tg", tg, session, Renderer(), now)
+    assert isinstance(built, TelegramNotifier)
+    assert built.min_interval == 1.0
+    ntfy = NtfyChannel(type="ntfy", url=f"https://ntfy.sh/{TOPIC}")
+    assert isinstance(build_notifier("n", ntfy, session, Renderer(), now), NtfyNotifier)
+
+
+# -- ntfy ----------------------------------------------------------------------
+
+
+async def test_ntfy_message(session: aiohttp.ClientSession) -> None:
+    """Title, priority by severity, tags, the ack link as click and action."""
+    async with Ntfy(TOPIC, basic="alerts:pw-secret") as server:
+        channel = NtfyChannel(
+            type="ntfy", url=f"{server.url}/{TOPIC}", username="alerts", password="pw-secret"
+        )
+        n = NtfyNotifier(channel, session=session, renderer=Renderer(), now=now)
+        sent = await n.send(notice(), None, None)
+        assert sent.ref == {"id": server.messages[0]["id"]}
+        first = server.messages[0]
+        assert first["title"] == "[CRITICAL] ServiceDown production-api"
+        assert first["priority"] == 5
+        assert first["tags"] == ["rotating_light", "sentinel"]
+        assert first["click"] == alert().ack_url
+        assert "connection refused" in first["message"]
+        actions = server.accepted[0].headers["Actions"]
+        assert actions.startswith(f"view, Acknowledge, {alert().ack_url}")
+        priorities = {}
+        for severity in ("high", "medium", "low"):
+            await n.send(notice(alert=alert(severity=severity)), None, None)
+            priorities[severity] = server.messages[-1]["priority"]
+        assert priorities == {"high": 4, "medium": 3, "low": 2}
+        await n.send(notice("resolved"), None, None)
+        assert (server.messages[-1]["priority"], server.messages[-1]["tags"][0]) == (
+            2,
+            "white_check_mark",
+        )
+        assert "click" not in server.messages[-1]
+
+
+async def test_ntfy_limits(session: aiohttp.ClientSession) -> None:
+    """A long message is cut to 4096 bytes (on a character boundary); a non-Latin-1
+    title is RFC 2047 encoded; the fake refuses both when sent raw."""
+    async with Ntfy(TOPIC) as server:
+        channel = NtfyChannel(type="ntfy", url=f"{server.url}/{TOPIC}")
+        n = NtfyNotifier(channel, session=session, renderer=Renderer(), now=now)
+        long = alert(summary="Überlast " * 1000, rule="Überlast→")
+        await n.send(notice(alert=long), None, None)
+        body = server.accepted[-1].body
+        assert len(body) <= MESSAGE_LIMIT
+        body.decode()  # whole characters only
+        assert server.accepted[-1].headers["Title"].startswith("=?utf-8?")
+        async with session.post(f"{server.url}/{TOPIC}", data=b"x" * (MESSAGE_LIMIT + 1)) as r:
+            assert r.status == 413
+        async with session.post(f"{server.url}/{TOPIC}", data=b"") as r:
+            assert r.status == 400
+        # Without the credentials a protected topic refuses: permanent, channel broken.
+    async with Ntfy(TOPIC, token=NTFY_TOKEN) as server:
+        bare = NtfyChannel(type="ntfy", url=f"{server.url}/{TOPIC}")
+        error = await _failure(NtfyNotifier(bare, session=session, renderer=Renderer(), now=now))
+        assert (error.retry, error.reason) == (False, "auth")
+        wrong = NtfyChannel(type="ntfy", url=f"{server.url}/{TOPIC}", token="tk_wrong")
+        error = await _failure(NtfyNotifier(wrong, session=session, renderer=Renderer(), now=now))
+        assert (error.retry, error.reason) == (False, "forbidden")
+        assert "code 40301" in error.detail
+
+
+def test_ntfy_config_is_checked() -> None:
+    """The URL must name a topic; a token and a password together are refused."""
+    with pytest.raises(ValidationError, match="topic's URL"):
+        NtfyChannel(type="ntfy", url="https://ntfy.sh/")
+    with pytest.raises(ValidationError, match="not both"):
+        NtfyChannel(type="ntfy", url="https://ntfy.sh/a", token="t", username="u", password="p")
+
+
+# -- Telegram ------------------------------------------------------------------
+
+
+def _tg(session: aiohttp.ClientSession, url: str, chat: int | str = -100123) -> TelegramNotifier:
+    channel = TelegramChannel(type="telegram", token=TG_TOKEN, chat_id=chat, api_url=url)
+    return TelegramNotifier(channel, session=session, renderer=Renderer(), now=now)
+
+
+async def test_telegram_message_is_escaped_html(session: aiohttp.ClientSession) -> None:
+    """Text with <, > and & in it is escaped so Telegram parses it; buttons carry the
+    ack link and the runbook; the ref names the chat and the message."""
+    async with TelegramBot(TG_TOKEN) as bot:
+        n = _tg(session, bot.url, "@ops_alerts")
+        nasty = alert(summary="p99 <b>500ms</b> & rising > 3 <script>", reason="a<b")
+        sent = await n.send(notice(alert=nasty), None, None)
+        assert sent.ref == {"chat_id": "-100123", "message_id": "1"}
+        body = bot.accepted[0].json
+        assert body["parse_mode"] == "HTML"
+        shown = telegram_html(body["text"])
+        assert shown is not None
+        assert "p99 <b>500ms</b> & rising > 3 <script>" in shown
+        buttons = body["reply_markup"]["inline_keyboard"][0]
+        assert [b["text"] for b in buttons] == ["Acknowledge", "Runbook"]
+        assert buttons[0]["url"] == alert().ack_url
+        # the fake is strict: the same text unescaped is refused
+        async with session.post(
+            f"{bot.url}/bot{TG_TOKEN}/sendMessage",
+            json={"chat_id": -100123, "text": "a < b & c", "parse_mode": "HTML"},
+        ) as r:
+            assert r.status == 400
+
+
+async def test_telegram_long_text_fits(session: aiohttp.ClientSession) -> None:
+    """A notice longer than 4096 characters (after escaping is undone) is cut to fit."""
+    async with TelegramBot(TG_TOKEN) as bot:
+        n = _tg(session, bot.url)
+        await n.send(notice(alert=alert(description="<&>" * 5000, summary="x" * 5000)), None, None)
+        shown = telegram_html(bot.accepted[0].json["text"])
+        assert shown is not None
+        assert len(shown) <= TEXT_LIMIT
+
+
+async def test_telegram_follow_ups_edit_the_first_message(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Acknowledged and resolved edit the first message's headline (no buttons once
+    acknowledged) and reply to it; an edit that changes nothing, or of a deleted
+    message, still lets the reply go out."""
+    async with TelegramBot(TG_TOKEN) as bot:
+        n = _tg(session, bot.url)
+        first = await n.send(notice(), None, None)
+        assert first.ref is not None
+        await n.send(notice("acknowledged"), None, first.ref)
+        root = bot.messages[(-100123, 1)]
+        assert "ACKNOWLEDGED by bob" in (telegram_html(root["text"]) or "")
+        assert root["reply_markup"] is None or "Acknowledge" not in str(root["reply_markup"])
+        reply = bot.accepted[-1].json
+        assert reply["reply_parameters"]["message_id"] == 1
+        await n.send(notice("acknowledged"), None, first.ref)  # not modified: tolerated
+        await n.send(notice("resolved"), None, first.ref)
+        assert "RESOLVED after 1h 5m" in (telegram_html(root["text"]) or "")
+        assert len(bot.edits) == 2
+        del bot.messages[(-100123, 1)]
+        await n.send(notice("repeat"), None, first.ref)  # the root is gone: reply anyway
+        assert bot.accepted[-1].json["reply_parameters"]["allow_sending_without_reply"]
+
+
+async def test_telegram_permanent_errors(session: aiohttp.ClientSession) -> None:
+    """Wrong token (401), unknown chat (400), bot kicked from the chat (403)."""
+    async with TelegramBot("987654321:AAEanotherTokenThatIsNotOurs_012345") as bot:
+        error = await _failure(_tg(session, bot.url))
+        assert (error.retry, error.reason) == (False, "auth")
+        assert_no_secret(error)
+    async with TelegramBot(TG_TOKEN) as bot:
+        error = await _failure(_tg(session, bot.url, 777))
+        assert (error.retry, error.reason) == (False, "bad_request")
+        assert "chat not found" in error.detail
+        bot.kicked.add(-100123)
+        error = await _failure(_tg(session, bot.url))
+        assert (error.retry, error.reason) == (False, "forbidden")
+
+
+def test_telegram_config_is_checked() -> None:
+    """A token that is not a bot token is refused without repeating it."""
+    with pytest.raises(ValidationError, match="BotFather"):
+        TelegramChannel(type="telegram", token="not-a-token-secret", chat_id=1)
+    with pytest.raises(ValidationError):
+        TelegramChannel(type="telegram", token=TG_TOKEN, chat_id="ops")
