@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
-from sentinel.config.addresses import host_name, http_url, storage_url
+from sentinel.config.addresses import host_name, http_url, is_placeholder, storage_url
 from sentinel.config.checks import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, NAME, Check, Strict, inherit
 from sentinel.config.cron import crontab
 from sentinel.config.quote import clip_quoted, shown
@@ -271,7 +271,7 @@ class SmtpChannel(Strict):
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
-        return host_name(value)
+        return value if is_placeholder(value) else host_name(value)
 
     @model_validator(mode="after")
     def _credentials(self) -> SmtpChannel:
@@ -300,6 +300,8 @@ class NtfyChannel(Strict):
     @classmethod
     def _topic_url(cls, value: SecretStr) -> SecretStr:
         check_url(value)
+        if is_placeholder(value.get_secret_value()):
+            return value
         path = value.get_secret_value().split("?", 1)[0].rstrip("/").rsplit("/", 1)
         if len(path) < 2 or not NTFY_TOPIC.fullmatch(path[1]) or path[0].endswith(":/"):
             raise ValueError("ntfy url must be the topic's URL, e.g. https://ntfy.sh/ops-alerts")
@@ -315,6 +317,7 @@ class NtfyChannel(Strict):
 
 
 TELEGRAM_TOKEN = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,100}$")
+TELEGRAM_CHAT = re.compile(r"^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$")
 
 
 class TelegramChannel(Strict):
@@ -322,9 +325,9 @@ class TelegramChannel(Strict):
 
     type: Literal["telegram"]
     token: SecretStr = Field(description="The bot's token from @BotFather (123456789:AA...).")
-    chat_id: (
-        int | Annotated[str, Field(pattern=r"^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$")]
-    ) = Field(description="The chat: a number (groups are negative) or @channelname.")
+    chat_id: int | str = Field(
+        description="The chat: a number (groups are negative) or @channelname."
+    )
     api_url: str | None = None
 
     _urls = field_validator("api_url")(check_url)
@@ -332,8 +335,16 @@ class TelegramChannel(Strict):
     @field_validator("token")
     @classmethod
     def _token(cls, value: SecretStr) -> SecretStr:
-        if not TELEGRAM_TOKEN.fullmatch(value.get_secret_value()):
+        token = value.get_secret_value()
+        if not TELEGRAM_TOKEN.fullmatch(token) and not is_placeholder(token):
             raise ValueError("telegram token must look like 123456789:AAE... (from @BotFather)")
+        return value
+
+    @field_validator("chat_id")
+    @classmethod
+    def _chat(cls, value: int | str) -> int | str:
+        if isinstance(value, str) and not (TELEGRAM_CHAT.fullmatch(value) or is_placeholder(value)):
+            raise ValueError("telegram chat_id must be a number like -1001234567890 or @channel")
         return value
 
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import structlog
 import trustme
 
-from sentinel.cli import notify_test
+from sentinel.cli import main, notify_test
 from sentinel.clock import SystemClock
 from sentinel.config import load_config
 from tests.conftest import free_port
@@ -155,3 +156,49 @@ async def _ack_and_read_api(port: int) -> list[str]:
             async with http.get(route) as resp:
                 answers.append(await resp.text())
     return answers
+
+
+SIMULATED = """
+checks:
+  - {name: api, type: tcp, target: "127.0.0.1:9", interval: 10s}
+rules:
+  - {name: ApiDown, match: {check: api}, expr: up == 0, severity: critical}
+contacts:
+  alice: {email: alice@example.com, via: [email]}
+channels:
+  mail: {type: smtp, host: "${SMTP_HOST}", username: "${SMTP_USER}",
+         password: "${SMTP_PASSWORD}", from: sentinel@example.com}
+  push: {type: ntfy, url: "https://ntfy.sh/${NTFY_TOPIC}", token: "${NTFY_TOKEN}"}
+  chat: {type: telegram, token: "${TELEGRAM_TOKEN}", chat_id: "${TELEGRAM_CHAT_ID}"}
+escalation:
+  critical: [{after: 0s, notify: [alice, push, chat]}]
+"""
+
+
+def test_simulate_replays_the_new_channels_without_secrets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sentinel simulate` takes smtp, ntfy and telegram channels whose credentials are
+    unset (it sends nothing), and shows each one's notices: firing, then acknowledged."""
+    config = tmp_path / "sentinel.yaml"
+    config.write_text(SIMULATED)
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(
+        "until: 10m\nevents:\n  - {at: 0s, check: api, fail: refused}\n"
+        "  - {at: 5m, ack: ApiDown, by: bob}\n"
+    )
+    for name in ("SMTP_HOST", "SMTP_USER", "SMTP_PASSWORD", "NTFY_TOPIC", "NTFY_TOKEN"):
+        assert name not in os.environ
+    args = ["simulate", "-c", str(config), "--scenario", str(scenario)]
+    try:
+        assert main(args) == 0
+    finally:
+        structlog.reset_defaults()
+    out = capsys.readouterr().out
+    for line in (
+        "-> mail alice@example.com (alice)  firing ApiDown api",
+        "-> push  firing ApiDown api",
+        "-> chat  firing ApiDown api",
+        "-> chat  acknowledged ApiDown api",
+    ):
+        assert line in out, out
