@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import socket
 import ssl
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -110,6 +111,7 @@ class SmtpNotifier:
         self._to = recipients(channel.to)
         self._ca_file = channel.ca_file
         self._context: ssl.SSLContext | None = None
+        self._local: str | None = None  # our name for EHLO, looked up once
         self._secrets = tuple(s for s in (self._user, self._password) if s)
 
     def mail(self, notice: Notice, to: list[str], thread: dict[str, str] | None) -> EmailMessage:
@@ -128,10 +130,20 @@ class SmtpNotifier:
         msg.add_alternative(self._renderer.html(notice), subtype="html", cte="quoted-printable")
         return msg
 
-    def _tls_context(self) -> ssl.SSLContext:
-        if self._context is None:
-            self._context = ssl.create_default_context(cafile=self._ca_file)
-        return self._context
+    async def _prepare(self) -> None:
+        """Once, off the loop: the TLS context (it reads the CA files) and our name for
+        EHLO (aiosmtplib would look ``getfqdn`` up again for every connection)."""
+        if self._local is None:
+            self._local = await asyncio.to_thread(socket.getfqdn) or "localhost"
+        if self._tls != "none" and self._context is None:
+            try:
+                self._context = await asyncio.to_thread(
+                    ssl.create_default_context, cafile=self._ca_file
+                )
+            except OSError:
+                raise DeliveryError(
+                    retry=False, reason="config", detail="ca_file cannot be read"
+                ) from None
 
     async def send(
         self, notice: Notice, address: str | None, thread: dict[str, str] | None
@@ -146,13 +158,7 @@ class SmtpNotifier:
                 detail=f"{len(to)} recipients, at most {MAX_RECIPIENTS} in one mail",
             )
         msg = self.mail(notice, to, thread)
-        tls = self._tls != "none"
-        try:
-            context = self._tls_context() if tls else None
-        except OSError:
-            raise DeliveryError(
-                retry=False, reason="config", detail="ca_file cannot be read"
-            ) from None
+        await self._prepare()
         try:
             async with asyncio.timeout(self._timeout):
                 await aiosmtplib.send(
@@ -165,7 +171,8 @@ class SmtpNotifier:
                     password=self._password,
                     use_tls=self._tls == "implicit",
                     start_tls=self._tls == "starttls",
-                    tls_context=context,
+                    tls_context=self._context,
+                    local_hostname=self._local,
                     timeout=self._timeout,
                 )
         except (aiosmtplib.SMTPException, OSError) as exc:

@@ -150,7 +150,7 @@ async def test_build_notifier_sets_limits(session: aiohttp.ClientSession) -> Non
     tg = TelegramChannel(type="telegram", token=TG_TOKEN, chat_id="@ops_alerts")
     built = build_notifier("tg", tg, session, Renderer(), now)
     assert isinstance(built, TelegramNotifier)
-    assert built.min_interval == 1.0
+    assert built.min_interval == 3.0
     ntfy = NtfyChannel(type="ntfy", url=f"https://ntfy.sh/{TOPIC}")
     assert isinstance(build_notifier("n", ntfy, session, Renderer(), now), NtfyNotifier)
 
