@@ -45,6 +45,21 @@ def recipients(addresses: Iterable[str]) -> list[str]:
     return out
 
 
+def addressees(address: str | None, default: list[str], limit: int, by: str) -> list[str]:
+    """The target's address, else the channel's ``to``; DeliveryError when there is none
+    or more than ``by`` (the provider) takes in one mail."""
+    to = recipients([address]) if address else default
+    if not to:
+        raise DeliveryError(retry=False, reason="no_recipient", detail="no email address")
+    if len(to) > limit:
+        raise DeliveryError(
+            retry=False,
+            reason="too_many_recipients",
+            detail=f"{len(to)} recipients, {by} takes {limit}",
+        )
+    return to
+
+
 def _reset(reply: Reply, now: float) -> float | None:
     return parse_reset(reply.headers.get("X-RateLimit-Reset"), now)
 
@@ -83,15 +98,7 @@ class EmailNotifier(HttpNotifier):
     async def send(
         self, notice: Notice, address: str | None, thread: dict[str, str] | None
     ) -> Sent:
-        to = recipients([address]) if address else self._to
-        if not to:
-            raise DeliveryError(retry=False, reason="no_recipient", detail="no email address")
-        if len(to) > MAX_RECIPIENTS:
-            raise DeliveryError(
-                retry=False,
-                reason="too_many_recipients",
-                detail=f"{len(to)} recipients, SendGrid takes {MAX_RECIPIENTS}",
-            )
+        to = addressees(address, self._to, MAX_RECIPIENTS, "SendGrid")
         reply = await post(
             self._session,
             self._url,

@@ -34,7 +34,7 @@ import aiosmtplib
 
 from sentinel.config.models import SmtpChannel
 from sentinel.notify.base import DeliveryError, Notice, Sent
-from sentinel.notify.email import recipients
+from sentinel.notify.email import addressees, recipients
 from sentinel.notify.http import DEFAULT_TIMEOUT, short
 from sentinel.notify.render import Renderer
 
@@ -148,15 +148,7 @@ class SmtpNotifier:
     async def send(
         self, notice: Notice, address: str | None, thread: dict[str, str] | None
     ) -> Sent:
-        to = recipients([address]) if address else self._to
-        if not to:
-            raise DeliveryError(retry=False, reason="no_recipient", detail="no email address")
-        if len(to) > MAX_RECIPIENTS:
-            raise DeliveryError(
-                retry=False,
-                reason="too_many_recipients",
-                detail=f"{len(to)} recipients, at most {MAX_RECIPIENTS} in one mail",
-            )
+        to = addressees(address, self._to, MAX_RECIPIENTS, "one SMTP mail")
         msg = self.mail(notice, to, thread)
         await self._prepare()
         try:

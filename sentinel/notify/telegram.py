@@ -27,9 +27,10 @@ from typing import Any
 import aiohttp
 
 from sentinel.config.models import TelegramChannel
-from sentinel.notify.base import AlertFacts, DeliveryError, Notice, Sent
+from sentinel.notify.base import DeliveryError, Notice, Sent
 from sentinel.notify.http import DEFAULT_TIMEOUT, HttpNotifier, Reply, post, short, unexpected
-from sentinel.notify.render import Renderer, human_duration
+from sentinel.notify.render import Renderer
+from sentinel.notify.slack import _banner as banner  # the same headline as Slack's
 
 TEXT_LIMIT = 4096  # characters of the message after its HTML is parsed
 THREADED = frozenset({"acknowledged", "resolved", "escalation", "repeat"})
@@ -51,20 +52,6 @@ def esc(text: str) -> str:
 
 def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
-
-
-def headline(notice: Notice, alert: AlertFacts, subject: str) -> str:
-    """The first message's top line for the alert's current state (plain text)."""
-    what = f"{alert.rule} on {alert.check}"
-    match notice.kind:
-        case "acknowledged":
-            return f"ACKNOWLEDGED by {notice.acked_by or 'someone'}: {what}"
-        case "resolved":
-            return f"RESOLVED after {human_duration(notice.duration)}: {what}"
-        case "escalation":
-            return f"[{alert.severity.upper()}] ESCALATED (step {notice.step + 1}): {what}"
-        case _:
-            return subject
 
 
 class TelegramNotifier(HttpNotifier):
@@ -124,7 +111,7 @@ class TelegramNotifier(HttpNotifier):
         alert = notice.alert
         chat = address or self._chat
         if thread and alert is not None and notice.kind in THREADED:
-            top = headline(notice, alert, self._renderer.subject(notice))
+            top = banner(notice, alert)
             await self._call(
                 "editMessageText",
                 {

@@ -20,30 +20,36 @@ from pydantic import ValidationError
 from sentinel.config.models import (
     ConsoleChannel,
     EmailChannel,
+    NtfyChannel,
     PagerDutyChannel,
     SlackChannel,
     SmsChannel,
+    TelegramChannel,
     WebhookChannel,
 )
 from sentinel.notify import build_notifier
 from sentinel.notify.base import DeliveryError, Notifier, Sent
 from sentinel.notify.console import ConsoleNotifier
 from sentinel.notify.email import EmailNotifier
+from sentinel.notify.ntfy import NtfyNotifier
 from sentinel.notify.pagerduty import PagerDutyNotifier
 from sentinel.notify.render import Renderer
 from sentinel.notify.slack import SlackNotifier
 from sentinel.notify.sms import SmsNotifier
+from sentinel.notify.telegram import TelegramNotifier
 from sentinel.notify.webhook import WebhookNotifier
 from tests.conftest import free_port
 from tests.notify.fakes import (
     T0,
     Fake,
     Fault,
+    Ntfy,
     PagerDuty,
     Receiver,
     SendGrid,
     SlackApi,
     SlackWebhook,
+    TelegramBot,
     Twilio,
     alert,
     notice,
@@ -190,6 +196,41 @@ def _webhook(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
     return Case("webhook", Receiver(HMAC_SECRET), make, lambda s: f"error {s}", secrets)
 
 
+# -- issue 18, part A: ntfy and Telegram join the suite ------------------------------
+TOPIC = "ops-secret-topic-7f3a"
+NTFY_TOKEN = "tk_ntfysecrettoken0123456789abc"
+TG_TOKEN = "123456789:AAEsecretTelegramBotToken_0123456789"
+SECRETS += [TOPIC, NTFY_TOKEN, TG_TOKEN, TG_TOKEN.split(":")[1]]
+
+
+def _ntfy(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
+    def make(url: str, timeout: float) -> Notifier:
+        channel = NtfyChannel(type="ntfy", url=f"{url}/{TOPIC}", token=NTFY_TOKEN)
+        return NtfyNotifier(channel, session=session, renderer=renderer, now=now, timeout=timeout)
+
+    def bodies(status: int) -> Any:
+        return {"code": status * 100 + 1, "http": status, "error": f"error {status}"}
+
+    return Case("ntfy", Ntfy(TOPIC, token=NTFY_TOKEN), make, bodies, [TOPIC, NTFY_TOKEN])
+
+
+def _telegram(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
+    def make(url: str, timeout: float) -> Notifier:
+        channel = TelegramChannel(type="telegram", token=TG_TOKEN, chat_id=-100123, api_url=url)
+        return TelegramNotifier(
+            channel, session=session, renderer=renderer, now=now, timeout=timeout
+        )
+
+    def bodies(status: int) -> Any:
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": f"E{status}"}
+        if status == 429:
+            body["parameters"] = {"retry_after": 11}
+        return body
+
+    secrets = [TG_TOKEN, TG_TOKEN.split(":")[1]]
+    return Case("telegram", TelegramBot(TG_TOKEN), make, bodies, secrets)
+
+
 BUILDERS = {
     "slack": _slack,
     "slack_webhook": _slack_webhook,
@@ -198,6 +239,7 @@ BUILDERS = {
     "sms": _sms,
     "webhook": _webhook,
 }
+BUILDERS |= {"ntfy": _ntfy, "telegram": _telegram}  # issue 18, part A
 
 # docs/providers.md's retry table, status by status: True = retry, False = permanent.
 RETRY_TABLE: dict[str, dict[int, bool]] = {
@@ -216,6 +258,12 @@ RETRY_TABLE: dict[str, dict[int, bool]] = {
     "sms": {400: False, 401: False, 429: True, 500: True, 503: True},
     "webhook": {400: False, 401: False, 404: False, 410: False, 429: True, 500: True, 503: True},
 }
+RETRY_TABLE |= {  # issue 18, part A
+    "ntfy": {400: False, 401: False, 403: False, 404: False, 413: False, 429: True, 500: True}
+    | {502: True, 507: True},
+    "telegram": {400: False, 401: False, 403: False, 404: False, 429: True, 500: True}
+    | {502: True},
+}
 ROWS = [(p, s, r) for p, table in RETRY_TABLE.items() for s, r in table.items()]
 
 # (fault headers for a 429, the wait the notifier must report)
@@ -229,6 +277,10 @@ RATE_LIMITS: dict[str, tuple[dict[str, str], float | None]] = {
         {"Retry-After": format_datetime(datetime.fromtimestamp(NOW + 30, UTC), usegmt=True)},
         30.0,
     ),
+}
+RATE_LIMITS |= {  # issue 18, part A
+    "ntfy": ({"Retry-After": "4"}, 4.0),
+    "telegram": ({}, 11.0),  # parameters.retry_after in the body
 }
 
 

@@ -1,11 +1,7 @@
-"""ntfy and Telegram against their strict local fakes: the conformance suite of
-test_providers.py (its shared tests run here with these two cases) plus what is
-particular to each."""
+"""What is particular to ntfy and Telegram, against their strict local fakes (the
+conformance suite every provider passes is test_providers.py, where both have a case)."""
 
 from __future__ import annotations
-
-from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 import pytest
@@ -13,136 +9,21 @@ from pydantic import ValidationError
 
 from sentinel.config.models import NtfyChannel, TelegramChannel
 from sentinel.notify import build_notifier
-from sentinel.notify.base import DeliveryError, Notifier, Sent
 from sentinel.notify.ntfy import MESSAGE_LIMIT, NtfyNotifier
 from sentinel.notify.render import Renderer
 from sentinel.notify.telegram import TEXT_LIMIT, TelegramNotifier
-from tests.conftest import free_port
-from tests.notify.fakes import Fault, Ntfy, TelegramBot, alert, notice, telegram_html
+from tests.notify.fakes import Ntfy, TelegramBot, alert, notice, telegram_html
 from tests.notify.test_providers import (
-    Case,
+    NTFY_TOKEN,
+    TG_TOKEN,
+    TOPIC,
     _failure,
+    assert_no_secret,
     now,
     session,
-    test_every_kind_is_accepted,
-    test_invalid_url_is_refused_when_the_config_loads,
-    test_success_returns_sent,
-    test_timeout_is_retried,
 )
 
-__all__ = [
-    "session",
-    "test_every_kind_is_accepted",
-    "test_invalid_url_is_refused_when_the_config_loads",
-    "test_success_returns_sent",
-    "test_timeout_is_retried",
-]
-
-TOPIC = "ops-secret-topic-7f3a"
-NTFY_TOKEN = "tk_ntfysecrettoken0123456789abc"
-TG_TOKEN = "123456789:AAEsecretTelegramBotToken_0123456789"
-SECRETS = [TOPIC, NTFY_TOKEN, TG_TOKEN, TG_TOKEN.split(":")[1]]
-
-
-def _ntfy(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
-    def make(url: str, timeout: float) -> Notifier:
-        channel = NtfyChannel(type="ntfy", url=f"{url}/{TOPIC}", token=NTFY_TOKEN)
-        return NtfyNotifier(channel, session=session, renderer=renderer, now=now, timeout=timeout)
-
-    def bodies(status: int) -> Any:
-        return {"code": status * 100 + 1, "http": status, "error": f"error {status}"}
-
-    return Case("ntfy", Ntfy(TOPIC, token=NTFY_TOKEN), make, bodies, [TOPIC, NTFY_TOKEN])
-
-
-def _telegram(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
-    def make(url: str, timeout: float) -> Notifier:
-        channel = TelegramChannel(type="telegram", token=TG_TOKEN, chat_id=-100123, api_url=url)
-        return TelegramNotifier(
-            channel, session=session, renderer=renderer, now=now, timeout=timeout
-        )
-
-    def bodies(status: int) -> Any:
-        body: dict[str, Any] = {"ok": False, "error_code": status, "description": f"E{status}"}
-        if status == 429:
-            body["parameters"] = {"retry_after": 11}
-        return body
-
-    secrets = [TG_TOKEN, TG_TOKEN.split(":")[1]]
-    return Case("telegram", TelegramBot(TG_TOKEN), make, bodies, secrets)
-
-
-BUILDERS = {"ntfy": _ntfy, "telegram": _telegram}
-RETRY_TABLE: dict[str, dict[int, bool]] = {
-    "ntfy": {400: False, 401: False, 403: False, 404: False, 413: False, 429: True, 500: True}
-    | {502: True, 507: True},
-    "telegram": {400: False, 401: False, 403: False, 404: False, 429: True, 500: True}
-    | {502: True},
-}
-ROWS = [(p, s, r) for p, table in RETRY_TABLE.items() for s, r in table.items()]
-# (fault headers for a 429, the wait the notifier must report)
-RATE_LIMITS: dict[str, tuple[dict[str, str], float | None]] = {
-    "ntfy": ({"Retry-After": "4"}, 4.0),
-    "telegram": ({}, 11.0),  # parameters.retry_after in the body
-}
-
-
-def assert_no_secret(error: DeliveryError) -> None:
-    for text in (str(error), error.detail, repr(error), error.reason):
-        for secret in SECRETS:
-            assert secret not in text, f"{secret!r} leaked into {text!r}"
-
-
-@pytest.fixture(params=list(BUILDERS))
-async def case(
-    request: pytest.FixtureRequest, session: aiohttp.ClientSession
-) -> AsyncIterator[Case]:
-    built = BUILDERS[request.param](session, Renderer())
-    async with built.fake:
-        yield built
-
-
-@pytest.mark.parametrize(("provider", "status", "retry"), ROWS)
-async def test_retry_table(
-    provider: str, status: int, retry: bool, session: aiohttp.ClientSession
-) -> None:
-    """Each status of the retry table is retried or not, as docs/providers.md says."""
-    built = BUILDERS[provider](session, Renderer())
-    async with built.fake:
-        built.fake.inject(built.fault(status))
-        error = await _failure(built.notifier())
-        assert error.retry is retry
-        assert error.reason
-        assert_no_secret(error)
-        assert isinstance(await built.notifier().send(notice(), None, None), Sent)
-
-
-async def test_rate_limit_wait(case: Case) -> None:
-    """A 429 waits as the provider says: Retry-After (ntfy), parameters.retry_after
-    (Telegram)."""
-    headers, wait = RATE_LIMITS[case.name]
-    case.fake.inject(case.fault(429, headers))
-    error = await _failure(case.notifier())
-    assert (error.retry, error.reason, error.retry_after) == (True, "rate_limited", wait)
-
-
-async def test_network_error_is_retried(case: Case) -> None:
-    """A refused connection is a retryable "network" error naming no URL nor token."""
-    error = await _failure(case.make(f"http://127.0.0.1:{free_port()}", 5.0))
-    assert (error.retry, error.reason) == (True, "network")
-    assert_no_secret(error)
-    assert "127.0.0.1" not in str(error)
-
-
-async def test_no_secret_in_errors(case: Case) -> None:
-    """Error bodies that echo the credentials (the token in Telegram's URL, the
-    topic, the ntfy token) still give secret-free errors."""
-    echo = " ".join(case.secrets)
-    for status in (400, 401, 403, 404, 413, 429, 500):
-        case.fake.inject(Fault(status, echo))
-        assert_no_secret(await _failure(case.notifier()))
-        case.fake.inject(Fault(status, {"error": echo, "description": echo, "ok": False}))
-        assert_no_secret(await _failure(case.notifier()))
+__all__ = ["session"]
 
 
 async def test_build_notifier_sets_limits(session: aiohttp.ClientSession) -> None:
