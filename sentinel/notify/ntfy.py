@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from email.header import Header
 
 import aiohttp
 
@@ -37,6 +36,7 @@ from sentinel.notify.http import (
 from sentinel.notify.render import Renderer
 
 MESSAGE_LIMIT = 4096  # bytes
+TITLE_LIMIT = 250  # characters: a phone shows one or two lines of it
 # sentinel's severities -> ntfy priority: 5 urgent (long vibration, pops over), 4 high,
 # 3 default, 2 low (no sound), 1 min.
 PRIORITY = {"critical": "5", "high": "4", "medium": "3", "low": "2"}
@@ -62,13 +62,16 @@ def cut_bytes(text: str, limit: int) -> str:
     return data[: limit - 3].decode("utf-8", "ignore").rstrip() + "..."
 
 
-def header_value(text: str) -> str:
-    """A header value as ntfy reads it: Latin-1 as it is, anything else RFC 2047."""
+def header_value(text: str, limit: int = TITLE_LIMIT) -> str:
+    """A header value as ntfy reads it, on one line: Latin-1 as it is, anything else one
+    RFC 2047 base64 word (never folded: a newline in a header is refused)."""
     text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
     try:
         text.encode("latin-1")
     except UnicodeEncodeError:
-        return Header(text, "utf-8").encode()
+        return "=?utf-8?b?" + base64.b64encode(text.encode()).decode("ascii") + "?="
     return text
 
 

@@ -3,6 +3,8 @@ conformance suite every provider passes is test_providers.py, where both have a 
 
 from __future__ import annotations
 
+from email.header import decode_header, make_header
+
 import aiohttp
 import pytest
 from pydantic import ValidationError
@@ -80,7 +82,7 @@ async def test_ntfy_limits(session: aiohttp.ClientSession) -> None:
         body = server.accepted[-1].body
         assert len(body) <= MESSAGE_LIMIT
         body.decode()  # whole characters only
-        assert server.accepted[-1].headers["Title"].startswith("=?utf-8?")
+        assert server.accepted[-1].headers["Title"].startswith("=?utf-8?b?")
         async with session.post(f"{server.url}/{TOPIC}", data=b"x" * (MESSAGE_LIMIT + 1)) as r:
             assert r.status == 413
         async with session.post(f"{server.url}/{TOPIC}", data=b"") as r:
@@ -192,3 +194,18 @@ def test_telegram_config_is_checked() -> None:
         TelegramChannel(type="telegram", token="not-a-token-secret", chat_id=1)
     with pytest.raises(ValidationError):
         TelegramChannel(type="telegram", token=TG_TOKEN, chat_id="ops")
+
+
+async def test_ntfy_long_unicode_title_is_one_header_line(
+    session: aiohttp.ClientSession,
+) -> None:
+    """A long title outside Latin-1 is one RFC 2047 word on one line (folding it would put
+    a newline in an HTTP header), and decodes back to the subject."""
+    async with Ntfy(TOPIC) as server:
+        channel = NtfyChannel(type="ntfy", url=f"{server.url}/{TOPIC}")
+        n = NtfyNotifier(channel, session=session, renderer=Renderer(), now=now)
+        await n.send(notice(alert=alert(rule="Überlast→", check="x" * 120)), None, None)
+        title = server.accepted[-1].headers["Title"]
+        assert "\n" not in title
+        decoded = str(make_header(decode_header(title)))
+        assert decoded == f"[CRITICAL] Überlast→ {'x' * 120}"
