@@ -39,6 +39,8 @@ PERMANENT = {400: "bad_request", 401: "auth", 403: "forbidden", 404: "not_found"
 UNEDITABLE = ("message to edit not found", "message can't be edited", "message_id_invalid")
 NOT_MODIFIED = "message is not modified"
 REPLY_GONE = "message to be replied not found"
+# The edited first message's body: the alert's facts (the user's _facts template if any).
+ROOT = "_root.txt.j2"
 _ACKABLE = frozenset({"firing", "escalation", "repeat", "flapping"})
 ICON = {"critical": "\U0001f6a8", "high": "\u26a0\ufe0f", "acknowledged": "\U0001f440"}
 ICON |= {"resolved": "\u2705"}
@@ -78,15 +80,17 @@ class TelegramNotifier(HttpNotifier):
         self._base = f"{base}/bot{self._token}/"
         self._chat = str(channel.chat_id)
 
-    def message(self, notice: Notice, top: str | None = None) -> dict[str, Any]:
+    def message(self, notice: Notice, root: bool = False) -> dict[str, Any]:
         """``text`` in HTML (a bold headline, then the rendered text) and, while the
-        alert can be acknowledged, buttons for the ack link and the runbook."""
-        subject = self._renderer.subject(notice)
+        alert can be acknowledged, buttons for the ack link and the runbook. ``root``:
+        the first message as edited for this notice (Slack's banner, then the facts)."""
         alert = notice.alert
-        head = top if top is not None else subject
+        if root and alert is not None:
+            head, body = banner(notice, alert), self._renderer.render(ROOT, notice)
+        else:
+            head, body = self._renderer.subject(notice), self._renderer.text(notice)
         icon = ICON.get(notice.kind, ICON.get(alert.severity, "")) if alert else ""
         head = f"{icon} {head}" if icon else head
-        body = self._renderer.text(notice)
         room = TEXT_LIMIT - len(head) - 2
         text = f"<b>{esc(cut(head, TEXT_LIMIT))}</b>"
         if room > 3:
@@ -111,11 +115,10 @@ class TelegramNotifier(HttpNotifier):
         alert = notice.alert
         chat = address or self._chat
         if thread and alert is not None and notice.kind in THREADED:
-            top = banner(notice, alert)
             await self._call(
                 "editMessageText",
                 {
-                    **self.message(notice, top),
+                    **self.message(notice, root=True),
                     "chat_id": thread["chat_id"],
                     "message_id": int(thread["message_id"]),
                 },

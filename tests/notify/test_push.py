@@ -160,7 +160,10 @@ async def test_telegram_follow_ups_edit_the_first_message(
         assert first.ref is not None
         await n.send(notice("acknowledged"), None, first.ref)
         root = bot.messages[(-100123, 1)]
-        assert "ACKNOWLEDGED by bob" in (telegram_html(root["text"]) or "")
+        shown = telegram_html(root["text"]) or ""
+        assert "ACKNOWLEDGED by bob" in shown
+        assert "Reason: connection refused" in shown  # the facts stay on the first message
+        assert str(alert().ack_url) not in shown  # no ack link once acknowledged
         assert root["reply_markup"] is None or "Acknowledge" not in str(root["reply_markup"])
         reply = bot.accepted[-1].json
         assert reply["reply_parameters"]["message_id"] == 1
