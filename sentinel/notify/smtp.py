@@ -149,7 +149,12 @@ class SmtpNotifier:
         self, notice: Notice, address: str | None, thread: dict[str, str] | None
     ) -> Sent:
         to = addressees(address, self._to, MAX_RECIPIENTS, "one SMTP mail")
-        msg = self.mail(notice, to, thread)
+        try:
+            msg = self.mail(notice, to, thread)
+        except ValueError:  # a line break or other character no mail header may hold
+            raise DeliveryError(
+                retry=False, reason="bad_address", detail="an address is not valid in a header"
+            ) from None
         await self._prepare()
         try:
             async with asyncio.timeout(self._timeout):

@@ -226,3 +226,10 @@ def test_contacts_email_goes_through_smtp() -> None:
     console = "channels: {out: {type: console}}\n"
     with pytest.raises(ConfigError, match="email or smtp"):
         parse_config(console + "escalation: {critical: [{notify: [email:a@b.c]}]}", "x.yaml", {})
+
+
+async def test_an_address_that_breaks_the_headers_is_refused_for_good() -> None:
+    """An address with a line break (an email: target is only checked for its @) is a
+    permanent error, not an internal one retried until it is dead."""
+    error = await failure(notifier(1, None), "ops@example.com\r\nBcc: all@example.com")
+    assert (error.retry, error.reason) == (False, "bad_address")
