@@ -62,6 +62,12 @@ def cut_bytes(text: str, limit: int) -> str:
     return data[: limit - 3].decode("utf-8", "ignore").rstrip() + "..."
 
 
+def quoted(value: str) -> str:
+    """A value in ntfy's ``Actions`` header: quoted when a comma or semicolon in it (a
+    runbook URL's query) would otherwise end it."""
+    return f'"{value}"' if any(c in value for c in ",;") else value
+
+
 def header_value(text: str, limit: int = TITLE_LIMIT) -> str:
     """A header value as ntfy reads it, on one line: Latin-1 as it is, anything else one
     RFC 2047 base64 word (never folded: a newline in a header is refused)."""
@@ -122,9 +128,9 @@ class NtfyNotifier(HttpNotifier):
         actions = []
         if alert is not None and alert.ack_url and notice.kind in _ACKABLE:
             headers["Click"] = alert.ack_url
-            actions.append(f"view, Acknowledge, {alert.ack_url}, clear=true")
+            actions.append(f"view, Acknowledge, {quoted(alert.ack_url)}, clear=true")
         if alert is not None and alert.runbook:
-            actions.append(f"view, Runbook, {alert.runbook}")
+            actions.append(f"view, Runbook, {quoted(alert.runbook)}")
         if actions:
             headers["Actions"] = "; ".join(actions)
         if self._auth is not None:

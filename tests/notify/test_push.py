@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from sentinel.config.models import NtfyChannel, TelegramChannel
 from sentinel.notify import build_notifier
-from sentinel.notify.ntfy import MESSAGE_LIMIT, NtfyNotifier
+from sentinel.notify.ntfy import MESSAGE_LIMIT, NtfyNotifier, quoted
 from sentinel.notify.render import Renderer
 from sentinel.notify.telegram import TEXT_LIMIT, TelegramNotifier
 from tests.notify.fakes import Ntfy, TelegramBot, alert, notice, telegram_html
@@ -212,3 +212,9 @@ async def test_ntfy_long_unicode_title_is_one_header_line(
         assert "\n" not in title
         decoded = str(make_header(decode_header(title)))
         assert decoded == f"[CRITICAL] Überlast→ {'x' * 120}"
+
+
+def test_ntfy_action_urls_with_commas_are_quoted() -> None:
+    """ntfy splits actions on ';' and their parts on ',': such a URL is quoted."""
+    assert quoted("https://wiki/x?a=1,2") == '"https://wiki/x?a=1,2"'
+    assert quoted("https://wiki/x") == "https://wiki/x"
