@@ -22,9 +22,8 @@ from sentinel.notify.http import (
     Reply,
     parse_reset,
     post,
+    refusal,
     short,
-    transient,
-    unexpected,
 )
 from sentinel.notify.render import Renderer
 
@@ -109,14 +108,7 @@ class EmailNotifier(HttpNotifier):
         if reply.status == 202:
             message_id = reply.headers.get("X-Message-Id")
             return Sent(ref={"message_id": message_id} if message_id else None)
-        error = transient(reply, self._now(), retry_after=_reset)
-        if error:
-            raise error
-        if reply.status in PERMANENT:
-            raise DeliveryError(
-                retry=False, reason=PERMANENT[reply.status], detail=self._describe(reply)
-            )
-        raise unexpected(reply)
+        raise refusal(reply, self._now(), PERMANENT, self._describe, retry_after=_reset)
 
     def _describe(self, reply: Reply) -> str:
         data = reply.json()

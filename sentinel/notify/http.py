@@ -186,3 +186,22 @@ def retry_after_header(reply: Reply, now: float) -> float | None:
 def unexpected(reply: Reply) -> DeliveryError:
     """A status the provider's contract does not list: permanent, so a person looks."""
     return DeliveryError(retry=False, reason="unexpected_status", detail=f"HTTP {reply.status}")
+
+
+def refusal(
+    reply: Reply,
+    now: float,
+    permanent: Mapping[int, str],
+    describe: Callable[[Reply], str],
+    *,
+    retry_after: Callable[[Reply, float], float | None] | None = None,
+) -> DeliveryError:
+    """The error for a reply that is not a success: 429 and 5xx retried (:func:`transient`),
+    a status of ``permanent`` for good with its reason and ``describe(reply)``, any other
+    status :func:`unexpected`."""
+    error = transient(reply, now, retry_after=retry_after)
+    if error:
+        return error
+    if reply.status in permanent:
+        return DeliveryError(retry=False, reason=permanent[reply.status], detail=describe(reply))
+    return unexpected(reply)

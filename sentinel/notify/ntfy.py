@@ -22,16 +22,15 @@ from collections.abc import Callable
 import aiohttp
 
 from sentinel.config.models import NtfyChannel
-from sentinel.notify.base import DeliveryError, Notice, Sent
+from sentinel.notify.base import Notice, Sent
 from sentinel.notify.http import (
     DEFAULT_TIMEOUT,
     HttpNotifier,
     Reply,
     post,
+    refusal,
     retry_after_header,
     short,
-    transient,
-    unexpected,
 )
 from sentinel.notify.render import Renderer
 
@@ -155,14 +154,7 @@ class NtfyNotifier(HttpNotifier):
             data = reply.json()
             ident = data.get("id") if isinstance(data, dict) else None
             return Sent(ref={"id": str(ident)} if ident else None)
-        error = transient(reply, self._now(), retry_after=retry_after_header)
-        if error:
-            raise error
-        if reply.status in PERMANENT:
-            raise DeliveryError(
-                retry=False, reason=PERMANENT[reply.status], detail=self._describe(reply)
-            )
-        raise unexpected(reply)
+        raise refusal(reply, self._now(), PERMANENT, self._describe, retry_after=retry_after_header)
 
     def _describe(self, reply: Reply) -> str:
         """ntfy's errors are ``{"code": 40101, "http": 401, "error": "..."}``."""
