@@ -1,6 +1,7 @@
 """Email through your own mail server over SMTP (aiosmtplib), with the SendGrid templates.
 
-One connection per notice: connect, ``STARTTLS`` (``tls: starttls``, port 587)
+One connection, kept between notices (closed after a minute idle, opened
+again when the server dropped it): connect, ``STARTTLS`` (``tls: starttls``, port 587)
 or TLS from the first byte (``tls: implicit``, port 465) or neither (``tls:
 none``, port 25, and then no password is sent), ``AUTH`` when a username is
 set, then ``MAIL``/``RCPT``/``DATA`` of a ``multipart/alternative`` message:
@@ -41,6 +42,7 @@ from sentinel.notify.render import Renderer
 PORTS = {"starttls": 587, "implicit": 465, "none": 25}
 THREADED = frozenset({"acknowledged", "resolved", "escalation", "repeat"})
 MAX_RECIPIENTS = 100  # what most relays accept in one transaction
+IDLE = 60.0  # seconds a kept connection may idle (servers drop theirs after 300 or so)
 
 
 def message_id(notice: Notice, to: list[str], domain: str) -> str:
@@ -112,6 +114,8 @@ class SmtpNotifier:
         self._ca_file = channel.ca_file
         self._context: ssl.SSLContext | None = None
         self._local: str | None = None  # our name for EHLO, looked up once
+        self._smtp: aiosmtplib.SMTP | None = None  # the connection kept between notices
+        self._used = 0.0  # when it last delivered
         self._secrets = tuple(s for s in (self._user, self._password) if s)
 
     def mail(self, notice: Notice, to: list[str], thread: dict[str, str] | None) -> EmailMessage:
@@ -158,23 +162,57 @@ class SmtpNotifier:
         await self._prepare()
         try:
             async with asyncio.timeout(self._timeout):
-                await aiosmtplib.send(
-                    msg,
-                    sender=self._from,
-                    recipients=to,
-                    hostname=self._host,
-                    port=self._port,
-                    username=self._user,
-                    password=self._password,
-                    use_tls=self._tls == "implicit",
-                    start_tls=self._tls == "starttls",
-                    tls_context=self._context,
-                    local_hostname=self._local,
-                    timeout=self._timeout,
-                )
+                await self._deliver(msg, to)
         except (aiosmtplib.SMTPException, OSError) as exc:
+            await self.close()  # whatever state the session is in, the next send starts anew
             raise smtp_error(exc, self._secrets) from None
+        self._used = self._now()
         return Sent(ref={"message_id": str(msg["Message-ID"])})
 
+    async def _deliver(self, msg: EmailMessage, to: list[str]) -> None:
+        """On the open connection when there is one (no connect, STARTTLS and AUTH per
+        notice); a connection the server closed while idle is opened again, once."""
+        if self._smtp is not None and (
+            not self._smtp.is_connected or self._now() - self._used > IDLE
+        ):
+            await self.close()
+        reused = self._smtp is not None
+        try:
+            client = await self._connect()
+            await client.send_message(msg, sender=self._from, recipients=to)
+        except aiosmtplib.SMTPServerDisconnected:
+            if not reused:
+                raise
+            await self.close()
+            client = await self._connect()
+            await client.send_message(msg, sender=self._from, recipients=to)
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        if self._smtp is None:
+            client = aiosmtplib.SMTP(
+                hostname=self._host,
+                port=self._port,
+                username=self._user,
+                password=self._password,
+                use_tls=self._tls == "implicit",
+                start_tls=self._tls == "starttls",
+                tls_context=self._context,
+                local_hostname=self._local,
+                timeout=self._timeout,
+            )
+            await client.connect()
+            self._smtp = client
+        return self._smtp
+
     async def close(self) -> None:
-        """Nothing held between sends: each notice opens its own connection."""
+        """QUIT the open connection, if any (politely, briefly; a dead one is just closed)."""
+        client, self._smtp = self._smtp, None
+        if client is None:
+            return
+        try:
+            if client.is_connected:
+                await asyncio.wait_for(client.quit(), 2.0)
+        except (aiosmtplib.SMTPException, OSError):
+            pass
+        finally:
+            client.close()

@@ -59,6 +59,14 @@ class SmtpServer:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._release = asyncio.Event()
+        self._live: list[SMTP] = []
+
+    def drop(self) -> None:
+        """Close every open session, as a server does with idle clients."""
+        for session in self._live:
+            if session.transport is not None:
+                session.transport.close()
+        self._live.clear()
 
     def inject(self, command: str, reply: str | float) -> None:
         """The next ``command`` gets ``reply`` (an SMTP reply line), or waits that many
@@ -148,7 +156,9 @@ class SmtpServer:
             with warnings.catch_warnings():
                 # aiosmtpd warns of AUTH without STARTTLS: implicit TLS is TLS already
                 warnings.simplefilter("ignore", UserWarning)
-                return factory()
+                session = factory()
+            self._live.append(session)
+            return session
 
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(

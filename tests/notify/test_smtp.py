@@ -3,6 +3,7 @@ implicit TLS on a trustme certificate: the message, threading, and the retry tab
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -233,3 +234,21 @@ async def test_an_address_that_breaks_the_headers_is_refused_for_good() -> None:
     permanent error, not an internal one retried until it is dead."""
     error = await failure(notifier(1, None), "ops@example.com\r\nBcc: all@example.com")
     assert (error.retry, error.reason) == (False, "bad_address")
+
+
+async def test_the_connection_is_kept_and_reopened(smtp: SmtpServer, ca_file: str) -> None:
+    """Notices share one connection (no STARTTLS and AUTH each time); one the server
+    closed while idle is opened again and the notice still goes; close() says QUIT."""
+    n = notifier(smtp.port, ca_file)
+    await n.send(notice(), None, None)
+    await n.send(notice("acknowledged"), None, None)
+    assert (smtp.sessions, len(smtp.accepted)) == (1, 2)
+    smtp.drop()
+    await asyncio.sleep(0.05)  # the client sees the connection go
+    await n.send(notice("resolved"), None, None)
+    assert (smtp.sessions, len(smtp.accepted)) == (2, 3)
+    smtp.drop()  # and at once: the first command finds the connection gone
+    await n.send(notice("repeat"), None, None)
+    assert (smtp.sessions, len(smtp.accepted)) == (3, 4)
+    await n.close()
+    await n.close()  # twice is harmless
