@@ -2,7 +2,9 @@
 
 sentinel runs as a real process with ``--checks`` HTTP checks (interval 1 s,
 rule ``up == 0`` for 2 s, critical) against a target in this process. Every
-check's alert pages a webhook receiver and a PagerDuty fake, both local. The
+check's alert pages a webhook receiver, a PagerDuty fake, an ntfy topic and an
+SMTP server (aiosmtpd), all local, and a Telegram bot API fake when
+``--spacing`` is 3 s or more (Telegram's channel sends 20 a minute). The
 targets are switched to failing one after another (``--spacing`` apart), and
 for each alert this measures:
 
@@ -25,6 +27,7 @@ import asyncio
 import contextlib
 import os
 import platform
+import re
 import signal
 import socket
 import statistics
@@ -35,10 +38,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 MARKER = "<!-- bench:notify_latency -->"
 INTERVAL, FOR = 1.0, 2.0
+TELEGRAM_SPACING = 3.0  # its channel paces at 20 a minute: closer alerts measure the queue
+TG_TOKEN = "123456:" + "A" * 35
+CHECK = re.compile(r"ServiceDown c(\d+)")
 
 
 def free_port() -> int:
@@ -58,10 +65,40 @@ class Peers:
         self.pd_at: dict[str, float] = {}
         self.checks = checks
         self.all_in = asyncio.Event()
+        # provider -> check index -> when its first notice arrived (ntfy, smtp, telegram)
+        self.more: dict[str, dict[int, float]] = {"ntfy": {}, "smtp": {}}
 
     def _count(self) -> None:
-        if len(self.hook_at) >= self.checks and len(self.pd_at) >= self.checks:
+        counts = [len(self.hook_at), len(self.pd_at), *map(len, self.more.values())]
+        if min(counts) >= self.checks:
             self.all_in.set()
+
+    def _arrived(self, provider: str, text: str, at: float) -> None:
+        """The first notice naming a check is its firing one."""
+        m = CHECK.search(text)
+        if m is not None:
+            self.more[provider].setdefault(int(m.group(1)), at)
+            self._count()
+
+    async def ntfy(self, request: web.Request) -> web.Response:
+        now = time.time()
+        await request.read()
+        self._arrived("ntfy", request.headers.get("Title", ""), now)
+        return web.json_response({"id": "x", "event": "message"})
+
+    async def telegram(self, request: web.Request) -> web.Response:
+        now = time.time()
+        body = await request.json()
+        self._arrived("telegram", str(body.get("text", "")), now)
+        result = {"message_id": 1, "chat": {"id": -1}}
+        return web.json_response({"ok": True, "result": result})
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        now = time.time()
+        raw = bytes(envelope.original_content or b"")
+        subject = next((ln for ln in raw.split(b"\r\n") if ln.startswith(b"Subject:")), b"")
+        self._arrived("smtp", subject.decode("utf-8", "replace"), now)
+        return "250 OK"
 
     async def health(self, request: web.Request) -> web.Response:
         i = int(request.match_info["i"])
@@ -93,10 +130,14 @@ class Peers:
         app.router.add_get("/h/{i}", self.health)
         app.router.add_post("/hook", self.hook)
         app.router.add_post("/v2/enqueue", self.enqueue)
+        app.router.add_post("/ntfy/{topic}", self.ntfy)
+        app.router.add_post(f"/bot{TG_TOKEN}/sendMessage", self.telegram)
         return app
 
 
-def write_config(path: Path, port: int, peer: int, checks: int, db: Path) -> None:
+def write_config(
+    path: Path, port: int, peer: int, checks: int, db: Path, smtp: int, telegram: bool
+) -> None:
     lines = [
         f'server: {{listen: "127.0.0.1:{port}", external_url: "http://127.0.0.1:{port}"}}',
         f'storage: {{url: "sqlite:{db}"}}',
@@ -115,9 +156,14 @@ def write_config(path: Path, port: int, peer: int, checks: int, db: Path) -> Non
         f'  hook: {{type: webhook, url: "http://127.0.0.1:{peer}/hook"}}',
         f'  pagerduty: {{type: pagerduty, routing_key: "{"k" * 32}", '
         f'api_url: "http://127.0.0.1:{peer}"}}',
+        f'  push: {{type: ntfy, url: "http://127.0.0.1:{peer}/ntfy/bench"}}',
+        f"  mail: {{type: smtp, host: 127.0.0.1, port: {smtp}, tls: none, "
+        "from: s@example.com, to: [ops@example.com]}",
+        f'  chat: {{type: telegram, token: "{TG_TOKEN}", chat_id: -1, '
+        f'api_url: "http://127.0.0.1:{peer}"}}',
         "escalation:",
         "  critical:",
-        "    - {after: 0s, notify: [hook, pagerduty]}",
+        f"    - {{after: 0s, notify: [hook, pagerduty, push, mail{', chat' if telegram else ''}]}}",
         # one alert at a time is what is measured here, not storm digests
         "notifications: {storm: {threshold: 1000}}",
     ]
@@ -131,14 +177,20 @@ def pct(values: list[float], q: float) -> float:
 
 async def run(args: argparse.Namespace) -> dict[str, float]:
     peers = Peers(args.checks)
+    telegram = args.spacing >= TELEGRAM_SPACING
+    if telegram:
+        peers.more["telegram"] = {}
     runner = web.AppRunner(peers.app(), access_log=None)
     await runner.setup()
     peer_port = free_port()
     await web.TCPSite(runner, "127.0.0.1", peer_port).start()
+    loop = asyncio.get_running_loop()
+    smtp = await loop.create_server(lambda: SMTP(peers), "127.0.0.1", 0)
+    smtp_port = int(smtp.sockets[0].getsockname()[1])
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "sentinel.yaml"
-        write_config(config, port, peer_port, args.checks, Path(tmp) / "s.db")
+        write_config(config, port, peer_port, args.checks, Path(tmp) / "s.db", smtp_port, telegram)
         env = {**os.environ, "SENTINEL_LOG_LEVEL": "warning"}
         log = (Path(tmp) / "sentinel.log").open("wb")
         proc = await asyncio.create_subprocess_exec(
@@ -163,6 +215,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
             proc.send_signal(signal.SIGTERM)
             await asyncio.wait_for(proc.wait(), 30)
             await runner.cleanup()
+            smtp.close()
             log.close()
             if args.log:
                 print((Path(tmp) / "sentinel.log").read_text()[-3000:])
@@ -173,7 +226,14 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         - peers.failing[peers.check_of[fp]]
         for fp in peers.hook_at
     ]
-    return {
+    fired = {peers.check_of[fp]: peers.since[fp] for fp in peers.since}
+    more: dict[str, float] = {}
+    for provider, seen in peers.more.items():
+        waits = [at - fired[i] for i, at in seen.items() if i in fired]
+        more[f"{provider}_received"] = float(len(waits))
+        more[f"{provider}_p50"] = statistics.median(waits) * 1000 if waits else float("nan")
+        more[f"{provider}_p99"] = pct(waits, 0.99) * 1000 if waits else float("nan")
+    return more | {
         "alerts": float(args.checks),
         "hook_received": float(len(hook)),
         "pd_received": float(len(pd)),
@@ -203,7 +263,13 @@ def report(r: dict[str, float], args: argparse.Namespace) -> str:
         f"| p99 <= 100 ms ({ok}) |\n"
         f"| firing -> PagerDuty received, p50 / p99 | {r['pd_p50']:.1f} / {r['pd_p99']:.1f} ms "
         f"| p99 <= 100 ms |\n"
-        f"| target fails -> first page, p50 / max | {r['e2e_p50']:.2f} / {r['e2e_max']:.2f} s "
+        + "".join(
+            f"| firing -> {name} received ({int(r[f'{key}_received'])} of {int(r['alerts'])}), "
+            f"p50 / p99 | {r[f'{key}_p50']:.1f} / {r[f'{key}_p99']:.1f} ms | p99 <= 100 ms |\n"
+            for key, name in (("ntfy", "ntfy"), ("smtp", "SMTP"), ("telegram", "Telegram"))
+            if f"{key}_received" in r
+        )
+        + f"| target fails -> first page, p50 / max | {r['e2e_p50']:.2f} / {r['e2e_max']:.2f} s "
         f"| <= interval + for + 1 s = {bar_e2e:g} s ({ok_e2e}) |\n"
         f"{MARKER}"
     )

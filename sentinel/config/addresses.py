@@ -195,3 +195,9 @@ def storage_url(url: str) -> str:
     if not path or path.endswith("/"):
         raise ValueError("the sqlite URL needs a file name")
     return url
+
+
+def is_placeholder(value: str) -> bool:
+    """True for a value holding an unset ``${VAR}`` (read as ``<VAR>``) while
+    :func:`placeholders_allowed` lasts: a check of its shape must let it through."""
+    return _placeholders.get() and PLACEHOLDER.search(value) is not None

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
-from sentinel.config.addresses import http_url, storage_url
+from sentinel.config.addresses import host_name, http_url, is_placeholder, storage_url
 from sentinel.config.checks import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, NAME, Check, Strict, inherit
 from sentinel.config.cron import crontab
 from sentinel.config.quote import clip_quoted, shown
@@ -365,6 +365,124 @@ class MattermostChannel(Strict):
     _urls = field_validator("webhook_url")(check_url)
 
 
+# -- issue 18, part A: SMTP, ntfy, Telegram --------------------------------------
+
+# The contact method a channel type delivers, where it is not the type's own name:
+# a contact's email (and an ``email:`` target) goes through SendGrid or SMTP alike.
+METHOD_OF_TYPE = {"smtp": "email"}
+
+
+def serves(channel_type: str) -> str:
+    """The contact method (sms, email, slack) a channel of this type delivers."""
+    return METHOD_OF_TYPE.get(channel_type, channel_type)
+
+
+class SmtpChannel(Strict):
+    """Email through your own mail server (docs/notifications.md#email-smtp)."""
+
+    type: Literal["smtp"]
+    """The provider: which kind of channel this is."""
+    host: str = Field(min_length=1, description="The mail server (submission host or relay).")
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="Default 587 (starttls), 465 (implicit), 25."
+    )
+    tls: Literal["starttls", "implicit", "none"] = Field(
+        default="starttls",
+        description="starttls (port 587), implicit TLS (port 465) or none (a local relay only).",
+    )
+    username: SecretStr | None = Field(default=None, description="SMTP AUTH user.")
+    password: SecretStr | None = Field(default=None, description="SMTP AUTH password.")
+    from_: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+$", description="Sender address.")
+    to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(
+        default=[], description="Recipients when the target names none."
+    )
+    ca_file: str | None = Field(
+        default=None, description="A CA bundle (PEM) for a server with a private certificate."
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return value if is_placeholder(value) else host_name(value)
+
+    @model_validator(mode="after")
+    def _credentials(self) -> SmtpChannel:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("smtp takes username and password together, or neither")
+        if self.password is not None and self.tls == "none":
+            raise ValueError("smtp will not send a password without TLS: set tls to starttls")
+        return self
+
+
+NTFY_TOPIC = re.compile(r"^[-_A-Za-z0-9]{1,64}$")
+
+
+class NtfyChannel(Strict):
+    """A push notification through an ntfy server's topic (docs/notifications.md#ntfy)."""
+
+    type: Literal["ntfy"]
+    """The provider: which kind of channel this is."""
+    url: SecretStr = Field(
+        description="The topic's URL, e.g. https://ntfy.sh/<topic>; a secret on a public server."
+    )
+    token: SecretStr | None = Field(default=None, description="An access token (tk_...).")
+    username: SecretStr | None = Field(default=None, description="User, for basic auth.")
+    password: SecretStr | None = Field(default=None, description="Password, for basic auth.")
+
+    @field_validator("url")
+    @classmethod
+    def _topic_url(cls, value: SecretStr) -> SecretStr:
+        check_url(value)
+        if is_placeholder(value.get_secret_value()):
+            return value
+        path = value.get_secret_value().split("?", 1)[0].rstrip("/").rsplit("/", 1)
+        if len(path) < 2 or not NTFY_TOPIC.fullmatch(path[1]) or path[0].endswith(":/"):
+            raise ValueError("ntfy url must be the topic's URL, e.g. https://ntfy.sh/ops-alerts")
+        return value
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> NtfyChannel:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("ntfy takes username and password together, or neither")
+        if self.token is not None and self.username is not None:
+            raise ValueError("ntfy takes a token or a username and password, not both")
+        return self
+
+
+TELEGRAM_TOKEN = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,100}$")
+TELEGRAM_CHAT = re.compile(r"^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$")
+
+
+class TelegramChannel(Strict):
+    """Messages from a Telegram bot to a chat (docs/notifications.md#telegram)."""
+
+    type: Literal["telegram"]
+    """The provider: which kind of channel this is."""
+    token: SecretStr = Field(description="The bot's token from @BotFather (123456789:AA...).")
+    chat_id: int | str = Field(
+        description="The chat: a number (groups are negative) or @channelname."
+    )
+    api_url: str | None = None
+    """Another address for the Bot API: a proxy, a local Bot API server, a test server."""
+
+    _urls = field_validator("api_url")(check_url)
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value()
+        if not TELEGRAM_TOKEN.fullmatch(token) and not is_placeholder(token):
+            raise ValueError("telegram token must look like 123456789:AAE... (from @BotFather)")
+        return value
+
+    @field_validator("chat_id")
+    @classmethod
+    def _chat(cls, value: int | str) -> int | str:
+        if isinstance(value, str) and not (TELEGRAM_CHAT.fullmatch(value) or is_placeholder(value)):
+            raise ValueError("telegram chat_id must be a number like -1001234567890 or @channel")
+        return value
+
+
 Channel = Annotated[
     SlackChannel
     | PagerDutyChannel
@@ -375,7 +493,10 @@ Channel = Annotated[
     | TeamsChannel
     | DiscordChannel
     | MattermostChannel
-    | VoiceChannel,
+    | VoiceChannel
+    | SmtpChannel
+    | NtfyChannel
+    | TelegramChannel,
     Field(discriminator="type"),
 ]
 

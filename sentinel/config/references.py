@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from fnmatch import fnmatchcase
 
 from sentinel.config.checks import CheckBase
-from sentinel.config.models import Config
+from sentinel.config.models import Config, serves
 from sentinel.config.quote import shown
 
 Path = tuple[str | int, ...]
@@ -191,8 +191,8 @@ def target_problem(target: str, config: Config) -> str | None:
         if kind == "email":
             if "@" not in rest:
                 return f"invalid email address {shown(rest)}"
-            if not any(c.type == "email" for c in config.channels.values()):
-                return f"{shown(target)} needs a channel of type email"
+            if not any(serves(c.type) == "email" for c in config.channels.values()):
+                return f"{shown(target)} needs a channel of type email or smtp"
             return None
         return f"unknown target kind {shown(kind)} (use a channel, a contact, oncall: or email:)"
     if target in config.channels:
@@ -205,7 +205,7 @@ def target_problem(target: str, config: Config) -> str | None:
 def _unreachable(name: str, config: Config) -> str | None:
     """A contact is reachable when one of its addresses has a channel of that type."""
     contact = config.contacts[name]
-    types = {c.type for c in config.channels.values()}
+    types = {serves(c.type) for c in config.channels.values()}
     bot_slack = any(
         c.type == "slack" and getattr(c, "token", None) for c in config.channels.values()
     )

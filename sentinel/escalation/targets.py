@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sentinel.config.models import Config, Contact
+from sentinel.config.models import Config, Contact, serves
 from sentinel.escalation.oncall import on_call
 from sentinel.notify.outbox import Route
 
@@ -31,9 +31,10 @@ class Resolved:
 
 
 def channel_of_type(config: Config, kind: str, *, bot: bool = False) -> str | None:
-    """The first channel of a type (for Slack direct messages: one with a bot token)."""
+    """The first channel of a type, or of a type that serves that contact method (email:
+    SendGrid or SMTP; for Slack direct messages: one with a bot token)."""
     for name, channel in config.channels.items():
-        if channel.type != kind:
+        if serves(channel.type) != kind:
             continue
         if bot and getattr(channel, "token", None) is None:
             continue

@@ -22,10 +22,13 @@ from sentinel.config.models import (
     DiscordChannel,
     EmailChannel,
     MattermostChannel,
+    NtfyChannel,
     PagerDutyChannel,
     SlackChannel,
     SmsChannel,
+    SmtpChannel,
     TeamsChannel,
+    TelegramChannel,
     VoiceChannel,
     WebhookChannel,
 )
@@ -34,11 +37,14 @@ from sentinel.notify.console import ConsoleNotifier
 from sentinel.notify.discord import DiscordNotifier
 from sentinel.notify.email import EmailNotifier
 from sentinel.notify.mattermost import MattermostNotifier
+from sentinel.notify.ntfy import NtfyNotifier
 from sentinel.notify.pagerduty import PagerDutyNotifier
 from sentinel.notify.render import Renderer
 from sentinel.notify.slack import SlackNotifier
 from sentinel.notify.sms import SmsNotifier
+from sentinel.notify.smtp import SmtpNotifier
 from sentinel.notify.teams import TeamsNotifier
+from sentinel.notify.telegram import TelegramNotifier
 from sentinel.notify.voice import VoiceNotifier
 from sentinel.notify.webhook import WebhookNotifier
 
@@ -92,6 +98,9 @@ NOTIFIERS: dict[str, Factory] = {
     "discord": _http(DiscordChannel, DiscordNotifier),
     "mattermost": _http(MattermostChannel, MattermostNotifier),
     "voice": _http(VoiceChannel, VoiceNotifier),
+    "smtp": _http(SmtpChannel, SmtpNotifier),
+    "ntfy": _http(NtfyChannel, NtfyNotifier),
+    "telegram": _http(TelegramChannel, TelegramNotifier),
 }
 
 

@@ -22,9 +22,8 @@ from sentinel.notify.http import (
     Reply,
     parse_reset,
     post,
+    refusal,
     short,
-    transient,
-    unexpected,
 )
 from sentinel.notify.render import Renderer
 
@@ -43,6 +42,21 @@ def recipients(addresses: Iterable[str]) -> list[str]:
             seen.add(address.lower())
             out.append(address)
     return out
+
+
+def addressees(address: str | None, default: list[str], limit: int, by: str) -> list[str]:
+    """The target's address, else the channel's ``to``; DeliveryError when there is none
+    or more than ``by`` (the provider) takes in one mail."""
+    to = recipients([address]) if address else default
+    if not to:
+        raise DeliveryError(retry=False, reason="no_recipient", detail="no email address")
+    if len(to) > limit:
+        raise DeliveryError(
+            retry=False,
+            reason="too_many_recipients",
+            detail=f"{len(to)} recipients, {by} takes {limit}",
+        )
+    return to
 
 
 def _reset(reply: Reply, now: float) -> float | None:
@@ -83,15 +97,7 @@ class EmailNotifier(HttpNotifier):
     async def send(
         self, notice: Notice, address: str | None, thread: dict[str, str] | None
     ) -> Sent:
-        to = recipients([address]) if address else self._to
-        if not to:
-            raise DeliveryError(retry=False, reason="no_recipient", detail="no email address")
-        if len(to) > MAX_RECIPIENTS:
-            raise DeliveryError(
-                retry=False,
-                reason="too_many_recipients",
-                detail=f"{len(to)} recipients, SendGrid takes {MAX_RECIPIENTS}",
-            )
+        to = addressees(address, self._to, MAX_RECIPIENTS, "SendGrid")
         reply = await post(
             self._session,
             self._url,
@@ -102,14 +108,7 @@ class EmailNotifier(HttpNotifier):
         if reply.status == 202:
             message_id = reply.headers.get("X-Message-Id")
             return Sent(ref={"message_id": message_id} if message_id else None)
-        error = transient(reply, self._now(), retry_after=_reset)
-        if error:
-            raise error
-        if reply.status in PERMANENT:
-            raise DeliveryError(
-                retry=False, reason=PERMANENT[reply.status], detail=self._describe(reply)
-            )
-        raise unexpected(reply)
+        raise refusal(reply, self._now(), PERMANENT, self._describe, retry_after=_reset)
 
     def _describe(self, reply: Reply) -> str:
         data = reply.json()

@@ -198,3 +198,22 @@ def refused(reply: Reply, reasons: Mapping[int, str], code: object = None) -> De
     provider's error code when it sent one (``HTTP 401: code 50027``)."""
     detail = f"HTTP {reply.status}" + (f": {code}" if code not in (None, "") else "")
     return DeliveryError(retry=False, reason=reasons[reply.status], detail=detail)
+
+
+def refusal(
+    reply: Reply,
+    now: float,
+    permanent: Mapping[int, str],
+    describe: Callable[[Reply], str],
+    *,
+    retry_after: Callable[[Reply, float], float | None] | None = None,
+) -> DeliveryError:
+    """The error for a reply that is not a success: 429 and 5xx retried (:func:`transient`),
+    a status of ``permanent`` for good with its reason and ``describe(reply)``, any other
+    status :func:`unexpected`."""
+    error = transient(reply, now, retry_after=retry_after)
+    if error:
+        return error
+    if reply.status in permanent:
+        return DeliveryError(retry=False, reason=permanent[reply.status], detail=describe(reply))
+    return unexpected(reply)

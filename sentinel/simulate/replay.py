@@ -49,11 +49,14 @@ from sentinel.notify.discord import DiscordNotifier
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.email import EmailNotifier
 from sentinel.notify.mattermost import MattermostNotifier
+from sentinel.notify.ntfy import NtfyNotifier
 from sentinel.notify.outbox import Delivery
 from sentinel.notify.pagerduty import PagerDutyNotifier
 from sentinel.notify.slack import SlackNotifier
 from sentinel.notify.sms import SmsNotifier
+from sentinel.notify.smtp import SmtpNotifier
 from sentinel.notify.teams import TeamsNotifier
+from sentinel.notify.telegram import TelegramNotifier
 from sentinel.notify.voice import VoiceNotifier
 from sentinel.notify.webhook import WebhookNotifier
 from sentinel.probes.results import Labels, LatestResults, Result, Sample, sample_key
@@ -86,6 +89,9 @@ PACE: dict[str, tuple[float, bool]] = {
     "discord": (DiscordNotifier.min_interval, DiscordNotifier.digest),
     "mattermost": (MattermostNotifier.min_interval, MattermostNotifier.digest),
     "voice": (VoiceNotifier.min_interval, VoiceNotifier.digest),
+    "smtp": (SmtpNotifier.min_interval, SmtpNotifier.digest),
+    "ntfy": (NtfyNotifier.min_interval, NtfyNotifier.digest),
+    "telegram": (TelegramNotifier.min_interval, TelegramNotifier.digest),
 }
 
 # -- the simulation ----------------------------------------------------------

@@ -965,3 +965,220 @@ class TwilioCalls(Twilio):
         call = {"sid": "CA" + uuid.uuid4().hex, "status": "queued", "to": to, "from": sender}
         self.sids.append(call["sid"])
         return web.json_response(call, status=201)
+
+
+# -- issue 18, part A: ntfy and Telegram -------------------------------------------
+
+
+class Ntfy(Fake):
+    """An ntfy server: ``POST /<topic>``, the body is the message, headers give the rest.
+
+    With ``token`` (or ``basic``: "user:password") the topic is protected: 401 without
+    credentials, 403 with wrong ones. Refuses bodies over 4096 bytes (413), priorities
+    outside 1-5 and headers that are not Latin-1 (400), as ntfy's errors JSON."""
+
+    LIMIT = 4096
+    PRIORITIES = frozenset({"1", "2", "3", "4", "5", "min", "low", "default", "high", "urgent"})
+    PRIORITIES |= {"max"}
+
+    def __init__(self, topic: str, token: str | None = None, basic: str | None = None) -> None:
+        super().__init__()
+        self.topic = topic
+        self.token = token
+        self.basic = basic
+        self.messages: list[dict[str, Any]] = []
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/{topic}", self.publish)
+
+    @staticmethod
+    def error(status: int, code: int, text: str) -> web.Response:
+        body = {"code": code, "http": status, "error": text, "link": "https://ntfy.sh/docs"}
+        return web.json_response(body, status=status)
+
+    async def publish(self, request: web.Request) -> web.Response:
+        rec = await self.record(request)
+        if request.match_info["topic"] != self.topic:
+            return self.error(404, 40401, "page not found")
+        auth = request.headers.get("Authorization")
+        expected = None
+        if self.token is not None:
+            expected = f"Bearer {self.token}"
+        elif self.basic is not None:
+            expected = "Basic " + base64.b64encode(self.basic.encode()).decode()
+        if expected is not None and auth is None:
+            return self.error(401, 40101, "unauthorized")
+        if expected is not None and auth != expected:
+            return self.error(403, 40301, "forbidden")
+        if len(rec.body) > self.LIMIT:
+            return self.error(413, 41301, "request entity too large")
+        if not rec.body.strip():
+            return self.error(400, 40001, "message empty")
+        priority = request.headers.get("Priority", "3")
+        if priority not in self.PRIORITIES:
+            return self.error(400, 40007, "invalid priority")
+        for value in request.headers.values():
+            if not value.isascii():
+                return self.error(400, 40000, "invalid request: header is not ASCII")
+        try:
+            text = rec.body.decode()
+        except UnicodeDecodeError:
+            return self.error(400, 40000, "message is not UTF-8")
+        message = {
+            "id": uuid.uuid4().hex[:12],
+            "time": int(T0),
+            "event": "message",
+            "topic": self.topic,
+            "title": request.headers.get("Title", ""),
+            "message": text,
+            "priority": int(priority) if priority.isdigit() else 3,
+            "tags": [t for t in request.headers.get("Tags", "").split(",") if t],
+        }
+        if "Click" in request.headers:
+            message["click"] = request.headers["Click"]
+        self.messages.append(message)
+        self.accepted.append(rec)
+        return web.json_response(message)
+
+
+TELEGRAM_TAGS = frozenset(
+    {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre"}
+) | {"blockquote", "tg-spoiler", "span"}
+_TAG = re.compile(r"<(/?)([a-z-]+)((?:\s+[a-z-]+=\"[^\"<>]*\")*)\s*>")
+_ENTITY = re.compile(r"&(lt|gt|amp|quot|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});")
+
+
+def telegram_html(text: str) -> str | None:
+    """The text a Telegram client shows for ``text`` in HTML parse mode, or None when
+    Telegram would answer "can't parse entities" (an unknown or unclosed tag, a bare
+    ``<`` or ``&``)."""
+    out: list[str] = []
+    stack: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "<":
+            m = _TAG.match(text, i)
+            if m is None or m.group(2) not in TELEGRAM_TAGS:
+                return None
+            if m.group(1):
+                if not stack or stack.pop() != m.group(2):
+                    return None
+            else:
+                stack.append(m.group(2))
+            i = m.end()
+        elif char == "&":
+            m = _ENTITY.match(text, i)
+            if m is None:
+                return None
+            out.append({"lt": "<", "gt": ">", "amp": "&", "quot": '"'}.get(m.group(1), "?"))
+            i = m.end()
+        elif char == ">":
+            return None
+        else:
+            out.append(char)
+            i += 1
+    return None if stack else "".join(out)
+
+
+class TelegramBot(Fake):
+    """Telegram Bot API ``sendMessage`` and ``editMessageText`` for one bot and its chats.
+
+    Errors as Telegram gives them: ``{"ok": false, "error_code", "description"}``;
+    401 for a wrong token, 400 for an unknown chat, empty or over-long text (4096
+    characters after parsing) or HTML it cannot parse, 403 when the bot is not in the
+    chat; 429 carries ``parameters.retry_after``."""
+
+    LIMIT = 4096
+
+    def __init__(self, token: str, chats: dict[str, int] | None = None) -> None:
+        super().__init__()
+        self.token = token
+        self.chats = chats or {"-100123": -100123, "@ops_alerts": -100123, "42": 42}
+        self.kicked: set[int] = set()  # chats the bot was removed from
+        self.messages: dict[tuple[int, int], dict[str, Any]] = {}
+        self.edits: list[dict[str, Any]] = []
+        self._ids = itertools.count(1)
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/bot{token}/{method}", self.call)
+
+    @staticmethod
+    def error(status: int, description: str, **extra: Any) -> web.Response:
+        body = {"ok": False, "error_code": status, "description": description, **extra}
+        return web.json_response(body, status=status)
+
+    async def call(self, request: web.Request) -> web.Response:
+        rec = await self.record(request)
+        if request.match_info["token"] != self.token:
+            return self.error(401, "Unauthorized")
+        method = request.match_info["method"]
+        if method not in ("sendMessage", "editMessageText"):
+            return self.error(404, "Not Found")
+        body = rec.json
+        if not isinstance(body, dict):
+            return self.error(400, "Bad Request: message text is empty")
+        chat = self.chats.get(str(body.get("chat_id", "")))
+        if chat is None:
+            return self.error(400, "Bad Request: chat not found")
+        if chat in self.kicked:
+            return self.error(403, "Forbidden: bot was kicked from the group chat")
+        text = body.get("text")
+        if not isinstance(text, str) or not text.strip():
+            return self.error(400, "Bad Request: message text is empty")
+        if body.get("parse_mode", "HTML") != "HTML":
+            return self.error(400, "Bad Request: unsupported parse_mode")
+        shown = telegram_html(text)
+        if shown is None:
+            return self.error(400, "Bad Request: can't parse entities: unsupported start tag")
+        if len(shown) > self.LIMIT:
+            return self.error(400, "Bad Request: message is too long")
+        markup = body.get("reply_markup")
+        if markup is not None and not self._keyboard_ok(markup):
+            return self.error(400, "Bad Request: can't parse inline keyboard button")
+        if method == "editMessageText":
+            return self._edit(rec, chat, body)
+        reply = body.get("reply_parameters")
+        if (
+            isinstance(reply, dict)
+            and (chat, reply.get("message_id")) not in self.messages
+            and not reply.get("allow_sending_without_reply")
+        ):
+            return self.error(400, "Bad Request: message to be replied not found")
+        ident = next(self._ids)
+        message = {"message_id": ident, "chat": {"id": chat, "type": "supergroup"}, **body}
+        self.messages[(chat, ident)] = message
+        self.accepted.append(rec)
+        return web.json_response({"ok": True, "result": message})
+
+    def _edit(self, rec: Recorded, chat: int, body: dict[str, Any]) -> web.Response:
+        key = (chat, body.get("message_id"))
+        if key not in self.messages:
+            return self.error(400, "Bad Request: message to edit not found")
+        old = self.messages[key]
+        if old["text"] == body["text"] and old.get("reply_markup") == body.get("reply_markup"):
+            return self.error(
+                400,
+                "Bad Request: message is not modified: specified new message content and "
+                "reply markup are exactly the same as a current content and reply markup "
+                "of the message",
+            )
+        old.update(text=body["text"], reply_markup=body.get("reply_markup"))
+        self.edits.append(body)
+        self.accepted.append(rec)
+        return web.json_response({"ok": True, "result": old})
+
+    @staticmethod
+    def _keyboard_ok(markup: Any) -> bool:
+        rows = markup.get("inline_keyboard") if isinstance(markup, dict) else None
+        return isinstance(rows, list) and all(
+            isinstance(row, list)
+            and all(
+                isinstance(b, dict)
+                and isinstance(b.get("text"), str)
+                and b["text"]
+                and str(b.get("url", "")).startswith(("https://", "http://", "tg://"))
+                for b in row
+            )
+            for row in rows
+        )

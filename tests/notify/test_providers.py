@@ -22,10 +22,12 @@ from sentinel.config.models import (
     DiscordChannel,
     EmailChannel,
     MattermostChannel,
+    NtfyChannel,
     PagerDutyChannel,
     SlackChannel,
     SmsChannel,
     TeamsChannel,
+    TelegramChannel,
     VoiceChannel,
     WebhookChannel,
 )
@@ -35,11 +37,13 @@ from sentinel.notify.console import ConsoleNotifier
 from sentinel.notify.discord import DiscordNotifier
 from sentinel.notify.email import EmailNotifier
 from sentinel.notify.mattermost import MattermostNotifier
+from sentinel.notify.ntfy import NtfyNotifier
 from sentinel.notify.pagerduty import PagerDutyNotifier
 from sentinel.notify.render import Renderer
 from sentinel.notify.slack import SlackNotifier
 from sentinel.notify.sms import SmsNotifier
 from sentinel.notify.teams import TeamsNotifier
+from sentinel.notify.telegram import TelegramNotifier
 from sentinel.notify.voice import VoiceNotifier
 from sentinel.notify.webhook import WebhookNotifier
 from tests.conftest import free_port
@@ -49,12 +53,14 @@ from tests.notify.fakes import (
     Fake,
     Fault,
     MattermostHook,
+    Ntfy,
     PagerDuty,
     Receiver,
     SendGrid,
     SlackApi,
     SlackWebhook,
     TeamsWorkflow,
+    TelegramBot,
     Twilio,
     TwilioCalls,
     alert,
@@ -287,6 +293,44 @@ BUILDERS = {
     "voice": _voice,
 }
 
+
+# -- issue 18, part A: ntfy and Telegram join the suite ------------------------------
+TOPIC = "ops-secret-topic-7f3a"
+NTFY_TOKEN = "tk_ntfysecrettoken0123456789abc"
+TG_TOKEN = "123456789:AAEsecretTelegramBotToken_0123456789"
+SECRETS += [TOPIC, NTFY_TOKEN, TG_TOKEN, TG_TOKEN.split(":")[1]]
+
+
+def _ntfy(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
+    def make(url: str, timeout: float) -> Notifier:
+        channel = NtfyChannel(type="ntfy", url=f"{url}/{TOPIC}", token=NTFY_TOKEN)
+        return NtfyNotifier(channel, session=session, renderer=renderer, now=now, timeout=timeout)
+
+    def bodies(status: int) -> Any:
+        return {"code": status * 100 + 1, "http": status, "error": f"error {status}"}
+
+    return Case("ntfy", Ntfy(TOPIC, token=NTFY_TOKEN), make, bodies, [TOPIC, NTFY_TOKEN])
+
+
+def _telegram(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
+    def make(url: str, timeout: float) -> Notifier:
+        channel = TelegramChannel(type="telegram", token=TG_TOKEN, chat_id=-100123, api_url=url)
+        return TelegramNotifier(
+            channel, session=session, renderer=renderer, now=now, timeout=timeout
+        )
+
+    def bodies(status: int) -> Any:
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": f"E{status}"}
+        if status == 429:
+            body["parameters"] = {"retry_after": 11}
+        return body
+
+    secrets = [TG_TOKEN, TG_TOKEN.split(":")[1]]
+    return Case("telegram", TelegramBot(TG_TOKEN), make, bodies, secrets)
+
+
+BUILDERS |= {"ntfy": _ntfy, "telegram": _telegram}  # issue 18, part A
+
 # docs/providers.md's retry table, status by status: True = retry, False = permanent.
 RETRY_TABLE: dict[str, dict[int, bool]] = {
     "slack": {429: True, 500: True, 502: True, 503: True, 404: False},
@@ -312,7 +356,13 @@ RETRY_TABLE: dict[str, dict[int, bool]] = {
 # answer (Slack's "ok", 202 from PagerDuty and SendGrid, 201 from Twilio).
 # 2xx is acceptance whatever the body says: a webhook receiver, Teams (202 before the flow
 # runs), Discord (the message object; without an id the notice is sent, with no thread)
-ACCEPTED_WITH_200 = {"webhook", "teams", "discord"}
+ACCEPTED_WITH_200 = {"webhook", "teams", "discord", "ntfy"}  # ntfy: 200 is a published message
+RETRY_TABLE |= {  # issue 18, part A
+    "ntfy": {400: False, 401: False, 403: False, 404: False, 413: False, 429: True, 500: True}
+    | {502: True, 507: True},
+    "telegram": {400: False, 401: False, 403: False, 404: False, 429: True, 500: True}
+    | {502: True},
+}
 ROWS = [(p, s, r) for p, table in RETRY_TABLE.items() for s, r in table.items()]
 
 # (fault headers for a 429, the wait the notifier must report)
@@ -330,6 +380,11 @@ RATE_LIMITS: dict[str, tuple[dict[str, str], float | None]] = {
     "teams": ({"Retry-After": "3"}, 3.0),
     "discord": ({"Retry-After": "1"}, 0.75),  # the body's retry_after is the precise one
     "mattermost": ({"Retry-After": "4"}, 4.0),
+}
+
+RATE_LIMITS |= {  # issue 18, part A
+    "ntfy": ({"Retry-After": "4"}, 4.0),
+    "telegram": ({}, 11.0),  # parameters.retry_after in the body
 }
 
 

@@ -25,6 +25,12 @@ EXAMPLES: list[dict[str, object]] = [
     {"type": "mattermost", "webhook_url": "https://chat.example.com/hooks/k"},
     {"type": "voice", "account_sid": "AC1", "auth_token": "t", "from": "+15550001111"},
 ]
+# issue 18, part A
+EXAMPLES += [
+    {"type": "smtp", "host": "mail.example.com", "from": "s@example.com", "to": ["a@example.com"]},
+    {"type": "ntfy", "url": "https://ntfy.sh/ops-alerts"},
+    {"type": "telegram", "token": "123456:" + "A" * 35, "chat_id": -100123},
+]
 
 
 def channel_types() -> set[str]:
