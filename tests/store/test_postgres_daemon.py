@@ -12,7 +12,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
+from urllib.parse import urlsplit
 
+import aiohttp
 import asyncpg
 import pytest
 
@@ -28,6 +30,8 @@ from sentinel.store.sqlite import SqliteStore
 from sentinel.web import svg
 from tests.conftest import Target, free_port
 from tests.notify.fakes import Fault, PagerDuty
+from tests.store.proxy import Proxy
+from tests.store.test_postgres import via
 from tests.test_daemon import config_text as daemon_config
 from tests.test_delivery import _start, answers, config_text, pd, triggers
 from tests.test_reports import fill as fill_report
@@ -199,3 +203,59 @@ async def test_status_page_draws_uptime_history_from_postgresql(
     assert f'fill="{svg.RED}"><title>{day}: 90.00%</title>' in row
     assert "<td>90.00%</td>" in row
     assert not (tmp_path / "state.db").exists()
+
+
+async def test_postgresql_gone_mid_run_sentinel_keeps_probing_and_recovers(
+    tmp_path: Path, target: Target, postgres_url: str
+) -> None:
+    """The database goes away under a running daemon (a loopback proxy in front of the real
+    server is stopped): checks keep running, /ready answers 503, and once it is back /ready
+    is 200 again and the history written meanwhile reaches the database."""
+    parts = urlsplit(postgres_url)
+    proxy = Proxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    await proxy.start()
+    port = free_port()
+    path = tmp_path / "sentinel.yaml"
+    url = via(postgres_url, "127.0.0.1", proxy.port)
+    text = daemon_config(tmp_path, target, port)
+    path.write_text(text.replace(f'url: "sqlite:{tmp_path}/state.db"', f'url: "{url}"'))
+    config = load_config(path, {})
+    daemon = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
+    await daemon.start()
+    host, bound = daemon.listening[0]
+    ready = f"http://{host}:{bound}/ready"
+    try:
+        async with aiohttp.ClientSession() as http:
+
+            async def status() -> int:
+                async with http.get(ready) as resp:
+                    return resp.status
+
+            async def results() -> int:
+                conn = await asyncpg.connect(postgres_url)
+                try:
+                    return int(await conn.fetchval("SELECT count(*) FROM results"))
+                finally:
+                    await conn.close()
+
+            await until(lambda: _is(status(), 200))
+            await daemon.writer.flush()
+            before = await results()
+            await proxy.stop()
+            await until(lambda: _is(status(), 503), 30.0)
+            runs = len(daemon.recent.get("api"))
+            await until(lambda: len(daemon.recent.get("api")) > runs)  # still probing
+            await proxy.start()
+            await until(lambda: _is(status(), 200), 30.0)
+
+            async def more() -> bool:
+                return await results() > before
+
+            await until(more, 30.0)  # the history is written again
+    finally:
+        await daemon.stop()
+        await proxy.stop()
+
+
+async def _is(answer: Awaitable[int], expected: int) -> bool:
+    return await answer == expected
