@@ -315,6 +315,26 @@ class Watchdog(Strict):
         return check_url(value) if value.get_secret_value() else value  # "": no watchdog
 
 
+RemindSeverity = Literal["critical", "high", "medium", "low"]
+
+
+class Incidents(Strict):
+    """Status updates on incidents (docs/incidents.md): per severity, how long an
+    incident may stay ``investigating`` without an update before the person handling it
+    is reminded; a severity left out is never reminded."""
+
+    remind_after: dict[RemindSeverity, Duration] = Field(
+        default_factory=lambda: dict[RemindSeverity, float]({"critical": 1800.0})
+    )
+
+    @field_validator("remind_after")
+    @classmethod
+    def _positive(cls, value: dict[RemindSeverity, float]) -> dict[RemindSeverity, float]:
+        if any(v <= 0 for v in value.values()):
+            raise ValueError("remind_after: each interval must be longer than 0")
+        return value
+
+
 class Config(Strict):
     server: Server = Server()
     storage: Storage = Storage()
@@ -332,6 +352,7 @@ class Config(Strict):
     maintenance: list[Maintenance] = []
     reports: list[Report] = []
     watchdog: Watchdog = Watchdog()
+    incidents: Incidents = Incidents()
     # The string values ${VAR} interpolation produced (the loader fills it): redacted
     # from /api/v1/config like secrets, since the environment is where secrets live.
     _from_env: frozenset[str] = PrivateAttr(default_factory=frozenset)

@@ -158,6 +158,7 @@ _SECTIONS = {
     "maintenance": "Scheduled quiet windows (cron, duration) for matching alerts.",
     "reports": "Scheduled summary reports.",
     "watchdog": "Pings an external dead-man's switch so that a dead sentinel is noticed.",
+    "incidents": "Incident status updates: when to remind the person handling one.",
 }
 
 _CHECK_COMMON = {
@@ -310,6 +311,9 @@ _FIELDS = {
     "Report.timezone": "IANA time zone of the cron expression.",
     "Watchdog.url": "The dead-man's switch URL pinged; empty: no watchdog.",
     "Watchdog.every": "How often it is pinged.",
+    "Incidents.remind_after": "Per severity, how long an incident may stay investigating "
+    "without a status update before its acknowledger (else the first step) is reminded; "
+    "a severity left out is never reminded.",
 }
 
 

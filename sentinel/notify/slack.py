@@ -95,7 +95,7 @@ PAYLOAD_ERRORS = frozenset(
 # The first message is gone or too old to edit: the thread reply still goes out.
 UNEDITABLE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 WEBHOOK_PERMANENT = {400: "payload", 403: "forbidden", 404: "not_found", 410: "gone"}
-THREADED = frozenset({"acknowledged", "resolved", "escalation", "repeat"})
+THREADED = frozenset({"acknowledged", "resolved", "escalation", "repeat", "update"})
 COLOUR = {
     "critical": "#d00000",
     "high": "#e67e00",
@@ -221,18 +221,19 @@ class SlackNotifier(HttpNotifier):
             return Sent()
         alert = notice.alert
         if thread and alert is not None and notice.kind in THREADED:
-            root_blocks, root_attachments = alert_blocks(notice, alert)
-            await self._call(
-                "chat.update",
-                {
-                    "channel": thread["channel"],
-                    "ts": thread["ts"],
-                    "text": message["text"],
-                    "blocks": root_blocks,
-                    "attachments": root_attachments,
-                },
-                tolerate=UNEDITABLE,
-            )
+            if notice.kind != "update":  # an update is a reply; the root keeps the alert's state
+                root_blocks, root_attachments = alert_blocks(notice, alert)
+                await self._call(
+                    "chat.update",
+                    {
+                        "channel": thread["channel"],
+                        "ts": thread["ts"],
+                        "text": message["text"],
+                        "blocks": root_blocks,
+                        "attachments": root_attachments,
+                    },
+                    tolerate=UNEDITABLE,
+                )
             reply = await self._call(
                 "chat.postMessage",
                 {**message, "channel": thread["channel"], "thread_ts": thread["ts"]},
