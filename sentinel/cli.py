@@ -18,7 +18,7 @@ import structlog
 import uvloop
 from pydantic import ValidationError
 
-from sentinel import __version__
+from sentinel import __version__, incident_cli
 from sentinel.clock import Clock, SystemClock
 from sentinel.config import Config, ConfigError, format_duration, load_config, secret_values
 from sentinel.daemon import Daemon, StartError, apply_settings, load
@@ -101,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return silence_command(args, config, env)
     if args.command == "ack":
         return ack_command(args, config, env)
+    if args.command == "incident":  # incident list|show|update (issue 20)
+        return incident_cli.main(args, config, env)
     if args.command == "oncall":
         return oncall_command(args, config)
     if args.command == "notify-test":
@@ -296,6 +298,7 @@ def _parser() -> argparse.ArgumentParser:
         help="use a store that `sentinel store copy` marked as moved (two stores may then page)",
     )
     store_cli.add_commands(sub)
+    incident_cli.add_command(sub)
     return parser
 
 

@@ -208,6 +208,11 @@ class Daemon:
             self._spawn(self._escalation_loop())
             self._spawn(self.reports.run())
             self._spawn(self._watchdog().run())
+            # incident updates (issue 20): status updates to everyone told, and reminders
+            from sentinel.escalation.desk import Desk
+
+            self.incidents = Desk(self.escalator, self.store, self.clock, lambda: self.config)
+            self._spawn(self.incidents.run())
         except BaseException as exc:
             await self._close_opened()
             if isinstance(exc, StoreError):

@@ -19,7 +19,7 @@ from sentinel.clock import Clock
 from sentinel.config.models import Config
 from sentinel.escalation.escalator import EscalationStore, Escalator
 from sentinel.escalation.updates import (
-    UpdateRefused,
+    IncidentClosed,
     new_update,
     reminder_due,
     reminder_event,
@@ -90,7 +90,7 @@ class Desk:
         )
         current = self._escalator.journal.open.get(incident.fingerprint)
         if current is None or current.id != incident.id:
-            raise UpdateRefused(
+            raise IncidentClosed(
                 f"{incident.id} is not escalating any more: nobody is being told about it"
             )
         await self._store.add_incident_events(incident.id, [event])

@@ -26,6 +26,10 @@ class UpdateRefused(ValueError):
     """An update that cannot be taken; the message is one line for the person who sent it."""
 
 
+class IncidentClosed(UpdateRefused):
+    """The incident is over (resolved, or no longer escalating): nobody is to be told."""
+
+
 def status_of(incident: Incident, events: Sequence[IncidentEvent]) -> str:
     """``resolved`` once the alert resolved, else the latest update's status."""
     if incident.resolved_at is not None:
@@ -52,7 +56,7 @@ def new_update(
 ) -> tuple[IncidentEvent, StatusUpdate]:
     """The timeline event and the notice's update; UpdateRefused when it cannot be taken."""
     if incident.resolved_at is not None:
-        raise UpdateRefused(
+        raise IncidentClosed(
             f"{incident.id} resolved at {iso(incident.resolved_at)}: an update would reach "
             "people after the all-clear; add a note or the write-up instead"
         )

@@ -21,10 +21,11 @@ from sentinel.web.acks import add_ack_routes
 from sentinel.web.api import ApiSource, add_api_routes
 from sentinel.web.auth import FailureLimiter, Gate, configured_limits
 from sentinel.web.headers import MAX_BODY, secure_answers
+from sentinel.web.incident_updates import UpdateSource, add_update_routes
 from sentinel.web.page import PageSource, add_page_routes
 
 
-class StatusSource(ApiSource, PageSource, Protocol):
+class StatusSource(ApiSource, PageSource, UpdateSource, Protocol):
     def readiness(self) -> dict[str, Any]:
         """Must contain ``ready: bool``; the rest explains it."""
         ...
@@ -81,6 +82,7 @@ def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
 
     add_ack_routes(app, source)
     add_api_routes(app, source, gate)
+    add_update_routes(app, source, gate)
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/metrics", metrics_page)

@@ -1,0 +1,110 @@
+"""Incident status updates through a real daemon on loopback (issue 20): the API route
+(token required), and ``sentinel incident update|show|list`` against it."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import pytest
+import structlog
+
+from sentinel.cli import main
+from sentinel.daemon import Daemon
+from sentinel.logs import Redactor, configure
+from tests.notify.fakes import SendGrid, Twilio
+from tests.web import test_hostile_clients as hostile
+from tests.web.test_hostile_clients import AUTH, EMAIL, ENV, LEAD, TOKEN, base, client, notified
+
+fakes, daemon = hostile.fakes, hostile.daemon  # a real daemon with SendGrid and Twilio fakes
+
+
+def mails_to(sg: SendGrid, address: str) -> list[dict[str, object]]:
+    return [
+        r.json for r in sg.accepted if r.json["personalizations"][0]["to"][0]["email"] == address
+    ]
+
+
+async def test_an_update_over_the_api_reaches_those_told_in_their_conversation(
+    daemon: Daemon, fakes: tuple[SendGrid, Twilio]
+) -> None:
+    sg, sms = fakes
+    _, incident = await notified(daemon)
+    texts = len(sms.accepted)
+    path = f"/api/v1/incidents/{incident}/updates"
+    body = {"status": "identified", "text": "Bad deploy 42", "eta": "30m", "by": "alice"}
+    async with client(daemon) as http:
+        async with http.post(path, json=body) as resp:
+            assert resp.status == 401  # no token: nobody may page everyone
+        async with http.post(path, json={**body, "status": "fixed"}, headers=AUTH) as resp:
+            assert resp.status == 400
+            assert "status must be one of" in (await resp.json())["error"]
+        async with http.post(path, json={**body, "pager": True}, headers=AUTH) as resp:
+            assert resp.status == 400
+        missing = "/api/v1/incidents/INC-20200101-000000-abcd/updates"
+        async with http.post(missing, json=body, headers=AUTH) as resp:
+            assert resp.status == 404
+        async with http.post(path, json=body, headers=AUTH) as resp:
+            assert resp.status == 201, await resp.text()
+            posted = await resp.json()
+        assert posted["id"] == incident
+        assert posted["status"] == "identified"
+
+        async def delivered() -> bool:
+            return all(len(mails_to(sg, a)) >= 2 for a in (EMAIL, LEAD))
+
+        await hostile.eventually(delivered)
+        for address in (EMAIL, LEAD):
+            first, update = mails_to(sg, address)[:2]
+            assert isinstance(first["headers"], dict)
+            assert update["headers"] == {
+                "In-Reply-To": first["headers"]["Message-ID"],
+                "References": first["headers"]["Message-ID"],
+            }
+            assert "Progress: Bad deploy 42" in str(update["content"])
+        await asyncio.sleep(0.3)  # an SMS would have been sent by now
+        assert len(sms.accepted) == texts  # not asked for --sms
+        async with http.get(path) as resp:
+            listed = await resp.json()
+        assert listed["status"] == "identified"
+        assert [u["text"] for u in listed["updates"]] == ["Bad deploy 42"]
+
+
+async def test_incident_commands_update_show_and_list(
+    daemon: Daemon,
+    fakes: tuple[SendGrid, Twilio],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, incident = await notified(daemon)
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("SENTINEL_API_TOKEN", TOKEN)
+    remote = ["--url", base(daemon), "-c", daemon.settings.config]
+    configure("info", "json", Redactor(), io.StringIO())
+    try:
+        update = ["update", incident, "Rolled back deploy 42", "--status", "monitoring"]
+        options = ["--eta", "30m", "--sms", "--by", "bob"]
+        code = await asyncio.to_thread(main, ["incident", *remote, *update, *options])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert f"{incident} monitoring: sent to" in out
+        code = await asyncio.to_thread(main, ["incident", *remote, "show", incident])
+        out = capsys.readouterr().out
+        assert code == 0
+        assert "Status: monitoring" in out
+        assert "update         monitoring: Rolled back deploy 42 (by bob)" in out
+        assert "fired" in out
+        code = await asyncio.to_thread(main, ["incident", *remote, "list"])
+        out = capsys.readouterr().out
+        assert code == 0
+        assert incident in out
+        bad = ["update", incident, "x", "--status", "identified", "--eta", "soon"]
+        code = await asyncio.to_thread(main, ["incident", *remote, *bad])
+        err = capsys.readouterr().err
+        assert code == 1
+        assert "sentinel answered 400: eta: invalid duration 'soon'" in err
+    finally:
+        structlog.reset_defaults()
+    assert Path(daemon.settings.config).exists()
