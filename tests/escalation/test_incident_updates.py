@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from sentinel.escalation.desk import Desk
+from sentinel.escalation.escalator import Live
 from sentinel.escalation.updates import UpdateRefused
 from tests.escalation import test_timeline
-from tests.escalation.test_timeline import World, firing, run, settle
+from tests.escalation.test_timeline import World, facts, firing, run, settle
 
 start, world = test_timeline.start, test_timeline.world  # the same fake providers and clock
 
@@ -171,3 +172,26 @@ async def test_the_resolution_carries_duration_acknowledger_and_root_cause(
     assert "Duration: 17m" in text
     assert "Acknowledged by: alice" in text
     assert "Root cause: deploy 42 dropped an index" in text
+
+
+async def test_an_update_in_a_storm_is_sent_whole_not_folded_into_a_digest(
+    world: World,
+) -> None:
+    """Eight alerts fire at once: alice's pages are held for a storm digest. An update
+    posted meanwhile is a person's words: it goes by itself, never inside a digest."""
+    live = {
+        f"{n}" * 20: Live(facts=facts(fp=f"{n}" * 20), quiet=None, flapping=False, policy=None)
+        for n in range(8)
+    }
+    await world.esc.tick(live)
+    inc = world.esc.journal.open["7" * 20].id
+    await desk(world).post(inc, "identified", "One root cause for all eight")
+    await run(world, 60, live)
+    to_alice = [
+        r.json["content"][0]["value"]
+        for r in world.mail.accepted
+        if r.json["personalizations"][0]["to"][0]["email"] == "alice@example.com"
+    ]
+    updates = [t for t in to_alice if "Progress: One root cause for all eight" in t]
+    assert len(updates) == 1
+    assert any("DIGEST" in t for t in to_alice)  # the storm was folded, the update was not
