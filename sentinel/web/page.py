@@ -40,7 +40,8 @@ from markupsafe import Markup
 
 from sentinel.clock import Clock
 from sentinel.config.models import Config
-from sentinel.incidents import Incident
+from sentinel.escalation.updates import latest_update, status_of
+from sentinel.incidents import Incident, IncidentEvent
 from sentinel.results import RecentRuns
 from sentinel.store.protocols import IncidentStore
 from sentinel.views import contacts_shown
@@ -307,7 +308,11 @@ def alert_view(a: dict[str, Any], now: datetime) -> dict[str, Any]:
     }
 
 
-def incident_view(i: Incident, now: datetime) -> dict[str, Any]:
+def incident_view(
+    i: Incident, now: datetime, events: Sequence[IncidentEvent] | None = None
+) -> dict[str, Any]:
+    """``events`` (an open incident's timeline) add its status and latest update."""
+    latest = latest_update(events) if events is not None else None
     return {
         "id": i.id,
         "severity": i.severity,
@@ -315,6 +320,14 @@ def incident_view(i: Incident, now: datetime) -> dict[str, Any]:
         "started": when(i.started_at, now),
         "duration": "ongoing" if i.duration is None else human(i.duration),
         "acked_by": i.acked_by,
+        "status": status_of(i, events or ()),
+        "latest": None
+        if latest is None
+        else {
+            "text": latest.detail.get("text", ""),
+            "by": latest.detail.get("by", ""),
+            "when": when(latest.at, now),
+        },
     }
 
 
@@ -412,9 +425,14 @@ def add_page_routes(app: web.Application, source: PageSource) -> None:
         firing = sum(1 for a in alerts if a["state"] == "firing")
         try:
             incidents: list[Incident] | None = await source.store.incidents(limit=INCIDENTS_SHOWN)
+            timelines = {  # open incidents' status and latest update (issue 20)
+                i.id: found[1]
+                for i in incidents or []
+                if i.resolved_at is None and (found := await source.store.incident(i.id))
+            }
         except Exception as exc:  # the page still shows what is in memory
             log.warning("status_page_incidents_failed", error=type(exc).__name__)
-            incidents = None
+            incidents, timelines = None, {}
 
         cookie = request.cookies.get(COOKIE)
         fresh_cookie = None
@@ -457,7 +475,9 @@ def add_page_routes(app: web.Application, source: PageSource) -> None:
                 dict(w, starts=when(w["starts_at"], now), ends=when(w["ends_at"], now))
                 for w in source.maintenance()
             ],
-            incidents=None if incidents is None else [incident_view(i, now) for i in incidents],
+            incidents=None
+            if incidents is None
+            else [incident_view(i, now, timelines.get(i.id)) for i in incidents],
             broken=[c for c in status.get("channels", []) if c.get("broken")],
         )
         resp = web.Response(text=body, content_type="text/html", headers=PAGE_HEADERS)

@@ -69,6 +69,25 @@ async def test_an_update_over_the_api_reaches_those_told_in_their_conversation(
             listed = await resp.json()
         assert listed["status"] == "identified"
         assert [u["text"] for u in listed["updates"]] == ["Bad deploy 42"]
+        async with http.get("/") as resp:
+            page = await resp.text()
+        assert "<td>identified</td>" in page
+        assert "by alice: Bad deploy 42" in page
+
+
+async def test_the_status_page_escapes_an_update(
+    daemon: Daemon, fakes: tuple[SendGrid, Twilio]
+) -> None:
+    _, incident = await notified(daemon)
+    body = {"status": "monitoring", "text": "<img src=x onerror=alert(1)>"}
+    async with client(daemon) as http:
+        path = f"/api/v1/incidents/{incident}/updates"
+        async with http.post(path, json=body, headers=AUTH) as resp:
+            assert resp.status == 201
+        async with http.get("/") as resp:
+            page = await resp.text()
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "<img src=x" not in page
 
 
 async def test_incident_commands_update_show_and_list(
