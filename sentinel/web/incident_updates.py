@@ -140,8 +140,16 @@ def add_update_routes(app: web.Application, source: UpdateSource, gate: Gate) ->
     app.router.add_get("/api/v1/incidents/{id}/updates", listing)
 
 
-# -- OpenAPI: registered into the served document here, so web/openapi.py is untouched --
+# -- OpenAPI ------------------------------------------------------------------------
+# Added to the served document at import (app.py imports this module before it builds
+# the API), self-contained so that web/openapi.py needs no edit: the paths below, and
+# the two timeline event kinds this module adds to IncidentEvent.kind.
 
+_ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}},
+}
 _TEXT: dict[str, Any] = {"type": "string", "maxLength": MAX_UPDATE}
 _UPDATE_BODY: dict[str, Any] = {
     "type": "object",
@@ -177,29 +185,75 @@ _UPDATES: dict[str, Any] = {
         "updates": {"type": "array", "items": {"type": "object"}},
     },
 }
-spec.PATHS.setdefault(
-    "/api/v1/incidents/{id}/updates",
-    {
-        "post": spec.op(
-            "Post a status update: recorded, then sent to everyone told about the incident.",
-            "incidents",
-            {
-                "201": spec.body(_POSTED, "Recorded and queued for everyone told."),
-                "400": spec.BAD,
-                "404": spec.NOT_FOUND,
-                "409": spec.err("The incident is over: resolved, or no longer escalating."),
+_ID_PARAM: dict[str, Any] = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "description": "An incident id such as INC-20260131-094512-3fa2.",
+    "schema": {"type": "string"},
+}
+
+
+def _answer_doc(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: tuple[int, str]) -> dict[str, Any]:
+    return {str(code): _answer_doc(_ERROR, text) for code, text in codes}
+
+
+UPDATE_PATHS: dict[str, Any] = {
+    "/api/v1/incidents/{id}/updates": {
+        "post": {
+            "summary": "Post a status update: recorded, then sent to everyone told.",
+            "tags": ["incidents"],
+            "operationId": "postIncidentUpdate",
+            "parameters": [_ID_PARAM],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _UPDATE_BODY}},
             },
-            params=[spec.INCIDENT_ID],
-            request={"required": True, "content": {spec.JSON: {"schema": _UPDATE_BODY}}},
-            write=True,
-            operation_id="postIncidentUpdate",
-        ),
-        "get": spec.op(
-            "An incident's status and its status updates, oldest first.",
-            "incidents",
-            {"200": spec.body(_UPDATES, "The updates."), "404": spec.NOT_FOUND},
-            params=[spec.INCIDENT_ID],
-            operation_id="getIncidentUpdates",
-        ),
-    },
-)
+            "security": [{"bearer": []}],
+            "responses": {
+                "201": _answer_doc(_POSTED, "Recorded and queued for everyone told."),
+                **_errors(
+                    (400, "Bad input (the JSON body)."),
+                    (401, "Missing or wrong bearer token."),
+                    (403, "No server.api_token is configured: writes are off."),
+                    (404, "No such incident."),
+                    (409, "The incident is over: resolved, or no longer escalating."),
+                    (413, "The body is over 1 MiB."),
+                    (429, "Too many wrong tokens from this address; retry later."),
+                ),
+            },
+        },
+        "get": {
+            "summary": "An incident's status and its status updates, oldest first.",
+            "tags": ["incidents"],
+            "operationId": "getIncidentUpdates",
+            "parameters": [_ID_PARAM],
+            "security": [{}, {"bearer": []}],
+            "responses": {
+                "200": _answer_doc(_UPDATES, "The updates."),
+                **_errors(
+                    (401, "A wrong bearer token."),
+                    (404, "No such incident."),
+                    (429, "Too many wrong tokens from this address; retry later."),
+                ),
+            },
+        },
+    }
+}
+
+
+def document_updates(document: dict[str, Any]) -> None:
+    """Add the update routes, and the event kinds ``update`` and ``reminded``."""
+    for path, ops in UPDATE_PATHS.items():
+        document.setdefault("paths", {}).setdefault(path, ops)
+    schemas = document.get("components", {}).get("schemas", {})
+    kinds = schemas.get("IncidentEvent", {}).get("properties", {}).get("kind", {}).get("enum")
+    if isinstance(kinds, list):
+        kinds += [k for k in ("update", "reminded") if k not in kinds]
+
+
+document_updates(spec.DOCUMENT)
