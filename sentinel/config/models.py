@@ -66,6 +66,7 @@ class StatusPage(Strict):
     title: str = "sentinel"
     allow_ack: bool = False  # show an Acknowledge button on active alerts (CSRF-protected)
     refresh: Duration = Field(default=30.0, ge=5.0)  # the page reloads itself this often
+    public: bool = False  # serve /public: incidents' titles, status and updates, nothing else
 
 
 def _network(value: str) -> str:

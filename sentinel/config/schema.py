@@ -190,6 +190,8 @@ _FIELDS = {
     "StatusPage.title": "The page's title.",
     "StatusPage.allow_ack": "Show an Acknowledge button on active alerts (forms are CSRF-protected).",
     "StatusPage.refresh": "The page reloads itself this often (at least 5s).",
+    "StatusPage.public": "Serve /public: incidents' titles, status and status updates, "
+    "without contacts, addresses, labels or checks' details (for customers).",
     "Storage.url": "sqlite:///abs/path.db, sqlite:relative.db, sqlite::memory: or postgresql://...",
     "Storage.history": "Check results older than this are pruned (hourly).",
     "Storage.pool_size": "PostgreSQL connections at most (ignored by sqlite).",

@@ -23,6 +23,7 @@ from sentinel.web.auth import FailureLimiter, Gate, configured_limits
 from sentinel.web.headers import MAX_BODY, secure_answers
 from sentinel.web.incident_updates import UpdateSource, add_update_routes
 from sentinel.web.page import PageSource, add_page_routes
+from sentinel.web.public_page import add_public_routes
 
 
 class StatusSource(ApiSource, PageSource, UpdateSource, Protocol):
@@ -88,6 +89,7 @@ def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
     app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/api/v1/status", status)
     add_page_routes(app, source)
+    add_public_routes(app, source)
     for suffix, kind in (("", "success"), ("/start", "start"), ("/fail", "fail")):
         handler = pinger(kind)  # type: ignore[arg-type]
         app.router.add_route("GET", "/ping/{name}" + suffix, handler)

@@ -127,3 +127,53 @@ async def test_incident_commands_update_show_and_list(
     finally:
         structlog.reset_defaults()
     assert Path(daemon.settings.config).exists()
+
+
+async def test_the_public_view_shows_updates_and_no_contact_label_or_secret(
+    daemon: Daemon, fakes: tuple[SendGrid, Twilio]
+) -> None:
+    """Off by default (404). On: the incident's title, status and updates, and none of
+    the contacts (not even who wrote the update), addresses, labels, ids or secrets."""
+    fp, incident = await notified(daemon)
+    async with client(daemon) as http:
+        async with http.get("/public") as resp:
+            assert resp.status == 404
+        path = Path(daemon.settings.config)
+        path.write_text(
+            path.read_text().replace("server:\n", "server:\n  status_page: {public: true}\n", 1)
+        )
+        async with http.post("/-/reload", headers=AUTH) as resp:
+            assert resp.status == 200
+        update = {
+            "status": "identified",
+            "text": "Payments are slow; a fix is rolling out",
+            "next_steps": "watch the error rate",
+            "eta": "1h",
+            "by": "alice-commander",
+        }
+        async with http.post(f"/api/v1/incidents/{incident}/updates", json=update, headers=AUTH):
+            pass
+        async with http.get("/public") as resp:
+            assert resp.status == 200
+            page = await resp.text()
+    assert "Identified" in page
+    assert "Payments are slow; a fix is rolling out" in page
+    assert "watch the error rate" in page
+    hidden = [
+        *hostile.ADDRESSES,
+        "alice",  # the contact, and who wrote the update
+        fp,
+        fp[:6],
+        incident,
+        "region",
+        *ENV.values(),
+        TOKEN,
+        hostile.SG_KEY,
+        hostile.SMS_TOKEN,
+        hostile.SID,
+        hostile.BEAT_KEY,
+        *hostile.LITERAL,
+        "ack-secret",
+        "/ack/",
+    ]
+    assert [h for h in hidden if h in page] == []
