@@ -109,8 +109,8 @@ class Desk:
         for fp, opened in list(self._escalator.journal.open.items()):
             progress = self._escalator.progress.get(fp)
             found = await self._store.incident(opened.id)
-            if progress is None or found is None:
-                continue
+            if progress is None or progress.paused or found is None:
+                continue  # a silenced or suspended incident does not nag
             incident, events = found
             if not reminder_due(incident, events, now, intervals):
                 continue

@@ -20,6 +20,7 @@ channel's provider is failing.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
@@ -305,7 +306,9 @@ class Escalator:
         now = self._now()
         told = await self._told(fp, facts)
         notice = replace(notice, alert=facts, at=now)
-        key = f"{fp}:{current.fired_at}:update:{now}"
+        # Two updates in the same instant are two messages: the text is part of the key.
+        digest = hashlib.sha256(repr(notice.update).encode()).hexdigest()[:12]
+        key = f"{fp}:{current.fired_at}:update:{now}:{digest}"
         rows = [_row(key, notice, target, route, now) for route, target in told.items()]
         rows = self._carrying(rows, sms)
         if rows:

@@ -195,3 +195,21 @@ async def test_an_update_in_a_storm_is_sent_whole_not_folded_into_a_digest(
     updates = [t for t in to_alice if "Progress: One root cause for all eight" in t]
     assert len(updates) == 1
     assert any("DIGEST" in t for t in to_alice)  # the storm was folded, the update was not
+
+
+async def test_two_updates_in_the_same_instant_are_both_sent(world: World) -> None:
+    await run(world, 60, firing())
+    inc = await incident_id(world)
+    d = desk(world)
+    await d.post(inc, "identified", "First finding")
+    await d.post(inc, "identified", "Second finding")
+    await settle(world)
+    texts = [str(r.json["content"]) for r in world.mail.accepted]
+    assert sum("First finding" in t for t in texts) == 1  # alice's email
+    assert sum("Second finding" in t for t in texts) == 1
+
+
+async def test_no_reminder_while_the_incident_is_silenced(world: World) -> None:
+    await run(world, 60, firing())
+    await run(world, 40 * 60, firing(quiet="silenced by s1"), step=60)
+    assert await desk(world).remind_due() == []
