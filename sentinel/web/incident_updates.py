@@ -16,6 +16,8 @@ details; a wrong one is refused as on every read) answers ``{"id", "status", "up
 
 from __future__ import annotations
 
+import hmac
+import html
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -42,6 +44,8 @@ class UpdateSource(Protocol):
     @property
     def incidents(self) -> Desk: ...
 
+    def api_token(self) -> str | None: ...
+
     @property
     def store(self) -> IncidentStore: ...
 
@@ -52,6 +56,13 @@ class BodyError(ValueError):
 
 def _answer(message: str, status: int) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+def _page_answer(message: str, status: int) -> web.Response:
+    text = f"<!DOCTYPE html><title>sentinel</title><p>{html.escape(message)}</p>"
+    return web.Response(
+        text=text + '<p><a href="/">Back</a></p>', status=status, content_type="text/html"
+    )
 
 
 def parse_body(body: Any) -> dict[str, Any]:
@@ -87,20 +98,10 @@ def parse_body(body: Any) -> dict[str, Any]:
 
 
 def add_update_routes(app: web.Application, source: UpdateSource, gate: Gate) -> None:
-    async def post(request: web.Request) -> web.Response:
-        denied = gate.refuse(request)
-        if denied is not None:
-            return denied
-        try:
-            raw = await request.json() if request.can_read_body else None
-        except (ValueError, RecursionError):
-            return _answer("body must be JSON", 400)
+    async def send(incident_id: str, raw: Any) -> tuple[int, dict[str, Any]]:
+        """Post one update: the HTTP status and the answer (``{"error": ...}`` if refused)."""
         try:
             args = parse_body(raw)
-        except BodyError as exc:
-            return _answer(str(exc), 400)
-        incident_id = request.match_info["id"]
-        try:
             posted = await source.incidents.post(
                 incident_id,
                 args["status"],
@@ -111,12 +112,48 @@ def add_update_routes(app: web.Application, source: UpdateSource, gate: Gate) ->
                 sms=args["sms"],
             )
         except NoSuchIncident:
-            return _answer("no such incident", 404)
+            return 404, {"error": "no such incident"}
         except IncidentClosed as exc:
-            return _answer(str(exc), 409)
-        except UpdateRefused as exc:
-            return _answer(str(exc), 400)
-        return web.json_response(posted.to_json(), status=201)
+            return 409, {"error": str(exc)}
+        except (BodyError, UpdateRefused) as exc:
+            return 400, {"error": str(exc)}
+        return 201, posted.to_json()
+
+    async def post(request: web.Request) -> web.Response:
+        denied = gate.refuse(request)
+        if denied is not None:
+            return denied
+        try:
+            raw = await request.json() if request.can_read_body else None
+        except (ValueError, RecursionError):
+            return _answer("body must be JSON", 400)
+        status, answer = await send(request.match_info["id"], raw)
+        return web.json_response(answer, status=status)
+
+    async def form(request: web.Request) -> web.Response:
+        """The status page's update form: the API token is one of its fields (an update
+        reaches everyone paged, so the page's CSRF cookie alone is not enough)."""
+        data = await request.post()
+        given = data.get("token")
+        token = source.api_token()
+        if token is None:
+            return _page_answer("Updates need server.api_token to be set.", 403)
+        if not isinstance(given, str) or not given:
+            return _page_answer("Type the API token to send an update.", 403)
+        key = gate.client(request)
+        limited = gate.limited(key)
+        if limited is not None:
+            return limited
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            gate.limiter.failed(key)
+            return _page_answer("Wrong API token.", 403)
+        fields = {k: data.get(k) for k in ("status", "text", "next_steps", "eta", "by")}
+        body: dict[str, Any] = {k: v for k, v in fields.items() if isinstance(v, str) and v}
+        body["sms"] = data.get("sms") == "1"
+        status, answer = await send(request.match_info["id"], body)
+        if status != 201:
+            return _page_answer(f"Update refused: {answer['error']}", status)
+        raise web.HTTPSeeOther("/#incidents")
 
     async def listing(request: web.Request) -> web.Response:
         shown = gate.reader(request)  # a wrong token is refused here as on every read
@@ -136,6 +173,7 @@ def add_update_routes(app: web.Application, source: UpdateSource, gate: Gate) ->
         body = {"id": incident.id, "status": status_of(incident, events), "updates": updates}
         return web.json_response(body)
 
+    app.router.add_post("/ui/incidents/{id}/updates", form)
     app.router.add_post("/api/v1/incidents/{id}/updates", post)
     app.router.add_get("/api/v1/incidents/{id}/updates", listing)
 

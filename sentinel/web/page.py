@@ -475,6 +475,7 @@ def add_page_routes(app: web.Application, source: PageSource) -> None:
                 dict(w, starts=when(w["starts_at"], now), ends=when(w["ends_at"], now))
                 for w in source.maintenance()
             ],
+            update_form=source.config.server.api_token is not None,  # issue 20
             incidents=None
             if incidents is None
             else [incident_view(i, now, timelines.get(i.id)) for i in incidents],

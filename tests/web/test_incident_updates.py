@@ -177,3 +177,33 @@ async def test_the_public_view_shows_updates_and_no_contact_label_or_secret(
         "/ack/",
     ]
     assert [h for h in hidden if h in page] == []
+
+
+async def test_the_status_page_form_sends_an_update_with_the_api_token(
+    daemon: Daemon, fakes: tuple[SendGrid, Twilio]
+) -> None:
+    sg, _ = fakes
+    _, incident = await notified(daemon)
+    action = f"/ui/incidents/{incident}/updates"
+    form = {"status": "monitoring", "text": "Rolled back from the page", "by": "alice"}
+    async with client(daemon) as http:
+        async with http.get("/") as resp:
+            page = await resp.text()
+        assert f'action="{action}"' in page
+        async with http.post(action, data=form) as resp:
+            assert resp.status == 403  # no token: an update reaches everyone paged
+        async with http.post(action, data={**form, "token": "wrong"}) as resp:
+            assert resp.status == 403
+        mails = len(sg.accepted)
+        async with http.post(action, data={**form, "token": TOKEN}, allow_redirects=False) as resp:
+            assert resp.status == 303
+        async with http.post(action, data={**form, "token": TOKEN, "status": "x"}) as resp:
+            assert resp.status == 400
+            assert "status must be one of" in await resp.text()
+
+        async def delivered() -> bool:
+            return any("Rolled back from the page" in str(r.json) for r in sg.accepted[mails:])
+
+        await hostile.eventually(delivered)
+        async with http.get("/") as resp:
+            assert "by alice: Rolled back from the page" in await resp.text()
