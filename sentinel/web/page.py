@@ -311,8 +311,14 @@ def alert_view(a: dict[str, Any], now: datetime) -> dict[str, Any]:
 def incident_view(
     i: Incident, now: datetime, events: Sequence[IncidentEvent] | None = None
 ) -> dict[str, Any]:
-    """``events`` (an open incident's timeline) add its status and latest update."""
+    """``events`` (an open incident's timeline) add its status, latest update and the
+    earlier ones (``history``, newest first)."""
     latest = latest_update(events) if events is not None else None
+    earlier = sorted(
+        (e for e in events or () if e.kind == "update" and e is not latest),
+        key=lambda e: e.at,
+        reverse=True,
+    )
     return {
         "id": i.id,
         "severity": i.severity,
@@ -321,13 +327,17 @@ def incident_view(
         "duration": "ongoing" if i.duration is None else human(i.duration),
         "acked_by": i.acked_by,
         "status": status_of(i, events or ()),
-        "latest": None
-        if latest is None
-        else {
-            "text": latest.detail.get("text", ""),
-            "by": latest.detail.get("by", ""),
-            "when": when(latest.at, now),
-        },
+        "latest": None if latest is None else _update_view(latest, now),
+        "history": [_update_view(e, now) for e in earlier],
+    }
+
+
+def _update_view(e: IncidentEvent, now: datetime) -> dict[str, Any]:
+    return {
+        "status": e.detail.get("status", ""),
+        "text": e.detail.get("text", ""),
+        "by": e.detail.get("by", ""),
+        "when": when(e.at, now),
     }
 
 

@@ -206,4 +206,13 @@ async def test_the_status_page_form_sends_an_update_with_the_api_token(
 
         await hostile.eventually(delivered)
         async with http.get("/") as resp:
-            assert "by alice: Rolled back from the page" in await resp.text()
+            page = await resp.text()
+        assert "by alice: Rolled back from the page" in page
+        async with http.post(
+            action, data={**form, "token": TOKEN, "text": "Error rate back to normal"}
+        ) as resp:
+            assert resp.status == 200  # after the redirect: the page
+            page = await resp.text()
+        latest = page.index("by alice: Error rate back to normal")
+        assert "Earlier updates (1)" in page[latest:]
+        assert "monitoring by alice: Rolled back from the page" in page[latest:]
