@@ -42,6 +42,7 @@ from sentinel.config import (
 )
 from sentinel.config.models import Channel
 from sentinel.config.settings import Settings, load
+from sentinel.escalation.desk import Desk
 from sentinel.escalation.escalator import Escalator
 from sentinel.logs import Redactor
 from sentinel.metrics import Metrics
@@ -132,6 +133,7 @@ class Daemon:
         )
         self.dispatcher = Dispatcher(self.store, clock, self.metrics, config.notifications)
         self.escalator = Escalator(config, self.store, self.dispatcher, clock, self.metrics)
+        self.incidents = Desk(self.escalator, self.store, clock, lambda: self.config)
         self._kick = asyncio.Event()
         self.alerts = Alerts(
             config,
@@ -196,6 +198,7 @@ class Daemon:
             self.spawn(self._escalation_loop())
             self.spawn(self.reports.run())
             self.spawn(self._watchdog().run())
+            self.spawn(self.incidents.run())  # status updates and reminders (issue 20)
         except BaseException as exc:
             await self._close_opened()
             if isinstance(exc, StoreError):

@@ -23,6 +23,7 @@ from sentinel.clock import Clock
 from sentinel.config import Config
 from sentinel.config.checks import HeartbeatCheck
 from sentinel.config.models import Channel
+from sentinel.escalation.desk import Desk
 from sentinel.escalation.escalator import Escalator
 from sentinel.notify.acklink import check_token
 from sentinel.notify.base import Notifier
@@ -50,6 +51,7 @@ class Parts(Protocol):
     rules: RuleEngine
     alerts: Alerts
     escalator: Escalator
+    incidents: Desk
     dispatcher: Dispatcher
     heartbeats: HeartbeatBook
     runner: CheckRunner
@@ -79,6 +81,10 @@ class Facade:
     @property
     def store(self) -> Store:
         return self.parts.store
+
+    @property
+    def incidents(self) -> Desk:
+        return self.parts.incidents
 
     @property
     def recent(self) -> RecentRuns:

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from sentinel import __version__
 from sentinel.app.daemon import Daemon, StartError
+from sentinel.cli import incident as incident_cli
 from sentinel.cli.check import check_once
 from sentinel.cli.healthcheck import healthcheck
 from sentinel.cli.notify import notify_test
@@ -96,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return silence_command(args, config, env)
     if args.command == "ack":
         return ack_command(args, config, env)
+    if args.command == "incident":  # incident list|show|update (issue 20)
+        return incident_cli.main(args, config, env)
     if args.command == "oncall":
         return oncall_command(args, config)
     if args.command == "notify-test":
@@ -289,6 +292,7 @@ def _parser() -> argparse.ArgumentParser:
         help="use a store that `sentinel store copy` marked as moved (two stores may then page)",
     )
     store_cli.add_commands(sub)
+    incident_cli.add_command(sub)
     return parser
 
 

@@ -69,6 +69,8 @@ class StatusPage(Strict):
     """Show an Acknowledge button on active alerts (forms are CSRF-protected)."""
     refresh: Duration = Field(default=30.0, ge=5.0)
     """The page reloads itself this often (at least 5s)."""
+    public: bool = False
+    """Serve /public: incidents' titles, status and status updates, without contacts, addresses, labels or checks' details (for customers)."""
 
 
 def _network(value: str) -> str:
@@ -607,6 +609,27 @@ class Watchdog(Strict):
         return check_url(value) if value.get_secret_value() else value  # "": no watchdog
 
 
+RemindSeverity = Literal["critical", "high", "medium", "low"]
+
+
+class Incidents(Strict):
+    """Status updates on incidents (docs/incidents.md): per severity, how long an
+    incident may stay ``investigating`` without an update before the person handling it
+    is reminded; a severity left out is never reminded."""
+
+    remind_after: dict[RemindSeverity, Duration] = Field(
+        default_factory=lambda: dict[RemindSeverity, float]({"critical": 1800.0})
+    )
+    """Per severity, how long an incident may stay investigating without a status update before its acknowledger (else the first step) is reminded; a severity left out is never reminded."""
+
+    @field_validator("remind_after")
+    @classmethod
+    def _positive(cls, value: dict[RemindSeverity, float]) -> dict[RemindSeverity, float]:
+        if any(v <= 0 for v in value.values()):
+            raise ValueError("remind_after: each interval must be longer than 0")
+        return value
+
+
 class Config(Strict):
     server: Server = Server()
     """The HTTP listener (metrics, health, API, status page) and its tokens."""
@@ -640,6 +663,8 @@ class Config(Strict):
     """Scheduled summary reports."""
     watchdog: Watchdog = Watchdog()
     """Pings an external dead-man's switch so that a dead sentinel is noticed."""
+    incidents: Incidents = Incidents()
+    """Incident status updates: when to remind the person handling one."""
     # The string values ${VAR} interpolation produced (the loader fills it): redacted
     # from /api/v1/config like secrets, since the environment is where secrets live.
     _from_env: frozenset[str] = PrivateAttr(default_factory=frozenset)

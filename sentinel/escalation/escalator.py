@@ -20,8 +20,9 @@ channel's provider is failing.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
 import structlog
@@ -159,6 +160,11 @@ class Escalator:
         done, pages = pol.resolve(current, now)
         facts = self.facts.get(fp)
         deliveries = [] if facts is None else await self._follow_up(done, facts, pages, now)
+        root_cause = await self._root_cause(fp)
+        if root_cause:
+            deliveries = [
+                d.with_(notice=replace(d.notice, root_cause=root_cause)) for d in deliveries
+            ]
         del self.progress[fp]
         self.facts.pop(fp, None)
         await self._commit([], [fp], deliveries, now, undo=before)
@@ -300,16 +306,7 @@ class Escalator:
         """Acks and resolutions go to the very addresses told before in this firing
         (the on-call person then, not now), found in the outbox; rows of an earlier
         outage of the same alert are someone else's episode."""
-        told: dict[tuple[str, str | None], str] = {}
-        for d in await self._store.deliveries_for(progress.fingerprint):
-            alert = d.notice.alert
-            if (
-                alert is not None
-                and alert.firing == facts.firing
-                and d.state in ("sent", "merged", "pending", "held")
-                and d.notice.kind != "resolved"
-            ):
-                told.setdefault((d.channel, d.address), d.target)
+        told = await self._told(progress.fingerprint, facts)
         out: list[Delivery] = []
         for page in pages:
             self._metrics.escalations.labels(page.kind).inc()
@@ -317,6 +314,68 @@ class Escalator:
             key = f"{progress.fingerprint}:{progress.fired_at}:{page.kind}:{now}"
             out += [_row(key, notice, target, route, now) for route, target in told.items()]
         return out
+
+    async def _root_cause(self, fp: str) -> str:
+        """The open incident's root cause, when its write-up has one already."""
+        opened = self.journal.open.get(fp)
+        if opened is None:
+            return ""
+        try:
+            found = await self._store.incident(opened.id)
+        except Exception as exc:  # the resolution goes out without it
+            log.error("incident_read_failed", incident=opened.id, error=type(exc).__name__)
+            return ""
+        return found[0].root_cause.strip() if found else ""
+
+    async def _told(self, fingerprint: str, facts: AlertFacts) -> dict[Route, str]:
+        """Every address told about this firing so far, with the target that named it."""
+        told: dict[Route, str] = {}
+        for d in await self._store.deliveries_for(fingerprint):
+            alert = d.notice.alert
+            if (
+                alert is not None
+                and alert.firing == facts.firing
+                and d.state in ("sent", "merged", "pending", "held")
+                and d.notice.kind not in ("resolved", "update", "reminder")
+            ):
+                told.setdefault((d.channel, d.address), d.target)
+        return told
+
+    async def update(self, fp: str, notice: Notice, sms: bool = False) -> int | None:
+        """An incident status update to every address told about this firing so far
+        (SMS only when ``sms``; PagerDuty keeps its own incident, so never); None when the
+        alert is not escalating, else the number of outbox rows written."""
+        current, facts = self.progress.get(fp), self.facts.get(fp)
+        if current is None or facts is None:
+            return None
+        now = self._now()
+        told = await self._told(fp, facts)
+        notice = replace(notice, alert=facts, at=now)
+        # Two updates in the same instant are two messages: the text is part of the key.
+        digest = hashlib.sha256(repr(notice.update).encode()).hexdigest()[:12]
+        key = f"{fp}:{current.fired_at}:update:{now}:{digest}"
+        rows = [_row(key, notice, target, route, now) for route, target in told.items()]
+        rows = self._carrying(rows, sms)
+        if rows:
+            await self._commit([], [], rows, now)
+        return len(rows)
+
+    def _carrying(self, rows: list[Delivery], sms: bool) -> list[Delivery]:
+        """Rows on channels that carry an incident's messages: PagerDuty keeps its own
+        incident (never), SMS only when asked."""
+        skip = {"pagerduty"} | (set() if sms else {"sms"})
+        channels = self.config.channels
+        return [d for d in rows if d.channel in channels and channels[d.channel].type not in skip]
+
+    async def remind(self, fp: str, notice: Notice, targets: Iterable[str]) -> int:
+        """A reminder to write a status update, to ``targets`` as they resolve now."""
+        now = self._now()
+        facts = self.facts.get(fp)
+        notice = replace(notice, alert=facts, at=now)
+        rows = self._carrying(self._rows(f"{fp}:remind:{now}", notice, targets, now), sms=True)
+        if rows:
+            await self._commit([], [], rows, now)
+        return len(rows)
 
     async def _commit(
         self,

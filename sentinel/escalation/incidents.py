@@ -4,7 +4,8 @@ An incident opens when an alert starts escalating (fired, not suppressed) and
 closes when it resolves. Its id reads ``INC-YYYYMMDD-HHMMSS-xxxx`` (UTC start,
 then four characters of the alert id), and its timeline holds what happened:
 ``fired``, ``notified`` (whom, through what), ``escalated``, ``acknowledged``,
-``unacknowledged``, ``resolved``, ``note``. Root cause, resolution and
+``unacknowledged``, ``resolved``, ``note``, ``update`` (a status update:
+:mod:`sentinel.escalation.updates`), ``reminded``. Root cause, resolution and
 preventive measures are filled in afterwards (API). Export as JSON and as a
 Markdown post-incident template.
 
@@ -27,7 +28,15 @@ from sentinel.clock import iso
 from sentinel.notify.render import human_duration
 
 EventKind = Literal[
-    "fired", "notified", "escalated", "acknowledged", "unacknowledged", "resolved", "note"
+    "fired",
+    "notified",
+    "escalated",
+    "acknowledged",
+    "unacknowledged",
+    "resolved",
+    "note",
+    "update",  # a status update (sentinel.escalation.updates), issue 20
+    "reminded",  # nobody wrote an update for a while: the handler was reminded
 ]
 
 

@@ -27,6 +27,8 @@ Kind = Literal[
     "digest",  # many alerts for one target in a storm, in one message
     "test",  # `sentinel notify-test`
     "report",  # a scheduled report's summary (reports:), no alert
+    "update",  # an incident status update: told to everyone already notified (issue 20)
+    "reminder",  # an incident without a status update for a while: to the person handling it
 ]
 
 
@@ -86,6 +88,19 @@ class Folded:
 
 
 @dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """An incident status update as the runbooks shape it: Status, Progress (``text``),
+    Next steps, ETA (unix time, or None)."""
+
+    incident: str  # INC-...
+    status: str  # investigating | identified | monitoring | resolved
+    text: str
+    next_steps: str = ""
+    eta: float | None = None
+    by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Notice:
     kind: Kind
     at: float  # unix time of the event
@@ -96,6 +111,8 @@ class Notice:
     alerts: tuple[AlertFacts, ...] = ()  # for "digest": the distinct alerts, latest facts
     text: str = ""  # free text (test message, a note)
     entries: tuple[Folded, ...] = ()  # for "digest": every notice folded in, oldest first
+    update: StatusUpdate | None = None  # for "update"
+    root_cause: str = ""  # for "resolved": from the incident's write-up, when it has one
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,6 +130,8 @@ class Notice:
             alerts=tuple(AlertFacts(**a) for a in data.get("alerts", ())),
             text=data.get("text", ""),
             entries=tuple(Folded.from_json(e) for e in data.get("entries", ())),
+            update=StatusUpdate(**data["update"]) if data.get("update") else None,
+            root_cause=data.get("root_cause", ""),
         )
 
 

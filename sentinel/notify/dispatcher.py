@@ -184,8 +184,15 @@ class Dispatcher:
         return out
 
     def _foldable(self, d: Delivery) -> bool:
+        """A notice about an alert on a channel that digests; never what a person wrote
+        (an incident's status update) or a reminder to write one: a digest has no room."""
         lane = self._lanes.get(d.channel)
-        return lane is not None and lane.notifier.digest and d.notice.alert is not None
+        return (
+            lane is not None
+            and lane.notifier.digest
+            and d.notice.alert is not None
+            and d.notice.kind not in ("update", "reminder")
+        )
 
     def submit(self, deliveries: Sequence[Delivery]) -> None:
         """Written rows, to be sent by their channel's worker."""

@@ -5,10 +5,16 @@ one personalization, ``text/plain`` content first then ``text/html``
 (docs/providers.md, "SendGrid email"). 202 is success (``X-Message-Id`` kept as
 the ref); 400/401/403/413 are permanent; 429 waits until
 ``X-RateLimit-Reset`` (epoch seconds, so it needs ``now``); 5xx is retried.
+
+Mail about one firing of an alert to one address is one conversation: the first
+carries ``Message-ID: <sentinel.<hash of firing and address>@<sender's domain>>``
+(:func:`conversation_id`), later ones (acknowledged, status updates, resolved)
+``In-Reply-To`` and ``References`` to it, so mail clients thread them.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -59,6 +65,22 @@ def addressees(address: str | None, default: list[str], limit: int, by: str) -> 
     return to
 
 
+def conversation_id(firing: str, address: str, sender: str) -> str:
+    """The Message-ID of the first mail about ``firing`` to ``address``: stable, so every
+    later mail of the firing can refer to it without asking SendGrid."""
+    domain = sender.rpartition("@")[2] or "sentinel.invalid"
+    digest = hashlib.sha256(f"{firing}\n{address.lower()}".encode()).hexdigest()[:32]
+    return f"<sentinel.{digest}@{domain}>"
+
+
+def thread_headers(root: str, thread: dict[str, str] | None) -> dict[str, str]:
+    """The first mail of a conversation names itself; the others answer it."""
+    if thread is None:
+        return {"Message-ID": root}
+    first = thread.get("conversation", root)
+    return {"In-Reply-To": first, "References": first}
+
+
 def _reset(reply: Reply, now: float) -> float | None:
     return parse_reset(reply.headers.get("X-RateLimit-Reset"), now)
 
@@ -83,8 +105,10 @@ class EmailNotifier(HttpNotifier):
         self._from = channel.from_
         self._to = recipients(channel.to)
 
-    def mail(self, notice: Notice, to: list[str]) -> dict[str, Any]:
-        return {
+    def mail(
+        self, notice: Notice, to: list[str], headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        mail: dict[str, Any] = {
             "personalizations": [{"to": [{"email": a} for a in to]}],
             "from": {"email": self._from, "name": "sentinel"},
             "subject": self._renderer.subject(notice),
@@ -93,21 +117,31 @@ class EmailNotifier(HttpNotifier):
                 {"type": "text/html", "value": self._renderer.html(notice)},
             ],
         }
+        if headers:
+            mail["headers"] = headers
+        return mail
 
     async def send(
         self, notice: Notice, address: str | None, thread: dict[str, str] | None
     ) -> Sent:
         to = addressees(address, self._to, MAX_RECIPIENTS, "SendGrid")
+        alert = notice.alert
+        root = None
+        if alert is not None and notice.kind != "digest":
+            root = conversation_id(alert.firing, ",".join(to), self._from)
+        headers = thread_headers(root, thread) if root else None
         reply = await post(
             self._session,
             self._url,
             total=self._timeout,
-            json_body=self.mail(notice, to),
+            json_body=self.mail(notice, to, headers),
             headers={"Authorization": f"Bearer {self._key}"},
         )
         if reply.status == 202:
-            message_id = reply.headers.get("X-Message-Id")
-            return Sent(ref={"message_id": message_id} if message_id else None)
+            ref = {"message_id": reply.headers.get("X-Message-Id", "")}
+            if root:
+                ref["conversation"] = (thread or {}).get("conversation", root)
+            return Sent(ref=ref if any(ref.values()) else None)
         raise refusal(reply, self._now(), PERMANENT, self._describe, retry_after=_reset)
 
     def _describe(self, reply: Reply) -> str:

@@ -72,10 +72,11 @@ class PagerDutyNotifier(HttpNotifier):
 
     def events(self, notice: Notice) -> list[dict[str, Any]]:
         """The events for a notice: one, or one per alert of a digest. A report is
-        refused for good: it would open an incident that nobody can resolve."""
-        if notice.kind == "report":
+        refused for good: it would open an incident that nobody can resolve; so are incident
+        updates and reminders (the escalator never routes them here)."""
+        if notice.kind in ("report", "update", "reminder"):
             raise DeliveryError(
-                retry=False, reason="unsupported", detail="PagerDuty is not sent reports"
+                retry=False, reason="unsupported", detail=f"PagerDuty is not sent {notice.kind}s"
             )
         if notice.kind == "digest":
             return [self._event(notice, "trigger", a) for a in notice.alerts]

@@ -11,6 +11,7 @@ without copying the rest. A notice's kind picks the template::
     digest                          -> digest
     test                            -> test
     report                          -> report
+    update, reminder (incidents)    -> status_update
 
 each as ``<name>.txt.j2`` (plain text, Slack, console, webhook) and
 ``<name>.html.j2`` (email, autoescaped); ``subject.txt.j2`` gives the email
@@ -48,6 +49,8 @@ TEMPLATE_FOR_KIND = {
     "digest": "digest",
     "test": "test",
     "report": "report",
+    "update": "status_update",
+    "reminder": "status_update",
 }
 
 STATUS = {
@@ -60,6 +63,8 @@ STATUS = {
     "digest": "DIGEST",
     "test": "TEST",
     "report": "REPORT",
+    "update": "UPDATE",
+    "reminder": "REMINDER",
 }
 
 # A digest's sections: notice kind -> (heading, word in the counts), in this order.

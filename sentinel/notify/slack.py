@@ -96,7 +96,7 @@ PAYLOAD_ERRORS = frozenset(
 # The first message is gone or too old to edit: the thread reply still goes out.
 UNEDITABLE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 WEBHOOK_PERMANENT = {400: "payload", 403: "forbidden", 404: "not_found", 410: "gone"}
-THREADED = FOLLOW_UPS
+THREADED = FOLLOW_UPS | {"update"}
 SECTION_LIMIT = 3000  # characters of text in one section block
 
 
@@ -178,18 +178,19 @@ class SlackNotifier(HttpNotifier):
             return Sent()
         alert = notice.alert
         if thread and alert is not None and notice.kind in THREADED:
-            root_blocks, root_attachments = alert_blocks(notice, alert)
-            await self._call(
-                "chat.update",
-                {
-                    "channel": thread["channel"],
-                    "ts": thread["ts"],
-                    "text": message["text"],
-                    "blocks": root_blocks,
-                    "attachments": root_attachments,
-                },
-                tolerate=UNEDITABLE,
-            )
+            if notice.kind != "update":  # an update is a reply; the root keeps the alert's state
+                root_blocks, root_attachments = alert_blocks(notice, alert)
+                await self._call(
+                    "chat.update",
+                    {
+                        "channel": thread["channel"],
+                        "ts": thread["ts"],
+                        "text": message["text"],
+                        "blocks": root_blocks,
+                        "attachments": root_attachments,
+                    },
+                    tolerate=UNEDITABLE,
+                )
             reply = await self._call(
                 "chat.postMessage",
                 {**message, "channel": thread["channel"], "thread_ts": thread["ts"]},

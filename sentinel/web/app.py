@@ -20,13 +20,15 @@ from sentinel.web.acks import add_ack_routes
 from sentinel.web.api import ApiSource, add_api_routes
 from sentinel.web.auth import FailureLimiter, Gate, configured_limits
 from sentinel.web.headers import MAX_BODY, secure_answers
+from sentinel.web.incident_updates import UpdateSource, add_update_routes
 from sentinel.web.models import Health, Readiness, dumped
 from sentinel.web.page import PageSource, add_page_routes
+from sentinel.web.public_page import add_public_routes
 from sentinel.web.twilio_voice import VoiceSource, add_twilio_voice_routes
 from sentinel.web.views import contacts_shown
 
 
-class StatusSource(ApiSource, PageSource, VoiceSource, Protocol):
+class StatusSource(ApiSource, PageSource, VoiceSource, UpdateSource, Protocol):
     def readiness(self) -> dict[str, Any]:
         """Must contain ``ready: bool``; the rest explains it."""
         ...
@@ -84,12 +86,14 @@ def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
 
     add_ack_routes(app, source)
     add_api_routes(app, source, gate)
+    add_update_routes(app, source, gate)
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/api/v1/status", status)
     add_page_routes(app, source)
     add_twilio_voice_routes(app, source, gate)
+    add_public_routes(app, source)
     for suffix, kind in (("", "success"), ("/start", "start"), ("/fail", "fail")):
         handler = pinger(kind)  # type: ignore[arg-type]
         app.router.add_route("GET", "/ping/{name}" + suffix, handler)

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 from pydantic.json_schema import SkipJsonSchema
 
+from sentinel.escalation.incidents import EventKind
+
 Time = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 Labels = dict[str, str]
 Samples = Annotated[
@@ -231,9 +233,7 @@ class Incident(Answer):
 
 class IncidentEvent(Answer):
     at: Time
-    kind: Literal[
-        "fired", "notified", "escalated", "acknowledged", "unacknowledged", "resolved", "note"
-    ]
+    kind: EventKind
     text: str
     detail: dict[str, Any]
 

@@ -40,7 +40,8 @@ from markupsafe import Markup
 
 from sentinel.clock import Clock
 from sentinel.config.models import Config
-from sentinel.escalation.incidents import Incident
+from sentinel.escalation.incidents import Incident, IncidentEvent
+from sentinel.escalation.updates import latest_update, status_of
 from sentinel.probes.results import RecentRuns
 from sentinel.store.protocols import IncidentStore
 from sentinel.web import svg
@@ -307,7 +308,17 @@ def alert_view(a: dict[str, Any], now: datetime) -> dict[str, Any]:
     }
 
 
-def incident_view(i: Incident, now: datetime) -> dict[str, Any]:
+def incident_view(
+    i: Incident, now: datetime, events: Sequence[IncidentEvent] | None = None
+) -> dict[str, Any]:
+    """``events`` (an open incident's timeline) add its status, latest update and the
+    earlier ones (``history``, newest first)."""
+    latest = latest_update(events) if events is not None else None
+    earlier = sorted(
+        (e for e in events or () if e.kind == "update" and e is not latest),
+        key=lambda e: e.at,
+        reverse=True,
+    )
     return {
         "id": i.id,
         "severity": i.severity,
@@ -315,6 +326,18 @@ def incident_view(i: Incident, now: datetime) -> dict[str, Any]:
         "started": when(i.started_at, now),
         "duration": "ongoing" if i.duration is None else human(i.duration),
         "acked_by": i.acked_by,
+        "status": status_of(i, events or ()),
+        "latest": None if latest is None else _update_view(latest, now),
+        "history": [_update_view(e, now) for e in earlier],
+    }
+
+
+def _update_view(e: IncidentEvent, now: datetime) -> dict[str, Any]:
+    return {
+        "status": e.detail.get("status", ""),
+        "text": e.detail.get("text", ""),
+        "by": e.detail.get("by", ""),
+        "when": when(e.at, now),
     }
 
 
@@ -412,9 +435,14 @@ def add_page_routes(app: web.Application, source: PageSource) -> None:
         firing = sum(1 for a in alerts if a["state"] == "firing")
         try:
             incidents: list[Incident] | None = await source.store.incidents(limit=INCIDENTS_SHOWN)
+            timelines = {  # open incidents' status and latest update (issue 20)
+                i.id: found[1]
+                for i in incidents or []
+                if i.resolved_at is None and (found := await source.store.incident(i.id))
+            }
         except Exception as exc:  # the page still shows what is in memory
             log.warning("status_page_incidents_failed", error=type(exc).__name__)
-            incidents = None
+            incidents, timelines = None, {}
 
         cookie = request.cookies.get(COOKIE)
         fresh_cookie = None
@@ -457,7 +485,10 @@ def add_page_routes(app: web.Application, source: PageSource) -> None:
                 dict(w, starts=when(w["starts_at"], now), ends=when(w["ends_at"], now))
                 for w in source.maintenance()
             ],
-            incidents=None if incidents is None else [incident_view(i, now) for i in incidents],
+            update_form=source.config.server.api_token is not None,  # issue 20
+            incidents=None
+            if incidents is None
+            else [incident_view(i, now, timelines.get(i.id)) for i in incidents],
             broken=[c for c in status.get("channels", []) if c.get("broken")],
         )
         resp = web.Response(text=body, content_type="text/html", headers=PAGE_HEADERS)

@@ -317,6 +317,13 @@ class PagerDuty(Fake):
         return errors
 
 
+# SendGrid refuses these in ``headers`` (it sets them itself); Message-ID is allowed.
+RESERVED_HEADERS = frozenset(
+    {"x-sg-id", "x-sg-eid", "received", "dkim-signature", "content-type",
+     "content-transfer-encoding", "to", "from", "subject", "reply-to", "cc", "bcc"}
+)  # fmt: skip
+
+
 class SendGrid(Fake):
     """SendGrid ``/v3/mail/send``: 202 with an empty body and ``X-Message-Id``."""
 
@@ -365,6 +372,13 @@ class SendGrid(Fake):
             total += len(emails)
         if total > 1000:
             problems.append("The total number of recipients must be no more than 1000.")
+        headers = mail.get("headers", {})
+        if not isinstance(headers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):
+            problems.append("The headers parameter must be an object of strings.")
+        elif RESERVED_HEADERS & {k.lower() for k in headers}:
+            problems.append("The headers parameter contains a reserved header.")
         sender = mail.get("from")
         if not isinstance(sender, dict) or not EMAIL.match(str(sender.get("email", ""))):
             problems.append("The from object must be provided for every email send.")

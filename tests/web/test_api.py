@@ -434,7 +434,9 @@ async def test_openapi_document_lists_every_api_route(
 # pings (plain text, described in docs/heartbeats.md).
 UNDOCUMENTED = {
     ("GET", "/"),
+    ("GET", "/public"),
     ("POST", "/ui/alerts/{id}/ack"),
+    ("POST", "/ui/incidents/{id}/updates"),
     *(
         (method, "/ping/{name}" + end)
         for method in ("GET", "POST")

@@ -99,3 +99,38 @@ async def test_browser_sees_red_check_and_acknowledges(
             await browser.close()
     alert_state = next(a for a in daemon.status()["alerts"] if a["check"] == "dead")
     assert alert_state["escalation"]["acknowledged_by"] == "Ada Lovelace"
+
+
+async def test_browser_posts_an_incident_update_with_the_api_token(
+    chromium: Path, tmp_path: Path, target: Target
+) -> None:
+    """Issue 20: the incident's form asks for the API token; sent, the page shows the
+    update under the incident, with its status."""
+    text = config_text(tmp_path, allow_ack=False, up_url=target.url)
+    text = text.replace("server:\n", 'server:\n  api_token: "browser-token-1a2b"\n', 1)
+    d = await start_daemon(tmp_path, text)
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+            try:
+                page = await browser.new_page(viewport={"width": 1400, "height": 900})
+                await page.goto(base_url(d) + "/")
+                row = page.locator("#incidents tr", has_text="ServiceDown on dead")
+                await expect(row.get_by_text("Post an update")).to_be_visible(timeout=20_000)
+                for _ in range(3):  # a self-refresh between typing and sending: again
+                    await page.reload()
+                    await row.get_by_text("Post an update").click()
+                    await row.get_by_label("Status").select_option("identified")
+                    await row.get_by_placeholder("Progress").fill("Found the bad deploy")
+                    await row.get_by_placeholder("API token").fill("browser-token-1a2b")
+                    await row.get_by_role("button", name="Send update").click()
+                    await page.wait_for_load_state()
+                    if await row.get_by_text("Found the bad deploy").count():
+                        break
+                await expect(row).to_contain_text("identified")
+                await expect(row).to_contain_text("Found the bad deploy")
+            finally:
+                await browser.close()
+    finally:
+        await d.stop()
+        structlog.reset_defaults()
