@@ -20,6 +20,7 @@ from sentinel.config.checks import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, NAME, Chec
 from sentinel.config.cron import crontab
 from sentinel.config.quote import clip_quoted, shown
 from sentinel.config.rule import Rule
+from sentinel.config.slo import Slo
 from sentinel.config.units import Duration, parse_duration
 
 LISTEN = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]*\]|[^\s:\[\]]*):(?P<port>\d{1,5})$")
@@ -322,6 +323,7 @@ class Config(Strict):
     scheduler: SchedulerOptions = SchedulerOptions()
     checks: list[Check] = []
     rules: list[Rule] = []
+    slos: list[Slo] = []  # service level objectives (docs/slos.md)
     inhibit: list[Inhibit] = []
     dependencies: dict[str, list[str]] = {}
     contacts: dict[str, Contact] = {}

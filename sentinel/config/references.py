@@ -37,6 +37,7 @@ def find_problems(config: Config) -> list[Problem]:
         *_unique_rules(config),
         *_unique_targets(config),
         *_rules_select(config),
+        *_slos(config),
         *_dependencies(config),
         *_oncall(config),
         *_targets(config),
@@ -107,6 +108,22 @@ def _rules_select(config: Config) -> Iterator[Problem]:
     for i, rule in enumerate(config.rules):
         if not any(selects(rule.match, c, c.type) for c in config.checks):
             yield ("rules", i, "match"), f"rule {shown(rule.name)} selects no check"
+
+
+def _slos(config: Config) -> Iterator[Problem]:
+    """SLO names are unique, each selects a check, and its escalation policy exists."""
+    seen: dict[str, int] = {}
+    for i, slo in enumerate(config.slos):
+        if slo.name in seen:
+            yield (
+                ("slos", i, "name"),
+                f"duplicate SLO name {shown(slo.name)} (first at slos[{seen[slo.name]}])",
+            )
+        seen.setdefault(slo.name, i)
+        if not any(selects(slo.match, c, c.type) for c in config.checks):
+            yield ("slos", i, "match"), f"SLO {shown(slo.name)} selects no check"
+        if slo.escalation is not None and slo.escalation not in config.escalation.policies:
+            yield ("slos", i, "escalation"), f"unknown escalation policy {shown(slo.escalation)}"
 
 
 def _dependencies(config: Config) -> Iterator[Problem]:
