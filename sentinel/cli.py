@@ -18,7 +18,7 @@ import structlog
 import uvloop
 from pydantic import ValidationError
 
-from sentinel import __version__
+from sentinel import __version__, slo_cli
 from sentinel.clock import Clock, SystemClock
 from sentinel.config import Config, ConfigError, format_duration, load_config, secret_values
 from sentinel.daemon import Daemon, StartError, apply_settings, load
@@ -66,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return healthcheck(args.url, args.config, os.environ, sys.stdout, sys.stderr)
     if args.command in store_cli.COMMANDS:  # migrate, store copy: a config is optional
         return store_cli.main(args)
+    if args.command in slo_cli.COMMANDS:  # SLOs of a running sentinel (issue 19)
+        return slo_cli.main(args)
     env = dict(os.environ)
     try:
         settings = Settings()
@@ -296,6 +298,7 @@ def _parser() -> argparse.ArgumentParser:
         help="use a store that `sentinel store copy` marked as moved (two stores may then page)",
     )
     store_cli.add_commands(sub)
+    slo_cli.add_commands(sub)
     return parser
 
 

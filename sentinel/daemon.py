@@ -53,6 +53,7 @@ from sentinel.report_schedule import ReportScheduler
 from sentinel.results import LatestResults, RecentRuns, Result
 from sentinel.rules.engine import Instance, RuleEngine, Transition
 from sentinel.rules.routing import alert_labels, why_quiet
+from sentinel.rules.slo_keeper import SloKeeper
 from sentinel.runner import Armed, CheckRunner
 from sentinel.scheduler import Scheduler
 from sentinel.settings import Settings, settings_problems
@@ -183,6 +184,13 @@ class Daemon:
             self.heartbeats.load(await self.store.load_heartbeats())
             self.writer.start()
             opened.push_async_callback(self.writer.stop)
+            # SLO wiring (issue 19): burn-rate alerts as rule instances beside the rules'
+            # (same store, escalation, silences, maintenance, incidents); the keeper loads
+            # and saves the per-minute counters and refreshes what /metrics and the API show.
+            self.slo_keeper = await SloKeeper.start(
+                self.rules, self.store, self.clock, self.config, self.registry
+            )
+            opened.push_async_callback(self.slo_keeper.close)
             self.rules.configure(self.config)
             self.rules.restore(await self.store.load_alerts())
             self.silences = await self.store.load_silences()

@@ -22,6 +22,7 @@ from sentinel.web.api import ApiSource, add_api_routes
 from sentinel.web.auth import FailureLimiter, Gate, configured_limits
 from sentinel.web.headers import MAX_BODY, secure_answers
 from sentinel.web.page import PageSource, add_page_routes
+from sentinel.web.slo_api import add_slo_routes
 
 
 class StatusSource(ApiSource, PageSource, Protocol):
@@ -81,6 +82,7 @@ def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
 
     add_ack_routes(app, source)
     add_api_routes(app, source, gate)
+    add_slo_routes(app, source, gate)  # SLOs (issue 19)
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/metrics", metrics_page)

@@ -493,6 +493,14 @@ PATHS: dict[str, Schema] = {
             operation_id="status",
         )
     },
+    "/api/v1/slos": {  # SLOs (issue 19): fields in docs/slos.md
+        "get": op(
+            "SLOs: attainment, error budget left, burn rates and alert pairs.",
+            "status",
+            {"200": body({"type": "object"}, "The SLOs, as {slos: [...]}.")},
+            operation_id="listSlos",
+        )
+    },
     "/api/v1/checks": {
         "get": op(
             "Checks with their latest result, in config order.",

@@ -3,6 +3,7 @@ minute, and the alert pairs fire and resolve when the SRE workbook's arithmetic 
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -208,3 +209,25 @@ def test_overrides_merge_into_default_pairs() -> None:
     assert pairs["page-fast"].severity == "high"
     assert pairs["page-fast"].factor == 14.4
     assert slo.ratio == pytest.approx(0.995)
+
+
+def test_cached_window_sums_equal_a_plain_sum_with_late_runs() -> None:
+    """The finished-bucket cache stays right when runs land late in earlier buckets."""
+    rng = random.Random(19)
+    ring = Ring(60, 30)
+    kept: list[tuple[float, int]] = []
+    now = 0.0
+    for _ in range(5000):
+        now += rng.uniform(0, 20)
+        at = now - rng.choice([0, 0, 0, 30, 90, 400])  # some runs arrive late
+        good = rng.randint(0, 1)
+        if ring.add(at, good, 1):
+            kept.append((at, good))
+        span = rng.choice([60, 300, 900, 1800, 3600])
+        got = ring.sums(now, span)
+        index = int(now // 60)
+        count = min(30, span // 60)
+        assert ring.head is not None
+        low = max(index - count + 1, ring.head - 29)
+        inside = [g for t, g in kept if low <= int(t // 60) <= index]
+        assert got == (sum(inside), len(inside))
