@@ -32,8 +32,8 @@ class Ring:
 
     def __init__(self, step: int, size: int) -> None:
         self.step, self.size = step, size
-        self.good = array("q", bytes(8 * size))
-        self.total = array("q", bytes(8 * size))
+        self.good = array("i", bytes(4 * size))  # 32 bits: 2 billion runs a bucket
+        self.total = array("i", bytes(4 * size))
         self.head: int | None = None  # index (time // step) of the newest bucket
         self._cache: dict[int, list[int]] = {}  # bucket count -> [index, good, total]
 
@@ -171,12 +171,15 @@ def window_name(seconds: float) -> str:
     return format_duration(seconds)
 
 
-def status(slo: Slo, counters: Counters, now: float) -> SloStatus:
+def status(
+    slo: Slo, counters: Counters, now: float, alerts: dict[str, BurnAlert] | None = None
+) -> SloStatus:
+    """Where an SLO stands at ``now``; ``alerts`` are its pairs when the caller has them."""
     ratio = slo.ratio
     good, total = counters.sums(now, slo.window)
     attainment = good / total if total else None
     remaining = None if attainment is None else 1.0 - (1.0 - attainment) / (1.0 - ratio)
-    alerts = slo.burn_alerts()
+    alerts = slo.burn_alerts() if alerts is None else alerts
     spans = sorted({s for a in alerts.values() for s in (a.short, a.long)} | {HOUR})
     burn = {window_name(s): burn_rate(*counters.sums(now, s), ratio) for s in spans}
     current = burn[window_name(HOUR)]

@@ -62,6 +62,7 @@ class SloEngine:
         self._rules: dict[str, Rule] = {}  # rule name -> synthetic rule
         self._instances: dict[str, Instance] = {}  # fingerprint -> instance
         self._alerts: dict[str, dict[str, BurnAlert]] = {}  # slo -> its pairs
+        self._keys: dict[tuple[str, str], tuple[str, str]] = {}  # -> (rule name, fingerprint)
 
     def configure(self, config: Config) -> None:
         """SLOs from a (re)loaded config; counters of an SLO kept by name and windows."""
@@ -75,6 +76,11 @@ class SloEngine:
                 del self._counters[name]
         self._slos = slos
         self._alerts = {name: s.burn_alerts() for name, s in slos.items()}
+        self._keys = {
+            (name, pair): (rule_name(name, pair), fingerprint(rule_name(name, pair), name, ()))
+            for name, pairs in self._alerts.items()
+            for pair in pairs
+        }
         self._by_check = {}
         for check in config.checks:
             chosen = [s for s in slos.values() if selects(s.match, check, check.type)]
@@ -126,15 +132,20 @@ class SloEngine:
         return []
 
     def tick(self, now: datetime) -> list[Transition]:
+        """Evaluate every pair at ``now``; only a pair that holds or has an instance costs
+        more than its two window sums (cached per minute, see Ring.sums)."""
         at = now.timestamp()
         out: list[Transition] = []
         for slo in self._slos.values():
             counters = self._counters[slo.name]
             for pair, alert in self._alerts[slo.name].items():
-                name = rule_name(slo.name, pair)
+                name, key = self._keys[slo.name, pair]
                 holds = pair_holds(alert, counters, slo.ratio, at)
-                key = fingerprint(name, slo.name, ())
-                inst = self._instances.get(key) or Instance(name, slo.name, (), AlertState())
+                inst = self._instances.get(key)
+                if inst is None:
+                    if not holds:
+                        continue
+                    inst = Instance(name, slo.name, (), AlertState())
                 inst.value = burn_rate(*counters.sums(at, alert.long), slo.ratio)
                 state, event = step(inst.state, holds, at, alert.for_)
                 inst.state = state
@@ -165,4 +176,6 @@ class SloEngine:
 
     def statuses(self, now: datetime) -> list[SloStatus]:
         at = now.timestamp()
-        return [status(s, self._counters[s.name], at) for s in self._slos.values()]
+        return [
+            status(s, self._counters[s.name], at, self._alerts[s.name]) for s in self._slos.values()
+        ]

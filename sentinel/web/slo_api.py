@@ -1,6 +1,6 @@
 """``GET /api/v1/slos``: every SLO with its attainment, budget left, burn rates and alert
 pairs (what ``sentinel slo`` prints). Read access as /api/v1/status (the token when one
-is set). The figures are the SLO keeper's, refreshed every 15 s."""
+is set). The figures are the SLO keeper's, refreshed each minute."""
 
 from __future__ import annotations
 
