@@ -231,3 +231,26 @@ def test_cached_window_sums_equal_a_plain_sum_with_late_runs() -> None:
         low = max(index - count + 1, ring.head - 29)
         inside = [g for t, g in kept if low <= int(t // 60) <= index]
         assert got == (sum(inside), len(inside))
+
+
+def test_a_reload_keeps_the_counters_and_a_new_window_keeps_what_fits() -> None:
+    """Reloading the same SLOs keeps every count; a shorter window keeps the hours it
+    still covers; a removed SLO's alerts and counters go."""
+    tl = Timeline(every=60.0)
+    tl.run(10 * HOUR, lambda n: n % 10 == 0)
+    before = {s.name: s for s in tl.slos.statuses(tl.now)}["api-availability"]
+    tl.rules.configure(parse_config(CONFIG, "t.yaml", {}))
+    same = {s.name: s for s in tl.slos.statuses(tl.now)}["api-availability"]
+    assert same == before
+    shorter = CONFIG.replace("objective: 99.9%}", "objective: 99.9%, window: 4d}")
+    tl.rules.configure(parse_config(shorter, "t.yaml", {}))
+    resized = {s.name: s for s in tl.slos.statuses(tl.now)}["api-availability"]
+    assert (resized.good, resized.total) == (before.good, before.total)
+    assert resized.burn == before.burn
+    assert tl.rules.active() != []
+    gone = CONFIG.split("  - {name: api-availability")[0]
+    tl.rules.configure(
+        parse_config(gone + "  - {name: x, match: {check: api}, objective: 99%}", "t.yaml", {})
+    )
+    assert [s.name for s in tl.slos.statuses(tl.now)] == ["x"]
+    assert all(i.check == "x" for i in tl.rules.active())
