@@ -33,6 +33,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from sentinel.probes.results import LatestResults, Result
+from sentinel.rules.slo import SloStatus
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 LATENESS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -309,3 +310,48 @@ def live_families(snap: Snapshot) -> Iterator[Metric]:
         "Results dropped because the store could not keep up.",
         value=snap.dropped,
     )
+
+
+# -- SLOs (issue 19) ---------------------------------------------------------------------
+
+
+class SloMetrics(Collector):
+    """Objective, attainment, budget left and burn rate per window of every SLO, from
+    statuses the SLO keeper refreshes on the loop (read here, maybe in a thread)."""
+
+    def __init__(self, statuses: Callable[[], Iterable[SloStatus]]) -> None:
+        self._statuses = statuses
+
+    def collect(self) -> Iterator[Metric]:
+        objective = GaugeMetricFamily(
+            "sentinel_slo_objective", "Share of runs that must be good.", labels=["slo"]
+        )
+        attainment = GaugeMetricFamily(
+            "sentinel_slo_attainment_ratio",
+            "Share of good runs over the SLO window (absent: no runs yet).",
+            labels=["slo"],
+        )
+        budget = GaugeMetricFamily(
+            "sentinel_slo_error_budget_remaining_ratio",
+            "Error budget left over the SLO window: 1 untouched, 0 spent, below 0 overspent.",
+            labels=["slo"],
+        )
+        burn = GaugeMetricFamily(
+            "sentinel_slo_burn_rate",
+            "Bad share over the allowed bad share, per window (1 spends the budget exactly).",
+            labels=["slo", "window"],
+        )
+        for s in self._statuses():
+            objective.add_metric([s.name], s.objective)
+            if s.attainment is not None:
+                attainment.add_metric([s.name], s.attainment)
+            if s.budget_remaining is not None:
+                budget.add_metric([s.name], s.budget_remaining)
+            for window, rate in s.burn.items():
+                if rate is not None:
+                    burn.add_metric([s.name, window], rate)
+        yield from (objective, attainment, budget, burn)
+
+
+def watch_slos(registry: CollectorRegistry, statuses: Callable[[], Iterable[SloStatus]]) -> None:
+    registry.register(SloMetrics(statuses))

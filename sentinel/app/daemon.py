@@ -59,6 +59,7 @@ from sentinel.probes.scheduler import Scheduler
 from sentinel.probes.unbuildable import Unbuildable, build_probe
 from sentinel.reports.schedule import ReportScheduler
 from sentinel.rules.engine import RuleEngine, Transition
+from sentinel.rules.slo_keeper import SloKeeper
 from sentinel.store import Store, StoreError, open_store
 from sentinel.store.writer import ResultWriter
 from sentinel.web.app import create_app
@@ -134,6 +135,7 @@ class Daemon:
         self.dispatcher = Dispatcher(self.store, clock, self.metrics, config.notifications)
         self.escalator = Escalator(config, self.store, self.dispatcher, clock, self.metrics)
         self.incidents = Desk(self.escalator, self.store, clock, lambda: self.config)
+        self.slo_keeper: SloKeeper | None = None  # made at start: it loads the SLO counters
         self._kick = asyncio.Event()
         self.alerts = Alerts(
             config,
@@ -173,6 +175,13 @@ class Daemon:
             self.heartbeats.load(await self.store.load_heartbeats())
             self.writer.start()
             opened.push_async_callback(self.writer.stop)
+            # SLO wiring (issue 19): burn-rate alerts as rule instances beside the rules'
+            # (same store, escalation, silences, maintenance, incidents); the keeper loads
+            # and saves the per-minute counters and refreshes what /metrics and the API show.
+            self.slo_keeper = await SloKeeper.start(
+                self.rules, self.store, self.clock, self.config, self.registry
+            )
+            opened.push_async_callback(self.slo_keeper.close)
             self.rules.configure(self.config)
             self.rules.restore(await self.store.load_alerts())
             self.alerts.silences = await self.store.load_silences()

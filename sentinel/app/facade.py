@@ -34,6 +34,7 @@ from sentinel.probes.runner import Armed, CheckRunner
 from sentinel.probes.scheduler import Scheduler
 from sentinel.routing.silences import silence_from_request
 from sentinel.rules.engine import Instance, RuleEngine
+from sentinel.rules.slo_keeper import SloKeeper
 from sentinel.store import Store
 from sentinel.web import views
 
@@ -52,6 +53,7 @@ class Parts(Protocol):
     alerts: Alerts
     escalator: Escalator
     incidents: Desk
+    slo_keeper: SloKeeper | None
     dispatcher: Dispatcher
     heartbeats: HeartbeatBook
     runner: CheckRunner
@@ -85,6 +87,10 @@ class Facade:
     @property
     def incidents(self) -> Desk:
         return self.parts.incidents
+
+    @property
+    def slo_keeper(self) -> SloKeeper | None:
+        return self.parts.slo_keeper
 
     @property
     def recent(self) -> RecentRuns:

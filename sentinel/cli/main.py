@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from sentinel import __version__
 from sentinel.app.daemon import Daemon, StartError
 from sentinel.cli import incident as incident_cli
+from sentinel.cli import slo as slo_cli
 from sentinel.cli.check import check_once
 from sentinel.cli.healthcheck import healthcheck
 from sentinel.cli.notify import notify_test
@@ -62,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return healthcheck(args.url, args.config, os.environ, sys.stdout, sys.stderr)
     if args.command in store_cli.COMMANDS:  # migrate, store copy: a config is optional
         return store_cli.main(args)
+    if args.command in slo_cli.COMMANDS:  # SLOs of a running sentinel (issue 19)
+        return slo_cli.main(args)
     env = dict(os.environ)
     try:
         settings = Settings()
@@ -293,6 +296,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     store_cli.add_commands(sub)
     incident_cli.add_command(sub)
+    slo_cli.add_commands(sub)
     return parser
 
 

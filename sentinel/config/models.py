@@ -20,6 +20,7 @@ from sentinel.config.checks import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, NAME, Chec
 from sentinel.config.cron import crontab
 from sentinel.config.quote import clip_quoted, shown
 from sentinel.config.rule import Rule
+from sentinel.config.slo import Slo
 from sentinel.config.units import Duration, parse_duration
 
 LISTEN = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]*\]|[^\s:\[\]]*):(?P<port>\d{1,5})$")
@@ -643,6 +644,8 @@ class Config(Strict):
     """What to probe: one entry per check, its kind chosen by type."""
     rules: list[Rule] = []
     """Alerting rules: a condition over the samples of the checks they match."""
+    slos: list[Slo] = []
+    """Service level objectives: error budgets and burn-rate alerts (docs/slos.md)."""
     inhibit: list[Inhibit] = []
     """While a source alert fires, matching target alerts stay quiet."""
     dependencies: dict[str, list[str]] = {}

@@ -37,6 +37,7 @@ def find_problems(config: Config) -> list[Problem]:
         *_unique_rules(config),
         *_unique_targets(config),
         *_rules_select(config),
+        *_slos(config),
         *_dependencies(config),
         *_oncall(config),
         *_targets(config),
@@ -59,15 +60,20 @@ def _voice_callbacks(config: Config) -> Iterator[Problem]:
             )
 
 
-def _unique_checks(config: Config) -> Iterator[Problem]:
+def _duplicates(section: str, what: str, names: list[str]) -> Iterator[Problem]:
+    """A name used twice in one list: where, and where it was first."""
     seen: dict[str, int] = {}
-    for i, check in enumerate(config.checks):
-        if check.name in seen:
+    for i, name in enumerate(names):
+        if name in seen:
             yield (
-                ("checks", i, "name"),
-                (f"duplicate check name {shown(check.name)} (first at checks[{seen[check.name]}])"),
+                (section, i, "name"),
+                f"duplicate {what} name {shown(name)} (first at {section}[{seen[name]}])",
             )
-        seen.setdefault(check.name, i)
+        seen.setdefault(name, i)
+
+
+def _unique_checks(config: Config) -> Iterator[Problem]:
+    return _duplicates("checks", "check", [c.name for c in config.checks])
 
 
 def _unique_rules(config: Config) -> Iterator[Problem]:
@@ -123,6 +129,16 @@ def _rules_select(config: Config) -> Iterator[Problem]:
     for i, rule in enumerate(config.rules):
         if not any(selects(rule.match, c, c.type) for c in config.checks):
             yield ("rules", i, "match"), f"rule {shown(rule.name)} selects no check"
+
+
+def _slos(config: Config) -> Iterator[Problem]:
+    """SLO names are unique, each selects a check, and its escalation policy exists."""
+    yield from _duplicates("slos", "SLO", [s.name for s in config.slos])
+    for i, slo in enumerate(config.slos):
+        if not any(selects(slo.match, c, c.type) for c in config.checks):
+            yield ("slos", i, "match"), f"SLO {shown(slo.name)} selects no check"
+        if slo.escalation is not None and slo.escalation not in config.escalation.policies:
+            yield ("slos", i, "escalation"), f"unknown escalation policy {shown(slo.escalation)}"
 
 
 def _dependencies(config: Config) -> Iterator[Problem]:

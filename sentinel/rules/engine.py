@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sentinel.config.models import Config
 from sentinel.config.references import selects
@@ -61,6 +62,26 @@ class Transition:
     at: float
 
 
+class AlertSource(Protocol):
+    """Alerts made beside the rules (SLO burn rates, sentinel/rules/slo_engine.py): the
+    engine hands them config, results and ticks, and answers for their instances, so
+    everything downstream (store, escalation, silences) sees one set of alerts."""
+
+    def configure(self, config: Config) -> None: ...
+
+    def observe(self, result: Result, now: datetime) -> list[Transition]: ...
+
+    def tick(self, now: datetime) -> list[Transition]: ...
+
+    def rule(self, name: str, check: str) -> Rule | None: ...
+
+    def active(self) -> list[Instance]: ...
+
+    def restore(self, instances: Iterable[Instance]) -> list[Instance]:
+        """Take back its own stored instances; returns the others."""
+        ...
+
+
 class RuleEngine:
     """Alert state of every (rule, check) pair. It never reads a clock: every
     evaluation is at the ``now`` its caller passes (the daemon and ``sentinel
@@ -73,9 +94,16 @@ class RuleEngine:
         self._history: dict[tuple[str, str], deque[bool]] = {}  # (rule, check) -> holds per result
         self.flapping: set[tuple[str, str]] = set()
         self.evaluations = 0
+        self._sources: list[AlertSource] = []
+
+    def attach(self, source: AlertSource) -> None:
+        """Another maker of alerts, configured, fed and ticked with the rules."""
+        self._sources.append(source)
 
     def configure(self, config: Config) -> None:
         """Rules and checks from a (re)loaded config; series and states of kept ones stay."""
+        for source in self._sources:
+            source.configure(config)
         compiled = [self._compile(rule) for rule in config.rules]
         by_check: dict[str, list[Compiled]] = {}
         for check in config.checks:
@@ -110,23 +138,28 @@ class RuleEngine:
         return Compiled(rule, node, longest_window(node), silent)
 
     def rule(self, name: str, check: str) -> Rule | None:
-        """The rule behind an instance (top-level or inline on its check)."""
-        return next((c.rule for c in self._by_check.get(check, []) if c.rule.name == name), None)
+        """The rule behind an instance (top-level or inline on its check, or a source's)."""
+        found = next((c.rule for c in self._by_check.get(check, []) if c.rule.name == name), None)
+        for source in self._sources:
+            found = found or source.rule(name, check)
+        return found
 
     def restore(self, instances: Iterable[Instance]) -> None:
         """States kept across a restart: a pending alert keeps counting its ``for``."""
+        for source in self._sources:
+            instances = source.restore(instances)
         for inst in instances:
             if any(c.rule.name == inst.rule for c in self._by_check.get(inst.check, [])):
                 self._instances[inst.fingerprint] = inst
 
     def observe(self, result: Result, now: datetime) -> list[Transition]:
         """Add a result to its check's series and evaluate that check's rules at ``now``."""
+        out = [t for source in self._sources for t in source.observe(result, now)]
         rules = self._by_check.get(result.check)
         if not rules:
-            return []
+            return out
         self._series[result.check].add(result)
         at = now.timestamp()
-        out: list[Transition] = []
         for compiled in rules:
             found = self._evaluate(compiled, result.check, at)
             out.extend(self._flap(compiled, result.check, at))
@@ -166,7 +199,7 @@ class RuleEngine:
         Everything else was evaluated when its last result arrived."""
         at = now.timestamp()
         live = {(i.rule, i.check) for i in self._instances.values()}
-        out: list[Transition] = []
+        out = [t for source in self._sources for t in source.tick(now)]
         for check, rules in self._by_check.items():
             for compiled in rules:
                 if compiled.holds_on_silence or (compiled.rule.name, check) in live:
@@ -217,8 +250,8 @@ class RuleEngine:
         return [Transition(event, inst, rule.severity, now)]
 
     def active(self) -> list[Instance]:
-        """Pending and firing instances."""
-        return list(self._instances.values())
+        """Pending and firing instances (the rules' and the sources')."""
+        return [*self._instances.values(), *(i for s in self._sources for i in s.active())]
 
 
 def _mentions_absence(node: Node) -> bool:

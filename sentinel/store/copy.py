@@ -3,7 +3,7 @@ SQLite and PostgreSQL, idempotent, with rows and a checksum per table on both si
 
 What is copied: keys (the ack secret), heartbeats, alerts (pending ones keep their
 ``for``), silences, escalations, the outbox (ids kept), incidents with their
-timelines, daily uptime, and results from ``since`` on. Rows with a key replace
+timelines, daily uptime, SLO minute counters, and results from ``since`` on. Rows with a key replace
 the destination's; an incident's timeline and the results from ``since`` are
 replaced whole, so running the copy twice gives the same destination.
 
@@ -51,6 +51,7 @@ def tables(since: float | None) -> list[Table]:
         Table("incidents", INCIDENT_COLUMNS, "id"),
         Table("incident_events", "incident_id, at, kind, text, detail", None, order="at, {seq}"),
         Table("uptime_daily", "check_name, day, ok, total, duration_sum", "check_name, day"),
+        Table("slo_minutes", "slo, minute, good, total", "slo, minute"),
         Table("results", RESULT_COLUMNS, None, since_sql, order="started_at"),
     ]
 

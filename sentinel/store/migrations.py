@@ -189,6 +189,22 @@ _INCIDENTS = (
     """,
 )
 
+# Good and total runs per SLO per minute (issue 19): the SLO engine writes the minutes
+# it counted each minute, so a restart keeps the error budget; raw-history pruning
+# leaves them alone (they go when older than the SLO's longest window).
+_SLO_MINUTES = (
+    """
+    CREATE TABLE slo_minutes (
+        slo TEXT NOT NULL,
+        minute INTEGER NOT NULL,
+        good INTEGER NOT NULL,
+        total INTEGER NOT NULL,
+        PRIMARY KEY (slo, minute)
+    )
+    """,
+    "CREATE INDEX slo_minutes_by_minute ON slo_minutes (minute)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     # PostgreSQL: results sort check names bytewise (cheaper than a locale's collation,
     # and all sentinel needs), and find time ranges with a BRIN index, which costs
@@ -229,6 +245,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             ("CAST(started_at / 86400 AS INTEGER)", "floor(started_at / 86400)::integer"),
         ),
     ),
+    Migration("per-minute SLO counters", _SLO_MINUTES, in_postgres(_SLO_MINUTES)),
 )
 
 LATEST = len(MIGRATIONS)

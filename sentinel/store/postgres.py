@@ -67,6 +67,13 @@ def _upsert(table: str, columns: str, key: str) -> str:
     )
 
 
+_SAVE_SLO_MINUTE = (
+    "INSERT INTO slo_minutes VALUES ($1, $2, $3, $4) "
+    "ON CONFLICT (slo, minute) DO UPDATE SET good = excluded.good, total = excluded.total"
+)
+_LOAD_SLO_MINUTES = (
+    "SELECT slo, minute, good, total FROM slo_minutes WHERE minute >= $1 ORDER BY minute, slo"
+)
 _SAVE_ALERT = _upsert("alerts", ALERT_COLUMNS, "fingerprint")
 _SAVE_SILENCE = _upsert("silences", SILENCE_COLUMNS, "id")
 _SAVE_HEARTBEAT = _upsert("heartbeats", "name, success, start, fail, last_duration", "name")
@@ -149,6 +156,23 @@ class PostgresStore(PostgresHistory):
             "reading silences", f"SELECT {SILENCE_COLUMNS} FROM silences ORDER BY created_at"
         )
         return [silence_of(row) for row in rows]
+
+    async def save_slo_minutes(self, rows: Sequence[tuple[str, int, int, int]]) -> None:
+        if rows:
+            await self._run(
+                "saving SLO counters", lambda c: c.executemany(_SAVE_SLO_MINUTE, rows), tx=True
+            )
+
+    async def load_slo_minutes(self, since_minute: int) -> list[tuple[str, int, int, int]]:
+        rows = await self._fetch("reading SLO counters", _LOAD_SLO_MINUTES, since_minute)
+        return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+    async def prune_slo_minutes(self, before_minute: int) -> int:
+        done = await self._run(
+            "pruning SLO counters",
+            lambda c: c.execute("DELETE FROM slo_minutes WHERE minute < $1", before_minute),
+        )
+        return int(str(done).rsplit(" ", 1)[-1])
 
     async def get_key(self, name: str) -> str | None:
         return await self._run("reading a key", lambda c: self._get_key(c, name))

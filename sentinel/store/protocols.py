@@ -18,6 +18,7 @@ Aggregates and their tables:
 - :class:`OutboxStore`: escalation progress and the notification outbox, written
   together in one transaction
 - :class:`IncidentStore`: incidents and their timelines
+- :class:`SloStore`: good and total runs per SLO per minute (``slo_minutes``)
 - :class:`KeyStore`: small named values kept once (the ack secret, ``moved_to``)
 """
 
@@ -156,6 +157,23 @@ class IncidentStore(Protocol):
     async def open_incidents(self) -> list[Incident]: ...
 
 
+SloMinute = tuple[str, int, int, int]  # (slo, minute since the epoch, good, total)
+
+
+class SloStore(Protocol):
+    async def save_slo_minutes(self, rows: Sequence[SloMinute]) -> None:
+        """Keep whole minutes: a row replaces the stored one of its (slo, minute)."""
+        ...
+
+    async def load_slo_minutes(self, since_minute: int) -> list[SloMinute]:
+        """Minutes from ``since_minute`` on, oldest first."""
+        ...
+
+    async def prune_slo_minutes(self, before_minute: int) -> int:
+        """Delete minutes before ``before_minute`` (prune_results leaves them alone)."""
+        ...
+
+
 class KeyStore(Protocol):
     async def get_key(self, name: str) -> str | None: ...
 
@@ -173,6 +191,7 @@ class Store(
     SilenceStore,
     OutboxStore,
     IncidentStore,
+    SloStore,
     KeyStore,
     Protocol,
 ):
@@ -188,6 +207,8 @@ __all__ = [
     "OutboxStore",
     "ResultSink",
     "SilenceStore",
+    "SloMinute",
+    "SloStore",
     "Store",
     "StoreLifecycle",
     "UptimeStore",

@@ -50,6 +50,13 @@ from sentinel.store.rollup import Rollup
 from sentinel.store.rollup import Row as RollupRow
 
 _INSERT = "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?)"
+_SAVE_SLO_MINUTE = (
+    "INSERT INTO slo_minutes VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (slo, minute) DO UPDATE SET good = excluded.good, total = excluded.total"
+)
+_LOAD_SLO_MINUTES = (
+    "SELECT slo, minute, good, total FROM slo_minutes WHERE minute >= ? ORDER BY minute, slo"
+)
 _UPTIME = (
     "INSERT INTO uptime_daily VALUES (?, ?, ?, ?, ?) ON CONFLICT (check_name, day) DO UPDATE "
     "SET ok = ok + excluded.ok, total = total + excluded.total, "
@@ -317,6 +324,18 @@ class SqliteStore:
             f"SELECT id, {OUTBOX_COLUMNS} FROM outbox WHERE " + where, tuple(args)
         ) as cur:
             return [delivery_of(row) for row in await cur.fetchall()]
+
+    async def save_slo_minutes(self, rows: Sequence[tuple[str, int, int, int]]) -> None:
+        if rows:
+            async with self._transaction("BEGIN") as db:
+                await db.executemany(_SAVE_SLO_MINUTE, rows)
+
+    async def load_slo_minutes(self, since_minute: int) -> list[tuple[str, int, int, int]]:
+        async with self.db.execute(_LOAD_SLO_MINUTES, (since_minute,)) as cur:
+            return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in await cur.fetchall()]
+
+    async def prune_slo_minutes(self, before_minute: int) -> int:
+        return await self._write("DELETE FROM slo_minutes WHERE minute < ?", (before_minute,))
 
     async def get_key(self, name: str) -> str | None:
         async with self.db.execute("SELECT value FROM keys WHERE name = ?", (name,)) as cur:

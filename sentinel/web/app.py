@@ -24,6 +24,7 @@ from sentinel.web.incident_updates import UpdateSource, add_update_routes
 from sentinel.web.models import Health, Readiness, dumped
 from sentinel.web.page import PageSource, add_page_routes
 from sentinel.web.public_page import add_public_routes
+from sentinel.web.slo_api import add_slo_routes
 from sentinel.web.twilio_voice import VoiceSource, add_twilio_voice_routes
 from sentinel.web.views import contacts_shown
 
@@ -87,6 +88,7 @@ def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
     add_ack_routes(app, source)
     add_api_routes(app, source, gate)
     add_update_routes(app, source, gate)
+    add_slo_routes(app, source, gate)  # SLOs (issue 19)
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/metrics", metrics_page)

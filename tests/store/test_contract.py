@@ -28,6 +28,7 @@ from sentinel.store.protocols import (
     KeyStore,
     OutboxStore,
     SilenceStore,
+    SloStore,
     Store,
 )
 from tests.store.test_sqlite import T0, result
@@ -328,3 +329,44 @@ class TestKeys:
         assert await store.set_key_once("ack_secret", "one") == "one"
         assert await store.set_key_once("ack_secret", "two") == "one"
         assert await store.get_key("ack_secret") == "one"
+
+
+class TestSloMinutes:
+    """SloStore: per-minute SLO counters, replaced whole, kept apart from raw history."""
+
+    async def test_minutes_replace_load_oldest_first_and_prune(self, store: Store) -> None:
+        """A minute written again replaces its counts; load is ordered by minute;
+        prune_slo_minutes removes only what is before its cutoff."""
+        slos: SloStore = store
+        await slos.save_slo_minutes([("api", 101, 5, 6), ("api", 100, 3, 3), ("web", 100, 1, 2)])
+        await slos.save_slo_minutes([("api", 101, 9, 10)])
+        assert await slos.load_slo_minutes(0) == [
+            ("api", 100, 3, 3),
+            ("web", 100, 1, 2),
+            ("api", 101, 9, 10),
+        ]
+        assert await slos.load_slo_minutes(101) == [("api", 101, 9, 10)]
+        assert await slos.prune_slo_minutes(101) == 2
+        assert await slos.load_slo_minutes(0) == [("api", 101, 9, 10)]
+        await slos.save_slo_minutes([])  # nothing to write is not an error
+
+    async def test_pruning_raw_history_keeps_slo_minutes(self, store: Store) -> None:
+        """prune_results (the history retention) must not touch the SLO budget."""
+        minute = int(T0.timestamp() // 60)
+        await store.save_slo_minutes([("api", minute, 59, 60)])
+        await store.add_results([result("api", 0)])
+        await store.prune_results(T0 + timedelta(days=400))
+        assert await store.load_slo_minutes(0) == [("api", minute, 59, 60)]
+
+    async def test_minutes_survive_a_reopen(self, store_url: str) -> None:
+        """A restart finds the counters written before it (the budget is kept)."""
+        first = open_store(store_url)
+        await first.open()
+        await first.save_slo_minutes([("api", 7, 1, 2)])
+        await first.close()
+        again = open_store(store_url)
+        await again.open()
+        try:
+            assert await again.load_slo_minutes(0) == [("api", 7, 1, 2)]
+        finally:
+            await again.close()

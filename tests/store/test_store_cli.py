@@ -78,6 +78,7 @@ async def fill(url: str) -> None:
     same_time = [IncidentEvent(at, "fired", "first"), IncidentEvent(at, "notified", "second")]
     await s.save_incident(inc, same_time)
     await s.write_up("INC-1", {"root_cause": "disk full"}, [IncidentEvent(at + 9, "note", "n")])
+    await s.save_slo_minutes([("api-availability", int(at // 60), 59, 60)])
     await s.close()
 
 
@@ -126,6 +127,7 @@ async def test_round_trip_sqlite_postgresql_sqlite_is_identical(
         assert [e.text for e in inc[1]] == ["first", "second", "n"]
         assert [d.dedup for d in await s.open_deliveries()] == ["d2"]
         assert [a.state.state for a in await s.load_alerts()] == ["pending"]
+        assert [r[2:] for r in await s.load_slo_minutes(0)] == [(59, 60)]  # the SLO budget
         assert await s.get_key(MOVED_KEY) is None
         added = await s.commit_notifications(
             [], [Delivery("d3", "fp", "t", "c", None, Notice(kind="test", at=1.0), 1.0, 1.0)], 1.0

@@ -1,0 +1,115 @@
+"""``sentinel slo [--explain NAME]``: a running sentinel's SLOs, from /api/v1/slos.
+
+The table shows each SLO's objective, attainment over its window, error budget left,
+the 1h burn rate and the alert pairs firing; ``--explain NAME`` shows one SLO's
+windows, each pair's burn rates against its factor, and what fires. Address and token
+as ``sentinel silence``. Exit 0; 1 when sentinel cannot be reached or the SLO is
+unknown; 2 for a bad config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from sentinel.cli.remote import Api, ApiError
+from sentinel.config import ConfigError, load_config
+from sentinel.config.settings import Settings
+from sentinel.tables import render_table
+
+COMMANDS = ("slo",)
+HEADER = ("SLO", "OBJECTIVE", "WINDOW", "ATTAINMENT", "BUDGET LEFT", "BURN 1H", "FIRING")
+
+
+def add_commands(sub: Any) -> None:
+    cmd = sub.add_parser(
+        "slo",
+        help="show the SLOs: attainment, error budget left, burn rates",
+        description="A running sentinel's SLOs: attainment and error budget left over each "
+        "SLO's window; --explain NAME shows the windows, burn rates and what fires.",
+    )
+    cmd.add_argument("-c", "--config", metavar="FILE", help="config file (address and token)")
+    cmd.add_argument("--url", help="sentinel's address (default: from server.listen)")
+    cmd.add_argument("--explain", metavar="NAME", help="one SLO's windows and alert pairs")
+    cmd.add_argument("--json", action="store_true", help="the API's objects")
+
+
+def percent(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def table(slos: list[dict[str, Any]]) -> str:
+    rows = [
+        (
+            s["name"],
+            percent(s["objective"]),
+            s["window"],
+            percent(s["attainment"]),
+            percent(s["error_budget_remaining"], 1),
+            rate(s["burn_rates"].get("1h")),
+            ", ".join(s["firing"]) or "-",
+        )
+        for s in slos
+    ]
+    return render_table(HEADER, rows)
+
+
+def explain(s: dict[str, Any]) -> str:
+    left = s["exhaustion_seconds"]
+    lines = [
+        f"{s['name']}: {s['indicator']} {percent(s['objective'])} over {s['window']}"
+        + (
+            f" (good: ok and faster than {s['threshold_seconds']:g}s)"
+            if s["threshold_seconds"]
+            else ""
+        ),
+        f"  runs {s['total']}, good {s['good']}, attainment {percent(s['attainment'])}",
+        f"  error budget left {percent(s['error_budget_remaining'], 1)}"
+        + ("" if left is None else f", gone in {left / 3600:.1f} h at the 1h burn rate"),
+        "  burn rates: " + ", ".join(f"{w} {rate(r)}" for w, r in s["burn_rates"].items()),
+        "",
+    ]
+    rows = [
+        (
+            a["name"],
+            a["severity"],
+            f"{a['factor']:g}x",
+            f"{a['long']} {rate(a['long_burn_rate'])}",
+            f"{a['short']} {rate(a['short_burn_rate'])}",
+            "FIRING" if a["firing"] else "-",
+        )
+        for a in s["alerts"]
+    ]
+    header = ("ALERT", "SEVERITY", "FACTOR", "LONG WINDOW", "SHORT WINDOW", "STATE")
+    return "\n".join(lines) + render_table(header, rows)
+
+
+def main(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    try:
+        default = str(Settings.model_fields["config"].default)
+        config = load_config(args.config or env.get("SENTINEL_CONFIG", default), env)
+    except ConfigError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        return 2
+    try:
+        slos: list[dict[str, Any]] = Api(args, config, env).call("GET", "/api/v1/slos")["slos"]
+    except ApiError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if args.explain is not None:
+        chosen = [s for s in slos if s["name"] == args.explain]
+        if not chosen:
+            print(f"no SLO named {args.explain!r}", file=sys.stderr)
+            return 1
+        print(json.dumps(chosen[0], indent=2) if args.json else explain(chosen[0]))
+        return 0
+    print(json.dumps(slos, indent=2) if args.json else table(slos))
+    return 0

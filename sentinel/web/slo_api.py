@@ -1,0 +1,71 @@
+"""``GET /api/v1/slos``: every SLO with its attainment, budget left, burn rates and alert
+pairs (what ``sentinel slo`` prints). Read access as /api/v1/status (the token when one
+is set). The figures are the SLO keeper's, refreshed each minute."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from sentinel.config.slo import Slo
+from sentinel.rules.slo import SloStatus, window_name
+from sentinel.rules.slo_keeper import SloKeeper
+from sentinel.web.auth import Gate
+
+
+def slo_view(slo: Slo, status: SloStatus) -> dict[str, Any]:
+    pairs = []
+    for name, alert in slo.burn_alerts().items():
+        long, short = window_name(alert.long), window_name(alert.short)
+        pairs.append(
+            {
+                "name": name,
+                "rule": f"SLO:{slo.name}:{name}",
+                "factor": alert.factor,
+                "long": long,
+                "short": short,
+                "severity": alert.severity,
+                "long_burn_rate": status.burn.get(long),
+                "short_burn_rate": status.burn.get(short),
+                "firing": name in status.firing,
+            }
+        )
+    return {
+        "name": slo.name,
+        "description": slo.description,
+        "indicator": slo.indicator,
+        "threshold_seconds": slo.threshold,
+        "objective": status.objective,
+        "window": window_name(slo.window),
+        "good": status.good,
+        "total": status.total,
+        "attainment": status.attainment,
+        "error_budget_remaining": status.budget_remaining,
+        "exhaustion_seconds": status.exhaustion,
+        "burn_rates": status.burn,
+        "firing": list(status.firing),
+        "alerts": pairs,
+    }
+
+
+def slos_view(keeper: SloKeeper | None) -> list[dict[str, Any]]:
+    if keeper is None:
+        return []
+    config = {s.name: s for s in keeper.engine.slos}
+    return [slo_view(config[s.name], s) for s in keeper.statuses if s.name in config]
+
+
+def add_slo_routes(app: web.Application, source: object, gate: Gate) -> None:
+    """``source`` is the daemon: its ``slo_keeper`` exists once it has started."""
+
+    async def list_slos(request: web.Request) -> web.Response:
+        shown = gate.reader(request)
+        if isinstance(shown, web.Response):
+            return shown
+        keeper = getattr(source, "slo_keeper", None)
+        return web.json_response(
+            {"slos": slos_view(keeper if isinstance(keeper, SloKeeper) else None)}
+        )
+
+    app.router.add_get("/api/v1/slos", list_slos)
