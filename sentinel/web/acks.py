@@ -10,7 +10,6 @@ The API's acknowledge (POST /api/v1/alerts/{id}/ack, bearer token) is in
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from html import escape
 from typing import Any, Protocol
 
@@ -29,7 +28,6 @@ class AckSource(Protocol):
     def status(self) -> dict[str, Any]: ...
 
 
-Refuse = Callable[[web.Request], web.Response | None]
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title><style>body{{font:16px system-ui,sans-serif;margin:2em auto;max-width:32em;padding:0 1em}}

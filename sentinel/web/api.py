@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from sentinel.clock import Clock
 from sentinel.config import Config, parse_duration
 from sentinel.escalation.incidents import Incident, IncidentEvent, to_markdown
-from sentinel.probes.results import Result
+from sentinel.probes.results import Result, sample_key
 from sentinel.reports.build import ReportSource, build_report
 from sentinel.store.protocols import HistoryStore, IncidentStore
 from sentinel.web import models as m
@@ -182,19 +182,13 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
 # -- views --------------------------------------------------------------------
 
 
-def _sample_key(name: str, labels: tuple[tuple[str, str], ...]) -> str:
-    if not labels:
-        return name
-    return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels) + "}"
-
-
 def _result_view(r: Result) -> dict[str, Any]:
     return {
         "started_at": r.started_at.isoformat(),
         "duration": r.duration,
         "ok": r.ok,
         "error": r.error,
-        "samples": {_sample_key(s.name, s.labels): s.value for s in r.samples},
+        "samples": {sample_key(s.name, s.labels): s.value for s in r.samples},
     }
 
 

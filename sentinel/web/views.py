@@ -19,7 +19,7 @@ from sentinel.config.models import Config
 from sentinel.escalation.incidents import shown_target
 from sentinel.escalation.oncall import handoffs, on_call
 from sentinel.escalation.policy import Progress
-from sentinel.probes.results import Result
+from sentinel.probes.results import Result, sample_key
 from sentinel.routing.quiet import window_times
 from sentinel.rules.engine import Instance
 from sentinel.store.protocols import UptimeStore
@@ -163,7 +163,7 @@ def check_entry(check: Check, result: Result | None, unsupported: bool) -> dict[
             last_run=result.started_at.isoformat(),
             duration_seconds=round(result.duration, 6),
             error=result.error,
-            samples={_sample_key(s.name, s.labels): s.value for s in result.samples},
+            samples={sample_key(s.name, s.labels): s.value for s in result.samples},
         )
     return entry
 
@@ -222,9 +222,3 @@ def contacts_shown(status: dict[str, Any], with_contacts: bool) -> dict[str, Any
     if with_contacts:
         return status
     return {**status, "alerts": [alert_shown(a, False) for a in status["alerts"]]}
-
-
-def _sample_key(name: str, labels: tuple[tuple[str, str], ...]) -> str:
-    if not labels:
-        return name
-    return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels) + "}"
