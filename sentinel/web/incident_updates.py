@@ -33,7 +33,6 @@ from sentinel.escalation.updates import (
     status_of,
 )
 from sentinel.store.protocols import IncidentStore
-from sentinel.web import openapi as spec
 from sentinel.web.auth import Gate
 
 FIELDS = frozenset({"status", "text", "next_steps", "eta", "by", "sms"})
@@ -179,17 +178,10 @@ def add_update_routes(app: web.Application, source: UpdateSource, gate: Gate) ->
 
 
 # -- OpenAPI ------------------------------------------------------------------------
-# Added to the served document at import (app.py imports this module before it builds
-# the API), self-contained so that web/openapi.py needs no edit: the paths below, and
-# the two timeline event kinds this module adds to IncidentEvent.kind.
+# The bodies of the update routes, as JSON Schema; web/openapi.py's route table names them.
 
-_ERROR: dict[str, Any] = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {"error": {"type": "string"}},
-}
 _TEXT: dict[str, Any] = {"type": "string", "maxLength": MAX_UPDATE}
-_UPDATE_BODY: dict[str, Any] = {
+UPDATE_BODY: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": ["status", "text"],
@@ -205,7 +197,7 @@ _UPDATE_BODY: dict[str, Any] = {
         "sms": {"type": "boolean", "description": "Text the people told by SMS too."},
     },
 }
-_POSTED: dict[str, Any] = {
+POSTED: dict[str, Any] = {
     "type": "object",
     "required": ["id", "status", "recipients"],
     "properties": {
@@ -214,7 +206,7 @@ _POSTED: dict[str, Any] = {
         "recipients": {"type": "integer", "minimum": 0},
     },
 }
-_UPDATES: dict[str, Any] = {
+UPDATES: dict[str, Any] = {
     "type": "object",
     "required": ["id", "status", "updates"],
     "properties": {
@@ -223,71 +215,3 @@ _UPDATES: dict[str, Any] = {
         "updates": {"type": "array", "items": {"type": "object"}},
     },
 }
-_ID_PARAM: dict[str, Any] = {
-    "name": "id",
-    "in": "path",
-    "required": True,
-    "description": "An incident id such as INC-20260131-094512-3fa2.",
-    "schema": {"type": "string"},
-}
-
-
-def _answer_doc(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*codes: tuple[int, str]) -> dict[str, Any]:
-    return {str(code): _answer_doc(_ERROR, text) for code, text in codes}
-
-
-UPDATE_PATHS: dict[str, Any] = {
-    "/api/v1/incidents/{id}/updates": {
-        "post": {
-            "summary": "Post a status update: recorded, then sent to everyone told.",
-            "tags": ["incidents"],
-            "operationId": "postIncidentUpdate",
-            "parameters": [_ID_PARAM],
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": _UPDATE_BODY}},
-            },
-            "security": [{"bearer": []}],
-            "responses": {
-                "201": _answer_doc(_POSTED, "Recorded and queued for everyone told."),
-                **_errors(
-                    (400, "Bad input (the JSON body)."),
-                    (401, "Missing or wrong bearer token."),
-                    (403, "No server.api_token is configured: writes are off."),
-                    (404, "No such incident."),
-                    (409, "The incident is over: resolved, or no longer escalating."),
-                    (413, "The body is over 1 MiB."),
-                    (429, "Too many wrong tokens from this address; retry later."),
-                ),
-            },
-        },
-        "get": {
-            "summary": "An incident's status and its status updates, oldest first.",
-            "tags": ["incidents"],
-            "operationId": "getIncidentUpdates",
-            "parameters": [_ID_PARAM],
-            "security": [{}, {"bearer": []}],
-            "responses": {
-                "200": _answer_doc(_UPDATES, "The updates."),
-                **_errors(
-                    (401, "A wrong bearer token."),
-                    (404, "No such incident."),
-                    (429, "Too many wrong tokens from this address; retry later."),
-                ),
-            },
-        },
-    }
-}
-
-
-def document_updates(document: dict[str, Any]) -> None:
-    """Add the update routes (the event kinds come from EventKind in web/models.py)."""
-    for path, ops in UPDATE_PATHS.items():
-        document.setdefault("paths", {}).setdefault(path, ops)
-
-
-document_updates(spec.DOCUMENT)

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from sentinel import __version__
+from sentinel.web import incident_updates as upd
 from sentinel.web import models as m
 
 JSON = "application/json"
@@ -72,6 +73,13 @@ PAGING = (
     query("offset", integer(0, 2**31 - 1, 0), "Items to skip."),
 )
 ALERT_ID = path_param("id", "The alert's id (fingerprint), or its first 6+ characters.")
+
+
+def json_body(schema: Schema) -> Schema:
+    """A JSON body described by a plain schema (no model)."""
+    return {"application/json": {"schema": schema}}
+
+
 INCIDENT_ID = path_param("id", "An incident id such as INC-20260131-094512-3fa2.")
 LINK = (
     path_param("fingerprint", "The alert's id."),
@@ -123,7 +131,7 @@ ROUTES = (
           {200: (m.Status, "The status.")}, access="contacts"),
     Route("GET /api/v1/slos", "listSlos", "status",
           "SLOs: attainment, error budget left, burn rates and alert pairs (docs/slos.md).",
-          {200: ({"application/json": {"schema": {"type": "object"}}}, "The SLOs, as {slos: [...]}.")},
+          {200: (json_body({"type": "object"}), "The SLOs, as {slos: [...]}.")},
           access="contacts"),
     Route("GET /api/v1/checks", "listChecks", "checks",
           "Checks with their latest result, in config order.",
@@ -168,6 +176,16 @@ ROUTES = (
           "Write the post-incident fields, or add a note to the timeline.",
           {200: (m.IncidentDetail, "The incident as it is now."), 400: BAD, 404: NOT_FOUND},
           params=(INCIDENT_ID,), request=m.IncidentUpdate, access="token"),
+    Route("POST /api/v1/incidents/{id}/updates", "postIncidentUpdate", "incidents",
+          "Post a status update: recorded, then sent to everyone told.",
+          {201: (json_body(upd.POSTED), "Recorded and queued for everyone told."),
+           400: BAD, 404: NOT_FOUND,
+           409: (m.Error, "The incident is over: resolved, or no longer escalating.")},
+          params=(INCIDENT_ID,), request=json_body(upd.UPDATE_BODY), access="token"),
+    Route("GET /api/v1/incidents/{id}/updates", "getIncidentUpdates", "incidents",
+          "An incident's status and its status updates, oldest first.",
+          {200: (json_body(upd.UPDATES), "The updates."), 404: NOT_FOUND},
+          params=(INCIDENT_ID,), access="contacts"),
     Route("GET /api/v1/incidents/{id}/timeline", "getIncidentTimeline", "incidents",
           "An incident's timeline, oldest first.",
           {200: (m.Timeline, "The timeline."), 404: NOT_FOUND},
