@@ -12,7 +12,7 @@ Adding a provider touches three places: its module here, its config model in
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -87,21 +87,32 @@ def _console(
     return ConsoleNotifier(_expect(ch, ConsoleChannel), renderer=r, name=name)
 
 
-NOTIFIERS: dict[str, Factory] = {
-    "slack": _http(SlackChannel, SlackNotifier),
-    "pagerduty": _http(PagerDutyChannel, PagerDutyNotifier),
-    "email": _http(EmailChannel, EmailNotifier),
-    "sms": _http(SmsChannel, SmsNotifier),
-    "webhook": _http(WebhookChannel, WebhookNotifier),
-    "console": _console,
-    "teams": _http(TeamsChannel, TeamsNotifier),
-    "discord": _http(DiscordChannel, DiscordNotifier),
-    "mattermost": _http(MattermostChannel, MattermostNotifier),
-    "voice": _http(VoiceChannel, VoiceNotifier),
-    "smtp": _http(SmtpChannel, SmtpNotifier),
-    "ntfy": _http(NtfyChannel, NtfyNotifier),
-    "telegram": _http(TelegramChannel, TelegramNotifier),
+# channel type -> (its config model, its notifier); console alone takes no session.
+PROVIDERS: dict[str, tuple[type[Any], type[Notifier]]] = {
+    "slack": (SlackChannel, SlackNotifier),
+    "pagerduty": (PagerDutyChannel, PagerDutyNotifier),
+    "email": (EmailChannel, EmailNotifier),
+    "sms": (SmsChannel, SmsNotifier),
+    "webhook": (WebhookChannel, WebhookNotifier),
+    "teams": (TeamsChannel, TeamsNotifier),
+    "discord": (DiscordChannel, DiscordNotifier),
+    "mattermost": (MattermostChannel, MattermostNotifier),
+    "voice": (VoiceChannel, VoiceNotifier),
+    "smtp": (SmtpChannel, SmtpNotifier),
+    "ntfy": (NtfyChannel, NtfyNotifier),
+    "telegram": (TelegramChannel, TelegramNotifier),
 }
+NOTIFIERS: dict[str, Factory] = {
+    **{kind: _http(model, cls) for kind, (model, cls) in PROVIDERS.items()},
+    "console": _console,
+}
+
+
+def pace(kind: str) -> tuple[float, bool]:
+    """A channel type's pacing as its notifier has it: seconds between sends, and whether
+    a storm may fold its notices into a digest (``sentinel simulate`` paces the same)."""
+    cls: type[Notifier] = PROVIDERS[kind][1] if kind in PROVIDERS else ConsoleNotifier
+    return cls.min_interval, cls.digest
 
 
 def build_notifier(

@@ -43,22 +43,10 @@ from sentinel.config.cron import crontab
 from sentinel.escalation import policy as pol
 from sentinel.escalation.escalator import Escalator, Live
 from sentinel.metrics import Metrics
+from sentinel.notify import pace
 from sentinel.notify.base import Notice, Notifier, Sent
-from sentinel.notify.console import ConsoleNotifier
-from sentinel.notify.discord import DiscordNotifier
 from sentinel.notify.dispatcher import Dispatcher
-from sentinel.notify.email import EmailNotifier
-from sentinel.notify.mattermost import MattermostNotifier
-from sentinel.notify.ntfy import NtfyNotifier
 from sentinel.notify.outbox import Delivery
-from sentinel.notify.pagerduty import PagerDutyNotifier
-from sentinel.notify.slack import SlackNotifier
-from sentinel.notify.sms import SmsNotifier
-from sentinel.notify.smtp import SmtpNotifier
-from sentinel.notify.teams import TeamsNotifier
-from sentinel.notify.telegram import TelegramNotifier
-from sentinel.notify.voice import VoiceNotifier
-from sentinel.notify.webhook import WebhookNotifier
 from sentinel.probes.results import Labels, LatestResults, Result, Sample, sample_key
 from sentinel.routing.silences import Silence
 from sentinel.rules.engine import Instance, RuleEngine, Transition
@@ -77,22 +65,6 @@ EPS = 1e-6
 OVERSHOOT = 1e-7  # below the wall clock's microsecond: see _SimClock.jump
 SETTLE_POLLS = 2000  # x 5 ms: how long (real time) to wait for the dispatcher's store I/O
 
-# Each channel type's pacing, as its real notifier has it (seconds between sends, digests).
-PACE: dict[str, tuple[float, bool]] = {
-    "slack": (SlackNotifier.min_interval, SlackNotifier.digest),
-    "sms": (SmsNotifier.min_interval, SmsNotifier.digest),
-    "email": (EmailNotifier.min_interval, EmailNotifier.digest),
-    "pagerduty": (PagerDutyNotifier.min_interval, PagerDutyNotifier.digest),
-    "webhook": (WebhookNotifier.min_interval, WebhookNotifier.digest),
-    "console": (ConsoleNotifier.min_interval, ConsoleNotifier.digest),
-    "teams": (TeamsNotifier.min_interval, TeamsNotifier.digest),
-    "discord": (DiscordNotifier.min_interval, DiscordNotifier.digest),
-    "mattermost": (MattermostNotifier.min_interval, MattermostNotifier.digest),
-    "voice": (VoiceNotifier.min_interval, VoiceNotifier.digest),
-    "smtp": (SmtpNotifier.min_interval, SmtpNotifier.digest),
-    "ntfy": (NtfyNotifier.min_interval, NtfyNotifier.digest),
-    "telegram": (TelegramNotifier.min_interval, TelegramNotifier.digest),
-}
 
 # -- the simulation ----------------------------------------------------------
 
@@ -183,7 +155,7 @@ class _Simulation:
         recorders: dict[str, tuple[str, Notifier]] = {
             name: (
                 ch.type,
-                _Recorder(name, ch.type, self.clock, self.sent, *PACE.get(ch.type, (0.0, True))),
+                _Recorder(name, ch.type, self.clock, self.sent, *pace(ch.type)),
             )
             for name, ch in config.channels.items()
         }
