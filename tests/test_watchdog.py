@@ -190,7 +190,7 @@ watchdog: {{url: "{receiver.url}", every: 200ms}}
     await d.start()
     try:
         await eventually(lambda: len(receiver.hits) >= 3)
-        d.scheduler._aps.pause()  # the scheduler wedges; nothing else does
+        d.scheduler.pause()  # the scheduler wedges; nothing else does
         await eventually(
             lambda: (
                 (
