@@ -136,7 +136,15 @@ class SqliteStore:
     ) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
             db = self.db
-            await db.execute(begin)
+            try:
+                await db.execute(begin)
+            except BaseException:
+                # Cancelled while BEGIN waited for the connection's thread: it runs there
+                # anyway. Queue its ROLLBACK behind it, or the next BEGIN finds a
+                # transaction already open.
+                with contextlib.suppress(sqlite3.Error, ValueError):
+                    await db.execute("ROLLBACK")
+                raise
             try:
                 yield db
                 await db.execute("COMMIT")
