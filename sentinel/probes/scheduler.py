@@ -187,6 +187,10 @@ class Scheduler:
     def scheduled(self) -> list[str]:
         return list(self._entries)
 
+    def idle(self) -> bool:
+        """No run started and unfinished (tests on a fake clock wait for this after I/O)."""
+        return not self._spawned and not self._running
+
     @property
     def job_count(self) -> int:
         """Wake-up groups in use: one per occupied slot, not one per check."""
