@@ -205,6 +205,30 @@ async def test_stop_cancels_runs_that_outlast_the_grace() -> None:
     assert finished == ["quick"]
 
 
+async def test_stop_returns_when_the_runs_in_flight_end_without_the_clock_moving() -> None:
+    """stop() waits for the runs themselves, not in steps of the clock: on a fake clock
+    that nobody moves, a run ending on real I/O lets stop() return at once."""
+    metrics, _ = make_metrics()
+    clock = FakeClock()
+    answered = asyncio.Event()
+
+    async def execute(name: str) -> None:
+        await answered.wait()  # a probe waiting on the network
+
+    scheduler = Scheduler(clock, execute, metrics, max_concurrency=5)
+    scheduler.schedule([("api", 10.0)])
+    run = asyncio.create_task(scheduler.fire("api"))
+    await asyncio.sleep(0)
+    stopping = asyncio.create_task(scheduler.stop(grace=30))
+    await asyncio.sleep(0)
+    assert not stopping.done()
+    answered.set()
+    await asyncio.wait_for(stopping, 5)
+    assert run.done()
+    assert not run.cancelled()
+    assert scheduler.idle()
+
+
 async def test_last_tick_age_follows_the_clock() -> None:
     """/ready's tick age is measured on the injected clock: a running scheduler ticks at
     least every second of it; a paused (wedged) one stops ticking and the age grows."""

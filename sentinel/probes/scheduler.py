@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from sentinel.clock import Clock
+from sentinel.clock import Clock, sleep_or_wake
 from sentinel.metrics import Metrics
 
 log = structlog.get_logger("sentinel.scheduler")
@@ -130,6 +130,7 @@ class Scheduler:
         self._nap_until: datetime | None = None
         self._resumed = asyncio.Event()
         self._resumed.set()
+        self._drained = asyncio.Event()  # set when the last run in flight ends
         self._stopping = False
         metrics.scheduler_in_flight.set_function(lambda: len(self._running))
 
@@ -218,6 +219,8 @@ class Scheduler:
                 await self._execute(name)
         finally:
             self._running.discard(name)
+            if not self._running:
+                self._drained.set()
             if task is not None:
                 self._tasks.discard(task)
 
@@ -310,9 +313,9 @@ class Scheduler:
         if self._driver is not None and not self._driver.done():
             self._driver.cancel()
             await asyncio.gather(self._driver, return_exceptions=True)
-        deadline = self._clock.monotonic() + grace
-        while self._running and self._clock.monotonic() < deadline:
-            await self._clock.sleep(0.05)
+        if self._running:  # wait for the runs in flight, or the grace, whichever ends first
+            self._drained.clear()
+            await sleep_or_wake(self._clock, self._drained, grace)
         pending = list(self._tasks)
         for task in pending:
             task.cancel()
