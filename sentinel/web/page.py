@@ -43,9 +43,10 @@ from sentinel.config.models import Config
 from sentinel.escalation.incidents import Incident, IncidentEvent
 from sentinel.escalation.updates import latest_update, status_of
 from sentinel.probes.results import RecentRuns
+from sentinel.rules.slo_keeper import SloKeeper
 from sentinel.store.protocols import IncidentStore
 from sentinel.web import svg
-from sentinel.web.views import contacts_shown
+from sentinel.web.views import contacts_shown, share, slo_panel
 
 log = structlog.get_logger("sentinel.web.page")
 
@@ -95,6 +96,9 @@ class PageSource(Protocol):
 
     @property
     def ack_key(self) -> bytes: ...
+
+    @property
+    def slo_keeper(self) -> SloKeeper | None: ...
 
     def status(self) -> dict[str, Any]: ...
 
@@ -237,6 +241,59 @@ class Group:
     counts: dict[str, int]
     rows: list[Row]
     open: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SloRow:
+    name: str
+    description: str
+    indicator: str
+    objective: str
+    window: str
+    attainment: str
+    runs: str
+    budget: str
+    bar: Markup
+    burn_down: Markup
+    burn: str
+    exhaustion: str
+    firing: list[str]
+
+
+def slo_rows(panel: Sequence[dict[str, Any]]) -> list[SloRow]:
+    """The template's rows from :func:`sentinel.web.views.slo_panel`'s figures."""
+    rows = []
+    for s in panel:
+        left = s["budget_remaining"]
+        budget = "no runs yet" if left is None else share(left)
+        if left is not None and left < 0:
+            budget += " (overspent)"
+        bar_label = f"error budget left: {budget}"
+        threshold = s["threshold"]
+        exhaustion = s["exhaustion"]
+        rows.append(
+            SloRow(
+                name=s["name"],
+                description=s["description"],
+                indicator=s["indicator"]
+                + ("" if threshold is None else f", faster than {threshold:g}s"),
+                objective=f"{s['objective'] * 100:g}%",
+                window=s["window"],
+                attainment="-" if s["attainment"] is None else svg.percent(s["attainment"], 3),
+                runs=f"{s['good']} good of {s['total']}",
+                budget=budget,
+                bar=Markup(svg.budget_bar(left, bar_label)),  # noqa: S704 svg.py escapes its text
+                burn_down=Markup(svg.burn_down(s["burn_down"], s["burn_down_text"])),  # noqa: S704 svg.py escapes its text
+                burn="-" if s["burn_1h"] is None else f"{s['burn_1h']:.2f}x",
+                exhaustion="spent"
+                if left is not None and left <= 0
+                else "-"
+                if exhaustion is None
+                else human(exhaustion),
+                firing=s["firing"],
+            )
+        )
+    return rows
 
 
 def group_checks(checks: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -452,6 +509,11 @@ def add_page_routes(app: web.Application, source: PageSource) -> None:
                 cookie = fresh_cookie = secrets.token_urlsafe(32)
             token = csrf_token(source.ack_key, cookie)
 
+        keeper = source.slo_keeper
+        panel, slos_hidden = (
+            slo_panel(keeper.engine, keeper.statuses, now) if keeper is not None else ([], 0)
+        )
+
         acked = request.query.get("acked")
         refresh_url = link(service, page)
         summary = status["summary"]
@@ -490,6 +552,8 @@ def add_page_routes(app: web.Application, source: PageSource) -> None:
             if incidents is None
             else [incident_view(i, now, timelines.get(i.id)) for i in incidents],
             broken=[c for c in status.get("channels", []) if c.get("broken")],
+            slos=slo_rows(panel),
+            slos_hidden=slos_hidden,
         )
         resp = web.Response(text=body, content_type="text/html", headers=PAGE_HEADERS)
         if fresh_cookie is not None:

@@ -6,7 +6,10 @@ daemon passes its parts in. Nothing here changes state.
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,9 +25,13 @@ from sentinel.escalation.policy import Progress
 from sentinel.probes.results import Result, sample_key
 from sentinel.routing.quiet import window_times
 from sentinel.rules.engine import Instance
+from sentinel.rules.slo import MINUTE_SPAN, Counters, SloStatus, status, window_name
+from sentinel.rules.slo_engine import SloEngine
 from sentinel.store.protocols import UptimeStore
 
 DAY = 86400
+SLOS_SHOWN = 100  # SLOs drawn on the status page; beyond that, the ones with least budget
+BURN_DOWN_POINTS = 120  # points of a burn-down line (30 days: one every 6 hours)
 REDACTED = "**********"
 
 
@@ -222,3 +229,119 @@ def contacts_shown(status: dict[str, Any], with_contacts: bool) -> dict[str, Any
     if with_contacts:
         return status
     return {**status, "alerts": [alert_shown(a, False) for a in status["alerts"]]}
+
+
+# -- SLOs on the status page ---------------------------------------------------------
+
+
+def window_buckets(
+    counters: Counters, now: float, window: float
+) -> tuple[float, int, list[tuple[int, int]]]:
+    """The buckets an SLO's budget is computed from at ``now`` (as
+    :func:`sentinel.rules.slo.status` sums them): (start of the first, bucket seconds,
+    [(good, total)] oldest first, the current partial bucket last)."""
+    ring = counters.minutes if window <= MINUTE_SPAN else counters.hours
+    last = int(now // ring.step)
+    count = min(ring.size, max(1, math.ceil(window / ring.step)))
+    first = last - count + 1
+    return float(first * ring.step), ring.step, [ring.bucket(i) for i in range(first, last + 1)]
+
+
+def burn_down(buckets: Sequence[tuple[int, int]], ratio: float) -> list[float | None]:
+    """The error budget of the current window as it was spent, bucket by bucket: after
+    each bucket, 1 - (bad runs so far) / (bad runs the window's budget allows), so the
+    line starts at 1 (100%) and ends at the budget left now. None before the first run."""
+    total = sum(t for _, t in buckets)
+    if total == 0:
+        return [None] * len(buckets)
+    allowed = (1.0 - ratio) * total
+    out: list[float | None] = []
+    bad, seen = 0, False
+    for good, runs in buckets:
+        seen = seen or runs > 0
+        bad += runs - good
+        out.append(1.0 - bad / allowed if seen else None)
+    return out
+
+
+def thinned(points: Sequence[float | None], most: int) -> list[float | None]:
+    """At most ``most`` of ``points``, evenly spaced, always keeping the last."""
+    if len(points) <= most:
+        return list(points)
+    step = (len(points) - 1) / (most - 1)
+    return [points[round(i * step)] for i in range(most)]
+
+
+def _at(seconds: float) -> str:
+    return f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def share(value: float) -> str:
+    """A budget share for people: ``73.2%``, ``-250.0%``."""
+    return f"{value * 100:.1f}%"
+
+
+def burn_down_text(points: Sequence[float | None], start: float, step: float, window: str) -> str:
+    """The burn-down line in words (its text alternative): where it starts and ends and
+    the hour (or minute) that spent the most."""
+    known = [(i, p) for i, p in enumerate(points) if p is not None]
+    if not known:
+        return f"error budget over the last {window}: no runs yet"
+    first, last = known[0], known[-1]
+    text = (
+        f"error budget over the last {window}: from 100% at {_at(start + first[0] * step)}"
+        f" to {share(last[1])} now"
+    )
+    drops = [(1.0 - first[1], first[0])]
+    drops += [(before - after, i) for (_, before), (i, after) in pairwise(known)]
+    spent, index = max(drops)
+    if spent > 0:
+        unit = "hour" if step >= 3600 else "minute"
+        text += f"; the {unit} from {_at(start + index * step)} spent the most ({share(spent)})"
+    return text
+
+
+def slo_panel(
+    engine: SloEngine, statuses: Sequence[SloStatus], now: datetime, most: int = SLOS_SHOWN
+) -> tuple[list[dict[str, Any]], int]:
+    """The SLOs the status page draws (config order; beyond ``most``, those with the
+    least budget left per ``statuses``), each with its figures computed at ``now`` and
+    its burn-down; and how many were left out."""
+    slos = engine.slos
+    if len(slos) > most:
+        left = {s.name: s.budget_remaining for s in statuses}
+
+        def order(name: str) -> tuple[bool, float, str]:
+            value = left.get(name)
+            return (value is None, 0.0 if value is None else value, name)
+
+        slos = sorted(slos, key=lambda s: order(s.name))[:most]
+    at = now.timestamp()
+    rows = []
+    for slo in slos:
+        counters = engine.counters(slo.name)
+        if counters is None:
+            continue
+        st = status(slo, counters, at)
+        start, step, buckets = window_buckets(counters, at, slo.window)
+        points = burn_down(buckets, slo.ratio)
+        rows.append(
+            {
+                "name": slo.name,
+                "description": slo.description,
+                "indicator": slo.indicator,
+                "threshold": slo.threshold,
+                "objective": st.objective,
+                "window": window_name(slo.window),
+                "good": st.good,
+                "total": st.total,
+                "attainment": st.attainment,
+                "budget_remaining": st.budget_remaining,
+                "burn_1h": st.burn.get("1h"),
+                "exhaustion": st.exhaustion,
+                "firing": list(st.firing),
+                "burn_down": thinned(points, BURN_DOWN_POINTS),
+                "burn_down_text": burn_down_text(points, start, step, window_name(slo.window)),
+            }
+        )
+    return rows, len(engine.slos) - len(rows)
