@@ -549,8 +549,8 @@ class CannedStore:
         return {}
 
     async def slo_days(
-        self, since_minute: int, until_minute: int
-    ) -> list[tuple[str, int, int, int]]:
+        self, slo: str, since_minute: int, until_minute: int
+    ) -> list[tuple[int, int, int]]:
         return []
 
 

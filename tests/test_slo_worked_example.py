@@ -94,7 +94,8 @@ def test_one_probe_in_a_hundred_failing() -> None:
     fired = [(at, pair) for at, pair, what in changes if what == "fires"]
     assert fired[0] == (200 * MIN, "page-slow")
     assert (25 * 1000.0, "ticket") in fired  # the 26th failed run: 15:56:40
-    assert (200 * MIN + 13 * MIN, "page-slow", "resolves") in changes
+    assert (200 * MIN + 13 * MIN, "page-slow", "resolves") in changes  # 12:33
+    assert (13_000.0, "page-slow") in fired  # 12:36:40, the 14th failed run
 
 
 def test_at_thirty_seconds_two_failed_probes_in_an_hour_page() -> None:

@@ -39,8 +39,8 @@ class ReportSource(Protocol):
     ) -> dict[tuple[str, str], int]: ...
 
     async def slo_days(
-        self, since_minute: int, until_minute: int
-    ) -> list[tuple[str, int, int, int]]: ...
+        self, slo: str, since_minute: int, until_minute: int
+    ) -> list[tuple[int, int, int]]: ...
 
 
 async def build_report(
@@ -69,12 +69,8 @@ async def build_report(
         if len(page) < INCIDENT_PAGE:
             break
         offset += INCIDENT_PAGE
-    slo_days: dict[str, list[tuple[int, int, int]]] = {}
-    if config.slos:
-        for slo, day, good, total in await store.slo_days(
-            math.floor(start / 60), math.ceil(end / 60)
-        ):
-            slo_days.setdefault(slo, []).append((day, good, total))
+    minutes = math.floor(start / 60), math.ceil(end / 60)
+    slo_days = {s.name: await store.slo_days(s.name, *minutes) for s in config.slos}
     return compose_report(
         start=start,
         end=end,

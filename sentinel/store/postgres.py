@@ -72,9 +72,9 @@ _SAVE_SLO_MINUTE = (
     "INSERT INTO slo_minutes VALUES ($1, $2, $3, $4) "
     "ON CONFLICT (slo, minute) DO UPDATE SET good = excluded.good, total = excluded.total"
 )
-_SLO_DAYS = (
-    "SELECT slo, minute / 1440 AS day, SUM(good), SUM(total) FROM slo_minutes "
-    "WHERE minute >= $1 AND minute < $2 GROUP BY slo, day ORDER BY day, slo"
+_SLO_DAYS = (  # a range of the primary key (slo, minute)
+    "SELECT minute / 1440 AS day, SUM(good), SUM(total) FROM slo_minutes "
+    "WHERE slo = $1 AND minute >= $2 AND minute < $3 GROUP BY day ORDER BY day"
 )
 _LOAD_SLO_MINUTES = (
     "SELECT slo, minute, good, total FROM slo_minutes WHERE minute >= $1 ORDER BY minute, slo"
@@ -172,9 +172,9 @@ class PostgresStore(PostgresHistory):
         rows = await self._fetch("reading SLO counters", _LOAD_SLO_MINUTES, since_minute)
         return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
-    async def slo_days(self, since_minute: int, until_minute: int) -> list[SloDay]:
-        rows = await self._fetch("reading SLO days", _SLO_DAYS, since_minute, until_minute)
-        return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
+    async def slo_days(self, slo: str, since_minute: int, until_minute: int) -> list[SloDay]:
+        rows = await self._fetch("reading SLO days", _SLO_DAYS, slo, since_minute, until_minute)
+        return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
 
     async def prune_slo_minutes(self, before_minute: int) -> int:
         done = await self._run(

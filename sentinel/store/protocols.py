@@ -158,7 +158,7 @@ class IncidentStore(Protocol):
 
 
 SloMinute = tuple[str, int, int, int]  # (slo, minute since the epoch, good, total)
-SloDay = tuple[str, int, int, int]  # (slo, UTC day since the epoch, good, total)
+SloDay = tuple[int, int, int]  # (UTC day since the epoch, good, total) of one SLO
 
 
 class SloStore(Protocol):
@@ -170,8 +170,8 @@ class SloStore(Protocol):
         """Minutes from ``since_minute`` on, oldest first."""
         ...
 
-    async def slo_days(self, since_minute: int, until_minute: int) -> list[SloDay]:
-        """Good and total runs per SLO per UTC day, of the minutes in
+    async def slo_days(self, slo: str, since_minute: int, until_minute: int) -> list[SloDay]:
+        """One SLO's good and total runs per UTC day, of its minutes in
         ``[since_minute, until_minute)``, oldest day first (for reports)."""
         ...
 

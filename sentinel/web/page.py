@@ -420,6 +420,18 @@ def add_page_routes(app: web.Application, source: PageSource) -> None:
             text=body, status=status, content_type="text/html", headers=PAGE_HEADERS
         )
 
+    drawn: dict[tuple[int, int, int], tuple[list[SloRow], int]] = {}
+
+    def slo_section(keeper: SloKeeper, now: datetime) -> tuple[list[SloRow], int]:
+        """The SLO rows, drawn once a minute (and when the keeper's statuses change):
+        a hundred SLOs' burn-downs cost tens of milliseconds (docs/performance.md)."""
+        key = (int(now.timestamp() // 60), id(keeper), id(keeper.statuses))
+        if key not in drawn:
+            panel, hidden = slo_panel(keeper.engine, keeper.statuses, now)
+            drawn.clear()
+            drawn[key] = slo_rows(panel), hidden
+        return drawn[key]
+
     async def index(request: web.Request) -> web.Response:
         cfg = source.config.server.status_page
         now = source.clock.now()
@@ -510,9 +522,7 @@ def add_page_routes(app: web.Application, source: PageSource) -> None:
             token = csrf_token(source.ack_key, cookie)
 
         keeper = source.slo_keeper
-        panel, slos_hidden = (
-            slo_panel(keeper.engine, keeper.statuses, now) if keeper is not None else ([], 0)
-        )
+        slos, slos_hidden = slo_section(keeper, now) if keeper is not None else ([], 0)
 
         acked = request.query.get("acked")
         refresh_url = link(service, page)
@@ -552,7 +562,7 @@ def add_page_routes(app: web.Application, source: PageSource) -> None:
             if incidents is None
             else [incident_view(i, now, timelines.get(i.id)) for i in incidents],
             broken=[c for c in status.get("channels", []) if c.get("broken")],
-            slos=slo_rows(panel),
+            slos=slos,
             slos_hidden=slos_hidden,
         )
         resp = web.Response(text=body, content_type="text/html", headers=PAGE_HEADERS)

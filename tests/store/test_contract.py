@@ -353,7 +353,7 @@ class TestSloMinutes:
     async def test_slo_days_sum_the_minutes_of_each_utc_day_in_the_range(
         self, store: Store
     ) -> None:
-        """slo_days (reports): good and total per SLO per UTC day, of the minutes in
+        """slo_days (reports): one SLO's good and total per UTC day, of its minutes in
         [since, until) only, oldest day first."""
         day = 20_000 * 1440  # the first minute of a UTC day
         await store.save_slo_minutes(
@@ -366,12 +366,10 @@ class TestSloMinutes:
                 ("api", day + 2880, 7, 7),  # the range's end: left out
             ]
         )
-        assert await store.slo_days(day, day + 2880) == [
-            ("api", 20_000, 14, 15),
-            ("web", 20_000, 0, 2),
-            ("api", 20_001, 3, 4),
-        ]
-        assert await store.slo_days(day + 3000, day + 4000) == []
+        assert await store.slo_days("api", day, day + 2880) == [(20_000, 14, 15), (20_001, 3, 4)]
+        assert await store.slo_days("web", day, day + 2880) == [(20_000, 0, 2)]
+        assert await store.slo_days("api", day + 3000, day + 4000) == []
+        assert await store.slo_days("gone", day, day + 2880) == []
 
     async def test_pruning_raw_history_keeps_slo_minutes(self, store: Store) -> None:
         """prune_results (the history retention) must not touch the SLO budget."""

@@ -15,9 +15,10 @@ from playwright.async_api import async_playwright, expect
 
 from sentinel.app.daemon import Daemon
 from tests.conftest import Target
+from tests.polling import eventually
 from tests.services import system_tool
 from tests.web.test_page import base_url, config_text, start_daemon
-from tests.web.test_slo_page import slo_config_text
+from tests.web.test_slo_page import slo_config_text, slo_runs
 
 CHROMIUM = os.environ.get("SENTINEL_CHROMIUM", "chromium")  # a path, or a name on PATH
 # Playwright's own browser download is not used: the system Chromium, kept off the network.
@@ -146,6 +147,9 @@ async def test_browser_shows_slo_budget_bar_and_burn_down_with_text_alternatives
     attainment as text; a screenshot is kept in test-artifacts/status-page-slos.png."""
     d = await start_daemon(tmp_path, slo_config_text(tmp_path, target.url))
     try:
+        await eventually(lambda: slo_runs(d) >= 4, seconds=10)
+        assert d.slo_keeper is not None
+        d.slo_keeper.refresh()  # the pairs that hold: the keeper's, once a minute
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
             try:

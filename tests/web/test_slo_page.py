@@ -66,12 +66,12 @@ def count(counters: Counters, start: float, hours: float, every: float, bad_ever
 def test_burn_down_spends_the_window_budget_bucket_by_bucket() -> None:
     """It starts at 100% with the first run, drops by each bucket's bad runs over the
     window's allowed bad runs, and ends at the budget left; None before any run."""
-    buckets = [(0, 0), (100, 100), (98, 100), (100, 100), (99, 100)]
-    points = views.burn_down(buckets, 0.99)  # 400 runs: 4 bad allowed, 3 spent
+    good, total = [0, 100, 98, 100, 99], [0, 100, 100, 100, 100]
+    points = views.burn_down(good, total, 0.99)  # 400 runs: 4 bad allowed, 3 spent
     assert points[0] is None
     assert points[1:] == pytest.approx([1.0, 0.5, 0.5, 0.25])
-    assert views.burn_down([(0, 0)] * 3, 0.99) == [None, None, None]
-    overspent = views.burn_down([(90, 100)], 0.99)
+    assert views.burn_down([0] * 3, [0] * 3, 0.99) == [None, None, None]
+    overspent = views.burn_down([90], [100], 0.99)
     assert overspent == [pytest.approx(-9.0)]
 
 
@@ -85,11 +85,16 @@ def test_burn_down_ends_where_the_status_says_for_hour_and_minute_windows() -> N
         assert counters is not None
         count(counters, at - 2 * DAY, 48, every, bad)
         slo = next(s for s in engine.slos if s.name == name)
-        start, step, buckets = views.window_buckets(counters, at, slo.window)
+        start, step, good, total = views.window_counts(counters, at, slo.window)
         assert step == (3600 if slo.window > 6 * HOUR else 60)
-        assert len(buckets) == (720 if slo.window == 30 * DAY else 60)
-        assert start == (int(at // step) - len(buckets) + 1) * step
-        points = views.burn_down(buckets, slo.ratio)
+        assert len(total) == (720 if slo.window == 30 * DAY else 60)
+        assert start == (int(at // step) - len(total) + 1) * step
+        ring = counters.hours if step == 3600 else counters.minutes
+        first = int(start // step)
+        assert list(zip(good, total, strict=True)) == [
+            ring.bucket(i) for i in range(first, first + len(total))
+        ]
+        points = views.burn_down(good, total, slo.ratio)
         expected = status(slo, counters, at).budget_remaining
         assert expected is not None
         assert points[-1] == pytest.approx(expected)
@@ -104,21 +109,23 @@ def test_thinned_keeps_first_and_last() -> None:
 
 
 def test_burn_down_text_names_start_end_and_the_worst_hour() -> None:
+    """Of 1000 runs against 99%, 10 bad may be: 1 then 5 bad leave 40%."""
     start = datetime(2026, 11, 1, tzinfo=UTC).timestamp()
-    points: list[float | None] = [None, 1.0, 0.9, 0.4, 0.4]
-    text = views.burn_down_text(points, start, 3600, "30d")
+    good, total = [0, 250, 249, 245, 250], [0, 250, 250, 250, 250]
+    text = views.burn_down_text(good, total, 0.99, start, 3600, "30d")
     assert text == (
         "error budget over the last 30d: from 100% at 2026-11-01 01:00 UTC to 40.0% now; "
         "the hour from 2026-11-01 03:00 UTC spent the most (50.0%)"
     )
-    first_bucket_spends = views.burn_down_text([0.7, 0.6], start, 60, "1h")
+    first_bucket_spends = views.burn_down_text([97, 99], [100, 100], 0.95, start, 60, "1h")
     assert first_bucket_spends.endswith(
         "the minute from 2026-11-01 00:00 UTC spent the most (30.0%)"
     )
-    assert views.burn_down_text([None, None], start, 3600, "30d") == (
+    assert views.burn_down_text([0, 0], [0, 0], 0.99, start, 3600, "30d") == (
         "error budget over the last 30d: no runs yet"
     )
-    assert "spent the most" not in views.burn_down_text([1.0, 1.0], start, 3600, "30d")
+    clean = views.burn_down_text([5, 5], [5, 5], 0.99, start, 3600, "30d")
+    assert "spent the most" not in clean
 
 
 def test_slo_panel_figures_in_config_order_and_the_worst_beyond_the_limit() -> None:
@@ -131,7 +138,7 @@ def test_slo_panel_figures_in_config_order_and_the_worst_beyond_the_limit() -> N
     assert web is not None
     count(api, at - 10 * DAY, 240, 60.0, 200)  # 0.5% bad against 1%: half the budget left
     count(web, at - HOUR, 1, 10.0, 0)
-    rows, hidden = views.slo_panel(engine, [], NOW)
+    rows, hidden = views.slo_panel(engine, engine.statuses(NOW), NOW)
     assert hidden == 0
     assert [r["name"] for r in rows] == ["api-availability", "web-latency"]
     api_row = rows[0]
@@ -144,6 +151,14 @@ def test_slo_panel_figures_in_config_order_and_the_worst_beyond_the_limit() -> N
     assert api_row["burn_down_text"].startswith("error budget over the last 30d: from 100% at ")
     assert rows[1]["budget_remaining"] == 1.0
     assert rows[1]["threshold"] == 1.0
+    burn = next(st for st in engine.statuses(NOW) if st.name == "api-availability").burn["1h"]
+    assert burn is not None
+    assert api_row["burn_1h"] == burn
+    assert api_row["exhaustion"] == pytest.approx(api_row["budget_remaining"] * 30 * DAY / burn)
+    without_statuses, _ = views.slo_panel(engine, [], NOW)  # just after a reload
+    assert without_statuses[0]["burn_1h"] is None
+    assert without_statuses[0]["firing"] == []
+    assert without_statuses[0]["budget_remaining"] == api_row["budget_remaining"]
 
     statuses = engine.statuses(NOW)
     worst, hidden = views.slo_panel(engine, statuses, NOW, most=1)
@@ -162,7 +177,7 @@ def test_slo_rows_text_for_people_and_text_alternatives() -> None:
     api = engine.counters("api-availability")
     assert api is not None
     count(api, at - 2 * HOUR, 2, 10.0, 20)  # 5% bad against 1%: overspent
-    panel, _ = views.slo_panel(engine, [], NOW)
+    panel, _ = views.slo_panel(engine, engine.statuses(NOW), NOW)
     api_row, web_row = page.slo_rows(panel)
     assert api_row.objective == "99%"
     assert api_row.attainment == "95.000%"
@@ -247,6 +262,8 @@ def slo_runs(daemon: Daemon) -> int:
 
 async def test_page_shows_each_slo_with_bar_and_burn_down(slo_daemon: Daemon) -> None:
     await eventually(lambda: slo_runs(slo_daemon) >= 4, seconds=10)
+    assert slo_daemon.slo_keeper is not None
+    slo_daemon.slo_keeper.refresh()  # the pairs that hold: the keeper's, once a minute
     shown = await get(slo_daemon)
     assert shown.status == 200
     html = shown.text
