@@ -46,7 +46,8 @@ from sentinel.probes.results import RecentRuns
 from sentinel.rules.slo_keeper import SloKeeper
 from sentinel.store.protocols import IncidentStore
 from sentinel.web import svg
-from sentinel.web.views import contacts_shown, share, slo_panel
+from sentinel.web.slo_page import SloSection
+from sentinel.web.views import contacts_shown, human
 
 log = structlog.get_logger("sentinel.web.page")
 
@@ -243,59 +244,6 @@ class Group:
     open: bool
 
 
-@dataclass(frozen=True, slots=True)
-class SloRow:
-    name: str
-    description: str
-    indicator: str
-    objective: str
-    window: str
-    attainment: str
-    runs: str
-    budget: str
-    bar: Markup
-    burn_down: Markup
-    burn: str
-    exhaustion: str
-    firing: list[str]
-
-
-def slo_rows(panel: Sequence[dict[str, Any]]) -> list[SloRow]:
-    """The template's rows from :func:`sentinel.web.views.slo_panel`'s figures."""
-    rows = []
-    for s in panel:
-        left = s["budget_remaining"]
-        budget = "no runs yet" if left is None else share(left)
-        if left is not None and left < 0:
-            budget += " (overspent)"
-        bar_label = f"error budget left: {budget}"
-        threshold = s["threshold"]
-        exhaustion = s["exhaustion"]
-        rows.append(
-            SloRow(
-                name=s["name"],
-                description=s["description"],
-                indicator=s["indicator"]
-                + ("" if threshold is None else f", faster than {threshold:g}s"),
-                objective=f"{s['objective'] * 100:g}%",
-                window=s["window"],
-                attainment="-" if s["attainment"] is None else svg.percent(s["attainment"], 3),
-                runs=f"{s['good']} good of {s['total']}",
-                budget=budget,
-                bar=Markup(svg.budget_bar(left, bar_label)),  # noqa: S704 svg.py escapes its text
-                burn_down=Markup(svg.burn_down(s["burn_down"], s["burn_down_text"])),  # noqa: S704 svg.py escapes its text
-                burn="-" if s["burn_1h"] is None else f"{s['burn_1h']:.2f}x",
-                exhaustion="spent"
-                if left is not None and left <= 0
-                else "-"
-                if exhaustion is None
-                else human(exhaustion),
-                firing=s["firing"],
-            )
-        )
-    return rows
-
-
 def group_checks(checks: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
     """Checks by their ``service`` label, services in name order and the checks without
     one last; within a group the broken ones first, then by name."""
@@ -326,16 +274,6 @@ def when(iso: str | float | None, now: datetime) -> str:
     delta = (now - at).total_seconds()
     rel = f"{human(delta)} ago" if delta >= 0 else f"in {human(-delta)}"
     return f"{at:%Y-%m-%d %H:%M:%S} UTC ({rel})"
-
-
-def human(seconds: float) -> str:
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    d, s = divmod(s, DAY)
-    h, s = divmod(s, 3600)
-    m = s // 60
-    return " ".join(p for p in (f"{d}d" if d else "", f"{h}h" if h else "", f"{m}m") if p)
 
 
 def link(service: str | None, page: int = 1) -> str:
@@ -420,17 +358,7 @@ def add_page_routes(app: web.Application, source: PageSource) -> None:
             text=body, status=status, content_type="text/html", headers=PAGE_HEADERS
         )
 
-    drawn: dict[tuple[int, int, int], tuple[list[SloRow], int]] = {}
-
-    def slo_section(keeper: SloKeeper, now: datetime) -> tuple[list[SloRow], int]:
-        """The SLO rows, drawn once a minute (and when the keeper's statuses change):
-        a hundred SLOs' burn-downs cost tens of milliseconds (docs/performance.md)."""
-        key = (int(now.timestamp() // 60), id(keeper), id(keeper.statuses))
-        if key not in drawn:
-            panel, hidden = slo_panel(keeper.engine, keeper.statuses, now)
-            drawn.clear()
-            drawn[key] = slo_rows(panel), hidden
-        return drawn[key]
+    slo_section = SloSection()
 
     async def index(request: web.Request) -> web.Response:
         cfg = source.config.server.status_page
@@ -522,7 +450,7 @@ def add_page_routes(app: web.Application, source: PageSource) -> None:
             token = csrf_token(source.ack_key, cookie)
 
         keeper = source.slo_keeper
-        slos, slos_hidden = slo_section(keeper, now) if keeper is not None else ([], 0)
+        slos, slos_hidden = slo_section.rows(keeper, now) if keeper is not None else ([], 0)
 
         acked = request.query.get("acked")
         refresh_url = link(service, page)

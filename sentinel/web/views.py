@@ -296,6 +296,17 @@ def _spread(length: int, most: int) -> tuple[int, ...]:
     return tuple(round(i * step) for i in range(most))
 
 
+def human(seconds: float) -> str:
+    """A duration for people: ``30s``, ``45m``, ``1d 1h 1m``."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    d, s = divmod(s, DAY)
+    h, s = divmod(s, 3600)
+    m = s // 60
+    return " ".join(p for p in (f"{d}d" if d else "", f"{h}h" if h else "", f"{m}m") if p)
+
+
 def _at(seconds: float) -> str:
     return f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%d %H:%M} UTC"
 

@@ -16,7 +16,7 @@ from sentinel.app.daemon import Daemon
 from sentinel.config import parse_config
 from sentinel.rules.slo import Counters, status
 from sentinel.rules.slo_engine import SloEngine
-from sentinel.web import page, svg, views
+from sentinel.web import slo_page, svg, views
 from tests.conftest import Target
 from tests.polling import eventually
 from tests.web.test_page import config_text, get, start_daemon
@@ -178,7 +178,7 @@ def test_slo_rows_text_for_people_and_text_alternatives() -> None:
     assert api is not None
     count(api, at - 2 * HOUR, 2, 10.0, 20)  # 5% bad against 1%: overspent
     panel, _ = views.slo_panel(engine, engine.statuses(NOW), NOW)
-    api_row, web_row = page.slo_rows(panel)
+    api_row, web_row = slo_page.slo_rows(panel)
     assert api_row.objective == "99%"
     assert api_row.attainment == "95.000%"
     assert api_row.budget == "-400.0% (overspent)"
