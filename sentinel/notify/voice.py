@@ -19,16 +19,13 @@ sooner is a retryable ``rate_limited`` with the wait as its Retry-After.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from xml.sax.saxutils import escape, quoteattr
-
-import aiohttp
 
 from sentinel.config.models import VoiceChannel
 from sentinel.notify.acklink import split_ack_url, voice_path
 from sentinel.notify.base import DeliveryError, Notice, Sent
-from sentinel.notify.http import DEFAULT_TIMEOUT, HttpNotifier, post
-from sentinel.notify.render import Renderer
+from sentinel.notify.deps import NotifierDeps
+from sentinel.notify.http import HttpNotifier, post
 from sentinel.notify.sms import twilio_account, twilio_check
 
 PROMPT = "Press 1 to acknowledge, 2 to escalate now."
@@ -53,17 +50,8 @@ class VoiceNotifier(HttpNotifier):
     min_interval = 1.0  # Twilio's default CPS for outbound calls is one a second
     digest = False  # a call is about one alert: a keypress acknowledges that one
 
-    def __init__(
-        self,
-        channel: VoiceChannel,
-        *,
-        session: aiohttp.ClientSession,
-        renderer: Renderer,
-        now: Callable[[], float],
-        name: str = "voice",
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> None:
-        super().__init__(session=session, renderer=renderer, now=now, name=name, timeout=timeout)
+    def __init__(self, channel: VoiceChannel, deps: NotifierDeps, name: str = "voice") -> None:
+        super().__init__(deps, name)
         self._url, self._auth, self._secrets = twilio_account(channel, "Calls")
         self._from = channel.from_
         self._to = list(dict.fromkeys(channel.to))

@@ -20,6 +20,7 @@ from sentinel.escalation.escalator import Escalator, Live
 from sentinel.metrics import Metrics
 from sentinel.notify import build_notifier
 from sentinel.notify.base import AlertFacts, Notice
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.render import Renderer
 from sentinel.probes.results import LatestResults
@@ -147,7 +148,9 @@ async def world(start: datetime) -> AsyncIterator[World]:
         notifiers = {
             name: (
                 ch.type,
-                build_notifier(name, ch, session, renderer, lambda: clock.now().timestamp()),
+                build_notifier(
+                    name, ch, NotifierDeps(session, renderer, lambda: clock.now().timestamp())
+                ),
             )
             for name, ch in cfg.channels.items()
         }

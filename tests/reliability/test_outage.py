@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 from sentinel.clock import FakeClock
 from sentinel.config.models import Channel, Notifications
 from sentinel.metrics import Metrics
-from sentinel.notify import Renderer, build_notifier
+from sentinel.notify import NotifierDeps, Renderer, build_notifier
 from sentinel.notify.base import AlertFacts, Notice
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.outbox import Delivery
@@ -122,7 +122,9 @@ async def rig(mode: str) -> AsyncIterator[Rig]:
         for name, spec in channel_specs(fakes).items():
             channel = CHANNELS.validate_python(spec)
             notifier = build_notifier(
-                name, channel, session, renderer, lambda: clock.now().timestamp(), timeout=TIMEOUT
+                name,
+                channel,
+                NotifierDeps(session, renderer, lambda: clock.now().timestamp(), TIMEOUT),
             )
             notifiers[name] = (channel.type, notifier)
         dispatcher.configure(notifiers, options)
