@@ -31,6 +31,10 @@ from sentinel.notify.sms import twilio_account, twilio_check
 PROMPT = "Press 1 to acknowledge, 2 to escalate now."
 _CALLABLE = frozenset({"firing", "escalation", "repeat"})
 SPOKEN_MAX = 600  # characters of alert text read out; Twilio takes at most 4,000 of TwiML
+# Seconds an answered call may last: 600 characters read out (about 45 s), the prompt,
+# 10 s for a key, the prompt once more, and Twilio's status callback: with ``ring``, how
+# long methods listed after voice wait for an outcome (sentinel.notify.waiting).
+IN_CALL = 120.0
 
 
 def gather(action: str, text: str) -> str:
@@ -56,6 +60,7 @@ class VoiceNotifier(HttpNotifier):
         self._from = channel.from_
         self._to = list(dict.fromkeys(channel.to))
         self._ring = channel.ring
+        self.answer_window = channel.ring + IN_CALL
         self._per_number = channel.per_number
         self._last: dict[str, float] = {}  # number -> when it was last called
 
