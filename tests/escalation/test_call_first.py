@@ -5,7 +5,6 @@ a restart in the middle of a call is a new dispatcher and escalator on the same 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from sentinel.notify.waiting import Call, Verdict, after_call
 from sentinel.probes.results import LatestResults
 from sentinel.store.sqlite import SqliteStore
 from tests.notify.fakes import Fault, SlackApi, Twilio, TwilioCalls
+from tests.polling import settle as settled
 
 SID, AUTH, SLACK = "AC" + "3" * 32, "twilio-auth-secret-0123", "xoxb-1-secret"
 ALICE, CAROL = "+15550100001", "+15550100003"
@@ -149,11 +149,7 @@ def live(severity: str = "critical") -> dict[str, Live]:
 
 async def settle(w: World) -> None:
     """Wait (real time, bounded) for due sends' HTTP and SQLite I/O."""
-    for _ in range(3000):
-        await asyncio.sleep(0.001)
-        if w.dispatcher.idle():
-            return
-    raise AssertionError("dispatcher did not settle")
+    await settled(w.dispatcher)
 
 
 async def run_until(w: World, second: float, start: float, alert: dict[str, Live]) -> None:

@@ -6,7 +6,6 @@ and the metrics and the status view (the dispatcher's lanes) show the backlog.""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from tests.notify.fakes import (
     SlackApi,
     Twilio,
 )
+from tests.polling import settle
 
 OUTAGE = 600.0  # seconds of fake-clock time
 INITIAL, CAP = 1.0, 60.0
@@ -134,15 +134,6 @@ async def rig(mode: str) -> AsyncIterator[Rig]:
         finally:
             await dispatcher.stop()
             await store.close()
-
-
-async def settle(d: Dispatcher) -> None:
-    """Let the real I/O of due sends finish (a timed-out attempt takes TIMEOUT)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + 30
-    while not d.idle():
-        assert loop.time() < end, "dispatcher did not settle"
-        await asyncio.sleep(0.002)
 
 
 async def run(r: Rig, seconds: float, step: float = 1.0) -> None:
