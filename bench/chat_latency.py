@@ -132,13 +132,7 @@ async def run(args: argparse.Namespace) -> dict[str, list[float]]:
         async with serve(peers.app()) as peer_port:
             write_config(config, free_port(), peer_port, args.checks, Path(tmp) / "s.db")
             async with sentinel(config):
-                await fail_in_turn(
-                    peers.failing,
-                    args.checks,
-                    warmup=args.warmup,
-                    spacing=args.spacing,
-                    all_in=peers.all_in,
-                )
+                await fail_in_turn(peers, args)
     return {
         c: [t - peers.since[check] for check, t in got.items() if check in peers.since]
         for c, got in peers.at.items()

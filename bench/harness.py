@@ -2,7 +2,7 @@
 paced failing of targets, percentiles, and the report section they write.
 
     async with serve(peers.app()) as peer_port, sentinel(config, log=log_path):
-        await fail_in_turn(peers.failing, checks, warmup=4, spacing=0.6, all_in=peers.all_in)
+        await fail_in_turn(peers, args)       # args.checks, .warmup, .spacing
     write_section(report_text, MARKER)                 # docs/performance.md, between markers
 """
 
@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, MutableMapping, MutableSet
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from aiohttp import web
 
@@ -73,26 +74,32 @@ async def sentinel(
         print(log.read_text()[-3000:])  # noqa: ASYNC240 (once, after the process ended)
 
 
-async def fail_in_turn(
-    failing: MutableMapping[int, float] | MutableSet[int],
-    checks: int,
-    *,
-    warmup: float,
-    spacing: float,
-    all_in: asyncio.Event,
-    wait: float = 30.0,
-) -> None:
-    """After ``warmup`` seconds, mark targets 0..checks-1 failing one every ``spacing``
-    (a map records when), then wait at most ``wait`` seconds for ``all_in``."""
-    await asyncio.sleep(warmup)
-    for i in range(checks):
-        if isinstance(failing, MutableMapping):
-            failing[i] = time.time()
+class _Targets(Protocol):
+    @property
+    def failing(self) -> MutableMapping[int, float] | MutableSet[int]: ...
+    @property
+    def all_in(self) -> asyncio.Event: ...
+
+
+class _Pace(Protocol):
+    checks: int
+    warmup: float
+    spacing: float
+
+
+async def fail_in_turn(peers: _Targets, args: _Pace, wait: float = 30.0) -> None:
+    """After ``args.warmup`` seconds, mark targets 0..checks-1 failing one every
+    ``args.spacing`` (in ``peers.failing``; a map records when), then wait at most
+    ``wait`` seconds for ``peers.all_in`` (every page arrived)."""
+    await asyncio.sleep(args.warmup)
+    for i in range(args.checks):
+        if isinstance(peers.failing, MutableMapping):
+            peers.failing[i] = time.time()
         else:
-            failing.add(i)
-        await asyncio.sleep(spacing)
+            peers.failing.add(i)
+        await asyncio.sleep(args.spacing)
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(all_in.wait(), wait)
+        await asyncio.wait_for(peers.all_in.wait(), wait)
 
 
 def measured(how: str) -> str:

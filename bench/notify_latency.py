@@ -174,13 +174,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
             )
             try:
                 async with sentinel(config, log=log, tail=args.log):
-                    await fail_in_turn(
-                        peers.failing,
-                        args.checks,
-                        warmup=args.warmup,
-                        spacing=args.spacing,
-                        all_in=peers.all_in,
-                    )
+                    await fail_in_turn(peers, args)
             finally:
                 smtp.close()
     hook = [peers.hook_at[fp] - peers.since[fp] for fp in peers.hook_at]

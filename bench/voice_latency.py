@@ -123,13 +123,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         async with serve(peers.app()) as peer_port:
             write_config(config, free_port(), peer_port, args.checks, Path(tmp) / "s.db")
             async with sentinel(config, log=log):
-                await fail_in_turn(
-                    peers.failing,
-                    args.checks,
-                    warmup=args.warmup,
-                    spacing=args.spacing,
-                    all_in=peers.all_in,
-                )
+                await fail_in_turn(peers, args)
                 acks = await press_one(peers.actions)
     calls = [peers.call_at[fp] - peers.since[fp] for fp in peers.call_at if fp in peers.since]
     return {
