@@ -18,21 +18,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
-import platform
-import signal
 import statistics
-import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from bench.notify_latency import FOR, INTERVAL, free_port, pct, write_section
+from bench.harness import fail_in_turn, free_port, measured, pct, sentinel, serve, write_section
+from bench.notify_latency import FOR, INTERVAL
 
 MARKER = "<!-- bench:chat_latency -->"
 CHANNELS = ("teams", "discord", "mattermost")
@@ -132,36 +127,12 @@ def write_config(path: Path, port: int, peer: int, checks: int, db: Path) -> Non
 
 async def run(args: argparse.Namespace) -> dict[str, list[float]]:
     peers = Peers(args.checks)
-    runner = web.AppRunner(peers.app(), access_log=None)
-    await runner.setup()
-    peer_port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", peer_port).start()
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "sentinel.yaml"
-        write_config(config, free_port(), peer_port, args.checks, Path(tmp) / "s.db")
-        env = {**os.environ, "SENTINEL_LOG_LEVEL": "warning"}
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "sentinel",
-            "run",
-            "-c",
-            str(config),
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        try:
-            await asyncio.sleep(args.warmup)
-            for i in range(args.checks):
-                peers.failing.add(i)
-                await asyncio.sleep(args.spacing)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(peers.all_in.wait(), 30)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(proc.wait(), 30)
-            await runner.cleanup()
+        async with serve(peers.app()) as peer_port:
+            write_config(config, free_port(), peer_port, args.checks, Path(tmp) / "s.db")
+            async with sentinel(config):
+                await fail_in_turn(peers, args)
     return {
         c: [t - peers.since[check] for check, t in got.items() if check in peers.since]
         for c, got in peers.at.items()
@@ -169,7 +140,6 @@ async def run(args: argparse.Namespace) -> dict[str, list[float]]:
 
 
 def report(r: dict[str, list[float]], args: argparse.Namespace) -> str:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     rows = []
     for c in CHANNELS:
         ms = [x * 1000 for x in r[c]] or [float("nan")]
@@ -180,8 +150,8 @@ def report(r: dict[str, list[float]], args: argparse.Namespace) -> str:
         )
     return (
         f"{MARKER}\n### Chat latency: {args.checks} alerts, one every {args.spacing:g} s\n\n"
-        f"Measured {stamp} on {os.cpu_count()} cores, Python {platform.python_version()}, "
-        "sentinel as a process, receivers on loopback, `make bench`.\n\n"
+        + measured("sentinel as a process, receivers on loopback, `make bench`")
+        + "\n\n"
         "| figure | measured | bar |\n|---|---|---|\n" + "\n".join(rows) + f"\n{MARKER}"
     )
 

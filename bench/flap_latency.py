@@ -34,7 +34,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bench.notify_latency import free_port, pct
+from bench.harness import free_port, pct
 
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 MARKER = "<!-- bench:flap_latency -->"

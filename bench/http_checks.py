@@ -29,7 +29,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,15 +41,11 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.harness import free_port, write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "performance.md"
 BARS = {"cpu_per_1000": 0.5, "lateness_p99": 0.100, "rss_mb": 250.0}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_target(workdir: Path) -> tuple[subprocess.Popen[bytes], int, str]:
@@ -352,14 +347,7 @@ def write_report(r: dict[str, float], args: argparse.Namespace, target_kind: str
         f"target {target_kind} on loopback, `make bench`.\n\n"
         f"{format_result(r, args, target_kind)}{marker}"
     )
-    text = REPORT.read_text() if REPORT.exists() else "# Performance\n\n"
-    if marker in text:
-        head, _, rest = text.partition(marker)
-        _, _, tail = rest.partition(marker)
-        text = head + section + tail
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    REPORT.write_text(text)
+    write_section(section, marker, REPORT)
 
 
 if __name__ == "__main__":

@@ -24,34 +24,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
-import platform
 import re
-import signal
-import socket
 import statistics
-import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-REPORT = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
+from bench.harness import fail_in_turn, free_port, measured, pct, sentinel, serve, write_section
+
 MARKER = "<!-- bench:notify_latency -->"
 INTERVAL, FOR = 1.0, 2.0
 TELEGRAM_SPACING = 3.0  # its channel paces at 20 a minute: closer alerts measure the queue
 TG_TOKEN = "123456:" + "A" * 35
 CHECK = re.compile(r"ServiceDown c(\d+)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Peers:
@@ -170,55 +158,25 @@ def write_config(
     path.write_text("\n".join(lines) + "\n")
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 async def run(args: argparse.Namespace) -> dict[str, float]:
     peers = Peers(args.checks)
     telegram = args.spacing >= TELEGRAM_SPACING
     if telegram:
         peers.more["telegram"] = {}
-    runner = web.AppRunner(peers.app(), access_log=None)
-    await runner.setup()
-    peer_port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", peer_port).start()
     loop = asyncio.get_running_loop()
     smtp = await loop.create_server(lambda: SMTP(peers), "127.0.0.1", 0)
     smtp_port = int(smtp.sockets[0].getsockname()[1])
-    port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "sentinel.yaml"
-        write_config(config, port, peer_port, args.checks, Path(tmp) / "s.db", smtp_port, telegram)
-        env = {**os.environ, "SENTINEL_LOG_LEVEL": "warning"}
-        log = (Path(tmp) / "sentinel.log").open("wb")
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "sentinel",
-            "run",
-            "-c",
-            str(config),
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-        try:
-            await asyncio.sleep(args.warmup)
-            for i in range(args.checks):
-                peers.failing[i] = time.time()
-                await asyncio.sleep(args.spacing)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(peers.all_in.wait(), 30)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(proc.wait(), 30)
-            await runner.cleanup()
-            smtp.close()
-            log.close()
-            if args.log:
-                print((Path(tmp) / "sentinel.log").read_text()[-3000:])
+        config, log = Path(tmp) / "sentinel.yaml", Path(tmp) / "sentinel.log"
+        async with serve(peers.app()) as peer_port:
+            write_config(
+                config, free_port(), peer_port, args.checks, Path(tmp) / "s.db", smtp_port, telegram
+            )
+            try:
+                async with sentinel(config, log=log, tail=args.log):
+                    await fail_in_turn(peers, args)
+            finally:
+                smtp.close()
     hook = [peers.hook_at[fp] - peers.since[fp] for fp in peers.hook_at]
     pd = [peers.pd_at[fp] - peers.since[fp] for fp in peers.pd_at if fp in peers.since]
     e2e = [
@@ -250,12 +208,11 @@ def report(r: dict[str, float], args: argparse.Namespace) -> str:
     bar_e2e = INTERVAL + FOR + 1.0
     ok = "meets" if r["hook_p99"] <= 100 and r["pd_p99"] <= 100 else "MISSES"
     ok_e2e = "meets" if r["e2e_max"] <= bar_e2e else "MISSES"
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         f"{MARKER}\n### Notification latency: {int(r['alerts'])} alerts, one every "
         f"{args.spacing:g} s\n\n"
-        f"Measured {stamp} on {os.cpu_count()} cores, Python {platform.python_version()}, "
-        "sentinel as a process, receivers on loopback, `make bench`.\n\n"
+        + measured("sentinel as a process, receivers on loopback, `make bench`")
+        + "\n\n"
         "| figure | measured | bar |\n|---|---|---|\n"
         f"| pages received (webhook / PagerDuty) | {int(r['hook_received'])} / "
         f"{int(r['pd_received'])} of {int(r['alerts'])} | all |\n"
@@ -273,19 +230,6 @@ def report(r: dict[str, float], args: argparse.Namespace) -> str:
         f"| <= interval + for + 1 s = {bar_e2e:g} s ({ok_e2e}) |\n"
         f"{MARKER}"
     )
-
-
-def write_section(section: str, marker: str) -> None:
-    """Put ``section`` (which starts and ends with ``marker``) into docs/performance.md,
-    in place of the one there, or at the end."""
-    text = REPORT.read_text()
-    if marker in text:
-        head, _, rest = text.partition(marker)
-        _, _, tail = rest.partition(marker)
-        text = head + section + tail
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    REPORT.write_text(text)
 
 
 def main() -> int:

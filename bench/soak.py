@@ -44,8 +44,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.harness import ROOT, free_port, write_section
 from bench.http_checks import (
-    free_port,
     lateness_buckets,
     quantile,
     scrape,
@@ -54,7 +54,6 @@ from bench.http_checks import (
     write_config,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "reliability.md"
 MARKER = "<!-- bench:soak -->"
 
@@ -251,17 +250,6 @@ def report(s: Soak, args: argparse.Namespace) -> str:
     )
 
 
-def write_report(section: str) -> None:
-    text = REPORT.read_text() if REPORT.exists() else "# Reliability\n"
-    if MARKER in text:
-        head, _, rest = text.partition(MARKER)
-        _, _, tail = rest.partition(MARKER)
-        text = head + section + tail
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    REPORT.write_text(text)
-
-
 def kill_summary(path: Path) -> str:
     """The figures of tests/reliability/test_kill.py's runs (SENTINEL_KILL_FIGURES lines)."""
     runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -309,7 +297,7 @@ def main() -> int:
     section = report(soak, args)
     print(section)
     if not args.no_report:
-        write_report(section)
+        write_section(section, MARKER, REPORT, empty="# Reliability\n")
     window = min(300.0, args.minutes * 60.0 / 3)
     return 0 if all(ok for _, ok in verdicts(soak, window).values()) else 1
 

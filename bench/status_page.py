@@ -30,6 +30,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from bench.harness import write_section
 from sentinel.app.daemon import Daemon
 from sentinel.clock import SystemClock
 from sentinel.config import load_config
@@ -222,15 +223,7 @@ def report(r: dict[str, float], args: argparse.Namespace) -> str:
 
 
 def write_report(section: str) -> None:
-    text = REPORT.read_text() if REPORT.exists() else "# Performance\n\n"
-    block = f"{MARKER}\n{section}{MARKER}"
-    if MARKER in text:
-        head, _, rest = text.partition(MARKER)
-        _, _, tail = rest.partition(MARKER)
-        text = head + block + tail
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    REPORT.write_text(text)
+    write_section(f"{MARKER}\n{section}{MARKER}", MARKER, REPORT)
 
 
 def main() -> int:

@@ -20,22 +20,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
-import platform
-import signal
 import statistics
-import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from bench.notify_latency import REPORT, free_port, pct
+from bench.harness import fail_in_turn, free_port, measured, pct, sentinel, serve, write_section
 
 MARKER = "<!-- bench:voice_latency -->"
 SID, TOKEN = "AC" + "0" * 32, "bench-auth-token"
@@ -124,31 +118,13 @@ async def press_one(actions: dict[str, str]) -> list[float]:
 
 async def run(args: argparse.Namespace) -> dict[str, float]:
     peers = Peers(args.checks)
-    runner = web.AppRunner(peers.app(), access_log=None)
-    await runner.setup()
-    peer_port, port = free_port(), free_port()
-    await web.TCPSite(runner, "127.0.0.1", peer_port).start()
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "sentinel.yaml"
-        write_config(config, port, peer_port, args.checks, Path(tmp) / "s.db")
-        env = {**os.environ, "SENTINEL_LOG_LEVEL": "warning"}
-        with (Path(tmp) / "sentinel.log").open("wb") as log:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "sentinel", "run", "-c", str(config),
-                env=env, stdout=log, stderr=log,
-            )  # fmt: skip
-            try:
-                await asyncio.sleep(args.warmup)
-                for i in range(args.checks):
-                    peers.failing[i] = time.time()
-                    await asyncio.sleep(args.spacing)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(peers.all_in.wait(), 30)
+        config, log = Path(tmp) / "sentinel.yaml", Path(tmp) / "sentinel.log"
+        async with serve(peers.app()) as peer_port:
+            write_config(config, free_port(), peer_port, args.checks, Path(tmp) / "s.db")
+            async with sentinel(config, log=log):
+                await fail_in_turn(peers, args)
                 acks = await press_one(peers.actions)
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                await asyncio.wait_for(proc.wait(), 30)
-                await runner.cleanup()
     calls = [peers.call_at[fp] - peers.since[fp] for fp in peers.call_at if fp in peers.since]
     return {
         "alerts": float(args.checks),
@@ -162,11 +138,10 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
 
 def report(r: dict[str, float], args: argparse.Namespace) -> str:
     ok = "meets" if r["call_p99"] <= 100 else "MISSES"
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         f"{MARKER}\n### Voice calls: {int(r['alerts'])} alerts, one every {args.spacing:g} s\n\n"
-        f"Measured {stamp} on {os.cpu_count()} cores, Python {platform.python_version()}, "
-        "sentinel as a process, Twilio Calls fake on loopback, `python -m bench.voice_latency`.\n\n"
+        + measured("sentinel as a process, Twilio Calls fake on loopback, `make bench`")
+        + "\n\n"
         "| figure | measured | bar |\n|---|---|---|\n"
         f"| calls placed | {int(r['calls'])} of {int(r['alerts'])} | all |\n"
         f"| firing -> Calls.json received, p50 / p99 | {r['call_p50']:.1f} / "
@@ -188,13 +163,7 @@ def main() -> int:
     section = report(r, args)
     print(section)
     if not args.no_write:
-        text = REPORT.read_text()
-        if MARKER in text:
-            head, _, rest = text.partition(MARKER)
-            text = head + section + rest.partition(MARKER)[2]
-        else:
-            text = text.rstrip() + "\n\n" + section + "\n"
-        REPORT.write_text(text)
+        write_section(section, MARKER)
     return 0 if r["calls"] == r["alerts"] else 1
 
 

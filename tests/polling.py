@@ -1,11 +1,13 @@
 """The waits of tests that run real I/O: ask until the expected state shows
-(``eventually``), or move a fake clock until it does (``run_until``)."""
+(``eventually``), move a fake clock until it does (``run_until``), or wait until a
+dispatcher has done what is due (``settle``)."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from sentinel.clock import FakeClock
 
@@ -45,3 +47,18 @@ async def run_until(
         elapsed += step
         await eventually(settled)
     return elapsed
+
+
+class _Idle(Protocol):
+    def idle(self) -> bool: ...
+
+
+async def settle(dispatcher: _Idle, seconds: float = 30.0) -> None:
+    """Wait (real time, bounded) until a dispatcher on a fake clock is idle: the real
+    HTTP and store I/O of what is due now has finished."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while not dispatcher.idle():
+        if loop.time() > end:
+            raise AssertionError("dispatcher did not settle")
+        await asyncio.sleep(0.001)

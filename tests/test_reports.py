@@ -21,6 +21,7 @@ from sentinel.config import Config
 from sentinel.config.models import PagerDutyChannel, SmsChannel
 from sentinel.escalation.incidents import Incident
 from sentinel.notify.base import DeliveryError, Notice
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.outbox import Delivery
 from sentinel.notify.pagerduty import PagerDutyNotifier
 from sentinel.notify.render import Renderer
@@ -714,7 +715,7 @@ async def test_pagerduty_refuses_a_report_for_good() -> None:
     """PagerDuty would open an incident nobody resolves: a permanent 'unsupported' error."""
     channel = PagerDutyChannel.model_validate({"type": "pagerduty", "routing_key": "k" * 32})
     async with aiohttp.ClientSession() as session:
-        notifier = PagerDutyNotifier(channel, session=session, renderer=Renderer(), now=lambda: 0.0)
+        notifier = PagerDutyNotifier(channel, NotifierDeps(session, Renderer(), lambda: 0.0))
         with pytest.raises(DeliveryError) as caught:
             await notifier.send(REPORT_NOTICE, None, None)
     assert (caught.value.retry, caught.value.reason) == (False, "unsupported")
@@ -731,7 +732,7 @@ async def test_sms_sends_a_short_report() -> None:
         }
     )
     async with aiohttp.ClientSession() as session:
-        notifier = SmsNotifier(channel, session=session, renderer=Renderer(), now=lambda: 0.0)
+        notifier = SmsNotifier(channel, NotifierDeps(session, Renderer(), lambda: 0.0))
         body = notifier.body(REPORT_NOTICE)
     assert body.startswith("daily report 2026-01-04 17:00Z to 2026-01-05 17:00Z (1d): uptime")
     assert gsm_cost(body) <= 160

@@ -46,7 +46,7 @@ from sentinel.escalation.desk import Desk
 from sentinel.escalation.escalator import Escalator
 from sentinel.logs import Redactor
 from sentinel.metrics import Metrics
-from sentinel.notify import build_notifier
+from sentinel.notify import NotifierDeps, build_notifier
 from sentinel.notify.base import Notice, Notifier
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.render import Renderer
@@ -371,7 +371,12 @@ class Daemon:
         opts = (config.notifications.templates, config.notifications.timeout)
         same_opts = opts == self._channel_opts
         self._channel_opts = opts
-        renderer = Renderer(Path(opts[0]) if opts[0] else None)
+        deps = NotifierDeps(
+            self._notify_session,
+            Renderer(Path(opts[0]) if opts[0] else None),
+            lambda: self.clock.now().timestamp(),
+            config.notifications.timeout,
+        )
         built: dict[str, tuple[Channel, Notifier]] = {}
         for name, channel in config.channels.items():
             previous = self.notifiers.get(name)
@@ -380,14 +385,7 @@ class Daemon:
                 continue
             built[name] = (
                 channel,
-                build_notifier(
-                    name,
-                    channel,
-                    self._notify_session,
-                    renderer,
-                    lambda: self.clock.now().timestamp(),
-                    timeout=config.notifications.timeout,
-                ),
+                build_notifier(name, channel, deps),
             )
         self.notifiers = built
         retired = self.dispatcher.configure(

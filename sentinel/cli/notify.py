@@ -10,7 +10,7 @@ import aiohttp
 from sentinel import __version__
 from sentinel.clock import Clock
 from sentinel.config import Config
-from sentinel.notify import build_notifier
+from sentinel.notify import NotifierDeps, build_notifier
 from sentinel.notify.base import DeliveryError, Notice
 from sentinel.notify.render import Renderer
 
@@ -30,14 +30,10 @@ async def notify_test(config: Config, channel: str, to: str | None, clock: Clock
         text=f"Test message from sentinel {__version__} through channel {channel}.",
     )
     async with aiohttp.ClientSession() as session:
-        notifier = build_notifier(
-            channel,
-            spec,
-            session,
-            renderer,
-            lambda: clock.now().timestamp(),
-            timeout=config.notifications.timeout,
+        deps = NotifierDeps(
+            session, renderer, lambda: clock.now().timestamp(), config.notifications.timeout
         )
+        notifier = build_notifier(channel, spec, deps)
         try:
             await notifier.send(notice, to, None)
         except DeliveryError as exc:

@@ -176,11 +176,13 @@ class Contact(Strict):
     """Phone number in E.164 form, e.g. +15550100001."""
     slack: str | None = None
     """@user or a channel, reached through a Slack channel with a bot token."""
-    # The methods tried at once when the contact is a target; a permanent failure of
-    # one falls through to the contact's next method not listed here (sms, email, slack).
+    # The methods used when the contact is a target, in order: those after `voice` wait for
+    # the call (sentinel.notify.waiting); a permanent failure of one falls through to the
+    # contact's next method not listed here (sms, email, slack, voice).
     via: list[ContactMethod] = Field(default=["sms", "email"], min_length=1)
-    """The methods used at once when the contact is a target; a permanent failure falls through
-    to the next."""
+    """The methods used when the contact is a target, in order: those before voice and the call
+    at once, those after voice only when the call does not get the alert acknowledged; a
+    permanent failure falls through to the next."""
 
 
 class Override(Strict):

@@ -36,7 +36,7 @@ from sentinel.escalation.targets import resolve
 from sentinel.metrics import Metrics
 from sentinel.notify.base import AlertFacts, Kind, Notice
 from sentinel.notify.dispatcher import Dispatcher
-from sentinel.notify.outbox import Delivery, Route
+from sentinel.notify.outbox import Delivery, Route, then_key
 from sentinel.store.protocols import IncidentStore, OutboxStore
 
 log = structlog.get_logger("sentinel.escalation")
@@ -168,6 +168,8 @@ class Escalator:
         del self.progress[fp]
         self.facts.pop(fp, None)
         await self._commit([], [fp], deliveries, now, undo=before)
+        if facts is not None:
+            await self._dispatcher.drop_waiting(facts.firing)
         await self.journal.resolved(fp, now)
 
     async def acknowledge(self, fp: str, by: str) -> bool:
@@ -184,6 +186,7 @@ class Escalator:
         facts = self.facts[fp]
         follow_up = await self._follow_up(nxt, facts, pages, now)
         await self._commit([nxt], [], follow_up, now, undo=before)
+        await self._dispatcher.drop_waiting(facts.firing)  # keypress 1: no text after the call
         await self.journal.acknowledged(fp, by, now)
         log.info("alert_acknowledged", fingerprint=fp, by=by)
         return True
@@ -213,7 +216,8 @@ class Escalator:
         if current is None or current.acked or current.resolved:
             return False
         firing, now = self.facts[fp].firing, self._now()
-        for d in await self._store.deliveries_for(fp):
+        rows = await self._store.deliveries_for(fp)
+        for d in rows:
             alert = d.notice.alert
             if (
                 d.state == "sent"
@@ -228,7 +232,8 @@ class Escalator:
                     f"call to {shown_target(d.target, False)} not answered ({outcome})",
                     now,
                 )
-                await self._dispatcher.unanswered(d, outcome)
+                then = [x for x in rows if x.waits_for == d.dedup]
+                await self._dispatcher.unanswered(d, outcome, then)
                 return True
         return False
 
@@ -270,7 +275,8 @@ class Escalator:
                 continue
             for d in items:
                 alert = d.notice.alert
-                if alert is not None and d.notice.kind in PAGING:
+                # a method waiting for a call is the call's business, not sentinel's backlog
+                if alert is not None and d.notice.kind in PAGING and d.state != "waiting":
                     out.setdefault(alert.firing, set()).add(d.notice.step)
         return {k: frozenset(v) for k, v in out.items()}
 
@@ -297,7 +303,13 @@ class Escalator:
             if not routes:
                 log.error("escalation_target_unreachable", target=target)
             for r in routes:
-                out.append(_row(f"{key}:{target}", notice, target, r.route, now, r.fallback))
+                row = _row(f"{key}:{target}", notice, target, r.route, now, r.fallback)
+                if r.after is not None and notice.kind in PAGING:
+                    # After the contact's call: written now, sent only if the call fails.
+                    call = _row(f"{key}:{target}", notice, target, r.after, now).dedup
+                    limit = now + self.config.notifications.max_age
+                    row = row.with_(dedup=then_key(call, r.route), state="waiting", next_at=limit)
+                out.append(row)
         return out
 
     async def _follow_up(

@@ -1,9 +1,12 @@
 """From a policy's target names to the channels and addresses that reach them, at send time.
 
     slack-alerts          a channel: its own destination
-    alice                 a contact: each method of ``via`` (default sms, email) at once,
-                          through the first channel of that type; the contact's other
-                          methods are the fallback when one fails for good
+    alice                 a contact: the methods of ``via`` (default sms, email), each
+                          through the first channel of that type; those listed before
+                          and at ``voice`` at once, those after it only when the call
+                          does not get the alert acknowledged (sentinel.notify.waiting);
+                          the contact's other methods are the fallback when one fails
+                          for good
     oncall:primary        whoever is on call now, as a contact
     email:ops@example.com the first email channel, to that address
 
@@ -12,6 +15,7 @@ Pure: the time is an argument, so on-call is resolved when the notice is sent.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,6 +32,7 @@ class Resolved:
     route: Route
     fallback: tuple[Route, ...] = ()
     person: str | None = None  # the contact, when the target was one
+    after: Route | None = None  # the call (voice route) this method waits for, if any
 
 
 def channel_of_type(config: Config, kind: str, *, bot: bool = False) -> str | None:
@@ -57,15 +62,28 @@ def _method_route(config: Config, contact: Contact, method: str) -> Route | None
 
 def reach_contact(config: Config, name: str) -> list[Resolved]:
     contact = config.contacts[name]
-    chosen = [r for m in contact.via if (r := _method_route(config, contact, m)) is not None]
+    chosen = [(m, r) for m in contact.via if (r := _method_route(config, contact, m)) is not None]
     rest = [
         r
         for m in METHOD_ORDER
         if m not in contact.via and (r := _method_route(config, contact, m)) is not None
     ]
     if not chosen and rest:  # none of `via` is reachable: start with the next method
-        chosen, rest = rest[:1], rest[1:]
-    return [Resolved(route, tuple(rest), name) for route in chosen]
+        return [Resolved(rest[0], tuple(rest[1:]), name)]
+    return [Resolved(route, tuple(rest), name, after) for route, after in call_first(chosen)]
+
+
+def call_first(chosen: Sequence[tuple[str, Route]]) -> list[tuple[Route, Route | None]]:
+    """Each reachable method of ``via``, in order, with the call it waits for: the methods
+    after a reachable ``voice`` wait for that call, the others go at once (so a ``via``
+    without voice sends everything at once, as it always did)."""
+    call: Route | None = None
+    out: list[tuple[Route, Route | None]] = []
+    for method, route in chosen:
+        out.append((route, call))
+        if method == "voice" and call is None:
+            call = route
+    return out
 
 
 def resolve(config: Config, target: str, at: datetime) -> list[Resolved]:

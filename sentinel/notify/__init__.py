@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import aiohttp
-
 from sentinel.config.models import (
     Channel,
     ConsoleChannel,
@@ -34,6 +32,7 @@ from sentinel.config.models import (
 )
 from sentinel.notify.base import DeliveryError, Notice, Notifier, Sent
 from sentinel.notify.console import ConsoleNotifier
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.discord import DiscordNotifier
 from sentinel.notify.email import EmailNotifier
 from sentinel.notify.mattermost import MattermostNotifier
@@ -54,13 +53,13 @@ __all__ = [
     "Factory",
     "Notice",
     "Notifier",
+    "NotifierDeps",
     "Renderer",
     "Sent",
     "build_notifier",
 ]
 
-Now = Callable[[], float]
-Factory = Callable[[str, Channel, aiohttp.ClientSession, Renderer, Now, float], Notifier]
+Factory = Callable[[str, Channel, NotifierDeps], Notifier]
 _C = TypeVar("_C")
 
 
@@ -70,24 +69,16 @@ def _expect(channel: Channel, kind: type[_C]) -> _C:
     return channel
 
 
-def _http(model: type[_C], cls: Callable[..., Notifier]) -> Factory:
-    """The factory of a provider notifier: its own config model, the shared arguments."""
+def _factory(model: type[_C], cls: Callable[[_C, NotifierDeps, str], Notifier]) -> Factory:
+    """The factory of a provider notifier: its own config model, the shared parts."""
 
-    def make(
-        name: str, ch: Channel, s: aiohttp.ClientSession, r: Renderer, now: Now, timeout: float
-    ) -> Notifier:
-        return cls(_expect(ch, model), session=s, renderer=r, now=now, name=name, timeout=timeout)
+    def make(name: str, channel: Channel, deps: NotifierDeps) -> Notifier:
+        return cls(_expect(channel, model), deps, name)
 
     return make
 
 
-def _console(
-    name: str, ch: Channel, s: aiohttp.ClientSession, r: Renderer, now: Now, timeout: float
-) -> Notifier:
-    return ConsoleNotifier(_expect(ch, ConsoleChannel), renderer=r, name=name)
-
-
-# channel type -> (its config model, its notifier); console alone takes no session.
+# channel type -> (its config model, its notifier)
 PROVIDERS: dict[str, tuple[type[Any], type[Notifier]]] = {
     "slack": (SlackChannel, SlackNotifier),
     "pagerduty": (PagerDutyChannel, PagerDutyNotifier),
@@ -101,29 +92,21 @@ PROVIDERS: dict[str, tuple[type[Any], type[Notifier]]] = {
     "smtp": (SmtpChannel, SmtpNotifier),
     "ntfy": (NtfyChannel, NtfyNotifier),
     "telegram": (TelegramChannel, TelegramNotifier),
+    "console": (ConsoleChannel, ConsoleNotifier),
 }
 NOTIFIERS: dict[str, Factory] = {
-    **{kind: _http(model, cls) for kind, (model, cls) in PROVIDERS.items()},
-    "console": _console,
+    kind: _factory(model, cls) for kind, (model, cls) in PROVIDERS.items()
 }
 
 
 def pace(kind: str) -> tuple[float, bool]:
     """A channel type's pacing as its notifier has it: seconds between sends, and whether
     a storm may fold its notices into a digest (``sentinel simulate`` paces the same)."""
-    cls: type[Notifier] = PROVIDERS[kind][1] if kind in PROVIDERS else ConsoleNotifier
+    cls = PROVIDERS[kind][1]
     return cls.min_interval, cls.digest
 
 
-def build_notifier(
-    name: str,
-    channel: Channel,
-    session: aiohttp.ClientSession,
-    renderer: Renderer,
-    now: Callable[[], float],
-    *,
-    timeout: float = 10.0,
-) -> Notifier:
-    """The notifier for one configured channel; the session is shared and the caller's.
-    ``timeout`` bounds each request (``notifications.timeout``)."""
-    return NOTIFIERS[channel.type](name, channel, session, renderer, now, timeout)
+def build_notifier(name: str, channel: Channel, deps: NotifierDeps) -> Notifier:
+    """The notifier for one configured channel, built from the shared ``deps`` (the
+    session in it is the caller's)."""
+    return NOTIFIERS[channel.type](name, channel, deps)

@@ -11,7 +11,7 @@ from typing import TextIO
 
 from sentinel.config.models import ConsoleChannel
 from sentinel.notify.base import DeliveryError, Notice, Sent
-from sentinel.notify.render import Renderer
+from sentinel.notify.deps import NotifierDeps
 
 
 class ConsoleNotifier:
@@ -21,13 +21,13 @@ class ConsoleNotifier:
     def __init__(
         self,
         channel: ConsoleChannel,
-        *,
-        renderer: Renderer,
-        stream: TextIO | None = None,
+        deps: NotifierDeps,
         name: str = "console",
+        *,
+        stream: TextIO | None = None,
     ) -> None:
         self.name = name
-        self._renderer = renderer
+        self._renderer = deps.renderer
         self._stream = stream
 
     async def send(

@@ -19,18 +19,16 @@ and ``Retry-After``, and 5xx, are retried; 400 (``code`` 50035 and friends),
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 from yarl import URL
 
 from sentinel.config.models import DiscordChannel
 from sentinel.notify.base import AlertFacts, Notice, Sent
 from sentinel.notify.chat import banner, clip, colour, facts, links
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.http import (
-    DEFAULT_TIMEOUT,
     HttpNotifier,
     Reply,
     parse_retry_after,
@@ -134,17 +132,8 @@ class DiscordNotifier(HttpNotifier):
     min_interval = 2.0  # 30 messages a minute per channel (bursts of 5 per webhook)
     digest = True
 
-    def __init__(
-        self,
-        channel: DiscordChannel,
-        *,
-        session: aiohttp.ClientSession,
-        renderer: Renderer,
-        now: Callable[[], float],
-        name: str = "discord",
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> None:
-        super().__init__(session=session, renderer=renderer, now=now, name=name, timeout=timeout)
+    def __init__(self, channel: DiscordChannel, deps: NotifierDeps, name: str = "discord") -> None:
+        super().__init__(deps, name)
         self._hook = URL(channel.webhook_url.get_secret_value())
         self._username = channel.username
 

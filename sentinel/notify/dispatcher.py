@@ -14,6 +14,14 @@ outcome in the store before it takes the next:
   delivery, so the step goes on instead of retrying for ever;
 - older than ``notifications.max_age``: ``dead``, counted as a dead letter.
 
+A contact's method listed after ``voice`` waits (a ``waiting`` row) for the call's
+outcome (:mod:`sentinel.notify.waiting`): released when the call fails for good, is
+not answered, or its window passes; skipped when the alert is acknowledged first.
+A call that has waiting methods releases them instead of falling through.
+
+(Past 400 lines: the lanes, the worker and the outcomes of a send share the
+lanes' state; the decisions themselves are in retry, storm and waiting.)
+
 In a storm (many distinct alerts to one address, :mod:`sentinel.notify.storm`)
 the address's new rows are written ``held``; everything one address holds goes
 out as one digest once its oldest row has waited ``notifications.storm.spacing``.
@@ -38,6 +46,7 @@ from sentinel.notify.base import DeliveryError, Notifier
 from sentinel.notify.outbox import Delivery
 from sentinel.notify.retry import TokenBucket, retry_delay
 from sentinel.notify.storm import StormGate, fold
+from sentinel.notify.waiting import Call, Verdict, after_call, waiting, wake
 from sentinel.store.protocols import OutboxStore
 
 log = structlog.get_logger("sentinel.notify")
@@ -67,6 +76,9 @@ class _Lane:
     def pace(self) -> None:
         interval = self.notifier.min_interval
         self.bucket = TokenBucket(1.0 / interval if interval > 0 else 0.0, BURST)
+
+
+_Waiting = list[tuple[_Lane, Delivery]]
 
 
 class Dispatcher:
@@ -144,7 +156,7 @@ class Dispatcher:
         # The gate's memory, rebuilt from what is still open: alerts delivered before
         # the restart are forgotten, so a restart can only page sooner, never later.
         for d in sorted(rows, key=lambda d: d.created_at):
-            if self._foldable(d):
+            if self._foldable(d) and d.state != "waiting":
                 self.storm.admit(d.channel, d.address, d.fingerprint, d.notice.kind, d.created_at)
         self.submit(rows)
 
@@ -174,7 +186,7 @@ class Dispatcher:
         """Before they are written: count them, and mark those a storm holds."""
         out = []
         for d in deliveries:
-            if not self._foldable(d):
+            if not self._foldable(d) or d.state == "waiting":
                 out.append(d)  # reports and tests are never folded into a digest
                 continue
             until = self.storm.admit(
@@ -240,9 +252,10 @@ class Dispatcher:
         if not lane.items:
             return None
         now = self._clock.now().timestamp()
+        later = wake(lane.items, now, EARLY)
         group, wait = _due(lane, now)
         if not group:
-            return wait
+            return later if wait is None else wait if later is None else min(wait, later)
         wait = lane.bucket.wait(self._clock.monotonic(), EARLY)
         if wait > 0:
             return wait
@@ -285,10 +298,12 @@ class Dispatcher:
         ]
         # Sent: never again from this process, whatever the store says next.
         self._remove(lane, group)
+        window = getattr(lane.notifier, "answer_window", None)
+        placed = self._await_call(head.dedup, done, window) if single and window else []
         try:
-            await self._store.update_deliveries(finals)
+            await self._store.update_deliveries(finals + placed)
         except Exception as exc:  # recorded by the worker before anything else is sent
-            lane.unrecorded += finals
+            lane.unrecorded += finals + placed
             log.error("notify_record_failed", channel=name, error=type(exc).__name__)
         latency = self._metrics.notification_latency.labels(lane.kind)
         for final in finals:
@@ -358,6 +373,7 @@ class Dispatcher:
                 self._metrics.notifications.labels(name, lane.kind, "dead").inc()
                 self._metrics.dead_letters.labels(name).inc()
                 log.error("notify_dead_letter", channel=name, reason=exc.reason, attempts=attempts)
+                await self._release(d.dedup, "dead", now)
                 continue
             final = d.with_(state="failed", attempts=attempts, error=exc.reason)
             await self._store.update_deliveries([final])
@@ -373,12 +389,14 @@ class Dispatcher:
                 target=d.target,
                 falls_through_to=d.fallback[0][0] if d.fallback else None,
             )
-            await self._fall_through(d, now)
+            if not await self._release(d.dedup, exc.reason, now):
+                await self._fall_through(d, now)
 
-    async def unanswered(self, d: Delivery, reason: str) -> None:
+    async def unanswered(self, d: Delivery, reason: str, then: Sequence[Delivery] = ()) -> None:
         """A sent delivery the provider later reports as not delivered (a phone call
-        nobody answered): ``failed`` with ``reason``, and the contact's next method
-        gets a delivery. The channel is not broken: the person did not answer."""
+        nobody answered): ``failed`` with ``reason``, and the methods waiting for it
+        (``then``, the rows that ever waited for it) go now, else the contact's next
+        method gets a delivery. The channel is not broken: the person did not answer."""
         now = self._clock.now().timestamp()
         await self._store.update_deliveries([d.with_(state="failed", error=reason)])
         self._metrics.notifications.labels(d.channel, self._kind(d.channel), "unanswered").inc()
@@ -389,7 +407,63 @@ class Dispatcher:
             target=d.target,
             falls_through_to=d.fallback[0][0] if d.fallback else None,
         )
-        await self._fall_through(d, now)
+        if not await self._release(d.dedup, reason, now) and not then:
+            await self._fall_through(d, now)
+
+    # -- methods waiting for a call (sentinel.notify.waiting) ----------------
+
+    def _waiting(self, call: str | None = None, firing: str | None = None) -> _Waiting:
+        """Waiting rows: those waiting for the row ``call``, or about ``firing``."""
+        return [
+            (lane, d)
+            for lane in self._lanes.values()
+            for d in waiting(lane.items, call=call, firing=firing)
+        ]
+
+    def _apply(self, found: _Waiting, verdict: Verdict, now: float) -> list[Delivery]:
+        """Act on ``after_call``'s verdict in the lanes; returns the rows to write."""
+        out: list[Delivery] = []
+        for lane, d in found:
+            if verdict.action == "drop":
+                out.append(d.with_(state="skipped"))
+                self._remove(lane, [d])
+                continue
+            if verdict.action == "send":
+                new = d.with_(state="pending", next_at=now)
+            else:
+                new = d.with_(next_at=d.next_at if verdict.until is None else verdict.until)
+            self._replace(lane, d, new)
+            lane.wake.set()
+            out.append(new)
+        return out
+
+    def _await_call(self, call: str, placed_at: float, window: float) -> list[Delivery]:
+        """The call ``call`` was placed: its waiting methods go at the end of its window
+        unless its outcome comes first. Returns them, to be written with the call's row."""
+        verdict = after_call(Call(placed_at=placed_at), False, placed_at, window)
+        return self._apply(self._waiting(call=call), verdict, placed_at)
+
+    async def _release(self, call: str, reason: str, now: float) -> bool:
+        """The call ``call`` failed (``reason``): what waits for it goes now. False when
+        nothing waited."""
+        found = self._waiting(call=call)
+        if not found:
+            return False
+        verdict = after_call(Call(failed=reason), False, now, 0.0)
+        await self._store.update_deliveries(self._apply(found, verdict, now))
+        log.info("notify_call_failed_next", reason=reason, released=len(found))
+        return True
+
+    async def drop_waiting(self, firing: str) -> None:
+        """The alert of this firing was acknowledged or resolved: what waits for a call
+        about it is never sent (``skipped``)."""
+        found = self._waiting(firing=firing)
+        if found:
+            now = self._clock.now().timestamp()
+            await self._store.update_deliveries(
+                self._apply(found, after_call(None, True, now, 0), now)
+            )
+            log.info("notify_waiting_skipped", skipped=len(found))
 
     def _kind(self, channel: str) -> str:
         lane = self._lanes.get(channel)

@@ -15,15 +15,13 @@ carries ``Message-ID: <sentinel.<hash of firing and address>@<sender's domain>>`
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
-
-import aiohttp
 
 from sentinel.config.models import EmailChannel
 from sentinel.notify.base import DeliveryError, Notice, Sent
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.http import (
-    DEFAULT_TIMEOUT,
     HttpNotifier,
     Reply,
     parse_reset,
@@ -31,7 +29,6 @@ from sentinel.notify.http import (
     refusal,
     short,
 )
-from sentinel.notify.render import Renderer
 
 MAX_RECIPIENTS = 1000
 PERMANENT = {400: "bad_request", 401: "auth", 403: "forbidden", 413: "too_large"}
@@ -89,17 +86,8 @@ class EmailNotifier(HttpNotifier):
     min_interval = 0.1
     digest = True
 
-    def __init__(
-        self,
-        channel: EmailChannel,
-        *,
-        session: aiohttp.ClientSession,
-        renderer: Renderer,
-        now: Callable[[], float],
-        name: str = "email",
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> None:
-        super().__init__(session=session, renderer=renderer, now=now, name=name, timeout=timeout)
+    def __init__(self, channel: EmailChannel, deps: NotifierDeps, name: str = "email") -> None:
+        super().__init__(deps, name)
         self._key = channel.api_key.get_secret_value()
         self._url = (channel.api_url or "https://api.sendgrid.com").rstrip("/") + "/v3/mail/send"
         self._from = channel.from_

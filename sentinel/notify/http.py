@@ -27,9 +27,8 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from sentinel.notify.base import DeliveryError
-from sentinel.notify.render import Renderer
+from sentinel.notify.deps import NotifierDeps
 
-DEFAULT_TIMEOUT = 10.0  # seconds, for the whole request: connect, send, read
 REDACTED = "***"
 _WORD = re.compile(r"^[a-z0-9_]{1,64}$")
 
@@ -92,23 +91,17 @@ async def post(
 
 
 class HttpNotifier:
-    """What every provider notifier shares: the caller's session, the renderer, the
-    clock reading for rate-limit headers, and the per-request timeout."""
+    """What every provider notifier shares (:class:`NotifierDeps`): the caller's session,
+    the renderer, the clock reading for rate-limit headers, and the per-request timeout."""
 
-    def __init__(
-        self,
-        *,
-        session: aiohttp.ClientSession,
-        renderer: Renderer,
-        now: Callable[[], float],
-        name: str,
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> None:
+    def __init__(self, deps: NotifierDeps, name: str) -> None:
+        if deps.session is None:
+            raise TypeError(f"{type(self).__name__} posts over HTTP: it needs a session")
         self.name = name
-        self._session = session
-        self._renderer = renderer
-        self._now = now
-        self._timeout = timeout
+        self._session = deps.session
+        self._renderer = deps.renderer
+        self._now = deps.now
+        self._timeout = deps.timeout
 
     async def close(self) -> None:
         """Nothing to release: the session belongs to the caller."""

@@ -22,16 +22,13 @@ off) are permanent (docs/providers.md, "Mattermost").
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
-
-import aiohttp
 
 from sentinel.config.models import MattermostChannel
 from sentinel.notify.base import DeliveryError, Notice, Sent
 from sentinel.notify.chat import banner, clip, colour, facts, links
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.http import (
-    DEFAULT_TIMEOUT,
     HttpNotifier,
     Reply,
     post,
@@ -96,16 +93,9 @@ class MattermostNotifier(HttpNotifier):
     digest = True
 
     def __init__(
-        self,
-        channel: MattermostChannel,
-        *,
-        session: aiohttp.ClientSession,
-        renderer: Renderer,
-        now: Callable[[], float],
-        name: str = "mattermost",
-        timeout: float = DEFAULT_TIMEOUT,
+        self, channel: MattermostChannel, deps: NotifierDeps, name: str = "mattermost"
     ) -> None:
-        super().__init__(session=session, renderer=renderer, now=now, name=name, timeout=timeout)
+        super().__init__(deps, name)
         self._url = channel.webhook_url.get_secret_value()
         self._channel = channel.channel
         self._username = channel.username

@@ -17,14 +17,11 @@ decodes.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
-
-import aiohttp
 
 from sentinel.config.models import NtfyChannel
 from sentinel.notify.base import Notice, Sent
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.http import (
-    DEFAULT_TIMEOUT,
     HttpNotifier,
     Reply,
     post,
@@ -32,7 +29,6 @@ from sentinel.notify.http import (
     retry_after_header,
     short,
 )
-from sentinel.notify.render import Renderer
 
 MESSAGE_LIMIT = 4096  # bytes
 TITLE_LIMIT = 250  # characters: a phone shows one or two lines of it
@@ -84,17 +80,8 @@ class NtfyNotifier(HttpNotifier):
     min_interval = 0.5  # ntfy.sh refills a visitor's burst of 60 at one message every 5 s
     digest = True
 
-    def __init__(
-        self,
-        channel: NtfyChannel,
-        *,
-        session: aiohttp.ClientSession,
-        renderer: Renderer,
-        now: Callable[[], float],
-        name: str = "ntfy",
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> None:
-        super().__init__(session=session, renderer=renderer, now=now, name=name, timeout=timeout)
+    def __init__(self, channel: NtfyChannel, deps: NotifierDeps, name: str = "ntfy") -> None:
+        super().__init__(deps, name)
         self._url = channel.url.get_secret_value()
         self._auth: str | None = None
         secrets = [self._url.rsplit("/", 1)[-1]]

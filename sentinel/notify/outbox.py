@@ -6,10 +6,13 @@ replaying a step), and its ``state`` says what is left to do:
 
     pending  waiting for its turn, or for ``next_at`` after a failed attempt
     held     part of a storm: sent with the others of its address as one digest
+    waiting  a contact's method listed after ``voice``: goes when the call fails, or at
+             ``next_at`` (:mod:`sentinel.notify.waiting`); its dedup key names the call's row
     sent     the provider accepted it
     failed   a permanent error (bad token, unknown number); ``fallback`` went on
     dead     still undelivered after ``notifications.max_age``
     merged   sent inside a digest
+    skipped  waited for a call, and the alert was acknowledged (or resolved) first
 
 Rows are never deleted on send: the status page, incidents and reports read them.
 """
@@ -22,8 +25,9 @@ from typing import Any, Literal
 
 from sentinel.notify.base import Notice
 
-State = Literal["pending", "held", "sent", "failed", "dead", "merged"]
-OPEN: tuple[State, ...] = ("pending", "held")
+State = Literal["pending", "held", "waiting", "sent", "failed", "dead", "merged", "skipped"]
+OPEN: tuple[State, ...] = ("pending", "held", "waiting")
+THEN = "|then:"  # in a waiting row's dedup key: <the call's row's key>|then:<channel>:<address>
 Route = tuple[str, str | None]  # (channel name, address or None for the channel's own)
 
 
@@ -52,8 +56,20 @@ class Delivery:
         alert = self.notice.alert
         return (alert.firing if alert else self.fingerprint, self.channel, self.address or "")
 
+    @property
+    def waits_for(self) -> str | None:
+        """The dedup key of the call this row waits for, if it is a waiting row's."""
+        leader, sep, _ = self.dedup.rpartition(THEN)
+        return leader if sep else None
+
     def with_(self, **changes: Any) -> Delivery:
         return replace(self, **changes)
+
+
+def then_key(leader: str, route: Route) -> str:
+    """The dedup key of a row that waits for the row ``leader`` (a phone call)."""
+    channel, address = route
+    return f"{leader}{THEN}{channel}:{address}"
 
 
 def encode_fallback(fallback: tuple[Route, ...]) -> str:

@@ -10,16 +10,13 @@ into the same incident.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
-
 from sentinel.config.models import PagerDutyChannel
 from sentinel.notify.base import AlertFacts, DeliveryError, Notice, Sent
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.http import (
-    DEFAULT_TIMEOUT,
     HttpNotifier,
     Reply,
     post,
@@ -27,7 +24,6 @@ from sentinel.notify.http import (
     transient,
     unexpected,
 )
-from sentinel.notify.render import Renderer
 
 SEVERITY = {"critical": "critical", "high": "error", "medium": "warning", "low": "info"}
 ACTION = {
@@ -57,16 +53,9 @@ class PagerDutyNotifier(HttpNotifier):
     digest = False  # every alert is its own incident: PagerDuty groups them itself
 
     def __init__(
-        self,
-        channel: PagerDutyChannel,
-        *,
-        session: aiohttp.ClientSession,
-        renderer: Renderer,
-        now: Callable[[], float],
-        name: str = "pagerduty",
-        timeout: float = DEFAULT_TIMEOUT,
+        self, channel: PagerDutyChannel, deps: NotifierDeps, name: str = "pagerduty"
     ) -> None:
-        super().__init__(session=session, renderer=renderer, now=now, name=name, timeout=timeout)
+        super().__init__(deps, name)
         self._key = channel.routing_key.get_secret_value()
         self._url = (channel.api_url or "https://events.pagerduty.com").rstrip("/") + "/v2/enqueue"
 

@@ -18,16 +18,13 @@ without posting the reply twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
-
-import aiohttp
 
 from sentinel.config.models import SlackChannel
 from sentinel.notify.base import AlertFacts, DeliveryError, Notice, Sent
 from sentinel.notify.chat import FOLLOW_UPS, banner, colour, facts
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.http import (
-    DEFAULT_TIMEOUT,
     HttpNotifier,
     Reply,
     parse_retry_after,
@@ -37,7 +34,6 @@ from sentinel.notify.http import (
     unexpected,
     word,
 )
-from sentinel.notify.render import Renderer
 
 RETRY_ERRORS = frozenset(
     {
@@ -139,17 +135,8 @@ class SlackNotifier(HttpNotifier):
     min_interval = 1.0  # Slack allows about one message a second per channel
     digest = True
 
-    def __init__(
-        self,
-        channel: SlackChannel,
-        *,
-        session: aiohttp.ClientSession,
-        renderer: Renderer,
-        now: Callable[[], float],
-        name: str = "slack",
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> None:
-        super().__init__(session=session, renderer=renderer, now=now, name=name, timeout=timeout)
+    def __init__(self, channel: SlackChannel, deps: NotifierDeps, name: str = "slack") -> None:
+        super().__init__(deps, name)
         self._token = channel.token.get_secret_value() if channel.token else None
         self._webhook = channel.webhook_url.get_secret_value() if channel.webhook_url else None
         self._channel = channel.channel

@@ -18,14 +18,11 @@ from __future__ import annotations
 import base64
 import re
 import unicodedata
-from collections.abc import Callable
-
-import aiohttp
 
 from sentinel.config.models import SmsChannel, VoiceChannel
 from sentinel.notify.base import DeliveryError, Notice, Sent
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.http import (
-    DEFAULT_TIMEOUT,
     HttpNotifier,
     Reply,
     post,
@@ -33,7 +30,6 @@ from sentinel.notify.http import (
     transient,
     unexpected,
 )
-from sentinel.notify.render import Renderer
 
 SEGMENT = 160
 # GSM 03.38 basic character set (ESC, 0x1B, left out: it only introduces the extension).
@@ -145,17 +141,8 @@ class SmsNotifier(HttpNotifier):
     min_interval = 1.0  # Twilio queues a long-code sender at about one message a second
     digest = True
 
-    def __init__(
-        self,
-        channel: SmsChannel,
-        *,
-        session: aiohttp.ClientSession,
-        renderer: Renderer,
-        now: Callable[[], float],
-        name: str = "sms",
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> None:
-        super().__init__(session=session, renderer=renderer, now=now, name=name, timeout=timeout)
+    def __init__(self, channel: SmsChannel, deps: NotifierDeps, name: str = "sms") -> None:
+        super().__init__(deps, name)
         self._url, self._auth, self._secrets = twilio_account(channel, "Messages")
         self._from = channel.from_
         self._to = list(dict.fromkeys(channel.to))

@@ -26,18 +26,16 @@ import hashlib
 import json
 import socket
 import ssl
-from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 
-import aiohttp
 import aiosmtplib
 
 from sentinel.config.models import SmtpChannel
 from sentinel.notify.base import DeliveryError, Notice, Sent
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.email import addressees, recipients
-from sentinel.notify.http import DEFAULT_TIMEOUT, short
-from sentinel.notify.render import Renderer
+from sentinel.notify.http import short
 
 PORTS = {"starttls": 587, "implicit": 465, "none": 25}
 THREADED = frozenset({"acknowledged", "resolved", "escalation", "repeat"})
@@ -88,21 +86,12 @@ class SmtpNotifier:
     min_interval = 0.1
     digest = True
 
-    def __init__(
-        self,
-        channel: SmtpChannel,
-        *,
-        session: aiohttp.ClientSession | None = None,
-        renderer: Renderer,
-        now: Callable[[], float],
-        name: str = "smtp",
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> None:
-        """``session`` is unused (SMTP is not HTTP); it is taken like every notifier's."""
+    def __init__(self, channel: SmtpChannel, deps: NotifierDeps, name: str = "smtp") -> None:
+        """``deps.session`` is unused (SMTP is not HTTP)."""
         self.name = name
-        self._renderer = renderer
-        self._now = now
-        self._timeout = timeout
+        self._renderer = deps.renderer
+        self._now = deps.now
+        self._timeout = deps.timeout
         self._host = channel.host
         self._tls = channel.tls
         self._port = channel.port or PORTS[channel.tls]

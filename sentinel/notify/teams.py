@@ -22,17 +22,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from typing import Any
 
-import aiohttp
 from yarl import URL
 
 from sentinel.config.models import TeamsChannel
 from sentinel.notify.base import Notice, Sent
 from sentinel.notify.chat import banner, clip, facts, links
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.http import (
-    DEFAULT_TIMEOUT,
     HttpNotifier,
     Reply,
     post,
@@ -153,17 +151,8 @@ class TeamsNotifier(HttpNotifier):
     min_interval = 1.0  # Teams throttles a channel's posts at a few a second
     digest = True
 
-    def __init__(
-        self,
-        channel: TeamsChannel,
-        *,
-        session: aiohttp.ClientSession,
-        renderer: Renderer,
-        now: Callable[[], float],
-        name: str = "teams",
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> None:
-        super().__init__(session=session, renderer=renderer, now=now, name=name, timeout=timeout)
+    def __init__(self, channel: TeamsChannel, deps: NotifierDeps, name: str = "teams") -> None:
+        super().__init__(deps, name)
         self._url = URL(channel.webhook_url.get_secret_value(), encoded=True)
 
     async def send(

@@ -21,16 +21,13 @@ gone or too old to edit is left alone and the reply still goes out.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
 from typing import Any
-
-import aiohttp
 
 from sentinel.config.models import TelegramChannel
 from sentinel.notify.base import DeliveryError, Notice, Sent
 from sentinel.notify.chat import banner  # the same headline as Slack's
-from sentinel.notify.http import DEFAULT_TIMEOUT, HttpNotifier, Reply, post, short, unexpected
-from sentinel.notify.render import Renderer
+from sentinel.notify.deps import NotifierDeps
+from sentinel.notify.http import HttpNotifier, Reply, post, short, unexpected
 
 TEXT_LIMIT = 4096  # characters of the message after its HTML is parsed
 THREADED = frozenset({"acknowledged", "resolved", "escalation", "repeat"})
@@ -63,16 +60,9 @@ class TelegramNotifier(HttpNotifier):
     digest = True
 
     def __init__(
-        self,
-        channel: TelegramChannel,
-        *,
-        session: aiohttp.ClientSession,
-        renderer: Renderer,
-        now: Callable[[], float],
-        name: str = "telegram",
-        timeout: float = DEFAULT_TIMEOUT,
+        self, channel: TelegramChannel, deps: NotifierDeps, name: str = "telegram"
     ) -> None:
-        super().__init__(session=session, renderer=renderer, now=now, name=name, timeout=timeout)
+        super().__init__(deps, name)
         self._token = channel.token.get_secret_value()
         # the whole token and its secret half (the part before ":" is the bot's public id)
         self._secrets = (self._token, self._token.partition(":")[2])

@@ -19,21 +19,22 @@ sooner is a retryable ``rate_limited`` with the wait as its Retry-After.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from xml.sax.saxutils import escape, quoteattr
-
-import aiohttp
 
 from sentinel.config.models import VoiceChannel
 from sentinel.notify.acklink import split_ack_url, voice_path
 from sentinel.notify.base import DeliveryError, Notice, Sent
-from sentinel.notify.http import DEFAULT_TIMEOUT, HttpNotifier, post
-from sentinel.notify.render import Renderer
+from sentinel.notify.deps import NotifierDeps
+from sentinel.notify.http import HttpNotifier, post
 from sentinel.notify.sms import twilio_account, twilio_check
 
 PROMPT = "Press 1 to acknowledge, 2 to escalate now."
 _CALLABLE = frozenset({"firing", "escalation", "repeat"})
 SPOKEN_MAX = 600  # characters of alert text read out; Twilio takes at most 4,000 of TwiML
+# Seconds an answered call may last: 600 characters read out (about 45 s), the prompt,
+# 10 s for a key, the prompt once more, and Twilio's status callback: with ``ring``, how
+# long methods listed after voice wait for an outcome (sentinel.notify.waiting).
+IN_CALL = 120.0
 
 
 def gather(action: str, text: str) -> str:
@@ -53,21 +54,13 @@ class VoiceNotifier(HttpNotifier):
     min_interval = 1.0  # Twilio's default CPS for outbound calls is one a second
     digest = False  # a call is about one alert: a keypress acknowledges that one
 
-    def __init__(
-        self,
-        channel: VoiceChannel,
-        *,
-        session: aiohttp.ClientSession,
-        renderer: Renderer,
-        now: Callable[[], float],
-        name: str = "voice",
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> None:
-        super().__init__(session=session, renderer=renderer, now=now, name=name, timeout=timeout)
+    def __init__(self, channel: VoiceChannel, deps: NotifierDeps, name: str = "voice") -> None:
+        super().__init__(deps, name)
         self._url, self._auth, self._secrets = twilio_account(channel, "Calls")
         self._from = channel.from_
         self._to = list(dict.fromkeys(channel.to))
         self._ring = channel.ring
+        self.answer_window = channel.ring + IN_CALL
         self._per_number = channel.per_number
         self._last: dict[str, float] = {}  # number -> when it was last called
 

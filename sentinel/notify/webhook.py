@@ -17,15 +17,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
 from typing import Any
-
-import aiohttp
 
 from sentinel.config.models import WebhookChannel
 from sentinel.notify.base import DeliveryError, Notice, Sent
-from sentinel.notify.http import DEFAULT_TIMEOUT, HttpNotifier, post, retry_after_header, transient
-from sentinel.notify.render import Renderer
+from sentinel.notify.deps import NotifierDeps
+from sentinel.notify.http import HttpNotifier, post, retry_after_header, transient
 
 VERSION = "1"
 
@@ -40,17 +37,8 @@ class WebhookNotifier(HttpNotifier):
     min_interval = 0.0
     digest = True
 
-    def __init__(
-        self,
-        channel: WebhookChannel,
-        *,
-        session: aiohttp.ClientSession,
-        renderer: Renderer,
-        now: Callable[[], float],
-        name: str = "webhook",
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> None:
-        super().__init__(session=session, renderer=renderer, now=now, name=name, timeout=timeout)
+    def __init__(self, channel: WebhookChannel, deps: NotifierDeps, name: str = "webhook") -> None:
+        super().__init__(deps, name)
         self._url = channel.url.get_secret_value()
         self._secret = channel.secret.get_secret_value() if channel.secret else None
         self._headers = dict(channel.headers)

@@ -49,7 +49,7 @@ P95_MAX_ROWS = 200_000  # durations kept at most, per check (evenly thinned)
 INCIDENT_PAGE = 500
 SEVERITIES = ("critical", "high", "medium", "low")
 OUTCOMES = ("sent", "failed", "dead", "pending")
-_OUTCOME_OF_STATE = {"merged": "sent", "held": "pending"}
+_OUTCOME_OF_STATE = {"merged": "sent", "held": "pending", "waiting": "pending"}
 _GOLDEN = (math.sqrt(5) - 1) / 2  # spreads sample windows over the times of day
 WORST = 5
 

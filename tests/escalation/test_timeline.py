@@ -4,7 +4,6 @@ fake time; only the real HTTP and SQLite I/O of each step is waited for."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,11 +19,13 @@ from sentinel.escalation.escalator import Escalator, Live
 from sentinel.metrics import Metrics
 from sentinel.notify import build_notifier
 from sentinel.notify.base import AlertFacts, Notice
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.render import Renderer
 from sentinel.probes.results import LatestResults
 from sentinel.store.sqlite import SqliteStore
 from tests.notify.fakes import Fault, PagerDuty, SendGrid, SlackApi, Twilio
+from tests.polling import settle as settled
 
 SID, AUTH, SLACK, SG, PD_KEY = (
     "AC" + "1" * 32,
@@ -147,7 +148,9 @@ async def world(start: datetime) -> AsyncIterator[World]:
         notifiers = {
             name: (
                 ch.type,
-                build_notifier(name, ch, session, renderer, lambda: clock.now().timestamp()),
+                build_notifier(
+                    name, ch, NotifierDeps(session, renderer, lambda: clock.now().timestamp())
+                ),
             )
             for name, ch in cfg.channels.items()
         }
@@ -173,12 +176,8 @@ def facts(severity: str = "critical", fp: str = "f" * 20, since: float | None = 
 
 async def settle(w: World) -> None:
     """Wait (real time, bounded) for due sends' HTTP and SQLite I/O, then log them."""
-    for _ in range(3000):
-        if w.dispatcher.idle():
-            w.collect()
-            return
-        await asyncio.sleep(0.001)
-    raise AssertionError("dispatcher did not settle")
+    await settled(w.dispatcher)
+    w.collect()
 
 
 def snapshot(w: World) -> dict[str, int]:

@@ -588,11 +588,15 @@ class Reset(Fault):
 
 
 class _Echo(web.Response):
-    """An error page that repeats the request: its headers and its body."""
+    """An error page that repeats the request: its path and query, headers and body."""
 
     async def prepare(self, request: web.BaseRequest) -> Any:
         body = await request.read()
-        echoed = {"error": "internal error", "headers": dict(request.headers)}
+        echoed = {
+            "error": "internal error",
+            "url": request.path_qs,  # a URL that carries a credential comes back too
+            "headers": dict(request.headers),
+        }
         self.text = json.dumps(echoed) + "\n" + body.decode(errors="replace")
         return await super().prepare(request)
 

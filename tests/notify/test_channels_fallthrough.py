@@ -15,6 +15,7 @@ from sentinel.clock import FakeClock
 from sentinel.config.models import Notifications, NtfyChannel, SmtpChannel, TelegramChannel
 from sentinel.metrics import Metrics
 from sentinel.notify.base import Notifier
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.ntfy import NtfyNotifier
 from sentinel.notify.outbox import Delivery
@@ -75,7 +76,7 @@ async def test_smtp_unknown_mailbox_falls_through(store: SqliteStore) -> None:
             {"type": "smtp", "host": "127.0.0.1", "port": smtp.port, "tls": "none",
              "from": "s@example.com"}
         )  # fmt: skip
-        mail = SmtpNotifier(channel, renderer=Renderer(), now=lambda: 0.0)
+        mail = SmtpNotifier(channel, NotifierDeps(None, Renderer(), lambda: 0.0))
         backup = Scripted(clock)
         d, metrics = await dispatcher(store, clock, "smtp", mail, backup)
         await put(d, store, clock, [row(clock, address="nobody@example.com")])
@@ -97,7 +98,7 @@ async def test_telegram_thread_and_rate_limit_through_the_dispatcher(
     clock = FakeClock()
     async with TelegramBot(TG) as bot:
         channel = TelegramChannel(type="telegram", token=TG, chat_id=-100123, api_url=bot.url)
-        tg = TelegramNotifier(channel, session=http, renderer=Renderer(), now=lambda: 0.0)
+        tg = TelegramNotifier(channel, NotifierDeps(http, Renderer(), lambda: 0.0))
         d, _ = await dispatcher(store, clock, "telegram", tg, Scripted(clock))
         bot.inject(Fault(429, {"ok": False, "error_code": 429, "parameters": {"retry_after": 7}}))
         await put(d, store, clock, [row(clock)])
@@ -118,7 +119,7 @@ async def test_ntfy_bad_token_falls_through(
     clock = FakeClock()
     async with Ntfy("topic1", token="tk_right") as server:
         channel = NtfyChannel(type="ntfy", url=f"{server.url}/topic1", token="tk_wrong")
-        push = NtfyNotifier(channel, session=http, renderer=Renderer(), now=lambda: 0.0)
+        push = NtfyNotifier(channel, NotifierDeps(http, Renderer(), lambda: 0.0))
         backup = Scripted(clock)
         d, _ = await dispatcher(store, clock, "ntfy", push, backup)
         await put(d, store, clock, [row(clock)])

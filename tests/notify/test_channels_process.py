@@ -9,7 +9,6 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -24,6 +23,7 @@ from sentinel.config import load_config
 from tests.conftest import free_port
 from tests.notify.fakes import Fault, Ntfy, TelegramBot, telegram_html
 from tests.notify.smtp_server import SmtpServer
+from tests.polling import eventually
 
 API_TOKEN = "api-token-chA-0123456789"
 SMTP_USER = "alerts@example.com"
@@ -74,14 +74,6 @@ ENV = {
     "NTFY_TOPIC": TOPIC,
     "TELEGRAM_TOKEN": TG_TOKEN,
 }
-
-
-async def eventually(predicate: Callable[[], bool], seconds: float = 20.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import pytest
 from sentinel.clock import FakeClock
 from sentinel.config.models import DiscordChannel, MattermostChannel, TeamsChannel
 from sentinel.notify.base import DeliveryError, Notifier, Sent
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.discord import DiscordNotifier
 from sentinel.notify.mattermost import MattermostNotifier
 from sentinel.notify.outbox import Delivery
@@ -47,17 +48,17 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 def discord(session: aiohttp.ClientSession, url: str, **extra: str) -> DiscordNotifier:
     channel = DiscordChannel(type="discord", webhook_url=url, **extra)
-    return DiscordNotifier(channel, session=session, renderer=Renderer(), now=now)
+    return DiscordNotifier(channel, NotifierDeps(session, Renderer(), now))
 
 
 def teams(session: aiohttp.ClientSession, url: str) -> TeamsNotifier:
     channel = TeamsChannel(type="teams", webhook_url=url)
-    return TeamsNotifier(channel, session=session, renderer=Renderer(), now=now)
+    return TeamsNotifier(channel, NotifierDeps(session, Renderer(), now))
 
 
 def mattermost(session: aiohttp.ClientSession, url: str, **extra: str) -> MattermostNotifier:
     channel = MattermostChannel(type="mattermost", webhook_url=url, **extra)
-    return MattermostNotifier(channel, session=session, renderer=Renderer(), now=now)
+    return MattermostNotifier(channel, NotifierDeps(session, Renderer(), now))
 
 
 async def refused(n: Notifier, kind: str = "firing") -> DeliveryError:

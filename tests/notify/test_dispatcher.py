@@ -3,7 +3,6 @@ storms and restarts. The provider seam is a scripted notifier; the store is real
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
@@ -16,6 +15,7 @@ from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.outbox import Delivery
 from sentinel.probes.results import LatestResults
 from sentinel.store.sqlite import SqliteStore
+from tests.polling import settle
 
 
 @dataclass
@@ -72,15 +72,6 @@ async def make(
     d.configure({name: ("webhook", n) for name, n in lanes.items()}, options)
     await d.start()
     return d, metrics
-
-
-async def settle(d: Dispatcher) -> None:
-    """Wait (in real time, bounded) for the store I/O of due sends to finish."""
-    for _ in range(2000):
-        if d.idle():
-            return
-        await asyncio.sleep(0.001)
-    raise AssertionError("dispatcher did not settle")
 
 
 async def run(d: Dispatcher, clock: FakeClock, seconds: float, step: float = 0.25) -> None:

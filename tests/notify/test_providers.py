@@ -31,9 +31,10 @@ from sentinel.config.models import (
     VoiceChannel,
     WebhookChannel,
 )
-from sentinel.notify import build_notifier
+from sentinel.notify import PROVIDERS, build_notifier
 from sentinel.notify.base import DeliveryError, Notifier, Sent
 from sentinel.notify.console import ConsoleNotifier
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.discord import DiscordNotifier
 from sentinel.notify.email import EmailNotifier
 from sentinel.notify.mattermost import MattermostNotifier
@@ -111,7 +112,7 @@ def _slack(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
         channel = SlackChannel(
             type="slack", token=SLACK_TOKEN, channel="#ops", api_url=url + "/api/"
         )
-        return SlackNotifier(channel, session=session, renderer=renderer, now=now, timeout=timeout)
+        return SlackNotifier(channel, NotifierDeps(session, renderer, now, timeout))
 
     def bodies(status: int) -> Any:
         return {"ok": False, "error": "ratelimited"} if status == 429 else "<html>oops</html>"
@@ -123,7 +124,7 @@ def _slack_webhook(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
     def make(url: str, timeout: float) -> Notifier:
         hook = url + SlackWebhook.PATH + HOOK_PATH
         channel = SlackChannel(type="slack", webhook_url=hook)
-        return SlackNotifier(channel, session=session, renderer=renderer, now=now, timeout=timeout)
+        return SlackNotifier(channel, NotifierDeps(session, renderer, now, timeout))
 
     codes = {400: "invalid_payload", 403: "action_prohibited", 404: "channel_not_found"}
     codes |= {410: "channel_is_archived", 429: "rate_limited"}
@@ -135,9 +136,7 @@ def _slack_webhook(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
 def _pagerduty(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
     def make(url: str, timeout: float) -> Notifier:
         channel = PagerDutyChannel(type="pagerduty", routing_key=PD_KEY, api_url=url)
-        return PagerDutyNotifier(
-            channel, session=session, renderer=renderer, now=now, timeout=timeout
-        )
+        return PagerDutyNotifier(channel, NotifierDeps(session, renderer, now, timeout))
 
     def bodies(status: int) -> Any:
         if status == 400:
@@ -167,7 +166,7 @@ def _email(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
                 "api_url": url,
             }
         )
-        return EmailNotifier(channel, session=session, renderer=renderer, now=now, timeout=timeout)
+        return EmailNotifier(channel, NotifierDeps(session, renderer, now, timeout))
 
     def bodies(status: int) -> Any:
         return {"errors": [{"message": f"error {status}", "field": None, "help": None}]}
@@ -187,7 +186,7 @@ def _sms(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
                 "api_url": url,
             }
         )
-        return SmsNotifier(channel, session=session, renderer=renderer, now=now, timeout=timeout)
+        return SmsNotifier(channel, NotifierDeps(session, renderer, now, timeout))
 
     def bodies(status: int) -> Any:
         code = {400: 21211, 401: 20003, 429: 20429}.get(status, 20500)
@@ -204,9 +203,7 @@ def _webhook(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
             secret=HMAC_SECRET,
             headers={"Authorization": HEADER_SECRET},
         )
-        return WebhookNotifier(
-            channel, session=session, renderer=renderer, now=now, timeout=timeout
-        )
+        return WebhookNotifier(channel, NotifierDeps(session, renderer, now, timeout))
 
     secrets = [HOOK_TOKEN, HMAC_SECRET, HEADER_SECRET]
     return Case("webhook", Receiver(HMAC_SECRET), make, lambda s: f"error {s}", secrets)
@@ -218,7 +215,7 @@ def _webhook(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
 def _teams(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
     def make(url: str, timeout: float) -> Notifier:
         channel = TeamsChannel(type="teams", webhook_url=TeamsWorkflow.at(url, TEAMS_SIG))
-        return TeamsNotifier(channel, session=session, renderer=renderer, now=now, timeout=timeout)
+        return TeamsNotifier(channel, NotifierDeps(session, renderer, now, timeout))
 
     def bodies(status: int) -> Any:
         return {"error": {"code": "TooManyRequests" if status == 429 else "Failed", "message": "x"}}
@@ -230,9 +227,7 @@ def _discord(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
     def make(url: str, timeout: float) -> Notifier:
         hook = url + DiscordWebhook.PATH.format(id=DiscordWebhook.ID, token=DISCORD_TOKEN)
         channel = DiscordChannel(type="discord", webhook_url=hook)
-        return DiscordNotifier(
-            channel, session=session, renderer=renderer, now=now, timeout=timeout
-        )
+        return DiscordNotifier(channel, NotifierDeps(session, renderer, now, timeout))
 
     def bodies(status: int) -> Any:
         if status == 429:
@@ -245,9 +240,7 @@ def _discord(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
 def _mattermost(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
     def make(url: str, timeout: float) -> Notifier:
         channel = MattermostChannel(type="mattermost", webhook_url=f"{url}/hooks/{MM_KEY}")
-        return MattermostNotifier(
-            channel, session=session, renderer=renderer, now=now, timeout=timeout
-        )
+        return MattermostNotifier(channel, NotifierDeps(session, renderer, now, timeout))
 
     def bodies(status: int) -> Any:
         return {
@@ -271,7 +264,7 @@ def _voice(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
                 "api_url": url,
             }
         )
-        return VoiceNotifier(channel, session=session, renderer=renderer, now=now, timeout=timeout)
+        return VoiceNotifier(channel, NotifierDeps(session, renderer, now, timeout))
 
     def bodies(status: int) -> Any:
         code = {400: 21211, 401: 20003, 429: 20429}.get(status, 20500)
@@ -304,7 +297,7 @@ SECRETS += [TOPIC, NTFY_TOKEN, TG_TOKEN, TG_TOKEN.split(":")[1]]
 def _ntfy(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
     def make(url: str, timeout: float) -> Notifier:
         channel = NtfyChannel(type="ntfy", url=f"{url}/{TOPIC}", token=NTFY_TOKEN)
-        return NtfyNotifier(channel, session=session, renderer=renderer, now=now, timeout=timeout)
+        return NtfyNotifier(channel, NotifierDeps(session, renderer, now, timeout))
 
     def bodies(status: int) -> Any:
         return {"code": status * 100 + 1, "http": status, "error": f"error {status}"}
@@ -315,9 +308,7 @@ def _ntfy(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
 def _telegram(session: aiohttp.ClientSession, renderer: Renderer) -> Case:
     def make(url: str, timeout: float) -> Notifier:
         channel = TelegramChannel(type="telegram", token=TG_TOKEN, chat_id=-100123, api_url=url)
-        return TelegramNotifier(
-            channel, session=session, renderer=renderer, now=now, timeout=timeout
-        )
+        return TelegramNotifier(channel, NotifierDeps(session, renderer, now, timeout))
 
     def bodies(status: int) -> Any:
         body: dict[str, Any] = {"ok": False, "error_code": status, "description": f"E{status}"}
@@ -501,16 +492,16 @@ async def test_wrong_credentials_are_permanent(session: aiohttp.ClientSession) -
         c = SlackChannel(
             type="slack", token=SLACK_TOKEN, channel="#ops", api_url=slack.url + "/api/"
         )
-        error = await _failure(SlackNotifier(c, session=session, renderer=r, now=now))
+        error = await _failure(SlackNotifier(c, NotifierDeps(session, r, now)))
         assert (error.retry, error.reason) == (False, "auth")
         assert_no_secret(error)
     async with SlackWebhook("other-path") as hook:
         c = SlackChannel(type="slack", webhook_url=hook.url + SlackWebhook.PATH + HOOK_PATH)
-        error = await _failure(SlackNotifier(c, session=session, renderer=r, now=now))
+        error = await _failure(SlackNotifier(c, NotifierDeps(session, r, now)))
         assert (error.retry, error.reason) == (False, "not_found")
     async with PagerDuty() as pd:
         p = PagerDutyChannel(type="pagerduty", routing_key="too-short", api_url=pd.url)
-        error = await _failure(PagerDutyNotifier(p, session=session, renderer=r, now=now))
+        error = await _failure(PagerDutyNotifier(p, NotifierDeps(session, r, now)))
         assert (error.retry, error.reason) == (False, "bad_request")
         assert "routing_key" in error.detail
     async with SendGrid("SG.other") as sg:
@@ -523,7 +514,7 @@ async def test_wrong_credentials_are_permanent(session: aiohttp.ClientSession) -
                 "api_url": sg.url,
             }
         )
-        error = await _failure(EmailNotifier(e, session=session, renderer=r, now=now))
+        error = await _failure(EmailNotifier(e, NotifierDeps(session, r, now)))
         assert (error.retry, error.reason) == (False, "auth")
     async with Twilio(TW_SID, "other-token") as tw:
         s = SmsChannel.model_validate(
@@ -536,12 +527,12 @@ async def test_wrong_credentials_are_permanent(session: aiohttp.ClientSession) -
                 "api_url": tw.url,
             }
         )
-        error = await _failure(SmsNotifier(s, session=session, renderer=r, now=now))
+        error = await _failure(SmsNotifier(s, NotifierDeps(session, r, now)))
         assert (error.retry, error.reason) == (False, "auth")
         assert_no_secret(error)
     async with Receiver("other-secret") as rcv:
         w = WebhookChannel(type="webhook", url=f"{rcv.url}/hooks/{HOOK_TOKEN}", secret=HMAC_SECRET)
-        error = await _failure(WebhookNotifier(w, session=session, renderer=r, now=now))
+        error = await _failure(WebhookNotifier(w, NotifierDeps(session, r, now)))
         assert (error.retry, error.reason) == (False, "auth")
         assert_no_secret(error)
 
@@ -551,9 +542,7 @@ async def test_pagerduty_events(session: aiohttp.ClientSession) -> None:
     async with PagerDuty() as pd:
         n = PagerDutyNotifier(
             PagerDutyChannel(type="pagerduty", routing_key=PD_KEY, api_url=pd.url),
-            session=session,
-            renderer=Renderer(),
-            now=now,
+            NotifierDeps(session, Renderer(), now),
         )
         for kind in ("firing", "acknowledged", "resolved"):
             assert await n.send(notice(kind), None, None) == Sent(
@@ -590,7 +579,7 @@ async def test_email_mail(session: aiohttp.ClientSession) -> None:
                 "api_url": sg.url,
             }
         )
-        n = EmailNotifier(channel, session=session, renderer=Renderer(), now=now)
+        n = EmailNotifier(channel, NotifierDeps(session, Renderer(), now))
         sent = await n.send(notice(), None, None)
         assert sent.ref is not None
         assert sent.ref["message_id"]
@@ -606,7 +595,7 @@ async def test_email_mail(session: aiohttp.ClientSession) -> None:
         empty = EmailChannel.model_validate(
             {"type": "email", "api_key": SG_KEY, "from": "s@example.com", "api_url": sg.url}
         )
-        error = await _failure(EmailNotifier(empty, session=session, renderer=Renderer(), now=now))
+        error = await _failure(EmailNotifier(empty, NotifierDeps(session, Renderer(), now)))
         assert (error.retry, error.reason) == (False, "no_recipient")
 
 
@@ -622,7 +611,7 @@ async def test_sms_message(session: aiohttp.ClientSession) -> None:
                 "api_url": tw.url,
             }
         )
-        n = SmsNotifier(channel, session=session, renderer=Renderer(), now=now)
+        n = SmsNotifier(channel, NotifierDeps(session, Renderer(), now))
         sent = await n.send(notice(), "+447700900123", None)
         assert sent.ref is not None
         assert sent.ref["sid"].startswith("SM")
@@ -646,7 +635,7 @@ async def test_webhook_payload(session: aiohttp.ClientSession) -> None:
             secret=HMAC_SECRET,
             headers={"X-Team": "ops"},
         )
-        await WebhookNotifier(channel, session=session, renderer=Renderer(), now=now).send(
+        await WebhookNotifier(channel, NotifierDeps(session, Renderer(), now)).send(
             notice(), None, None
         )
         rec = rcv.accepted[0]
@@ -660,7 +649,9 @@ async def test_webhook_payload(session: aiohttp.ClientSession) -> None:
 async def test_console_writes_and_never_fails() -> None:
     """The console writes one block per notice and returns Sent even on a closed stream."""
     stream = io.StringIO()
-    console = ConsoleNotifier(ConsoleChannel(type="console"), renderer=Renderer(), stream=stream)
+    console = ConsoleNotifier(
+        ConsoleChannel(type="console"), NotifierDeps(None, Renderer(), lambda: 0.0), stream=stream
+    )
     await console.send(notice(), None, None)
     await console.send(notice("resolved"), "#ops", None)
     assert stream.getvalue().count("--- sentinel") == 2
@@ -672,8 +663,28 @@ async def test_console_writes_and_never_fails() -> None:
 async def test_build_notifier_sets_limits(session: aiohttp.ClientSession) -> None:
     """build_notifier gives each provider its rate limit and digest ability."""
     pd = build_notifier(
-        "pd", PagerDutyChannel(type="pagerduty", routing_key=PD_KEY), session, Renderer(), now
+        "pd",
+        PagerDutyChannel(type="pagerduty", routing_key=PD_KEY),
+        NotifierDeps(session, Renderer(), now),
     )
     assert (pd.min_interval, pd.digest) == (0.5, False)
-    console = build_notifier("c", ConsoleChannel(type="console"), session, Renderer(), now)
+    console = build_notifier(
+        "c", ConsoleChannel(type="console"), NotifierDeps(session, Renderer(), now)
+    )
     assert (console.min_interval, console.digest) == (0.0, True)
+
+
+# Channel types that are not a case above, and where their own suite is.
+OWN_SUITE = {
+    "smtp": "not HTTP: tests/notify/test_smtp.py runs the same rows against a local SMTP server",
+    "console": "no provider: it writes to a stream and never fails",
+}
+
+
+def test_every_provider_is_a_case() -> None:
+    """Every registered channel type runs this suite (Slack twice: bot token and webhook)
+    or names its own suite, and every case has its retry table and its 429 row."""
+    cases = {name.removesuffix("_webhook") for name in BUILDERS}
+    assert cases | set(OWN_SUITE) == set(PROVIDERS)
+    assert not cases & set(OWN_SUITE)
+    assert set(RETRY_TABLE) == set(BUILDERS) == set(RATE_LIMITS)

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from sentinel.config.models import NtfyChannel, TelegramChannel
 from sentinel.notify import build_notifier
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.ntfy import MESSAGE_LIMIT, NtfyNotifier, quoted
 from sentinel.notify.render import Renderer
 from sentinel.notify.telegram import TEXT_LIMIT, TelegramNotifier
@@ -31,11 +32,13 @@ __all__ = ["session"]
 async def test_build_notifier_sets_limits(session: aiohttp.ClientSession) -> None:
     """The registry builds both types with their rate limits."""
     tg = TelegramChannel(type="telegram", token=TG_TOKEN, chat_id="@ops_alerts")
-    built = build_notifier("tg", tg, session, Renderer(), now)
+    built = build_notifier("tg", tg, NotifierDeps(session, Renderer(), now))
     assert isinstance(built, TelegramNotifier)
     assert built.min_interval == 3.0
     ntfy = NtfyChannel(type="ntfy", url=f"https://ntfy.sh/{TOPIC}")
-    assert isinstance(build_notifier("n", ntfy, session, Renderer(), now), NtfyNotifier)
+    assert isinstance(
+        build_notifier("n", ntfy, NotifierDeps(session, Renderer(), now)), NtfyNotifier
+    )
 
 
 # -- ntfy ----------------------------------------------------------------------
@@ -47,7 +50,7 @@ async def test_ntfy_message(session: aiohttp.ClientSession) -> None:
         channel = NtfyChannel(
             type="ntfy", url=f"{server.url}/{TOPIC}", username="alerts", password="pw-secret"
         )
-        n = NtfyNotifier(channel, session=session, renderer=Renderer(), now=now)
+        n = NtfyNotifier(channel, NotifierDeps(session, Renderer(), now))
         sent = await n.send(notice(), None, None)
         assert sent.ref == {"id": server.messages[0]["id"]}
         first = server.messages[0]
@@ -76,7 +79,7 @@ async def test_ntfy_limits(session: aiohttp.ClientSession) -> None:
     title is RFC 2047 encoded; the fake refuses both when sent raw."""
     async with Ntfy(TOPIC) as server:
         channel = NtfyChannel(type="ntfy", url=f"{server.url}/{TOPIC}")
-        n = NtfyNotifier(channel, session=session, renderer=Renderer(), now=now)
+        n = NtfyNotifier(channel, NotifierDeps(session, Renderer(), now))
         long = alert(summary="Überlast " * 1000, rule="Überlast→")
         await n.send(notice(alert=long), None, None)
         body = server.accepted[-1].body
@@ -90,10 +93,10 @@ async def test_ntfy_limits(session: aiohttp.ClientSession) -> None:
         # Without the credentials a protected topic refuses: permanent, channel broken.
     async with Ntfy(TOPIC, token=NTFY_TOKEN) as server:
         bare = NtfyChannel(type="ntfy", url=f"{server.url}/{TOPIC}")
-        error = await _failure(NtfyNotifier(bare, session=session, renderer=Renderer(), now=now))
+        error = await _failure(NtfyNotifier(bare, NotifierDeps(session, Renderer(), now)))
         assert (error.retry, error.reason) == (False, "auth")
         wrong = NtfyChannel(type="ntfy", url=f"{server.url}/{TOPIC}", token="tk_wrong")
-        error = await _failure(NtfyNotifier(wrong, session=session, renderer=Renderer(), now=now))
+        error = await _failure(NtfyNotifier(wrong, NotifierDeps(session, Renderer(), now)))
         assert (error.retry, error.reason) == (False, "forbidden")
         assert "code 40301" in error.detail
 
@@ -111,7 +114,7 @@ def test_ntfy_config_is_checked() -> None:
 
 def _tg(session: aiohttp.ClientSession, url: str, chat: int | str = -100123) -> TelegramNotifier:
     channel = TelegramChannel(type="telegram", token=TG_TOKEN, chat_id=chat, api_url=url)
-    return TelegramNotifier(channel, session=session, renderer=Renderer(), now=now)
+    return TelegramNotifier(channel, NotifierDeps(session, Renderer(), now))
 
 
 async def test_telegram_message_is_escaped_html(session: aiohttp.ClientSession) -> None:
@@ -206,7 +209,7 @@ async def test_ntfy_long_unicode_title_is_one_header_line(
     a newline in an HTTP header), and decodes back to the subject."""
     async with Ntfy(TOPIC) as server:
         channel = NtfyChannel(type="ntfy", url=f"{server.url}/{TOPIC}")
-        n = NtfyNotifier(channel, session=session, renderer=Renderer(), now=now)
+        n = NtfyNotifier(channel, NotifierDeps(session, Renderer(), now))
         await n.send(notice(alert=alert(rule="Überlast→", check="x" * 120)), None, None)
         title = server.accepted[-1].headers["Title"]
         assert "\n" not in title

@@ -11,6 +11,7 @@ from pydantic import TypeAdapter
 
 from sentinel.config.models import Channel
 from sentinel.notify import NOTIFIERS, build_notifier
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.render import Renderer
 
 EXAMPLES: list[dict[str, object]] = [
@@ -62,7 +63,7 @@ def test_examples_cover_every_type() -> None:
 async def test_build_notifier(session: aiohttp.ClientSession, data: dict[str, object]) -> None:
     """build_notifier makes a notifier with a rate limit and a digest flag for each type."""
     channel = TypeAdapter(Channel).validate_python(data)
-    notifier = build_notifier("main", channel, session, Renderer(), now)
+    notifier = build_notifier("main", channel, NotifierDeps(session, Renderer(), now))
     assert notifier.min_interval >= 0
     assert isinstance(notifier.digest, bool)
     await notifier.close()
@@ -72,4 +73,4 @@ async def test_wrong_channel_for_factory(session: aiohttp.ClientSession) -> None
     """A factory handed another type's channel refuses it."""
     channel = TypeAdapter(Channel).validate_python({"type": "console"})
     with pytest.raises(TypeError):
-        NOTIFIERS["slack"]("x", channel, session, Renderer(), now, 10.0)
+        NOTIFIERS["slack"]("x", channel, NotifierDeps(session, Renderer(), now))

@@ -10,6 +10,7 @@ import pytest
 
 from sentinel.config.models import SlackChannel
 from sentinel.notify.base import DeliveryError, Sent
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.render import Renderer
 from sentinel.notify.slack import SlackNotifier
 from tests.notify.fakes import T0, Fault, SlackApi, SlackWebhook, alert, notice
@@ -31,7 +32,7 @@ async def slack() -> AsyncIterator[SlackApi]:
 async def notifier(slack: SlackApi) -> AsyncIterator[SlackNotifier]:
     channel = SlackChannel(type="slack", token=TOKEN, channel="#ops", api_url=slack.url + "/api")
     async with aiohttp.ClientSession() as session:
-        yield SlackNotifier(channel, session=session, renderer=Renderer(), now=now)
+        yield SlackNotifier(channel, NotifierDeps(session, Renderer(), now))
 
 
 def _text(payload: object) -> str:
@@ -203,7 +204,7 @@ async def test_webhook_mode_ignores_address_and_thread() -> None:
     """A webhook posts to its own channel, without threads, and answers no ref."""
     async with SlackWebhook("hookpath") as hook, aiohttp.ClientSession() as session:
         channel = SlackChannel(type="slack", webhook_url=hook.hook_url)
-        n = SlackNotifier(channel, session=session, renderer=Renderer(), now=now)
+        n = SlackNotifier(channel, NotifierDeps(session, Renderer(), now))
         assert (
             await n.send(notice("resolved"), "#elsewhere", {"channel": "C1", "ts": "1.2"}) == Sent()
         )

@@ -17,6 +17,7 @@ from sentinel.config.loader import ConfigError, parse_config
 from sentinel.config.models import SmtpChannel
 from sentinel.escalation.targets import resolve
 from sentinel.notify.base import DeliveryError, Sent
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.render import Renderer
 from sentinel.notify.smtp import SmtpNotifier
 from tests.conftest import free_port
@@ -63,7 +64,7 @@ def notifier(port: int, ca_file: str | None, timeout: float = 5.0, **changes: An
     }
     spec.update(changes)
     channel = SmtpChannel.model_validate(spec)
-    return SmtpNotifier(channel, renderer=Renderer(), now=now, timeout=timeout)
+    return SmtpNotifier(channel, NotifierDeps(None, Renderer(), now, timeout))
 
 
 async def failure(n: SmtpNotifier, address: str | None = None) -> DeliveryError:

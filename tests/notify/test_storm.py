@@ -31,6 +31,7 @@ from sentinel.escalation.escalator import Escalator, Live
 from sentinel.metrics import Metrics
 from sentinel.notify import build_notifier
 from sentinel.notify.base import AlertFacts, DeliveryError, Notice
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.outbox import Delivery
 from sentinel.notify.render import Renderer
@@ -154,7 +155,7 @@ async def hooked(store: SqliteStore) -> AsyncIterator[Hooked]:
         def now() -> float:
             return clock.now().timestamp()
 
-        hook = build_notifier("hook", cfg.channels["hook"], session, Renderer(), now)
+        hook = build_notifier("hook", cfg.channels["hook"], NotifierDeps(session, Renderer(), now))
         dispatcher.configure({"hook": ("webhook", hook)}, cfg.notifications)
         await dispatcher.start()
         esc = Escalator(cfg, store, dispatcher, clock, metrics)

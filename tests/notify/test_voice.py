@@ -14,6 +14,7 @@ from sentinel.config.models import VoiceChannel
 from sentinel.escalation import policy as pol
 from sentinel.notify.acklink import make_token
 from sentinel.notify.base import DeliveryError
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.render import Renderer
 from sentinel.notify.voice import VoiceNotifier, gather
 from sentinel.web.twilio_voice import outcome
@@ -34,7 +35,7 @@ def notifier(url: str, session: aiohttp.ClientSession, clock: list[float]) -> Vo
         {"type": "voice", "account_sid": SID, "auth_token": TOKEN, "from": "+15550001111",
          "api_url": url, "ring": "25s"}
     )  # fmt: skip
-    return VoiceNotifier(channel, session=session, renderer=Renderer(), now=lambda: clock[0])
+    return VoiceNotifier(channel, NotifierDeps(session, Renderer(), lambda: clock[0]))
 
 
 async def test_call_reads_the_alert_and_gathers_one_key(calls: TwilioCalls) -> None:

@@ -6,7 +6,6 @@ and the metrics and the status view (the dispatcher's lanes) show the backlog.""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pydantic import TypeAdapter
 from sentinel.clock import FakeClock
 from sentinel.config.models import Channel, Notifications
 from sentinel.metrics import Metrics
-from sentinel.notify import Renderer, build_notifier
+from sentinel.notify import NotifierDeps, Renderer, build_notifier
 from sentinel.notify.base import AlertFacts, Notice
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.notify.outbox import Delivery
@@ -36,6 +35,7 @@ from tests.notify.fakes import (
     SlackApi,
     Twilio,
 )
+from tests.polling import settle
 
 OUTAGE = 600.0  # seconds of fake-clock time
 INITIAL, CAP = 1.0, 60.0
@@ -122,7 +122,9 @@ async def rig(mode: str) -> AsyncIterator[Rig]:
         for name, spec in channel_specs(fakes).items():
             channel = CHANNELS.validate_python(spec)
             notifier = build_notifier(
-                name, channel, session, renderer, lambda: clock.now().timestamp(), timeout=TIMEOUT
+                name,
+                channel,
+                NotifierDeps(session, renderer, lambda: clock.now().timestamp(), TIMEOUT),
             )
             notifiers[name] = (channel.type, notifier)
         dispatcher.configure(notifiers, options)
@@ -132,15 +134,6 @@ async def rig(mode: str) -> AsyncIterator[Rig]:
         finally:
             await dispatcher.stop()
             await store.close()
-
-
-async def settle(d: Dispatcher) -> None:
-    """Let the real I/O of due sends finish (a timed-out attempt takes TIMEOUT)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + 30
-    while not d.idle():
-        assert loop.time() < end, "dispatcher did not settle"
-        await asyncio.sleep(0.002)
 
 
 async def run(r: Rig, seconds: float, step: float = 1.0) -> None:

@@ -1,6 +1,8 @@
 """No secret anywhere: a real sentinel process with a password in PostgreSQL DSNs, a token
-on every channel and in HTTP check headers, and providers whose error pages echo the
-request (headers and body). Afterwards no secret appears in its log, in any GET answer
+on every channel (the first five, and the seven of issue 18: voice, SMTP, Teams,
+Discord, Telegram, Mattermost, ntfy) and in HTTP check headers, and providers whose
+error pages echo the request (URL, headers and body; the SMTP server's replies
+repeat the login). Afterwards no secret appears in its log, in any GET answer
 (with and without the API token), in /metrics, on the status page, in what the
 providers received (beyond the credential each one requires), or in the SQLite file.
 
@@ -19,19 +21,29 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import trustme
 from aiohttp import web
+from twilio.request_validator import RequestValidator
 
 from tests.conftest import free_port
 from tests.notify.fakes import (
+    DiscordWebhook,
     Echo,
     Fake,
+    Fault,
+    MattermostHook,
+    Ntfy,
     PagerDuty,
     Receiver,
     Recorded,
     SendGrid,
     SlackApi,
+    TeamsWorkflow,
+    TelegramBot,
     Twilio,
+    TwilioCalls,
 )
+from tests.notify.smtp_server import SmtpServer
 from tests.reliability.harness import Sentinel, eventually
 from tests.services import POSTGRES_DSN
 
@@ -51,6 +63,18 @@ HOOK_SECRET = "hook-hmac-Z9x8c7v6b5"
 HOOK_AUTH = "hook-auth-A1s2d3f4g5"  # Authorization header of the webhook, from ${...}
 PHONE = "+15550100042"
 EMAIL = "oncall.person@example.com"
+# issue 18's channels
+VOICE_SID = "AC" + "7" * 32
+VOICE_TOKEN = "voice-auth-V5b6n7m8k9"
+VOICE_OLD_TOKEN = "voice-old-auth-J1h2g3f4"  # secondary_auth_token, during a rotation
+SMTP_USER = "smtp-user-U8i7o6p5"
+SMTP_PASSWORD = "smtp-pass-S1d2f3g4h5"
+TEAMS_SIG = "teams-sig-T6y5u4i3o2p1"
+DISCORD_TOKEN = "discord-hook-D9f8g7h6j5k4"
+TG_TOKEN = "777000111:AAtelegram-G1h2j3k4l5z6x7c8v9"
+MM_KEY = "mmhookkey0q9w8e7r6t5y4"
+NTFY_TOPIC = "ntfy-topic-N3m4b5v6c7"
+NTFY_TOKEN = "tk_ntfytoken0z1x2c3v4b5"
 
 SECRETS = {
     "api token": API_TOKEN,
@@ -67,8 +91,44 @@ SECRETS = {
     "sendgrid key": SENDGRID_KEY,
     "webhook secret": HOOK_SECRET,
     "webhook Authorization": HOOK_AUTH,
+    "voice auth token": VOICE_TOKEN,
+    "voice secondary auth token": VOICE_OLD_TOKEN,
+    "voice basic credential": base64.b64encode(f"{VOICE_SID}:{VOICE_TOKEN}".encode()).decode(),
+    "smtp username": SMTP_USER,
+    "smtp password": SMTP_PASSWORD,
+    "teams webhook sig": TEAMS_SIG,
+    "discord webhook token": DISCORD_TOKEN,
+    "telegram bot token": TG_TOKEN,
+    "telegram bot token's secret half": TG_TOKEN.split(":")[1],
+    "mattermost hook key": MM_KEY,
+    "ntfy topic": NTFY_TOPIC,
+    "ntfy token": NTFY_TOKEN,
 }
 CONTACTS = {"phone": PHONE, "email": EMAIL}
+# What each provider is sent, so what its error pages could repeat.
+OWN = {
+    "slack": ["slack token"],
+    "pagerduty": ["pagerduty routing key"],
+    "sms": ["twilio auth token", "twilio basic credential"],
+    "email": ["sendgrid key"],
+    "hook": ["webhook secret", "webhook Authorization"],
+    "voice": ["voice auth token", "voice basic credential"],
+    "teams": ["teams webhook sig"],
+    "discord": ["discord webhook token"],
+    "telegram": ["telegram bot token", "telegram bot token's secret half"],
+    "mattermost": ["mattermost hook key"],
+    "ntfy": ["ntfy topic", "ntfy token"],
+}
+
+
+def echo_json(provider: str) -> Fault:
+    """A 503 in every provider's JSON error shape at once, repeating the provider's own
+    credentials in the fields notifiers read a reason from (Telegram's description,
+    Twilio's message, ntfy's error, SendGrid's errors, ...)."""
+    text = " ".join(SECRETS[k] for k in OWN[provider])
+    body = {"ok": False, "error": text, "message": text, "description": text}
+    body |= {"detailed_error": text, "errors": [{"message": text, "field": text}]}
+    return Fault(503, body | {"code": 50001, "error_code": 503})
 
 
 def dsn(password: str, *, user: str = "postgres", port: int = 5432) -> str:
@@ -78,7 +138,9 @@ def dsn(password: str, *, user: str = "postgres", port: int = 5432) -> str:
     return f"postgresql://{user}:{password}@{host}:{port}/{db}"
 
 
-def config_text(port: int, db: Path, target: str, fakes: dict[str, Fake]) -> str:
+def config_text(
+    port: int, db: Path, target: str, fakes: dict[str, Fake], smtp: int, ca_file: Path
+) -> str:
     return f"""
 server:
   listen: "127.0.0.1:{port}"
@@ -120,11 +182,25 @@ channels:
            api_url: "{fakes["email"].url}"}}
   hook: {{type: webhook, url: "{fakes["hook"].url}/hooks/t", secret: "{HOOK_SECRET}",
           headers: {{Authorization: "Bearer ${{HOOK_AUTH}}"}}}}
+  voice: {{type: voice, account_sid: "{VOICE_SID}", auth_token: "{VOICE_TOKEN}",
+           secondary_auth_token: "{VOICE_OLD_TOKEN}", from: "+15550109998",
+           to: ["+15550100043"], per_number: 0s, api_url: "{fakes["voice"].url}"}}
+  smtp: {{type: smtp, host: 127.0.0.1, port: {smtp}, tls: starttls, username: "{SMTP_USER}",
+          password: "{SMTP_PASSWORD}", from: sentinel@example.com, to: [ops@example.com],
+          ca_file: "{ca_file}"}}
+  teams: {{type: teams, webhook_url: "{TeamsWorkflow.at(fakes["teams"].url, TEAMS_SIG)}"}}
+  discord: {{type: discord, webhook_url: "{fakes["discord"].url}/api/webhooks/{DiscordWebhook.ID}/{DISCORD_TOKEN}"}}
+  telegram: {{type: telegram, token: "{TG_TOKEN}", chat_id: -100123, api_url: "{fakes["telegram"].url}"}}
+  mattermost: {{type: mattermost, webhook_url: "{fakes["mattermost"].url}/hooks/{MM_KEY}"}}
+  ntfy: {{type: ntfy, url: "{fakes["ntfy"].url}/{NTFY_TOPIC}", token: "{NTFY_TOKEN}"}}
 escalation:
   critical:
-    - {{after: 0s, notify: [slack, pagerduty, hook, person]}}
+    - {{after: 0s, notify: [slack, pagerduty, hook, person, {", ".join(NEW)}]}}
 notifications: {{retry_initial: 100ms, retry_max: 300ms, storm: {{threshold: 1000}}}}
 """
+
+
+NEW = ("voice", "smtp", "teams", "discord", "telegram", "mattermost", "ntfy")
 
 
 @dataclass
@@ -135,6 +211,7 @@ class Surfaces:
     unauthenticated: dict[str, str] = field(default_factory=dict)  # path -> body
     authenticated: dict[str, str] = field(default_factory=dict)
     received: dict[str, list[Recorded]] = field(default_factory=dict)
+    mail: list[bytes] = field(default_factory=list)  # what the SMTP server accepted, raw
     sqlite: bytes = b""
 
 
@@ -191,6 +268,9 @@ async def collect(tmp: Path) -> Surfaces:
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     target = f"http://127.0.0.1:{runner.addresses[0][1]}"
     surfaces = Surfaces()
+    ca = trustme.CA()
+    ca_file = tmp / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
     try:
         async with (
             SlackApi(SLACK_TOKEN) as slack,
@@ -198,6 +278,13 @@ async def collect(tmp: Path) -> Surfaces:
             Twilio(TWILIO_SID, TWILIO_TOKEN) as sms,
             SendGrid(SENDGRID_KEY) as email,
             Receiver(HOOK_SECRET) as hook,
+            TwilioCalls(VOICE_SID, VOICE_TOKEN) as voice,
+            TeamsWorkflow(TEAMS_SIG) as teams,
+            DiscordWebhook(DISCORD_TOKEN) as discord,
+            TelegramBot(TG_TOKEN) as telegram,
+            MattermostHook(MM_KEY) as mattermost,
+            Ntfy(NTFY_TOPIC, token=NTFY_TOKEN) as ntfy,
+            SmtpServer(ca, users={SMTP_USER: SMTP_PASSWORD}) as smtp,
         ):
             fakes: dict[str, Fake] = {
                 "slack": slack,
@@ -205,13 +292,21 @@ async def collect(tmp: Path) -> Surfaces:
                 "sms": sms,
                 "email": email,
                 "hook": hook,
+                "voice": voice,
+                "teams": teams,
+                "discord": discord,
+                "telegram": telegram,
+                "mattermost": mattermost,
+                "ntfy": ntfy,
             }
-            for fake in fakes.values():  # errors that echo the request, then success
-                fake.inject(Echo(500), Echo(503))
+            for name, fake in fakes.items():  # errors that echo the request, then success
+                fake.inject(Echo(500), echo_json(name))
+            for command in ("MAIL", "RCPT"):  # replies that repeat the login
+                smtp.inject(command, f"451 4.3.0 try later, {SMTP_USER}:{SMTP_PASSWORD}")
             port = free_port()
             db = tmp / "state.db"
             config = tmp / "sentinel.yaml"
-            config.write_text(config_text(port, db, target, fakes))
+            config.write_text(config_text(port, db, target, fakes, smtp.port, ca_file))
             log = tmp / "sentinel.log"
             proc = Sentinel(config, log, env={"CHECK_KEY": CHECK_KEY, "HOOK_AUTH": HOOK_AUTH})
             await proc.start()
@@ -220,12 +315,16 @@ async def collect(tmp: Path) -> Surfaces:
                 # three failing checks (api, pg-wrong, pg-refused) reach every channel
                 try:
                     await eventually(
-                        lambda: all(len(f.accepted) >= 3 for f in fakes.values()),
+                        lambda: (
+                            all(len(f.accepted) >= 3 for f in fakes.values())
+                            and len(smtp.accepted) >= 3
+                        ),
                         seconds=60,
                         what="every channel paged for each failing check",
                     )
                 except AssertionError as exc:
                     counts = {n: (f.seen, len(f.accepted)) for n, f in fakes.items()}
+                    counts["smtp"] = (smtp.sessions, len(smtp.accepted))
                     tail = log.read_text(errors="replace")[-3000:]
                     raise AssertionError(f"{exc}: {counts}\n{tail}") from None
                 async with aiohttp.ClientSession() as http:
@@ -245,12 +344,14 @@ async def collect(tmp: Path) -> Surfaces:
                     url = str(rec.json["alert"]["ack_url"])
                     async with aiohttp.ClientSession() as http, http.get(url) as resp:
                         surfaces.unauthenticated["ack page"] = await resp.text()
+                surfaces.unauthenticated |= await twilio_callbacks(voice.accepted[0].form)
                 # a reload, so its log lines are in the log too
                 proc.signal(1)  # SIGHUP
                 await asyncio.sleep(1.0)
             finally:
                 assert await proc.stop() == 0
             surfaces.received = {name: list(f.accepted) for name, f in fakes.items()}
+            surfaces.mail = [r.message.as_bytes() for r in smtp.accepted]
             surfaces.log = log.read_text(errors="replace")
             surfaces.sqlite = b"".join(
                 p.read_bytes() for p in tmp.iterdir() if p.name.startswith("state.db")
@@ -258,6 +359,29 @@ async def collect(tmp: Path) -> Surfaces:
     finally:
         await runner.cleanup()
     return surfaces
+
+
+async def twilio_callbacks(call: dict[str, str]) -> dict[str, str]:
+    """Twilio's callbacks about the first call: a keypress signed with the old (secondary)
+    token, a status signed with a wrong token, and one signed right; their answers."""
+    status_url = call["StatusCallback"]
+    keypress_url = status_url.removesuffix("/status")
+    fields = {"CallSid": "CA1", "AccountSid": VOICE_SID, "To": call["To"], "From": call["From"]}
+    out = {}
+    for name, url, form, token in (
+        ("twilio keypress", keypress_url, {**fields, "Digits": "7"}, VOICE_OLD_TOKEN),
+        ("twilio forged status", status_url, {**fields, "CallStatus": "busy"}, "wrong-token"),
+        ("twilio status", status_url, {**fields, "CallStatus": "completed"}, VOICE_TOKEN),
+    ):
+        signature = RequestValidator(token).compute_signature(url, form)
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(url, data=form, headers={"X-Twilio-Signature": signature}) as resp,
+        ):
+            out[name] = f"{resp.status} {dict(resp.headers)}\n{await resp.text()}"
+    assert out["twilio forged status"].startswith("403"), out
+    assert out["twilio keypress"].startswith("200"), out
+    return out
 
 
 def _items(body: object) -> list[dict[str, str]]:
@@ -278,6 +402,12 @@ def test_the_scenario_exercised_the_failures(surfaces: Surfaces) -> None:
     """The providers' echoing errors were logged as retries and the failing checks'
     reasons reached the notifications: otherwise the other tests prove nothing."""
     assert surfaces.log.count("notify_retry_scheduled") >= 10
+    retried = {
+        json.loads(line).get("channel")
+        for line in surfaces.log.splitlines()
+        if "notify_retry_scheduled" in line and line.startswith("{")
+    }
+    assert set(REQUIRED) | {"smtp"} <= retried, retried
     assert "config_reloaded" in surfaces.log
     hook = [r.json for r in surfaces.received["hook"]]
     checks = {h["alert"]["check"] for h in hook}
@@ -293,7 +423,7 @@ def test_no_secret_in_get_answers_without_token(surfaces: Surfaces) -> None:
     found = {p: leaks(body) for p, body in surfaces.unauthenticated.items()}
     assert {p: names for p, names in found.items() if names} == {}
     assert all(
-        p == "ack page" or body.startswith(("200", "401", "403"))
+        p == "ack page" or body.startswith(("200", "204", "401", "403"))
         for p, body in surfaces.unauthenticated.items()
     )
 
@@ -327,33 +457,52 @@ def test_no_secret_in_metrics_or_status_page(surfaces: Surfaces) -> None:
         assert "<html" in answers["/"].lower()
 
 
-# The credential each provider requires, and where: not a leak there, a leak elsewhere.
-REQUIRED = {
-    "slack": ("header", "Authorization", "slack token"),
-    "pagerduty": ("json", "routing_key", "pagerduty routing key"),
-    "sms": ("header", "Authorization", "twilio basic credential"),
-    "email": ("header", "Authorization", "sendgrid key"),
-    "hook": ("header", "Authorization", "webhook Authorization"),
+# The credentials each provider requires, and where: not a leak there, a leak elsewhere
+# ("path": in the URL's path, as Telegram, Discord, Mattermost and ntfy take them; Teams'
+# sig is in the query string, which the fakes do not record).
+REQUIRED: dict[str, list[tuple[str, str, str]]] = {
+    "slack": [("header", "Authorization", "slack token")],
+    "pagerduty": [("json", "routing_key", "pagerduty routing key")],
+    "sms": [("header", "Authorization", "twilio basic credential")],
+    "email": [("header", "Authorization", "sendgrid key")],
+    "hook": [("header", "Authorization", "webhook Authorization")],
+    "voice": [("header", "Authorization", "voice basic credential")],
+    "teams": [],
+    "discord": [("path", "", "discord webhook token")],
+    "telegram": [("path", "", "telegram bot token")],
+    "mattermost": [("path", "", "mattermost hook key")],
+    "ntfy": [("path", "", "ntfy topic"), ("header", "Authorization", "ntfy token")],
 }
 
 
 def test_no_secret_in_notifications(surfaces: Surfaces) -> None:
-    """Each request carries its own provider's credential where the provider requires
-    it, and no other secret anywhere (the alert reasons of the failing checks came from
-    DSNs and headers with secrets)."""
+    """Each request carries its own provider's credentials where the provider requires
+    them, and no other secret anywhere: not in its headers, body or path (the alert
+    reasons of the failing checks came from DSNs and headers with secrets)."""
+    assert set(surfaces.received) == set(REQUIRED)
     for name, recs in surfaces.received.items():
-        where, field_name, own = REQUIRED[name]
         for rec in recs:
-            headers = dict(rec.headers)
-            body = rec.body
-            if where == "header":
-                assert SECRETS[own] in headers.pop(field_name, ""), name
-            else:
-                event = json.loads(body)
-                assert event.pop(field_name) == SECRETS[own]
-                body = json.dumps(event).encode()
-            text = json.dumps(headers).encode() + b"\n" + body
+            headers, body, path = dict(rec.headers), rec.body, rec.path
+            for where, field_name, own in REQUIRED[name]:
+                if where == "header":
+                    assert SECRETS[own] in headers.pop(field_name, ""), name
+                elif where == "path":
+                    assert SECRETS[own] in path, name
+                    path = path.replace(SECRETS[own], "")
+                else:
+                    event = json.loads(body)
+                    assert event.pop(field_name) == SECRETS[own]
+                    body = json.dumps(event).encode()
+            text = path.encode() + b"\n" + json.dumps(headers).encode() + b"\n" + body
             assert leaks(text) == [], (name, rec.path, leaks(text))
+
+
+def test_no_secret_in_mail(surfaces: Surfaces) -> None:
+    """The SMTP channel's messages (headers and both parts) carry no secret; its login
+    goes only in the AUTH exchange."""
+    assert len(surfaces.mail) >= 3
+    found = [leaks(raw) for raw in surfaces.mail]
+    assert [names for names in found if names] == []
 
 
 def test_no_secret_in_the_sqlite_file(surfaces: Surfaces) -> None:
