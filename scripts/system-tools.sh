@@ -2,7 +2,8 @@
 # The system tools the tests run that pip cannot install, from Debian's packages:
 #   promtool  (package prometheus)  the metrics, Prometheus-rule, Grafana and parity tests
 #   chromium  (package chromium)    the status page's browser test (or SENTINEL_CHROMIUM)
-#   prometheus-alertmanager (alertmanager, amtool)  the real-Alertmanager source test
+#   amtool    (package prometheus-alertmanager, with prometheus-alertmanager itself)
+#             the real-Alertmanager source test (tests/sources/test_real_alertmanager.py)
 # `make test` runs this first. When a tool is missing it installs the package with
 # apt-get as root, or stops at once with the exact command to run. With
 # SENTINEL_ALLOW_SKIP=1 (the developer accepts skipped tests) a missing tool that
@@ -13,8 +14,7 @@ chromium="${SENTINEL_CHROMIUM:-chromium}"
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v "$chromium" >/dev/null 2>&1 || missing+=(chromium)
-command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 \
-  || missing+=(prometheus-alertmanager)
+command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 command="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
