@@ -135,13 +135,10 @@ def add_source_routes(
             return limited
         name = request.match_info.get("name")
         named = find("events", name) if name is not None else None
-        if name is not None and named is None:
+        limits = [s.max_body for s in source.config.sources if s.type == "events"]
+        if (name is not None and named is None) or not limits:
             return refused("unknown", "unknown_source", 404, "no events source of that name")
-        limit = (
-            named.max_body
-            if named is not None
-            else max((s.max_body for s in source.config.sources if s.type == "events"), default=0)
-        )
+        limit = named.max_body if named is not None else max(limits)
         label = named.name if named is not None else "unknown"
         try:
             parsed = await _parse(events.parse, await read_body(request, limit))

@@ -20,8 +20,10 @@ BASIC = "Basic " + base64.b64encode(f"grafana:{GRAFANA_PASSWORD}".encode()).deco
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def config_text(tmp_path: Path, hook_url: str, *, listen: str = "127.0.0.1:0") -> str:
-    return f"""
+def config_text(
+    tmp_path: Path, hook_url: str, *, listen: str = "127.0.0.1:0", events: bool = True
+) -> str:
+    text = f"""
 server:
   listen: "{listen}"
   api_token: "{API_TOKEN}"
@@ -57,6 +59,11 @@ escalation:
     dba:
       - {{after: 0s, notify: [dba-hook]}}
 """
+    if not events:
+        text = text.replace(
+            f'  - name: sentry\n    type: events\n    routing_key: "{ROUTING_KEY}"\n', ""
+        )
+    return text
 
 
 async def start_daemon(path: Path) -> Daemon:

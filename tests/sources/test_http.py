@@ -308,3 +308,20 @@ async def test_inbound_alerts_survive_a_restart(tmp_path: Path, receiver: Receiv
     finally:
         await second.stop()
     assert [k for k, _ in kinds(receiver)].count("firing") == 2
+
+
+async def test_events_at_the_root_without_an_events_source_is_404(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """No events source configured: /v2/enqueue is 404 whatever the body (it was 413)."""
+    path = tmp_path / "sentinel.yaml"
+    path.write_text(config_text(tmp_path, f"{receiver.url}/hooks/main", events=False))
+    d = await start_daemon(path)
+    try:
+        assert [s.type for s in d.config.sources] == ["alertmanager", "grafana"]
+        host, port = d.listening[0]
+        async with aiohttp.ClientSession(f"http://{host}:{port}") as http:
+            await post(http, "/v2/enqueue", b"\x00", 404)
+            await post(http, "/api/v1/sources/events/sentry/v2/enqueue", {}, 404)
+    finally:
+        await d.stop()
