@@ -59,10 +59,17 @@ class External(Instance):
     runbook: str | None = None
     link: str | None = None
     starts_at: float | None = None
+    # Worked out once: the escalation tick asks every open alert for it (a hash each
+    # time was most of the tick's cost with hundreds open).
+    _fingerprint: str = field(default="", repr=False, compare=False)
+    _routing: dict[str, str] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._fingerprint = external_fingerprint(self.source, self.key)
 
     @property
     def fingerprint(self) -> str:
-        return external_fingerprint(self.source, self.key)
+        return self._fingerprint
 
     def pack(self) -> None:
         """Put what the store must keep into ``labels`` (see the module docstring)."""
@@ -75,7 +82,18 @@ class External(Instance):
         )
 
     def routing_labels(self) -> dict[str, str]:
-        """The labels silences, inhibition and notices see."""
+        """The labels silences, inhibition and notices see (kept: asked on every tick;
+        :meth:`classify_by` starts them again)."""
+        if self._routing is None:
+            self._routing = self._routing_labels()
+        return self._routing
+
+    def classify_by(self, source: Source) -> None:
+        """Severity, policy and added labels from the source's mapping and routes."""
+        self.severity, self.escalation, self.extra = classify(source, dict(self.own))
+        self._routing = None
+
+    def _routing_labels(self) -> dict[str, str]:
         return {
             "alertname": self.rule,
             "check": self.check,
@@ -143,7 +161,7 @@ class SourceBook:
             if found is None:
                 del self._alerts[fp]
             else:
-                alert.severity, alert.escalation, alert.extra = classify(found, dict(alert.own))
+                alert.classify_by(found)
         for name in list(self.last_spoke):
             if name not in self._sources:
                 del self.last_spoke[name]
@@ -179,7 +197,7 @@ class SourceBook:
                 summary=summary, description=description, runbook=runbook or None,
                 link=link or None, starts_at=float(start) if start else None,
             )  # fmt: skip
-            alert.severity, alert.escalation, alert.extra = classify(source, dict(alert.own))
+            alert.classify_by(source)
             self._alerts[alert.fingerprint] = alert
         return rest
 
