@@ -137,7 +137,7 @@ async def until(condition: Any, seconds: float) -> bool:
         if condition():
             return True
         await asyncio.sleep(0.01)
-    return condition()
+    return bool(condition())
 
 
 async def run(args: argparse.Namespace) -> dict[str, float]:
