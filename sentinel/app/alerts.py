@@ -115,10 +115,15 @@ class Alerts:
                     "escalation_failed", fingerprint=inst.fingerprint, error=type(exc).__name__
                 )
         elif t.event == "flapping" and self.quiet(inst) is None:
+            await self._flapping(inst)
+
+    async def _flapping(self, inst: Instance) -> None:
+        if isinstance(inst, External):
+            policy = inst.escalation
+        else:
             rule = self.rules.rule(inst.rule, inst.check)
-            await self.escalator.flapping(
-                self.facts(inst, self.oncall()), rule.escalation if rule is not None else None
-            )
+            policy = rule.escalation if rule is not None else None
+        await self.escalator.flapping(self.facts(inst, self.oncall()), policy)
 
     async def _persist(self, t: Transition) -> None:
         """Alert state goes to the store at each transition, so a restart resumes it."""
@@ -145,8 +150,8 @@ class Alerts:
         all in one store transaction and then acts on it, as :meth:`accept` does for
         one transition. Until it has saved, the new alerts are left out of :meth:`live`."""
         taken = self.book.take(source, batch, self.clock.now().timestamp())
-        for t in taken.transitions:
-            self._unsaved[t.instance.fingerprint] += 1
+        for fp in {t.instance.fingerprint for t in taken.transitions}:
+            self._unsaved[fp] += 1  # once each: _act_batch takes it off once
         return taken, self._act_batch(source, taken)
 
     async def _act_batch(self, source: str, taken: Taken) -> None:
@@ -171,6 +176,9 @@ class Alerts:
                 log.error("escalation_failed", fingerprint=fp, error=type(exc).__name__)
         for fp in taken.acknowledge:
             await self.escalator.acknowledge(fp, f"{source} (events)")
+        for t in taken.transitions:
+            if t.event == "flapping" and self.quiet(t.instance) is None:
+                await self._flapping(t.instance)
         if kept:
             self.on_firing()
 
@@ -214,10 +222,16 @@ class Alerts:
             live[inst.fingerprint] = Live(
                 facts=self.facts(inst, oncall),
                 quiet=quiet(inst),
-                flapping=(inst.rule, inst.check) in self.rules.flapping,
+                flapping=self.is_flapping(inst),
                 policy=policy,
             )
         return live
+
+    def is_flapping(self, inst: Instance) -> bool:
+        """A rule's alert flaps with its (rule, check); an inbound alert on its own."""
+        if isinstance(inst, External):
+            return inst.fingerprint in self.book.flapping
+        return (inst.rule, inst.check) in self.rules.flapping
 
     def oncall(self) -> str | None:
         """Who is on call now (the first schedule's), for the notices."""

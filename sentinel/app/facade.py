@@ -253,7 +253,7 @@ class Facade:
             alerts.labels(inst),
             alerts.severity(inst),
             alerts.quiet(inst, down, firing),
-            (inst.rule, inst.check) in self.parts.rules.flapping,
+            alerts.is_flapping(inst),
             self.parts.escalator.progress.get(inst.fingerprint),
         )
 

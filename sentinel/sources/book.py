@@ -14,7 +14,10 @@ of alerts.
   out;
 - a firing of an episode already resolved (its ``startsAt`` not after the resolve's
   ``endsAt``) is a late duplicate, kept out;
-- a source that stops sending resolves nothing: silence is not a recovery.
+- a source that stops sending resolves nothing: silence is not a recovery;
+- an alert that fires and resolves again and again (FLAP_START changes within
+  FLAP_WINDOW) is flapping: it pages nobody until it settles (one "flapping" notice
+  instead, as for rules).
 
 What the store keeps of an alert rides in its labels under ``__`` names (the key, the
 start, the text); :meth:`restore` reads them back, and the labels routing and notices
@@ -23,6 +26,7 @@ see leave them out.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +40,12 @@ from sentinel.rules.state import AlertState
 from sentinel.sources.inbound import Inbound, Labels
 
 TOMBSTONES = 100_000  # resolved episodes remembered (to keep late duplicates out), at most
+# Flapping: an alert that fires and resolves FLAP_START times (fires + resolves) within
+# FLAP_WINDOW is flapping: it pages nobody more (one "flapping" notice instead) until
+# fewer than FLAP_STOP changes fall within the window.
+FLAP_WINDOW = 3600.0
+FLAP_START = 6
+FLAP_STOP = 2
 K_KEY, K_START = "__source_key", "__starts_at"
 K_TEXT = ("__summary", "__description", "__runbook_url", "__link")
 
@@ -141,6 +151,8 @@ class SourceBook:
         self._resolved: dict[str, float] = {}  # fingerprint -> end of its last episode
         self.last_spoke: dict[str, float] = {}  # source -> unix time of its last request
         self._rules: dict[str, Rule] = {}
+        self._changes: dict[str, deque[float]] = {}  # fingerprint -> its recent fires/resolves
+        self.flapping: dict[str, External] = {}  # fingerprint -> the alert, while it flaps
 
     # -- AlertSource ----------------------------------------------------------
 
@@ -170,7 +182,19 @@ class SourceBook:
         return []
 
     def tick(self, now: datetime) -> list[Transition]:
-        return []  # nothing ends by itself: a source that goes quiet resolves nothing
+        """Only flapping settles with time; nothing else ends by itself (a source that
+        goes quiet resolves nothing)."""
+        at = now.timestamp()
+        out = []
+        for fp, alert in list(self.flapping.items()):
+            if self._recent(fp, at) < FLAP_STOP:
+                del self.flapping[fp]
+                out.append(Transition("settled", alert, alert.severity, at))
+        for fp in [
+            fp for fp, times in self._changes.items() if not times or times[-1] < at - FLAP_WINDOW
+        ]:
+            del self._changes[fp]
+        return out
 
     def rule(self, name: str, check: str) -> Rule | None:
         """A source's alerts share one rule-like default (severity, policy, labels)."""
@@ -266,6 +290,7 @@ class SourceBook:
         self._resolved.pop(fp, None)
         taken.transitions.append(Transition("firing", alert, severity, now))
         taken.count("fired")
+        self._changed(fp, alert, now, taken)
 
     def _resolve(
         self, fp: str, alert: External | None, inbound: Inbound, now: float, taken: Taken
@@ -286,6 +311,19 @@ class SourceBook:
         self._remember(fp, ended)
         taken.transitions.append(Transition("resolved", alert, alert.severity, now))
         taken.count("resolved")
+        self._changed(fp, alert, now, taken)
+
+    def _changed(self, fp: str, alert: External, now: float, taken: Taken) -> None:
+        """Count a fire or resolve; the one that makes it flap is announced."""
+        self._changes.setdefault(fp, deque(maxlen=FLAP_START)).append(now)
+        if fp in self.flapping:
+            self.flapping[fp] = alert  # the newest firing is the one shown
+        elif self._recent(fp, now) >= FLAP_START:
+            self.flapping[fp] = alert
+            taken.transitions.append(Transition("flapping", alert, alert.severity, now))
+
+    def _recent(self, fp: str, now: float) -> int:
+        return sum(1 for t in self._changes.get(fp, ()) if t > now - FLAP_WINDOW)
 
     def _remember(self, fp: str, ended: float) -> None:
         self._resolved[fp] = max(ended, self._resolved.pop(fp, ended))

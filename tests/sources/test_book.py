@@ -171,3 +171,27 @@ def test_a_removed_source_takes_its_alerts_away() -> None:
     b.take("prom", [firing()], T0)
     b.configure(Config())
     assert b.active() == []
+
+
+def test_an_alert_that_fires_and_resolves_again_and_again_flaps_then_settles() -> None:
+    """Three fire/resolve cycles within the hour: flapping (announced once); an hour
+    with fewer than two changes: settled."""
+    b = book()
+    events = []
+    for n in range(3):
+        start = T0 + n * 600
+        events += b.take("prom", [firing(starts=start)], start).transitions
+        events += b.take("prom", [resolved(starts=start, ends=start + 60)], start + 60).transitions
+    assert [t.event for t in events] == ["firing", "resolved"] * 2 + [
+        "firing",
+        "resolved",
+        "flapping",
+    ]
+    again = b.take("prom", [firing(starts=T0 + 2000)], T0 + 2000).transitions
+    assert [t.event for t in again] == ["firing"]  # no second announcement
+    (fp,) = b.flapping
+    assert fp == again[0].instance.fingerprint
+    assert b.tick(datetime.fromtimestamp(T0 + 2100, UTC)) == []
+    settled = b.tick(datetime.fromtimestamp(T0 + 2000 + 3600, UTC))
+    assert [t.event for t in settled] == ["settled"]
+    assert b.flapping == {}

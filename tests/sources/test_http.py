@@ -3,6 +3,7 @@ limits, malformed bodies, idempotent intake, resolves, Events v2, restarts."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 from collections.abc import AsyncIterator
@@ -325,3 +326,31 @@ async def test_events_at_the_root_without_an_events_source_is_404(
             await post(http, "/api/v1/sources/events/sentry/v2/enqueue", {}, 404)
     finally:
         await d.stop()
+
+
+async def test_a_flapping_inbound_alert_stops_paging(
+    http: aiohttp.ClientSession, receiver: Receiver
+) -> None:
+    """Fire and resolve three times: one flapping notice, and the fourth firing pages
+    nobody (as a flapping rule's alert)."""
+    for n in range(4):
+        group = fixture("alertmanager_firing.json")
+        group["alerts"] = group["alerts"][:1]
+        group["alerts"][0]["startsAt"] = f"2026-01-05T1{n}:00:00Z"
+        await post(http, AM, group, 200, **BEARER)
+        if n == 3:
+            break
+
+        def paged(n: int = n) -> bool:
+            return [k for k, _ in kinds(receiver)].count("firing") == n + 1
+
+        await eventually(paged)
+        gone = fixture("alertmanager_resolved.json")
+        gone["alerts"][0]["startsAt"] = f"2026-01-05T1{n}:00:00Z"
+        gone["alerts"][0]["endsAt"] = f"2026-01-05T1{n}:05:00Z"
+        await post(http, AM, gone, 200, **BEARER)
+    await eventually(lambda: "flapping" in [r.json["kind"] for r in receiver.accepted])
+    alerts = (await (await http.get("/api/v1/alerts")).json())["items"]
+    assert alerts[0]["flapping"] is True
+    await asyncio.sleep(1.5)  # an escalation tick or so: a page would have been sent
+    assert [k for k, _ in kinds(receiver)].count("firing") == 3
