@@ -112,6 +112,8 @@ async def test_alertmanager_group_pages_each_alert_once_and_resolves(
     assert left["source"] == "prom"
     assert left["labels"]["instance"] == "api-2:8080"
     assert sorted(k for k, _ in kinds(receiver)).count("firing") == 2
+    incidents = (await (await http.get("/api/v1/incidents")).json())["items"]
+    assert len(incidents) == 2  # one per alert, as for sentinel's own
     assert await metric(http, 'sentinel_source_alerts_total{outcome="repeated",source="prom"}') == 6
 
 
