@@ -2,6 +2,8 @@
 # The system tools the tests run that pip cannot install, from Debian's packages:
 #   promtool  (package prometheus)  the metrics, Prometheus-rule, Grafana and parity tests
 #   chromium  (package chromium)    the status page's browser test (or SENTINEL_CHROMIUM)
+#   amtool    (package prometheus-alertmanager, with prometheus-alertmanager itself)
+#             the real-Alertmanager source test (tests/sources/test_real_alertmanager.py)
 # `make test` runs this first. When a tool is missing it installs the package with
 # apt-get as root, or stops at once with the exact command to run. With
 # SENTINEL_ALLOW_SKIP=1 (the developer accepts skipped tests) a missing tool that
@@ -12,6 +14,7 @@ chromium="${SENTINEL_CHROMIUM:-chromium}"
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v "$chromium" >/dev/null 2>&1 || missing+=(chromium)
+command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 command="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
@@ -31,7 +34,7 @@ command -v apt-get >/dev/null 2>&1 || cannot "apt-get is not on PATH"
 echo "system-tools: installing ${missing[*]}"
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-for tool in promtool "$chromium"; do
+for tool in promtool "$chromium" amtool; do
   command -v "$tool" >/dev/null 2>&1 || {
     echo "system-tools: $tool is still missing after installing ${missing[*]}" >&2
     exit 1

@@ -143,6 +143,34 @@ class Metrics:
         )
         for outcome in ("ok", "failed", "skipped_unhealthy"):
             self.watchdog_pings.labels(outcome)
+        # Inbound alerts (sources:). ``source`` is a configured name, or "unknown".
+        self.source_requests = Counter(
+            "sentinel_source_requests",
+            "Requests taken from alert sources (authenticated and well-formed).",
+            ["source"],
+            registry=registry,
+        )
+        self.source_alerts = Counter(
+            "sentinel_source_alerts",
+            "Alerts received from sources, by what they changed: fired, resolved, "
+            "repeated (a duplicate or resent group), stale (out of order), acknowledged, "
+            "unknown.",
+            ["source", "outcome"],
+            registry=registry,
+        )
+        self.source_refusals = Counter(
+            "sentinel_source_refusals",
+            "Requests from sources refused, by reason: unknown_source, auth, malformed, "
+            "too_large, unavailable.",
+            ["source", "reason"],
+            registry=registry,
+        )
+        self.source_last_spoke = Gauge(
+            "sentinel_source_last_request_timestamp_seconds",
+            "When each source last sent a request that was taken (unix time).",
+            ["source"],
+            registry=registry,
+        )
         build = Gauge(
             "sentinel_build_info",
             "The running build; always 1.",

@@ -15,6 +15,9 @@ EXAMPLE_ENV = {
         "SENDGRID_API_KEY",
         "TWILIO_ACCOUNT_SID",
         "TWILIO_AUTH_TOKEN",
+        "ALERTMANAGER_TOKEN",
+        "GRAFANA_WEBHOOK_PASSWORD",
+        "SENTRY_ROUTING_KEY",
     )
 } | {  # addresses are parsed when the config loads: these hold a secret inside a valid URL
     "DATABASE_URL": "postgresql://sentinel:secret-database_url-value@db.internal:5432/app",

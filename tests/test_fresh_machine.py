@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "system-tools.sh"
 BASH = shutil.which("bash") or "/bin/bash"
 CHMOD = shutil.which("chmod") or "/bin/chmod"
-INSTALL = "apt-get update && apt-get install -y --no-install-recommends prometheus chromium"
+INSTALL = "apt-get update && apt-get install -y --no-install-recommends prometheus chromium prometheus-alertmanager"
 
 
 def executable(path: Path, body: str) -> None:
@@ -32,13 +32,13 @@ def executable(path: Path, body: str) -> None:
 
 def bin_dir(tmp_path: Path, *, uid: int, installs: bool = True) -> Path:
     """A PATH of stand-ins: ``id -u`` prints ``uid``; ``apt-get`` appends its arguments
-    to apt.log and, on ``install``, creates promtool and chromium when ``installs``."""
+    to apt.log and, on ``install``, creates promtool, chromium and amtool when ``installs``."""
     bin_ = tmp_path / "bin"
     bin_.mkdir()
     executable(bin_ / "id", f"echo {uid}\n")
     create = "".join(
         f"  printf '#!/bin/sh\\n' > {bin_}/{tool}; {CHMOD} +x {bin_}/{tool}\n"
-        for tool in ("promtool", "chromium")
+        for tool in ("promtool", "chromium", "amtool")
     )
     executable(
         bin_ / "apt-get",
@@ -68,6 +68,7 @@ def test_nothing_to_do_when_the_tools_are_there(tmp_path: Path) -> None:
     bin_ = bin_dir(tmp_path, uid=0)
     executable(bin_ / "promtool", "")
     executable(bin_ / "chromium", "")
+    executable(bin_ / "amtool", "")
     proc = run_script(bin_)
     assert (proc.returncode, proc.stderr) == (0, "")
     assert apt_calls(tmp_path) == []
@@ -80,15 +81,17 @@ def test_as_root_it_installs_the_missing_packages(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert apt_calls(tmp_path) == [
         "update -qq",
-        "install -y -qq --no-install-recommends prometheus chromium",
+        "install -y -qq --no-install-recommends prometheus chromium prometheus-alertmanager",
     ]
     assert (bin_ / "promtool").exists()
-    assert "installing prometheus chromium" in proc.stdout
+    assert (bin_ / "amtool").exists()
+    assert "installing prometheus chromium prometheus-alertmanager" in proc.stdout
 
 
 def test_only_the_missing_package_is_installed(tmp_path: Path) -> None:
     bin_ = bin_dir(tmp_path, uid=0)
     executable(bin_ / "promtool", "")
+    executable(bin_ / "amtool", "")
     assert run_script(bin_).returncode == 0
     assert apt_calls(tmp_path)[-1] == "install -y -qq --no-install-recommends chromium"
 
@@ -117,6 +120,7 @@ def test_an_install_that_brings_no_tool_fails(tmp_path: Path) -> None:
 def test_chromium_may_be_named_by_sentinel_chromium(tmp_path: Path) -> None:
     bin_ = bin_dir(tmp_path, uid=1000)
     executable(bin_ / "promtool", "")
+    executable(bin_ / "amtool", "")
     executable(tmp_path / "my-chrome", "")
     assert run_script(bin_, SENTINEL_CHROMIUM=str(tmp_path / "my-chrome")).returncode == 0
 

@@ -22,7 +22,7 @@ treated as saved: paging through a sick store beats staying silent.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import structlog
@@ -30,7 +30,7 @@ import structlog
 from sentinel.clock import Clock
 from sentinel.config import Config
 from sentinel.escalation.escalator import Escalator, Live
-from sentinel.escalation.facts import alert_facts
+from sentinel.escalation.facts import alert_facts, external_facts
 from sentinel.escalation.targets import who_is_on_call
 from sentinel.notify.acklink import make_token
 from sentinel.notify.base import AlertFacts
@@ -38,6 +38,8 @@ from sentinel.probes.results import Labels, LatestResults
 from sentinel.routing.quiet import alert_labels, why_quiet
 from sentinel.routing.silences import Silence
 from sentinel.rules.engine import Instance, RuleEngine, Transition
+from sentinel.sources.book import External, SourceBook, Taken
+from sentinel.sources.inbound import Inbound
 from sentinel.store import Store
 
 log = structlog.get_logger("sentinel.daemon")
@@ -78,10 +80,13 @@ class Alerts:
         self._unsaved: Counter[str] = Counter()  # fingerprint -> transitions not yet saved
         self._labels: dict[tuple[str, str, Labels], dict[str, str]] = {}
         self._facts: dict[str, tuple[tuple[Any, ...], AlertFacts]] = {}
+        self.book = SourceBook()  # inbound alerts (sources:), beside the rules'
+        rules.attach(self.book)
         self.configure(config)
 
     def configure(self, config: Config) -> None:
         self.config = config
+        self.book.configure(config)
         self.check_labels = {c.name: dict(c.labels) for c in config.checks}
         self._labels.clear()
         self._facts.clear()
@@ -110,10 +115,15 @@ class Alerts:
                     "escalation_failed", fingerprint=inst.fingerprint, error=type(exc).__name__
                 )
         elif t.event == "flapping" and self.quiet(inst) is None:
+            await self._flapping(inst)
+
+    async def _flapping(self, inst: Instance) -> None:
+        if isinstance(inst, External):
+            policy = inst.escalation
+        else:
             rule = self.rules.rule(inst.rule, inst.check)
-            await self.escalator.flapping(
-                self.facts(inst, self.oncall()), rule.escalation if rule is not None else None
-            )
+            policy = rule.escalation if rule is not None else None
+        await self.escalator.flapping(self.facts(inst, self.oncall()), policy)
 
     async def _persist(self, t: Transition) -> None:
         """Alert state goes to the store at each transition, so a restart resumes it."""
@@ -130,6 +140,47 @@ class Alerts:
             self._unsaved[fp] -= 1
             if self._unsaved[fp] <= 0:
                 del self._unsaved[fp]
+
+    # -- inbound alerts: decided at once, saved in one transaction, then acted on ----
+
+    def take(
+        self, source: str, batch: Sequence[Inbound]
+    ) -> tuple[Taken, Coroutine[Any, Any, None]]:
+        """What a source's batch changes (decided now), and the coroutine that saves it
+        all in one store transaction and then acts on it, as :meth:`accept` does for
+        one transition. Until it has saved, the new alerts are left out of :meth:`live`."""
+        taken = self.book.take(source, batch, self.clock.now().timestamp())
+        for fp in {t.instance.fingerprint for t in taken.transitions}:
+            self._unsaved[fp] += 1  # once each: _act_batch takes it off once
+        return taken, self._act_batch(source, taken)
+
+    async def _act_batch(self, source: str, taken: Taken) -> None:
+        saved = {t.instance.fingerprint: t.instance for t in taken.transitions}
+        kept = [t.instance for t in taken.transitions if t.event == "firing"]
+        kept += [a for a in taken.changed if a.fingerprint not in saved]
+        gone = [t.instance.fingerprint for t in taken.transitions if t.event == "resolved"]
+        try:
+            await self.store.save_alerts(kept, gone)
+        except Exception as exc:
+            log.error("alert_save_failed", source=source, error=type(exc).__name__)
+        finally:
+            for fp in saved:
+                self._unsaved[fp] -= 1
+                if self._unsaved[fp] <= 0:
+                    del self._unsaved[fp]
+        for fp in gone:
+            self._facts.pop(fp, None)
+            try:
+                await self.escalator.resolved(fp)
+            except Exception as exc:
+                log.error("escalation_failed", fingerprint=fp, error=type(exc).__name__)
+        for fp in taken.acknowledge:
+            await self.escalator.acknowledge(fp, f"{source} (events)")
+        for t in taken.transitions:
+            if t.event == "flapping" and self.quiet(t.instance) is None:
+                await self._flapping(t.instance)
+        if kept:
+            self.on_firing()
 
     def due_at(self, t: Transition) -> float | None:
         """When a pending alert's ``for`` has elapsed (unix time, just past the
@@ -163,14 +214,24 @@ class Alerts:
         oncall = self.oncall()
         live = {}
         for inst in firing:
-            rule = self.rules.rule(inst.rule, inst.check)
+            if isinstance(inst, External):
+                policy = inst.escalation
+            else:
+                rule = self.rules.rule(inst.rule, inst.check)
+                policy = rule.escalation if rule is not None else None
             live[inst.fingerprint] = Live(
                 facts=self.facts(inst, oncall),
                 quiet=quiet(inst),
-                flapping=(inst.rule, inst.check) in self.rules.flapping,
-                policy=rule.escalation if rule is not None else None,
+                flapping=self.is_flapping(inst),
+                policy=policy,
             )
         return live
+
+    def is_flapping(self, inst: Instance) -> bool:
+        """A rule's alert flaps with its (rule, check); an inbound alert on its own."""
+        if isinstance(inst, External):
+            return inst.fingerprint in self.book.flapping
+        return (inst.rule, inst.check) in self.rules.flapping
 
     def oncall(self) -> str | None:
         """Who is on call now (the first schedule's), for the notices."""
@@ -180,25 +241,28 @@ class Alerts:
         """What a notice says about the alert. The same inputs give the same facts
         (rendering the rule's templates each tick would be most of a replay's time)."""
         fp = inst.fingerprint
-        result = self.latest.get(inst.check)
+        result = None if isinstance(inst, External) else self.latest.get(inst.check)
         error = result.error if result is not None else None
         ack_url = self.ack_url(fp, inst.state.fired_at)
-        key = (inst.value, error, inst.state.fired_at, oncall, ack_url)
+        key = (inst.value, error, inst.state.fired_at, oncall, ack_url, inst.labels)
         kept = self._facts.get(fp)
         if kept is not None and kept[0] == key:
             return kept[1]
-        facts = alert_facts(
-            fingerprint=fp,
-            rule=self.rules.rule(inst.rule, inst.check),
-            rule_name=inst.rule,
-            check=inst.check,
-            labels=self.labels(inst),
-            value=inst.value,
-            error=error,
-            fired_at=inst.state.fired_at,
-            ack_url=ack_url,
-            oncall=oncall,
-        )
+        if isinstance(inst, External):
+            facts = external_facts(inst, self.labels(inst), ack_url, oncall)
+        else:
+            facts = alert_facts(
+                fingerprint=fp,
+                rule=self.rules.rule(inst.rule, inst.check),
+                rule_name=inst.rule,
+                check=inst.check,
+                labels=self.labels(inst),
+                value=inst.value,
+                error=error,
+                fired_at=inst.state.fired_at,
+                ack_url=ack_url,
+                oncall=oncall,
+            )
         if len(self._facts) > CACHE_MAX:
             self._facts.clear()
         self._facts[fp] = (key, facts)
@@ -216,7 +280,10 @@ class Alerts:
     # -- routing ----------------------------------------------------------------
 
     def labels(self, inst: Instance) -> dict[str, str]:
-        """An alert's labels as routing sees them: the rule's, the check's, the series'."""
+        """An alert's labels as routing sees them: the rule's, the check's, the series'
+        (an inbound alert's: its own, its source's and route's)."""
+        if isinstance(inst, External):
+            return inst.routing_labels()
         key = (inst.rule, inst.check, inst.labels)
         labels = self._labels.get(key)
         if labels is None:
@@ -233,6 +300,8 @@ class Alerts:
         return labels
 
     def severity(self, inst: Instance) -> str:
+        if isinstance(inst, External):
+            return inst.severity
         rule = self.rules.rule(inst.rule, inst.check)
         return rule.severity if rule is not None else "high"
 

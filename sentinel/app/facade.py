@@ -10,7 +10,7 @@ building the status of every check.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -19,7 +19,7 @@ import structlog
 
 from sentinel import __version__
 from sentinel.app.alerts import Alerts, Firing
-from sentinel.clock import Clock
+from sentinel.clock import Clock, iso
 from sentinel.config import Config
 from sentinel.config.checks import HeartbeatCheck
 from sentinel.config.models import Channel
@@ -35,10 +35,13 @@ from sentinel.probes.scheduler import Scheduler
 from sentinel.routing.silences import silence_from_request
 from sentinel.rules.engine import Instance, RuleEngine
 from sentinel.rules.slo_keeper import SloKeeper
+from sentinel.sources.inbound import Inbound
 from sentinel.store import Store
 from sentinel.web import views
 
 log = structlog.get_logger("sentinel.daemon")
+
+LOGGED = 20  # a batch of inbound alerts with more transitions is logged as one summary
 
 
 class Parts(Protocol):
@@ -163,6 +166,38 @@ class Facade:
             self.parts.spawn(self.parts.runner.run(name))
         return 200, "OK"
 
+    async def take_alerts(self, source: str, batch: Sequence[Inbound]) -> dict[str, int]:
+        """A source's batch: decided now, saved in one transaction, then acted on."""
+        taken, act = self.parts.alerts.take(source, batch)
+        if len(taken.transitions) <= LOGGED:
+            for t in taken.transitions:
+                inst = t.instance
+                log.warning(
+                    f"alert_{t.event}",
+                    source=source,
+                    rule=inst.rule,
+                    severity=t.severity,
+                    fingerprint=inst.fingerprint,
+                )
+        else:
+            log.warning("source_alerts_taken", source=source, **taken.counts)
+        await act
+        return taken.counts
+
+    def sources_status(self) -> list[dict[str, Any]]:
+        """Each source, when it last spoke, and its open alerts."""
+        book = self.parts.alerts.book
+        counts = book.open_counts()
+        return [
+            {
+                "name": s.name,
+                "type": s.type,
+                "last_spoke": iso(book.last_spoke.get(s.name)),
+                "open_alerts": counts.get(s.name, 0),
+            }
+            for s in self.config.sources
+        ]
+
     def find_alert(self, ref: str) -> str | None:
         """The fingerprint a reference names: the whole id or a unique prefix of 6+ chars."""
         ref = ref.strip().lower()
@@ -218,7 +253,7 @@ class Facade:
             alerts.labels(inst),
             alerts.severity(inst),
             alerts.quiet(inst, down, firing),
-            (inst.rule, inst.check) in self.parts.rules.flapping,
+            alerts.is_flapping(inst),
             self.parts.escalator.progress.get(inst.fingerprint),
         )
 
@@ -277,4 +312,5 @@ class Facade:
             "checks": checks,
             "alerts": alerts,
             "channels": channels,
+            "sources": self.sources_status(),
         }

@@ -21,6 +21,7 @@ from sentinel.config.cron import crontab
 from sentinel.config.quote import clip_quoted, shown
 from sentinel.config.rule import Rule
 from sentinel.config.slo import Slo
+from sentinel.config.sources import Source
 from sentinel.config.units import Duration, parse_duration
 
 LISTEN = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]*\]|[^\s:\[\]]*):(?P<port>\d{1,5})$")
@@ -648,6 +649,8 @@ class Config(Strict):
     """Alerting rules: a condition over the samples of the checks they match."""
     slos: list[Slo] = []
     """Service level objectives: error budgets and burn-rate alerts (docs/slos.md)."""
+    sources: list[Source] = []
+    """Inbound alerts: Alertmanager, Grafana, PagerDuty Events v2 senders (docs/sources.md)."""
     inhibit: list[Inhibit] = []
     """While a source alert fires, matching target alerts stay quiet."""
     dependencies: dict[str, list[str]] = {}

@@ -38,11 +38,36 @@ def find_problems(config: Config) -> list[Problem]:
         *_unique_targets(config),
         *_rules_select(config),
         *_slos(config),
+        *_sources(config),
         *_dependencies(config),
         *_oncall(config),
         *_targets(config),
         *_voice_callbacks(config),
     ]
+
+
+def _sources(config: Config) -> Iterator[Problem]:
+    """Source names are unique per type, routing keys unique, their policies exist."""
+    yield from _duplicates("sources", "source", [s.name for s in config.sources])
+    keys: dict[str, int] = {}
+    policies = config.escalation.policies
+    for i, source in enumerate(config.sources):
+        if source.routing_key is not None:
+            key = source.routing_key.get_secret_value()
+            if key in keys:
+                yield ("sources", i, "routing_key"), f"same routing_key as sources[{keys[key]}]"
+            keys.setdefault(key, i)
+        if source.escalation is not None and source.escalation not in policies:
+            yield (
+                ("sources", i, "escalation"),
+                f"unknown escalation policy {shown(source.escalation)}",
+            )
+        for k, route in enumerate(source.routes):
+            if route.escalation is not None and route.escalation not in policies:
+                yield (
+                    ("sources", i, "routes", k, "escalation"),
+                    f"unknown escalation policy {shown(route.escalation)}",
+                )
 
 
 def _voice_callbacks(config: Config) -> Iterator[Problem]:

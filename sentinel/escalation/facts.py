@@ -13,6 +13,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from sentinel.config.rule import Rule
 from sentinel.notify.base import AlertFacts
+from sentinel.sources.book import External
 
 _env = SandboxedEnvironment(autoescape=False)
 
@@ -65,5 +66,30 @@ def alert_facts(
         runbook=rule.runbook if rule else None,
         ack_url=ack_url,
         ack_ref=fingerprint[:6],
+        oncall=oncall,
+    )
+
+
+def external_facts(
+    alert: External, labels: dict[str, str], ack_url: str | None, oncall: str | None
+) -> AlertFacts:
+    """An inbound alert's facts: its sender's summary, description, runbook and link
+    (generatorURL) as sent; never rendered as templates (they are the sender's text)."""
+    summary = alert.summary or f"{alert.rule} from {alert.source}"
+    description = alert.description
+    if alert.link:
+        description = f"{description}\n\nSource: {alert.link}".strip()
+    return AlertFacts(
+        fingerprint=alert.fingerprint,
+        rule=alert.rule,
+        check=alert.source,
+        severity=alert.severity,
+        summary=summary,
+        description=description,
+        labels=dict(labels),
+        since=alert.state.fired_at,
+        runbook=alert.runbook,
+        ack_url=ack_url,
+        ack_ref=alert.fingerprint[:6],
         oncall=oncall,
     )

@@ -55,6 +55,7 @@ from sentinel.simulate.scenario import (
 )
 from sentinel.simulate.standins import Record, Recorder, SimClock
 from sentinel.simulate.timeline import Timeline, alert_name
+from sentinel.sources.inbound import Inbound, Status, clean_labels, label_key
 from sentinel.store.sqlite import SqliteStore
 
 __all__ = ["simulate"]
@@ -144,7 +145,9 @@ class _Simulation:
                 acks: list[Event] = []
                 while events and events[0].at <= t + EPS:
                     e = events.pop(0)
-                    if e.ack is None:
+                    if e.alert is not None:
+                        await self._external(e)
+                    elif e.ack is None:
                         self._apply(e)
                     else:
                         acks.append(e)  # after the escalation tick: a step due now goes first
@@ -294,34 +297,57 @@ class _Simulation:
 
     # -- rules and escalation, as the daemon wires them -------------------
 
+    async def _external(self, e: Event) -> None:
+        """An alert from a source, taken as the daemon's web edge takes it."""
+        assert e.source is not None
+        assert e.alert is not None
+        labels = clean_labels(e.alert)
+        now = self.clock.now().timestamp()
+        status: Status = "resolved" if e.resolves else "firing"
+        inbound = Inbound(
+            label_key(labels), status, labels, summary=e.summary,
+            starts_at=None if e.resolves else now, ends_at=now if e.resolves else None,
+        )  # fmt: skip
+        taken, act = self.alerts.take(e.source, [inbound])
+        for t in taken.transitions:
+            self._tell(t)
+        if not taken.transitions:
+            outcome = ", ".join(taken.counts) or "nothing"
+            self.timeline.say(e.at, f"{e.source} {status} {dict(labels)}: {outcome}, no change")
+        await act
+
     async def _announce(self, transitions: list[Transition]) -> None:
         for t in transitions:
-            inst = t.instance
-            at = t.at - self.start_ts
-            due = self.alerts.due_at(t)
-            if due is not None:
-                self.deadlines.append((due - self.start_ts, inst.rule, inst.check))
-            if t.event == "firing":
-                self.fired[inst.fingerprint] = t.at
-                self.names[inst.fingerprint] = alert_name(inst)
-                quiet = self.quiet.reason(inst)
-                self.quiet_seen[inst.fingerprint] = quiet
-                note = f", quiet: {quiet}" if quiet else ""
-                self.timeline.say(at, f"{alert_name(inst)}  FIRING ({t.severity}{note})")
-            elif t.event == "resolved":
-                fired = self.fired.pop(inst.fingerprint, inst.state.fired_at)
-                lasted = "" if fired is None else f" after {format_duration(round(t.at - fired))}"
-                self.timeline.say(at, f"{alert_name(inst)}  RESOLVED{lasted}")
-                self.quiet_seen.pop(inst.fingerprint, None)
-            elif t.event == "flapping":
-                quiet = self.quiet.reason(inst)
-                self.timeline.say(
-                    at,
-                    f"{inst.rule} {inst.check}  FLAPPING" + (f" (quiet: {quiet})" if quiet else ""),
-                )
-            elif t.event == "settled":
-                self.timeline.say(at, f"{inst.rule} {inst.check}  settled (no longer flapping)")
+            self._tell(t)
             await self.alerts.accept(t)  # persisted, then acted on, as in the daemon
+
+    def _tell(self, t: Transition) -> None:
+        """Say what a transition is, and keep what the replay needs of it."""
+        inst = t.instance
+        at = t.at - self.start_ts
+        due = self.alerts.due_at(t)
+        if due is not None:
+            self.deadlines.append((due - self.start_ts, inst.rule, inst.check))
+        if t.event == "firing":
+            self.fired[inst.fingerprint] = t.at
+            self.names[inst.fingerprint] = alert_name(inst)
+            quiet = self.quiet.reason(inst)
+            self.quiet_seen[inst.fingerprint] = quiet
+            note = f", quiet: {quiet}" if quiet else ""
+            self.timeline.say(at, f"{alert_name(inst)}  FIRING ({t.severity}{note})")
+        elif t.event == "resolved":
+            fired = self.fired.pop(inst.fingerprint, inst.state.fired_at)
+            lasted = "" if fired is None else f" after {format_duration(round(t.at - fired))}"
+            self.timeline.say(at, f"{alert_name(inst)}  RESOLVED{lasted}")
+            self.quiet_seen.pop(inst.fingerprint, None)
+        elif t.event == "flapping":
+            quiet = self.quiet.reason(inst)
+            self.timeline.say(
+                at,
+                f"{inst.rule} {inst.check}  FLAPPING" + (f" (quiet: {quiet})" if quiet else ""),
+            )
+        elif t.event == "settled":
+            self.timeline.say(at, f"{inst.rule} {inst.check}  settled (no longer flapping)")
 
     async def _escalate(self, t: float) -> None:
         """The daemon's escalation tick, noting when a firing alert turns quiet or loud."""

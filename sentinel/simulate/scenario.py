@@ -6,6 +6,9 @@
       - {at: 0s,  check: production-api, fail: "connection refused"}
       - {at: 20m, ack: ServiceDown, by: alice}
       - {at: 40m, check: production-api, recover: true}
+      - {at: 45m, source: prometheus, fire: {alertname: HighErrorRate, severity: critical},
+         summary: "5xx above 5%"}         # an alert from a source (sources:), as it arrives
+      - {at: 50m, source: prometheus, resolve: {alertname: HighErrorRate, severity: critical}}
 
 A file that does not load raises :class:`ScenarioError` naming the line.
 """
@@ -28,8 +31,11 @@ DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday
 MAX_UNTIL = 7 * 86400.0
 
 TOP_KEYS = ("start", "until", "events")
-EVENT_KEYS = ("at", "check", "fail", "recover", "samples", "ack", "by", "silence", "for", "comment")
-ACTIONS = ("fail", "recover", "samples", "ack", "silence")
+EVENT_KEYS = (
+    "at", "check", "fail", "recover", "samples", "ack", "by", "silence", "for", "comment",
+    "source", "fire", "resolve", "summary",
+)  # fmt: skip
+ACTIONS = ("fail", "recover", "samples", "ack", "silence", "fire", "resolve")
 _SAMPLE = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?")
 _LABEL = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"([^"]*)"\s*(?:,|$)')
 
@@ -54,6 +60,10 @@ class Event:
     silence: dict[str, str] | None = None  # label matchers
     duration: float = 0.0  # the silence's
     comment: str = ""
+    source: str | None = None  # fire / resolve: the source (sources:) the alert comes from
+    alert: dict[str, str] | None = None  # its labels (they are its identity)
+    resolves: bool = False  # resolve: rather than fire:
+    summary: str = ""
 
     @property
     def where(self) -> str:
@@ -156,6 +166,10 @@ def _event(item: Any, index: int, line: int, until: float) -> Event:
     if len(actions) != 1:
         raise ScenarioError(f"{where}: give exactly one of {', '.join(ACTIONS)}")
     action = actions[0]
+    if action in ("fire", "resolve"):
+        return _external(item, action, at, line, index, where)
+    if "source" in item or "summary" in item:
+        raise ScenarioError(f"{where}: source: and summary: belong to fire: or resolve:")
     check = item.get("check")
     if check is not None and not isinstance(check, str):
         raise ScenarioError(f"{where}: check must be a check's name")
@@ -208,6 +222,32 @@ def _event(item: Any, index: int, line: int, until: float) -> Event:
     return replace(base, silence=dict(matchers), duration=duration, comment=comment)
 
 
+def _external(
+    item: dict[str, Any], action: str, at: float, line: int, index: int, where: str
+) -> Event:
+    """An alert arriving from a source: its labels (its identity) and summary."""
+    source = item.get("source")
+    if not isinstance(source, str) or not source:
+        raise ScenarioError(f"{where}: {action} needs source: (a name under sources:)")
+    extra = set(item) - {"at", "source", action, "summary"}
+    if extra:
+        raise ScenarioError(f"{where}: {', '.join(sorted(extra))} do not belong to {action}:")
+    labels = item[action]
+    if (
+        not isinstance(labels, dict)
+        or not labels
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items())
+    ):
+        raise ScenarioError(f"{where}: {action} must be the alert's labels, label: value")
+    summary = item.get("summary", "")
+    if not isinstance(summary, str):
+        raise ScenarioError(f"{where}: summary must be text")
+    return Event(
+        at=at, line=line, index=index, source=source, alert=dict(labels),
+        resolves=action == "resolve", summary=summary,
+    )  # fmt: skip
+
+
 def _samples(value: Any, where: str) -> tuple[tuple[str, Labels, float | None], ...]:
     if not isinstance(value, dict) or not value:
         raise ScenarioError(f"{where}: samples must be a mapping of name: number")
@@ -238,8 +278,12 @@ def problems(config: Config, scenario: Scenario) -> list[str]:
     """What the scenario names that the config does not have."""
     checks = {c.name for c in config.checks}
     rules = {r.name for r in config.rules} | {r.name for c in config.checks for r in c.rules}
+    sources = {s.name for s in config.sources}
+    rules |= {e.alert.get("alertname") or e.source or "" for e in scenario.events if e.alert}
     out = []
     for e in scenario.events:
+        if e.source is not None and e.source not in sources:
+            out.append(f"{e.where}: unknown source {e.source!r}")
         if e.check is not None and e.check not in checks:
             out.append(f"{e.where}: unknown check {e.check!r}")
         if e.ack is not None and e.ack not in rules:

@@ -16,6 +16,7 @@ from sentinel.config import Config
 from sentinel.notify.base import Notice
 from sentinel.notify.outbox import Delivery
 from sentinel.rules.engine import Instance
+from sentinel.sources.book import External
 
 EPS = 1e-6
 
@@ -72,7 +73,8 @@ class Timeline:
 
 
 def alert_name(inst: Instance) -> str:
-    labels = ",".join(f'{k}="{v}"' for k, v in inst.labels)
+    own = inst.own if isinstance(inst, External) else inst.labels
+    labels = ",".join(f'{k}="{v}"' for k, v in own)
     return f"{inst.rule} {inst.check}" + (f"{{{labels}}}" if labels else "")
 
 

@@ -149,6 +149,21 @@ class PostgresStore(PostgresHistory):
             "deleting an alert", "DELETE FROM alerts WHERE fingerprint = $1", fingerprint
         )
 
+    async def save_alerts(self, alerts: Sequence[Instance], deleted: Sequence[str]) -> None:
+        if not alerts and not deleted:
+            return
+        rows = [alert_row(a) for a in alerts]
+
+        async def write(conn: Any) -> None:
+            if deleted:
+                await conn.execute(
+                    "DELETE FROM alerts WHERE fingerprint = ANY($1::text[])", list(deleted)
+                )
+            if rows:
+                await conn.executemany(_SAVE_ALERT, rows)
+
+        await self._run("saving alerts", write, tx=True)
+
     async def load_alerts(self) -> list[Instance]:
         rows = await self._fetch("reading alerts", f"SELECT {ALERT_COLUMNS} FROM alerts")
         return [alert_of(row) for row in rows]

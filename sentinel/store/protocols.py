@@ -90,6 +90,11 @@ class AlertStore(Protocol):
 
     async def delete_alert(self, fingerprint: str) -> None: ...
 
+    async def save_alerts(self, alerts: Sequence[Instance], deleted: Sequence[str]) -> None:
+        """Keep ``alerts`` and drop the ``deleted`` fingerprints in one transaction (a
+        group of 1,000 inbound alerts costs one commit, not 1,000)."""
+        ...
+
     async def load_alerts(self) -> list[Instance]: ...
 
 

@@ -248,6 +248,21 @@ class SqliteStore:
     async def delete_alert(self, fingerprint: str) -> None:
         await self._write("DELETE FROM alerts WHERE fingerprint = ?", (fingerprint,))
 
+    async def save_alerts(self, alerts: Sequence[Instance], deleted: Sequence[str]) -> None:
+        if not alerts and not deleted:
+            return
+        async with self._transaction() as db:
+            if deleted:
+                await db.executemany(
+                    "DELETE FROM alerts WHERE fingerprint = ?", [(fp,) for fp in deleted]
+                )
+            if alerts:
+                await db.executemany(
+                    f"INSERT OR REPLACE INTO alerts ({ALERT_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [alert_row(a) for a in alerts],
+                )
+
     async def load_alerts(self) -> list[Instance]:
         async with self.db.execute(f"SELECT {ALERT_COLUMNS} FROM alerts") as cur:
             return [alert_of(row) for row in await cur.fetchall()]

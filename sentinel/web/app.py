@@ -25,11 +25,12 @@ from sentinel.web.models import Health, Readiness, dumped
 from sentinel.web.page import PageSource, add_page_routes
 from sentinel.web.public_page import add_public_routes
 from sentinel.web.slo_api import add_slo_routes
+from sentinel.web.sources import IntakeSource, add_source_routes
 from sentinel.web.twilio_voice import VoiceSource, add_twilio_voice_routes
 from sentinel.web.views import contacts_shown
 
 
-class StatusSource(ApiSource, PageSource, VoiceSource, UpdateSource, Protocol):
+class StatusSource(ApiSource, PageSource, VoiceSource, UpdateSource, IntakeSource, Protocol):
     def readiness(self) -> dict[str, Any]:
         """Must contain ``ready: bool``; the rest explains it."""
         ...
@@ -89,6 +90,7 @@ def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
     add_api_routes(app, source, gate)
     add_update_routes(app, source, gate)
     add_slo_routes(app, source, gate)  # SLOs (issue 19)
+    add_source_routes(app, source, metrics, gate)  # inbound alerts (issue 17)
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/metrics", metrics_page)

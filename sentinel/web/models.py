@@ -164,6 +164,8 @@ class Alert(Answer):
     """Why it pages nobody now (silence, maintenance, ...), or null."""
     flapping: bool
     escalation: Escalation | None
+    source: str | None = None
+    """The source (sources:) that sent it; null for sentinel's own alerts."""
 
 
 class Silence(Answer):
@@ -317,6 +319,39 @@ class ChannelState(Answer):
     """Notices waiting for it."""
 
 
+class SourceState(Answer):
+    """An inbound alert source (sources:)."""
+
+    name: str
+    type: Literal["alertmanager", "grafana", "events"]
+    last_spoke: Time | None
+    """When it last sent a request that was taken (since sentinel started); null: not yet."""
+    open_alerts: int
+    """Its alerts firing now (a source that goes quiet resolves none)."""
+
+
+class Sources(Answer):
+    sources: list[SourceState]
+
+
+class SourceTaken(Answer):
+    """An Alertmanager or Grafana webhook taken."""
+
+    status: Literal["success"]
+    alerts: dict[str, int]
+    """Alerts by what they changed: fired, resolved, repeated, stale."""
+
+
+class EventAnswer(Answer):
+    """PagerDuty Events v2's answer: 202 ``success`` with the dedup_key, or 400/401
+    ``invalid event`` with the errors."""
+
+    status: str
+    message: str
+    dedup_key: str | None = None
+    errors: list[str] | None = None
+
+
 class Status(Answer):
     version: str
     started_at: Time
@@ -324,6 +359,7 @@ class Status(Answer):
     checks: list[CheckEntry]
     alerts: list[Alert]
     channels: list[ChannelState]
+    sources: list[SourceState] = []
 
 
 class Reload(Answer):

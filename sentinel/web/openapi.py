@@ -16,6 +16,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from sentinel import __version__
+from sentinel.sources.alertmanager import Webhook
+from sentinel.sources.events import Event
+from sentinel.sources.grafana import GrafanaWebhook
 from sentinel.web import incident_updates as upd
 from sentinel.web import models as m
 
@@ -103,6 +106,23 @@ TWILIO_FORM: Schema = {
         }
     }
 }
+SOURCE_NAME = path_param("name", "The source's name (sources[].name).")
+SOURCE_ANSWERS: dict[int, tuple[Body, str]] = {
+    200: (m.SourceTaken, "Taken: the alerts are saved and acted on."),
+    400: (m.Error, "Malformed payload (the reason names the field)."),
+    401: (m.Error, "Missing or wrong credentials (sources[].token or basic_auth)."),
+    404: (m.Error, "No source of this type and name."),
+    413: (m.Error, "The body is over the source's max_body."),
+    429: (m.Error, "Too many wrong credentials from this address; retry later."),
+}
+EVENT_ANSWERS: dict[int, tuple[Body, str]] = {
+    202: (m.EventAnswer, "PagerDuty's answer: success, with the dedup_key."),
+    400: (m.EventAnswer, "PagerDuty's answer to an invalid event."),
+    401: (m.EventAnswer, "The routing_key is not this source's."),
+    404: (m.Error, "No events source of that name."),
+    413: (m.Error, "The body is over the source's max_body."),
+    429: (m.Error, "Too many wrong routing keys from this address; retry later."),
+}
 LINK_FORM: Schema = {
     "application/x-www-form-urlencoded": {
         "schema": {"type": "object", "properties": {"by": {"type": "string", "maxLength": 100}}}
@@ -137,6 +157,22 @@ ROUTES = (
           "exhaustion and its alert pairs.",
           {200: (m.Slo, "The SLO."), 404: NOT_FOUND},
           params=(path_param("name", "The SLO's name."),), access="contacts"),
+    Route("GET /api/v1/sources", "listSources", "sources",
+          "Inbound alert sources: when each last spoke, its open alerts (docs/sources.md).",
+          {200: (m.Sources, "The sources.")}, access="contacts"),
+    Route("POST /api/v1/sources/alertmanager/{name}", "alertmanagerWebhook", "sources",
+          "Alertmanager's webhook receiver (payload version 4); one alert per fingerprint.",
+          SOURCE_ANSWERS, params=(SOURCE_NAME,), request=Webhook),
+    Route("POST /api/v1/sources/grafana/{name}", "grafanaWebhook", "sources",
+          "Grafana alerting's webhook contact point; one alert per fingerprint.",
+          SOURCE_ANSWERS, params=(SOURCE_NAME,), request=GrafanaWebhook),
+    Route("POST /api/v1/sources/events/{name}/v2/enqueue", "eventsEnqueue", "sources",
+          "PagerDuty Events v2: trigger, acknowledge or resolve by dedup_key "
+          "(the routing_key authenticates).",
+          EVENT_ANSWERS, params=(SOURCE_NAME,), request=Event),
+    Route("POST /v2/enqueue", "eventsEnqueueAny", "sources",
+          "PagerDuty Events v2 at sentinel's root: the routing_key picks the events source.",
+          EVENT_ANSWERS, request=Event),
     Route("GET /api/v1/checks", "listChecks", "checks",
           "Checks with their latest result, in config order.",
           {200: (m.CheckPage, "A page of checks."), 400: BAD},

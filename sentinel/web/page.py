@@ -485,6 +485,10 @@ def add_page_routes(app: web.Application, source: PageSource) -> None:
                 dict(w, starts=when(w["starts_at"], now), ends=when(w["ends_at"], now))
                 for w in source.maintenance()
             ],
+            sources=[  # inbound alert sources (issue 17): when each last spoke
+                dict(s, spoke=when(s["last_spoke"], now) if s["last_spoke"] else "not since start")
+                for s in status.get("sources", [])
+            ],
             update_form=source.config.server.api_token is not None,  # issue 20
             incidents=None
             if incidents is None

@@ -29,6 +29,7 @@ from sentinel.routing.quiet import window_times
 from sentinel.rules.engine import Instance
 from sentinel.rules.slo import MINUTE_SPAN, Counters, SloStatus, exhaustion, window_name
 from sentinel.rules.slo_engine import SloEngine
+from sentinel.sources.book import External
 from sentinel.store.protocols import UptimeStore
 
 DAY = 86400
@@ -213,6 +214,7 @@ def alert_entry(
         "suppressed": suppressed,
         "flapping": flapping,
         "escalation": escalation,
+        **({"source": inst.source} if isinstance(inst, External) else {}),
     }
 
 

@@ -215,6 +215,19 @@ class TestAlerts:
         await store.delete_alert(other.fingerprint)
         assert await store.load_alerts() == [firing]
 
+    async def test_a_batch_of_alerts_is_saved_and_deleted_at_once(self, store: AlertStore) -> None:
+        """save_alerts keeps many and drops others in one call (a group of inbound alerts)."""
+        many = [
+            Instance("Inbound", "prom", (("n", str(n)),), AlertState("firing", 1.0, 2.0, 2.0))
+            for n in range(300)
+        ]
+        await store.save_alerts(many, [])
+        assert len(await store.load_alerts()) == 300
+        await store.save_alerts(many[:1], [a.fingerprint for a in many[1:]])
+        assert await store.load_alerts() == many[:1]
+        await store.save_alerts([], [])
+        assert await store.load_alerts() == many[:1]
+
 
 class TestSilences:
     """SilenceStore."""

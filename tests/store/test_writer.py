@@ -58,6 +58,8 @@ class FlakyStore:
 
     async def delete_alert(self, fingerprint: str) -> None: ...
 
+    async def save_alerts(self, alerts: Sequence[Instance], deleted: Sequence[str]) -> None: ...
+
     async def load_alerts(self) -> list[Instance]:
         return []
 

@@ -1,0 +1,346 @@
+"""The book of external alerts: one alert instance per (source, the sender's key),
+beside the rule engine's (attached as an :class:`~sentinel.rules.engine.AlertSource`),
+so silences, maintenance, inhibition, escalation, the store and incidents see one set
+of alerts.
+
+:meth:`SourceBook.take` decides what a batch of :class:`Inbound` changes, at the
+``now`` its caller passes; it never reads a clock and does no I/O:
+
+- a firing alert not yet known fires (one transition); one already firing only has
+  its text refreshed, so duplicates (Alertmanager in HA) and the group resent on every
+  ``repeat_interval`` never page again;
+- a resolve resolves it, unless it is older than the firing known (its ``startsAt``
+  before the firing's, or its ``endsAt`` before the firing began): out of order, kept
+  out;
+- a firing of an episode already resolved (its ``startsAt`` not after the resolve's
+  ``endsAt``) is a late duplicate, kept out;
+- a source that stops sending resolves nothing: silence is not a recovery;
+- an alert that fires and resolves again and again (FLAP_START changes within
+  FLAP_WINDOW) is flapping: it pages nobody until it settles (one "flapping" notice
+  instead, as for rules).
+
+What the store keeps of an alert rides in its labels under ``__`` names (the key, the
+start, the text); :meth:`restore` reads them back, and the labels routing and notices
+see leave them out.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sentinel.config.models import Config
+from sentinel.config.rule import Rule, Severity
+from sentinel.config.sources import Source
+from sentinel.probes.results import Result
+from sentinel.rules.engine import Instance, Transition, fingerprint
+from sentinel.rules.state import AlertState
+from sentinel.sources.inbound import Inbound, Labels
+
+TOMBSTONES = 100_000  # resolved episodes remembered (to keep late duplicates out), at most
+# Flapping: an alert that fires and resolves FLAP_START times (fires + resolves) within
+# FLAP_WINDOW is flapping: it pages nobody more (one "flapping" notice instead) until
+# fewer than FLAP_STOP changes fall within the window.
+FLAP_WINDOW = 3600.0
+FLAP_START = 6
+FLAP_STOP = 2
+K_KEY, K_START = "__source_key", "__starts_at"
+K_TEXT = ("__summary", "__description", "__runbook_url", "__link")
+
+
+def external_fingerprint(source: str, key: str) -> str:
+    return fingerprint(f"source:{source}", source, (("key", key),))
+
+
+@dataclass
+class External(Instance):
+    """An alert a source sent: its own labels and text, and what routing chose."""
+
+    source: str = ""
+    key: str = ""
+    own: Labels = ()
+    severity: Severity = "high"
+    escalation: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)  # the source's and route's labels
+    summary: str = ""
+    description: str = ""
+    runbook: str | None = None
+    link: str | None = None
+    starts_at: float | None = None
+    # Worked out once: the escalation tick asks every open alert for it (a hash each
+    # time was most of the tick's cost with hundreds open).
+    _fingerprint: str = field(default="", repr=False, compare=False)
+    _routing: dict[str, str] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._fingerprint = external_fingerprint(self.source, self.key)
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def pack(self) -> None:
+        """Put what the store must keep into ``labels`` (see the module docstring)."""
+        text = (self.summary, self.description, self.runbook or "", self.link or "")
+        self.labels = (
+            *self.own,
+            (K_KEY, self.key),
+            *(((K_START, repr(self.starts_at)),) if self.starts_at is not None else ()),
+            *((k, v) for k, v in zip(K_TEXT, text, strict=True) if v),
+        )
+
+    def routing_labels(self) -> dict[str, str]:
+        """The labels silences, inhibition and notices see (kept: asked on every tick;
+        :meth:`classify_by` starts them again)."""
+        if self._routing is None:
+            self._routing = self._routing_labels()
+        return self._routing
+
+    def classify_by(self, source: Source) -> None:
+        """Severity, policy and added labels from the source's mapping and routes."""
+        self.severity, self.escalation, self.extra = classify(source, dict(self.own))
+        self._routing = None
+
+    def _routing_labels(self) -> dict[str, str]:
+        return {
+            "alertname": self.rule,
+            "check": self.check,
+            "source": self.source,
+            "severity": self.severity,
+            **self.extra,
+            **dict(self.own),
+        }
+
+
+def classify(source: Source, labels: dict[str, str]) -> tuple[Severity, str | None, dict[str, str]]:
+    """Severity, escalation policy and added labels of an alert: the first route that
+    matches decides what it sets; the rest comes from the label and the source."""
+    value = labels.get(source.severity_label, "").lower()
+    severity: Severity = source.severities.get(value, source.default_severity)
+    escalation = source.escalation
+    extra = dict(source.labels)
+    for route in source.routes:
+        if all(labels.get(k) == v for k, v in route.match.items()):
+            severity = route.severity or severity
+            escalation = route.escalation or escalation
+            extra.update(route.labels)
+            break
+    return severity, escalation, extra
+
+
+@dataclass
+class Taken:
+    """What a batch changed: transitions to announce, alerts whose text changed (to
+    save again), keys to acknowledge, and how each alert was counted."""
+
+    transitions: list[Transition] = field(default_factory=list)
+    changed: list[External] = field(default_factory=list)
+    acknowledge: list[str] = field(default_factory=list)  # fingerprints
+    counts: dict[str, int] = field(default_factory=dict)  # outcome -> alerts
+
+    def count(self, outcome: str) -> None:
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+
+
+class SourceBook:
+    def __init__(self) -> None:
+        self._sources: dict[str, Source] = {}
+        self._alerts: dict[str, External] = {}  # fingerprint -> alert
+        self._resolved: dict[str, float] = {}  # fingerprint -> end of its last episode
+        self.last_spoke: dict[str, float] = {}  # source -> unix time of its last request
+        self._rules: dict[str, Rule] = {}
+        self._changes: dict[str, deque[float]] = {}  # fingerprint -> its recent fires/resolves
+        self.flapping: dict[str, External] = {}  # fingerprint -> the alert, while it flaps
+
+    # -- AlertSource ----------------------------------------------------------
+
+    def configure(self, config: Config) -> None:
+        """Sources from a (re)loaded config: alerts of a removed source go, the rest
+        are classified again (a changed mapping applies to open alerts)."""
+        self._sources = {s.name: s for s in config.sources}
+        self._rules = {
+            s.name: Rule.model_construct(
+                name=s.name, match={}, expr="external", for_=0.0, keep_firing_for=0.0,
+                severity=s.default_severity, summary="", description="", runbook=None,
+                labels=dict(s.labels), on_no_data="keep", escalation=s.escalation,
+            )
+            for s in config.sources
+        }  # fmt: skip
+        for fp, alert in list(self._alerts.items()):
+            found = self._sources.get(alert.source)
+            if found is None:
+                del self._alerts[fp]
+            else:
+                alert.classify_by(found)
+        for name in list(self.last_spoke):
+            if name not in self._sources:
+                del self.last_spoke[name]
+
+    def observe(self, result: Result, now: datetime) -> list[Transition]:
+        return []
+
+    def tick(self, now: datetime) -> list[Transition]:
+        """Only flapping settles with time; nothing else ends by itself (a source that
+        goes quiet resolves nothing)."""
+        at = now.timestamp()
+        out = []
+        for fp, alert in list(self.flapping.items()):
+            if self._recent(fp, at) < FLAP_STOP:
+                del self.flapping[fp]
+                out.append(Transition("settled", alert, alert.severity, at))
+        for fp in [
+            fp for fp, times in self._changes.items() if not times or times[-1] < at - FLAP_WINDOW
+        ]:
+            del self._changes[fp]
+        return out
+
+    def rule(self, name: str, check: str) -> Rule | None:
+        """A source's alerts share one rule-like default (severity, policy, labels)."""
+        return self._rules.get(check)
+
+    def active(self) -> list[Instance]:
+        return list(self._alerts.values())
+
+    def restore(self, instances: Iterable[Instance]) -> list[Instance]:
+        """Take back stored alerts of configured sources; returns the others."""
+        rest = []
+        for inst in instances:
+            labels = dict(inst.labels)
+            source = self._sources.get(inst.check)
+            if K_KEY not in labels or source is None:
+                rest.append(inst)
+                continue
+            start = labels.get(K_START)
+            summary, description, runbook, link = (labels.get(k, "") for k in K_TEXT)
+            alert = External(
+                inst.rule, inst.check, inst.labels, inst.state, None,
+                source=source.name, key=labels[K_KEY],
+                own=tuple((k, v) for k, v in inst.labels if not k.startswith("__")),
+                summary=summary, description=description, runbook=runbook or None,
+                link=link or None, starts_at=float(start) if start else None,
+            )  # fmt: skip
+            alert.classify_by(source)
+            self._alerts[alert.fingerprint] = alert
+        return rest
+
+    # -- intake ---------------------------------------------------------------
+
+    def source(self, name: str) -> Source | None:
+        return self._sources.get(name)
+
+    def get(self, fingerprint: str) -> External | None:
+        return self._alerts.get(fingerprint)
+
+    def take(self, name: str, batch: Sequence[Inbound], now: float) -> Taken:
+        """Decide what ``batch`` from source ``name`` changes (see the module docstring)."""
+        source = self._sources[name]
+        self.last_spoke[name] = now
+        taken = Taken()
+        for inbound in batch:
+            fp = external_fingerprint(name, inbound.key)
+            alert = self._alerts.get(fp)
+            if inbound.status == "firing":
+                self._fire(source, fp, alert, inbound, now, taken)
+            elif inbound.status == "resolved":
+                self._resolve(fp, alert, inbound, now, taken)
+            elif alert is not None:
+                taken.acknowledge.append(fp)
+                taken.count("acknowledged")
+            else:
+                taken.count("unknown")
+        return taken
+
+    def _fire(
+        self,
+        source: Source,
+        fp: str,
+        alert: External | None,
+        inbound: Inbound,
+        now: float,
+        taken: Taken,
+    ) -> None:
+        if alert is not None:
+            if _text(alert) != _text(inbound) or _later(inbound.starts_at, alert.starts_at):
+                alert.summary, alert.description = inbound.summary, inbound.description
+                alert.runbook, alert.link = inbound.runbook, inbound.link
+                if _later(inbound.starts_at, alert.starts_at):
+                    alert.starts_at = inbound.starts_at
+                alert.pack()
+                taken.changed.append(alert)
+            taken.count("repeated")
+            return
+        ended = self._resolved.get(fp)
+        if ended is not None and inbound.starts_at is not None and inbound.starts_at <= ended:
+            taken.count("stale")  # a late copy of an episode already resolved
+            return
+        labels = dict(inbound.labels)
+        severity, escalation, extra = classify(source, labels)
+        alert = External(
+            labels.get("alertname") or source.name, source.name, (),
+            AlertState("firing", inbound.starts_at or now, now, now), None,
+            source=source.name, key=inbound.key, own=inbound.labels, severity=severity,
+            escalation=escalation, extra=extra, summary=inbound.summary,
+            description=inbound.description, runbook=inbound.runbook, link=inbound.link,
+            starts_at=inbound.starts_at,
+        )  # fmt: skip
+        alert.pack()
+        self._alerts[fp] = alert
+        self._resolved.pop(fp, None)
+        taken.transitions.append(Transition("firing", alert, severity, now))
+        taken.count("fired")
+        self._changed(fp, alert, now, taken)
+
+    def _resolve(
+        self, fp: str, alert: External | None, inbound: Inbound, now: float, taken: Taken
+    ) -> None:
+        ended = inbound.ends_at if inbound.ends_at is not None else now
+        if alert is None:
+            self._remember(fp, ended)
+            taken.count("repeated")
+            return
+        began = alert.starts_at
+        if began is not None and (
+            (inbound.starts_at is not None and inbound.starts_at < began)
+            or (inbound.ends_at is not None and inbound.ends_at < began)
+        ):
+            taken.count("stale")  # the end of an earlier episode, delivered late
+            return
+        del self._alerts[fp]
+        self._remember(fp, ended)
+        taken.transitions.append(Transition("resolved", alert, alert.severity, now))
+        taken.count("resolved")
+        self._changed(fp, alert, now, taken)
+
+    def _changed(self, fp: str, alert: External, now: float, taken: Taken) -> None:
+        """Count a fire or resolve; the one that makes it flap is announced."""
+        self._changes.setdefault(fp, deque(maxlen=FLAP_START)).append(now)
+        if fp in self.flapping:
+            self.flapping[fp] = alert  # the newest firing is the one shown
+        elif self._recent(fp, now) >= FLAP_START:
+            self.flapping[fp] = alert
+            taken.transitions.append(Transition("flapping", alert, alert.severity, now))
+
+    def _recent(self, fp: str, now: float) -> int:
+        return sum(1 for t in self._changes.get(fp, ()) if t > now - FLAP_WINDOW)
+
+    def _remember(self, fp: str, ended: float) -> None:
+        self._resolved[fp] = max(ended, self._resolved.pop(fp, ended))
+        while len(self._resolved) > TOMBSTONES:
+            del self._resolved[next(iter(self._resolved))]
+
+    def open_counts(self) -> dict[str, int]:
+        """Open alerts per source."""
+        counts = dict.fromkeys(self._sources, 0)
+        for alert in self._alerts.values():
+            counts[alert.source] = counts.get(alert.source, 0) + 1
+        return counts
+
+
+def _text(item: External | Inbound) -> tuple[str, str, str | None, str | None]:
+    return (item.summary, item.description, item.runbook, item.link)
+
+
+def _later(new: float | None, old: float | None) -> bool:
+    return new is not None and (old is None or new > old)

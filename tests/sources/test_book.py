@@ -1,0 +1,197 @@
+"""The book's decisions: one alert per (source, key), idempotent intake, out-of-order
+deliveries kept out, severity and policy from the labels; no clock, no I/O."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sentinel.config import Config
+from sentinel.rules.engine import Instance
+from sentinel.sources.book import External, SourceBook, classify, external_fingerprint
+from sentinel.sources.inbound import Inbound
+
+T0 = 1_767_603_600.0
+
+
+def config(**source: Any) -> Config:
+    prom = {"name": "prom", "type": "alertmanager", "token": "t0k3n", **source}
+    return Config.model_validate({"sources": [prom]})
+
+
+def book(**source: Any) -> SourceBook:
+    b = SourceBook()
+    b.configure(config(**source))
+    return b
+
+
+def firing(key: str = "fp1", starts: float = T0, **labels: str) -> Inbound:
+    return Inbound(
+        key,
+        "firing",
+        tuple(sorted({"alertname": "HighErrorRate", **labels}.items())),
+        summary="High error rate",
+        starts_at=starts,
+    )
+
+
+def resolved(key: str = "fp1", starts: float = T0, ends: float | None = T0 + 600) -> Inbound:
+    return Inbound(
+        key, "resolved", (("alertname", "HighErrorRate"),), starts_at=starts, ends_at=ends
+    )
+
+
+def test_a_firing_alert_fires_once_however_often_it_arrives() -> None:
+    """Alertmanager in HA sends twice, and resends the group every repeat_interval."""
+    b = book()
+    taken = b.take("prom", [firing(), firing()], T0 + 1)
+    assert [t.event for t in taken.transitions] == ["firing"]
+    assert taken.counts == {"fired": 1, "repeated": 1}
+    again = b.take("prom", [firing()], T0 + 3600)
+    assert again.transitions == []
+    assert again.counts == {"repeated": 1}
+    assert len(b.active()) == 1
+
+
+def test_two_alerts_of_one_group_are_two_alerts_even_with_one_summary() -> None:
+    b = book()
+    taken = b.take("prom", [firing("a", instance="x"), firing("b", instance="y")], T0)
+    assert len(taken.transitions) == 2
+    assert len({t.instance.fingerprint for t in taken.transitions}) == 2
+
+
+def test_resolve_resolves_and_its_duplicate_does_nothing() -> None:
+    b = book()
+    b.take("prom", [firing()], T0)
+    taken = b.take("prom", [resolved()], T0 + 600)
+    assert [t.event for t in taken.transitions] == ["resolved"]
+    assert b.take("prom", [resolved()], T0 + 601).transitions == []
+    assert b.active() == []
+
+
+def test_a_resolve_older_than_the_firing_does_not_flap_the_alert() -> None:
+    """Episode 1 resolved late, after episode 2 fired: the alert stays firing."""
+    b = book()
+    b.take("prom", [firing(starts=T0 + 900)], T0 + 900)
+    taken = b.take("prom", [resolved(starts=T0, ends=T0 + 600)], T0 + 901)
+    assert taken.transitions == []
+    assert taken.counts == {"stale": 1}
+    assert len(b.active()) == 1
+
+
+def test_a_late_copy_of_a_resolved_firing_does_not_fire_again() -> None:
+    """The HA peer's firing notification arrives after the resolve."""
+    b = book()
+    b.take("prom", [firing()], T0)
+    b.take("prom", [resolved()], T0 + 600)
+    taken = b.take("prom", [firing(starts=T0)], T0 + 602)
+    assert taken.transitions == []
+    assert taken.counts == {"stale": 1}
+    # A new episode (it started after the last one ended) fires.
+    assert [t.event for t in b.take("prom", [firing(starts=T0 + 700)], T0 + 700).transitions] == [
+        "firing"
+    ]
+
+
+def test_a_resolve_that_comes_first_keeps_its_late_firing_out() -> None:
+    b = book()
+    b.take("prom", [resolved()], T0 + 600)
+    assert b.take("prom", [firing(starts=T0)], T0 + 601).transitions == []
+
+
+def test_quiet_source_resolves_nothing() -> None:
+    """A source that stops sending is not taken as resolved."""
+    b = book()
+    b.take("prom", [firing()], T0)
+    assert b.tick(datetime.fromtimestamp(T0 + 30 * 86400, UTC)) == []
+    assert len(b.active()) == 1
+
+
+def test_a_changed_text_is_kept_for_the_next_notice_without_a_page() -> None:
+    b = book()
+    b.take("prom", [firing()], T0)
+    changed = Inbound("fp1", "firing", firing().labels, summary="Error rate 30%", starts_at=T0)
+    taken = b.take("prom", [changed], T0 + 60)
+    assert taken.transitions == []
+    assert len(taken.changed) == 1
+    assert taken.changed[0].summary == "Error rate 30%"
+
+
+def test_severity_from_label_mapping_and_routes() -> None:
+    source = config(
+        severities={"sev1": "critical", "warning": "medium"},
+        default_severity="low",
+        escalation="default-policy",
+        labels={"via": "prom"},
+        routes=[{"match": {"team": "db"}, "escalation": "dba", "severity": "high"}],
+    ).sources[0]
+    assert classify(source, {"severity": "SEV1"})[:2] == ("critical", "default-policy")
+    assert classify(source, {"severity": "whatever"})[0] == "low"
+    assert classify(source, {"severity": "warning", "team": "db"}) == (
+        "high",
+        "dba",
+        {"via": "prom"},
+    )
+
+
+def test_defaults_map_prometheus_severities() -> None:
+    source = config().sources[0]
+    assert classify(source, {"severity": "warning"})[0] == "medium"
+    assert classify(source, {"severity": "critical"})[0] == "critical"
+    assert classify(source, {"severity": "info"})[0] == "low"
+    assert classify(source, {})[0] == "high"
+
+
+def test_stored_alerts_come_back_whole() -> None:
+    """What the store keeps (the labels row) restores key, text, start and routing."""
+    b = book()
+    b.take("prom", [Inbound("fp1", "firing", (("alertname", "X"), ("severity", "critical")),
+                            summary="S", description="D", runbook="R", link="L",
+                            starts_at=T0)], T0)  # fmt: skip
+    (stored,) = b.active()
+    plain = Instance(stored.rule, stored.check, stored.labels, stored.state)
+    fresh = book()
+    assert fresh.restore([plain]) == []
+    (back,) = fresh.active()
+    assert isinstance(back, External)
+    assert back.fingerprint == external_fingerprint("prom", "fp1") == stored.fingerprint
+    assert (back.summary, back.description, back.runbook, back.link) == ("S", "D", "R", "L")
+    assert back.starts_at == T0
+    assert back.severity == "critical"
+    assert back.routing_labels() == {
+        "alertname": "X",
+        "check": "prom",
+        "source": "prom",
+        "severity": "critical",
+    }
+
+
+def test_a_removed_source_takes_its_alerts_away() -> None:
+    b = book()
+    b.take("prom", [firing()], T0)
+    b.configure(Config())
+    assert b.active() == []
+
+
+def test_an_alert_that_fires_and_resolves_again_and_again_flaps_then_settles() -> None:
+    """Three fire/resolve cycles within the hour: flapping (announced once); an hour
+    with fewer than two changes: settled."""
+    b = book()
+    events = []
+    for n in range(3):
+        start = T0 + n * 600
+        events += b.take("prom", [firing(starts=start)], start).transitions
+        events += b.take("prom", [resolved(starts=start, ends=start + 60)], start + 60).transitions
+    assert [t.event for t in events] == ["firing", "resolved"] * 2 + [
+        "firing",
+        "resolved",
+        "flapping",
+    ]
+    again = b.take("prom", [firing(starts=T0 + 2000)], T0 + 2000).transitions
+    assert [t.event for t in again] == ["firing"]  # no second announcement
+    (fp,) = b.flapping
+    assert fp == again[0].instance.fingerprint
+    assert b.tick(datetime.fromtimestamp(T0 + 2100, UTC)) == []
+    settled = b.tick(datetime.fromtimestamp(T0 + 2000 + 3600, UTC))
+    assert [t.event for t in settled] == ["settled"]
+    assert b.flapping == {}
