@@ -322,7 +322,7 @@ class _Simulation:
                 self._say(
                     e.at, f"{name}  ack by {e.by}: already acknowledged by {progress.acked_by}"
                 )
-            elif await self.escalator.acknowledge(inst.fingerprint, e.by):
+            elif await self.escalator.acknowledge(inst.fingerprint, e.by, "scenario"):
                 self._say(e.at, f"{name}  acknowledged by {e.by}")
             else:
                 self._say(e.at, f"{name}  ack by {e.by}: nobody was paged, nothing to acknowledge")

@@ -122,7 +122,7 @@ async def test_a_reminder_fires_after_the_interval_and_stops_after_an_update(
     live = firing()
     d = desk(world)
     await run(world, 60, live)
-    await world.esc.acknowledge(FP, "alice")
+    await world.esc.acknowledge(FP, "alice", "api")
     await settle(world)
     await run(world, 28 * 60, live, step=60)
     assert await d.remind_due() == []
@@ -161,7 +161,7 @@ async def test_the_resolution_carries_duration_acknowledger_and_root_cause(
 ) -> None:
     live = firing()
     await run(world, 60, live)
-    await world.esc.acknowledge(FP, "alice")
+    await world.esc.acknowledge(FP, "alice", "api")
     await run(world, 16 * 60, live, step=60)
     inc = await incident_id(world)
     await world.store.write_up(inc, {"root_cause": "deploy 42 dropped an index"}, [])
