@@ -138,7 +138,7 @@ class Metrics:
             "sentinel_answers",
             "Answers to pages from where they arrived (via: slack, sms) by outcome: acked, "
             "already (someone had it), gone (that firing is over), silenced, help, "
-            "unknown_user, ignored.",
+            "unknown_user, unknown_code, none_open, listed, ignored.",
             ["via", "outcome"],
             registry=registry,
         )

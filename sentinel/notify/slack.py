@@ -181,7 +181,8 @@ class SlackNotifier(HttpNotifier):
         self._token = channel.token.get_secret_value() if channel.token else None
         self._webhook = channel.webhook_url.get_secret_value() if channel.webhook_url else None
         self._channel = channel.channel
-        self._answerable = channel.signing_secret is not None
+        secret = channel.signing_secret
+        self._answerable = secret is not None and bool(secret.get_secret_value())
         api = channel.api_url or "https://slack.com/api/"
         self._api = api if api.endswith("/") else api + "/"
 
