@@ -25,7 +25,7 @@ from sentinel.metrics import Metrics
 from sentinel.probes.results import LatestResults
 from sentinel.web.slack_interactions import Replays, click_of, verify
 from tests.conftest import free_port
-from tests.notify.fakes import SlackApi
+from tests.notify.fakes import PagerDuty, SlackApi
 from tests.polling import eventually
 from tests.web.slack_clicks import body_of, click, payload, sign
 
@@ -33,7 +33,7 @@ TOKEN, SECRET = "xoxb-slack-bot-token-0123", "slack-signing-secret-abcdef0123456
 ALICE, BOB, STRANGER = "U0ALICE", "U0BOB", "U0NOBODY"
 
 
-def config_text(tmp_path: Path, port: int, slack: str) -> str:
+def config_text(tmp_path: Path, port: int, slack: str, pd: str = "http://127.0.0.1:9") -> str:
     return f"""
 server:
   listen: "127.0.0.1:{port}"
@@ -50,9 +50,10 @@ contacts:
 channels:
   chat: {{type: slack, token: "{TOKEN}", channel: "#ops", signing_secret: "{SECRET}",
          api_url: "{slack}/api/"}}
+  pd: {{type: pagerduty, routing_key: "{"r" * 32}", api_url: "{pd}"}}
 escalation:
   critical:
-    - {{after: 0s, notify: [chat]}}
+    - {{after: 0s, notify: [chat, pd]}}
 notifications: {{retry_initial: 100ms, retry_max: 500ms}}
 """
 
@@ -64,9 +65,15 @@ async def slack() -> AsyncIterator[SlackApi]:
 
 
 @pytest.fixture
-async def daemon(tmp_path: Path, slack: SlackApi) -> AsyncIterator[Daemon]:
+async def pagerduty() -> AsyncIterator[PagerDuty]:
+    async with PagerDuty() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def daemon(tmp_path: Path, slack: SlackApi, pagerduty: PagerDuty) -> AsyncIterator[Daemon]:
     path = tmp_path / "sentinel.yaml"
-    path.write_text(config_text(tmp_path, free_port(), slack.url))
+    path.write_text(config_text(tmp_path, free_port(), slack.url, pagerduty.url))
     config = load_config(path, {})
     redactor = Redactor()
     redactor.set_secrets(secret_values(config))
@@ -120,8 +127,10 @@ async def test_the_message_carries_both_buttons_valued_with_the_firing(
 
 
 async def test_a_signed_click_acknowledges_and_the_message_says_who(
-    daemon: Daemon, slack: SlackApi
+    daemon: Daemon, slack: SlackApi, pagerduty: PagerDuty
 ) -> None:
+    """Acknowledged as alice; Slack's message edited, PagerDuty's incident acknowledged
+    (the same dedup key), the timeline says via slack; bob's later press hears who."""
     channel, ts, message = await first_message(slack)
     value = actions(message)[0]["value"]
     fp = value.split("@")[0]
@@ -134,6 +143,8 @@ async def test_a_signed_click_acknowledges_and_the_message_says_who(
     assert "ACKNOWLEDGED by alice via slack" in edited["text"] + str(edited["blocks"])
     assert actions(edited) == []
     assert "acknowledged by alice via slack" in await timeline(daemon, fp)
+    await eventually(lambda: pagerduty.incidents.get(fp) == "acknowledged")
+    assert [r.json["event_action"] for r in pagerduty.accepted] == ["trigger", "acknowledge"]
 
     # bob (named by his `slack:` member ID) presses it too: he is told who had it.
     updates = len(slack.updates)
