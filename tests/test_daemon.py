@@ -1,4 +1,7 @@
-"""The daemon end to end: real scheduler, real probes, real store, real HTTP server."""
+"""The daemon end to end: real scheduler, real probes, real store, real HTTP server,
+on a fake clock: checks run only as a test moves the clock (``until``), so when
+something happens is asserted in the daemon's time, and the probes' HTTP and TCP
+and the store's I/O are real."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import asyncio
 import io
 import json
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
@@ -16,7 +19,7 @@ from pydantic import SecretStr
 
 from sentinel.app.daemon import Daemon, StartError
 from sentinel.cli.main import main
-from sentinel.clock import SystemClock
+from sentinel.clock import FakeClock
 from sentinel.config import load_config, secret_values
 from sentinel.config.checks import RedisCheck
 from sentinel.config.settings import Settings
@@ -24,7 +27,7 @@ from sentinel.logs import Redactor, configure
 from sentinel.store import StoreError, open_store
 from sentinel.store.sqlite import SqliteStore
 from tests.conftest import Target, free_port
-from tests.polling import eventually
+from tests.polling import eventually, run_until
 
 TOKEN = "api-token-0123456789"
 BEARER = "probe-bearer-abcdef"
@@ -80,11 +83,18 @@ async def daemon(tmp_path: Path, target: Target, logs: io.StringIO) -> AsyncIter
     redactor = Redactor()
     redactor.set_secrets(secret_values(config))
     configure("debug", "json", redactor, logs)
-    d = Daemon(config, settings, SystemClock(), {}, redactor)
+    d = Daemon(config, settings, FakeClock(), {}, redactor)
     await d.start()
     yield d
     await d.stop()
     structlog.reset_defaults()
+
+
+async def until(d: Daemon, done: Callable[[], bool], seconds: float = 0.35) -> float:
+    """Run ``d`` on its fake clock until ``done()``; the fake seconds it took (at most
+    ``seconds``: by default one 300 ms interval and a step)."""
+    assert isinstance(d.clock, FakeClock)
+    return await run_until(d.clock, done, d.scheduler.idle, seconds)
 
 
 def base_url(d: Daemon) -> str:
@@ -93,8 +103,8 @@ def base_url(d: Daemon) -> str:
 
 
 async def test_checks_run_and_everything_is_served(daemon: Daemon, target: Target) -> None:
-    """Within seconds the status JSON, /metrics, /health and /ready show real results."""
-    await eventually(lambda: {"api", "dead", "backup"} <= set(daemon.latest))
+    """Within one interval the status JSON, /metrics, /health and /ready show real results."""
+    await until(daemon, lambda: {"api", "dead", "backup"} <= set(daemon.latest))
     async with aiohttp.ClientSession(base_url(daemon)) as http:
         async with http.get("/api/v1/status") as resp:
             status = await resp.json()
@@ -123,8 +133,11 @@ async def test_checks_run_and_everything_is_served(daemon: Daemon, target: Targe
 async def test_runs_repeat_on_the_interval_and_history_is_stored(
     daemon: Daemon, target: Target
 ) -> None:
-    """The scheduler keeps running checks and the history reaches the store."""
-    await eventually(lambda: target.hits.get("/health", 0) >= 3)
+    """The scheduler runs the check once per 300 ms interval, and the history reaches
+    the store."""
+    took = await until(daemon, lambda: target.hits.get("/health", 0) >= 3, 1.0)
+    assert 0.6 <= took <= 0.9 + 1e-9
+    assert target.hits["/health"] == 3
     await daemon.writer.flush()
     history = await daemon.store.recent_results("api", limit=10)
     assert len(history) >= 3
@@ -135,9 +148,9 @@ async def test_a_failing_target_turns_the_check_down_with_a_reason(
     daemon: Daemon, target: Target
 ) -> None:
     """When the target starts answering 503, the check goes down with the status reason."""
-    await eventually(lambda: "api" in daemon.latest and daemon.latest["api"].ok)
+    await until(daemon, lambda: "api" in daemon.latest and daemon.latest["api"].ok)
     target.healthy = False
-    await eventually(lambda: not daemon.latest["api"].ok)
+    await until(daemon, lambda: not daemon.latest["api"].ok)
     assert daemon.latest["api"].error == "status 503 not in 200-399"
 
 
@@ -154,7 +167,7 @@ async def test_reload_applies_a_valid_file_and_keeps_the_old_one_on_error(
     assert await daemon.reload() != []
     assert set(daemon.armed) == {"api", "dead2", "backup"}
     assert daemon.registry.get_sample_value("sentinel_config_last_reload_successful") == 0
-    await eventually(lambda: "dead2" in daemon.latest)
+    await until(daemon, lambda: "dead2" in daemon.latest)
     assert "dead" not in daemon.latest
 
 
@@ -163,9 +176,9 @@ async def test_stop_flushes_history(tmp_path: Path, target: Target) -> None:
     path = tmp_path / "sentinel.yaml"
     path.write_text(config_text(tmp_path, target, free_port()))
     config = load_config(path, {})
-    d = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
+    d = Daemon(config, Settings(config=str(path)), FakeClock(), {}, Redactor())
     await d.start()
-    await eventually(lambda: target.hits.get("/health", 0) >= 2)
+    await until(d, lambda: target.hits.get("/health", 0) >= 2, 0.65)
     await d.stop()
     seen = d.latest["api"].started_at
     store = open_store(f"sqlite:{tmp_path}/state.db")
@@ -181,7 +194,7 @@ async def test_secrets_never_reach_logs_status_or_metrics(
     daemon: Daemon, target: Target, logs: io.StringIO
 ) -> None:
     """The API token and probe credentials appear in no log line, status or metrics."""
-    await eventually(lambda: "api" in daemon.latest)
+    await until(daemon, lambda: "api" in daemon.latest)
     path = Path(daemon.settings.config)
     path.write_text(
         f"checks:\n  - name: x\n    type: http\n    url: 'http://h/{BEARER}'\n    bogus: {TOKEN}\n"
@@ -214,13 +227,15 @@ async def test_heartbeat_pings_need_the_key_and_survive_a_restart(
             assert resp.status == 404
         async with http.get("/ping/backup", headers={"X-Sentinel-Key": "backup-key-123"}) as resp:
             assert resp.status == 200
-    await eventually(lambda: daemon.latest["backup"].sample("since_last_ping_seconds") is not None)
+    await until(
+        daemon, lambda: daemon.latest["backup"].sample("since_last_ping_seconds") is not None
+    )
     beat = daemon.heartbeats.get("backup")
     assert beat.success is not None
     assert beat.last_duration is not None
     assert beat.last_duration >= 0
     config = load_config(Path(daemon.settings.config), {})
-    again = Daemon(config, daemon.settings, SystemClock(), {}, Redactor())
+    again = Daemon(config, daemon.settings, FakeClock(), {}, Redactor())
     await again.store.open()
     try:
         assert await again.store.load_heartbeats() == {"backup": beat}
@@ -232,7 +247,7 @@ async def test_rules_fire_from_results_and_show_in_status_and_metrics(
     daemon: Daemon, logs: io.StringIO
 ) -> None:
     """The dead port's ServiceDown fires from its first result; status and /metrics show it."""
-    await eventually(lambda: any(a.rule == "ServiceDown" for a in daemon.rules.active()))
+    await until(daemon, lambda: any(a.rule == "ServiceDown" for a in daemon.rules.active()))
     async with aiohttp.ClientSession(base_url(daemon)) as http:
         async with http.get("/api/v1/status") as resp:
             alerts = (await resp.json())["alerts"]
@@ -258,16 +273,17 @@ async def test_a_pending_alert_survives_a_restart(tmp_path: Path, target: Target
         )
     )
     config = load_config(path, {})
-    first = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
+    first = Daemon(config, Settings(config=str(path)), FakeClock(), {}, Redactor())
     await first.start()
-    await eventually(lambda: any(a.rule == "Slow" for a in first.rules.active()))
+    await until(first, lambda: any(a.rule == "Slow" for a in first.rules.active()))
     before = next(a for a in first.rules.active() if a.rule == "Slow")
-    for _ in range(100):  # the save runs in the background: wait for it, bounded
-        if any(a.rule == "Slow" for a in await first.store.load_alerts()):
-            break
-        await asyncio.sleep(0.05)
+
+    async def saved() -> bool:  # the save runs in the background (real I/O)
+        return any(a.rule == "Slow" for a in await first.store.load_alerts())
+
+    await eventually(saved)
     await first.stop()
-    second = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
+    second = Daemon(config, Settings(config=str(path)), FakeClock(), {}, Redactor())
     await second.store.open()
     second.rules.configure(config)
     second.rules.restore(await second.store.load_alerts())
@@ -293,11 +309,11 @@ async def test_inhibited_alerts_stay_visible_with_the_reason(
     )
     path.write_text(text)
     config = load_config(path, {})
-    d = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
+    d = Daemon(config, Settings(config=str(path)), FakeClock(), {}, Redactor())
     await d.start()
     try:
-        await eventually(
-            lambda: {a.rule for a in d.rules.active()} >= {"ServiceDown", "ApiAnswering"}
+        await until(
+            d, lambda: {a.rule for a in d.rules.active()} >= {"ServiceDown", "ApiAnswering"}
         )
         alerts = {a["rule"]: a for a in d.status()["alerts"]}
     finally:
@@ -308,7 +324,7 @@ async def test_inhibited_alerts_stay_visible_with_the_reason(
 
 async def test_silences_through_the_api(daemon: Daemon) -> None:
     """A silence needs the token, quiets the matching alert with its reason, lists, and expires."""
-    await eventually(lambda: any(a.rule == "ServiceDown" for a in daemon.rules.active()))
+    await until(daemon, lambda: any(a.rule == "ServiceDown" for a in daemon.rules.active()))
     body = {
         "matchers": {"alertname": "ServiceDown"},
         "duration": "2h",
@@ -445,10 +461,10 @@ async def test_a_probe_that_cannot_be_built_is_a_failing_check(
         timeout=0.3,
     )
     config = config.model_copy(update={"checks": [*config.checks, cache]})
-    d = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
+    d = Daemon(config, Settings(config=str(path)), FakeClock(), {}, Redactor())
     await d.start()
     try:
-        await eventually(lambda: {"api", "cache"} <= set(d.latest))
+        await until(d, lambda: {"api", "cache"} <= set(d.latest))
         assert d.latest["cache"].error == "invalid check configuration (ValueError)"
         assert d.latest["api"].ok
     finally:
@@ -466,7 +482,7 @@ async def test_a_failed_start_closes_what_it_opened(tmp_path: Path, target: Targ
     )
     config = load_config(path, {})
     threads = set(threading.enumerate())
-    d = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
+    d = Daemon(config, Settings(config=str(path)), FakeClock(), {}, Redactor())
     try:
         with pytest.raises(StartError, match=f"cannot listen on 127.0.0.1:{port}: address"):
             await d.start()

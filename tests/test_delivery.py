@@ -19,16 +19,18 @@ import aiohttp
 import pytest
 import structlog
 
+from sentinel.app.alerts import FOR_MARGIN
 from sentinel.app.daemon import Daemon
 from sentinel.cli.main import main
 from sentinel.cli.notify import notify_test
-from sentinel.clock import SystemClock
+from sentinel.clock import FakeClock, SystemClock
 from sentinel.config import load_config, secret_values
 from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
 from tests.conftest import free_port
 from tests.notify.fakes import Fault, PagerDuty
 from tests.polling import eventually
+from tests.test_daemon import until
 
 TOKEN = "api-token-0123456789"
 PD_KEY = "r" * 32
@@ -253,26 +255,21 @@ async def test_notify_test_reports_delivery_and_refusal(
 
 
 async def test_for_elapsing_between_results_fires_on_time(tmp_path: Path, pd: PagerDuty) -> None:
-    """With results 3 s apart and `for: 1s`, the alert fires about 1 s after it went
-    pending, not at the next result (3 s) or the next rule tick (5 s)."""
+    """With results 3 s apart and `for: 1s`, the alert fires 1 s (and the 5 ms margin)
+    after it went pending, on the daemon's fake clock, not at the next result (3 s) or the next rule tick
+    (5 s), and the page goes out."""
     path = tmp_path / "sentinel.yaml"
     text = config_text(tmp_path, free_port(), pd.url, interval="3s")
     path.write_text(text.replace("severity: critical,", "severity: critical, for: 1s,"))
     config = load_config(path, {})
-    d = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
+    d = Daemon(config, Settings(config=str(path)), FakeClock(), {}, Redactor())
     await d.start()
     try:
-        states: dict[str, float] = {}
-
-        def seen() -> bool:
-            loop_now = asyncio.get_running_loop().time()
-            for inst in d.rules.active():
-                states.setdefault(inst.state.state, loop_now)
-            return "firing" in states
-
-        await eventually(seen, seconds=10)
-        assert "pending" in states
-        assert states["firing"] - states["pending"] < 2.0
-        await eventually(lambda: len(triggers(pd)) == 1)
+        await until(d, lambda: any(i.state.state == "firing" for i in d.rules.active()), 4.1)
+        state = next(i.state for i in d.rules.active())
+        assert state.active_since is not None
+        assert state.fired_at is not None
+        assert state.fired_at - state.active_since == pytest.approx(1.0 + FOR_MARGIN, abs=1e-4)
+        await until(d, lambda: len(triggers(pd)) == 1, 2.0)
     finally:
         await d.stop()

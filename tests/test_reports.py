@@ -548,6 +548,11 @@ class CannedStore:
         self.periods.append((since, until))
         return {}
 
+    async def slo_days(
+        self, slo: str, since_minute: int, until_minute: int
+    ) -> list[tuple[int, int, int]]:
+        return []
+
 
 Sent = list[tuple[str, list[str], Notice]]
 

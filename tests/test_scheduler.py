@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
@@ -12,7 +13,14 @@ from prometheus_client import CollectorRegistry
 from sentinel.clock import FakeClock
 from sentinel.metrics import Metrics
 from sentinel.probes.results import LatestResults
-from sentinel.probes.scheduler import EPOCH, SLOT, Scheduler, last_due, spread_offset
+from sentinel.probes.scheduler import (
+    EPOCH,
+    SLOT,
+    Scheduler,
+    last_due,
+    next_due,
+    spread_offset,
+)
 
 
 def make_metrics() -> tuple[Metrics, CollectorRegistry]:
@@ -45,7 +53,7 @@ def test_offsets_are_rounded_to_slots() -> None:
 
 
 def test_checks_in_one_slot_share_one_job() -> None:
-    """10,000 checks at 10 s need at most 1,000 APScheduler jobs (one per 10 ms slot)."""
+    """10,000 checks at 10 s need at most 1,000 wake-up groups (one per 10 ms slot)."""
     metrics, _ = make_metrics()
 
     async def execute(name: str) -> None:
@@ -197,8 +205,33 @@ async def test_stop_cancels_runs_that_outlast_the_grace() -> None:
     assert finished == ["quick"]
 
 
+async def test_stop_returns_when_the_runs_in_flight_end_without_the_clock_moving() -> None:
+    """stop() waits for the runs themselves, not in steps of the clock: on a fake clock
+    that nobody moves, a run ending on real I/O lets stop() return at once."""
+    metrics, _ = make_metrics()
+    clock = FakeClock()
+    answered = asyncio.Event()
+
+    async def execute(name: str) -> None:
+        await answered.wait()  # a probe waiting on the network
+
+    scheduler = Scheduler(clock, execute, metrics, max_concurrency=5)
+    scheduler.schedule([("api", 10.0)])
+    run = asyncio.create_task(scheduler.fire("api"))
+    await asyncio.sleep(0)
+    stopping = asyncio.create_task(scheduler.stop(grace=30))
+    await asyncio.sleep(0)
+    assert not stopping.done()
+    answered.set()
+    await asyncio.wait_for(stopping, 5)
+    assert run.done()
+    assert not run.cancelled()
+    assert scheduler.idle()
+
+
 async def test_last_tick_age_follows_the_clock() -> None:
-    """/ready's tick age is measured on the injected clock."""
+    """/ready's tick age is measured on the injected clock: a running scheduler ticks at
+    least every second of it; a paused (wedged) one stops ticking and the age grows."""
     metrics, _ = make_metrics()
     clock = FakeClock(start=datetime(2026, 3, 1, tzinfo=UTC))
 
@@ -209,5 +242,116 @@ async def test_last_tick_age_follows_the_clock() -> None:
     assert scheduler.last_tick_age() is None
     scheduler.start()
     await clock.advance(7)
-    assert scheduler.last_tick_age() == 7
+    age = scheduler.last_tick_age()
+    assert age is not None
+    assert age <= 1
+    scheduler.pause()
+    await clock.advance(7)
+    assert scheduler.last_tick_age() == 7 + age
+    assert scheduler.running
+    scheduler.resume()
+    await clock.advance(0)
+    assert scheduler.last_tick_age() == 0
+    await scheduler.stop(grace=0)
+    assert not scheduler.running
+
+
+def phase(name: str, interval: float) -> float:
+    """Seconds from the FakeClock's start to the check's first due time."""
+    start = FakeClock().now()
+    anchor = EPOCH + timedelta(seconds=spread_offset(name, interval, SLOT))
+    return (next_due(anchor, interval, start) - start).total_seconds()
+
+
+async def test_checks_run_on_the_clock_at_their_phase_every_interval() -> None:
+    """On a fake clock, each check runs at its phase and then once per interval, and
+    its lateness is zero: the scheduler sleeps on the Clock, not on real time."""
+    metrics, registry = make_metrics()
+    clock = FakeClock()
+    ran: list[tuple[str, float]] = []
+    start = clock.monotonic()
+
+    async def execute(name: str) -> None:
+        ran.append((name, round(clock.monotonic() - start, 6)))
+
+    scheduler = Scheduler(clock, execute, metrics, max_concurrency=10)
+    scheduler.schedule([("a", 10.0), ("b", 4.0)])
+    scheduler.start()
+    for _ in range(300):
+        await clock.advance(0.1)
+    await scheduler.stop(grace=0)
+    for name, interval in (("a", 10.0), ("b", 4.0)):
+        times = [at for n, at in ran if n == name]
+        first = phase(name, interval)
+        expected = [round(first + k * interval, 6) for k in range(100) if first + k * interval < 30]
+        assert times == pytest.approx(expected, abs=1e-5)
+    assert value(registry, "sentinel_scheduler_lateness_seconds_sum") < 1e-3
+    assert value(registry, "sentinel_scheduler_lateness_seconds_count") == len(ran)
+
+
+async def test_a_check_added_while_running_wakes_the_scheduler_for_its_first_run() -> None:
+    """schedule() of a new check while the scheduler naps: it runs at its own due time,
+    not at the end of the nap."""
+    metrics, _ = make_metrics()
+    clock = FakeClock()
+    ran: list[float] = []
+    start = clock.monotonic()
+
+    async def execute(name: str) -> None:
+        ran.append(clock.monotonic() - start)
+
+    scheduler = Scheduler(clock, execute, metrics, max_concurrency=10, tick_every=3600)
+    scheduler.start()
+    await clock.advance(0)
+    scheduler.schedule([("late", 0.5)])
+    await clock.advance(1)
+    await scheduler.stop(grace=0)
+    first = phase("late", 0.5)
+    assert ran == pytest.approx([first, first + 0.5], abs=1e-5)
+
+
+async def test_due_times_passed_during_a_stall_run_once_and_count_as_missed() -> None:
+    """When the loop wakes 60 s late, each 2 s check runs once, not 30 times (the runs
+    are coalesced), each due time that passed unrun is counted missed, and the next due
+    time runs normally."""
+    metrics, registry = make_metrics()
+    clock = FakeClock()
+    ran: list[str] = []
+
+    async def execute(name: str) -> None:
+        ran.append(name)
+
+    scheduler = Scheduler(clock, execute, metrics, max_concurrency=10, tick_every=3600)
+    scheduler.schedule([("a", 2.0)])
+    scheduler.start()
+    await clock.advance(2)
+    assert ran == ["a"]
+    clock._move_to(clock.monotonic() + 61)  # the loop was blocked: nobody woke meanwhile
+    await clock.advance(0)
+    assert ran == ["a", "a"]
+    assert value(registry, "sentinel_scheduler_skipped_runs_total", reason="missed") == 30
+    await clock.advance(2)
+    assert ran == ["a", "a", "a"]
+    await scheduler.stop(grace=0)
+
+
+async def test_a_wall_clock_going_backwards_keeps_checks_running() -> None:
+    """The wall clock steps back an hour: the checks keep their interval from the new
+    now instead of waiting for the old due times to come round again."""
+    metrics, _ = make_metrics()
+    clock = FakeClock()
+    ran: list[str] = []
+
+    async def execute(name: str) -> None:
+        ran.append(name)
+
+    scheduler = Scheduler(clock, execute, metrics, max_concurrency=10)
+    scheduler.schedule([("a", 1.0)])
+    scheduler.start()
+    await clock.advance(1)
+    assert ran == ["a"]
+    clock._wall -= timedelta(hours=1)
+    for _ in range(5):
+        await clock.advance(1)
+    assert len(ran) >= 5
     await scheduler.stop(grace=0)

@@ -50,9 +50,9 @@ EXPECTED = """\
 +00:40:00  -> email lead@example.com (eng-lead)  resolved ServiceDown production-api
 +00:40:00  -> slack-alerts  firing HighErrorRate production-api
 +00:40:00  -> email ops@example.com  firing HighErrorRate production-api
-+00:44:35  HighErrorRate production-api  RESOLVED after 39m35s
-+00:44:35  -> slack-alerts  resolved HighErrorRate production-api
-+00:44:35  -> email ops@example.com  resolved HighErrorRate production-api
++00:44:45  HighErrorRate production-api  RESOLVED after 39m45s
++00:44:45  -> slack-alerts  resolved HighErrorRate production-api
++00:44:45  -> email ops@example.com  resolved HighErrorRate production-api
 """
 
 

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from sentinel.app.daemon import Daemon
 from sentinel.app.watchdog import LATENESS_BOUND, Observations, Watchdog, judge
-from sentinel.clock import FakeClock, SystemClock
+from sentinel.clock import FakeClock
 from sentinel.config import load_config, secret_values
 from sentinel.config.models import Watchdog as WatchdogConfig
 from sentinel.config.settings import Settings
@@ -170,9 +170,10 @@ async def test_a_failed_ping_is_counted_and_logged_without_the_url(
 async def test_a_daemon_whose_scheduler_stalls_stops_pinging(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    """A real daemon pings every 200 ms; its scheduler alone stops (the event loop and web
-    server keep running and answering): pings stop within the lateness bound, and the
-    URL appears in no log line."""
+    """A real daemon on a fake clock pings every 200 ms; its scheduler alone stops (the
+    event loop and web server keep running and answering): the pings stop once the
+    scheduler's last tick is more than the lateness bound old, and not before; when it
+    runs again they resume at the next round. The URL appears in no log line."""
     path = tmp_path / "sentinel.yaml"
     path.write_text(
         f"""
@@ -186,29 +187,46 @@ watchdog: {{url: "{receiver.url}", every: 200ms}}
     redactor = Redactor()
     redactor.set_secrets(secret_values(config))
     configure("info", "json", redactor, logs)
-    d = Daemon(config, Settings(config=str(path)), SystemClock(), {}, redactor)
+    clock = FakeClock()
+    d = Daemon(config, Settings(config=str(path)), clock, {}, redactor)
+
+    def pings(outcome: str) -> float:
+        return (
+            d.registry.get_sample_value("sentinel_watchdog_pings_total", {"outcome": outcome}) or 0
+        )
+
+    def rounds() -> float:
+        return pings("ok") + pings("failed") + pings("skipped_unhealthy")
+
+    async def step() -> None:  # one round of 200 ms, its ping (real HTTP) answered
+        before = rounds()
+        await clock.advance(0.2)
+        await eventually(lambda: rounds() == before + 1)
+
     await d.start()
     try:
-        await eventually(lambda: len(receiver.hits) >= 3)
-        d.scheduler._aps.pause()  # the scheduler wedges; nothing else does
-        await eventually(
-            lambda: (
-                (
-                    d.registry.get_sample_value(
-                        "sentinel_watchdog_pings_total", {"outcome": "skipped_unhealthy"}
-                    )
-                    or 0
-                )
-                >= 2
-            ),
-            seconds=LATENESS_BOUND + 5,
-        )
+        await eventually(lambda: rounds() == 1)
+        for _ in range(3):
+            await step()
+        assert len(receiver.hits) == pings("ok") == 4
+        d.scheduler.pause()  # the scheduler wedges; nothing else does
+        paused = clock.monotonic()
+        last_tick = paused - (d.scheduler.last_tick_age() or 0.0)
+        while pings("skipped_unhealthy") == 0:
+            assert clock.monotonic() - last_tick <= LATENESS_BOUND + 0.2
+            await step()
+        assert clock.monotonic() - last_tick > LATENESS_BOUND
         stopped_at = len(receiver.hits)
         host, port = d.listening[0]
         async with aiohttp.ClientSession() as http, http.get(f"http://{host}:{port}/health") as r:
             assert r.status == 200
-        await asyncio.sleep(0.6)
+        for _ in range(3):
+            await step()
         assert len(receiver.hits) == stopped_at
+        assert pings("skipped_unhealthy") == 4
+        d.scheduler.resume()
+        await step()
+        assert len(receiver.hits) == stopped_at + 1
     finally:
         await d.stop()
         structlog.reset_defaults()

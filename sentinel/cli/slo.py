@@ -61,8 +61,40 @@ def table(slos: list[dict[str, Any]]) -> str:
     return render_table(HEADER, rows)
 
 
+def duration(seconds: float) -> str:
+    """``3d 4h``, ``2h 5m``, ``45m``, ``30s``."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m = s // 60
+    parts = [f"{d}d" if d else "", f"{h}h" if h else "", f"{m}m" if m and not d else ""]
+    return " ".join(p for p in parts if p) or "0m"
+
+
+def state(a: dict[str, Any]) -> str:
+    """FIRING, or which window is still below the factor."""
+    if a["firing"]:
+        return "FIRING"
+    below = [
+        w
+        for w, r in ((a["long"], a["long_burn_rate"]), (a["short"], a["short_burn_rate"]))
+        if r is None or r < a["factor"]
+    ]
+    return "quiet (" + " and ".join(below) + " below)"
+
+
 def explain(s: dict[str, Any]) -> str:
     left = s["exhaustion_seconds"]
+    budget = s["error_budget_remaining"]
+    allowed = 1.0 - s["objective"]
+    if budget is not None and budget <= 0:
+        gone = ", spent"
+    elif left is None:
+        gone = ", not burning over the last hour"
+    else:
+        gone = f", gone in {duration(left)} at the 1h burn rate"
     lines = [
         f"{s['name']}: {s['indicator']} {percent(s['objective'])} over {s['window']}"
         + (
@@ -71,8 +103,8 @@ def explain(s: dict[str, Any]) -> str:
             else ""
         ),
         f"  runs {s['total']}, good {s['good']}, attainment {percent(s['attainment'])}",
-        f"  error budget left {percent(s['error_budget_remaining'], 1)}"
-        + ("" if left is None else f", gone in {left / 3600:.1f} h at the 1h burn rate"),
+        f"  error budget: {percent(allowed)} of the runs may be bad;"
+        f" left {percent(budget, 1)}" + ("" if budget is None else gone),
         "  burn rates: " + ", ".join(f"{w} {rate(r)}" for w, r in s["burn_rates"].items()),
         "",
     ]
@@ -81,14 +113,22 @@ def explain(s: dict[str, Any]) -> str:
             a["name"],
             a["severity"],
             f"{a['factor']:g}x",
+            f">= {percent(a['factor'] * allowed, 2)} bad over {a['long']} and {a['short']}",
             f"{a['long']} {rate(a['long_burn_rate'])}",
             f"{a['short']} {rate(a['short_burn_rate'])}",
-            "FIRING" if a["firing"] else "-",
+            state(a),
         )
         for a in s["alerts"]
     ]
-    header = ("ALERT", "SEVERITY", "FACTOR", "LONG WINDOW", "SHORT WINDOW", "STATE")
-    return "\n".join(lines) + render_table(header, rows)
+    header = ("ALERT", "SEVERITY", "FACTOR", "FIRES WHEN", "LONG WINDOW", "SHORT WINDOW", "STATE")
+    text = "\n".join(lines) + render_table(header, rows)
+    firing = [a["name"] for a in s["alerts"] if a["firing"]]
+    text += "\n\n" + (
+        f"Firing now: {', '.join(firing)} (rule SLO:{s['name']}:<pair>)."
+        if firing
+        else "Nothing fires now: a pair fires when both its windows reach its factor."
+    )
+    return text
 
 
 def main(args: argparse.Namespace) -> int:

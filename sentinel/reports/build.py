@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -37,6 +38,10 @@ class ReportSource(Protocol):
         self, since: float, until: float
     ) -> dict[tuple[str, str], int]: ...
 
+    async def slo_days(
+        self, slo: str, since_minute: int, until_minute: int
+    ) -> list[tuple[int, int, int]]: ...
+
 
 async def build_report(
     store: ReportSource, config: Config, now: datetime, period_seconds: float
@@ -64,6 +69,8 @@ async def build_report(
         if len(page) < INCIDENT_PAGE:
             break
         offset += INCIDENT_PAGE
+    minutes = math.floor(start / 60), math.ceil(end / 60)
+    slo_days = {s.name: await store.slo_days(s.name, *minutes) for s in config.slos}
     return compose_report(
         start=start,
         end=end,
@@ -73,6 +80,8 @@ async def build_report(
         sampled=len(windows) > 1,
         incidents=incidents,
         notifications=await store.notification_counts(start, end),
+        slos=[(s.name, s.ratio) for s in config.slos],
+        slo_days=slo_days,
     )
 
 

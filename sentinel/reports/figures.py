@@ -23,6 +23,12 @@ How the figures are computed:
 - **Notifications** are the outbox rows created in the period, per channel:
   sent (``merged`` into a digest counts as sent), failed, dead, pending
   (``held`` counts as pending).
+- **SLOs**: per SLO of the config, good runs / all runs over the period (to the
+  minute, from the SLO engine's per-minute counters, ``slo_minutes``), against its
+  objective: met or not, and the share of the period's error budget left
+  (1 - bad share / (1 - objective)); per UTC day, week and month as for uptime.
+  The counters are kept for the SLO's longest window plus an hour, so a longer
+  period shows what is kept (``first_day``).
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ _GOLDEN = (math.sqrt(5) - 1) / 2  # spreads sample windows over the times of day
 WORST = 5
 
 DayRow = tuple[int, int, int, float]  # (day since the epoch, ok runs, all runs, duration sum)
+SloDayRow = tuple[int, int, int]  # (day since the epoch, good runs, all runs)
 
 
 # -- pure computations ---------------------------------------------------------
@@ -107,6 +114,58 @@ def uptime_by(
     for name, group in groups.items():
         stats = uptime_stats(group)
         out.append({"label": name, **{k: stats[k] for k in ("runs", "ok", "uptime_percent")}})
+    return out
+
+
+def slo_figures(objective: float, good: int, total: int) -> dict[str, Any]:
+    """Attainment of good/total against ``objective`` (a ratio such as 0.999)."""
+    if total <= 0:
+        return {"attainment_percent": None, "met": None, "error_budget_remaining": None}
+    bad_share = (total - good) / total
+    return {
+        "attainment_percent": percent(good, total),
+        "met": good / total >= objective,
+        "error_budget_remaining": round(1.0 - bad_share / (1.0 - objective), 4),
+    }
+
+
+def slo_by(
+    rows: Iterable[SloDayRow], objective: float, unit: Literal["day", "week", "month"]
+) -> list[dict[str, Any]]:
+    """SLO attainment per UTC day, ISO week or month, oldest first."""
+    label = {"day": day_label, "week": _week_label, "month": _month_label}[unit]
+    groups: dict[str, list[int]] = {}
+    for day, good, total in sorted(rows):
+        sums = groups.setdefault(label(day), [0, 0])
+        sums[0] += good
+        sums[1] += total
+    return [
+        {"label": name, "runs": total, "good": good, **slo_figures(objective, good, total)}
+        for name, (good, total) in groups.items()
+    ]
+
+
+def slo_report(
+    name: str, objective: float, rows: Sequence[SloDayRow], seconds: float
+) -> dict[str, Any]:
+    """One SLO over the report's period: attainment against the objective, and per unit."""
+    good = sum(r[1] for r in rows)
+    total = sum(r[2] for r in rows)
+    measured = sorted(r[0] for r in rows if r[2] > 0)
+    out: dict[str, Any] = {
+        "name": name,
+        "objective_percent": round(objective * 100, 4),
+        "runs": total,
+        "good": good,
+        "bad": total - good,
+        **slo_figures(objective, good, total),
+        "first_day": day_label(measured[0]) if measured else None,
+        "daily": slo_by(rows, objective, "day"),
+    }
+    if seconds >= 7 * DAY:
+        out["weekly"] = slo_by(rows, objective, "week")
+    if seconds >= 28 * DAY:
+        out["monthly"] = slo_by(rows, objective, "month")
     return out
 
 
@@ -205,8 +264,11 @@ def compose_report(
     incidents: Sequence[Incident],
     notifications: Mapping[tuple[str, str], int],
     generated_at: float | None = None,
+    slos: Sequence[tuple[str, float]] = (),
+    slo_days: Mapping[str, Sequence[SloDayRow]] | None = None,
 ) -> dict[str, Any]:
-    """The report from plain data; ``rollups`` may hold days outside the period (ignored)."""
+    """The report from plain data; ``rollups`` may hold days outside the period (ignored).
+    ``slos`` are (name, objective ratio) and ``slo_days`` their days in the period."""
     first, last = day_range(start, end)
     seconds = end - start
     rows: list[dict[str, Any]] = []
@@ -246,7 +308,17 @@ def compose_report(
         "checks": rows,
         "incidents": incident_stats(in_period),
         "notifications": notification_table(notifications),
+        "slos": [
+            slo_report(name, objective, (slo_days or {}).get(name, ()), seconds)
+            for name, objective in slos
+        ],
     }
+
+
+def missed_slos(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The SLOs that missed their objective over the period, lowest attainment first."""
+    missed = [s for s in report.get("slos", ()) if s["met"] is False]
+    return sorted(missed, key=lambda s: (s["attainment_percent"], s["name"]))
 
 
 def worst_checks(report: Mapping[str, Any], n: int = WORST) -> list[dict[str, Any]]:

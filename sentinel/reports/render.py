@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from sentinel.notify.render import human_duration
-from sentinel.reports.figures import OUTCOMES, worst_checks
+from sentinel.reports.figures import OUTCOMES, missed_slos, worst_checks
 from sentinel.tables import minute, render_table
 
 Format = Literal["table", "markdown", "json"]
@@ -60,10 +60,9 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def _by_unit(report: Mapping[str, Any]) -> tuple[str, str] | None:
-    """Which per-unit uptime the text formats show: days up to 14, else weeks up to 14,
-    else months (JSON always has all that apply)."""
-    checks = report["checks"]
+def _by_unit(checks: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
+    """Which per-unit uptime (or attainment) the text formats show: days up to 14, else
+    weeks up to 14, else months (JSON always has all that apply)."""
     if not checks:
         return None
     for key, title in (("daily", "day"), ("weekly", "week"), ("monthly", "month")):
@@ -106,7 +105,7 @@ def _sections(report: Mapping[str, Any]) -> list[tuple[str, Sequence[str], list[
     sections.append(
         ("Checks", ("Check", "Uptime", "Runs", "Failed", "Avg latency", "p95 latency"), checks)
     )
-    unit = _by_unit(report)
+    unit = _by_unit(report["checks"])
     if unit is not None:
         key, title = unit
         labels = sorted({e["label"] for c in report["checks"] for e in c[key]})
@@ -115,6 +114,7 @@ def _sections(report: Mapping[str, Any]) -> list[tuple[str, Sequence[str], list[
             cells = {e["label"]: pct(e["uptime_percent"]) for e in c[key]}
             grid.append([c["name"], *(cells.get(label, "-") for label in labels)])
         sections.append((f"Uptime by {title}", ("Check", *labels), grid))
+    sections += _slo_sections(report.get("slos", []))
     incidents = [
         [
             i["id"],
@@ -136,6 +136,49 @@ def _sections(report: Mapping[str, Any]) -> list[tuple[str, Sequence[str], list[
     return sections
 
 
+def _met(value: bool | None) -> str:
+    return "-" if value is None else "yes" if value else "NO"
+
+
+def _budget(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def _slo_sections(
+    slos: Sequence[Mapping[str, Any]],
+) -> list[tuple[str, Sequence[str], list[list[str]]]]:
+    """The SLOs against their objectives over the period, and per day (week, month)."""
+    if not slos:
+        return []
+    rows = [
+        [
+            s["name"],
+            f"{s['objective_percent']:g}%",
+            pct(s["attainment_percent"]),
+            _met(s["met"]),
+            _budget(s["error_budget_remaining"]),
+            str(s["runs"]),
+            str(s["bad"]),
+        ]
+        for s in slos
+    ]
+    header = ("SLO", "Objective", "Attainment", "Met", "Budget left", "Runs", "Bad")
+    out: list[tuple[str, Sequence[str], list[list[str]]]] = [("SLOs", header, rows)]
+    unit = _by_unit(slos)
+    if unit is not None:
+        key, title = unit
+        labels = sorted({e["label"] for s in slos for e in s[key]})
+        grid = []
+        for s in slos:
+            cells = {
+                e["label"]: pct(e["attainment_percent"]) + ("" if e["met"] is not False else " !")
+                for e in s[key]
+            }
+            grid.append([s["name"], *(cells.get(label, "-") for label in labels)])
+        out.append((f"SLO attainment by {title}", ("SLO", *labels), grid))
+    return out
+
+
 def _notes(report: Mapping[str, Any]) -> list[str]:
     days = report["period"]["uptime_days"]
     notes = [
@@ -144,6 +187,11 @@ def _notes(report: Mapping[str, Any]) -> list[str]:
     ]
     if any(c["p95_sampled"] for c in report["checks"]):
         notes.append("* p95 estimated from a sample of the period (7 days of runs, spread).")
+    if report.get("slos"):
+        notes.append(
+            "SLO attainment: good runs / all runs in the period, to the minute; budget left is "
+            'the share of the period\'s error budget not spent; "!" marks a missed objective.'
+        )
     return notes
 
 
@@ -190,6 +238,17 @@ def summary_text(report: Mapping[str, Any]) -> str:
         + (f" ({_severities(inc['by_severity'])})" if inc["total"] else "")
         + f"; MTTA {_took(inc['mtta_seconds'])}; MTTR {_took(inc['mttr_seconds'])}",
     ]
+    slos = report.get("slos", [])
+    measured = [s for s in slos if s["met"] is not None]
+    if measured:
+        missed = missed_slos(report)
+        line = f"SLOs: {len(measured) - len(missed)} of {len(measured)} met"
+        if missed:
+            line += "; missed: " + ", ".join(
+                f"{s['name']} {pct(s['attainment_percent'])} < {s['objective_percent']:g}%"
+                for s in missed
+            )
+        lines.append(line)
     worst = worst_checks(report)
     if worst:
         lines.append(

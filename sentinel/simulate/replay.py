@@ -14,110 +14,57 @@ from the start); the others are left out, so the output holds the alerts the
 scenario causes and nothing else. See docs/escalation.md, "Trying it out".
 
 Alerts go through the daemon's own alert shell (:mod:`sentinel.app.alerts`):
-persisted, routed and escalated the same way. The module runs past 400 lines
-because the replay loop and the timeline it writes are one class: both read
-the same state (deadlines, what fired, what was quiet when).
+persisted, routed and escalated the same way. What is printed is kept by
+:mod:`sentinel.simulate.timeline`; the clock that jumps and the recording
+notifiers are in :mod:`sentinel.simulate.standins`, and the cached quiet
+reasons (maintenance, silences, dependencies, inhibition) in
+:mod:`sentinel.simulate.quiet`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import structlog
 from prometheus_client import CollectorRegistry
 
 from sentinel import __version__
 from sentinel.app.alerts import RULE_TICK, Alerts
-from sentinel.clock import FakeClock
 from sentinel.config import Config, format_duration
-from sentinel.config.cron import crontab
 from sentinel.escalation import policy as pol
 from sentinel.escalation.escalator import Escalator, Live
 from sentinel.metrics import Metrics
 from sentinel.notify import pace
-from sentinel.notify.base import Notice, Notifier, Sent
+from sentinel.notify.base import Notifier
 from sentinel.notify.dispatcher import Dispatcher
-from sentinel.notify.outbox import Delivery
 from sentinel.probes.results import Labels, LatestResults, Result, Sample, sample_key
 from sentinel.routing.silences import Silence
-from sentinel.rules.engine import Instance, RuleEngine, Transition
+from sentinel.rules.engine import RuleEngine, Transition
+from sentinel.simulate.quiet import QuietReasons
 from sentinel.simulate.scenario import (
     Event,
     Scenario,
     ScenarioError,
     problems,
 )
+from sentinel.simulate.standins import Record, Recorder, SimClock
+from sentinel.simulate.timeline import Timeline, alert_name
 from sentinel.store.sqlite import SqliteStore
 
 __all__ = ["simulate"]
 
 DURATION = 0.05  # every simulated result takes 50 ms
 EPS = 1e-6
-OVERSHOOT = 1e-7  # below the wall clock's microsecond: see _SimClock.jump
 SETTLE_POLLS = 2000  # x 5 ms: how long (real time) to wait for the dispatcher's store I/O
 
 
 # -- the simulation ----------------------------------------------------------
-
-
-class _SimClock(FakeClock):
-    def next_wake(self) -> float | None:
-        """The monotonic deadline of the earliest task sleeping on this clock."""
-        return min((d for d, _, fut in self._sleepers if not fut.done()), default=None)
-
-    async def jump(self, seconds: float) -> None:
-        """:meth:`advance`, a hair further (a sleeper due at the target wakes despite
-        rounding; the wall clock keeps whole microseconds), and without yielding to
-        the loop when nobody sleeps until then."""
-        seconds += OVERSHOOT
-        wake = self.next_wake()
-        if wake is None or wake > self.monotonic() + seconds:
-            self._move_to(self.monotonic() + seconds)
-        else:
-            await self.advance(seconds)
-
-
-@dataclass
-class _Recorder:
-    """A notifier that sends nothing: it records the notice and says it was accepted."""
-
-    name: str
-    kind: str
-    clock: FakeClock
-    sent: list[tuple[float, str, str, str | None, str, str, str]]
-    min_interval: float = 0.0
-    digest: bool = True
-
-    async def send(
-        self, notice: Notice, address: str | None, thread: dict[str, str] | None
-    ) -> Sent:
-        at = self.clock.now().timestamp()
-        for alert in notice.alerts or ((notice.alert,) if notice.alert else ()):
-            self.sent.append(
-                (at, self.name, self.kind, address, notice.kind, alert.rule, alert.check)
-            )
-        return Sent()
-
-    async def close(self) -> None:
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class _QuietContext:
-    now: datetime
-    down: frozenset[str]  # checks whose latest result failed
-    phase: int  # how many maintenance edges have passed
-    silences: tuple[str, ...]  # the active ones
-    firing: tuple[tuple[str, dict[str, str]], ...]  # (fingerprint, labels) of firing alerts
 
 
 @dataclass
@@ -132,7 +79,7 @@ class _Simulation:
     def __init__(self, config: Config, scenario: Scenario) -> None:
         self.config = config
         self.scenario = scenario
-        self.clock = _SimClock(scenario.start)
+        self.clock = SimClock(scenario.start)
         self.mono0 = self.clock.monotonic()
         self.start_ts = scenario.start.timestamp()
         named = {e.check for e in scenario.events if e.check is not None}
@@ -151,16 +98,17 @@ class _Simulation:
         self.dispatcher = Dispatcher(
             self.store, self.clock, self.metrics, config.notifications, jitter=lambda: 0.5
         )
-        self.sent: list[tuple[float, str, str, str | None, str, str, str]] = []
+        self.sent: list[Record] = []
         recorders: dict[str, tuple[str, Notifier]] = {
             name: (
                 ch.type,
-                _Recorder(name, ch.type, self.clock, self.sent, *pace(ch.type)),
+                Recorder(name, ch.type, self.clock, self.sent, *pace(ch.type)),
             )
             for name, ch in config.channels.items()
         }
         self.dispatcher.configure(recorders, config.notifications)
-        self.dispatcher.on_sent.append(self._on_sent)
+        self.timeline = Timeline(config, self.start_ts)
+        self.dispatcher.on_sent.append(self.timeline.sent)
         self.escalator = Escalator(config, self.store, self.dispatcher, self.clock, self.metrics)
         # the daemon's alert shell: the same persistence, routing and escalation
         self.alerts = Alerts(
@@ -173,16 +121,12 @@ class _Simulation:
             ack_links=False,
         )
         self.silences = self.alerts.silences
-        self.edges = sorted(
-            {*_maintenance_edges(config, scenario.start, scenario.until)}
-        )  # when a maintenance window starts or ends
+        self.quiet = QuietReasons(
+            config, self.alerts, self.latest, self.clock, scenario.start, scenario.until
+        )
         self.quiet_seen: dict[str, str | None] = {}
         self.fired: dict[str, float] = {}  # fingerprint -> unix time it fired
         self.names: dict[str, str] = {}  # fingerprint -> rule, check and labels, as printed
-        self.quiet_cache: dict[tuple[Any, ...], str | None] = {}
-        self.entries: list[tuple[float, tuple[int, int], str]] = []
-        self.digests: dict[tuple[float, str, str | None], list[Delivery]] = {}
-        self.seq = 0
         # (when, rule, check): a pending alert's `for` elapses then, between results; the
         # daemon evaluates the pair at that moment (its _fire_when_due), and so do we.
         self.deadlines: list[tuple[float, str, str]] = []
@@ -246,7 +190,7 @@ class _Simulation:
         if wake is not None:
             candidates.append(wake - self.mono0)
         candidates += [(s.ends_at.timestamp() - self.start_ts) for s in self.silences]
-        candidates += self.edges
+        candidates += self.quiet.edges
         later = [c for c in candidates if c > t + EPS]
         nxt = min(later, default=None)
         if nxt is None or nxt > self.scenario.until + EPS:
@@ -285,16 +229,18 @@ class _Simulation:
             self.silences.append(Silence(sid, e.silence, now, ends, e.by, e.comment, now))
             matchers = ", ".join(f"{k}={v}" for k, v in e.silence.items())
             note = f" ({e.by}: {e.comment})" if e.comment else f" ({e.by})"
-            self._say(e.at, f"silence {sid} on {matchers} for {format_duration(e.duration)}{note}")
+            self.timeline.say(
+                e.at, f"silence {sid} on {matchers} for {format_duration(e.duration)}{note}"
+            )
             return
         assert e.check is not None
         state = self.checks[e.check]
         if e.fail is not None:
             state.fail = e.fail
-            self._say(e.at, f"{e.check}  check fails: {e.fail}")
+            self.timeline.say(e.at, f"{e.check}  check fails: {e.fail}")
         elif e.recover:
             state.fail = None
-            self._say(e.at, f"{e.check}  check recovers")
+            self.timeline.say(e.at, f"{e.check}  check recovers")
         else:
             shown = []
             for name, labels, value in e.samples:
@@ -303,7 +249,7 @@ class _Simulation:
                 else:
                     state.samples[(name, labels)] = value
                 shown.append(f"{sample_key(name, labels)}={'-' if value is None else f'{value:g}'}")
-            self._say(e.at, f"{e.check}  samples {', '.join(shown)}")
+            self.timeline.say(e.at, f"{e.check}  samples {', '.join(shown)}")
 
     async def _ack(self, e: Event) -> None:
         firing = [
@@ -313,19 +259,21 @@ class _Simulation:
         ]
         what = f"{e.ack} {e.check}" if e.check else f"{e.ack}"
         if not firing:
-            self._say(e.at, f"{what}  ack by {e.by}: no firing alert to acknowledge")
+            self.timeline.say(e.at, f"{what}  ack by {e.by}: no firing alert to acknowledge")
             return
         for inst in sorted(firing, key=lambda i: (i.check, i.labels)):
-            name = _alert_name(inst)
+            name = alert_name(inst)
             progress = self.escalator.progress.get(inst.fingerprint)
             if progress is not None and progress.acked:
-                self._say(
+                self.timeline.say(
                     e.at, f"{name}  ack by {e.by}: already acknowledged by {progress.acked_by}"
                 )
             elif await self.escalator.acknowledge(inst.fingerprint, e.by, "scenario"):
-                self._say(e.at, f"{name}  acknowledged by {e.by}")
+                self.timeline.say(e.at, f"{name}  acknowledged by {e.by}")
             else:
-                self._say(e.at, f"{name}  ack by {e.by}: nobody was paged, nothing to acknowledge")
+                self.timeline.say(
+                    e.at, f"{name}  ack by {e.by}: nobody was paged, nothing to acknowledge"
+                )
 
     def _result(self, name: str, state: _CheckState) -> Result:
         ok = state.fail is None
@@ -355,24 +303,24 @@ class _Simulation:
                 self.deadlines.append((due - self.start_ts, inst.rule, inst.check))
             if t.event == "firing":
                 self.fired[inst.fingerprint] = t.at
-                self.names[inst.fingerprint] = _alert_name(inst)
-                quiet = self._quiet(inst)
+                self.names[inst.fingerprint] = alert_name(inst)
+                quiet = self.quiet.reason(inst)
                 self.quiet_seen[inst.fingerprint] = quiet
                 note = f", quiet: {quiet}" if quiet else ""
-                self._say(at, f"{_alert_name(inst)}  FIRING ({t.severity}{note})")
+                self.timeline.say(at, f"{alert_name(inst)}  FIRING ({t.severity}{note})")
             elif t.event == "resolved":
                 fired = self.fired.pop(inst.fingerprint, inst.state.fired_at)
                 lasted = "" if fired is None else f" after {format_duration(round(t.at - fired))}"
-                self._say(at, f"{_alert_name(inst)}  RESOLVED{lasted}")
+                self.timeline.say(at, f"{alert_name(inst)}  RESOLVED{lasted}")
                 self.quiet_seen.pop(inst.fingerprint, None)
             elif t.event == "flapping":
-                quiet = self._quiet(inst)
-                self._say(
+                quiet = self.quiet.reason(inst)
+                self.timeline.say(
                     at,
                     f"{inst.rule} {inst.check}  FLAPPING" + (f" (quiet: {quiet})" if quiet else ""),
                 )
             elif t.event == "settled":
-                self._say(at, f"{inst.rule} {inst.check}  settled (no longer flapping)")
+                self.timeline.say(at, f"{inst.rule} {inst.check}  settled (no longer flapping)")
             await self.alerts.accept(t)  # persisted, then acted on, as in the daemon
 
     async def _escalate(self, t: float) -> None:
@@ -382,116 +330,15 @@ class _Simulation:
             if fp in self.quiet_seen and self.quiet_seen[fp] != alert.quiet:
                 name = self.names.get(fp, f"{alert.facts.rule} {alert.facts.check}")
                 if alert.quiet is None:
-                    self._say(t, f"{name}  no longer quiet")
+                    self.timeline.say(t, f"{name}  no longer quiet")
                 else:
-                    self._say(t, f"{name}  quiet: {alert.quiet}")
+                    self.timeline.say(t, f"{name}  quiet: {alert.quiet}")
             self.quiet_seen[fp] = alert.quiet
         await self.escalator.tick(live)
 
     def _live(self) -> dict[str, Live]:
-        context = self._quiet_context()
-        return self.alerts.live(lambda inst: self._quiet(inst, context))
-
-    def _quiet_context(self) -> _QuietContext:
-        """What an alert's quiet reason depends on besides the alert itself."""
-        now = self.clock.now()
-        elapsed = now.timestamp() - self.start_ts
-        firing = tuple(self.alerts.firing())
-        return _QuietContext(
-            now=now,
-            down=frozenset(name for name, r in self.latest.items() if not r.ok),
-            phase=bisect.bisect_right(self.edges, elapsed + EPS),
-            silences=tuple(s.id for s in self.silences if s.active(now)),
-            firing=firing,
-        )
-
-    def _quiet(self, inst: Instance, context: _QuietContext | None = None) -> str | None:
-        """Why this alert is suppressed now, if it is (the alert shell's ``quiet``). Cached on
-        everything it depends on: maintenance can only change at ``edges``."""
-        c = context or self._quiet_context()
-        key = (inst.fingerprint, c.down, c.phase, c.silences, tuple(fp for fp, _ in c.firing))
-        if key in self.quiet_cache:
-            return self.quiet_cache[key]
-        reason = self.alerts.quiet(inst, set(c.down), list(c.firing))
-        if len(self.quiet_cache) > 10_000:
-            self.quiet_cache.clear()
-        self.quiet_cache[key] = reason
-        return reason
-
-    # -- the timeline ------------------------------------------------------
-
-    def _say(self, at: float, text: str) -> None:
-        self.seq += 1
-        self.entries.append((at, (0, self.seq), text))
-
-    def _on_sent(self, d: Delivery) -> None:
-        at = (d.sent_at or 0.0) - self.start_ts
-        if d.state == "merged":
-            self.digests.setdefault((at, d.channel, d.address), []).append(d)
-            return
-        self.entries.append((at, (1, d.id or 0), f"-> {self._to(d)}  {_about(d.notice)}"))
-
-    def _to(self, d: Delivery) -> str:
-        where = d.channel + (f" {d.address}" if d.address else "")
-        person = next(
-            (
-                name
-                for name, c in self.config.contacts.items()
-                if d.address is not None and d.address in (c.phone, c.email, c.slack)
-            ),
-            None,
-        )
-        if d.target.startswith("oncall:"):
-            return f"{where} ({person}, {d.target})" if person else f"{where} ({d.target})"
-        if d.target in self.config.contacts:
-            return f"{where} ({d.target})"
-        return where
-
-    def lines(self) -> list[str]:
-        entries = list(self.entries)
-        for (at, _, _), group in self.digests.items():
-            first = min(group, key=lambda d: d.id or 0)
-            about = "; ".join(_about(d.notice) for d in sorted(group, key=lambda d: d.id or 0))
-            entries.append(
-                (at, (1, first.id or 0), f"-> {self._to(first)}  digest of {len(group)}: {about}")
-            )
-        entries.sort(key=lambda e: (round(e[0], 3), e[1]))
-        return [f"{_stamp(at)}  {text}" for at, _, text in entries]
-
-
-def _alert_name(inst: Instance) -> str:
-    labels = ",".join(f'{k}="{v}"' for k, v in inst.labels)
-    return f"{inst.rule} {inst.check}" + (f"{{{labels}}}" if labels else "")
-
-
-def _about(notice: Notice) -> str:
-    a = notice.alert
-    return notice.kind if a is None else f"{notice.kind} {a.rule} {a.check}"
-
-
-def _stamp(seconds: float) -> str:
-    s = int(seconds + EPS)
-    return f"+{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
-def _maintenance_edges(config: Config, start: datetime, until: float) -> list[float]:
-    """Seconds after ``start`` when a maintenance window starts, and a second after it ends
-    (a window includes its last instant), within the run."""
-    end = start + timedelta(seconds=until)
-    edges: list[float] = []
-    for window in config.maintenance:
-        trigger = crontab(window.cron, ZoneInfo(window.timezone))
-        at = start - timedelta(seconds=window.duration)
-        for _ in range(10_000):
-            fire = trigger.get_next_fire_time(None, at)
-            if fire is None or fire > end:
-                break
-            for edge in (fire, fire + timedelta(seconds=window.duration + 1)):
-                offset = (edge - start).total_seconds()
-                if 0 < offset <= until:
-                    edges.append(offset)
-            at = fire + timedelta(seconds=1)
-    return edges
+        context = self.quiet.context()
+        return self.alerts.live(lambda inst: self.quiet.reason(inst, context))
 
 
 @contextlib.contextmanager
@@ -517,4 +364,4 @@ async def simulate(config: Config, scenario: Scenario) -> list[str]:
     sim = _Simulation(config, scenario)
     with _warnings_only():
         await sim.run()
-    return sim.lines()
+    return sim.timeline.lines()

@@ -48,6 +48,7 @@ from sentinel.store.codec import (
 from sentinel.store.postgres_history import PostgresHistory
 from sentinel.store.postgres_pool import Conn
 from sentinel.store.postgres_schema import migrate
+from sentinel.store.protocols import SloDay
 
 _ADD_OUTBOX = (
     f"INSERT INTO outbox ({OUTBOX_COLUMNS}) VALUES "
@@ -70,6 +71,10 @@ def _upsert(table: str, columns: str, key: str) -> str:
 _SAVE_SLO_MINUTE = (
     "INSERT INTO slo_minutes VALUES ($1, $2, $3, $4) "
     "ON CONFLICT (slo, minute) DO UPDATE SET good = excluded.good, total = excluded.total"
+)
+_SLO_DAYS = (  # a range of the primary key (slo, minute)
+    "SELECT minute / 1440 AS day, SUM(good), SUM(total) FROM slo_minutes "
+    "WHERE slo = $1 AND minute >= $2 AND minute < $3 GROUP BY day ORDER BY day"
 )
 _LOAD_SLO_MINUTES = (
     "SELECT slo, minute, good, total FROM slo_minutes WHERE minute >= $1 ORDER BY minute, slo"
@@ -166,6 +171,10 @@ class PostgresStore(PostgresHistory):
     async def load_slo_minutes(self, since_minute: int) -> list[tuple[str, int, int, int]]:
         rows = await self._fetch("reading SLO counters", _LOAD_SLO_MINUTES, since_minute)
         return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+    async def slo_days(self, slo: str, since_minute: int, until_minute: int) -> list[SloDay]:
+        rows = await self._fetch("reading SLO days", _SLO_DAYS, slo, since_minute, until_minute)
+        return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
 
     async def prune_slo_minutes(self, before_minute: int) -> int:
         done = await self._run(

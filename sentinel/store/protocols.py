@@ -158,6 +158,7 @@ class IncidentStore(Protocol):
 
 
 SloMinute = tuple[str, int, int, int]  # (slo, minute since the epoch, good, total)
+SloDay = tuple[int, int, int]  # (UTC day since the epoch, good, total) of one SLO
 
 
 class SloStore(Protocol):
@@ -167,6 +168,11 @@ class SloStore(Protocol):
 
     async def load_slo_minutes(self, since_minute: int) -> list[SloMinute]:
         """Minutes from ``since_minute`` on, oldest first."""
+        ...
+
+    async def slo_days(self, slo: str, since_minute: int, until_minute: int) -> list[SloDay]:
+        """One SLO's good and total runs per UTC day, of its minutes in
+        ``[since_minute, until_minute)``, oldest day first (for reports)."""
         ...
 
     async def prune_slo_minutes(self, before_minute: int) -> int:

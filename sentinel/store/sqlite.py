@@ -46,6 +46,7 @@ from sentinel.store.codec import (
     ts,
 )
 from sentinel.store.migrations import LATEST, migrate, refuse_newer, user_version
+from sentinel.store.protocols import SloDay
 from sentinel.store.rollup import Rollup
 from sentinel.store.rollup import Row as RollupRow
 
@@ -53,6 +54,10 @@ _INSERT = "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?)"
 _SAVE_SLO_MINUTE = (
     "INSERT INTO slo_minutes VALUES (?, ?, ?, ?) "
     "ON CONFLICT (slo, minute) DO UPDATE SET good = excluded.good, total = excluded.total"
+)
+_SLO_DAYS = (  # a range of the primary key (slo, minute)
+    "SELECT minute / 1440 AS day, SUM(good), SUM(total) FROM slo_minutes "
+    "WHERE slo = ? AND minute >= ? AND minute < ? GROUP BY day ORDER BY day"
 )
 _LOAD_SLO_MINUTES = (
     "SELECT slo, minute, good, total FROM slo_minutes WHERE minute >= ? ORDER BY minute, slo"
@@ -136,7 +141,15 @@ class SqliteStore:
     ) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
             db = self.db
-            await db.execute(begin)
+            try:
+                await db.execute(begin)
+            except BaseException:
+                # Cancelled while BEGIN waited for the connection's thread: it runs there
+                # anyway. Queue its ROLLBACK behind it, or the next BEGIN finds a
+                # transaction already open.
+                with contextlib.suppress(sqlite3.Error, ValueError):
+                    await db.execute("ROLLBACK")
+                raise
             try:
                 yield db
                 await db.execute("COMMIT")
@@ -333,6 +346,10 @@ class SqliteStore:
     async def load_slo_minutes(self, since_minute: int) -> list[tuple[str, int, int, int]]:
         async with self.db.execute(_LOAD_SLO_MINUTES, (since_minute,)) as cur:
             return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in await cur.fetchall()]
+
+    async def slo_days(self, slo: str, since_minute: int, until_minute: int) -> list[SloDay]:
+        async with self.db.execute(_SLO_DAYS, (slo, since_minute, until_minute)) as cur:
+            return [(int(r[0]), int(r[1]), int(r[2])) for r in await cur.fetchall()]
 
     async def prune_slo_minutes(self, before_minute: int) -> int:
         return await self._write("DELETE FROM slo_minutes WHERE minute < ?", (before_minute,))

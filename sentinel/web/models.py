@@ -335,6 +335,62 @@ class Reload(Answer):
     """What is wrong in the file."""
 
 
+class SloAlertPair(Answer):
+    """One burn-rate alert pair of an SLO (docs/slos.md)."""
+
+    name: str
+    """page-fast, page-slow, ticket, or a pair the config adds."""
+    rule: str
+    """The rule name its alerts carry: SLO:<slo>:<pair>."""
+    factor: float
+    """Burn rate both windows must reach for the pair to fire."""
+    long: str
+    """The long window, e.g. 1h."""
+    short: str
+    """The short window, e.g. 5m."""
+    severity: Severity
+    long_burn_rate: float | None
+    """The burn rate over the long window now (null: no runs in it)."""
+    short_burn_rate: float | None
+    """The burn rate over the short window now (null: no runs in it)."""
+    firing: bool
+    """Both burn rates are at least the factor now (the alert fires once `for` has passed)."""
+
+
+class Slo(Answer):
+    """An SLO and where it stands (figures at most a minute old)."""
+
+    name: str
+    description: str
+    indicator: str
+    """availability or latency (see docs/slos.md)."""
+    threshold_seconds: float | None
+    """latency: a good run is faster than this; null for availability."""
+    objective: Annotated[float, Field(gt=0, lt=1)]
+    """Share of runs that must be good over the window, e.g. 0.999."""
+    window: str
+    """The SLO's window, e.g. 30d."""
+    good: Count
+    """Good runs counted in the window."""
+    total: Count
+    """All runs counted in the window."""
+    attainment: float | None
+    """good / total over the window (null: no runs yet)."""
+    error_budget_remaining: float | None
+    """Error budget left: 1 untouched, 0 spent, below 0 overspent (null: no runs yet)."""
+    exhaustion_seconds: float | None
+    """Time until the budget is spent at the 1h burn rate (0: spent; null: not burning)."""
+    burn_rates: dict[str, float | None]
+    """Burn rate by window (every window of its pairs, and 1h); 1 spends the budget over the SLO's window."""
+    firing: list[str]
+    """The pairs whose condition holds now."""
+    alerts: list[SloAlertPair]
+
+
+class SloList(Answer):
+    slos: list[Slo]
+
+
 class Report(BaseModel):
     """A report over the period (see docs/api.md); its fields may grow."""
 

@@ -43,9 +43,11 @@ from sentinel.config.models import Config
 from sentinel.escalation.incidents import Incident, IncidentEvent
 from sentinel.escalation.updates import latest_update, status_of
 from sentinel.probes.results import RecentRuns
+from sentinel.rules.slo_keeper import SloKeeper
 from sentinel.store.protocols import IncidentStore
 from sentinel.web import svg
-from sentinel.web.views import contacts_shown
+from sentinel.web.slo_page import SloSection
+from sentinel.web.views import contacts_shown, human
 
 log = structlog.get_logger("sentinel.web.page")
 
@@ -95,6 +97,9 @@ class PageSource(Protocol):
 
     @property
     def ack_key(self) -> bytes: ...
+
+    @property
+    def slo_keeper(self) -> SloKeeper | None: ...
 
     def status(self) -> dict[str, Any]: ...
 
@@ -271,16 +276,6 @@ def when(iso: str | float | None, now: datetime) -> str:
     return f"{at:%Y-%m-%d %H:%M:%S} UTC ({rel})"
 
 
-def human(seconds: float) -> str:
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    d, s = divmod(s, DAY)
-    h, s = divmod(s, 3600)
-    m = s // 60
-    return " ".join(p for p in (f"{d}d" if d else "", f"{h}h" if h else "", f"{m}m") if p)
-
-
 def link(service: str | None, page: int = 1) -> str:
     query: dict[str, str | int] = {}
     if service is not None:
@@ -362,6 +357,8 @@ def add_page_routes(app: web.Application, source: PageSource) -> None:
         return web.Response(
             text=body, status=status, content_type="text/html", headers=PAGE_HEADERS
         )
+
+    slo_section = SloSection()
 
     async def index(request: web.Request) -> web.Response:
         cfg = source.config.server.status_page
@@ -452,6 +449,9 @@ def add_page_routes(app: web.Application, source: PageSource) -> None:
                 cookie = fresh_cookie = secrets.token_urlsafe(32)
             token = csrf_token(source.ack_key, cookie)
 
+        keeper = source.slo_keeper
+        slos, slos_hidden = slo_section.rows(keeper, now) if keeper is not None else ([], 0)
+
         acked = request.query.get("acked")
         refresh_url = link(service, page)
         summary = status["summary"]
@@ -490,6 +490,8 @@ def add_page_routes(app: web.Application, source: PageSource) -> None:
             if incidents is None
             else [incident_view(i, now, timelines.get(i.id)) for i in incidents],
             broken=[c for c in status.get("channels", []) if c.get("broken")],
+            slos=slos,
+            slos_hidden=slos_hidden,
         )
         resp = web.Response(text=body, content_type="text/html", headers=PAGE_HEADERS)
         if fresh_cookie is not None:

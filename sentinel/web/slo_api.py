@@ -1,6 +1,8 @@
 """``GET /api/v1/slos``: every SLO with its attainment, budget left, burn rates and alert
-pairs (what ``sentinel slo`` prints). Read access as /api/v1/status (the token when one
-is set). The figures are the SLO keeper's, refreshed each minute."""
+pairs (what ``sentinel slo`` prints); ``GET /api/v1/slos/{name}``: one of them. Read
+access as /api/v1/status (the token when one is set). The figures are the SLO keeper's,
+refreshed each minute; the answers are :class:`sentinel.web.models.SloList` and
+:class:`sentinel.web.models.Slo`."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from aiohttp import web
 from sentinel.config.slo import Slo
 from sentinel.rules.slo import SloStatus, window_name
 from sentinel.rules.slo_keeper import SloKeeper
+from sentinel.web import models as m
 from sentinel.web.auth import Gate
 
 
@@ -36,7 +39,7 @@ def slo_view(slo: Slo, status: SloStatus) -> dict[str, Any]:
         "description": slo.description,
         "indicator": slo.indicator,
         "threshold_seconds": slo.threshold,
-        "objective": status.objective,
+        "objective": round(status.objective, 10),  # 99.9 / 100 is 0.9990000000000001
         "window": window_name(slo.window),
         "good": status.good,
         "total": status.total,
@@ -59,13 +62,25 @@ def slos_view(keeper: SloKeeper | None) -> list[dict[str, Any]]:
 def add_slo_routes(app: web.Application, source: object, gate: Gate) -> None:
     """``source`` is the daemon: its ``slo_keeper`` exists once it has started."""
 
+    def views() -> list[dict[str, Any]]:
+        keeper = getattr(source, "slo_keeper", None)
+        return slos_view(keeper if isinstance(keeper, SloKeeper) else None)
+
     async def list_slos(request: web.Request) -> web.Response:
         shown = gate.reader(request)
         if isinstance(shown, web.Response):
             return shown
-        keeper = getattr(source, "slo_keeper", None)
-        return web.json_response(
-            {"slos": slos_view(keeper if isinstance(keeper, SloKeeper) else None)}
-        )
+        return web.json_response(m.dumped(m.SloList, {"slos": views()}))
+
+    async def one_slo(request: web.Request) -> web.Response:
+        shown = gate.reader(request)
+        if isinstance(shown, web.Response):
+            return shown
+        name = request.match_info["name"]
+        for view in views():
+            if view["name"] == name:
+                return web.json_response(m.dumped(m.Slo, view))
+        return web.json_response({"error": f"no SLO named {name!r}"}, status=404)
 
     app.router.add_get("/api/v1/slos", list_slos)
+    app.router.add_get("/api/v1/slos/{name}", one_slo)

@@ -1,4 +1,5 @@
-"""Inline SVG for the status page: latency sparklines and 90-day uptime bars.
+"""Inline SVG for the status page: latency sparklines, 90-day uptime bars, and per SLO
+an error-budget bar and a burn-down line.
 
 Pure functions of the numbers they are given (no clock, no I/O), returning
 markup that is safe to place in HTML as is: every piece of text in it goes
@@ -31,10 +32,11 @@ def uptime_colour(ratio: float | None) -> str:
     return RED
 
 
-def percent(ratio: float) -> str:
-    """A share as a percentage with two decimals, rounded down, so that 99.999% reads
-    99.99% and "100.00%" always means no failed run at all."""
-    return f"{math.floor(ratio * 10_000 + 1e-9) / 100:.2f}%"
+def percent(ratio: float, digits: int = 2) -> str:
+    """A share as a percentage with ``digits`` decimals, rounded down, so that 99.999%
+    reads 99.99% and "100.00%" always means no failed run at all."""
+    scale = 10**digits
+    return f"{math.floor(ratio * 100 * scale + 1e-9) / scale:.{digits}f}%"
 
 
 def uptime_ratio(ratios: Sequence[float | None]) -> float | None:
@@ -129,3 +131,76 @@ def sparkline(
 def _ms(seconds: float) -> str:
     ms = seconds * 1000
     return f"{ms:.0f} ms" if ms >= 10 else f"{ms:.1f} ms"
+
+
+def budget_colour(remaining: float | None) -> str:
+    """Green with more than half the error budget left, lime above a quarter, amber
+    while some is left, red when it is spent; grey: no runs yet."""
+    if remaining is None:
+        return GREY
+    if remaining > 0.5:
+        return GREEN
+    if remaining > 0.25:
+        return LIME
+    if remaining > 0:
+        return AMBER
+    return RED
+
+
+def budget_bar(remaining: float | None, label: str, *, width: int = 120, height: int = 12) -> str:
+    """The error budget left as a filled bar (empty when spent or overspent); ``label``
+    is its text alternative (``aria-label`` and tooltip)."""
+    text = escape(label)
+    fill = 0.0 if remaining is None else min(max(remaining, 0.0), 1.0)
+    return (
+        f'<svg class="budget" width="{width}" height="{height}" viewBox="0 0 {width} {height}"'
+        f' role="img" aria-label="{text}"><title>{text}</title>'
+        f'<rect width="{width}" height="{height}" rx="2" fill="#eaeef2"/>'
+        f'<rect width="{fill * width:.1f}" height="{height}" rx="2"'
+        f' fill="{budget_colour(remaining)}"/></svg>'
+    )
+
+
+def burn_down(
+    points: Sequence[float | None],
+    label: str,
+    *,
+    width: int = 240,
+    height: int = 36,
+    pad: float = 2.5,
+) -> str:
+    """Error budget left over time (1 = untouched, 0 = spent, below: overspent), oldest
+    left, None where there is no data yet; a dashed line marks 0 when it is crossed, and
+    an overspend beyond -100% is drawn at -100% (the label has the figures).
+    ``label`` is its text alternative (``aria-label`` and tooltip)."""
+    text = escape(label)
+    head = (
+        f'<svg class="burndown" width="{width}" height="{height}"'
+        f' viewBox="0 0 {width} {height}" role="img" aria-label="{text}"><title>{text}</title>'
+    )
+    points = [None if p is None else max(p, -1.0) for p in points]
+    known = [p for p in points if p is not None]
+    if not known:
+        return head + "</svg>"
+    top, bottom = max(1.0, *known), min(0.0, *known)
+    scale = (height - 2 * pad) / (top - bottom)
+    dx = (width - 2 * pad) / (len(points) - 1) if len(points) > 1 else 0.0
+
+    def y(value: float) -> float:
+        return pad + (top - value) * scale
+
+    line = " ".join(f"{pad + i * dx:.1f},{y(p):.1f}" for i, p in enumerate(points) if p is not None)
+    parts = [head]
+    if bottom < 0:
+        parts.append(
+            f'<line x1="0" x2="{width}" y1="{y(0.0):.1f}" y2="{y(0.0):.1f}" stroke="{RED}"'
+            ' stroke-width="0.8" stroke-dasharray="3 2"/>'
+        )
+    colour = budget_colour(known[-1])
+    if len(known) == 1:  # a line needs two points: a dot for the first hour
+        x, y0 = line.split(",")
+        parts.append(f'<circle cx="{x}" cy="{y0}" r="2" fill="{colour}"/>')
+    parts.append(
+        f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{line}"/></svg>'
+    )
+    return "".join(parts)

@@ -350,6 +350,27 @@ class TestSloMinutes:
         assert await slos.load_slo_minutes(0) == [("api", 101, 9, 10)]
         await slos.save_slo_minutes([])  # nothing to write is not an error
 
+    async def test_slo_days_sum_the_minutes_of_each_utc_day_in_the_range(
+        self, store: Store
+    ) -> None:
+        """slo_days (reports): one SLO's good and total per UTC day, of its minutes in
+        [since, until) only, oldest day first."""
+        day = 20_000 * 1440  # the first minute of a UTC day
+        await store.save_slo_minutes(
+            [
+                ("api", day - 1, 1, 1),  # the day before, outside the range
+                ("api", day, 9, 10),
+                ("api", day + 1439, 5, 5),
+                ("web", day + 5, 0, 2),
+                ("api", day + 1440, 3, 4),
+                ("api", day + 2880, 7, 7),  # the range's end: left out
+            ]
+        )
+        assert await store.slo_days("api", day, day + 2880) == [(20_000, 14, 15), (20_001, 3, 4)]
+        assert await store.slo_days("web", day, day + 2880) == [(20_000, 0, 2)]
+        assert await store.slo_days("api", day + 3000, day + 4000) == []
+        assert await store.slo_days("gone", day, day + 2880) == []
+
     async def test_pruning_raw_history_keeps_slo_minutes(self, store: Store) -> None:
         """prune_results (the history retention) must not touch the SLO budget."""
         minute = int(T0.timestamp() // 60)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -191,3 +192,19 @@ def test_sqlite_urls_without_a_usable_path_are_refused(url: str) -> None:
     """An sqlite URL must name a file: absolute after ///, or relative after a single colon."""
     with pytest.raises(StoreError, match="sqlite url"):
         open_store(url)
+
+
+async def test_a_write_cancelled_while_its_begin_runs_leaves_no_transaction_open(
+    store: SqliteStore,
+) -> None:
+    """A task cancelled while its BEGIN is on the connection's thread (a daemon stopping
+    its background saves): the BEGIN still runs there, and is rolled back, so the next
+    write (the history's last flush) does not fail with "cannot start a transaction
+    within a transaction" (seen when the daemon tests ran on a fake clock)."""
+    task = asyncio.create_task(store.add_results([result("api", 0)]))
+    await asyncio.sleep(0)  # the task now waits for its BEGIN
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await store.add_results([result("api", 1)])
+    stored = await store.recent_results("api", limit=5)
+    assert [r.started_at for r in stored] == [T0 + timedelta(minutes=1)]

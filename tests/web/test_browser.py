@@ -4,6 +4,7 @@ check turn red, its alert appear, and acknowledges it through the page's form.""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,8 +15,10 @@ from playwright.async_api import async_playwright, expect
 
 from sentinel.app.daemon import Daemon
 from tests.conftest import Target
+from tests.polling import eventually
 from tests.services import system_tool
 from tests.web.test_page import base_url, config_text, start_daemon
+from tests.web.test_slo_page import slo_config_text, slo_runs
 
 CHROMIUM = os.environ.get("SENTINEL_CHROMIUM", "chromium")  # a path, or a name on PATH
 # Playwright's own browser download is not used: the system Chromium, kept off the network.
@@ -129,6 +132,56 @@ async def test_browser_posts_an_incident_update_with_the_api_token(
                         break
                 await expect(row).to_contain_text("identified")
                 await expect(row).to_contain_text("Found the bad deploy")
+            finally:
+                await browser.close()
+    finally:
+        await d.stop()
+        structlog.reset_defaults()
+
+
+async def test_browser_shows_slo_budget_bar_and_burn_down_with_text_alternatives(
+    chromium: Path, tmp_path: Path, target: Target
+) -> None:
+    """Issue 19: the SLO section draws, per SLO, the budget bar and the burn-down line
+    as images with names (what a screen reader says), laid out at their size, and the
+    attainment as text; a screenshot is kept in test-artifacts/status-page-slos.png."""
+    d = await start_daemon(tmp_path, slo_config_text(tmp_path, target.url))
+    try:
+        await eventually(lambda: slo_runs(d) >= 4, seconds=10)
+        assert d.slo_keeper is not None
+        d.slo_keeper.refresh()  # the pairs that hold: the keeper's, once a minute
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+            try:
+                page = await browser.new_page(viewport={"width": 1400, "height": 900})
+                console_errors: list[str] = []
+                page.on(
+                    "console",
+                    lambda m: console_errors.append(m.text) if m.type == "error" else None,
+                )
+                await page.goto(base_url(d) + "/")
+                row = page.locator("#slo-dead-availability")
+                # The page reloads itself every 5 s: the dead check's failures show up.
+                await expect(row.locator(".attainment")).to_have_text("0.000%", timeout=20_000)
+                bar = row.get_by_role("img", name=re.compile(r"^error budget left: .*overspent"))
+                await expect(bar).to_be_visible()
+                line = row.get_by_role(
+                    "img", name=re.compile(r"^error budget over the last 30d: from 100% at ")
+                )
+                await expect(line).to_be_visible()
+                box = await line.bounding_box()
+                assert box is not None
+                assert (box["width"], box["height"]) == (240, 36)
+                fill = await bar.locator("rect").nth(1).get_attribute("fill")
+                assert fill == "#d1242f"  # spent: red, and no width
+                await expect(row).to_contain_text("page-fast")
+                heading = page.get_by_role("heading", name="Service level objectives")
+                await expect(heading).to_be_visible()
+                shot = tmp_path / "status-page-slos.png"
+                await page.screenshot(path=str(shot), full_page=True)
+                ARTIFACTS.mkdir(exist_ok=True)
+                shutil.copyfile(shot, ARTIFACTS / "status-page-slos.png")
+                assert console_errors == []
             finally:
                 await browser.close()
     finally:

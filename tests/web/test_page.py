@@ -25,7 +25,7 @@ from sentinel.logs import Redactor
 from sentinel.probes.results import Result, Sample
 from sentinel.store import open_store
 from sentinel.store.sqlite import SqliteStore
-from sentinel.web import page, svg
+from sentinel.web import page, svg, views
 from tests.conftest import Target, free_port
 from tests.polling import eventually
 
@@ -522,5 +522,5 @@ def test_when_and_human() -> None:
     assert page.when("2026-01-05T09:55:00+00:00", now) == "2026-01-05 09:55:00 UTC (5m ago)"
     assert page.when(now.timestamp() + 3600, now) == "2026-01-05 11:00:00 UTC (in 1h 0m)"
     assert page.when(None, now) == "-"
-    assert page.human(30) == "30s"
-    assert page.human(90061) == "1d 1h 1m"
+    assert views.human(30) == "30s"
+    assert views.human(90061) == "1d 1h 1m"
