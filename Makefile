@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.notify_latency
 	$(BIN)/python -m bench.chat_latency
 	$(BIN)/python -m bench.voice_latency
+	$(BIN)/python -m bench.answer_latency
 	$(BIN)/python -m bench.flap_latency
 	$(BIN)/python -m bench.source_latency
 	$(BIN)/python -m bench.status_page

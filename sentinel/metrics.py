@@ -134,6 +134,31 @@ class Metrics:
             ["kind"],
             registry=registry,
         )
+        self.answers = Counter(
+            "sentinel_answers",
+            "Answers to pages from where they arrived (via: slack, sms) by outcome: acked, "
+            "already (someone had it), gone (that firing is over), silenced, help, "
+            "unknown_user, unknown_code, none_open, listed, ignored.",
+            ["via", "outcome"],
+            registry=registry,
+        )
+        self.answers_refused = Counter(
+            "sentinel_answers_refused",
+            "Slack and Twilio callbacks refused or ignored, by reason: unsigned, stale, forged, "
+            "replayed (Slack), forged, unknown_number, rate_limited (SMS).",
+            ["via", "reason"],
+            registry=registry,
+        )
+        for via, reason in (
+            ("slack", "unsigned"),
+            ("slack", "stale"),
+            ("slack", "forged"),
+            ("slack", "replayed"),
+            ("sms", "forged"),
+            ("sms", "unknown_number"),
+            ("sms", "rate_limited"),
+        ):
+            self.answers_refused.labels(via, reason)
         self.watchdog_pings = Counter(
             "sentinel_watchdog_pings",
             "Dead-man's switch pings by outcome: ok (2xx), failed (refused, timeout, "

@@ -11,6 +11,7 @@ EXAMPLE_ENV = {
     for name in (
         "SENTINEL_API_TOKEN",
         "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
         "PAGERDUTY_ROUTING_KEY",
         "SENDGRID_API_KEY",
         "TWILIO_ACCOUNT_SID",

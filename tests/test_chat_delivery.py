@@ -106,7 +106,7 @@ async def test_a_real_process_pages_teams_discord_and_mattermost(tmp_path: Path)
                 assert await asyncio.wait_for(proc.wait(), 20) == 0
     assert len(discord.messages) == 1  # the acknowledgement edited the first message
     title = discord.edits[0][1]["embeds"][0]["title"]
-    assert title == "ACKNOWLEDGED by alice: ServiceDown on dead"
+    assert title == "ACKNOWLEDGED by alice via api: ServiceDown on dead"
     assert teams.cards[1]["body"][0]["items"][0]["text"].startswith("ACKNOWLEDGED by alice")
     assert mm.accepted[1].json["attachments"][0]["title"].startswith("ACKNOWLEDGED by alice")
     text = log.read_text()

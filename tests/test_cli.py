@@ -237,7 +237,10 @@ async def test_ack_prints_the_alert_as_a_table_and_json_on_request(
     assert await cli("ack", *remote, fingerprint[:6], "--by", "ada") == 0
     header, row = capsys.readouterr().out.splitlines()
     assert header.split() == ["ID", "RULE", "CHECK", "SEVERITY", "STATE", "ACKNOWLEDGED", "BY"]
-    assert row.split() == [fingerprint[:6], "ServiceDown", "dead", "critical", "firing", "ada"]
+    assert row.split() == [
+        fingerprint[:6], "ServiceDown", "dead", "critical", "firing", "ada", "via", "cli"
+    ]  # fmt: skip
+    assert daemon.escalator.progress[fingerprint].acked_by == "ada via cli"
 
     assert await cli("ack", *remote, fingerprint[:6], "--undo", "--json") == 0
     alert = json.loads(capsys.readouterr().out)

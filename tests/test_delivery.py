@@ -108,7 +108,7 @@ async def test_failing_check_pages_and_api_ack_reaches_pagerduty(
         ) as resp:
             assert resp.status == 200
             body = await resp.json()
-        assert body["escalation"]["acknowledged_by"] == "alice"
+        assert body["escalation"]["acknowledged_by"] == "alice via api"
         await eventually(lambda: pd.incidents.get(fp) == "acknowledged")
         await asyncio.sleep(0.5)  # more results arrive: still one trigger
         assert len(triggers(pd)) == 1
@@ -227,7 +227,7 @@ async def _cli_ack(daemon: Daemon, pd: PagerDuty, capsys: pytest.CaptureFixture[
     url = f"http://{host}:{port}"
     args = ["ack", fp[:6], "--by", "alice", "-c", str(config), "--url", url, "--json"]
     assert await asyncio.to_thread(main, args) == 0
-    assert '"acknowledged_by": "alice"' in capsys.readouterr().out
+    assert '"acknowledged_by": "alice via cli"' in capsys.readouterr().out
     await eventually(lambda: pd.incidents.get(fp) == "acknowledged")
     assert await asyncio.to_thread(main, [*args, "--undo"]) == 0
     assert '"acknowledged_by": null' in capsys.readouterr().out

@@ -175,7 +175,7 @@ class Alerts:
             except Exception as exc:
                 log.error("escalation_failed", fingerprint=fp, error=type(exc).__name__)
         for fp in taken.acknowledge:
-            await self.escalator.acknowledge(fp, f"{source} (events)")
+            await self.escalator.acknowledge(fp, source, "events")
         for t in taken.transitions:
             if t.event == "flapping" and self.quiet(t.instance) is None:
                 await self._flapping(t.instance)

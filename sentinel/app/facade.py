@@ -24,10 +24,11 @@ from sentinel.config import Config
 from sentinel.config.checks import HeartbeatCheck
 from sentinel.config.models import Channel
 from sentinel.escalation.desk import Desk
-from sentinel.escalation.escalator import Escalator
+from sentinel.escalation.escalator import Answered, Escalator
 from sentinel.notify.acklink import check_token
 from sentinel.notify.base import Notifier
 from sentinel.notify.dispatcher import Dispatcher
+from sentinel.notify.slack import SlackNotifier
 from sentinel.probes.heartbeats import HeartbeatBook, PingKind
 from sentinel.probes.results import LatestResults, RecentRuns
 from sentinel.probes.runner import Armed, CheckRunner
@@ -38,6 +39,7 @@ from sentinel.rules.slo_keeper import SloKeeper
 from sentinel.sources.inbound import Inbound
 from sentinel.store import Store
 from sentinel.web import views
+from sentinel.web.twilio_sms import Open
 
 log = structlog.get_logger("sentinel.daemon")
 
@@ -209,12 +211,72 @@ class Facade:
         found = [fp for fp in known if fp.startswith(ref)]
         return found[0] if len(found) == 1 else None
 
-    async def acknowledge(self, ref: str, by: str) -> dict[str, Any] | None:
-        """Acknowledge a firing alert; None when no escalating alert has that id."""
+    async def acknowledge(self, ref: str, by: str, via: str) -> dict[str, Any] | None:
+        """Acknowledge a firing alert (``via``: how the answer came); None when no
+        escalating alert has that id."""
         fp = self.find_alert(ref)
-        if fp is None or not await self.parts.escalator.acknowledge(fp, by):
+        if fp is None or not await self.parts.escalator.acknowledge(fp, by, via):
             return None
         return self.alert(fp)
+
+    async def answer(self, fingerprint: str, firing: str, by: str, via: str) -> Answered:
+        """An acknowledgement that names its firing (a Slack button, an SMS reply code)."""
+        return await self.parts.escalator.answer(fingerprint, firing, by, via)
+
+    async def answer_ref(self, ref: str, by: str, via: str) -> Answered:
+        """An acknowledgement by the alert's id (an SMS "ACK a1b2c3"): its current firing."""
+        fp = self.find_alert(ref)
+        facts = self.parts.escalator.facts.get(fp) if fp is not None else None
+        if fp is None or facts is None:
+            return Answered("gone", None, None)
+        return await self.parts.escalator.answer(fp, facts.firing, by, via)
+
+    def texted(self, number: str) -> list[Open]:
+        """The alerts texted to ``number`` whose escalation still runs, by reply code."""
+        escalator = self.parts.escalator
+        out: list[Open] = []
+        for r in escalator.replies.of(number):
+            progress, facts = (
+                escalator.progress.get(r.fingerprint),
+                escalator.facts.get(r.fingerprint),
+            )
+            if progress is not None and facts is not None and facts.firing == r.firing:
+                out.append(Open(r.code, r.fingerprint, r.firing, facts, progress.acked_by))
+        return out
+
+    def slack_notifier(self, channel: str) -> SlackNotifier | None:
+        """The running notifier of a Slack channel (a button's answers go through it)."""
+        found = self.parts.notifiers.get(channel)
+        return found[1] if found is not None and isinstance(found[1], SlackNotifier) else None
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self.parts.spawn(coro)
+
+    async def silence_alert(
+        self, fingerprint: str, firing: str, by: str, via: str, seconds: float
+    ) -> dict[str, Any] | None:
+        """Silence one firing alert (its rule and check) for ``seconds``; None when that
+        firing is over. The timeline says who, how and until when."""
+        escalator = self.parts.escalator
+        facts = escalator.facts.get(fingerprint)
+        if facts is None or facts.firing != firing:
+            return None
+        now = self.clock.now()
+        silence = await self.add_silence(
+            {
+                "matchers": {"alertname": facts.rule, "check": facts.check},
+                "duration": f"{seconds:g}s",
+                "author": f"{by} via {via}",
+                "comment": f"silenced for {seconds / 3600:g}h from {via}",
+            }
+        )
+        await escalator.journal.note(
+            fingerprint,
+            "note",
+            f"silenced until {silence['ends_at']} by {by} via {via}",
+            now.timestamp(),
+        )
+        return silence
 
     async def unacknowledge(self, ref: str) -> dict[str, Any] | None:
         fp = self.find_alert(ref)

@@ -149,7 +149,9 @@ def ack_command(args: argparse.Namespace, config: Config, env: Mapping[str, str]
     """``ack ID [--undo]``: the alert as it stands afterwards."""
     path = f"/api/v1/alerts/{args.id}/" + ("unack" if args.undo else "ack")
     try:
-        alert = Api(args, config, env).call("POST", path, None if args.undo else {"by": args.by})
+        alert = Api(args, config, env).call(
+            "POST", path, None if args.undo else {"by": args.by, "via": "cli"}
+        )
     except ApiError as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -176,7 +176,11 @@ class Contact(Strict):
     phone: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$")
     """Phone number in E.164 form, e.g. +15550100001."""
     slack: str | None = None
-    """@user or a channel, reached through a Slack channel with a bot token."""
+    """Where a Slack channel with a bot token posts this person's pages: a member ID (U...),
+    @user or #channel. A member ID also names who pressed a button."""
+    slack_user: str | None = Field(default=None, pattern=r"^[UW][A-Z0-9]{2,}$")
+    """This person's Slack member ID (U..., profile > Copy member ID): their Acknowledge
+    and Silence buttons act as them. Unset: slack, when it is a member ID."""
     # The methods used when the contact is a target, in order: those after `voice` wait for
     # the call (sentinel.notify.waiting); a permanent failure of one falls through to the
     # contact's next method not listed here (sms, email, slack, voice).
@@ -227,6 +231,10 @@ class SlackChannel(Strict):
     """The channel a bot token posts to, e.g. #alerts."""
     api_url: str | None = None
     """Another address for the provider's API: a proxy, a regional endpoint, a test server."""
+    signing_secret: SecretStr | None = None
+    """The Slack app's signing secret (Basic Information > App Credentials): verifies the
+    button clicks Slack posts to /slack/interactions. Set: alert messages carry Acknowledge
+    and Silence 1h buttons."""
 
     _urls = field_validator("webhook_url", "api_url")(check_url)
 
@@ -236,6 +244,9 @@ class SlackChannel(Strict):
             raise ValueError("slack takes exactly one of token (with channel) or webhook_url")
         if self.token is not None and not self.channel:
             raise ValueError("slack with a bot token needs channel")
+        if self.signing_secret is not None and self.token is None:
+            # The buttons' answer edits the message with chat.update, which needs the token.
+            raise ValueError("slack signing_secret (buttons) needs a bot token")
         return self
 
 
@@ -278,6 +289,8 @@ class SmsChannel(Strict):
     """Recipients when the target names none."""
     api_url: str | None = None
     """Another address for the provider's API: a proxy, a regional endpoint, a test server."""
+    secondary_auth_token: SecretStr | None = None
+    """A second auth token whose webhook signatures (SMS replies) are accepted (rotation)."""
 
     _urls = field_validator("api_url")(check_url)
 

@@ -49,9 +49,11 @@ class Posted:
 def remind_whom(
     acked_by: str | None, contacts: Mapping[str, object], first_step: Sequence[str]
 ) -> list[str]:
-    """The acknowledger when they are a configured contact, else the first step's targets."""
-    if acked_by and acked_by in contacts:
-        return [acked_by]
+    """The acknowledger when they are a configured contact, else the first step's targets.
+    ``acked_by`` says how too ("alice via slack"): the contact is the part before."""
+    who = acked_by.rsplit(" via ", 1)[0] if acked_by else None
+    if who and who in contacts:
+        return [who]
     return list(first_step)
 
 

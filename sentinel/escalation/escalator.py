@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import structlog
 
@@ -32,6 +32,7 @@ from sentinel.config.models import Config
 from sentinel.escalation import policy as pol
 from sentinel.escalation.incidents import shown_target
 from sentinel.escalation.journal import Journal
+from sentinel.escalation.replies import ReplyCodes
 from sentinel.escalation.targets import resolve
 from sentinel.metrics import Metrics
 from sentinel.notify.base import AlertFacts, Kind, Notice
@@ -64,6 +65,17 @@ class Live:
     policy: str | None  # a named policy of the rule, else None for the severity's
 
 
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """What an acknowledgement that names its firing did: ``acked`` (now, ``by`` is
+    "<who> via <how>"), ``already`` (``by`` had it first) or ``gone`` (that firing's
+    escalation is over; ``facts`` of the alert's current one, if any)."""
+
+    outcome: Literal["acked", "already", "gone"]
+    by: str | None
+    facts: AlertFacts | None
+
+
 class EscalationStore(OutboxStore, IncidentStore, Protocol):
     """The escalator's progress and outbox rows, and its journal's incidents."""
 
@@ -85,6 +97,7 @@ class Escalator:
         self.progress: dict[str, pol.Progress] = {}
         self.facts: dict[str, AlertFacts] = {}
         self.journal = Journal(store)
+        self.replies = ReplyCodes()  # SMS reply codes of the open escalations, per number
         dispatcher.on_sent.append(self.journal.notified)
 
     async def restore(self) -> None:
@@ -97,6 +110,12 @@ class Escalator:
                 log.error("escalation_restore_failed", error=type(exc).__name__)
                 continue
             self.progress[p.fingerprint] = p
+        for fp, facts in self.facts.items():
+            for d in await self._store.deliveries_for(fp):
+                alert = d.notice.alert
+                if d.notice.reply.isdigit() and alert is not None and alert.firing == facts.firing:
+                    for number in self._texted(d.channel, d.address):
+                        self.replies.learn(number, int(d.notice.reply), fp, facts.firing)
 
     def configure(self, config: Config) -> None:
         """A reload changes targets' meaning (contacts, channels), never a running policy."""
@@ -170,14 +189,21 @@ class Escalator:
         await self._commit([], [fp], deliveries, now, undo=before)
         if facts is not None:
             await self._dispatcher.drop_waiting(facts.firing)
+        self.replies.drop(fp)
         await self.journal.resolved(fp, now)
 
-    async def acknowledge(self, fp: str, by: str) -> bool:
-        """Stop the escalation at once and tell everyone told so far; False if unknown."""
+    async def acknowledge(self, fp: str, by: str, via: str) -> bool:
+        """Stop the escalation at once and tell everyone told so far; False if unknown.
+
+        The one way every acknowledgement goes, whatever it came through (``via``: api,
+        cli, link, page, slack, sms, voice, or an alert source's name): the timeline and
+        the notices say "<by> via <via>", and the follow-up notices reach every address
+        told in this firing (Slack's message edited, PagerDuty acknowledged, ...)."""
         current = self.progress.get(fp)
         if current is None:
             return False
         now = self._now()
+        by = f"{by} via {via}"
         nxt, pages = pol.acknowledge(current, by, now)
         if nxt == current:
             return True
@@ -190,6 +216,17 @@ class Escalator:
         await self.journal.acknowledged(fp, by, now)
         log.info("alert_acknowledged", fingerprint=fp, by=by)
         return True
+
+    async def answer(self, fp: str, firing: str, by: str, via: str) -> Answered:
+        """Acknowledge ``firing`` of the alert only (a Slack button, an SMS reply code
+        say which outage they were sent about), saying who had it first if someone did."""
+        current, facts = self.progress.get(fp), self.facts.get(fp)
+        if current is None or facts is None or facts.firing != firing:
+            return Answered("gone", None, facts)
+        if current.acked:
+            return Answered("already", current.acked_by, facts)
+        await self.acknowledge(fp, by, via)
+        return Answered("acked", self.progress[fp].acked_by, facts)
 
     async def escalate_now(self, fp: str, by: str) -> bool:
         """Send the next step at once (a call's keypress "2"); False if nothing to send."""
@@ -295,7 +332,8 @@ class Escalator:
         return out
 
     def _rows(self, key: str, notice: Notice, targets: Iterable[str], now: float) -> list[Delivery]:
-        """One outbox row per route of each target, resolved now (on-call at send time)."""
+        """One outbox row per route of each target, resolved now (on-call at send time);
+        a page texted by SMS carries the numbers' reply code."""
         out: list[Delivery] = []
         at = self._clock.now()
         for target in targets:
@@ -303,7 +341,8 @@ class Escalator:
             if not routes:
                 log.error("escalation_target_unreachable", target=target)
             for r in routes:
-                row = _row(f"{key}:{target}", notice, target, r.route, now, r.fallback)
+                said = self._with_reply(notice, *r.route)
+                row = _row(f"{key}:{target}", said, target, r.route, now, r.fallback)
                 if r.after is not None and notice.kind in PAGING:
                     # After the contact's call: written now, sent only if the call fails.
                     call = _row(f"{key}:{target}", notice, target, r.after, now).dedup
@@ -311,6 +350,22 @@ class Escalator:
                     row = row.with_(dedup=then_key(call, r.route), state="waiting", next_at=limit)
                 out.append(row)
         return out
+
+    def _texted(self, channel: str, address: str | None) -> list[str]:
+        """The numbers an SMS row texts (its address, else the channel's ``to``); none
+        for a row of another channel type."""
+        found = self.config.channels.get(channel)
+        if found is None or found.type != "sms":
+            return []
+        return [address] if address else list(found.to)
+
+    def _with_reply(self, notice: Notice, channel: str, address: str | None) -> Notice:
+        alert = notice.alert
+        numbers = self._texted(channel, address)
+        if alert is None or not numbers or notice.kind not in PAGING:
+            return notice
+        code = self.replies.code(numbers, alert.fingerprint, alert.firing)
+        return replace(notice, reply=str(code))
 
     async def _follow_up(
         self, progress: pol.Progress, facts: AlertFacts, pages: Iterable[pol.Page], now: float

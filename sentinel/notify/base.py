@@ -113,6 +113,7 @@ class Notice:
     entries: tuple[Folded, ...] = ()  # for "digest": every notice folded in, oldest first
     update: StatusUpdate | None = None  # for "update"
     root_cause: str = ""  # for "resolved": from the incident's write-up, when it has one
+    reply: str = ""  # for a texted page: the recipient's reply code ("4" of "Reply ACK 4")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,6 +133,7 @@ class Notice:
             entries=tuple(Folded.from_json(e) for e in data.get("entries", ())),
             update=StatusUpdate(**data["update"]) if data.get("update") else None,
             root_cause=data.get("root_cause", ""),
+            reply=data.get("reply", ""),
         )
 
 

@@ -14,11 +14,19 @@ message of its own) are posted as a thread reply, and that first message is
 updated so its header says where this outage stands. The update is
 made first: it is idempotent, so a transient failure there is retried whole
 without posting the reply twice.
+
+With the channel's ``signing_secret`` set (a Slack app with interactivity), the
+first message carries two Block Kit buttons, ``Acknowledge`` and ``Silence 1h``,
+whose value is the firing (:attr:`AlertFacts.firing`): Slack posts the click to
+:mod:`sentinel.web.slack_interactions`, and the acknowledgement's own follow-up
+notice edits this message (header "ACKNOWLEDGED by ...", buttons gone).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
 from sentinel.config.models import SlackChannel
 from sentinel.notify.base import AlertFacts, DeliveryError, Notice, Sent
@@ -94,6 +102,8 @@ UNEDITABLE = frozenset({"message_not_found", "cant_update_message", "edit_window
 WEBHOOK_PERMANENT = {400: "payload", 403: "forbidden", 404: "not_found", 410: "gone"}
 THREADED = FOLLOW_UPS | {"update"}
 SECTION_LIMIT = 3000  # characters of text in one section block
+ACK_ACTION = "sentinel_ack"
+SILENCE_ACTION = "sentinel_silence_1h"
 
 
 def esc(text: str) -> str:
@@ -107,8 +117,25 @@ def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
-def alert_blocks(notice: Notice, alert: AlertFacts) -> tuple[list[Any], list[Any]]:
-    """Blocks and one coloured attachment for an alert: banner, facts, links."""
+def buttons(alert: AlertFacts) -> dict[str, Any]:
+    """The actions block: Acknowledge and Silence 1h, each valued with the firing, so a
+    click on an old outage's message never acts on a later one."""
+    return ActionsBlock(
+        block_id="sentinel_answer",
+        elements=[
+            ButtonElement(
+                text="Acknowledge", action_id=ACK_ACTION, value=alert.firing, style="primary"
+            ),
+            ButtonElement(text="Silence 1h", action_id=SILENCE_ACTION, value=alert.firing),
+        ],
+    ).to_dict()
+
+
+def alert_blocks(
+    notice: Notice, alert: AlertFacts, answerable: bool = False
+) -> tuple[list[Any], list[Any]]:
+    """Blocks and one coloured attachment for an alert: banner, facts, links; and the
+    buttons while there is something to acknowledge, when ``answerable``."""
     fields = [f"*{name}*\n{esc(value)}" for name, value in facts(alert)]
     details: list[Any] = []
     if alert.summary:
@@ -128,6 +155,8 @@ def alert_blocks(notice: Notice, alert: AlertFacts) -> tuple[list[Any], list[Any
             {"type": "context", "elements": [{"type": "mrkdwn", "text": "  |  ".join(links)}]}
         )
     blocks = [_section(f"*{esc(banner(notice, alert))}*")]
+    if answerable and notice.kind not in ("acknowledged", "resolved"):
+        blocks.append(buttons(alert))
     return blocks, [{"color": colour(notice.kind, alert), "blocks": details}]
 
 
@@ -140,6 +169,8 @@ class SlackNotifier(HttpNotifier):
         self._token = channel.token.get_secret_value() if channel.token else None
         self._webhook = channel.webhook_url.get_secret_value() if channel.webhook_url else None
         self._channel = channel.channel
+        secret = channel.signing_secret
+        self._answerable = secret is not None and bool(secret.get_secret_value())
         api = channel.api_url or "https://slack.com/api/"
         self._api = api if api.endswith("/") else api + "/"
 
@@ -148,7 +179,7 @@ class SlackNotifier(HttpNotifier):
         text = self._renderer.subject(notice)
         alert = notice.alert
         if alert is not None and notice.kind in ("firing", "flapping"):
-            blocks, attachments = alert_blocks(notice, alert)
+            blocks, attachments = alert_blocks(notice, alert, self._answerable)
         else:
             blocks = [_section(f"*{esc(text)}*")]
             body = _section(esc(self._renderer.text(notice)))
@@ -166,7 +197,7 @@ class SlackNotifier(HttpNotifier):
         alert = notice.alert
         if thread and alert is not None and notice.kind in THREADED:
             if notice.kind != "update":  # an update is a reply; the root keeps the alert's state
-                root_blocks, root_attachments = alert_blocks(notice, alert)
+                root_blocks, root_attachments = alert_blocks(notice, alert, self._answerable)
                 await self._call(
                     "chat.update",
                     {
@@ -192,6 +223,47 @@ class SlackNotifier(HttpNotifier):
                 "chat.postMessage", {**message, "channel": address or self._channel}
             )
         return Sent(ref={"channel": str(reply.get("channel", "")), "ts": str(reply.get("ts", ""))})
+
+    # -- answers to a button (sentinel.web.slack_interactions) --------------------
+
+    async def whisper(self, channel: str, user: str, text: str) -> None:
+        """A message only ``user`` sees (chat.postEphemeral)."""
+        await self._call(
+            "chat.postEphemeral",
+            {"channel": channel, "user": user, "text": text},
+            tolerate=CHANNEL_ERRORS | {"user_not_in_channel"},
+        )
+
+    async def in_thread(self, channel: str, ts: str, text: str) -> None:
+        """A reply in the thread of the message ``ts``."""
+        await self._call(
+            "chat.postMessage",
+            {"channel": channel, "thread_ts": ts, "text": text, "blocks": [_section(esc(text))]},
+        )
+
+    async def already(
+        self, channel: str, ts: str, user: str, alert: AlertFacts | None, by: str | None
+    ) -> None:
+        """A press on an alert someone else acknowledged first (``by``), or on a firing
+        that is over (``by`` None): the message is brought up to date in place (it may
+        predate the first ack's edit) and the presser told why nothing happened."""
+        if alert is not None and by is not None:
+            notice = Notice(kind="acknowledged", at=self._now(), alert=alert, acked_by=by)
+            blocks, attachments = alert_blocks(notice, alert, self._answerable)
+            await self._call(
+                "chat.update",
+                {
+                    "channel": channel,
+                    "ts": ts,
+                    "text": self._renderer.subject(notice),
+                    "blocks": blocks,
+                    "attachments": attachments,
+                },
+                tolerate=UNEDITABLE,
+            )
+            await self.whisper(channel, user, f"Already acknowledged by {by}.")
+        else:
+            await self.whisper(channel, user, "This alert is no longer firing.")
 
     async def _call(
         self, method: str, body: dict[str, Any], tolerate: frozenset[str] = frozenset()

@@ -10,7 +10,10 @@ A page must fit one 160-character GSM-7 segment: one character outside the
 GSM-7 alphabet switches the whole message to UCS-2 (70 characters a segment),
 and a split page arrives in pieces or out of order. :func:`sms_text` therefore
 transliterates or drops every other character and always keeps the short
-acknowledgement reference.
+acknowledgement reference: "Reply ACK 4" when the page carries the recipient's
+reply code (:mod:`sentinel.escalation.replies`; the answer comes back to
+:mod:`sentinel.web.twilio_sms`), else "ACK <ref>" (the alert's id, which a reply
+or ``sentinel ack`` takes too).
 """
 
 from __future__ import annotations
@@ -86,13 +89,15 @@ def _cut(text: str, budget: int) -> str:
     return "".join(kept).rstrip() + "..."
 
 
-def sms_text(head: str, ack_ref: str = "", ack_url: str | None = None) -> str:
-    """One GSM-7 segment: ``head`` (cut as needed), then ``ACK <ref>``, then the ack
-    URL when it fits beside a readable head. The result is at most 160 septets and
-    every character is in the GSM-7 basic or extension set."""
+def sms_text(head: str, ack_ref: str = "", ack_url: str | None = None, reply: str = "") -> str:
+    """One GSM-7 segment: ``head`` (cut as needed), then ``Reply ACK <reply>`` (or
+    ``ACK <ref>`` without a reply code), then the ack URL when it fits beside a
+    readable head. The result is at most 160 septets and every character is in the
+    GSM-7 basic or extension set."""
     head = to_gsm(head)
     ref = to_gsm(ack_ref).replace(" ", "")
-    ref_part = _cut(f"ACK {ref}", SEGMENT) if ref else ""
+    code = to_gsm(reply).replace(" ", "")
+    ref_part = _cut(f"Reply ACK {code}" if code else f"ACK {ref}", SEGMENT) if code or ref else ""
     url = (ack_url or "").strip()
     # A URL that would need changing to fit the alphabet would no longer work.
     url_part = url if url and to_gsm(url) == url and " " not in url else ""
@@ -150,7 +155,9 @@ class SmsNotifier(HttpNotifier):
     def body(self, notice: Notice) -> str:
         alert = notice.alert
         if alert is not None and notice.kind in _ACKABLE:
-            return sms_text(self._renderer.short(notice), alert.ack_ref, alert.ack_url)
+            return sms_text(
+                self._renderer.short(notice), alert.ack_ref, alert.ack_url, notice.reply
+            )
         return sms_text(self._renderer.short(notice))
 
     async def send(

@@ -271,7 +271,7 @@ class _Simulation:
                 self.timeline.say(
                     e.at, f"{name}  ack by {e.by}: already acknowledged by {progress.acked_by}"
                 )
-            elif await self.escalator.acknowledge(inst.fingerprint, e.by):
+            elif await self.escalator.acknowledge(inst.fingerprint, e.by, "scenario"):
                 self.timeline.say(e.at, f"{name}  acknowledged by {e.by}")
             else:
                 self.timeline.say(

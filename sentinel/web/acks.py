@@ -17,7 +17,7 @@ from aiohttp import web
 
 
 class AckSource(Protocol):
-    async def acknowledge(self, ref: str, by: str) -> dict[str, Any] | None: ...
+    async def acknowledge(self, ref: str, by: str, via: str) -> dict[str, Any] | None: ...
 
     async def unacknowledge(self, ref: str) -> dict[str, Any] | None: ...
 
@@ -93,7 +93,7 @@ def add_ack_routes(app: web.Application, source: AckSource) -> None:
             return _refused(problem)
         form = await request.post()
         by = str(form.get("by") or "").strip()[:100] or "ack link"
-        done = await source.acknowledge(fp, by)
+        done = await source.acknowledge(fp, by, "link")
         if done is None:
             return _page("Nothing to acknowledge", "<p>This alert is no longer active.</p>", 404)
         return _page("Acknowledged", f"<p>Acknowledged by {escape(by)}. Escalation stopped.</p>")

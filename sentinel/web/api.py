@@ -265,10 +265,12 @@ def add_api_routes(app: web.Application, source: ApiSource, gate: Gate) -> None:
 
     async def ack(request: web.Request) -> web.Response:
         try:
-            by = m.AckRequest.model_validate(await _json_object(request)).by
-        except ValidationError:
+            asked = m.AckRequest.model_validate(await _json_object(request))
+        except ValidationError as exc:
+            if all(e["loc"][:1] == ("via",) for e in exc.errors()):
+                return error("via (how) must be one lower-case word, e.g. cli", 400)
             return error("by (who acknowledges) is required", 400)
-        done = await source.acknowledge(request.match_info["id"], by.strip()[:100])
+        done = await source.acknowledge(request.match_info["id"], asked.by.strip()[:100], asked.via)
         if done is None:
             return error("no such escalating alert", 404)
         return web.json_response(dumped(m.Alert, done))

@@ -24,13 +24,24 @@ from sentinel.web.incident_updates import UpdateSource, add_update_routes
 from sentinel.web.models import Health, Readiness, dumped
 from sentinel.web.page import PageSource, add_page_routes
 from sentinel.web.public_page import add_public_routes
+from sentinel.web.slack_interactions import InteractionSource, add_slack_routes
 from sentinel.web.slo_api import add_slo_routes
 from sentinel.web.sources import IntakeSource, add_source_routes
+from sentinel.web.twilio_sms import SmsSource, add_twilio_sms_routes
 from sentinel.web.twilio_voice import VoiceSource, add_twilio_voice_routes
 from sentinel.web.views import contacts_shown
 
 
-class StatusSource(ApiSource, PageSource, VoiceSource, UpdateSource, IntakeSource, Protocol):
+class StatusSource(
+    ApiSource,
+    PageSource,
+    VoiceSource,
+    UpdateSource,
+    IntakeSource,
+    InteractionSource,
+    SmsSource,
+    Protocol,
+):
     def readiness(self) -> dict[str, Any]:
         """Must contain ``ready: bool``; the rest explains it."""
         ...
@@ -97,6 +108,8 @@ def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
     app.router.add_get("/api/v1/status", status)
     add_page_routes(app, source)
     add_twilio_voice_routes(app, source, gate)
+    add_twilio_sms_routes(app, source, gate, metrics)  # SMS replies (issue 17)
+    add_slack_routes(app, source, metrics)  # Slack's buttons (issue 17)
     add_public_routes(app, source)
     for suffix, kind in (("", "success"), ("/start", "start"), ("/fail", "fail")):
         handler = pinger(kind)  # type: ignore[arg-type]

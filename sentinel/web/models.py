@@ -213,6 +213,8 @@ class AckRequest(BaseModel):
 
     by: Annotated[str, Field(min_length=1, pattern=r"\S")]
     """Who acknowledges."""
+    via: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,19}$")] = "api"
+    """How, for the timeline ("alice via cli"): one lower-case word; default api."""
 
 
 class Incident(Answer):

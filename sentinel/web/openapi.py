@@ -123,6 +123,27 @@ EVENT_ANSWERS: dict[int, tuple[Body, str]] = {
     413: (m.Error, "The body is over the source's max_body."),
     429: (m.Error, "Too many wrong routing keys from this address; retry later."),
 }
+SMS_FORM: Schema = {
+    "application/x-www-form-urlencoded": {
+        "schema": {
+            "type": "object",
+            "properties": {
+                name: {"type": "string"}
+                for name in ("From", "To", "Body", "MessageSid", "AccountSid")
+            },
+        }
+    }
+}
+SLACK_FORM: Schema = {
+    "application/x-www-form-urlencoded": {
+        "schema": {
+            "type": "object",
+            "properties": {
+                "payload": {"type": "string", "description": "Slack's block_actions JSON."}
+            },
+        }
+    }
+}
 LINK_FORM: Schema = {
     "application/x-www-form-urlencoded": {
         "schema": {"type": "object", "properties": {"by": {"type": "string", "maxLength": 100}}}
@@ -272,6 +293,19 @@ ROUTES = (
           "contact's next method.",
           {204: ({}, "Taken."), 403: ({"text/plain": {}}, "The signature is missing or wrong.")},
           params=LINK, request=TWILIO_FORM),
+    Route("POST /twilio/inbound", "smsReply", "twilio",
+          "Twilio's inbound-message webhook: a reply to a texted page (ACK <code>, ACK, "
+          "ACK ALL) acknowledges; signed with X-Twilio-Signature (docs/notifications.md, SMS).",
+          {200: ({"text/xml": {}}, "TwiML: the answer as a <Message>, or an empty "
+                 "<Response/> for an unknown number or one answered too often."),
+           403: ({"text/plain": {}}, "The signature is missing or wrong.")},
+          request=SMS_FORM),
+    Route("POST /slack/interactions", "slackInteraction", "slack",
+          "Slack's interactivity request for a button on an alert message (Acknowledge, "
+          "Silence 1h); signed with X-Slack-Signature (docs/notifications.md, Slack).",
+          {200: ({}, "Taken; the message is updated afterwards."),
+           401: ({"text/plain": {}}, "Unsigned, stale (over 5 minutes), forged or replayed.")},
+          request=SLACK_FORM),
 )
 # fmt: on
 

@@ -111,7 +111,7 @@ class PageSource(Protocol):
         self, days: int = 90, checks: list[str] | None = None
     ) -> dict[str, list[float | None]]: ...
 
-    async def acknowledge(self, ref: str, by: str) -> dict[str, Any] | None: ...
+    async def acknowledge(self, ref: str, by: str, via: str) -> dict[str, Any] | None: ...
 
 
 # -- CSRF: pure decisions ------------------------------------------------------
@@ -530,7 +530,7 @@ def add_page_routes(app: web.Application, source: PageSource) -> None:
         if not name:
             return message("Who is acknowledging?", "Type your name and try again.", 400)
         ref = request.match_info["id"]
-        done = await source.acknowledge(ref, name)
+        done = await source.acknowledge(ref, name, "page")
         if done is None:
             return message("Nothing to acknowledge", "This alert is no longer escalating.", 404)
         raise web.HTTPSeeOther(

@@ -38,7 +38,7 @@ class VoiceSource(Protocol):
 
     def check_ack_link(self, fingerprint: str, token: str) -> bool | str: ...
 
-    async def acknowledge(self, ref: str, by: str) -> dict[str, Any] | None: ...
+    async def acknowledge(self, ref: str, by: str, via: str) -> dict[str, Any] | None: ...
 
     async def escalate_now(self, fingerprint: str, by: str) -> bool: ...
 
@@ -46,10 +46,10 @@ class VoiceSource(Protocol):
 
 
 def auth_tokens(config: Config) -> list[str]:
-    """Every auth token a voice channel accepts signatures from."""
+    """Every auth token a Twilio channel (voice, sms) accepts webhook signatures from."""
     out: list[str] = []
     for channel in config.channels.values():
-        if channel.type == "voice":
+        if channel.type in ("voice", "sms"):
             out.append(channel.auth_token.get_secret_value())
             if channel.secondary_auth_token is not None:
                 out.append(channel.secondary_auth_token.get_secret_value())
@@ -84,42 +84,46 @@ def _twiml(body: str) -> web.Response:
     return web.Response(text=body, content_type=TWIML)
 
 
-def add_twilio_voice_routes(app: web.Application, source: VoiceSource, gate: Gate) -> None:
-    async def verified(request: web.Request) -> dict[str, str] | web.Response:
-        client = gate.client(request)
-        limited = gate.limited(client)
-        if limited is not None:
-            return limited
-        form = {k: str(v) for k, v in (await request.post()).items()}
-        base = (source.config.server.external_url or "").rstrip("/")
-        url = base + request.path_qs
-        signature = request.headers.get("X-Twilio-Signature", "")
-        if not base or not signed(url, form, signature, auth_tokens(source.config)):
-            gate.limiter.failed(client)
-            log.warning("twilio_signature_refused", path=request.path)
-            return web.Response(status=403, text="bad signature\n")
-        return form
+async def verified(
+    request: web.Request, config: Config, gate: Gate
+) -> dict[str, str] | web.Response:
+    """The form of a request Twilio signed for ``server.external_url`` + its path, else
+    the 403 (or the 429 of a client that failed too often) to answer."""
+    client = gate.client(request)
+    limited = gate.limited(client)
+    if limited is not None:
+        return limited
+    form = {k: str(v) for k, v in (await request.post()).items()}
+    base = (config.server.external_url or "").rstrip("/")
+    url = base + request.path_qs
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not base or not signed(url, form, signature, auth_tokens(config)):
+        gate.limiter.failed(client)
+        log.warning("twilio_signature_refused", path=request.path)
+        return web.Response(status=403, text="bad signature\n")
+    return form
 
+
+def add_twilio_voice_routes(app: web.Application, source: VoiceSource, gate: Gate) -> None:
     def firing(request: web.Request) -> tuple[str, str | None]:
         fp, token = request.match_info["fingerprint"], request.match_info["token"]
         verdict = source.check_ack_link(fp, token)
         return fp, None if verdict is True else str(verdict)
 
     async def keypress(request: web.Request) -> web.Response:
-        form = await verified(request)
+        form = await verified(request, source.config, gate)
         if isinstance(form, web.Response):
             return form
         fp, problem = firing(request)
         if problem is not None:
             return _twiml(say("This alert is no longer active. Goodbye."))
-        who = caller(source.config, form.get("To", ""))
-        by = f"{who} via voice"
+        by = caller(source.config, form.get("To", ""))
         digit = form.get("Digits", "")
         if digit == "1":
-            done = await source.acknowledge(fp, by)
+            done = await source.acknowledge(fp, by, "voice")
             return _twiml(say("Acknowledged." if done else "This alert is no longer active."))
         if digit == "2":
-            sent = await source.escalate_now(fp, by)
+            sent = await source.escalate_now(fp, f"{by} via voice")
             return _twiml(say("Escalated to the next step." if sent else "Nothing to escalate."))
         if request.query.get("again"):
             return _twiml(say("No answer recorded. Goodbye."))
@@ -127,7 +131,7 @@ def add_twilio_voice_routes(app: web.Application, source: VoiceSource, gate: Gat
         return _twiml(gather(public + "?again=1", "That key is not one of the choices."))
 
     async def status(request: web.Request) -> web.Response:
-        form = await verified(request)
+        form = await verified(request, source.config, gate)
         if isinstance(form, web.Response):
             return form
         fp, problem = firing(request)

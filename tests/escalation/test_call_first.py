@@ -227,7 +227,7 @@ async def test_keypress_1_during_the_call_means_no_text(world: World) -> None:
     assert texts(world) == []
     assert (await states(world))["text"] == "waiting"
     await run_until(world, 20, start, alert)
-    assert await world.esc.acknowledge(FP, "alice via voice")
+    assert await world.esc.acknowledge(FP, "alice", "voice")
     await run_until(world, 1800, start, alert)
     assert texts(world) == []
     assert (await states(world))["text"] == "skipped"

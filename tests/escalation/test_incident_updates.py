@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sentinel.escalation.desk import Desk
+from sentinel.escalation.desk import Desk, remind_whom
 from sentinel.escalation.escalator import Live
 from sentinel.escalation.updates import UpdateRefused
 from tests.escalation import test_timeline
@@ -122,7 +122,7 @@ async def test_a_reminder_fires_after_the_interval_and_stops_after_an_update(
     live = firing()
     d = desk(world)
     await run(world, 60, live)
-    await world.esc.acknowledge(FP, "alice")
+    await world.esc.acknowledge(FP, "alice", "api")
     await settle(world)
     await run(world, 28 * 60, live, step=60)
     assert await d.remind_due() == []
@@ -161,7 +161,7 @@ async def test_the_resolution_carries_duration_acknowledger_and_root_cause(
 ) -> None:
     live = firing()
     await run(world, 60, live)
-    await world.esc.acknowledge(FP, "alice")
+    await world.esc.acknowledge(FP, "alice", "api")
     await run(world, 16 * 60, live, step=60)
     inc = await incident_id(world)
     await world.store.write_up(inc, {"root_cause": "deploy 42 dropped an index"}, [])
@@ -213,3 +213,13 @@ async def test_no_reminder_while_the_incident_is_silenced(world: World) -> None:
     await run(world, 60, firing())
     await run(world, 40 * 60, firing(quiet="silenced by s1"), step=60)
     assert await desk(world).remind_due() == []
+
+
+def test_the_acknowledger_is_reminded_whatever_way_they_acknowledged() -> None:
+    """An ack is recorded as "alice via voice" (or slack, sms, api): the reminder still
+    goes to the contact alice, not to the first step as if alice were unknown."""
+    contacts = {"alice": object(), "bob": object()}
+    assert remind_whom("alice via voice", contacts, ["ops"]) == ["alice"]
+    assert remind_whom("alice via slack", contacts, ["ops"]) == ["alice"]
+    assert remind_whom("carol via api", contacts, ["ops"]) == ["ops"]
+    assert remind_whom(None, contacts, ["ops"]) == ["ops"]

@@ -267,7 +267,7 @@ async def test_ack_stops_escalation_and_tells_everyone_told(world: World) -> Non
     hear who acknowledged (PagerDuty as an acknowledge event, Slack in the thread)."""
     live = firing()
     await run(world, 20 * 60, live)
-    assert await world.esc.acknowledge("f" * 20, "alice")
+    assert await world.esc.acknowledge("f" * 20, "alice", "api")
     before = len(world.log)
     await run(world, 3 * 3600, live)
     after = sorted(world.log[before:])
@@ -290,7 +290,7 @@ async def test_ack_expiry_reescalates_from_the_first_step(world: World) -> None:
     """An ack expires after 4h while the alert still fires: step 0 pages again."""
     live = firing()
     await run(world, 60, live)
-    await world.esc.acknowledge("f" * 20, "bob")
+    await world.esc.acknowledge("f" * 20, "bob", "api")
     mark = len(world.log)
     await run(world, 4 * 3600 + 120, live)
     later = sorted(world.log[mark:])
@@ -396,14 +396,14 @@ async def test_incident_record_follows_the_escalation(world: World) -> None:
     alice's ack and the resolution, with MTTA and duration on the record."""
     live = firing()
     await run(world, 16 * 60, live)
-    await world.esc.acknowledge("f" * 20, "alice")
+    await world.esc.acknowledge("f" * 20, "alice", "api")
     await run(world, 4 * 60, live)
     await world.esc.resolved("f" * 20)
     await settle(world)
     found = await world.store.incident("INC-20260105-090000-ffff")
     assert found is not None
     incident, events = found
-    assert incident.acked_by == "alice"
+    assert incident.acked_by == "alice via api"
     assert incident.time_to_ack == 16 * 60
     assert incident.duration == 20 * 60
     kinds = [e.kind for e in events]

@@ -130,14 +130,46 @@ class Fake:
             await self._server.close()
 
 
-def _blocks_ok(blocks: Any) -> bool:
-    return isinstance(blocks, list) and all(
-        isinstance(b, dict) and isinstance(b.get("type"), str) and b["type"] for b in blocks
+def _button_ok(e: Any) -> bool:
+    """A Block Kit button as Slack's reference has it: plain_text label of at most 75
+    characters, action_id up to 255, value up to 2000, style primary or danger."""
+    text = e.get("text") if isinstance(e, dict) else None
+    return (
+        isinstance(e, dict)
+        and e.get("type") == "button"
+        and isinstance(text, dict)
+        and text.get("type") == "plain_text"
+        and isinstance(text.get("text"), str)
+        and 0 < len(text["text"]) <= 75
+        and isinstance(e.get("action_id"), str)
+        and 0 < len(e["action_id"]) <= 255
+        and isinstance(e.get("value", ""), str)
+        and len(e.get("value", "")) <= 2000
+        and e.get("style", "primary") in ("primary", "danger")
     )
 
 
+def _blocks_ok(blocks: Any) -> bool:
+    if not isinstance(blocks, list) or len(blocks) > 50:
+        return False
+    for b in blocks:
+        if not (isinstance(b, dict) and isinstance(b.get("type"), str) and b["type"]):
+            return False
+        if b["type"] == "actions":
+            elements = b.get("elements")
+            if not (isinstance(elements, list) and 0 < len(elements) <= 25):
+                return False
+            if not all(_button_ok(e) for e in elements):
+                return False
+            ids = [e["action_id"] for e in elements]
+            if len(set(ids)) != len(ids):  # action_ids must be unique within a block
+                return False
+    return True
+
+
 class SlackApi(Fake):
-    """Slack Web API: ``chat.postMessage`` and ``chat.update``; every error is HTTP 200."""
+    """Slack Web API: ``chat.postMessage``, ``chat.update`` and ``chat.postEphemeral``;
+    every error is HTTP 200."""
 
     def __init__(self, token: str, channels: dict[str, str] | None = None) -> None:
         super().__init__()
@@ -146,11 +178,30 @@ class SlackApi(Fake):
         self.channels = channels or {"#ops": "C0OPS", "C0OPS": "C0OPS", "@alice": "D0ALICE"}
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.updates: list[dict[str, Any]] = []
+        self.ephemeral: list[dict[str, Any]] = []
         self._ts = itertools.count(1)
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/chat.postMessage", self.post_message)
         app.router.add_post("/api/chat.update", self.update)
+        app.router.add_post("/api/chat.postEphemeral", self.post_ephemeral)
+
+    async def post_ephemeral(self, request: web.Request) -> web.Response:
+        """``channel`` and ``user`` (a member ID) required, and ``text`` or ``blocks``."""
+        rec, error = await self._common(request)
+        if error:
+            return self.error(error)
+        body = rec.json
+        channel = self.channels.get(str(body.get("channel", "")))
+        if channel is None:
+            return self.error("channel_not_found")
+        if not str(body.get("user", "")).startswith(("U", "W")):
+            return self.error("user_not_found")
+        if not body.get("text") and not body.get("blocks"):
+            return self.error("no_text")
+        self.ephemeral.append(body)
+        self.accepted.append(rec)
+        return web.json_response({"ok": True, "message_ts": f"{1_767_600_000}.000001"})
 
     @staticmethod
     def error(code: str) -> web.Response:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from pydantic import SecretStr
 
 from sentinel.config.models import SlackChannel
 from sentinel.notify.base import DeliveryError, Sent
@@ -216,3 +217,31 @@ async def test_webhook_mode_ignores_address_and_thread() -> None:
         with pytest.raises(DeliveryError) as info:
             await n.send(notice(), None, None)
         assert (info.value.retry, info.value.reason) == (False, "unexpected_response")
+
+
+async def test_buttons_only_with_a_signing_secret_and_while_unacknowledged(
+    slack: SlackApi,
+) -> None:
+    """Without ``signing_secret`` no button (nobody would hear the press); with it, the
+    first message carries Acknowledge and Silence 1h valued with the firing, and the
+    acknowledged edit of that message drops them."""
+    plain = SlackChannel(type="slack", token=TOKEN, channel="#ops", api_url=slack.url + "/api")
+    answered = plain.model_copy(update={"signing_secret": SecretStr("s3cret-signing")})
+    async with aiohttp.ClientSession() as session:
+        without = SlackNotifier(plain, NotifierDeps(session, Renderer(), now))
+        with_ = SlackNotifier(answered, NotifierDeps(session, Renderer(), now))
+        await without.send(notice(), None, None)
+        sent = await with_.send(notice(), None, None)
+        assert sent.ref is not None
+        await with_.send(notice("acknowledged", acked_by="bob via sms"), None, sent.ref)
+    first, second = slack.accepted[0].json, slack.accepted[1].json
+    assert [b for b in first["blocks"] if b["type"] == "actions"] == []
+    (actions,) = [b for b in second["blocks"] if b["type"] == "actions"]
+    firing = alert().firing
+    assert [(e["action_id"], e["value"]) for e in actions["elements"]] == [
+        ("sentinel_ack", firing),
+        ("sentinel_silence_1h", firing),
+    ]
+    (update,) = slack.updates
+    assert "ACKNOWLEDGED by bob via sms" in _text(update["blocks"])
+    assert [b for b in update["blocks"] if b["type"] == "actions"] == []

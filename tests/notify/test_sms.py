@@ -5,9 +5,18 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sentinel.config.models import SmsChannel
 from sentinel.notify.base import Folded, Notice
+from sentinel.notify.deps import NotifierDeps
 from sentinel.notify.render import Renderer
-from sentinel.notify.sms import GSM_BASIC, GSM_EXTENSION, gsm_cost, sms_text, to_gsm
+from sentinel.notify.sms import (
+    GSM_BASIC,
+    GSM_EXTENSION,
+    SmsNotifier,
+    gsm_cost,
+    sms_text,
+    to_gsm,
+)
 from tests.notify.fakes import alert, notice
 
 REFS = st.from_regex(r"[0-9a-f]{4,12}", fullmatch=True)
@@ -95,3 +104,25 @@ def test_digest_fits_one_segment_and_leads_with_the_counts() -> None:
         "DIGEST 50 alerts: 40 fired, 10 resolved. Fired: CRITICAL ServiceDown api-0;"
     )
     assert text.endswith("...")
+
+
+@given(rule=st.text(), check=st.text(), summary=st.text(), ref=REFS, url=URLS,
+       code=st.integers(min_value=1, max_value=999))  # fmt: skip
+def test_a_reply_code_replaces_the_ref_and_always_fits(
+    rule: str, check: str, summary: str, ref: str, url: str | None, code: int
+) -> None:
+    """A page with the recipient's reply code ends "Reply ACK <code>" (the ref is left
+    out: the code is what a reply takes), still one GSM-7 segment."""
+    text = sms_text(f"CRITICAL {rule} {check}: {summary}", ref, url, str(code))
+    assert gsm_cost(text) <= 160
+    assert in_alphabet(text)
+    assert f"Reply ACK {code}" in text
+    assert f"ACK {ref}" not in text
+
+
+def test_the_notifier_says_the_rows_reply_code() -> None:
+    """SmsNotifier.body of a page whose outbox row carries reply code 4."""
+    channel = SmsChannel(type="sms", account_sid="AC1", auth_token="t", **{"from": "+15550109999"})
+    sms = SmsNotifier(channel, NotifierDeps(None, Renderer(), lambda: 0.0))
+    assert " Reply ACK 4 https://" in sms.body(notice(reply="4"))
+    assert " ACK a1b2c3 https://" in sms.body(notice())

@@ -232,7 +232,7 @@ async def test_events_v2_trigger_acknowledge_resolve(
     ack = {"routing_key": ROUTING_KEY, "event_action": "acknowledge", "dedup_key": "samplekeyhere"}
     await post(http, base + "/v2/enqueue", ack, 202)
     alerts = (await (await http.get("/api/v1/alerts")).json())["items"]
-    assert alerts[0]["escalation"]["acknowledged_by"] == "sentry (events)"
+    assert alerts[0]["escalation"]["acknowledged_by"] == "sentry via events"
     resolve = {**ack, "event_action": "resolve"}
     await post(http, base + "/v2/enqueue", resolve, 202)
     assert (await (await http.get("/api/v1/alerts")).json())["items"] == []

@@ -231,10 +231,10 @@ async def test_incident_flow_write_up_timeline_and_export(
         f"/api/v1/alerts/{incident['fingerprint'][:8]}/ack", json={"by": "bob"}, headers=AUTH
     ) as resp:
         assert resp.status == 200
-        assert (await resp.json())["escalation"]["acknowledged_by"] == "bob"
+        assert (await resp.json())["escalation"]["acknowledged_by"] == "bob via api"
 
     async def acked() -> bool:
-        return bool((await get(http, f"/api/v1/incidents/{iid}"))["acked_by"] == "bob")
+        return bool((await get(http, f"/api/v1/incidents/{iid}"))["acked_by"] == "bob via api")
 
     await eventually(acked)
     after = await get(http, f"/api/v1/incidents/{iid}")

@@ -101,7 +101,7 @@ async def test_browser_sees_red_check_and_acknowledges(
         finally:
             await browser.close()
     alert_state = next(a for a in daemon.status()["alerts"] if a["check"] == "dead")
-    assert alert_state["escalation"]["acknowledged_by"] == "Ada Lovelace"
+    assert alert_state["escalation"]["acknowledged_by"] == "Ada Lovelace via page"
 
 
 async def test_browser_posts_an_incident_update_with_the_api_token(
