@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiohttp
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -120,9 +121,10 @@ def test_a_reply_code_replaces_the_ref_and_always_fits(
     assert f"ACK {ref}" not in text
 
 
-def test_the_notifier_says_the_rows_reply_code() -> None:
+async def test_the_notifier_says_the_rows_reply_code() -> None:
     """SmsNotifier.body of a page whose outbox row carries reply code 4."""
     channel = SmsChannel(type="sms", account_sid="AC1", auth_token="t", **{"from": "+15550109999"})
-    sms = SmsNotifier(channel, NotifierDeps(None, Renderer(), lambda: 0.0))
-    assert " Reply ACK 4 https://" in sms.body(notice(reply="4"))
-    assert " ACK a1b2c3 https://" in sms.body(notice())
+    async with aiohttp.ClientSession() as session:
+        sms = SmsNotifier(channel, NotifierDeps(session, Renderer(), lambda: 0.0))
+        assert " Reply ACK 4 https://" in sms.body(notice(reply="4"))
+        assert " ACK a1b2c3 https://" in sms.body(notice())
