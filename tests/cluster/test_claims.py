@@ -75,6 +75,21 @@ async def test_one_member_wins_an_outbox_row_until_its_claim_runs_out(
     assert await dbs["a"].claim_outbox("a", [rid], 30.0) == set()
 
 
+async def test_an_outbox_row_passes_at_once_when_its_claimants_session_is_gone(
+    store: PostgresStore, dbs: dict[str, ClusterDb]
+) -> None:
+    """A sender killed while retrying (its claim still running): the next process sends
+    the row at once instead of a claim lease later (a restart on PostgreSQL)."""
+    rid = await row(store)
+    assert await dbs["a"].claim_outbox("a", [rid], 30.0) == {rid}
+    dbs["a"].drop()
+
+    async def taken() -> bool:
+        return await dbs["b"].claim_outbox("b", [rid], 30.0) == {rid}
+
+    await eventually(taken, 5)
+
+
 async def test_a_member_whose_lease_ran_out_cannot_claim_and_a_sent_row_is_nobodys(
     store: PostgresStore, dbs: dict[str, ClusterDb], postgres_url: str
 ) -> None:
