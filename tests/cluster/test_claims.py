@@ -160,3 +160,24 @@ async def test_a_member_older_than_the_schema_stays_live_but_does_not_act(
         assert "outdated" in (m.reason or "")
     finally:
         await m.leave()
+
+
+async def test_a_failed_heartbeat_stops_a_member_at_once_and_keeps_its_last_view(
+    postgres_url: str, store: PostgresStore
+) -> None:
+    """Healthy after a heartbeat; the next one fails (database unreachable): unhealthy
+    and not leader at once, the reason says why, the last live view stays."""
+    clock = FakeClock()
+    first = ClusterDb(postgres_url)
+    m = ClusterMembership(me("lone"), DbClock(clock), first, LEASE)
+    try:
+        assert await m.beat()
+        assert m.leader
+        await first.close()
+        m.db = ClusterDb("postgresql://postgres@127.0.0.1:1/none", timeout=1.0)
+        assert not await m.beat()
+        assert (m.healthy, m.acting, m.leader) == (False, False, False)
+        assert "cannot renew the cluster lease" in (m.reason or "")
+        assert [x.id for x in m.live()] == ["lone"]
+    finally:
+        await m.leave()
