@@ -30,6 +30,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from sentinel import __version__
+from sentinel.app import cluster
 from sentinel.app.alerts import RULE_TICK, Alerts
 from sentinel.app.facade import Facade
 from sentinel.app.watchdog import Observations, Watchdog
@@ -97,7 +98,9 @@ class Daemon:
     ) -> None:
         self.config = config
         self.settings = settings
-        self.clock = clock
+        # one process (SQLite) or a cluster member (PostgreSQL): docs/scaling.md
+        self.node = cluster.build(config, settings, clock)
+        self.clock = clock = self.node.clock
         self.env = env
         self.redactor = redactor
         self.latest = LatestResults()
@@ -193,6 +196,8 @@ class Daemon:
                 lambda: self._close_notifiers(n for _, n in self.notifiers.values())
             )
             self._configure_channels(self.config)
+            await self.node.start(self.dispatcher, self.escalator, self.metrics, self.store)
+            opened.push_async_callback(self.node.stop)
             await self.dispatcher.start()
             opened.push_async_callback(self.dispatcher.stop)
             opened.push_async_callback(self.probe_context.close)
@@ -508,6 +513,8 @@ class Daemon:
         self._announce(self.rules.evaluate_pair(rule, check, self.clock.now()))
 
     async def _send_report(self, name: str, targets: Sequence[str], notice: Notice) -> None:
+        if not self.node.membership.leader:
+            return  # in a cluster the leader sends scheduled reports
         await self.escalator.announce(f"report:{name}", notice, targets)
 
     async def _escalation_loop(self) -> None:

@@ -19,6 +19,7 @@ import structlog
 
 from sentinel import __version__
 from sentinel.app.alerts import Alerts, Firing
+from sentinel.app.cluster import Node
 from sentinel.clock import Clock, iso
 from sentinel.config import Config
 from sentinel.config.checks import HeartbeatCheck
@@ -63,6 +64,7 @@ class Parts(Protocol):
     heartbeats: HeartbeatBook
     runner: CheckRunner
     scheduler: Scheduler
+    node: Node
     armed: dict[str, Armed]
     unsupported: dict[str, str]
     notifiers: dict[str, tuple[Channel, Notifier]]
@@ -208,6 +210,7 @@ class Facade:
         known = {i.fingerprint for i in self.parts.rules.active()} | set(
             self.parts.escalator.progress
         )
+        known |= set(self.parts.node.shared)  # several replicas: alerts other members evaluate
         found = [fp for fp in known if fp.startswith(ref)]
         return found[0] if len(found) == 1 else None
 
@@ -295,7 +298,7 @@ class Facade:
     def check_ack_link(self, fingerprint: str, token: str) -> bool | str:
         """The link must name the alert's current firing (a link of an earlier outage
         never acknowledges a later one)."""
-        inst = next((i for i in self.parts.rules.active() if i.fingerprint == fingerprint), None)
+        inst = self._instance(fingerprint)
         fired = inst.state.fired_at if inst is not None else None
         now = self.clock.now().timestamp()
         return check_token(fingerprint, token, self.parts.alerts.ack_key, now, fired)
@@ -303,8 +306,14 @@ class Facade:
     def alert(self, ref: str) -> dict[str, Any] | None:
         """One alert as the status lists it, looked up alone (not by building the status)."""
         fp = self.find_alert(ref)
-        inst = next((i for i in self.parts.rules.active() if i.fingerprint == fp), None)
+        inst = None if fp is None else self._instance(fp)
         return None if inst is None else self._entry(inst, None, None)
+
+    def _instance(self, fingerprint: str) -> Instance | None:
+        """The alert as this member evaluates it, else (several replicas) as the store
+        had it at the last heartbeat."""
+        inst = next((i for i in self.parts.rules.active() if i.fingerprint == fingerprint), None)
+        return inst if inst is not None else self.parts.node.shared.get(fingerprint)
 
     def _entry(
         self, inst: Instance, down: set[str] | None, firing: Firing | None
@@ -337,12 +346,22 @@ class Facade:
         age = self.parts.scheduler.last_tick_age()
         running = self.parts.scheduler.running
         fresh = age is not None and age < 10.0
-        return {
+        out: dict[str, Any] = {
             "ready": running and fresh,
             "config_loaded": True,
             "scheduler_running": running,
             "last_tick_age_seconds": None if age is None else round(age, 3),
         }
+        member = self.parts.node.readiness()  # empty for one process
+        if member:
+            out["ready"] = out["ready"] and member["ready"]
+            out["cluster_lease_held"] = member["cluster_lease_held"]
+            out["reason"] = member["reason"]
+        return out
+
+    async def cluster(self) -> dict[str, Any]:
+        """Members, locations, leader, leases and claims (``GET /api/v1/cluster``)."""
+        return await self.parts.node.status()
 
     async def store_reachable(self) -> bool:
         return bool(await self.store.ping())
