@@ -259,6 +259,12 @@ async def test_sources_show_when_they_last_spoke(http: aiohttp.ClientSession) ->
     assert after["prom"]["open_alerts"] == 2
     status = await (await http.get("/api/v1/status")).json()
     assert {s["name"] for s in status["sources"]} == {"prom", "grafana", "sentry"}
+    auth = {"Authorization": f"Bearer {API_TOKEN}"}
+    async with http.get("/api/v1/config", headers=auth) as resp:
+        shown = await resp.text()
+    assert resp.status == 200
+    assert "prom" in shown
+    assert not [s for s in (TOKEN, GRAFANA_PASSWORD, ROUTING_KEY) if s in shown]
     async with http.get("/") as page:
         html = await page.text()
     assert "prom" in html
