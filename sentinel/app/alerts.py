@@ -156,9 +156,14 @@ class Alerts:
 
     async def _act_batch(self, source: str, taken: Taken) -> None:
         saved = {t.instance.fingerprint: t.instance for t in taken.transitions}
-        kept = [t.instance for t in taken.transitions if t.event == "firing"]
+        final: dict[str, Transition] = {}  # one key may fire and resolve in one batch
+        for t in taken.transitions:
+            if t.event in ("firing", "resolved"):
+                final[t.instance.fingerprint] = t
+        kept = [t.instance for t in final.values() if t.event == "firing"]
         kept += [a for a in taken.changed if a.fingerprint not in saved]
-        gone = [t.instance.fingerprint for t in taken.transitions if t.event == "resolved"]
+        gone = [fp for fp, t in final.items() if t.event == "resolved"]
+        ended = [t.instance.fingerprint for t in taken.transitions if t.event == "resolved"]
         try:
             await self.store.save_alerts(kept, gone)
         except Exception as exc:
@@ -168,7 +173,7 @@ class Alerts:
                 self._unsaved[fp] -= 1
                 if self._unsaved[fp] <= 0:
                     del self._unsaved[fp]
-        for fp in gone:
+        for fp in ended:
             self._facts.pop(fp, None)
             try:
                 await self.escalator.resolved(fp)

@@ -259,6 +259,12 @@ async def test_sources_show_when_they_last_spoke(http: aiohttp.ClientSession) ->
     assert after["prom"]["open_alerts"] == 2
     status = await (await http.get("/api/v1/status")).json()
     assert {s["name"] for s in status["sources"]} == {"prom", "grafana", "sentry"}
+    auth = {"Authorization": f"Bearer {API_TOKEN}"}
+    async with http.get("/api/v1/config", headers=auth) as resp:
+        shown = await resp.text()
+    assert resp.status == 200
+    assert "prom" in shown
+    assert not [s for s in (TOKEN, GRAFANA_PASSWORD, ROUTING_KEY) if s in shown]
     async with http.get("/") as page:
         html = await page.text()
     assert "prom" in html
@@ -356,3 +362,17 @@ async def test_a_flapping_inbound_alert_stops_paging(
     assert alerts[0]["flapping"] is True
     await asyncio.sleep(1.5)  # an escalation tick or so: a page would have been sent
     assert [k for k, _ in kinds(receiver)].count("firing") == 3
+
+
+async def test_fired_and_resolved_in_one_group_is_not_kept(
+    tmp_path: Path, daemon: Daemon, http: aiohttp.ClientSession
+) -> None:
+    """The same alert firing and then resolved within one payload ends resolved, in
+    memory and in the store (a restart does not bring it back)."""
+    group = fixture("alertmanager_firing.json")
+    first = group["alerts"][0]
+    gone = {**first, "status": "resolved", "endsAt": "2026-01-05T09:10:00Z"}
+    group["alerts"] = [first, gone]
+    assert (await post(http, AM, group, 200, **BEARER))["alerts"] == {"fired": 1, "resolved": 1}
+    assert (await (await http.get("/api/v1/alerts")).json())["items"] == []
+    assert await daemon.store.load_alerts() == []
