@@ -188,6 +188,10 @@ class SloEngine:
     def slos(self) -> list[Slo]:
         return list(self._slos.values())
 
+    def covering(self, check: str) -> list[Slo]:
+        """The SLOs that count this check's runs."""
+        return list(self._by_check.get(check, ()))
+
     def counters(self, name: str) -> Counters | None:
         return self._counters.get(name)
 

@@ -40,6 +40,7 @@ from sentinel.app.alerts import RULE_TICK, Alerts
 from sentinel.clock import FakeClock
 from sentinel.config import Config, format_duration
 from sentinel.config.cron import crontab
+from sentinel.config.slo import Slo
 from sentinel.escalation import policy as pol
 from sentinel.escalation.escalator import Escalator, Live
 from sentinel.metrics import Metrics
@@ -50,6 +51,8 @@ from sentinel.notify.outbox import Delivery
 from sentinel.probes.results import Labels, LatestResults, Result, Sample, sample_key
 from sentinel.routing.silences import Silence
 from sentinel.rules.engine import Instance, RuleEngine, Transition
+from sentinel.rules.slo_engine import PREFIX as SLO_PREFIX
+from sentinel.rules.slo_engine import SloEngine
 from sentinel.simulate.scenario import (
     Event,
     Scenario,
@@ -61,6 +64,7 @@ from sentinel.store.sqlite import SqliteStore
 __all__ = ["simulate"]
 
 DURATION = 0.05  # every simulated result takes 50 ms
+SLO_TICK = 60.0  # SLO pairs are evaluated each minute (their counters' resolution)
 EPS = 1e-6
 OVERSHOOT = 1e-7  # below the wall clock's microsecond: see _SimClock.jump
 SETTLE_POLLS = 2000  # x 5 ms: how long (real time) to wait for the dispatcher's store I/O
@@ -74,16 +78,17 @@ class _SimClock(FakeClock):
         """The monotonic deadline of the earliest task sleeping on this clock."""
         return min((d for d, _, fut in self._sleepers if not fut.done()), default=None)
 
-    async def jump(self, seconds: float) -> None:
+    async def jump(self, seconds: float) -> bool:
         """:meth:`advance`, a hair further (a sleeper due at the target wakes despite
         rounding; the wall clock keeps whole microseconds), and without yielding to
-        the loop when nobody sleeps until then."""
+        the loop when nobody sleeps until then. True when a sleeper woke."""
         seconds += OVERSHOOT
         wake = self.next_wake()
         if wake is None or wake > self.monotonic() + seconds:
             self._move_to(self.monotonic() + seconds)
-        else:
-            await self.advance(seconds)
+            return False
+        await self.advance(seconds)
+        return True
 
 
 @dataclass
@@ -125,6 +130,9 @@ class _CheckState:
     interval: float
     runs: int = 0  # results produced so far: the next is due at runs * interval
     fail: str | None = None
+    share: float = 1.0  # of the runs that fail while ``fail`` is set
+    failed: int = 0  # runs failed since ``fail`` was set
+    since: int = 0  # runs made since ``fail`` was set
     samples: dict[tuple[str, Labels], float] = field(default_factory=dict)
 
 
@@ -141,7 +149,20 @@ class _Simulation:
         self.types = {c.name: c.type for c in watched}
         self.latest = LatestResults()
         self.engine = RuleEngine()
+        self.slos = SloEngine()
+        self.engine.attach(self.slos)
         self.engine.configure(config.model_copy(update={"checks": watched}))
+        # The checks were healthy before the start: each SLO's windows begin full of
+        # good runs of the checks it covers (a ratio SLO, whose event counts are unknown,
+        # starts empty and judges each pair once its long window is covered).
+        self.slos.seed(
+            scenario.start,
+            {
+                slo.name: round(sum(60 / c.interval for c in watched if self._covers(slo, c.name)))
+                for slo in self.slos.slos
+                if slo.indicator != "ratio"
+            },
+        )
         probe = RuleEngine()  # do any rules need the tick with nothing live?
         probe.configure(config.model_copy(update={"checks": watched}))
         probe.tick(self.clock.now())
@@ -186,6 +207,16 @@ class _Simulation:
         # (when, rule, check): a pending alert's `for` elapses then, between results; the
         # daemon evaluates the pair at that moment (its _fire_when_due), and so do we.
         self.deadlines: list[tuple[float, str, str]] = []
+        # Something may have queued a notice or woken a worker since the last settle: a
+        # quiet month of healthy results skips the settling (most of a long replay).
+        self.stirred = True
+
+    def _covers(self, slo: Slo, check: str) -> bool:
+        return any(s.name == slo.name for s in self.slos.covering(check))
+
+    def _rules_live(self) -> bool:
+        """Do any of the rules' own alerts (not the SLOs') need the 5 s tick?"""
+        return any(not i.rule.startswith(SLO_PREFIX) for i in self.engine.active())
 
     # -- the loop ----------------------------------------------------------
 
@@ -214,7 +245,8 @@ class _Simulation:
                     await self._announce(self.engine.evaluate_pair(rule, check, self.clock.now()))
                 if next_rule_tick <= t + EPS:
                     next_rule_tick = (math.floor(t / RULE_TICK + EPS) + 1) * RULE_TICK
-                    if self.silent_rules or self.engine.active():
+                    slo_due = self.slos.slos and _on(t, SLO_TICK)
+                    if self.silent_rules or self._rules_live() or slo_due:
                         await self._announce(self.engine.tick(self.clock.now()))
                 await self._escalate(t)
                 for e in acks:
@@ -223,7 +255,8 @@ class _Simulation:
                 nxt = self._next(t, events, next_rule_tick)
                 if nxt is None:
                     break
-                await self.clock.jump(max(0.0, nxt - self._elapsed()))
+                if await self.clock.jump(max(0.0, nxt - self._elapsed())):
+                    self.stirred = True
                 await self._settle()
                 t = nxt
         finally:
@@ -236,8 +269,10 @@ class _Simulation:
         candidates += [due for due, _, _ in self.deadlines]
         if events:
             candidates.append(events[0].at)
-        if self.silent_rules or self.engine.active():
+        if self.silent_rules or self._rules_live():
             candidates.append(next_rule_tick)
+        elif self.slos.slos:  # the next whole minute: SLO pairs only
+            candidates.append((math.floor(t / SLO_TICK + EPS) + 1) * SLO_TICK)
         for p in self.escalator.progress.values():
             due = pol.next_due(p)
             if due is not None:
@@ -246,7 +281,8 @@ class _Simulation:
         if wake is not None:
             candidates.append(wake - self.mono0)
         candidates += [(s.ends_at.timestamp() - self.start_ts) for s in self.silences]
-        candidates += self.edges
+        edge = bisect.bisect_right(self.edges, t + EPS)
+        candidates += self.edges[edge : edge + 1]
         later = [c for c in candidates if c > t + EPS]
         nxt = min(later, default=None)
         if nxt is None or nxt > self.scenario.until + EPS:
@@ -255,6 +291,8 @@ class _Simulation:
 
     def _due(self, t: float) -> list[tuple[str, str]]:
         """The (rule, check) pairs whose `for` deadline has come, taken off the list."""
+        if not self.deadlines:
+            return []
         due = sorted(d for d in self.deadlines if d[0] <= t + EPS)
         self.deadlines = [d for d in self.deadlines if d[0] > t + EPS]
         return [(rule, check) for _, rule, check in due]
@@ -264,7 +302,11 @@ class _Simulation:
 
     async def _settle(self) -> None:
         """Wait (real time, bounded) for the dispatcher's sends and their store I/O, then
-        let its workers go to sleep, so their wake-up times are known before time moves."""
+        let its workers go to sleep, so their wake-up times are known before time moves.
+        Nothing to wait for when nothing stirred since the last settle."""
+        if not self.stirred and self.dispatcher.idle():
+            return
+        self.stirred = False
         for _ in range(SETTLE_POLLS):
             if self.dispatcher.idle():
                 for _ in range(5):
@@ -278,6 +320,7 @@ class _Simulation:
 
     def _apply(self, e: Event) -> None:
         """A change to the checks' results, or a new silence."""
+        self.stirred = True
         if e.silence is not None:
             now = self.clock.now()
             sid = f"sil-{len(self.silences) + 1}"
@@ -290,8 +333,9 @@ class _Simulation:
         assert e.check is not None
         state = self.checks[e.check]
         if e.fail is not None:
-            state.fail = e.fail
-            self._say(e.at, f"{e.check}  check fails: {e.fail}")
+            state.fail, state.share, state.failed, state.since = e.fail, e.share, 0, 0
+            some = "" if e.share >= 1 else f" ({e.share * 100:g}% of runs)"
+            self._say(e.at, f"{e.check}  check fails{some}: {e.fail}")
         elif e.recover:
             state.fail = None
             self._say(e.at, f"{e.check}  check recovers")
@@ -306,6 +350,7 @@ class _Simulation:
             self._say(e.at, f"{e.check}  samples {', '.join(shown)}")
 
     async def _ack(self, e: Event) -> None:
+        self.stirred = True
         firing = [
             i
             for i in self.engine.active()
@@ -329,6 +374,10 @@ class _Simulation:
 
     def _result(self, name: str, state: _CheckState) -> Result:
         ok = state.fail is None
+        if not ok and state.share < 1:  # spread evenly: fail when the share's due
+            state.since += 1
+            ok = state.failed >= math.floor(state.since * state.share + EPS)
+            state.failed += 0 if ok else 1
         samples = [Sample("up", 1.0 if ok else 0.0), Sample("duration_seconds", DURATION)]
         if ok:
             samples += [Sample(n, v, labels) for (n, labels), v in state.samples.items()]
@@ -338,7 +387,7 @@ class _Simulation:
             ok=ok,
             started_at=self.clock.now(),
             duration=DURATION,
-            error=state.fail,
+            error=None if ok else state.fail,
             samples=tuple(samples),
         )
         self.latest.record(result)
@@ -347,6 +396,8 @@ class _Simulation:
     # -- rules and escalation, as the daemon wires them -------------------
 
     async def _announce(self, transitions: list[Transition]) -> None:
+        if transitions:
+            self.stirred = True
         for t in transitions:
             inst = t.instance
             at = t.at - self.start_ts
@@ -376,7 +427,13 @@ class _Simulation:
             await self.alerts.accept(t)  # persisted, then acted on, as in the daemon
 
     async def _escalate(self, t: float) -> None:
-        """The daemon's escalation tick, noting when a firing alert turns quiet or loud."""
+        """The daemon's escalation tick, noting when a firing alert turns quiet or loud.
+        With nothing firing and no escalation under way, there is nothing to tick."""
+        if not self.escalator.progress and not any(
+            i.state.state == "firing" for i in self.engine.active()
+        ):
+            return
+        self.stirred = True
         live = self._live()
         for fp, alert in live.items():
             if fp in self.quiet_seen and self.quiet_seen[fp] != alert.quiet:
@@ -457,6 +514,11 @@ class _Simulation:
             )
         entries.sort(key=lambda e: (round(e[0], 3), e[1]))
         return [f"{_stamp(at)}  {text}" for at, _, text in entries]
+
+
+def _on(t: float, step: float) -> bool:
+    """Is ``t`` on a multiple of ``step``?"""
+    return abs(t / step - round(t / step)) * step < EPS * 10
 
 
 def _alert_name(inst: Instance) -> str:
