@@ -24,13 +24,8 @@ SCENARIO = PROJECT_EXAMPLE.parent / "scenario.example.yaml"
 
 EXPECTED = """\
 +00:00:00  production-api  check fails: connection refused
-+00:00:30  SLO:production-api-availability:page-fast production-api-availability  FIRING (critical)
-+00:00:30  -> sms +15550100001 (alice, oncall:primary)  firing SLO:production-api-availability:page-fast production-api-availability
-+00:00:30  -> slack-alerts @alice (alice, oncall:primary)  firing SLO:production-api-availability:page-fast production-api-availability
-+00:00:30  -> pagerduty  firing SLO:production-api-availability:page-fast production-api-availability
-+00:00:30  -> slack-alerts  firing SLO:production-api-availability:page-fast production-api-availability
 +00:01:00  ServiceDown production-api  FIRING (critical)
-+00:01:00  SLO:production-api-availability:page-fast production-api-availability  quiet: inhibited by ServiceDown on production-api
++00:01:00  SLO:production-api-availability:page-fast production-api-availability  FIRING (critical, quiet: inhibited by ServiceDown on production-api)
 +00:01:00  -> sms +15550100001 (alice, oncall:primary)  firing ServiceDown production-api
 +00:01:00  -> slack-alerts @alice (alice, oncall:primary)  firing ServiceDown production-api
 +00:01:00  -> pagerduty  firing ServiceDown production-api
@@ -61,12 +56,16 @@ EXPECTED = """\
 +00:40:00  -> email lead@example.com (eng-lead)  resolved ServiceDown production-api
 +00:40:00  -> slack-alerts  firing HighErrorRate production-api
 +00:40:00  -> email ops@example.com  firing HighErrorRate production-api
++00:40:00  -> sms +15550100001 (alice, oncall:primary)  firing SLO:production-api-availability:page-fast production-api-availability
++00:40:00  -> slack-alerts @alice (alice, oncall:primary)  firing SLO:production-api-availability:page-fast production-api-availability
++00:40:00  -> pagerduty  firing SLO:production-api-availability:page-fast production-api-availability
++00:40:00  -> slack-alerts  firing SLO:production-api-availability:page-fast production-api-availability
 +00:40:00  -> sms +15550100001 (alice, oncall:primary)  firing SLO:production-api-availability:page-slow production-api-availability
-+00:40:00  -> slack-alerts @alice (alice, oncall:primary)  firing SLO:production-api-availability:page-slow production-api-availability
 +00:40:00  -> pagerduty  firing SLO:production-api-availability:page-slow production-api-availability
-+00:40:00  -> slack-alerts  firing SLO:production-api-availability:page-slow production-api-availability
 +00:40:00  -> email ops@example.com  firing SLO:production-api-availability:ticket production-api-availability
-+00:44:00  SLO:production-api-availability:page-fast production-api-availability  RESOLVED after 43m30s
++00:40:01  -> slack-alerts @alice (alice, oncall:primary)  firing SLO:production-api-availability:page-slow production-api-availability
++00:40:02  -> slack-alerts  firing SLO:production-api-availability:page-slow production-api-availability
++00:44:00  SLO:production-api-availability:page-fast production-api-availability  RESOLVED after 43m
 +00:44:00  -> sms +15550100001 (alice, oncall:primary)  resolved SLO:production-api-availability:page-fast production-api-availability
 +00:44:00  -> slack-alerts @alice (alice, oncall:primary)  resolved SLO:production-api-availability:page-fast production-api-availability
 +00:44:00  -> pagerduty  resolved SLO:production-api-availability:page-fast production-api-availability

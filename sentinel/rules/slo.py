@@ -154,15 +154,14 @@ class Counters:
         """Healthy history: ``per_minute`` good runs in each minute of the ``span`` seconds
         before ``before`` (``sentinel simulate``: the checks were up before the scenario)."""
         first, end = int((before - span) // MINUTE), int(before // MINUTE)
-        hours: dict[int, int] = {}
-        for minute in range(first, end):
-            at = minute * MINUTE
-            if before - at <= MINUTE_SPAN:
-                self.minutes.add(at, per_minute, per_minute)
-            index = self.hours.index(at)
-            hours[index] = hours.get(index, 0) + per_minute
-        for index, count in hours.items():
-            self.hours.add(index * HOUR + self.hours.offset, count, count)
+        for minute in range(max(first, end - MINUTE_SPAN // MINUTE), end):
+            self.minutes.add(minute * MINUTE, per_minute, per_minute)
+        for index in range(self.hours.index(first * MINUTE), self.hours.index(end * MINUTE) + 1):
+            start = index * HOUR + self.hours.offset  # the minutes of [first, end) in this hour
+            lo, hi = max(first * MINUTE, start), min(end * MINUTE, start + HOUR)
+            count = (math.ceil(hi / MINUTE) - math.ceil(lo / MINUTE)) * per_minute
+            if count > 0:
+                self.hours.add(start, count, count)
         if self.first is None or first * MINUTE < self.first:
             self.first = first * MINUTE
 
@@ -282,8 +281,18 @@ def status(
     remaining = None if attainment is None else 1.0 - (1.0 - attainment) / (1.0 - ratio)
     alerts = slo.burn_alerts() if alerts is None else alerts
     spans = sorted({s for a in alerts.values() for s in (a.short, a.long)} | {HOUR})
-    burn = {window_name(s): burn_rate(*counters.sums(now, s), ratio) for s in spans}
-    current = burn[window_name(HOUR)]
+    rates = {s: burn_rate(*counters.sums(now, s), ratio) for s in spans}
+    burn = {window_name(s): rate for s, rate in rates.items()}
+
+    def holds(a: BurnAlert) -> bool:  # pair_holds, from the rates just read
+        long, short = rates[a.long], rates[a.short]
+        return (
+            counters.covers(now, a.long)
+            and long is not None
+            and short is not None
+            and min(long, short) >= a.factor
+        )
+
     return SloStatus(
         name=slo.name,
         objective=ratio,
@@ -293,8 +302,8 @@ def status(
         attainment=attainment,
         budget_remaining=remaining,
         burn=burn,
-        exhaustion=exhaustion(remaining, current, length),
-        firing=tuple(n for n, a in alerts.items() if pair_holds(a, counters, ratio, now)),
+        exhaustion=exhaustion(remaining, rates[HOUR], length),
+        firing=tuple(n for n, a in alerts.items() if holds(a)),
         warming=tuple(n for n, a in alerts.items() if not counters.covers(now, a.long)),
         window_start=start if slo.window == "month" else None,
     )
