@@ -15,7 +15,7 @@ from sentinel.config.slo import Slo
 from sentinel.probes.results import Result, Sample
 from sentinel.routing.quiet import MaintenanceTimes, in_maintenance, quiet_reason
 from sentinel.rules.engine import RuleEngine
-from sentinel.rules.slo import month_bounds
+from sentinel.rules.slo import Counters, hour_offset, month_bounds
 from sentinel.rules.slo_engine import SloEngine
 
 HOUR = 3600.0
@@ -246,3 +246,28 @@ async def test_a_new_slo_judges_a_pair_only_once_its_long_window_is_covered() ->
     fired = {rule: at - start for at, event, rule in e.events if event == "firing"}
     assert fired == {"SLO:s:page-fast": timedelta(hours=1), "SLO:s:page-slow": timedelta(hours=6)}
     assert e.slos.statuses(e.clock.now())[0].warming == ("ticket",)
+
+
+@pytest.mark.parametrize("timezone", ["UTC", "Asia/Kolkata"])
+def test_seeded_history_reads_as_the_same_minutes_loaded_one_by_one(timezone: str) -> None:
+    """seed() fills the hours arithmetically; every window reads as if each minute had
+    been loaded from the store (ending mid-hour, with hours offset by :30)."""
+    slo = Slo.model_validate(
+        {
+            "name": "s",
+            "match": {"check": "a"},
+            "objective": 99,
+            "window": "month",
+            "timezone": timezone,
+        }
+    )
+    before = datetime(2026, 6, 10, 13, 47, 30, tzinfo=UTC).timestamp()
+    offset = hour_offset(timezone)
+    seeded, loaded = Counters(slo.longest(), offset), Counters(slo.longest(), offset)
+    seeded.seed(before, 4 * 86400, 3)
+    first, end = int((before - 4 * 86400) // 60), int(before // 60)
+    for minute in range(first, end):
+        loaded.load(minute, 3, 3)
+    for span in (300, 3600, 6 * 3600, 3 * 86400, 5 * 86400):
+        assert seeded.sums(before, span) == loaded.sums(before, span), span
+    assert seeded.first == loaded.first
