@@ -10,17 +10,26 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from sentinel.config.checks import NAME, Strict
 from sentinel.config.quote import shown
 from sentinel.config.rule import Severity
-from sentinel.config.units import Duration
+from sentinel.config.units import Duration, format_duration, parse_duration
 
 MINUTE = 60.0
 HOUR = 3600.0
 DAY = 86400.0
+MONTH_SPAN = 31 * DAY  # the longest calendar month: what a `window: month` reads at most
 
 
 class BurnAlert(Strict):
@@ -84,6 +93,82 @@ def _objective(value: object) -> float:
     return number
 
 
+_SELECTOR = re.compile(r"^\s*([A-Za-z_:][A-Za-z0-9_:]*)\s*(?:\{(.*)\})?\s*$")
+_SELECTOR_LABEL = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"([^"]*)"\s*(?:,|$)')
+
+
+def parse_selector(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """``name{label="v",...}`` -> (name, labels a sample must have); ValueError if not one."""
+    m = _SELECTOR.fullmatch(text)
+    if m is None:
+        raise ValueError(
+            f'{shown(text)} is not a sample selector such as errors_total{{code="5xx"}}'
+        )
+    labels: list[tuple[str, str]] = []
+    rest = (m.group(2) or "").strip()
+    while rest:
+        lm = _SELECTOR_LABEL.match(rest)
+        if lm is None:
+            raise ValueError(f'{shown(text)}: labels are written {{name="value", ...}}')
+        labels.append((lm.group(1), lm.group(2)))
+        rest = rest[lm.end() :].strip()
+    return m.group(1), tuple(sorted(labels))
+
+
+def _selector(value: str) -> str:
+    parse_selector(value)
+    return value.strip()
+
+
+class RatioIndicator(Strict):
+    """An indicator read from a check's samples: two counters, bad (or good) events and
+    all events; each run adds their increase since the previous run (a counter that went
+    down was reset: its new value is the increase, as Prometheus's rate() reads it)."""
+
+    total: str
+    """Sample selector of the counter of all events, e.g. http_requests_total."""
+    bad: str | None = None
+    """Sample selector of the counter of bad events, e.g. http_requests_total{code=\"5xx\"}."""
+    good: str | None = None
+    """Sample selector of the counter of good events (instead of bad)."""
+
+    _selectors = field_validator("total", "bad", "good")(
+        lambda v: None if v is None else _selector(v)
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> RatioIndicator:
+        if (self.bad is None) == (self.good is None):
+            raise ValueError("a ratio needs total and exactly one of bad or good")
+        return self
+
+
+def _window(value: object) -> float | str:
+    """``month`` (the calendar month), or a rolling window's duration from 1h to 90d."""
+    if isinstance(value, str) and value.strip().lower() == "month":
+        return "month"
+    seconds = parse_duration(value)
+    if not HOUR <= seconds <= 90 * DAY:
+        raise ValueError("window must be month or a duration from 1h to 90d, e.g. 30d")
+    return seconds
+
+
+Window = Annotated[
+    float | Literal["month"],
+    BeforeValidator(_window),
+    PlainSerializer(lambda v: v if isinstance(v, str) else format_duration(v), when_used="json"),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"const": "month", "description": "the calendar month (see timezone)"},
+                # the schema generator's marker for its shared Duration definition
+                {"x-sentinel-kind": "Duration", "minimum": HOUR, "maximum": 90 * DAY},
+            ]
+        }
+    ),
+]
+
+
 class Slo(Strict):
     name: str = Field(pattern=NAME)
     """SLO name; its alerts are SLO:<name>:<pair>."""
@@ -102,12 +187,22 @@ class Slo(Strict):
         ),
     ]  # percent of good runs, e.g. 99.9
     """Share of runs that must be good over the window, e.g. 99.9%."""
-    window: Duration = Field(default=30 * DAY, ge=HOUR, le=90 * DAY)
-    """Rolling window of the objective and the error budget (default 30d)."""
-    indicator: Literal["availability", "latency"] = "availability"
-    """availability (ok runs / all runs) or latency (ok runs faster than threshold / all)."""
+    window: Window = Field(default="30d", validate_default=True)
+    """Window of the objective and the error budget: rolling (default 30d, 1h to 90d) or
+    month (the current calendar month in `timezone`)."""
+    timezone: str = "UTC"
+    """window: month: the IANA time zone whose calendar months count (default UTC)."""
+    indicator: Literal["availability", "latency", "ratio"] = "availability"
+    """availability (ok runs / all runs), latency (ok runs faster than threshold / all) or
+    ratio (bad or good events / all events, from two counters among the check's samples)."""
     threshold: Duration | None = Field(default=None, gt=0)  # latency: a good run is faster
     """latency: a good run finishes faster than this, e.g. 1s."""
+    samples: RatioIndicator | None = None
+    """indicator: ratio: the counters among the check's samples of all events and of the
+    bad (or good) ones."""
+    maintenance: Literal["count", "exclude"] = "count"
+    """count (default): runs during maintenance count like any; exclude: runs of a check
+    inside one of its maintenance windows are left out of the budget (neither good nor bad)."""
     description: str = ""
     """What the objective promises, shown with its alerts."""
     labels: dict[str, str] = {}
@@ -117,12 +212,29 @@ class Slo(Strict):
     alerts: dict[str, BurnAlertOverride | None] = {}  # null turns a default pair off
     """Burn-rate alert pairs by name: overrides of page-fast, page-slow, ticket (null turns one off), or new ones."""
 
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {shown(value)}: expected one like Europe/Berlin"
+            ) from None
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Slo:
         if self.indicator == "latency" and self.threshold is None:
             raise ValueError("a latency SLO needs threshold (e.g. threshold: 1s)")
-        if self.indicator == "availability" and self.threshold is not None:
+        if self.indicator != "latency" and self.threshold is not None:
             raise ValueError("threshold applies to indicator: latency only")
+        if self.indicator == "ratio" and self.samples is None:
+            raise ValueError("a ratio SLO needs samples: {total: ..., bad: ...} (or good:)")
+        if self.indicator != "ratio" and self.samples is not None:
+            raise ValueError("samples applies to indicator: ratio only")
+        if self.window != "month" and self.timezone != "UTC":
+            raise ValueError("timezone applies to window: month only")
         for name in self.alerts:
             if not _PAIR_NAME.fullmatch(name):
                 raise ValueError(f"invalid alert name {shown(name)}: use letters, digits, '-', '_'")
@@ -151,6 +263,11 @@ class Slo(Strict):
                 out[name] = BurnAlert.model_validate({**base.model_dump(), **given})
         return out
 
+    @property
+    def span(self) -> float:
+        """The budget window's length at most: a rolling window's, or 31 days for a month."""
+        return MONTH_SPAN if self.window == "month" else self.window
+
     def longest(self) -> float:
         """The longest span any of its windows reads (the budget window or an alert's)."""
-        return max([self.window, *(a.long for a in self.burn_alerts().values())])
+        return max([self.span, *(a.long for a in self.burn_alerts().values())])

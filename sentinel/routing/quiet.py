@@ -10,12 +10,14 @@ through.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sentinel.config.cron import crontab
 from sentinel.config.models import AlertMatcher, Config, Inhibit, Maintenance
+from sentinel.config.references import selects
 from sentinel.config.rule import Rule
+from sentinel.config.slo import Slo
 from sentinel.probes.results import Labels
 from sentinel.routing.silences import Silence, silenced_by
 
@@ -41,6 +43,55 @@ def window_times(window: Maintenance, now: datetime) -> tuple[datetime, datetime
 
 def labels_match(match: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in match.items())
+
+
+class MaintenanceTimes:
+    """Which maintenance windows are in force at a time, asked once per run (the SLO
+    engine's ``maintenance: exclude``): each window's spans over a day around the time
+    asked are kept, so most answers are a few comparisons (runs may arrive out of order)."""
+
+    AHEAD = 86400.0
+    BEHIND = 3600.0
+
+    def __init__(self, windows: Sequence[Maintenance]) -> None:
+        self.windows = list(windows)
+        # window index -> (from, until, [(start, end), ...] of the spans in between)
+        self._spans: dict[int, tuple[float, float, list[tuple[float, float]]]] = {}
+
+    def covering(self, labels: dict[str, str]) -> tuple[int, ...]:
+        """The windows whose ``match`` covers a check with these labels."""
+        return tuple(i for i, w in enumerate(self.windows) if labels_match(w.match, labels))
+
+    def active(self, index: int, at: float) -> bool:
+        kept = self._spans.get(index)
+        if kept is None or not kept[0] <= at <= kept[1]:
+            lo, hi = at - self.BEHIND, at + self.AHEAD
+            kept = self._spans[index] = (lo, hi, _spans(self.windows[index], lo, hi))
+        return any(start <= at <= end for start, end in kept[2])
+
+
+def _spans(window: Maintenance, lo: float, hi: float) -> list[tuple[float, float]]:
+    """[start, end] of each time the window is in force between ``lo`` and ``hi``."""
+    trigger = crontab(window.cron, ZoneInfo(window.timezone))
+    at = datetime.fromtimestamp(lo - window.duration, UTC)
+    out = []
+    for _ in range(10_000):  # a window every minute is 1440 a day
+        fire = trigger.get_next_fire_time(None, at)
+        if fire is None or fire.timestamp() > hi:
+            break
+        out.append((fire.timestamp(), fire.timestamp() + window.duration))
+        at = fire + timedelta(seconds=1)
+    return out
+
+
+def slo_in_maintenance(config: Config, slo: Slo, window: Maintenance) -> bool:
+    """Does a maintenance window quiet an SLO's alerts? When its ``match`` names the SLO's
+    own labels (``slo`` and its ``labels``), or covers every check the SLO selects (the
+    whole service is in maintenance; an empty ``match`` covers everything)."""
+    if labels_match(window.match, {**slo.labels, "slo": slo.name}):
+        return True
+    chosen = [c for c in config.checks if selects(slo.match, c, c.type)]
+    return bool(chosen) and all(labels_match(window.match, c.labels) for c in chosen)
 
 
 def matches_alert(matcher: AlertMatcher, labels: dict[str, str]) -> bool:
@@ -76,8 +127,12 @@ def quiet_reason(
     for dependency in config.dependencies.get(check, []):
         if dependency in down:
             return f"dependency {dependency} is down"
+    slo = next((s for s in config.slos if s.name == check), None) if config.maintenance else None
     for window in config.maintenance:
-        if labels_match(window.match, labels) and in_maintenance(window, now):
+        if slo is not None:  # an SLO's alert: check is the SLO's name (names are unique)
+            if in_maintenance(window, now) and slo_in_maintenance(config, slo, window):
+                return f"maintenance {window.name}"
+        elif labels_match(window.match, labels) and in_maintenance(window, now):
             return f"maintenance {window.name}"
     return None
 

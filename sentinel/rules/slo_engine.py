@@ -15,13 +15,15 @@ from datetime import datetime
 from sentinel.config.models import Config
 from sentinel.config.references import selects
 from sentinel.config.rule import Rule
-from sentinel.config.slo import BurnAlert, Slo
-from sentinel.probes.results import Result
+from sentinel.config.slo import BurnAlert, RatioIndicator, Slo, parse_selector
+from sentinel.probes.results import Labels, Result
+from sentinel.routing.quiet import MaintenanceTimes
 from sentinel.rules.engine import Instance, Transition, fingerprint
-from sentinel.rules.slo import Counters, SloStatus, burn_rate, pair_holds, status
+from sentinel.rules.slo import Counters, SloStatus, burn_rate, hour_offset, pair_holds, status
 from sentinel.rules.state import AlertState, step
 
 PREFIX = "SLO:"
+SPREAD, SPREAD_STEP = 12, 5.0  # SLO pairs: evaluated once a minute, a twelfth each 5 s
 
 
 def rule_name(slo: str, pair: str) -> str:
@@ -33,6 +35,48 @@ def good_run(slo: Slo, result: Result) -> bool:
     if slo.indicator == "latency":
         return result.ok and slo.threshold is not None and result.duration < slo.threshold
     return result.ok
+
+
+Selector = tuple[str, Labels]
+
+
+class RatioReader:
+    """A ratio SLO's view of one check's samples: the increase of its total and bad (or
+    good) counters since the check's previous run. Each series (name and labels) is read
+    on its own, as Prometheus's rate() does: a value below the previous one is a counter
+    reset, and the new value is the increase. A series' first value only sets its base."""
+
+    __slots__ = ("good", "last", "total")
+
+    def __init__(self, spec: RatioIndicator) -> None:
+        self.total = parse_selector(spec.total)
+        chosen = spec.good if spec.good is not None else spec.bad
+        assert chosen is not None  # the config model asks for one
+        self.good = (spec.good is not None, parse_selector(chosen))
+        self.last: dict[tuple[int, str, Labels], float] = {}
+
+    def read(self, result: Result) -> tuple[int, int] | None:
+        """(good, total) events since the previous run; None when the run has no samples
+        of the total (a failed scrape: no data, like a missing Prometheus sample)."""
+        increase = [0.0, 0.0]  # total, the other
+        seen = False
+        for which, (name, want) in enumerate((self.total, self.good[1])):
+            for sample in result.samples:
+                if sample.name != name or not all(p in sample.labels for p in want):
+                    continue
+                key = (which, sample.name, sample.labels)
+                before = self.last.get(key)
+                self.last[key] = sample.value
+                seen = seen or which == 0
+                if before is not None:
+                    increase[which] += (
+                        sample.value - before if sample.value >= before else sample.value
+                    )
+        if not seen:
+            return None
+        total = max(0, round(increase[0]))
+        other = min(total, max(0, round(increase[1])))
+        return (other if self.good[0] else total - other), total
 
 
 def synthetic_rule(slo: Slo, pair: str) -> Rule:
@@ -54,6 +98,12 @@ def synthetic_rule(slo: Slo, pair: str) -> Rule:
     )
 
 
+def old_samples(slos: dict[str, Slo], slo: Slo) -> RatioIndicator | None:
+    """The ratio indicator the SLO had before a reload (None: new, or not a ratio)."""
+    old = slos.get(slo.name)
+    return old.samples if old is not None else None
+
+
 class SloEngine:
     def __init__(self) -> None:
         self._slos: dict[str, Slo] = {}
@@ -63,17 +113,27 @@ class SloEngine:
         self._instances: dict[str, Instance] = {}  # fingerprint -> instance
         self._alerts: dict[str, dict[str, BurnAlert]] = {}  # slo -> its pairs
         self._keys: dict[tuple[str, str], tuple[str, str]] = {}  # -> (rule name, fingerprint)
+        self._readers: dict[tuple[str, str], RatioReader] = {}  # (slo, check) -> its counters
+        self._maintenance = MaintenanceTimes(())
+        # (slo, check) -> the maintenance windows whose runs it leaves out (exclude)
+        self._excluded: dict[tuple[str, str], tuple[int, ...]] = {}
+        self._evaluated: dict[str, int] = {}  # slo -> the (shifted) minute last evaluated
 
     def configure(self, config: Config) -> None:
         """SLOs from a (re)loaded config; counters of an SLO kept by name and windows."""
         slos = {s.name: s for s in config.slos}
         for name, slo in slos.items():
             old = self._slos.get(name)
-            if old is None or old.longest() != slo.longest():
+            if (
+                old is None
+                or old.longest() != slo.longest()
+                or self._offset(old) != self._offset(slo)
+            ):
                 self._counters[name] = self._resized(name, slo)
         for name in list(self._counters):
             if name not in slos:
                 del self._counters[name]
+        before = self._slos
         self._slos = slos
         self._alerts = {name: s.burn_alerts() for name, s in slos.items()}
         self._keys = {
@@ -82,10 +142,24 @@ class SloEngine:
             for pair in pairs
         }
         self._by_check = {}
+        self._maintenance = MaintenanceTimes(config.maintenance)
+        self._excluded = {}
+        readers = {}
         for check in config.checks:
             chosen = [s for s in slos.values() if selects(s.match, check, check.type)]
             if chosen:
                 self._by_check[check.name] = chosen
+            for slo in chosen:
+                pair = (slo.name, check.name)
+                if slo.maintenance == "exclude":
+                    windows = self._maintenance.covering(check.labels)
+                    if windows:
+                        self._excluded[pair] = windows
+                if slo.samples is not None:
+                    kept = self._readers.get(pair)
+                    same = kept is not None and old_samples(before, slo) == slo.samples
+                    readers[pair] = kept if same and kept is not None else RatioReader(slo.samples)
+        self._readers = readers
         self._rules = {
             rule_name(s.name, pair): synthetic_rule(s, pair)
             for s in slos.values()
@@ -95,21 +169,30 @@ class SloEngine:
             if inst.rule not in self._rules:
                 del self._instances[key]
 
+    @staticmethod
+    def _offset(slo: Slo) -> int:
+        return hour_offset(slo.timezone) if slo.window == "month" else 0
+
     def _resized(self, name: str, slo: Slo) -> Counters:
-        fresh = Counters(slo.longest())
+        fresh = Counters(slo.longest(), self._offset(slo))
         old = self._counters.get(name)
         if old is not None and old.hours.head is not None:
             # A changed window keeps what both rings can hold, at hour resolution.
             for index in range(old.hours.head - old.hours.size + 1, old.hours.head + 1):
                 good, total = old.hours.bucket(index)
                 if total:
-                    fresh.hours.add(index * 3600, good, total)
+                    fresh.hours.add(index * 3600 + old.hours.offset, good, total)
             fresh.minutes = old.minutes
+            fresh.first = old.first
         return fresh
 
     @property
     def slos(self) -> list[Slo]:
         return list(self._slos.values())
+
+    def covering(self, check: str) -> list[Slo]:
+        """The SLOs that count this check's runs."""
+        return list(self._by_check.get(check, ()))
 
     def counters(self, name: str) -> Counters | None:
         return self._counters.get(name)
@@ -121,22 +204,54 @@ class SloEngine:
             if counters is not None:
                 counters.load(minute, good, total)
 
+    def seed(self, before: datetime, per_minute: dict[str, int]) -> None:
+        """Healthy history for the SLOs named, over their longest window before ``before``
+        (``sentinel simulate`` and timeline tests start with the windows full)."""
+        for name, count in per_minute.items():
+            slo, counters = self._slos.get(name), self._counters.get(name)
+            if slo is not None and counters is not None:
+                counters.seed(before.timestamp(), slo.longest(), count)
+
     def take_dirty(self) -> list[tuple[str, int, int, int]]:
         """Minutes counted since the last call, whole, to write to the store."""
         return [(n, *row) for n, c in self._counters.items() for row in c.take_dirty()]
 
     def observe(self, result: Result, now: datetime) -> list[Transition]:
-        """Count a run into each SLO that covers its check, at its start time."""
-        for slo in self._by_check.get(result.check, ()):
-            self._counters[slo.name].add(result.started_at.timestamp(), good_run(slo, result))
+        """Count a run into each SLO that covers its check, at its start time (a ratio
+        SLO: the events its counters say happened since the check's previous run).
+        With ``maintenance: exclude``, a run inside a maintenance window of its check is
+        not counted (a ratio SLO's counters still move on, so the next run reads only
+        what follows)."""
+        slos = self._by_check.get(result.check)
+        if not slos:
+            return []
+        at = result.started_at.timestamp()
+        for slo in slos:
+            if slo.samples is not None:
+                counts = self._readers[slo.name, result.check].read(result)
+                if counts is None or self._excluding(slo.name, result.check, at):
+                    continue
+                self._counters[slo.name].count(at, *counts)
+            elif not self._excluding(slo.name, result.check, at):
+                self._counters[slo.name].add(at, good_run(slo, result))
         return []
 
+    def _excluding(self, slo: str, check: str, at: float) -> bool:
+        windows = self._excluded.get((slo, check))
+        return windows is not None and any(self._maintenance.active(i, at) for i in windows)
+
     def tick(self, now: datetime) -> list[Transition]:
-        """Evaluate every pair at ``now``; only a pair that holds or has an instance costs
-        more than its two window sums (cached per minute, see Ring.sums)."""
+        """Evaluate each SLO's pairs once a minute (its counters' resolution), spread over
+        the rule ticks: SLO number ``i`` at ``i % 12`` x 5 s past the minute, so a tick
+        every 5 s evaluates a twelfth of them. A caller ticking each minute or less often
+        evaluates them all every time."""
         at = now.timestamp()
         out: list[Transition] = []
-        for slo in self._slos.values():
+        for n, slo in enumerate(self._slos.values()):
+            shifted = int((at - (n % SPREAD) * SPREAD_STEP) // 60)
+            if self._evaluated.get(slo.name) == shifted:
+                continue
+            self._evaluated[slo.name] = shifted
             counters = self._counters[slo.name]
             for pair, alert in self._alerts[slo.name].items():
                 name, key = self._keys[slo.name, pair]

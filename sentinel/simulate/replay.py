@@ -24,6 +24,7 @@ reasons (maintenance, silences, dependencies, inhibition) in
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import math
@@ -37,6 +38,7 @@ from prometheus_client import CollectorRegistry
 from sentinel import __version__
 from sentinel.app.alerts import RULE_TICK, Alerts
 from sentinel.config import Config, format_duration
+from sentinel.config.slo import Slo
 from sentinel.escalation import policy as pol
 from sentinel.escalation.escalator import Escalator, Live
 from sentinel.metrics import Metrics
@@ -46,6 +48,8 @@ from sentinel.notify.dispatcher import Dispatcher
 from sentinel.probes.results import Labels, LatestResults, Result, Sample, sample_key
 from sentinel.routing.silences import Silence
 from sentinel.rules.engine import RuleEngine, Transition
+from sentinel.rules.slo_engine import PREFIX as SLO_PREFIX
+from sentinel.rules.slo_engine import SloEngine
 from sentinel.simulate.quiet import QuietReasons
 from sentinel.simulate.scenario import (
     Event,
@@ -61,6 +65,7 @@ from sentinel.store.sqlite import SqliteStore
 __all__ = ["simulate"]
 
 DURATION = 0.05  # every simulated result takes 50 ms
+SLO_TICK = 60.0  # SLO pairs are evaluated each minute (their counters' resolution)
 EPS = 1e-6
 SETTLE_POLLS = 2000  # x 5 ms: how long (real time) to wait for the dispatcher's store I/O
 
@@ -73,6 +78,9 @@ class _CheckState:
     interval: float
     runs: int = 0  # results produced so far: the next is due at runs * interval
     fail: str | None = None
+    share: float = 1.0  # of the runs that fail while ``fail`` is set
+    failed: int = 0  # runs failed since ``fail`` was set
+    since: int = 0  # runs made since ``fail`` was set
     samples: dict[tuple[str, Labels], float] = field(default_factory=dict)
 
 
@@ -89,7 +97,20 @@ class _Simulation:
         self.types = {c.name: c.type for c in watched}
         self.latest = LatestResults()
         self.engine = RuleEngine()
+        self.slos = SloEngine()
+        self.engine.attach(self.slos)
         self.engine.configure(config.model_copy(update={"checks": watched}))
+        # The checks were healthy before the start: each SLO's windows begin full of
+        # good runs of the checks it covers (a ratio SLO, whose event counts are unknown,
+        # starts empty and judges each pair once its long window is covered).
+        self.slos.seed(
+            scenario.start,
+            {
+                slo.name: round(sum(60 / c.interval for c in watched if self._covers(slo, c.name)))
+                for slo in self.slos.slos
+                if slo.indicator != "ratio"
+            },
+        )
         probe = RuleEngine()  # do any rules need the tick with nothing live?
         probe.configure(config.model_copy(update={"checks": watched}))
         probe.tick(self.clock.now())
@@ -131,6 +152,16 @@ class _Simulation:
         # (when, rule, check): a pending alert's `for` elapses then, between results; the
         # daemon evaluates the pair at that moment (its _fire_when_due), and so do we.
         self.deadlines: list[tuple[float, str, str]] = []
+        # Something may have queued a notice or woken a worker since the last settle: a
+        # quiet month of healthy results skips the settling (most of a long replay).
+        self.stirred = True
+
+    def _covers(self, slo: Slo, check: str) -> bool:
+        return any(s.name == slo.name for s in self.slos.covering(check))
+
+    def _rules_live(self) -> bool:
+        """Do any of the rules' own alerts (not the SLOs') need the 5 s tick?"""
+        return any(not i.rule.startswith(SLO_PREFIX) for i in self.engine.active())
 
     # -- the loop ----------------------------------------------------------
 
@@ -161,7 +192,8 @@ class _Simulation:
                     await self._announce(self.engine.evaluate_pair(rule, check, self.clock.now()))
                 if next_rule_tick <= t + EPS:
                     next_rule_tick = (math.floor(t / RULE_TICK + EPS) + 1) * RULE_TICK
-                    if self.silent_rules or self.engine.active():
+                    slo_due = self.slos.slos and _on(t, SLO_TICK)
+                    if self.silent_rules or self._rules_live() or slo_due:
                         await self._announce(self.engine.tick(self.clock.now()))
                 await self._escalate(t)
                 for e in acks:
@@ -170,7 +202,8 @@ class _Simulation:
                 nxt = self._next(t, events, next_rule_tick)
                 if nxt is None:
                     break
-                await self.clock.jump(max(0.0, nxt - self._elapsed()))
+                if await self.clock.jump(max(0.0, nxt - self._elapsed())):
+                    self.stirred = True
                 await self._settle()
                 t = nxt
         finally:
@@ -183,8 +216,10 @@ class _Simulation:
         candidates += [due for due, _, _ in self.deadlines]
         if events:
             candidates.append(events[0].at)
-        if self.silent_rules or self.engine.active():
+        if self.silent_rules or self._rules_live():
             candidates.append(next_rule_tick)
+        elif self.slos.slos:  # the next whole minute: SLO pairs only
+            candidates.append((math.floor(t / SLO_TICK + EPS) + 1) * SLO_TICK)
         for p in self.escalator.progress.values():
             due = pol.next_due(p)
             if due is not None:
@@ -193,7 +228,8 @@ class _Simulation:
         if wake is not None:
             candidates.append(wake - self.mono0)
         candidates += [(s.ends_at.timestamp() - self.start_ts) for s in self.silences]
-        candidates += self.quiet.edges
+        edge = bisect.bisect_right(self.quiet.edges, t + EPS)
+        candidates += self.quiet.edges[edge : edge + 1]
         later = [c for c in candidates if c > t + EPS]
         nxt = min(later, default=None)
         if nxt is None or nxt > self.scenario.until + EPS:
@@ -202,6 +238,8 @@ class _Simulation:
 
     def _due(self, t: float) -> list[tuple[str, str]]:
         """The (rule, check) pairs whose `for` deadline has come, taken off the list."""
+        if not self.deadlines:
+            return []
         due = sorted(d for d in self.deadlines if d[0] <= t + EPS)
         self.deadlines = [d for d in self.deadlines if d[0] > t + EPS]
         return [(rule, check) for _, rule, check in due]
@@ -211,7 +249,11 @@ class _Simulation:
 
     async def _settle(self) -> None:
         """Wait (real time, bounded) for the dispatcher's sends and their store I/O, then
-        let its workers go to sleep, so their wake-up times are known before time moves."""
+        let its workers go to sleep, so their wake-up times are known before time moves.
+        Nothing to wait for when nothing stirred since the last settle."""
+        if not self.stirred and self.dispatcher.idle():
+            return
+        self.stirred = False
         for _ in range(SETTLE_POLLS):
             if self.dispatcher.idle():
                 for _ in range(5):
@@ -225,6 +267,7 @@ class _Simulation:
 
     def _apply(self, e: Event) -> None:
         """A change to the checks' results, or a new silence."""
+        self.stirred = True
         if e.silence is not None:
             now = self.clock.now()
             sid = f"sil-{len(self.silences) + 1}"
@@ -239,8 +282,9 @@ class _Simulation:
         assert e.check is not None
         state = self.checks[e.check]
         if e.fail is not None:
-            state.fail = e.fail
-            self.timeline.say(e.at, f"{e.check}  check fails: {e.fail}")
+            state.fail, state.share, state.failed, state.since = e.fail, e.share, 0, 0
+            some = "" if e.share >= 1 else f" ({e.share * 100:g}% of runs)"
+            self.timeline.say(e.at, f"{e.check}  check fails{some}: {e.fail}")
         elif e.recover:
             state.fail = None
             self.timeline.say(e.at, f"{e.check}  check recovers")
@@ -255,6 +299,7 @@ class _Simulation:
             self.timeline.say(e.at, f"{e.check}  samples {', '.join(shown)}")
 
     async def _ack(self, e: Event) -> None:
+        self.stirred = True
         firing = [
             i
             for i in self.engine.active()
@@ -280,6 +325,10 @@ class _Simulation:
 
     def _result(self, name: str, state: _CheckState) -> Result:
         ok = state.fail is None
+        if not ok and state.share < 1:  # spread evenly: fail when the share's due
+            state.since += 1
+            ok = state.failed >= math.floor(state.since * state.share + EPS)
+            state.failed += 0 if ok else 1
         samples = [Sample("up", 1.0 if ok else 0.0), Sample("duration_seconds", DURATION)]
         if ok:
             samples += [Sample(n, v, labels) for (n, labels), v in state.samples.items()]
@@ -289,7 +338,7 @@ class _Simulation:
             ok=ok,
             started_at=self.clock.now(),
             duration=DURATION,
-            error=state.fail,
+            error=None if ok else state.fail,
             samples=tuple(samples),
         )
         self.latest.record(result)
@@ -317,6 +366,8 @@ class _Simulation:
         await act
 
     async def _announce(self, transitions: list[Transition]) -> None:
+        if transitions:
+            self.stirred = True
         for t in transitions:
             self._tell(t)
             await self.alerts.accept(t)  # persisted, then acted on, as in the daemon
@@ -350,7 +401,13 @@ class _Simulation:
             self.timeline.say(at, f"{inst.rule} {inst.check}  settled (no longer flapping)")
 
     async def _escalate(self, t: float) -> None:
-        """The daemon's escalation tick, noting when a firing alert turns quiet or loud."""
+        """The daemon's escalation tick, noting when a firing alert turns quiet or loud.
+        With nothing firing and no escalation under way, there is nothing to tick."""
+        if not self.escalator.progress and not any(
+            i.state.state == "firing" for i in self.engine.active()
+        ):
+            return
+        self.stirred = True
         live = self._live()
         for fp, alert in live.items():
             if fp in self.quiet_seen and self.quiet_seen[fp] != alert.quiet:
@@ -365,6 +422,11 @@ class _Simulation:
     def _live(self) -> dict[str, Live]:
         context = self.quiet.context()
         return self.alerts.live(lambda inst: self.quiet.reason(inst, context))
+
+
+def _on(t: float, step: float) -> bool:
+    """Is ``t`` on a multiple of ``step``?"""
+    return abs(t / step - round(t / step)) * step < EPS * 10
 
 
 @contextlib.contextmanager

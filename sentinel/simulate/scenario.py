@@ -1,9 +1,10 @@
 """Scenarios for ``sentinel simulate``: the YAML file, checked line by line.
 
     start: "2026-03-02T10:00:00Z"    # optional; default Monday 2026-01-05 09:00 UTC
-    until: 2h                        # at most 7d
+    until: 2h                        # at most 31d (a month, for SLOs)
     events:
       - {at: 0s,  check: production-api, fail: "connection refused"}
+      - {at: 1h,  check: production-api, fail: "502", share: 1%}   # 1 run in 100 fails
       - {at: 20m, ack: ServiceDown, by: alice}
       - {at: 40m, check: production-api, recover: true}
       - {at: 45m, source: prometheus, fire: {alertname: HighErrorRate, severity: critical},
@@ -28,12 +29,12 @@ from sentinel.probes.results import Labels
 from sentinel.routing.silences import check_matchers
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday
-MAX_UNTIL = 7 * 86400.0
+MAX_UNTIL = 31 * 86400.0
 
 TOP_KEYS = ("start", "until", "events")
 EVENT_KEYS = (
-    "at", "check", "fail", "recover", "samples", "ack", "by", "silence", "for", "comment",
-    "source", "fire", "resolve", "summary",
+    "at", "check", "fail", "share", "recover", "samples", "ack", "by", "silence", "for",
+    "comment", "source", "fire", "resolve", "summary",
 )  # fmt: skip
 ACTIONS = ("fail", "recover", "samples", "ack", "silence", "fire", "resolve")
 _SAMPLE = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?")
@@ -53,6 +54,7 @@ class Event:
     index: int
     check: str | None = None
     fail: str | None = None  # the check's results fail from now on, with this error
+    share: float = 1.0  # the share of runs that fail (evenly spread), 1 = all
     recover: bool = False  # the check's results are ok again
     samples: tuple[tuple[str, Labels, float | None], ...] = ()  # None removes a sample
     ack: str | None = None  # the rule whose firing alerts are acknowledged
@@ -112,7 +114,7 @@ def parse_scenario(text: str, source: str = "scenario") -> Scenario:
         raise ScenarioError("line 1: until: is required (how long to run, e.g. 2h)")
     until = _duration(data["until"], f"line {lines['until']}: until")
     if until <= 0 or until > MAX_UNTIL:
-        raise ScenarioError(f"line {lines['until']}: until must be more than 0s and at most 7d")
+        raise ScenarioError(f"line {lines['until']}: until must be more than 0s and at most 31d")
     raw = data.get("events") or []
     if not isinstance(raw, list):
         raise ScenarioError(f"line {lines.get('events', 1)}: events must be a list")
@@ -175,6 +177,8 @@ def _event(item: Any, index: int, line: int, until: float) -> Event:
         raise ScenarioError(f"{where}: check must be a check's name")
     if action in ("fail", "recover", "samples") and check is None:
         raise ScenarioError(f"{where}: {action} needs check:")
+    if action != "fail" and "share" in item:
+        raise ScenarioError(f"{where}: share: belongs to a fail")
     if action != "silence" and ("for" in item or "comment" in item):
         raise ScenarioError(f"{where}: for: and comment: belong to a silence")
     if action not in ("ack", "silence") and "by" in item:
@@ -191,7 +195,7 @@ def _event(item: Any, index: int, line: int, until: float) -> Event:
             reason = str(reason)  # fail: 502
         if not isinstance(reason, str) or not reason.strip():
             raise ScenarioError(f"{where}: fail must be the error text, e.g. connection refused")
-        return replace(base, fail=reason)
+        return replace(base, fail=reason, share=_share(item.get("share", 1.0), where))
     if action == "recover":
         if item["recover"] is not True:
             raise ScenarioError(f"{where}: recover must be true")
@@ -248,6 +252,23 @@ def _external(
     )  # fmt: skip
 
 
+def _share(value: Any, where: str) -> float:
+    """``1%``, ``0.5%`` or a number from 0 to 1 (exclusive of 0)."""
+    text = value.strip() if isinstance(value, str) else value
+    try:
+        if isinstance(text, str):
+            number = float(text.removesuffix("%")) / (100 if text.endswith("%") else 1)
+        elif isinstance(text, int | float) and not isinstance(text, bool):
+            number = float(text)
+        else:
+            raise ValueError
+    except ValueError:
+        number = -1.0
+    if not 0 < number <= 1:
+        raise ScenarioError(f"{where}: share must be a percentage such as 1% (more than 0)")
+    return number
+
+
 def _samples(value: Any, where: str) -> tuple[tuple[str, Labels, float | None], ...]:
     if not isinstance(value, dict) or not value:
         raise ScenarioError(f"{where}: samples must be a mapping of name: number")
@@ -280,6 +301,7 @@ def problems(config: Config, scenario: Scenario) -> list[str]:
     rules = {r.name for r in config.rules} | {r.name for c in config.checks for r in c.rules}
     sources = {s.name for s in config.sources}
     rules |= {e.alert.get("alertname") or e.source or "" for e in scenario.events if e.alert}
+    rules |= {f"SLO:{s.name}:{pair}" for s in config.slos for pair in s.burn_alerts()}
     out = []
     for e in scenario.events:
         if e.source is not None and e.source not in sources:

@@ -24,16 +24,17 @@ class SimClock(FakeClock):
         """The monotonic deadline of the earliest task sleeping on this clock."""
         return min((d for d, _, fut in self._sleepers if not fut.done()), default=None)
 
-    async def jump(self, seconds: float) -> None:
+    async def jump(self, seconds: float) -> bool:
         """:meth:`advance`, a hair further (a sleeper due at the target wakes despite
         rounding; the wall clock keeps whole microseconds), and without yielding to
-        the loop when nobody sleeps until then."""
+        the loop when nobody sleeps until then. True when a sleeper woke."""
         seconds += OVERSHOOT
         wake = self.next_wake()
         if wake is None or wake > self.monotonic() + seconds:
             self._move_to(self.monotonic() + seconds)
-        else:
-            await self.advance(seconds)
+            return False
+        await self.advance(seconds)
+        return True
 
 
 @dataclass

@@ -27,7 +27,14 @@ from sentinel.escalation.policy import Progress
 from sentinel.probes.results import Result, sample_key
 from sentinel.routing.quiet import window_times
 from sentinel.rules.engine import Instance
-from sentinel.rules.slo import MINUTE_SPAN, Counters, SloStatus, exhaustion, window_name
+from sentinel.rules.slo import (
+    MINUTE_SPAN,
+    Counters,
+    SloStatus,
+    budget_window,
+    exhaustion,
+    window_name,
+)
 from sentinel.rules.slo_engine import SloEngine
 from sentinel.sources.book import External
 from sentinel.store.protocols import UptimeStore
@@ -366,7 +373,9 @@ def slo_panel(
         counters = engine.counters(slo.name)
         if counters is None:
             continue
-        start, step, good, total = window_counts(counters, at, slo.window)
+        # A calendar month's budget counts from the 1st; a rolling window's, its length.
+        since, length = budget_window(slo, at)
+        start, step, good, total = window_counts(counters, at, at - since)
         runs, ok = sum(total), sum(good)
         attainment = ok / runs if runs else None
         left = None if attainment is None else 1.0 - (1.0 - attainment) / (1.0 - slo.ratio)
@@ -386,7 +395,7 @@ def slo_panel(
                 "attainment": attainment,
                 "budget_remaining": left,
                 "burn_1h": burn,
-                "exhaustion": exhaustion(left, burn, slo.window),
+                "exhaustion": exhaustion(left, burn, length),
                 "firing": [] if st is None else list(st.firing),
                 "burn_down": thinned(burn_down(good, total, slo.ratio), BURN_DOWN_POINTS),
                 "burn_down_text": burn_down_text(good, total, slo.ratio, start, step, window),

@@ -38,12 +38,14 @@ class Timeline:
     attached; the engine ticks every minute. Time is the ``now`` passed in (the engines
     read no clock), moved by hand. Events are (seconds since start, event, rule)."""
 
-    def __init__(self, every: float = 1.0, config: str = CONFIG) -> None:
+    def __init__(self, every: float = 1.0, config: str = CONFIG, seed: bool = True) -> None:
         self.now = self.start = datetime(2026, 3, 1, tzinfo=UTC)
         self.slos = SloEngine()
         self.rules = RuleEngine()
         self.rules.attach(self.slos)
         self.rules.configure(parse_config(config, "t.yaml", {}))
+        if seed:  # healthy runs over the longest window before the start, one each `every`
+            self.slos.seed(self.start, {s.name: round(60 / every) for s in self.slos.slos})
         self.every = every
         self.runs = 0
         self.events: Events = []
@@ -141,8 +143,8 @@ def test_slow_burn_just_above_1x_opens_a_ticket_after_days_and_pages_nobody() ->
 
 def test_latency_counts_slow_runs_as_bad() -> None:
     """Latency SLO: runs of 2 s against a 1 s threshold are bad, availability untouched."""
-    tl = Timeline(every=10.0)
-    tl.run(HOUR, never, duration=2.0)
+    tl = Timeline(every=10.0, seed=False)
+    tl.run(HOUR + 60, never, duration=2.0)  # the 1h window is covered a minute in
     by_name = {s.name: s for s in tl.slos.statuses(tl.now)}
     assert by_name["api-latency"].attainment == 0.0
     assert by_name["api-availability"].attainment == 1.0
@@ -151,7 +153,7 @@ def test_latency_counts_slow_runs_as_bad() -> None:
 
 def test_status_budget_and_exhaustion() -> None:
     """Budget remaining is 1 - bad share / allowed bad share; exhaustion at the 1h burn."""
-    tl = Timeline(every=10.0)
+    tl = Timeline(every=10.0, seed=False)
     tl.run(HOUR, lambda n: n % 2000 == 1999)  # no failure in 360 runs
     tl.run(HOUR, lambda n: n % 720 == 400)  # one bad in the second hour (of 720 runs)
     s = next(s for s in tl.slos.statuses(tl.now) if s.name == "api-availability")
@@ -236,7 +238,7 @@ def test_cached_window_sums_equal_a_plain_sum_with_late_runs() -> None:
 def test_a_reload_keeps_the_counters_and_a_new_window_keeps_what_fits() -> None:
     """Reloading the same SLOs keeps every count; a shorter window keeps the hours it
     still covers; a removed SLO's alerts and counters go."""
-    tl = Timeline(every=60.0)
+    tl = Timeline(every=60.0, seed=False)
     tl.run(10 * HOUR, lambda n: n % 10 == 0)
     before = {s.name: s for s in tl.slos.statuses(tl.now)}["api-availability"]
     tl.rules.configure(parse_config(CONFIG, "t.yaml", {}))

@@ -85,6 +85,7 @@ def test_burn_down_ends_where_the_status_says_for_hour_and_minute_windows() -> N
         assert counters is not None
         count(counters, at - 2 * DAY, 48, every, bad)
         slo = next(s for s in engine.slos if s.name == name)
+        assert isinstance(slo.window, float)  # rolling windows here
         start, step, good, total = views.window_counts(counters, at, slo.window)
         assert step == (3600 if slo.window > 6 * HOUR else 60)
         assert len(total) == (720 if slo.window == 30 * DAY else 60)
