@@ -77,6 +77,8 @@ def state(a: dict[str, Any]) -> str:
     """FIRING, or which window is still below the factor."""
     if a["firing"]:
         return "FIRING"
+    if a.get("warming"):
+        return f"warming (less than {a['long']} of runs counted)"
     below = [
         w
         for w, r in ((a["long"], a["long_burn_rate"]), (a["short"], a["short_burn_rate"]))

@@ -441,6 +441,9 @@ class SloAlertPair(Answer):
     """The burn rate over the short window now (null: no runs in it)."""
     firing: bool
     """Both burn rates are at least the factor now (the alert fires once `for` has passed)."""
+    warming: bool = False
+    """Not judged yet: the SLO's counters do not reach back over the long window (a new
+    SLO cannot page on a few runs; docs/slos.md)."""
 
 
 class Slo(Answer):

@@ -32,6 +32,7 @@ def slo_view(slo: Slo, status: SloStatus) -> dict[str, Any]:
                 "long_burn_rate": status.burn.get(long),
                 "short_burn_rate": status.burn.get(short),
                 "firing": name in status.firing,
+                "warming": name in status.warming,
             }
         )
     return {

@@ -21,8 +21,15 @@ from sentinel.web import models as m
 from sentinel.web.slo_api import slo_view
 from tests.conftest import Target
 from tests.polling import eventually
-from tests.web.test_page import base_url, start_daemon
-from tests.web.test_slo_page import count, engine_with, slo_config_text, slo_runs
+from tests.web.test_page import base_url
+from tests.web.test_slo_page import (
+    SEEDED,
+    count,
+    engine_with,
+    slo_config_text,
+    slo_runs,
+    start_seeded,
+)
 
 HOUR = 3600
 NOW = datetime(2026, 12, 1, 12, 0, 30, tzinfo=UTC)
@@ -30,7 +37,7 @@ NOW = datetime(2026, 12, 1, 12, 0, 30, tzinfo=UTC)
 
 @pytest.fixture
 async def slo_daemon(tmp_path: Path, target: Target) -> AsyncIterator[Daemon]:
-    daemon = await start_daemon(tmp_path, slo_config_text(tmp_path, target.url))
+    daemon = await start_seeded(tmp_path, slo_config_text(tmp_path, target.url))
     yield daemon
     await daemon.stop()
     structlog.reset_defaults()
@@ -39,7 +46,7 @@ async def slo_daemon(tmp_path: Path, target: Target) -> AsyncIterator[Daemon]:
 async def test_slos_list_and_one_slo_in_the_documented_shape(slo_daemon: Daemon) -> None:
     """Each SLO has its objective, attainment, budget left, burn rate per window, time to
     exhaustion and pairs; one SLO by name; an unknown name is a JSON 404."""
-    await eventually(lambda: slo_runs(slo_daemon) >= 4, seconds=10)
+    await eventually(lambda: slo_runs(slo_daemon) >= SEEDED + 4, seconds=10)
     keeper = slo_daemon.slo_keeper
     assert keeper is not None
     keeper.refresh()
@@ -74,7 +81,7 @@ def view_after(bad_every: int) -> dict[str, object]:
     engine = engine_with()
     counters = engine.counters("api-availability")
     assert counters is not None
-    count(counters, NOW.timestamp() - 8 * HOUR, 8, 10.0, bad_every)
+    count(counters, NOW.timestamp() - 73 * HOUR, 73, 10.0, bad_every)  # the ticket's 3d
     slo = next(s for s in engine.slos if s.name == "api-availability")
     return slo_view(slo, status(slo, counters, NOW.timestamp()))
 
@@ -122,7 +129,7 @@ async def test_cli_explain_against_the_daemon(
 ) -> None:
     """`sentinel slo --explain` against a running daemon: exit 0 and the account; an
     unknown name: exit 1."""
-    await eventually(lambda: slo_runs(slo_daemon) >= 4, seconds=10)
+    await eventually(lambda: slo_runs(slo_daemon) >= SEEDED + 4, seconds=10)
     keeper = slo_daemon.slo_keeper
     assert keeper is not None
     keeper.refresh()
