@@ -106,15 +106,15 @@ async def test_process_pages_smtp_ntfy_telegram_and_leaks_no_secret(
                 env=env, stdout=sink, stderr=asyncio.subprocess.STDOUT,
             )  # fmt: skip
             try:
-                await eventually(lambda: bool(smtp.accepted and ntfy.messages and bot.accepted))
+                await eventually(lambda: bool(smtp.accepted and ntfy.messages and bot.accepted), 20)
                 first = smtp.accepted[0].message
                 assert "ServiceDown" in str(first["Subject"])
                 assert ntfy.messages[0]["priority"] == 5
                 root = bot.messages[(-100123, 1)]
                 assert "connection refused" in (telegram_html(root["text"]) or "")
                 answers = await _ack_and_read_api(port)
-                await eventually(lambda: len(smtp.accepted) >= 2 and len(ntfy.messages) >= 2)
-                await eventually(lambda: bool(bot.edits))
+                await eventually(lambda: len(smtp.accepted) >= 2 and len(ntfy.messages) >= 2, 20)
+                await eventually(lambda: bool(bot.edits), 20)
                 follow = smtp.accepted[1].message
                 assert follow["In-Reply-To"] == first["Message-ID"]
                 assert "ACKNOWLEDGED by alice" in (telegram_html(root["text"]) or "")
