@@ -105,7 +105,11 @@ class Daemon:
         self.registry = registry_ or CollectorRegistry()
         self.metrics = Metrics(self.registry, self.latest, __version__)
         self.heartbeats = HeartbeatBook(watching_since=clock.now())
-        self.probe_context = ProbeContext(clock=clock, heartbeats=self.heartbeats)
+        self.probe_context = ProbeContext(
+            clock=clock,
+            heartbeats=self.heartbeats,
+            source_address=settings.probe_source_address,
+        )
         try:
             self.store: Store = open_store(
                 config.storage.url.get_secret_value(),

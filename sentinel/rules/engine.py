@@ -95,6 +95,7 @@ class RuleEngine:
         self.flapping: set[tuple[str, str]] = set()
         self.evaluations = 0
         self._sources: list[AlertSource] = []
+        self._scope: frozenset[str] | None = None  # a cluster member's checks; None: all
 
     def attach(self, source: AlertSource) -> None:
         """Another maker of alerts, configured, fed and ticked with the rules."""
@@ -152,6 +153,43 @@ class RuleEngine:
             if any(c.rule.name == inst.rule for c in self._by_check.get(inst.check, [])):
                 self._instances[inst.fingerprint] = inst
 
+    # -- a cluster member's share (sentinel/cluster/sharing.py) -------------------------
+
+    def scope(self, checks: Iterable[str] | None) -> None:
+        """Tick only these checks' rules (the ones this member feeds); None: every check.
+        A member must not find ``absent()`` true of a check another member probes."""
+        self._scope = None if checks is None else frozenset(checks)
+
+    def adopt(self, checks: Iterable[str], instances: Iterable[Instance]) -> None:
+        """Checks taken over from another member: their states become the saved ones
+        (``instances``, read from the shared store), so a pending ``for`` keeps counting
+        from when it began, and a firing alert stays firing without a new page."""
+        taken = set(checks)
+        for key, inst in list(self._instances.items()):
+            if inst.check in taken:
+                del self._instances[key]
+        for inst in instances:
+            if inst.check in taken and any(
+                c.rule.name == inst.rule for c in self._by_check.get(inst.check, [])
+            ):
+                self._instances[inst.fingerprint] = inst
+
+    def release(self, checks: Iterable[str]) -> None:
+        """Checks handed on to another member: forget their states and series here (the
+        new owner adopts the saved states; this member must not resolve or fire them)."""
+        gone = set(checks)
+        for key, inst in list(self._instances.items()):
+            if inst.check in gone:
+                del self._instances[key]
+        for name in gone:
+            series = self._series.get(name)
+            if series is not None:
+                self._series[name] = CheckSeries(series.retention)
+        for pair in list(self._history):
+            if pair[1] in gone:
+                del self._history[pair]
+                self.flapping.discard(pair)
+
     def observe(self, result: Result, now: datetime) -> list[Transition]:
         """Add a result to its check's series and evaluate that check's rules at ``now``."""
         out = [t for source in self._sources for t in source.observe(result, now)]
@@ -200,7 +238,10 @@ class RuleEngine:
         at = now.timestamp()
         live = {(i.rule, i.check) for i in self._instances.values()}
         out = [t for source in self._sources for t in source.tick(now)]
+        scope = self._scope
         for check, rules in self._by_check.items():
+            if scope is not None and check not in scope:
+                continue
             for compiled in rules:
                 if compiled.holds_on_silence or (compiled.rule.name, check) in live:
                     out.extend(self._evaluate(compiled, check, at))
