@@ -1,6 +1,7 @@
-"""Running several sentinels as one (not built yet): ``membership`` (who is alive,
-by heartbeats in the shared store), ``leases`` (claims with an expiry, so one node
-escalates an alert and sends a report), ``ownership`` (which node probes which
-check, by rendezvous hashing over the members). The daemon wires it between the
-scheduler and the store; nothing else imports it. See ../shared/DESIGN.md, "Layout".
+"""Running several sentinels as one on a shared PostgreSQL (docs/scaling.md):
+``membership`` (who is alive, by heartbeats in the shared store, on the
+database's clock), claims with a lease (one member escalates an alert, one sends
+each outbox row), the leader lock, and check ownership (rendezvous hashing over
+the live members). The daemon wires it through app/; the single-process SQLite
+path carries none of it.
 """

@@ -29,6 +29,14 @@ class Settings(BaseSettings):
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     # open a store that `sentinel store copy` marked as moved (`run --force`)
     force_store: bool = False
+    # cluster (PostgreSQL store only): this member's id (default hostname-pid-random),
+    # its location label (checks' `locations:` name them), and its lease in seconds
+    member_id: str | None = None
+    location: str = "default"
+    cluster_lease: float = 15.0
+    # TEST ONLY: shift this process's clock by so many seconds (clock-skew tests; the
+    # cluster must follow the database's clock whatever the host's says)
+    test_clock_offset: float = 0.0
     # the local address outbound probes (HTTP, TCP, TLS) connect from, for multi-homed
     # hosts and for the quorum test's 127.0.0.2 / 127.0.0.3 (docs/probes.md)
     probe_source_address: str | None = None
