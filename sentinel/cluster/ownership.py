@@ -130,7 +130,7 @@ class Ownership:
         key = (tuple(sorted((m.id, m.location) for m in members)), tuple(checks))
         if key == self._key:
             return frozenset()
-        first = self._key is None
+        first = self._key is None or not self._key[0]  # the first share with members
         self._key = key
         before = self.assignment.probes
         self.assignment = assign(self.me, checks, members)

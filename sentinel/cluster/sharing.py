@@ -65,6 +65,12 @@ def anchor(check: CheckBase) -> float:
     return EPOCH.timestamp() + spread_offset(check.name, check.interval, SLOT)
 
 
+def completed(check: CheckBase, now: float) -> int:
+    """The latest bucket whose runs are over at ``now`` (due time + delay passed): a
+    place without a view of it (or newer) is unknown."""
+    return math.floor((now - combine_delay(check) - anchor(check)) / check.interval)
+
+
 def places_of(check: CheckBase, members: Sequence[Placed]) -> list[str]:
     """The places a check is decided over: its locations, or its owners' ids."""
     if check.locations:
@@ -217,8 +223,7 @@ class Sharing:
             check = self._checks.get(name)
             if check is None or check.places < 2:
                 continue
-            # the latest bucket k with its due time + delay passed
-            k = math.floor((now - combine_delay(check) - anchor(check)) / check.interval)
+            k = completed(check, now)
             if k > self._combined.get(name, k - 1):
                 out[name] = k
         return out
@@ -259,11 +264,7 @@ class Sharing:
         for v in rows:
             if v.check in self._checks:
                 by_check.setdefault(v.check, []).append(v)
-        current = {
-            n: bucket(now, c.interval, anchor(c)) - 1
-            for n, c in self._checks.items()
-            if c.places >= 2
-        }
+        current = {n: completed(c, now) for n, c in self._checks.items() if c.places >= 2}
         compared = [
             v
             for n, vs in by_check.items()

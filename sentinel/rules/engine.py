@@ -101,6 +101,12 @@ class RuleEngine:
         """Another maker of alerts, configured, fed and ticked with the rules."""
         self._sources.append(source)
 
+    def scope(self, checks: Iterable[str] | None) -> None:
+        """Several replicas: tick only these checks' rules (those whose results this
+        member feeds the rules); None: every check. A member must not find ``absent()``
+        true of a check another member probes (sentinel/cluster/sharing.py)."""
+        self._scope = None if checks is None else frozenset(checks)
+
     def configure(self, config: Config) -> None:
         """Rules and checks from a (re)loaded config; series and states of kept ones stay."""
         for source in self._sources:
@@ -152,43 +158,6 @@ class RuleEngine:
         for inst in instances:
             if any(c.rule.name == inst.rule for c in self._by_check.get(inst.check, [])):
                 self._instances[inst.fingerprint] = inst
-
-    # -- a cluster member's share (sentinel/cluster/sharing.py) -------------------------
-
-    def scope(self, checks: Iterable[str] | None) -> None:
-        """Tick only these checks' rules (the ones this member feeds); None: every check.
-        A member must not find ``absent()`` true of a check another member probes."""
-        self._scope = None if checks is None else frozenset(checks)
-
-    def adopt(self, checks: Iterable[str], instances: Iterable[Instance]) -> None:
-        """Checks taken over from another member: their states become the saved ones
-        (``instances``, read from the shared store), so a pending ``for`` keeps counting
-        from when it began, and a firing alert stays firing without a new page."""
-        taken = set(checks)
-        for key, inst in list(self._instances.items()):
-            if inst.check in taken:
-                del self._instances[key]
-        for inst in instances:
-            if inst.check in taken and any(
-                c.rule.name == inst.rule for c in self._by_check.get(inst.check, [])
-            ):
-                self._instances[inst.fingerprint] = inst
-
-    def release(self, checks: Iterable[str]) -> None:
-        """Checks handed on to another member: forget their states and series here (the
-        new owner adopts the saved states; this member must not resolve or fire them)."""
-        gone = set(checks)
-        for key, inst in list(self._instances.items()):
-            if inst.check in gone:
-                del self._instances[key]
-        for name in gone:
-            series = self._series.get(name)
-            if series is not None:
-                self._series[name] = CheckSeries(series.retention)
-        for pair in list(self._history):
-            if pair[1] in gone:
-                del self._history[pair]
-                self.flapping.discard(pair)
 
     def observe(self, result: Result, now: datetime) -> list[Transition]:
         """Add a result to its check's series and evaluate that check's rules at ``now``."""
