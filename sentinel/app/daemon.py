@@ -34,6 +34,7 @@ from sentinel.app.alerts import RULE_TICK, Alerts
 from sentinel.app.facade import Facade
 from sentinel.app.watchdog import Observations, Watchdog
 from sentinel.clock import Clock, sleep_or_wake
+from sentinel.cluster.sharing import Sharing
 from sentinel.config import (
     Config,
     ConfigError,
@@ -154,6 +155,7 @@ class Daemon:
         self.notifiers: dict[str, tuple[Channel, Notifier]] = {}
         self._notify_session: aiohttp.ClientSession | None = None
         self.armed: dict[str, Armed] = {}
+        self.sharing: Sharing | None = None  # a cluster member's share of the checks
         self.unsupported: dict[str, str] = {}
         self.started_at: datetime = clock.now()
         self._stop = asyncio.Event()
@@ -361,7 +363,10 @@ class Daemon:
         self.runner.arm(armed)
         self.latest.retain(set(armed))
         self.recent.retain(set(armed))
-        self.scheduler.schedule((name, a.check.interval) for name, a in armed.items())
+        if self.sharing is not None:
+            self.sharing.configure(armed)  # a cluster member schedules its share only
+        else:
+            self.scheduler.schedule((name, a.check.interval) for name, a in armed.items())
         self.metrics.checks_configured.clear()
         for check in config.checks:
             supported = "true" if check.name in armed else "false"

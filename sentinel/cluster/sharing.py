@@ -114,7 +114,7 @@ class Sharing:
         deliver: Callable[[Result], None],
         adopt: Callable[[frozenset[str]], Awaitable[None]],
         release: Callable[[frozenset[str]], None],
-        on_rebalance: Callable[[Mapping[str, int]], None] = lambda _: None,
+        on_share: Callable[[Mapping[str, int], bool], None] = lambda _, __: None,
     ) -> None:
         self.me = me
         self.location = location
@@ -129,7 +129,7 @@ class Sharing:
         self._deliver = deliver
         self._adopt = adopt
         self._release = release
-        self._on_rebalance = on_rebalance
+        self._on_share = on_share
         self._checks: dict[str, CheckBase] = {}
         self._types: dict[str, str] = {}
         self._members: tuple[Placed, ...] = ()
@@ -150,26 +150,29 @@ class Sharing:
         rules, release those it no longer feeds."""
         self._members = tuple(members)
         specs = [Spec(c.name, c.replicas, tuple(c.locations)) for c in self._checks.values()]
-        before = self.fed
+        before, share = self.fed, self.ownership.assignment
         changes = self.ownership.rebalances
         self.ownership.update(specs, self._members)
+        if self.ownership.assignment is share:
+            return  # the same members and checks: nothing to do
         probes = self.ownership.assignment.probes
         self._schedule((n, self._checks[n].interval) for n in sorted(probes))
         after = self.fed
         lost, gained = before - after, after - before
+        moved = self.ownership.rebalances != changes
         if lost:
             self._release(lost)
-        if gained and self.ownership.rebalances != changes:
+        if gained and moved:
             self._spawn(self._adopt(gained))
-        if self.ownership.rebalances != changes:
-            log.info(
-                "cluster_rebalanced",
-                members=len(self._members),
-                probes=len(probes),
-                gained=len(gained),
-                lost=len(lost),
-            )
-            self._on_rebalance(shares(specs, self._members))
+        log.info(
+            "cluster_share",
+            members=len(self._members),
+            probes=len(probes),
+            gained=len(gained),
+            lost=len(lost),
+            rebalance=moved,
+        )
+        self._on_share(shares(specs, self._members), moved)
 
     @property
     def fed(self) -> frozenset[str]:
@@ -301,7 +304,9 @@ class Sharing:
                     "state": state,
                     "unhealthy": place in self.unhealthy,
                     "member": None if v is None else v.member,
-                    "last_run": None if v is None else datetime.fromtimestamp(v.at, UTC),
+                    "last_run": None
+                    if v is None
+                    else datetime.fromtimestamp(v.at, UTC).isoformat(),
                     "error": None if v is None else v.error,
                 }
             )
