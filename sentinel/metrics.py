@@ -122,6 +122,28 @@ class Metrics:
             "Notifications written to the outbox and not yet delivered (pending or held).",
             registry=registry,
         )
+        # Several replicas (issue 16, docs/scaling.md); one process shows 1 member, leader.
+        self.cluster_members = Gauge(
+            "sentinel_cluster_members",
+            "Live cluster members as this member saw them at its last heartbeat.",
+            registry=registry,
+        )
+        self.cluster_leader = Gauge(
+            "sentinel_cluster_leader",
+            "1 while this member holds the cluster's leader lock (and its lease).",
+            registry=registry,
+        )
+        self.cluster_owned_checks = Gauge(
+            "sentinel_cluster_owned_checks",
+            "Checks each live member owns, as this member computed it.",
+            ["member"],
+            registry=registry,
+        )
+        self.cluster_rebalances = Counter(
+            "sentinel_cluster_rebalances",
+            "Changes of the live member set that moved check ownership.",
+            registry=registry,
+        )
         self.dead_letters = Counter(
             "sentinel_notifications_dead_letters",
             "Notifications given up after notifications.max_age without delivery.",

@@ -30,10 +30,12 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from sentinel import __version__
+from sentinel.app import cluster
 from sentinel.app.alerts import RULE_TICK, Alerts
 from sentinel.app.facade import Facade
 from sentinel.app.watchdog import Observations, Watchdog
 from sentinel.clock import Clock, sleep_or_wake
+from sentinel.cluster.heartbeat import ClusterMembership
 from sentinel.cluster.sharing import Sharing
 from sentinel.config import (
     Config,
@@ -98,7 +100,9 @@ class Daemon:
     ) -> None:
         self.config = config
         self.settings = settings
-        self.clock = clock
+        # one process (SQLite) or a cluster member (PostgreSQL): docs/scaling.md
+        self.node = cluster.build(config, settings, clock)
+        self.clock = clock = self.node.clock
         self.env = env
         self.redactor = redactor
         self.latest = LatestResults()
@@ -199,6 +203,10 @@ class Daemon:
                 lambda: self._close_notifiers(n for _, n in self.notifiers.values())
             )
             self._configure_channels(self.config)
+            await self.node.start(self.dispatcher, self.escalator, self.metrics)
+            opened.push_async_callback(self.node.stop)
+            if isinstance(self.node.membership, ClusterMembership):
+                opened.push_async_callback(self._share(self.node.membership).close)
             await self.dispatcher.start()
             opened.push_async_callback(self.dispatcher.stop)
             opened.push_async_callback(self.probe_context.close)
@@ -374,6 +382,47 @@ class Daemon:
         for name, kind in unsupported.items():
             log.warning("probe_type_unavailable", check=name, type=kind)
 
+    def _share(self, membership: ClusterMembership) -> Sharing:
+        """A cluster member (docs/scaling.md, "Checks across members"): the scheduler gets
+        this member's share of the checks, re-cut whenever the live members change; runs
+        of checks probed from several places become views, combined by their primary."""
+        sharing = Sharing(
+            membership.me.id,
+            membership.me.location,
+            self.store,
+            self.clock,
+            schedule=self.scheduler.schedule,
+            deliver=self.runner.deliver,
+            adopt=self._adopt_checks,
+            release=self.rules.release,
+            on_share=self._shared,
+        )
+        self.sharing = sharing
+        self.runner.divert = sharing.divert
+        self.rules.attach(sharing.alerts)
+        membership.owned = lambda: len(sharing.ownership.assignment.probes)
+        membership.subscribe(lambda: sharing.rebalance(membership.live()))
+        sharing.rebalance(membership.live())
+        self.spawn(sharing.run())
+        return sharing
+
+    async def _adopt_checks(self, checks: frozenset[str]) -> None:
+        """Checks now fed by this member: their saved alert states (a pending ``for``)."""
+        try:
+            await self.node.adopt_checks(self.rules, self.store, sorted(checks))
+        except StoreError as exc:
+            log.warning("cluster_adopt_checks_failed", checks=len(checks), error=str(exc))
+
+    def _shared(self, counts: Mapping[str, int], moved: bool) -> None:
+        assert self.sharing is not None
+        self.rules.scope(self.sharing.fed)
+        self.node.owned_checks = dict(counts)
+        self.metrics.cluster_owned_checks.clear()
+        for member, n in counts.items():
+            self.metrics.cluster_owned_checks.labels(member).set(n)
+        if moved:
+            self.metrics.cluster_rebalances.inc()
+
     def _configure_channels(self, config: Config) -> None:
         """One notifier per channel; an unchanged channel keeps its notifier."""
         assert self._notify_session is not None
@@ -519,6 +568,8 @@ class Daemon:
         self._announce(self.rules.evaluate_pair(rule, check, self.clock.now()))
 
     async def _send_report(self, name: str, targets: Sequence[str], notice: Notice) -> None:
+        if not self.node.membership.leader:
+            return  # in a cluster the leader sends scheduled reports
         await self.escalator.announce(f"report:{name}", notice, targets)
 
     async def _escalation_loop(self) -> None:

@@ -19,6 +19,7 @@ import structlog
 
 from sentinel import __version__
 from sentinel.app.alerts import Alerts, Firing
+from sentinel.app.cluster import Node
 from sentinel.clock import Clock
 from sentinel.cluster.sharing import Sharing
 from sentinel.config import Config
@@ -59,6 +60,7 @@ class Parts(Protocol):
     heartbeats: HeartbeatBook
     runner: CheckRunner
     scheduler: Scheduler
+    node: Node
     armed: dict[str, Armed]
     sharing: Sharing | None
     unsupported: dict[str, str]
@@ -242,12 +244,22 @@ class Facade:
         age = self.parts.scheduler.last_tick_age()
         running = self.parts.scheduler.running
         fresh = age is not None and age < 10.0
-        return {
+        out: dict[str, Any] = {
             "ready": running and fresh,
             "config_loaded": True,
             "scheduler_running": running,
             "last_tick_age_seconds": None if age is None else round(age, 3),
         }
+        member = self.parts.node.readiness()  # empty for one process
+        if member:
+            out["ready"] = out["ready"] and member["ready"]
+            out["cluster_lease_held"] = member["cluster_lease_held"]
+            out["reason"] = member["reason"]
+        return out
+
+    async def cluster(self) -> dict[str, Any]:
+        """Members, locations, leader, leases and claims (``GET /api/v1/cluster``)."""
+        return await self.parts.node.status()
 
     async def store_reachable(self) -> bool:
         return bool(await self.store.ping())

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from sentinel import __version__
 from sentinel.app.daemon import Daemon, StartError
+from sentinel.cli import cluster as cluster_cli
 from sentinel.cli import incident as incident_cli
 from sentinel.cli import slo as slo_cli
 from sentinel.cli.check import check_once
@@ -65,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return store_cli.main(args)
     if args.command in slo_cli.COMMANDS:  # SLOs of a running sentinel (issue 19)
         return slo_cli.main(args)
+    if args.command in cluster_cli.COMMANDS:  # a running sentinel's cluster (issue 16)
+        return cluster_cli.main(args)
     env = dict(os.environ)
     try:
         settings = Settings()
@@ -297,6 +300,7 @@ def _parser() -> argparse.ArgumentParser:
     store_cli.add_commands(sub)
     incident_cli.add_command(sub)
     slo_cli.add_commands(sub)
+    cluster_cli.add_commands(sub)
     return parser
 
 

@@ -113,7 +113,7 @@ class Sharing:
         schedule: Callable[[Iterable[tuple[str, float]]], None],
         deliver: Callable[[Result], None],
         adopt: Callable[[frozenset[str]], Awaitable[None]],
-        release: Callable[[frozenset[str]], None],
+        release: Callable[[frozenset[str]], object],
         on_share: Callable[[Mapping[str, int], bool], None] = lambda _, __: None,
     ) -> None:
         self.me = me

@@ -68,6 +68,21 @@ class EscalationStore(OutboxStore, IncidentStore, Protocol):
     """The escalator's progress and outbox rows, and its journal's incidents."""
 
 
+class Gate(Protocol):
+    """Several replicas (sentinel.cluster.claims): which alerts this member may
+    escalate. Without a gate (one process) it escalates every alert it sees."""
+
+    def acting(self) -> bool:
+        """This member may escalate at all (its lease holds, its schema is current)."""
+        ...
+
+    async def hold(self, fingerprints: list[str]) -> tuple[set[str], set[str]]:
+        """Claim or renew these alerts' escalations: (held now, newly gained)."""
+        ...
+
+    async def release(self, fingerprints: list[str]) -> None: ...
+
+
 class Escalator:
     def __init__(
         self,
@@ -85,6 +100,7 @@ class Escalator:
         self.progress: dict[str, pol.Progress] = {}
         self.facts: dict[str, AlertFacts] = {}
         self.journal = Journal(store)
+        self.gate: Gate | None = None
         dispatcher.on_sent.append(self.journal.notified)
 
     async def restore(self) -> None:
@@ -104,8 +120,47 @@ class Escalator:
 
     # -- events --------------------------------------------------------------
 
+    async def _gated(self, fingerprints: list[str]) -> set[str] | None:
+        """With a gate: the alerts of ``fingerprints`` this member escalates, their
+        progress read again from the store (the store is the truth; another member may
+        have moved or acknowledged it); the rest are forgotten here. None: no gate."""
+        if self.gate is None:
+            return None
+        if not self.gate.acting():
+            return set()
+        held, gained = await self.gate.hold(fingerprints)
+        if gained:
+            await self.journal.restore()  # the incident another member opened
+        for fp in fingerprints:
+            if fp not in held:
+                self.progress.pop(fp, None)
+                self.facts.pop(fp, None)
+        if held:
+            stored = await self._stored()
+            for fp in held:
+                if fp in stored:
+                    self.progress[fp], self.facts[fp] = stored[fp]
+                else:
+                    self.progress.pop(fp, None)
+        return held
+
+    async def _stored(self) -> dict[str, tuple[pol.Progress, AlertFacts]]:
+        out = {}
+        for data in await self._store.load_escalations():
+            try:
+                p = pol.Progress.from_json(data["progress"])
+                out[p.fingerprint] = (p, AlertFacts(**data["facts"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error("escalation_restore_failed", error=type(exc).__name__)
+        return out
+
     async def tick(self, live: dict[str, Live]) -> None:
         """Start, pause, resume and advance escalations for the firing alerts ``live``."""
+        if self.gate is not None:
+            if not live or not self.gate.acting():
+                return
+            held = await self._gated(list(live)) or set()
+            live = {fp: a for fp, a in live.items() if fp in held}
         for fp, alert in live.items():
             kept = self.facts.get(fp)
             if fp in self.progress and kept is not None and kept.firing != alert.facts.firing:
@@ -152,8 +207,13 @@ class Escalator:
             await self.journal.paged(fp, pages, now)
 
     async def resolved(self, fp: str) -> None:
+        held = await self._gated([fp])
+        if held is not None and fp not in held:
+            return  # another member escalates it (or we may not act): it tells them
         current = self.progress.get(fp)
         if current is None:
+            if held:
+                await self._release(fp)
             return  # never paged: nobody to tell
         now = self._now()
         before = self._snapshot()
@@ -169,9 +229,19 @@ class Escalator:
         self.facts.pop(fp, None)
         await self._commit([], [fp], deliveries, now, undo=before)
         await self.journal.resolved(fp, now)
+        if held:
+            await self._release(fp)
+
+    async def _release(self, fp: str) -> None:
+        if self.gate is not None:
+            try:
+                await self.gate.release([fp])
+            except Exception as exc:  # the claim runs out by itself
+                log.warning("escalation_release_failed", error=type(exc).__name__)
 
     async def acknowledge(self, fp: str, by: str) -> bool:
         """Stop the escalation at once and tell everyone told so far; False if unknown."""
+        await self._reread(fp)
         current = self.progress.get(fp)
         if current is None:
             return False
@@ -190,6 +260,7 @@ class Escalator:
 
     async def escalate_now(self, fp: str, by: str) -> bool:
         """Send the next step at once (a call's keypress "2"); False if nothing to send."""
+        await self._reread(fp)
         current = self.progress.get(fp)
         if current is None:
             return False
@@ -232,7 +303,19 @@ class Escalator:
                 return True
         return False
 
+    async def _reread(self, fp: str) -> None:
+        """With a gate, an ack or an escalate-now may reach any member: act on the
+        stored progress (the member escalating the alert reads it back each tick)."""
+        if self.gate is None:
+            return
+        found = (await self._stored()).get(fp)
+        if found is None:
+            self.progress.pop(fp, None)
+        else:
+            self.progress[fp], self.facts[fp] = found
+
     async def unacknowledge(self, fp: str) -> bool:
+        await self._reread(fp)
         current = self.progress.get(fp)
         if current is None or not current.acked:
             return False
@@ -245,6 +328,9 @@ class Escalator:
 
     async def flapping(self, facts: AlertFacts, policy: str | None) -> None:
         """One notice to the first step's targets instead of a stream of them."""
+        held = await self._gated([facts.fingerprint])
+        if held is not None and facts.fingerprint not in held:
+            return
         now = self._now()
         steps = pol.policy_for(self.config.escalation, facts.severity, policy).steps
         if not steps:
@@ -369,6 +455,9 @@ class Escalator:
 
     async def remind(self, fp: str, notice: Notice, targets: Iterable[str]) -> int:
         """A reminder to write a status update, to ``targets`` as they resolve now."""
+        held = await self._gated([fp])
+        if held is not None and fp not in held:
+            return 0
         now = self._now()
         facts = self.facts.get(fp)
         notice = replace(notice, alert=facts, at=now)

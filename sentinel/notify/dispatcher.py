@@ -28,6 +28,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import structlog
 
@@ -44,6 +45,20 @@ log = structlog.get_logger("sentinel.notify")
 EARLY = 0.002  # run what is due within this: uvloop's clock has millisecond resolution
 BURST = 5.0  # sends a rate-limited channel may make at once before its pace applies
 DOWN_AFTER = 300.0  # retryable failures only, this long: the channel is shown broken
+PAUSED_RECHECK = 0.5  # a member that may not send looks again this often
+
+
+class Gate(Protocol):
+    """Several replicas (sentinel.cluster.claims): whether this member may send now,
+    and the claim that makes it the one sender of a row. Without a gate (one process)
+    every row is this process's own."""
+
+    def may_send(self) -> bool: ...
+
+    async def claim(self, rows: Sequence[Delivery]) -> set[int]:
+        """The ids of ``rows`` now claimed by this member (the others are someone
+        else's, or done)."""
+        ...
 
 
 @dataclass
@@ -91,6 +106,8 @@ class Dispatcher:
         self.on_sent: list[Callable[[Delivery], Awaitable[None] | None]] = []
         self._running = False
         self._busy = 0
+        self.gate: Gate | None = None
+        self._paused = False
 
     def idle(self) -> bool:
         """Every worker waits for the clock to move or for new rows: nothing is being
@@ -206,6 +223,17 @@ class Dispatcher:
             lane.wake.set()
         self._metrics.outbox_open.set(self.open_count())
 
+    def adopt(self, rows: Sequence[Delivery]) -> int:
+        """Open rows found in the shared outbox (another member's, left unsent): queue
+        those not queued here already; the claim decides who sends. Returns how many."""
+        queued = {d.dedup for lane in self._lanes.values() for d in lane.items}
+        queued |= {d.dedup for d in self._orphans}
+        new = [d for d in rows if d.dedup not in queued]
+        self.submit(new)
+        for lane in self._lanes.values():
+            lane.items.sort(key=lambda d: (d.created_at, d.id or 0))
+        return len(new)
+
     def open_count(self) -> int:
         return sum(len(lane.items) for lane in self._lanes.values()) + len(self._orphans)
 
@@ -246,12 +274,37 @@ class Dispatcher:
         wait = lane.bucket.wait(self._clock.monotonic(), EARLY)
         if wait > 0:
             return wait
+        if self.gate is not None:
+            claimed = await self._claimed(lane, group)
+            if claimed is None:
+                return PAUSED_RECHECK
+            if not claimed:
+                return 0.0
+            group = claimed
         self._busy += 1
         try:
             await self._attempt(name, lane, group, now)
         finally:
             self._busy -= 1
         return 0.0
+
+    async def _claimed(self, lane: _Lane, group: list[Delivery]) -> list[Delivery] | None:
+        """The rows of ``group`` this member now holds the claim of (the rest leave its
+        queue: another member sends them); None while it may not send at all."""
+        assert self.gate is not None
+        if not self.gate.may_send():
+            if not self._paused:
+                self._paused = True
+                log.error("notify_paused", reason="cluster lease not held", open=self.open_count())
+            return None
+        if self._paused:
+            self._paused = False
+            log.info("notify_resumed", open=self.open_count())
+        ids = await self.gate.claim(group)
+        others = [d for d in group if d.id not in ids]
+        if others:
+            self._remove(lane, others)
+        return [d for d in group if d.id in ids]
 
     async def _attempt(self, name: str, lane: _Lane, group: list[Delivery], now: float) -> None:
         head = group[0]

@@ -159,6 +159,37 @@ class RuleEngine:
             if any(c.rule.name == inst.rule for c in self._by_check.get(inst.check, [])):
                 self._instances[inst.fingerprint] = inst
 
+    def adopt(self, checks: Iterable[str], instances: Iterable[Instance]) -> int:
+        """Several replicas: take over ``checks`` (they moved to this member) with their
+        stored alert states, so a pending alert keeps counting its ``for`` and a firing
+        one stays firing (no second page). Stored states replace what this engine held
+        for those checks; returns how many were taken."""
+        wanted = set(checks)
+        taken = 0
+        for inst in instances:
+            if inst.check not in wanted:
+                continue
+            if any(c.rule.name == inst.rule for c in self._by_check.get(inst.check, [])):
+                self._instances[inst.fingerprint] = inst
+                taken += 1
+        return taken
+
+    def release(self, checks: Iterable[str]) -> list[Instance]:
+        """Several replicas: forget ``checks`` (they moved to another member) without a
+        transition: their alert states stay in the store for the new owner, and this
+        engine stops evaluating them (their series go too). Returns what was dropped."""
+        gone = set(checks)
+        dropped = [i for i in self._instances.values() if i.check in gone]
+        for inst in dropped:
+            del self._instances[inst.fingerprint]
+        for check in gone:
+            series = self._series.get(check)
+            if series is not None:  # an empty one: if the check comes back, old runs don't count
+                self._series[check] = CheckSeries(series.retention)
+        self._history = {k: v for k, v in self._history.items() if k[1] not in gone}
+        self.flapping = {k for k in self.flapping if k[1] not in gone}
+        return dropped
+
     def observe(self, result: Result, now: datetime) -> list[Transition]:
         """Add a result to its check's series and evaluate that check's rules at ``now``."""
         out = [t for source in self._sources for t in source.observe(result, now)]

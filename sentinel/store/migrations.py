@@ -205,6 +205,36 @@ _SLO_MINUTES = (
     "CREATE INDEX slo_minutes_by_minute ON slo_minutes (minute)",
 )
 
+# Several replicas on one PostgreSQL (issue 16, docs/scaling.md): member rows renewed by
+# heartbeats, per-alert escalation claims, and a claim with a lease on each outbox row
+# (a row is sent by the member that holds it). Times are unix seconds by the database's
+# clock. SQLite serves one process: nothing to add there (the step only counts).
+_CLUSTER = (
+    """
+    CREATE TABLE cluster_members (
+        id TEXT PRIMARY KEY,
+        location TEXT NOT NULL,
+        version TEXT NOT NULL,
+        schema_version INTEGER NOT NULL,
+        started DOUBLE PRECISION NOT NULL,
+        heartbeat DOUBLE PRECISION NOT NULL,
+        backend_pid INTEGER,
+        lease DOUBLE PRECISION NOT NULL,
+        leader BOOLEAN NOT NULL DEFAULT false,
+        owned_checks INTEGER
+    )
+    """,
+    """
+    CREATE TABLE cluster_claims (
+        name TEXT PRIMARY KEY,
+        member TEXT NOT NULL,
+        lease_until DOUBLE PRECISION NOT NULL
+    )
+    """,
+    "ALTER TABLE outbox ADD COLUMN claimed_by TEXT",
+    "ALTER TABLE outbox ADD COLUMN lease_until DOUBLE PRECISION",
+)
+
 # Each place's latest view of a check probed from several locations or replicas (issue
 # 16): one row per (check, place), replaced at every run; the check's primary owner reads
 # a bucket's rows and combines them (sentinel/cluster/quorum.py). Only a cluster on
@@ -266,6 +296,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration("per-minute SLO counters", _SLO_MINUTES, in_postgres(_SLO_MINUTES)),
+    Migration("cluster members, alert claims and outbox claims", (), _CLUSTER),
     Migration(
         "each location's latest view of a check (quorum)",
         _VIEWS,

@@ -19,6 +19,7 @@ from sentinel.probes.heartbeats import PingKind
 from sentinel.web.acks import add_ack_routes
 from sentinel.web.api import ApiSource, add_api_routes
 from sentinel.web.auth import FailureLimiter, Gate, configured_limits
+from sentinel.web.cluster_api import add_cluster_routes
 from sentinel.web.headers import MAX_BODY, secure_answers
 from sentinel.web.incident_updates import UpdateSource, add_update_routes
 from sentinel.web.models import Health, Readiness, dumped
@@ -41,6 +42,8 @@ class StatusSource(ApiSource, PageSource, VoiceSource, UpdateSource, Protocol):
     async def ping(self, name: str, kind: PingKind, key: str | None) -> tuple[int, str]: ...
 
     def api_token(self) -> str | None: ...
+
+    async def cluster(self) -> dict[str, Any]: ...
 
 
 def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
@@ -89,6 +92,7 @@ def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
     add_api_routes(app, source, gate)
     add_update_routes(app, source, gate)
     add_slo_routes(app, source, gate)  # SLOs (issue 19)
+    add_cluster_routes(app, source.cluster, gate)  # several replicas (issue 16)
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/metrics", metrics_page)

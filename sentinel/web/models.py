@@ -86,6 +86,56 @@ class Readiness(Answer):
     last_tick_age_seconds: Annotated[float, Field(ge=0)] | None
     """Seconds since the scheduler last ticked; null before the first tick."""
     store_reachable: bool
+    cluster_lease_held: bool | None = None
+    """Several replicas: this member's lease is held (missing for one process). While
+    false it sends and escalates nothing."""
+    reason: str | None = None
+    """Why this member is not ready as a cluster member (lease lost, outdated schema)."""
+
+
+class ClusterMember(Answer):
+    """One member row as the last heartbeat read it (times: unix seconds, database clock)."""
+
+    id: str
+    location: str
+    version: str
+    """sentinel's version on that member."""
+    schema_version: int
+    """The newest store migration its code knows; an older one neither sends nor escalates."""
+    started: float
+    heartbeat: float
+    heartbeat_age_seconds: float | None
+    live: bool
+    """Its heartbeat is younger than the lease and its database session is open."""
+    connected: bool
+    """Its database session is open (a member killed outright shows false at once)."""
+    owned_checks: int | None
+    """Checks it owns (null where ownership is not known)."""
+
+
+class Cluster(Answer):
+    """``GET /api/v1/cluster``: the members, leader, leases and claims (docs/scaling.md)."""
+
+    clustered: bool
+    """False for one process on SQLite (one member, always the leader)."""
+    member: str
+    """The member that answered."""
+    database_time: float
+    """Now on the clock every lease is read by (the database's when clustered)."""
+    clock_offset_seconds: float
+    """The database's clock minus this member's."""
+    lease_seconds: float | None
+    leader: str | None
+    """The member holding the leader lock (sends scheduled reports)."""
+    members: list[ClusterMember]
+    locations: dict[str, list[str]]
+    """Location label -> its live members."""
+    alert_claims: dict[str, int]
+    """Member -> alerts whose escalation it holds."""
+    outbox_claims: dict[str, int]
+    """Member -> open outbox rows it has claimed (sending now, or retrying)."""
+    outbox_open: int | None
+    """Open outbox rows in the shared store (pending or held)."""
 
 
 class LocationView(Answer):
