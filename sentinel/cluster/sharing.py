@@ -132,6 +132,7 @@ class Sharing:
         self._on_share = on_share
         self._checks: dict[str, CheckBase] = {}
         self._types: dict[str, str] = {}
+        self._multi: frozenset[str] = frozenset()  # checks probed from several places
         self._members: tuple[Placed, ...] = ()
         self._combined: dict[str, int] = {}  # check -> last bucket combined
         self._tasks: set[asyncio.Task[None]] = set()
@@ -142,6 +143,7 @@ class Sharing:
         """The checks that can run here (armed); the share is recomputed."""
         self._checks = {n: a.check for n, a in armed.items()}
         self._types = {n: a.type for n, a in armed.items()}
+        self._multi = frozenset(n for n, c in self._checks.items() if c.places >= 2)
         self.rebalance(self._members)
 
     def rebalance(self, members: Sequence[Placed]) -> None:
@@ -222,10 +224,8 @@ class Sharing:
     def due(self, now: float) -> dict[str, int]:
         """Checks this member is primary for whose next bucket is ready to combine."""
         out: dict[str, int] = {}
-        for name in self.ownership.assignment.primary:
-            check = self._checks.get(name)
-            if check is None or check.places < 2:
-                continue
+        for name in self.ownership.assignment.primary & self._multi:
+            check = self._checks[name]
             k = completed(check, now)
             if k > self._combined.get(name, k - 1):
                 out[name] = k
