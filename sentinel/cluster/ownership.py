@@ -73,6 +73,14 @@ def owners(
 
 
 @dataclass(frozen=True, slots=True)
+class Alone:
+    """A member by itself (before its first heartbeat says who else is live)."""
+
+    id: str
+    location: str
+
+
+@dataclass(frozen=True, slots=True)
 class Spec:
     """What ownership needs of a check's config."""
 
@@ -137,6 +145,10 @@ class Ownership:
         if not first:
             self.rebalances += 1
         return frozenset() if first else self.assignment.probes - before
+
+    def forget(self) -> None:
+        """The next update recomputes even for the same key (the checks were reloaded)."""
+        self._key = None
 
     def owns(self, name: str) -> bool:
         return name in self.assignment.probes

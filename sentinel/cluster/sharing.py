@@ -31,7 +31,7 @@ import structlog
 
 from sentinel.clock import Clock
 from sentinel.cluster.health import LocationAlerts
-from sentinel.cluster.ownership import Ownership, Placed, Spec, owners, shares
+from sentinel.cluster.ownership import Alone, Ownership, Placed, Spec, owners, shares
 from sentinel.cluster.quorum import (
     Decision,
     View,
@@ -142,14 +142,24 @@ class Sharing:
     def configure(self, armed: Mapping[str, Armed]) -> None:
         """The checks that can run here (armed); the share is recomputed."""
         self._checks = {n: a.check for n, a in armed.items()}
+        self.ownership.forget()  # recompute (and reschedule: an interval may have changed)
         self._types = {n: a.type for n, a in armed.items()}
         self._multi = frozenset(n for n, c in self._checks.items() if c.places >= 2)
-        self.rebalance(self._members)
+        # Before the first heartbeat lists the members, this one probes everything:
+        # a duplicate probe for a moment beats a check nobody probes.
+        self.rebalance(self._members or (Alone(self.me, self.location),))
 
     def rebalance(self, members: Sequence[Placed]) -> None:
         """The live members changed (or the checks did): recompute the share, schedule
         it, adopt the rule state of checks whose results this member now feeds to the
         rules, release those it no longer feeds."""
+        if not any(m.id == self.me for m in members):
+            # Our own lease is not held (a failed heartbeat: the database is slow or
+            # gone): keep probing our share. Others may take it over meanwhile (a
+            # duplicate probe); this member sends nothing until it is back.
+            if self._members:
+                log.warning("cluster_share_kept", reason="not among the live members")
+            return
         self._members = tuple(members)
         specs = [Spec(c.name, c.replicas, tuple(c.locations)) for c in self._checks.values()]
         before, share = self.fed, self.ownership.assignment

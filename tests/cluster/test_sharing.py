@@ -236,3 +236,19 @@ def test_rules_scope_keeps_absent_from_firing_on_others_checks() -> None:
     assert engine.tick(at) == []
     engine.scope(None)
     assert [t.instance.rule for t in engine.tick(at)] == ["Silent"]
+
+
+async def test_a_member_not_among_the_live_keeps_its_share(store: Store) -> None:
+    """A failed heartbeat (our lease not held) lists no members: the share stays
+    scheduled, so the checks keep being probed while the database is away."""
+    clock = FakeClock(start=datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+    config = parse_config(CONFIG, "t.yaml", {})
+    a, b = M("a", "eu"), M("b", "eu")
+    ma = Member(a, store, clock, config)
+    assert ma.scheduled == sorted(c.name for c in config.checks)  # alone until told
+    ma.sharing.rebalance([a, b])
+    mine = ma.scheduled
+    ma.sharing.rebalance([])
+    ma.sharing.rebalance([b])
+    assert ma.scheduled == mine
+    assert ma.released == [frozenset(set(sorted(c.name for c in config.checks)) - ma.sharing.fed)]
