@@ -172,6 +172,10 @@ def scenario(replicas: int, a: argparse.Namespace, port: int) -> dict[str, float
                 if all(len(s) == replicas and sum(s.values()) == a.checks for s in shares):
                     break
                 if time.monotonic() > deadline:
+                    for out in logs:
+                        out.flush()
+                        tail = Path(out.name).read_text(errors="replace")[-1500:]
+                        print(f"--- {out.name}\n{tail}", file=sys.stderr)
                     raise RuntimeError(f"replicas did not share the checks: {shares}")
                 time.sleep(1)
             time.sleep(a.interval + 5)  # one full interval after the share settled
