@@ -52,6 +52,17 @@ PAGING = frozenset({"firing", "escalation", "repeat"})  # notice kinds a step se
 
 
 Snapshot = tuple[dict[str, pol.Progress], dict[str, AlertFacts]]
+# Several replicas: two members' views of one outage fire this far apart at most (a
+# few check intervals); a firing further from the stored escalation's is a new outage.
+SAME_OUTAGE = 60.0
+
+
+def same_outage(kept: AlertFacts, live: AlertFacts) -> bool:
+    """Whether ``live`` (this member's view of the alert) is the outage the stored
+    escalation ``kept`` is about: both fired, within :data:`SAME_OUTAGE` of each other."""
+    if kept.since is None or live.since is None:
+        return False
+    return abs(live.since - kept.since) <= SAME_OUTAGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,9 +172,14 @@ class Escalator:
                 return
             held = await self._gated(list(live)) or set()
             live = {fp: a for fp, a in live.items() if fp in held}
-        for fp, alert in live.items():
+        for fp, alert in list(live.items()):
             kept = self.facts.get(fp)
             if fp in self.progress and kept is not None and kept.firing != alert.facts.firing:
+                if self.gate is not None and same_outage(kept, alert.facts):
+                    # Another member started this escalation from its own view of the
+                    # alert (it fired there a moment apart): the escalation's identity stays.
+                    live[fp] = replace(alert, facts=replace(alert.facts, since=kept.since))
+                    continue
                 # The outage this escalation was for ended unseen (a crash between the
                 # alert's resolution and its notices): close it before the new one.
                 await self.resolved(fp)
