@@ -58,6 +58,8 @@ clean:
 # crash-safety scenario, then 10,000 checks for SOAK_MINUTES. Takes about 40 minutes.
 SOAK_MINUTES ?= 30
 KILL_RUNS ?= 52
+# each cluster failover scenario (tests/cluster/test_failover.py, issue 16) this often
+CLUSTER_ROUNDS ?= 5
 .PHONY: soak
 soak: $(STAMP)
 	mkdir -p .state
@@ -65,4 +67,5 @@ soak: $(STAMP)
 	SENTINEL_KILL_RUNS=$(KILL_RUNS) SENTINEL_KILL_FIGURES=.state/kill-runs.jsonl \
 		$(BIN)/pytest tests/reliability/test_kill.py -q -p no:cacheprovider
 	$(BIN)/python -m bench.soak --kill-summary .state/kill-runs.jsonl
+	SENTINEL_CLUSTER_ROUNDS=$(CLUSTER_ROUNDS) $(BIN)/pytest tests/cluster/test_failover.py -q -p no:cacheprovider
 	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES)

@@ -6,10 +6,12 @@ resolution arrives (issue 16)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from tests.cluster.harness import (
     EXPECTED,
@@ -26,6 +28,9 @@ from tests.cluster.harness import (
 from tests.polling import eventually
 from tests.reliability.harness import peers
 
+# `make test` runs each scenario once; `make soak` repeats them (SENTINEL_CLUSTER_ROUNDS).
+ROUNDS = range(int(os.environ.get("SENTINEL_CLUSTER_ROUNDS", "1")))
+
 
 async def sender_of_first_page(url: str) -> str:
     rows = [r for r in await outbox(url) if r["kind"] == "firing" and r["state"] == "sent"]
@@ -39,8 +44,9 @@ async def stop_all(members: list[Member]) -> None:
             await m.proc.stop()
 
 
+@pytest.mark.parametrize("round_", ROUNDS)
 async def test_three_members_each_step_once_and_on_time_when_the_sender_is_killed(
-    postgres_url: str, tmp_path: Path
+    postgres_url: str, tmp_path: Path, round_: int
 ) -> None:
     """kill -9 of the member that sent step 1: the others send steps 2 and 3 on time,
     once each, and the resolution."""
@@ -70,8 +76,9 @@ async def _all_live(m: Member, n: int) -> bool:
     return len(await live_ids(m)) == n
 
 
+@pytest.mark.parametrize("round_", ROUNDS)
 async def test_a_member_cut_off_from_postgresql_stops_sending_and_sends_nothing_twice(
-    postgres_url: str, postgres_database: str, tmp_path: Path
+    postgres_url: str, postgres_database: str, tmp_path: Path, round_: int
 ) -> None:
     """The sender's sessions are terminated and its role refused: within one lease its
     /ready says so and it sends nothing; the other member sends the later steps; back
@@ -150,8 +157,9 @@ async def test_a_member_cut_off_from_postgresql_stops_sending_and_sends_nothing_
         await admin.close()
 
 
+@pytest.mark.parametrize("round_", ROUNDS)
 async def test_a_member_minutes_ahead_changes_no_lease_claim_or_step(
-    postgres_url: str, tmp_path: Path
+    postgres_url: str, tmp_path: Path, round_: int
 ) -> None:
     """One member's clock 3 minutes ahead: both stay live, it measures the offset, and
     the steps (sent by both: the first sender is killed) are on time, once each."""
