@@ -27,7 +27,7 @@ from sentinel.config.settings import Settings
 from sentinel.escalation.escalator import Escalator
 from sentinel.metrics import Metrics
 from sentinel.notify.dispatcher import Dispatcher
-from sentinel.rules.engine import RuleEngine
+from sentinel.rules.engine import Instance, RuleEngine
 from sentinel.store.migrations import LATEST
 from sentinel.store.protocols import AlertStore
 
@@ -55,8 +55,14 @@ class Node:
         self.membership = membership
         self.clock = membership.clock
         self.owned_checks: dict[str, int] = {}  # member id -> checks it owns (cluster-checks)
+        # Several replicas: every member's pending and firing alerts as the store had them
+        # at the last heartbeat, so an ack or an ack link reaching a member that does not
+        # evaluate the alert still finds it (empty for one process).
+        self.shared: dict[str, Instance] = {}
 
-    async def start(self, dispatcher: Dispatcher, escalator: Escalator, metrics: Metrics) -> None:
+    async def start(
+        self, dispatcher: Dispatcher, escalator: Escalator, metrics: Metrics, store: AlertStore
+    ) -> None:
         metrics.cluster_members.set(1)
         metrics.cluster_leader.set(1)
 
@@ -100,7 +106,9 @@ class ClusterNode(Node):
         self._metrics: Metrics | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self, dispatcher: Dispatcher, escalator: Escalator, metrics: Metrics) -> None:
+    async def start(
+        self, dispatcher: Dispatcher, escalator: Escalator, metrics: Metrics, store: AlertStore
+    ) -> None:
         """Join (wait for the first heartbeat, bounded), gate the dispatcher and the
         escalator, and start the heartbeat and the adoption loop."""
         self._metrics = metrics
@@ -114,7 +122,7 @@ class ClusterNode(Node):
         self._changed()
         self._tasks = [
             asyncio.ensure_future(self.membership.run()),
-            asyncio.ensure_future(self._adopt(dispatcher)),
+            asyncio.ensure_future(self._adopt(dispatcher, store)),
         ]
 
     async def stop(self) -> None:
@@ -133,14 +141,16 @@ class ClusterNode(Node):
             self._metrics.cluster_members.set(len(self.membership.live()))
             self._metrics.cluster_leader.set(1 if self.membership.leader else 0)
 
-    async def _adopt(self, dispatcher: Dispatcher) -> None:
+    async def _adopt(self, dispatcher: Dispatcher, store: AlertStore) -> None:
         """Queue open outbox rows nobody holds: written by a member that died before
-        sending them, or whose sender's claim ran out. The claim picks the sender."""
+        sending them, or whose sender's claim ran out. The claim picks the sender.
+        Also refresh :attr:`shared`."""
         while True:
             await self.membership.clock.sleep(self.membership.interval)
             if not self.membership.acting:
                 continue
             try:
+                self.shared = {i.fingerprint: i for i in await store.load_alerts()}
                 found = dispatcher.adopt(await self.db.unclaimed(ADOPT_GRACE))
             except Exception as exc:
                 log.warning("cluster_adopt_failed", error=type(exc).__name__)

@@ -203,7 +203,7 @@ class Daemon:
                 lambda: self._close_notifiers(n for _, n in self.notifiers.values())
             )
             self._configure_channels(self.config)
-            await self.node.start(self.dispatcher, self.escalator, self.metrics)
+            await self.node.start(self.dispatcher, self.escalator, self.metrics, self.store)
             opened.push_async_callback(self.node.stop)
             if isinstance(self.node.membership, ClusterMembership):
                 opened.push_async_callback(self._share(self.node.membership).close)

@@ -175,6 +175,7 @@ class Facade:
         known = {i.fingerprint for i in self.parts.rules.active()} | set(
             self.parts.escalator.progress
         )
+        known |= set(self.parts.node.shared)  # several replicas: alerts other members evaluate
         found = [fp for fp in known if fp.startswith(ref)]
         return found[0] if len(found) == 1 else None
 
@@ -202,7 +203,7 @@ class Facade:
     def check_ack_link(self, fingerprint: str, token: str) -> bool | str:
         """The link must name the alert's current firing (a link of an earlier outage
         never acknowledges a later one)."""
-        inst = next((i for i in self.parts.rules.active() if i.fingerprint == fingerprint), None)
+        inst = self._instance(fingerprint)
         fired = inst.state.fired_at if inst is not None else None
         now = self.clock.now().timestamp()
         return check_token(fingerprint, token, self.parts.alerts.ack_key, now, fired)
@@ -210,8 +211,14 @@ class Facade:
     def alert(self, ref: str) -> dict[str, Any] | None:
         """One alert as the status lists it, looked up alone (not by building the status)."""
         fp = self.find_alert(ref)
-        inst = next((i for i in self.parts.rules.active() if i.fingerprint == fp), None)
+        inst = None if fp is None else self._instance(fp)
         return None if inst is None else self._entry(inst, None, None)
+
+    def _instance(self, fingerprint: str) -> Instance | None:
+        """The alert as this member evaluates it, else (several replicas) as the store
+        had it at the last heartbeat."""
+        inst = next((i for i in self.parts.rules.active() if i.fingerprint == fingerprint), None)
+        return inst if inst is not None else self.parts.node.shared.get(fingerprint)
 
     def _entry(
         self, inst: Instance, down: set[str] | None, firing: Firing | None

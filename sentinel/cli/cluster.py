@@ -47,7 +47,7 @@ def add_commands(sub: Any) -> None:
 
 def _state(m: dict[str, Any], leader: str | None) -> str:
     if not m["live"]:
-        return "dead" if m["connected"] else "dead (lease ran out)"
+        return "dead (lease ran out)" if m["connected"] else "dead (session closed)"
     return "leader" if m["id"] == leader else "live"
 
 

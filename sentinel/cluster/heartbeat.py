@@ -72,7 +72,9 @@ class ClusterMembership(Membership):
                 log.error("cluster_lease_lost", member=self.me.id, reason=reason)
             self._renewed = None
             self.reason = f"cannot renew the cluster lease: {reason}"
-            self._update([], False, False, self._schema_current)
+            # live() keeps the last view (whoever probes what carries on locally);
+            # healthy and leader go at once: nothing leaves this member.
+            self._update(self._live, False, False, self._schema_current)
             return False
         offset = offset_of(beat.sent, beat.answered, beat.db_now)
         if offset is not None:

@@ -52,6 +52,17 @@ SELECT m.id, m.location, m.version, m.schema_version, m.started, m.heartbeat, m.
        EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = m.backend_pid) AS connected
 FROM cluster_members m ORDER BY m.id
 """
+
+
+# The member named in ``column`` has no open session: killed (its kernel closed its
+# connections) or cut off; what it holds can be taken at once.
+def _gone(column: str) -> str:
+    return (
+        "NOT EXISTS (SELECT 1 FROM cluster_members m JOIN pg_stat_activity a "
+        f"ON a.pid = m.backend_pid WHERE m.id = {column})"
+    )
+
+
 # A member may claim only while its own lease holds by the database's clock.
 _ALIVE = (
     "EXISTS (SELECT 1 FROM cluster_members me "
@@ -60,27 +71,30 @@ _ALIVE = (
 _CLAIM_OUTBOX = f"""
 UPDATE outbox SET claimed_by = $1, lease_until = {EPOCH} + $3
 WHERE id = ANY($2::bigint[]) AND state = ANY($4::text[])
-  AND (claimed_by IS NULL OR claimed_by = $1 OR lease_until < {EPOCH})
+  AND (claimed_by IS NULL OR claimed_by = $1 OR lease_until < {EPOCH}
+       OR {_gone("outbox.claimed_by")})
   AND {_ALIVE}
 RETURNING id
 """
-# Open rows nobody holds (never claimed, or the claim ran out) and older than a grace
-# period: their writer had its chance to send them first.
+# Open rows nobody holds (never claimed, the claim ran out, or its holder's session is
+# gone) and older than a grace period: their writer had its chance to send them first.
 _UNCLAIMED = f"""
 SELECT id, {OUTBOX_COLUMNS} FROM outbox
-WHERE state = ANY($1::text[]) AND (claimed_by IS NULL OR lease_until < {EPOCH})
+WHERE state = ANY($1::text[])
+  AND (claimed_by IS NULL OR lease_until < {EPOCH} OR {_gone("outbox.claimed_by")})
   AND created_at < {EPOCH} - $2
 ORDER BY id LIMIT $3
 """
-# An alert's escalation claim passes to another member when its holder's lease ran
-# out or its session is gone (killed: seen at once).
+# An alert's escalation claim passes to another member when its holder's claim ran
+# out or its session is gone (killed: seen at once). Outbox claims pass the same way:
+# a sender that lost its session cannot record a send either, so waiting for its
+# claim to run out would only delay the repeat, not prevent it.
 _HOLD = f"""
 INSERT INTO cluster_claims (name, member, lease_until)
 SELECT n, $1, {EPOCH} + $3 FROM unnest($2::text[]) AS n WHERE {_ALIVE}
 ON CONFLICT (name) DO UPDATE SET member = excluded.member, lease_until = excluded.lease_until
 WHERE cluster_claims.member = excluded.member OR cluster_claims.lease_until < {EPOCH}
-   OR NOT EXISTS (SELECT 1 FROM cluster_members m JOIN pg_stat_activity a
-                  ON a.pid = m.backend_pid WHERE m.id = cluster_claims.member)
+   OR {_gone("cluster_claims.member")}
 RETURNING name
 """
 

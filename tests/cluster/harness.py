@@ -94,6 +94,14 @@ async def get(m: Member, path: str) -> tuple[int, dict[str, Any]]:
         return resp.status, await resp.json()
 
 
+async def post(m: Member, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(m.base + path, json=body, headers={"Authorization": f"Bearer {TOKEN}"}) as resp,
+    ):
+        return resp.status, await resp.json()
+
+
 async def live_ids(m: Member) -> list[str]:
     try:
         _, body = await get(m, "/api/v1/cluster")

@@ -75,6 +75,21 @@ async def test_one_member_wins_an_outbox_row_until_its_claim_runs_out(
     assert await dbs["a"].claim_outbox("a", [rid], 30.0) == set()
 
 
+async def test_an_outbox_row_passes_at_once_when_its_claimants_session_is_gone(
+    store: PostgresStore, dbs: dict[str, ClusterDb]
+) -> None:
+    """A sender killed while retrying (its claim still running): the next process sends
+    the row at once instead of a claim lease later (a restart on PostgreSQL)."""
+    rid = await row(store)
+    assert await dbs["a"].claim_outbox("a", [rid], 30.0) == {rid}
+    dbs["a"].drop()
+
+    async def taken() -> bool:
+        return await dbs["b"].claim_outbox("b", [rid], 30.0) == {rid}
+
+    await eventually(taken, 5)
+
+
 async def test_a_member_whose_lease_ran_out_cannot_claim_and_a_sent_row_is_nobodys(
     store: PostgresStore, dbs: dict[str, ClusterDb], postgres_url: str
 ) -> None:
@@ -143,5 +158,26 @@ async def test_a_member_older_than_the_schema_stays_live_but_does_not_act(
         assert m.healthy
         assert not m.acting
         assert "outdated" in (m.reason or "")
+    finally:
+        await m.leave()
+
+
+async def test_a_failed_heartbeat_stops_a_member_at_once_and_keeps_its_last_view(
+    postgres_url: str, store: PostgresStore
+) -> None:
+    """Healthy after a heartbeat; the next one fails (database unreachable): unhealthy
+    and not leader at once, the reason says why, the last live view stays."""
+    clock = FakeClock()
+    first = ClusterDb(postgres_url)
+    m = ClusterMembership(me("lone"), DbClock(clock), first, LEASE)
+    try:
+        assert await m.beat()
+        assert m.leader
+        await first.close()
+        m.db = ClusterDb("postgresql://postgres@127.0.0.1:1/none", timeout=1.0)
+        assert not await m.beat()
+        assert (m.healthy, m.acting, m.leader) == (False, False, False)
+        assert "cannot renew the cluster lease" in (m.reason or "")
+        assert [x.id for x in m.live()] == ["lone"]
     finally:
         await m.leave()

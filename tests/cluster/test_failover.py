@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from collections import Counter
 from pathlib import Path
 
 import asyncpg
@@ -22,6 +23,7 @@ from tests.cluster.harness import (
     member,
     on_time,
     outbox,
+    post,
     received,
     start_all,
 )
@@ -36,6 +38,14 @@ async def sender_of_first_page(url: str) -> str:
     rows = [r for r in await outbox(url) if r["kind"] == "firing" and r["state"] == "sent"]
     assert len(rows) == 1, rows
     return str(rows[0]["claimed_by"])
+
+
+async def alert_fingerprint(url: str) -> str:
+    conn = await asyncpg.connect(url)
+    try:
+        return str(await conn.fetchval("SELECT fingerprint FROM alerts"))
+    finally:
+        await conn.close()
 
 
 async def stop_all(members: list[Member]) -> None:
@@ -82,7 +92,7 @@ async def test_a_member_cut_off_from_postgresql_stops_sending_and_sends_nothing_
 ) -> None:
     """The sender's sessions are terminated and its role refused: within one lease its
     /ready says so and it sends nothing; the other member sends the later steps; back
-    again, nothing is repeated."""
+    again, nothing is repeated, and an ack through it reaches the alert's escalation."""
     tag = secrets.token_hex(3)
     roles = {f"a{tag}": "", f"b{tag}": ""}
     owner = f"owner_{tag}"
@@ -135,10 +145,17 @@ async def test_a_member_cut_off_from_postgresql_stops_sending_and_sends_nothing_
                     return status == 200
 
                 await eventually(ready_again, 30)
+                # An ack reaching the member that does not escalate the alert counts.
+                _, view = await get(cut, "/api/v1/cluster")
+                assert view["alert_claims"] == {other.id: 1}, view
+                fp = await alert_fingerprint(postgres_url)
+                status, body = await post(cut, f"/api/v1/alerts/{fp}/ack", {"by": "ann"})
+                assert status == 200, body
+                await eventually(lambda: ("acknowledged", 0) in received(p), 30)
                 p.target.down.clear()
                 await eventually(lambda: ("resolved", 0) in received(p), 30)
                 await asyncio.sleep(2)
-                assert received(p) == EXPECTED
+                assert received(p) == EXPECTED + Counter({("acknowledged", 0): 1})
                 assert all(-0.5 <= late <= ON_TIME for late in on_time(p)), on_time(p)
                 assert await live_ids(other) == sorted(roles)
             finally:
