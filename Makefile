@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.source_latency
 	$(BIN)/python -m bench.status_page
 	$(BIN)/python -m bench.http_checks --store both
+	$(BIN)/python -m bench.cluster
 	$(BIN)/python -m bench.store_writes
 	$(BIN)/python -m bench.config_fuzz
 

@@ -35,6 +35,8 @@ from sentinel.app.alerts import RULE_TICK, Alerts
 from sentinel.app.facade import Facade
 from sentinel.app.watchdog import Observations, Watchdog
 from sentinel.clock import Clock, sleep_or_wake
+from sentinel.cluster.heartbeat import ClusterMembership
+from sentinel.cluster.sharing import Sharing
 from sentinel.config import (
     Config,
     ConfigError,
@@ -108,7 +110,11 @@ class Daemon:
         self.registry = registry_ or CollectorRegistry()
         self.metrics = Metrics(self.registry, self.latest, __version__)
         self.heartbeats = HeartbeatBook(watching_since=clock.now())
-        self.probe_context = ProbeContext(clock=clock, heartbeats=self.heartbeats)
+        self.probe_context = ProbeContext(
+            clock=clock,
+            heartbeats=self.heartbeats,
+            source_address=settings.probe_source_address,
+        )
         try:
             self.store: Store = open_store(
                 config.storage.url.get_secret_value(),
@@ -153,6 +159,7 @@ class Daemon:
         self.notifiers: dict[str, tuple[Channel, Notifier]] = {}
         self._notify_session: aiohttp.ClientSession | None = None
         self.armed: dict[str, Armed] = {}
+        self.sharing: Sharing | None = None  # a cluster member's share of the checks
         self.unsupported: dict[str, str] = {}
         self.started_at: datetime = clock.now()
         self._stop = asyncio.Event()
@@ -198,6 +205,8 @@ class Daemon:
             self._configure_channels(self.config)
             await self.node.start(self.dispatcher, self.escalator, self.metrics, self.store)
             opened.push_async_callback(self.node.stop)
+            if isinstance(self.node.membership, ClusterMembership):
+                opened.push_async_callback(self._share(self.node.membership).close)
             await self.dispatcher.start()
             opened.push_async_callback(self.dispatcher.stop)
             opened.push_async_callback(self.probe_context.close)
@@ -362,13 +371,57 @@ class Daemon:
         self.runner.arm(armed)
         self.latest.retain(set(armed))
         self.recent.retain(set(armed))
-        self.scheduler.schedule((name, a.check.interval) for name, a in armed.items())
+        if self.sharing is not None:
+            self.sharing.configure(armed)  # a cluster member schedules its share only
+        else:
+            self.scheduler.schedule((name, a.check.interval) for name, a in armed.items())
         self.metrics.checks_configured.clear()
         for check in config.checks:
             supported = "true" if check.name in armed else "false"
             self.metrics.checks_configured.labels(check.type, supported).inc()
         for name, kind in unsupported.items():
             log.warning("probe_type_unavailable", check=name, type=kind)
+
+    def _share(self, membership: ClusterMembership) -> Sharing:
+        """A cluster member (docs/scaling.md, "Checks across members"): the scheduler gets
+        this member's share of the checks, re-cut whenever the live members change; runs
+        of checks probed from several places become views, combined by their primary."""
+        sharing = Sharing(
+            membership.me.id,
+            membership.me.location,
+            self.store,
+            self.clock,
+            schedule=self.scheduler.schedule,
+            deliver=self.runner.deliver,
+            adopt=self._adopt_checks,
+            release=self.rules.release,
+            on_share=self._shared,
+        )
+        self.sharing = sharing
+        self.runner.divert = sharing.divert
+        self.rules.attach(sharing.alerts)
+        membership.owned = lambda: len(sharing.ownership.assignment.probes)
+        membership.subscribe(lambda: sharing.rebalance(membership.live()))
+        sharing.rebalance(membership.live())
+        self.spawn(sharing.run())
+        return sharing
+
+    async def _adopt_checks(self, checks: frozenset[str]) -> None:
+        """Checks now fed by this member: their saved alert states (a pending ``for``)."""
+        try:
+            await self.node.adopt_checks(self.rules, self.store, sorted(checks))
+        except StoreError as exc:
+            log.warning("cluster_adopt_checks_failed", checks=len(checks), error=str(exc))
+
+    def _shared(self, counts: Mapping[str, int], moved: bool) -> None:
+        assert self.sharing is not None
+        self.rules.scope(self.sharing.fed)
+        self.node.owned_checks = dict(counts)
+        self.metrics.cluster_owned_checks.clear()
+        for member, n in counts.items():
+            self.metrics.cluster_owned_checks.labels(member).set(n)
+        if moved:
+            self.metrics.cluster_rebalances.inc()
 
     def _configure_channels(self, config: Config) -> None:
         """One notifier per channel; an unchanged channel keeps its notifier."""

@@ -21,6 +21,7 @@ from sentinel import __version__
 from sentinel.app.alerts import Alerts, Firing
 from sentinel.app.cluster import Node
 from sentinel.clock import Clock, iso
+from sentinel.cluster.sharing import Sharing
 from sentinel.config import Config
 from sentinel.config.checks import HeartbeatCheck
 from sentinel.config.models import Channel
@@ -66,6 +67,7 @@ class Parts(Protocol):
     scheduler: Scheduler
     node: Node
     armed: dict[str, Armed]
+    sharing: Sharing | None
     unsupported: dict[str, str]
     notifiers: dict[str, tuple[Channel, Notifier]]
     started_at: datetime
@@ -371,6 +373,12 @@ class Facade:
             views.check_entry(c, self.parts.latest.get(c.name), c.name in self.parts.unsupported)
             for c in self.config.checks
         ]
+        sharing = self.parts.sharing
+        if sharing is not None and sharing.views:  # checks probed from several places
+            for entry in checks:
+                shown = sharing.views_of(entry["name"])
+                if shown:
+                    entry["locations"] = shown
         counts = {"up": 0, "down": 0, "pending": 0, "unsupported": 0}
         for entry in checks:
             counts[entry["state"]] += 1

@@ -11,7 +11,15 @@ import re
 from typing import Annotated, Any, Literal
 
 from jsonpath_ng import parse as parse_jsonpath  # type: ignore[attr-defined]
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from sentinel.config.addresses import host_name, host_port, http_url, postgres_dsn, redis_url
 from sentinel.config.quote import shown
@@ -81,6 +89,14 @@ class CheckBase(Strict):
     """Shown on the status page."""
     rules: list[Rule] = []
     """Inline rules that apply to this check only (without match)."""
+    replicas: int = Field(default=1, ge=1, le=16)
+    """Cluster only (several sentinels on one PostgreSQL): how many members probe this check each interval. 1 (the default) probes it once; 2 or more confirms a failure from several members (a majority must see it down, or `quorum`), so one member's bad network path pages nobody, at the cost of that many probes."""
+    locations: list[Annotated[str, Field(pattern=NAME, max_length=64)]] = []
+    """Cluster only: probe from one member in each of these locations (members' SENTINEL_LOCATION) in the same time bucket, and count the check down only when `quorum` of them see it down. Replaces `replicas`."""
+    quorum: int | None = Field(default=None, ge=1)
+    """With `locations` or `replicas` of 2 or more: how many places must see the check down (default: a majority, e.g. 2 of 2, 2 of 3)."""
+    quorum_missing: Literal["lower", "hold"] = "lower"
+    """When a place has no fresh result for the interval (its member gone, or its location unhealthy): lower (the default) decides among the places that report, shown as unknown; hold keeps the quorum, so the check stays unknown until enough places report."""
 
     @model_validator(mode="before")
     @classmethod
@@ -96,6 +112,39 @@ class CheckBase(Strict):
                     f"inline rule {shown(rule.name)} applies to its check: drop 'match'"
                 )
         return rules
+
+    @field_validator("locations")
+    @classmethod
+    def _distinct_locations(cls, locations: list[str]) -> list[str]:
+        seen = [loc for i, loc in enumerate(locations) if loc in locations[:i]]
+        if seen:
+            raise ValueError(f"location {shown(seen[0])} is listed twice")
+        return locations
+
+    @field_validator("quorum")
+    @classmethod
+    def _quorum_fits(cls, quorum: int | None, info: ValidationInfo) -> int | None:
+        if quorum is None:
+            return quorum
+        locations = info.data.get("locations") or []
+        places = len(locations) or info.data.get("replicas", 1)
+        if quorum > places:
+            what = f"{len(locations)} locations" if locations else f"{places} replicas"
+            raise ValueError(f"quorum ({quorum}) must not exceed the {what} that probe the check")
+        return quorum
+
+    @model_validator(mode="after")
+    def _replicas_or_locations(self) -> CheckBase:
+        if self.locations and "replicas" in self.model_fields_set:
+            raise ValueError(
+                "set either locations or replicas, not both: locations probe once from each"
+            )
+        return self
+
+    @property
+    def places(self) -> int:
+        """How many places probe the check each interval (1: no quorum)."""
+        return len(self.locations) or self.replicas
 
     @field_validator("labels")
     @classmethod

@@ -6,6 +6,7 @@ They override the config file where both speak: ``SENTINEL_LISTEN`` over
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Literal
 
@@ -36,6 +37,9 @@ class Settings(BaseSettings):
     # TEST ONLY: shift this process's clock by so many seconds (clock-skew tests; the
     # cluster must follow the database's clock whatever the host's says)
     test_clock_offset: float = 0.0
+    # the local address outbound probes (HTTP, TCP, TLS) connect from, for multi-homed
+    # hosts and for the quorum test's 127.0.0.2 / 127.0.0.3 (docs/probes.md)
+    probe_source_address: str | None = None
 
 
 def settings_problems(settings: Settings) -> list[str]:
@@ -49,6 +53,13 @@ def settings_problems(settings: Settings) -> list[str]:
             split_listen(settings.listen)
         except ValueError:
             found.append("SENTINEL_LISTEN: expected host:port, e.g. 0.0.0.0:9464 or [::]:9464")
+    if settings.probe_source_address is not None:
+        try:
+            ipaddress.ip_address(settings.probe_source_address)
+        except ValueError:
+            found.append(
+                "SENTINEL_PROBE_SOURCE_ADDRESS: expected an IP address of this host, e.g. 10.0.0.5"
+            )
     if settings.storage_url is not None:
         try:
             storage_url(settings.storage_url.get_secret_value())

@@ -36,9 +36,16 @@ class ProbeContext:
         clock: Clock,
         http_sessions: HttpSessions | None = None,
         heartbeats: HeartbeatBook | None = None,
+        source_address: str | None = None,
     ) -> None:
         self.clock = clock
-        self.http_sessions = http_sessions if http_sessions is not None else HttpSessions()
+        # SENTINEL_PROBE_SOURCE_ADDRESS: outbound probe connections start from this
+        # local address (a multi-homed host, or one loopback address per location in
+        # the quorum test); None lets the kernel choose.
+        self.source_address = source_address
+        self.http_sessions = (
+            http_sessions if http_sessions is not None else HttpSessions(source=source_address)
+        )
         self.heartbeats = heartbeats if heartbeats is not None else HeartbeatBook(clock.now())
 
     async def close(self) -> None:
@@ -53,13 +60,16 @@ class HttpSessions:
     connection each time get their own session with ``force_close``.
     """
 
-    def __init__(self, limit: int = 0) -> None:
+    def __init__(self, limit: int = 0, source: str | None = None) -> None:
         self._limit = limit
+        self.local_addr = None if source is None else (source, 0)
         self._shared: aiohttp.ClientSession | None = None
 
     def shared(self) -> aiohttp.ClientSession:
         if self._shared is None or self._shared.closed:
-            connector = aiohttp.TCPConnector(limit=self._limit, ttl_dns_cache=60)
+            connector = aiohttp.TCPConnector(
+                limit=self._limit, ttl_dns_cache=60, local_addr=self.local_addr
+            )
             self._shared = aiohttp.ClientSession(
                 connector=connector, auto_decompress=True, trust_env=False
             )

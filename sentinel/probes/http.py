@@ -96,7 +96,10 @@ class HttpProbe:
             return self._sessions.shared()
         if self._own is None or self._own.closed:
             self._own = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(force_close=True), trust_env=False
+                connector=aiohttp.TCPConnector(
+                    force_close=True, local_addr=self._sessions.local_addr
+                ),
+                trust_env=False,
             )
         return self._own
 

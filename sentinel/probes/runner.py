@@ -67,6 +67,11 @@ class CheckRunner:
 
     ``latest`` is read for the previous result (to log only transitions) and is
     expected among the sinks.
+
+    ``divert`` (a cluster only, sentinel/cluster/sharing.py): consulted with each result
+    of a run; when it takes the result (a check probed from several places, whose run
+    is one place's view), the sinks get nothing now and the combined result later,
+    through :meth:`deliver`. None (SQLite, one process): every result goes to the sinks.
     """
 
     def __init__(self, clock: Clock, latest: LatestResults, sinks: Iterable[ResultSink]) -> None:
@@ -74,6 +79,7 @@ class CheckRunner:
         self._latest = latest
         self._sinks = tuple(sinks)
         self._armed: Mapping[str, Armed] = {}
+        self.divert: Callable[[Result], bool] | None = None
 
     def arm(self, armed: Mapping[str, Armed]) -> None:
         self._armed = armed
@@ -83,11 +89,18 @@ class CheckRunner:
         if armed is None:
             return None
         result = await execute(armed, self._clock)
+        if self.divert is not None and self.divert(result):
+            return result
+        self.deliver(result)
+        return result
+
+    def deliver(self, result: Result) -> None:
+        """Log a change of state and hand ``result`` to every sink."""
+        name = result.check
         previous = self._latest.get(name)
         if not result.ok and (previous is None or previous.ok or previous.error != result.error):
-            log.warning("check_failed", check=name, type=armed.type, reason=result.error)
+            log.warning("check_failed", check=name, type=result.type, reason=result.error)
         elif result.ok and previous is not None and not previous.ok:
-            log.info("check_recovered", check=name, type=armed.type)
+            log.info("check_recovered", check=name, type=result.type)
         for sink in self._sinks:
             sink(result)
-        return result

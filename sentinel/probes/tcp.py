@@ -22,11 +22,14 @@ class TcpProbe:
         self._send = check.send.encode() if check.send is not None else None
         self._expect = check.expect.encode() if check.expect is not None else None
         self._clock: Clock = ctx.clock
+        self._local = None if ctx.source_address is None else (ctx.source_address, 0)
 
     async def run(self) -> Outcome:
         start = self._clock.monotonic()
         try:
-            reader, writer = await asyncio.open_connection(self._host, self._port)
+            reader, writer = await asyncio.open_connection(
+                self._host, self._port, local_addr=self._local
+            )
         except OSError as exc:
             return Outcome.failed(describe_os_error(exc))
         samples = (Sample("connect_seconds", self._clock.monotonic() - start),)

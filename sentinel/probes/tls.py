@@ -53,6 +53,7 @@ def hostname_matches(cert: x509.Certificate, hostname: str) -> bool:
 class TlsProbe:
     def __init__(self, check: TlsCheck, ctx: ProbeContext) -> None:
         self._clock: Clock = ctx.clock
+        self._local = None if ctx.source_address is None else (ctx.source_address, 0)
         host, _, port = check.target.rpartition(":")
         self._host = host.strip("[]")
         self._port = int(port)
@@ -76,7 +77,11 @@ class TlsProbe:
     async def _handshake(self, context: ssl.SSLContext) -> Handshake:
         start = self._clock.monotonic()
         _, writer = await asyncio.open_connection(
-            self._host, self._port, ssl=context, server_hostname=self._server_name
+            self._host,
+            self._port,
+            ssl=context,
+            server_hostname=self._server_name,
+            local_addr=self._local,
         )
         try:
             elapsed = self._clock.monotonic() - start

@@ -95,10 +95,17 @@ class RuleEngine:
         self.flapping: set[tuple[str, str]] = set()
         self.evaluations = 0
         self._sources: list[AlertSource] = []
+        self._scope: frozenset[str] | None = None  # a cluster member's checks; None: all
 
     def attach(self, source: AlertSource) -> None:
         """Another maker of alerts, configured, fed and ticked with the rules."""
         self._sources.append(source)
+
+    def scope(self, checks: Iterable[str] | None) -> None:
+        """Several replicas: tick only these checks' rules (those whose results this
+        member feeds the rules); None: every check. A member must not find ``absent()``
+        true of a check another member probes (sentinel/cluster/sharing.py)."""
+        self._scope = None if checks is None else frozenset(checks)
 
     def configure(self, config: Config) -> None:
         """Rules and checks from a (re)loaded config; series and states of kept ones stay."""
@@ -231,7 +238,10 @@ class RuleEngine:
         at = now.timestamp()
         live = {(i.rule, i.check) for i in self._instances.values()}
         out = [t for source in self._sources for t in source.tick(now)]
+        scope = self._scope
         for check, rules in self._by_check.items():
+            if scope is not None and check not in scope:
+                continue
             for compiled in rules:
                 if compiled.holds_on_silence or (compiled.rule.name, check) in live:
                     out.extend(self._evaluate(compiled, check, at))

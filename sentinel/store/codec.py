@@ -16,6 +16,7 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
+from sentinel.cluster.quorum import View
 from sentinel.escalation.incidents import Incident, IncidentEvent
 from sentinel.notify.base import Notice
 from sentinel.notify.outbox import Delivery, decode_fallback, encode_fallback
@@ -34,6 +35,7 @@ ALERT_COLUMNS = (
     "fingerprint, rule, check_name, labels, state, active_since, fired_at, last_true, "
     "keep_firing_since, value"
 )
+VIEW_COLUMNS = "check_name, place, bucket, ok, error, at, duration, member"
 SILENCE_COLUMNS = "id, matchers, starts_at, ends_at, author, comment, created_at"
 OUTBOX_COLUMNS = (
     "dedup, fingerprint, target, channel, address, notice, fallback, state, attempts, "
@@ -137,6 +139,20 @@ def alert_of(row: Sequence[Any]) -> Instance:
         tuple((str(k), str(v)) for k, v in loads(labels)),
         AlertState(state, active_since, fired_at, last_true, keep_firing_since),
         value,
+    )
+
+
+def view_of(row: Sequence[Any]) -> View:
+    """From VIEW_COLUMNS."""
+    return View(
+        check=str(row[0]),
+        place=str(row[1]),
+        bucket=int(row[2]),
+        ok=bool(row[3]),
+        error=None if row[4] is None else str(row[4]),
+        at=float(row[5]),
+        duration=float(row[6]),
+        member=str(row[7]),
     )
 
 

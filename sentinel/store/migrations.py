@@ -235,6 +235,26 @@ _CLUSTER = (
     "ALTER TABLE outbox ADD COLUMN lease_until DOUBLE PRECISION",
 )
 
+# Each place's latest view of a check probed from several locations or replicas (issue
+# 16): one row per (check, place), replaced at every run; the check's primary owner reads
+# a bucket's rows and combines them (sentinel/cluster/quorum.py). Only a cluster on
+# PostgreSQL writes it; SQLite gets the table so both schemas stay one list.
+_VIEWS = (
+    """
+    CREATE TABLE location_views (
+        check_name TEXT NOT NULL,
+        place TEXT NOT NULL,
+        bucket INTEGER NOT NULL,
+        ok INTEGER NOT NULL,
+        error TEXT,
+        at REAL NOT NULL,
+        duration REAL NOT NULL,
+        member TEXT NOT NULL,
+        PRIMARY KEY (check_name, place)
+    )
+    """,
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     # PostgreSQL: results sort check names bytewise (cheaper than a locale's collation,
     # and all sentinel needs), and find time ranges with a BRIN index, which costs
@@ -277,6 +297,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration("per-minute SLO counters", _SLO_MINUTES, in_postgres(_SLO_MINUTES)),
     Migration("cluster members, alert claims and outbox claims", (), _CLUSTER),
+    Migration(
+        "each location's latest view of a check (quorum)",
+        _VIEWS,
+        in_postgres(_VIEWS, ("bucket INTEGER", "bucket BIGINT"), ("ok INTEGER", "ok BOOLEAN")),
+    ),
 )
 
 LATEST = len(MIGRATIONS)

@@ -23,6 +23,7 @@ from typing import Any
 
 import asyncpg
 
+from sentinel.cluster.quorum import View
 from sentinel.notify.base import firing_id
 from sentinel.notify.outbox import OPEN, Delivery
 from sentinel.probes.heartbeats import Beat
@@ -33,6 +34,7 @@ from sentinel.store.codec import (
     ALERT_COLUMNS,
     OUTBOX_COLUMNS,
     SILENCE_COLUMNS,
+    VIEW_COLUMNS,
     alert_of,
     alert_row,
     delivery_of,
@@ -44,11 +46,20 @@ from sentinel.store.codec import (
     silence_of,
     silence_row,
     ts,
+    view_of,
 )
 from sentinel.store.postgres_history import PostgresHistory
 from sentinel.store.postgres_pool import Conn
 from sentinel.store.postgres_schema import migrate
 from sentinel.store.protocols import SloDay
+
+_SAVE_VIEW = (
+    "INSERT INTO location_views VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+    "ON CONFLICT (check_name, place) DO UPDATE SET bucket = excluded.bucket, ok = excluded.ok, "
+    "error = excluded.error, at = excluded.at, duration = excluded.duration, "
+    "member = excluded.member"
+)
+_LOAD_VIEWS = f"SELECT {VIEW_COLUMNS} FROM location_views WHERE check_name = ANY($1::text[])"
 
 _ADD_OUTBOX = (
     f"INSERT INTO outbox ({OUTBOX_COLUMNS}) VALUES "
@@ -197,6 +208,28 @@ class PostgresStore(PostgresHistory):
             lambda c: c.execute("DELETE FROM slo_minutes WHERE minute < $1", before_minute),
         )
         return int(str(done).rsplit(" ", 1)[-1])
+
+    async def save_view(self, view: View) -> None:
+        await self._run(
+            "saving a location view",
+            lambda c: c.execute(
+                _SAVE_VIEW,
+                view.check,
+                view.place,
+                view.bucket,
+                view.ok,
+                view.error,
+                view.at,
+                view.duration,
+                view.member,
+            ),
+        )
+
+    async def load_views(self, checks: Sequence[str]) -> list[View]:
+        if not checks:
+            return []
+        rows = await self._fetch("reading location views", _LOAD_VIEWS, list(checks))
+        return [view_of(tuple(r)) for r in rows]
 
     async def get_key(self, name: str) -> str | None:
         return await self._run("reading a key", lambda c: self._get_key(c, name))

@@ -20,6 +20,8 @@ Aggregates and their tables:
 - :class:`IncidentStore`: incidents and their timelines
 - :class:`SloStore`: good and total runs per SLO per minute (``slo_minutes``)
 - :class:`KeyStore`: small named values kept once (the ack secret, ``moved_to``)
+- :class:`ViewStore`: each place's latest view of a check probed from several
+  (``location_views``, read by the check's primary owner in a cluster)
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from sentinel.cluster.quorum import View
 from sentinel.escalation.incidents import Incident, IncidentEvent
 from sentinel.notify.outbox import Delivery
 from sentinel.probes.heartbeats import Beat
@@ -193,6 +196,16 @@ class KeyStore(Protocol):
         ...
 
 
+class ViewStore(Protocol):
+    async def save_view(self, view: View) -> None:
+        """Replace the place's view of the check (written at once: others read it)."""
+        ...
+
+    async def load_views(self, checks: Sequence[str]) -> list[View]:
+        """The latest view of every place for ``checks``."""
+        ...
+
+
 class Store(
     StoreLifecycle,
     HistoryStore,
@@ -204,6 +217,7 @@ class Store(
     IncidentStore,
     SloStore,
     KeyStore,
+    ViewStore,
     Protocol,
 ):
     """Every aggregate: what a backend implements and the daemon holds."""

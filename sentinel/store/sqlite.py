@@ -15,6 +15,7 @@ from typing import Any
 
 import aiosqlite
 
+from sentinel.cluster.quorum import View
 from sentinel.escalation.incidents import Incident, IncidentEvent
 from sentinel.notify.base import firing_id
 from sentinel.notify.outbox import OPEN, Delivery
@@ -29,6 +30,7 @@ from sentinel.store.codec import (
     OUTBOX_COLUMNS,
     RESULT_COLUMNS,
     SILENCE_COLUMNS,
+    VIEW_COLUMNS,
     alert_of,
     alert_row,
     delivery_of,
@@ -44,6 +46,7 @@ from sentinel.store.codec import (
     silence_of,
     silence_row,
     ts,
+    view_of,
 )
 from sentinel.store.migrations import LATEST, migrate, refuse_newer, user_version
 from sentinel.store.protocols import SloDay
@@ -368,6 +371,27 @@ class SqliteStore:
 
     async def prune_slo_minutes(self, before_minute: int) -> int:
         return await self._write("DELETE FROM slo_minutes WHERE minute < ?", (before_minute,))
+
+    async def save_view(self, view: View) -> None:
+        await self._write(
+            "INSERT OR REPLACE INTO location_views VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                view.check,
+                view.place,
+                view.bucket,
+                int(view.ok),
+                view.error,
+                view.at,
+                view.duration,
+                view.member,
+            ),
+        )
+
+    async def load_views(self, checks: Sequence[str]) -> list[View]:
+        marks = ", ".join("?" * len(checks))
+        sql = f"SELECT {VIEW_COLUMNS} FROM location_views WHERE check_name IN ({marks})"
+        async with self.db.execute(sql, tuple(checks)) as cur:
+            return [view_of(tuple(r)) for r in await cur.fetchall()]
 
     async def get_key(self, name: str) -> str | None:
         async with self.db.execute("SELECT value FROM keys WHERE name = ?", (name,)) as cur:

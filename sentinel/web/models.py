@@ -138,6 +138,23 @@ class Cluster(Answer):
     """Open outbox rows in the shared store (pending or held)."""
 
 
+class LocationView(Answer):
+    """One place's view of a check probed from several (``locations``, or ``replicas`` of
+    2 or more in a cluster): what its latest run saw, and whether it counts."""
+
+    place: str
+    """The location, or the member's id for a check with replicas."""
+    state: Literal["up", "down", "unknown"]
+    """unknown: no result for the latest interval (the place is silent or late), or its
+    location is unhealthy; an unknown view counts neither as up nor as down."""
+    unhealthy: bool
+    """The location's own probes mostly fail where the others' succeed."""
+    member: str | None
+    """The member that ran the place's latest probe; null before any."""
+    last_run: Time | None
+    error: str | None
+
+
 class CheckEntry(Answer):
     """A check as the status shows it: the fields of the latest run only once it ran."""
 
@@ -153,6 +170,10 @@ class CheckEntry(Answer):
     error: str | None = None
     """Why the latest run failed, or null."""
     samples: Samples = {}
+    locations: list[LocationView] = []
+    """Each place's view, for a check probed from several places (empty otherwise);
+    the check's state is their combination (docs/probes.md, "Confirmation from several
+    locations")."""
 
 
 class Check(CheckEntry):

@@ -232,6 +232,7 @@ class Row:
     spark: Markup
     bars: Markup
     uptime: str
+    places: tuple[tuple[str, str], ...] = ()  # each location's view: (place, state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,6 +400,7 @@ def add_page_routes(app: web.Application, source: PageSource) -> None:
                     spark=Markup(svg.sparkline(source.recent.get(c["name"]))),  # noqa: S704 svg.py escapes every text it draws
                     bars=Markup(svg.uptime_bars(ratios, today)),  # noqa: S704 svg.py: digits and colours only
                     uptime="no data" if overall is None else svg.percent(overall),
+                    places=tuple((v["place"], v["state"]) for v in c.get("locations", ())),
                 )
             )
         groups = []

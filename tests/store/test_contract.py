@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from sentinel.cluster.quorum import View
 from sentinel.escalation.incidents import Incident, IncidentEvent
 from sentinel.notify.base import AlertFacts, Notice
 from sentinel.notify.outbox import Delivery, State
@@ -30,6 +31,7 @@ from sentinel.store.protocols import (
     SilenceStore,
     SloStore,
     Store,
+    ViewStore,
 )
 from tests.store.test_sqlite import T0, result
 
@@ -404,3 +406,21 @@ class TestSloMinutes:
             assert await again.load_slo_minutes(0) == [("api", 7, 1, 2)]
         finally:
             await again.close()
+
+
+class TestViews:
+    """Each place's latest view of a check (quorum, issue 16)."""
+
+    async def test_a_place_keeps_only_its_latest_view(self, store: ViewStore) -> None:
+        """A new run of the same place replaces its view; places and checks stay apart."""
+        await store.save_view(View("api", "eu-west", 10, False, "HTTP 500", 100.5, 0.2, "m1"))
+        await store.save_view(View("api", "us-east", 10, True, None, 100.7, 0.1, "m2"))
+        await store.save_view(View("db", "eu-west", 3, True, None, 90.0, 0.0, "m1"))
+        await store.save_view(View("api", "eu-west", 11, True, None, 110.5, 0.3, "m3"))
+        got = sorted(await store.load_views(["api"]), key=lambda v: v.place)
+        assert got == [
+            View("api", "eu-west", 11, True, None, 110.5, 0.3, "m3"),
+            View("api", "us-east", 10, True, None, 100.7, 0.1, "m2"),
+        ]
+        assert await store.load_views([]) == []
+        assert len(await store.load_views(["api", "db", "nothing"])) == 3

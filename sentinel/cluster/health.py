@@ -1,0 +1,108 @@
+"""The "probe location <x> unhealthy" alert, beside the rules' alerts.
+
+A location whose own probes mostly fail while the other locations see the same
+checks up (sentinel/cluster/quorum.py, ``unhealthy_locations``) is a problem of
+that location's network, not of the checks: it raises this one alert instead of
+a page per check, and its views count as unknown meanwhile. The alert goes
+through the same state machine, store, escalation, silences and incidents as any
+rule's (attached to the RuleEngine like the SLO alerts); in a cluster it is raised
+by one member only, the rendezvous owner of the location's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sentinel.config.models import Config
+from sentinel.config.rule import Rule, Severity
+from sentinel.probes.results import Result
+from sentinel.rules.engine import Instance, Transition, fingerprint
+from sentinel.rules.state import AlertState, step
+
+RULE = "probe_location_unhealthy"
+SEVERITY: Severity = "high"  # monitoring lost an eye; the checks are still decided
+# Held this long before it fires: one bad minute of a location's uplink is not news,
+# and its views are already left out of the decisions meanwhile.
+FOR = 60.0
+
+
+def location_rule() -> Rule:
+    return Rule.model_construct(
+        name=RULE,
+        match={},
+        expr="more than half of the location's probes fail where the others succeed",
+        for_=FOR,
+        keep_firing_for=0.0,
+        severity=SEVERITY,
+        summary="probe location unhealthy: its checks are decided by the other locations",
+        description="",
+        runbook=None,
+        labels={},
+        on_no_data="keep",
+        escalation=None,
+    )
+
+
+class LocationAlerts:
+    """An AlertSource (sentinel/rules/engine.py): one instance per unhealthy location
+    this member speaks for. ``judge`` sets what the next tick sees."""
+
+    def __init__(self) -> None:
+        self._rule = location_rule()
+        self._instances: dict[str, Instance] = {}  # fingerprint -> instance
+        self._unhealthy: frozenset[str] = frozenset()
+        self._mine: frozenset[str] = frozenset()
+
+    def judge(self, unhealthy: Iterable[str], mine: Iterable[str]) -> None:
+        """``unhealthy``: the locations judged unhealthy now; ``mine``: the locations this
+        member raises the alert for (the others' owners raise theirs)."""
+        self._unhealthy = frozenset(unhealthy)
+        self._mine = frozenset(mine)
+
+    def summary(self, location: str) -> str:
+        return f"probe location {location} unhealthy"
+
+    def configure(self, config: Config) -> None:
+        return None
+
+    def observe(self, result: Result, now: datetime) -> list[Transition]:
+        return []
+
+    def tick(self, now: datetime) -> list[Transition]:
+        at = now.timestamp()
+        out: list[Transition] = []
+        known = {i.check for i in self._instances.values()}
+        for location in sorted(self._unhealthy | known):
+            labels = (("location", location),)
+            key = fingerprint(RULE, location, labels)
+            inst = self._instances.get(key)
+            holds = location in self._unhealthy and location in self._mine
+            if inst is None:
+                if not holds:
+                    continue
+                inst = Instance(RULE, location, labels, AlertState())
+            state, event = step(inst.state, holds, at, FOR)
+            inst.state = state
+            if state.state == "inactive":
+                self._instances.pop(key, None)
+            else:
+                self._instances[key] = inst
+            if event is not None:
+                out.append(Transition(event, inst, SEVERITY, at))
+        return out
+
+    def rule(self, name: str, check: str) -> Rule | None:
+        return self._rule if name == RULE else None
+
+    def active(self) -> list[Instance]:
+        return list(self._instances.values())
+
+    def restore(self, instances: Iterable[Instance]) -> list[Instance]:
+        rest = []
+        for inst in instances:
+            if inst.rule == RULE:
+                self._instances[inst.fingerprint] = inst
+            else:
+                rest.append(inst)
+        return rest
