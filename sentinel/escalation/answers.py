@@ -30,6 +30,8 @@ class Answered:
 
 
 class Answering(Outbound, Gated):
+    """The escalator's answer path."""
+
     async def acknowledge(self, fp: str, by: str, via: str) -> bool:
         """Stop the escalation at once and tell everyone told so far; False if unknown.
 

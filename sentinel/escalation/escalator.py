@@ -50,14 +50,8 @@ class Live:
 class Escalator(Answering):
     async def restore(self) -> None:
         await self.journal.restore()
-        for data in await self._store.load_escalations():
-            try:
-                p = pol.Progress.from_json(data["progress"])
-                self.facts[p.fingerprint] = AlertFacts(**data["facts"])
-            except (KeyError, TypeError, ValueError) as exc:
-                log.error("escalation_restore_failed", error=type(exc).__name__)
-                continue
-            self.progress[p.fingerprint] = p
+        for fp, (p, facts) in (await self._stored()).items():
+            self.progress[fp], self.facts[fp] = p, facts
         for fp, facts in self.facts.items():
             for d in await self._store.deliveries_for(fp):
                 alert = d.notice.alert

@@ -42,6 +42,8 @@ class Gate(Protocol):
 
 
 class Gated(Ledger):
+    """The escalator's side of the cluster's alert claims."""
+
     gate: Gate | None = None  # set by the cluster's wiring
 
     async def _gated(self, fingerprints: list[str]) -> set[str] | None:

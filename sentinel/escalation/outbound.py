@@ -28,6 +28,8 @@ PAGING = frozenset({"firing", "escalation", "repeat"})  # notice kinds a step se
 
 
 class Outbound(Ledger):
+    """The escalator's outbox rows: pages, and follow-ups to those told."""
+
     def _deliveries(
         self, progress: pol.Progress, facts: AlertFacts, pages: Iterable[pol.Page], now: float
     ) -> list[Delivery]:
