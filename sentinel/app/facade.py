@@ -25,8 +25,9 @@ from sentinel.cluster.sharing import Sharing
 from sentinel.config import Config
 from sentinel.config.checks import HeartbeatCheck
 from sentinel.config.models import Channel
+from sentinel.escalation.answers import Answered
 from sentinel.escalation.desk import Desk
-from sentinel.escalation.escalator import Answered, Escalator
+from sentinel.escalation.escalator import Escalator
 from sentinel.notify.acklink import check_token
 from sentinel.notify.base import Notifier
 from sentinel.notify.dispatcher import Dispatcher

@@ -17,8 +17,9 @@ import structlog
 
 from sentinel.clock import Clock
 from sentinel.config.models import Config
-from sentinel.escalation.escalator import EscalationStore, Escalator
+from sentinel.escalation.escalator import Escalator
 from sentinel.escalation.incidents import Incident
+from sentinel.escalation.ledger import EscalationStore
 from sentinel.escalation.updates import (
     IncidentClosed,
     new_update,

@@ -22,48 +22,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass, replace
 
 import structlog
 
-from sentinel.clock import Clock
 from sentinel.config.models import Config
 from sentinel.escalation import policy as pol
-from sentinel.escalation.incidents import shown_target
-from sentinel.escalation.journal import Journal
-from sentinel.escalation.replies import ReplyCodes
-from sentinel.escalation.targets import resolve
-from sentinel.metrics import Metrics
-from sentinel.notify.base import AlertFacts, Kind, Notice
-from sentinel.notify.dispatcher import Dispatcher
-from sentinel.notify.outbox import Delivery, Route, then_key
-from sentinel.store.protocols import IncidentStore, OutboxStore
+from sentinel.escalation.answers import Answering
+from sentinel.escalation.gated import same_outage
+from sentinel.escalation.outbound import PAGING, outbox_row
+from sentinel.notify.base import AlertFacts, Notice
+from sentinel.notify.outbox import Delivery
 
 log = structlog.get_logger("sentinel.escalation")
-NOTICE_KIND: dict[str, Kind] = {
-    "firing": "firing",
-    "escalation": "escalation",
-    "reescalation": "escalation",
-    "repeat": "repeat",
-    "acknowledged": "acknowledged",
-    "resolved": "resolved",
-}
-PAGING = frozenset({"firing", "escalation", "repeat"})  # notice kinds a step sends
-
-
-Snapshot = tuple[dict[str, pol.Progress], dict[str, AlertFacts]]
-# Several replicas: two members' views of one outage fire this far apart at most (a
-# few check intervals); a firing further from the stored escalation's is a new outage.
-SAME_OUTAGE = 60.0
-
-
-def same_outage(kept: AlertFacts, live: AlertFacts) -> bool:
-    """Whether ``live`` (this member's view of the alert) is the outage the stored
-    escalation ``kept`` is about: both fired, within :data:`SAME_OUTAGE` of each other."""
-    if kept.since is None or live.since is None:
-        return False
-    return abs(live.since - kept.since) <= SAME_OUTAGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,67 +47,11 @@ class Live:
     policy: str | None  # a named policy of the rule, else None for the severity's
 
 
-@dataclass(frozen=True, slots=True)
-class Answered:
-    """What an acknowledgement that names its firing did: ``acked`` (now, ``by`` is
-    "<who> via <how>"), ``already`` (``by`` had it first) or ``gone`` (that firing's
-    escalation is over; ``facts`` of the alert's current one, if any)."""
-
-    outcome: Literal["acked", "already", "gone"]
-    by: str | None
-    facts: AlertFacts | None
-
-
-class EscalationStore(OutboxStore, IncidentStore, Protocol):
-    """The escalator's progress and outbox rows, and its journal's incidents."""
-
-
-class Gate(Protocol):
-    """Several replicas (sentinel.cluster.claims): which alerts this member may
-    escalate. Without a gate (one process) it escalates every alert it sees."""
-
-    def acting(self) -> bool:
-        """This member may escalate at all (its lease holds, its schema is current)."""
-        ...
-
-    async def hold(self, fingerprints: list[str]) -> tuple[set[str], set[str]]:
-        """Claim or renew these alerts' escalations: (held now, newly gained)."""
-        ...
-
-    async def release(self, fingerprints: list[str]) -> None: ...
-
-
-class Escalator:
-    def __init__(
-        self,
-        config: Config,
-        store: EscalationStore,
-        dispatcher: Dispatcher,
-        clock: Clock,
-        metrics: Metrics,
-    ) -> None:
-        self.config = config
-        self._store = store
-        self._dispatcher = dispatcher
-        self._clock = clock
-        self._metrics = metrics
-        self.progress: dict[str, pol.Progress] = {}
-        self.facts: dict[str, AlertFacts] = {}
-        self.journal = Journal(store)
-        self.replies = ReplyCodes()  # SMS reply codes of the open escalations, per number
-        self.gate: Gate | None = None
-        dispatcher.on_sent.append(self.journal.notified)
-
+class Escalator(Answering):
     async def restore(self) -> None:
         await self.journal.restore()
-        for data in await self._store.load_escalations():
-            try:
-                p = pol.Progress.from_json(data["progress"])
-                self.facts[p.fingerprint] = AlertFacts(**data["facts"])
-            except (KeyError, TypeError, ValueError) as exc:
-                log.error("escalation_restore_failed", error=type(exc).__name__)
-                continue
-            self.progress[p.fingerprint] = p
+        for fp, (p, facts) in (await self._stored()).items():
+            self.progress[fp], self.facts[fp] = p, facts
         for fp, facts in self.facts.items():
             for d in await self._store.deliveries_for(fp):
                 alert = d.notice.alert
@@ -149,40 +64,6 @@ class Escalator:
         self.config = config
 
     # -- events --------------------------------------------------------------
-
-    async def _gated(self, fingerprints: list[str]) -> set[str] | None:
-        """With a gate: the alerts of ``fingerprints`` this member escalates, their
-        progress read again from the store (the store is the truth; another member may
-        have moved or acknowledged it); the rest are forgotten here. None: no gate."""
-        if self.gate is None:
-            return None
-        if not self.gate.acting():
-            return set()
-        held, gained = await self.gate.hold(fingerprints)
-        if gained:
-            await self.journal.restore()  # the incident another member opened
-        for fp in fingerprints:
-            if fp not in held:
-                self.progress.pop(fp, None)
-                self.facts.pop(fp, None)
-        if held:
-            stored = await self._stored()
-            for fp in held:
-                if fp in stored:
-                    self.progress[fp], self.facts[fp] = stored[fp]
-                else:
-                    self.progress.pop(fp, None)
-        return held
-
-    async def _stored(self) -> dict[str, tuple[pol.Progress, AlertFacts]]:
-        out = {}
-        for data in await self._store.load_escalations():
-            try:
-                p = pol.Progress.from_json(data["progress"])
-                out[p.fingerprint] = (p, AlertFacts(**data["facts"]))
-            except (KeyError, TypeError, ValueError) as exc:
-                log.error("escalation_restore_failed", error=type(exc).__name__)
-        return out
 
     async def tick(self, live: dict[str, Live]) -> None:
         """Start, pause, resume and advance escalations for the firing alerts ``live``."""
@@ -270,120 +151,6 @@ class Escalator:
         if held:
             await self._release(fp)
 
-    async def _release(self, fp: str) -> None:
-        if self.gate is not None:
-            try:
-                await self.gate.release([fp])
-            except Exception as exc:  # the claim runs out by itself
-                log.warning("escalation_release_failed", error=type(exc).__name__)
-
-    async def acknowledge(self, fp: str, by: str, via: str) -> bool:
-        """Stop the escalation at once and tell everyone told so far; False if unknown.
-
-        The one way every acknowledgement goes, whatever it came through (``via``: api,
-        cli, link, page, slack, sms, voice, or an alert source's name): the timeline and
-        the notices say "<by> via <via>", and the follow-up notices reach every address
-        told in this firing (Slack's message edited, PagerDuty acknowledged, ...)."""
-        await self._reread(fp)
-        current = self.progress.get(fp)
-        if current is None:
-            return False
-        now = self._now()
-        by = f"{by} via {via}"
-        nxt, pages = pol.acknowledge(current, by, now)
-        if nxt == current:
-            return True
-        before = self._snapshot()
-        self.progress[fp] = nxt
-        facts = self.facts[fp]
-        follow_up = await self._follow_up(nxt, facts, pages, now)
-        await self._commit([nxt], [], follow_up, now, undo=before)
-        await self._dispatcher.drop_waiting(facts.firing)  # keypress 1: no text after the call
-        await self.journal.acknowledged(fp, by, now)
-        log.info("alert_acknowledged", fingerprint=fp, by=by)
-        return True
-
-    async def answer(self, fp: str, firing: str, by: str, via: str) -> Answered:
-        """Acknowledge ``firing`` of the alert only (a Slack button, an SMS reply code
-        say which outage they were sent about), saying who had it first if someone did."""
-        current, facts = self.progress.get(fp), self.facts.get(fp)
-        if current is None or facts is None or facts.firing != firing:
-            return Answered("gone", None, facts)
-        if current.acked:
-            return Answered("already", current.acked_by, facts)
-        await self.acknowledge(fp, by, via)
-        return Answered("acked", self.progress[fp].acked_by, facts)
-
-    async def escalate_now(self, fp: str, by: str) -> bool:
-        """Send the next step at once (a call's keypress "2"); False if nothing to send."""
-        await self._reread(fp)
-        current = self.progress.get(fp)
-        if current is None:
-            return False
-        now = self._now()
-        nxt, pages = pol.escalate_now(current, now)
-        if not pages:
-            return False
-        self.progress[fp] = nxt
-        await self._commit([nxt], [], self._deliveries(nxt, self.facts[fp], pages, now), now)
-        await self.journal.note(fp, "escalated", f"escalated now by {by}", now)
-        await self.journal.paged(fp, pages, now)
-        log.info("escalated_now", fingerprint=fp, by=by, step=pages[0].step)
-        return True
-
-    async def unanswered(self, fp: str, sid: str, outcome: str) -> bool:
-        """A call (Twilio ``sid``) for this firing was not answered (``outcome``: busy,
-        no-answer, failed, canceled, machine_*): its delivery fails and the contact's
-        next method gets the page. False when the call is unknown, already failed,
-        or the alert was acknowledged or resolved meanwhile (nothing left to say)."""
-        current = self.progress.get(fp)
-        if current is None or current.acked or current.resolved:
-            return False
-        firing, now = self.facts[fp].firing, self._now()
-        rows = await self._store.deliveries_for(fp)
-        for d in rows:
-            alert = d.notice.alert
-            if (
-                d.state == "sent"
-                and d.ref is not None
-                and sid in d.ref.get("sid", "").split(",")
-                and alert is not None
-                and alert.firing == firing
-            ):
-                await self.journal.note(
-                    fp,
-                    "note",
-                    f"call to {shown_target(d.target, False)} not answered ({outcome})",
-                    now,
-                )
-                then = [x for x in rows if x.waits_for == d.dedup]
-                await self._dispatcher.unanswered(d, outcome, then)
-                return True
-        return False
-
-    async def _reread(self, fp: str) -> None:
-        """With a gate, an ack or an escalate-now may reach any member: act on the
-        stored progress (the member escalating the alert reads it back each tick)."""
-        if self.gate is None:
-            return
-        found = (await self._stored()).get(fp)
-        if found is None:
-            self.progress.pop(fp, None)
-        else:
-            self.progress[fp], self.facts[fp] = found
-
-    async def unacknowledge(self, fp: str) -> bool:
-        await self._reread(fp)
-        current = self.progress.get(fp)
-        if current is None or not current.acked:
-            return False
-        nxt = pol.unacknowledge(current, self._now())
-        before = self._snapshot()
-        self.progress[fp] = nxt
-        await self._commit([nxt], [], [], self._now(), undo=before)
-        await self.journal.acknowledged(fp, None, self._now())
-        return True
-
     async def flapping(self, facts: AlertFacts, policy: str | None) -> None:
         """One notice to the first step's targets instead of a stream of them."""
         held = await self._gated([facts.fingerprint])
@@ -419,97 +186,6 @@ class Escalator:
                     out.setdefault(alert.firing, set()).add(d.notice.step)
         return {k: frozenset(v) for k, v in out.items()}
 
-    # -- from pages to outbox rows ------------------------------------------
-
-    def _deliveries(
-        self, progress: pol.Progress, facts: AlertFacts, pages: Iterable[pol.Page], now: float
-    ) -> list[Delivery]:
-        out: list[Delivery] = []
-        for page in pages:
-            self._metrics.escalations.labels(page.kind).inc()
-            # One key per decision: a repeated tick or a replayed step writes nothing new.
-            key = f"{progress.fingerprint}:{progress.fired_at}:{page.kind}:{page.step}"
-            key += f":{progress.repeats}:{progress.base}"
-            out += self._rows(key, _notice(facts, page, now), page.targets, now)
-        return out
-
-    def _rows(self, key: str, notice: Notice, targets: Iterable[str], now: float) -> list[Delivery]:
-        """One outbox row per route of each target, resolved now (on-call at send time);
-        a page texted by SMS carries the numbers' reply code."""
-        out: list[Delivery] = []
-        at = self._clock.now()
-        for target in targets:
-            routes = resolve(self.config, target, at)
-            if not routes:
-                log.error("escalation_target_unreachable", target=target)
-            for r in routes:
-                said = self._with_reply(notice, *r.route)
-                row = _row(f"{key}:{target}", said, target, r.route, now, r.fallback)
-                if r.after is not None and notice.kind in PAGING:
-                    # After the contact's call: written now, sent only if the call fails.
-                    call = _row(f"{key}:{target}", notice, target, r.after, now).dedup
-                    limit = now + self.config.notifications.max_age
-                    row = row.with_(dedup=then_key(call, r.route), state="waiting", next_at=limit)
-                out.append(row)
-        return out
-
-    def _texted(self, channel: str, address: str | None) -> list[str]:
-        """The numbers an SMS row texts (its address, else the channel's ``to``); none
-        for a row of another channel type."""
-        found = self.config.channels.get(channel)
-        if found is None or found.type != "sms":
-            return []
-        return [address] if address else list(found.to)
-
-    def _with_reply(self, notice: Notice, channel: str, address: str | None) -> Notice:
-        alert = notice.alert
-        numbers = self._texted(channel, address)
-        if alert is None or not numbers or notice.kind not in PAGING:
-            return notice
-        code = self.replies.code(numbers, alert.fingerprint, alert.firing)
-        return replace(notice, reply=str(code))
-
-    async def _follow_up(
-        self, progress: pol.Progress, facts: AlertFacts, pages: Iterable[pol.Page], now: float
-    ) -> list[Delivery]:
-        """Acks and resolutions go to the very addresses told before in this firing
-        (the on-call person then, not now), found in the outbox; rows of an earlier
-        outage of the same alert are someone else's episode."""
-        told = await self._told(progress.fingerprint, facts)
-        out: list[Delivery] = []
-        for page in pages:
-            self._metrics.escalations.labels(page.kind).inc()
-            notice = _notice(facts, page, now)
-            key = f"{progress.fingerprint}:{progress.fired_at}:{page.kind}:{now}"
-            out += [_row(key, notice, target, route, now) for route, target in told.items()]
-        return out
-
-    async def _root_cause(self, fp: str) -> str:
-        """The open incident's root cause, when its write-up has one already."""
-        opened = self.journal.open.get(fp)
-        if opened is None:
-            return ""
-        try:
-            found = await self._store.incident(opened.id)
-        except Exception as exc:  # the resolution goes out without it
-            log.error("incident_read_failed", incident=opened.id, error=type(exc).__name__)
-            return ""
-        return found[0].root_cause.strip() if found else ""
-
-    async def _told(self, fingerprint: str, facts: AlertFacts) -> dict[Route, str]:
-        """Every address told about this firing so far, with the target that named it."""
-        told: dict[Route, str] = {}
-        for d in await self._store.deliveries_for(fingerprint):
-            alert = d.notice.alert
-            if (
-                alert is not None
-                and alert.firing == facts.firing
-                and d.state in ("sent", "merged", "pending", "held")
-                and d.notice.kind not in ("resolved", "update", "reminder")
-            ):
-                told.setdefault((d.channel, d.address), d.target)
-        return told
-
     async def update(self, fp: str, notice: Notice, sms: bool = False) -> int | None:
         """An incident status update to every address told about this firing so far
         (SMS only when ``sms``; PagerDuty keeps its own incident, so never); None when the
@@ -523,18 +199,11 @@ class Escalator:
         # Two updates in the same instant are two messages: the text is part of the key.
         digest = hashlib.sha256(repr(notice.update).encode()).hexdigest()[:12]
         key = f"{fp}:{current.fired_at}:update:{now}:{digest}"
-        rows = [_row(key, notice, target, route, now) for route, target in told.items()]
+        rows = [outbox_row(key, notice, target, route, now) for route, target in told.items()]
         rows = self._carrying(rows, sms)
         if rows:
             await self._commit([], [], rows, now)
         return len(rows)
-
-    def _carrying(self, rows: list[Delivery], sms: bool) -> list[Delivery]:
-        """Rows on channels that carry an incident's messages: PagerDuty keeps its own
-        incident (never), SMS only when asked."""
-        skip = {"pagerduty"} | (set() if sms else {"sms"})
-        channels = self.config.channels
-        return [d for d in rows if d.channel in channels and channels[d.channel].type not in skip]
 
     async def remind(self, fp: str, notice: Notice, targets: Iterable[str]) -> int:
         """A reminder to write a status update, to ``targets`` as they resolve now."""
@@ -548,76 +217,3 @@ class Escalator:
         if rows:
             await self._commit([], [], rows, now)
         return len(rows)
-
-    async def _commit(
-        self,
-        changed: list[pol.Progress],
-        finished: list[str],
-        deliveries: list[Delivery],
-        now: float,
-        undo: Snapshot | None = None,
-    ) -> None:
-        """Write progress and outbox rows in one transaction, then hand the rows to the
-        dispatcher. When the store fails, the in-memory progress goes back to ``undo``
-        (what was last written), so the next tick decides the same pages again: a store
-        outage delays a step, never loses it."""
-        rows: list[tuple[str, dict[str, Any] | None]] = [
-            (
-                p.fingerprint,
-                {"progress": p.to_json(), "facts": _facts_json(self.facts[p.fingerprint])},
-            )
-            for p in changed
-        ]
-        rows += [(fp, None) for fp in finished]
-        held = self._dispatcher.hold_storms(deliveries)
-        try:
-            added = await self._store.commit_notifications(rows, held, now)
-        except BaseException:
-            if undo is not None:
-                self.progress, self.facts = dict(undo[0]), dict(undo[1])
-            raise
-        self._dispatcher.submit(added)
-
-    def _snapshot(self) -> Snapshot:
-        return dict(self.progress), dict(self.facts)
-
-    def _now(self) -> float:
-        return self._clock.now().timestamp()
-
-
-def _row(
-    key: str,
-    notice: Notice,
-    target: str,
-    route: Route,
-    now: float,
-    fallback: tuple[Route, ...] = (),
-) -> Delivery:
-    """One outbox row, due now; ``key`` plus the route is its dedup key."""
-    channel, address = route
-    return Delivery(
-        dedup=f"{key}:{channel}:{address}",
-        fingerprint=notice.alert.fingerprint if notice.alert else "",
-        target=target,
-        channel=channel,
-        address=address,
-        notice=notice,
-        next_at=now,
-        created_at=now,
-        fallback=fallback,
-    )
-
-
-def _notice(facts: AlertFacts, page: pol.Page, now: float) -> Notice:
-    return Notice(
-        kind=NOTICE_KIND[page.kind],
-        at=now,
-        alert=facts,
-        step=page.step,
-        acked_by=page.acked_by,
-        duration=page.duration,
-    )
-
-
-def _facts_json(facts: AlertFacts) -> dict[str, Any]:
-    return asdict(facts)

@@ -41,7 +41,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from sentinel.clock import Clock
 from sentinel.config.models import Config
-from sentinel.escalation.escalator import Answered
+from sentinel.escalation.answers import Answered
 from sentinel.metrics import Metrics
 from sentinel.notify.base import DeliveryError
 from sentinel.notify.slack import ACK_ACTION, SILENCE_ACTION, SlackNotifier

@@ -37,7 +37,7 @@ from aiohttp import web
 
 from sentinel.clock import Clock
 from sentinel.config.models import Config
-from sentinel.escalation.escalator import Answered
+from sentinel.escalation.answers import Answered
 from sentinel.metrics import Metrics
 from sentinel.notify.base import AlertFacts
 from sentinel.web.auth import Bucket, Gate, level, spend

@@ -9,7 +9,7 @@ from sentinel.clock import FakeClock
 from sentinel.cluster.claims import claim_lease
 from sentinel.cluster.dbclock import MAX_RTT, DbClock, OffsetClock, offset_of
 from sentinel.cluster.membership import lease_held
-from sentinel.escalation.escalator import SAME_OUTAGE, same_outage
+from sentinel.escalation.gated import SAME_OUTAGE, same_outage
 from tests.notify.fakes import alert
 
 
