@@ -27,6 +27,9 @@ import structlog
 from sentinel.clock import Clock
 from sentinel.config.models import Watchdog as WatchdogConfig
 from sentinel.metrics import Metrics
+from sentinel.notify.dispatcher import Dispatcher
+from sentinel.probes.scheduler import Scheduler
+from sentinel.store.writer import ResultWriter
 
 log = structlog.get_logger("sentinel.watchdog")
 LATENESS_BOUND = 5.0  # seconds without a scheduler tick (it ticks every second)
@@ -41,6 +44,19 @@ class Observations:
     last_tick: float | None  # when the scheduler last ticked, None before the first tick
     store_failing: bool  # the last write of history failed
     dead_lanes: Sequence[str] = ()  # notification channels whose worker has ended
+
+
+def observe(
+    scheduler: Scheduler, writer: ResultWriter, dispatcher: Dispatcher, clock: Clock
+) -> Observations:
+    """The daemon's parts, read now."""
+    age = scheduler.last_tick_age()
+    return Observations(
+        scheduler_running=scheduler.running,
+        last_tick=None if age is None else clock.monotonic() - age,
+        store_failing=writer.failing,
+        dead_lanes=dispatcher.dead_lanes(),
+    )
 
 
 def judge(obs: Observations, now: float, bound: float = LATENESS_BOUND) -> str | None:

@@ -1,0 +1,77 @@
+"""The cluster-sharing hook (docs/scaling.md, "Checks across members"): a cluster
+member's scheduler gets its share of the checks, re-cut whenever the live members
+change; runs of checks probed from several places become views, combined by their
+primary. One process (no membership) never builds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import structlog
+
+from sentinel.app.cluster import Node
+from sentinel.clock import Clock
+from sentinel.cluster.heartbeat import ClusterMembership
+from sentinel.cluster.sharing import Sharing
+from sentinel.metrics import Metrics
+from sentinel.probes.runner import CheckRunner
+from sentinel.probes.scheduler import Scheduler
+from sentinel.rules.engine import RuleEngine
+from sentinel.store import Store, StoreError
+
+log = structlog.get_logger("sentinel.daemon")
+
+
+class MemberShare:
+    """Wires a :class:`Sharing` into the member's scheduler, runner, rules and metrics."""
+
+    def __init__(
+        self,
+        membership: ClusterMembership,
+        node: Node,
+        store: Store,
+        clock: Clock,
+        scheduler: Scheduler,
+        runner: CheckRunner,
+        rules: RuleEngine,
+        metrics: Metrics,
+    ) -> None:
+        self.node = node
+        self.store = store
+        self.rules = rules
+        self.metrics = metrics
+        self.sharing = Sharing(
+            membership.me.id,
+            membership.me.location,
+            store,
+            clock,
+            schedule=scheduler.schedule,
+            deliver=runner.deliver,
+            adopt=self._adopt_checks,
+            release=rules.release,
+            on_share=self._shared,
+        )
+        runner.divert = self.sharing.divert
+        rules.attach(self.sharing.alerts)
+        # the share is re-cut whenever the live members change, and once now
+        sharing = self.sharing
+        membership.owned = lambda: len(sharing.ownership.assignment.probes)
+        membership.subscribe(lambda: sharing.rebalance(membership.live()))
+        sharing.rebalance(membership.live())
+
+    async def _adopt_checks(self, checks: frozenset[str]) -> None:
+        """Checks now fed by this member: their saved alert states (a pending ``for``)."""
+        try:
+            await self.node.adopt_checks(self.rules, self.store, sorted(checks))
+        except StoreError as exc:
+            log.warning("cluster_adopt_checks_failed", checks=len(checks), error=str(exc))
+
+    def _shared(self, counts: Mapping[str, int], moved: bool) -> None:
+        self.rules.scope(self.sharing.fed)
+        self.node.owned_checks = dict(counts)
+        self.metrics.cluster_owned_checks.clear()
+        for member, n in counts.items():
+            self.metrics.cluster_owned_checks.labels(member).set(n)
+        if moved:
+            self.metrics.cluster_rebalances.inc()
