@@ -12,6 +12,7 @@ hold a password.
     host_port(target)        tcp and tls targets, host:port or [v6]:port
     host_name(name)          a DNS name or an IP address (tls server_name)
     storage_url(url)         what the store can open
+    check_url(value)         a URL field (plain or secret, None when unset): http_url
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import yarl
+from pydantic import SecretStr
 from redis.connection import URL_QUERY_ARGUMENT_PARSERS, parse_url
 
 from sentinel.config.quote import shown
@@ -201,3 +204,11 @@ def is_placeholder(value: str) -> bool:
     """True for a value holding an unset ``${VAR}`` (read as ``<VAR>``) while
     :func:`placeholders_allowed` lasts: a check of its shape must let it through."""
     return _placeholders.get() and PLACEHOLDER.search(value) is not None
+
+
+def check_url(value: Any) -> Any:
+    """A URL field (plain or secret), unless unset (None): an http(s) URL that works."""
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if text is not None:
+        http_url(text)
+    return value

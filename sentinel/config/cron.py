@@ -5,13 +5,19 @@ Monday = 0, so ``0 9 * * 1`` would fire on Tuesdays. Standard cron numbers
 them from Sunday = 0 (and 7 is Sunday too). Numeric day-of-week fields are
 therefore rewritten to day names before APScheduler sees them; names (``MON``)
 pass through unchanged.
+
+:func:`check_cron` and :func:`check_timezone` validate the config's ``cron`` and
+``timezone`` fields (maintenance windows, reports, on-call rotations).
 """
 
 from __future__ import annotations
 
 from datetime import tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
+
+from sentinel.config.quote import clip_quoted, shown
 
 _NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
@@ -55,3 +61,23 @@ def crontab(expr: str, timezone: tzinfo | None = None) -> CronTrigger:
     except ValueError as exc:
         raise ValueError(str(exc)) from None
     return CronTrigger.from_crontab(" ".join(fields), timezone=timezone)
+
+
+def check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {shown(value)}: expected one like Europe/Berlin"
+        ) from None
+    return value
+
+
+def check_cron(value: str) -> str:
+    try:
+        crontab(value)
+    except ValueError as exc:
+        raise ValueError(
+            f"invalid cron expression {shown(value)}: {clip_quoted(str(exc))}"
+        ) from None
+    return value

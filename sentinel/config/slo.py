@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BeforeValidator,
@@ -22,6 +21,7 @@ from pydantic import (
 )
 
 from sentinel.config.checks import NAME, Strict
+from sentinel.config.cron import check_timezone
 from sentinel.config.quote import shown
 from sentinel.config.rule import Severity
 from sentinel.config.units import Duration, format_duration, parse_duration
@@ -212,16 +212,7 @@ class Slo(Strict):
     alerts: dict[str, BurnAlertOverride | None] = {}  # null turns a default pair off
     """Burn-rate alert pairs by name: overrides of page-fast, page-slow, ticket (null turns one off), or new ones."""
 
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {shown(value)}: expected one like Europe/Berlin"
-            ) from None
-        return value
+    _zone = field_validator("timezone")(check_timezone)
 
     @model_validator(mode="after")
     def _consistent(self) -> Slo:

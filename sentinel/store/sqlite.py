@@ -1,6 +1,11 @@
 """The embedded store: one SQLite file in WAL mode, reached through aiosqlite.
 
 Rows are encoded as in :mod:`sentinel.store.codec`, the same for both stores.
+Split like the PostgreSQL store: the connection and its transactions in
+:mod:`~sentinel.store.sqlite_conn`, history and incidents in
+:mod:`~sentinel.store.sqlite_history`; here opening, closing, and the state the
+daemon keeps (alerts, silences, escalations and the outbox, heartbeats, SLO
+minutes, location views, keys).
 """
 
 from __future__ import annotations
@@ -8,27 +13,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
 from sentinel.cluster.quorum import View
-from sentinel.escalation.incidents import Incident, IncidentEvent
 from sentinel.notify.base import firing_id
 from sentinel.notify.outbox import OPEN, Delivery
 from sentinel.probes.heartbeats import Beat
-from sentinel.probes.results import Result
 from sentinel.routing.silences import Silence
 from sentinel.rules.engine import Instance
 from sentinel.store import MOVED_KEY, StoreError, refuse_moved
 from sentinel.store.codec import (
     ALERT_COLUMNS,
-    INCIDENT_COLUMNS,
     OUTBOX_COLUMNS,
-    RESULT_COLUMNS,
     SILENCE_COLUMNS,
     VIEW_COLUMNS,
     alert_of,
@@ -38,11 +38,7 @@ from sentinel.store.codec import (
     delivery_update,
     dt,
     dumps,
-    event_rows,
-    incident_row,
     loads,
-    result_of,
-    result_row,
     silence_of,
     silence_row,
     ts,
@@ -50,10 +46,8 @@ from sentinel.store.codec import (
 )
 from sentinel.store.migrations import LATEST, migrate, refuse_newer, user_version
 from sentinel.store.protocols import SloDay
-from sentinel.store.rollup import Rollup
-from sentinel.store.rollup import Row as RollupRow
+from sentinel.store.sqlite_history import SqliteHistory
 
-_INSERT = "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?)"
 _SAVE_SLO_MINUTE = (
     "INSERT INTO slo_minutes VALUES (?, ?, ?, ?) "
     "ON CONFLICT (slo, minute) DO UPDATE SET good = excluded.good, total = excluded.total"
@@ -65,39 +59,10 @@ _SLO_DAYS = (  # a range of the primary key (slo, minute)
 _LOAD_SLO_MINUTES = (
     "SELECT slo, minute, good, total FROM slo_minutes WHERE minute >= ? ORDER BY minute, slo"
 )
-_UPTIME = (
-    "INSERT INTO uptime_daily VALUES (?, ?, ?, ?, ?) ON CONFLICT (check_name, day) DO UPDATE "
-    "SET ok = ok + excluded.ok, total = total + excluded.total, "
-    "duration_sum = duration_sum + excluded.duration_sum"
-)
-_RECENT = (
-    f"SELECT {RESULT_COLUMNS} FROM results WHERE check_name = ? ORDER BY started_at DESC LIMIT ?"
-)
 
 
-class SqliteStore:
+class SqliteStore(SqliteHistory):
     """History in one SQLite file (or ``:memory:``); one connection, one worker thread."""
-
-    def __init__(self, path: str, *, busy_timeout: float = 5.0, force: bool = False) -> None:
-        self._path = path
-        self._force = force
-        self._busy_timeout_ms = int(busy_timeout * 1000)
-        self._db: aiosqlite.Connection | None = None
-        # One connection serves every task: a transaction holds this lock from BEGIN
-        # to COMMIT, and single writes take it too, so no write joins (and is rolled
-        # back with) another task's transaction.
-        self._lock = asyncio.Lock()
-        self._rollup = Rollup()
-
-    @property
-    def path(self) -> str:
-        return self._path
-
-    @property
-    def db(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise StoreError("store is not open")
-        return self._db
 
     async def open(self) -> None:
         """Connect, switch to WAL and run pending migrations; StoreError on any failure."""
@@ -138,91 +103,12 @@ class SqliteStore:
                 raise StoreError(f"cannot open {self._path}: {exc}", transient=busy) from None
             raise
 
-    @contextlib.asynccontextmanager
-    async def _transaction(
-        self, begin: str = "BEGIN IMMEDIATE"
-    ) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
-            db = self.db
-            try:
-                await db.execute(begin)
-            except BaseException:
-                # Cancelled while BEGIN waited for the connection's thread: it runs there
-                # anyway. Queue its ROLLBACK behind it, or the next BEGIN finds a
-                # transaction already open.
-                with contextlib.suppress(sqlite3.Error, ValueError):
-                    await db.execute("ROLLBACK")
-                raise
-            try:
-                yield db
-                await db.execute("COMMIT")
-            except BaseException:
-                # If COMMIT itself went through before a cancellation arrived, there is
-                # nothing to roll back: let the original error through, not this one.
-                with contextlib.suppress(sqlite3.Error, ValueError):
-                    await db.execute("ROLLBACK")
-                raise
-
-    async def _write(self, sql: str, args: Sequence[Any] = ()) -> int:
-        """One statement on its own (autocommit), never inside another task's transaction."""
-        async with self._lock:
-            cur = await self.db.execute(sql, tuple(args))
-            count = cur.rowcount
-            await cur.close()
-            return count
-
     async def close(self) -> None:
         if self._db is not None:
             with contextlib.suppress(sqlite3.Error):
                 await self.flush_rollup()
             db, self._db = self._db, None
             await db.close()
-
-    async def ping(self) -> bool:
-        try:
-            async with self.db.execute("SELECT 1") as cur:
-                return (await cur.fetchone()) is not None
-        except Exception:
-            return False
-
-    async def add_results(self, results: Sequence[Result]) -> None:
-        """Insert all of ``results`` in one transaction, or none of them; their daily
-        uptime counts go through :class:`Rollup`."""
-        if not results:
-            return
-        rows = [result_row(r) for r in results]
-        async with self._transaction("BEGIN") as db:
-            await db.executemany(_INSERT, rows)
-        self._rollup.add(results)  # only once written: a retried batch counts once
-        if self._rollup.due:
-            await self.flush_rollup()
-
-    async def flush_rollup(self) -> None:
-        """Write the daily uptime counts summed since the last flush."""
-
-        async def write(rows: list[RollupRow]) -> None:
-            async with self._transaction("BEGIN") as db:
-                await db.executemany(_UPTIME, rows)
-
-        await self._rollup.flush(write)
-
-    async def recent_results(self, check: str, limit: int = 100) -> list[Result]:
-        async with self.db.execute(_RECENT, (check, limit)) as cur:
-            return [result_of(row) for row in await cur.fetchall()]
-
-    async def prune_results(self, older_than: datetime) -> int:
-        """Delete history before ``older_than``: results (the count returned), daily
-        uptime rows of whole days before it, and delivered or given-up outbox rows.
-        Open outbox rows and incidents are kept."""
-        cutoff = older_than.timestamp()
-        await self.flush_rollup()
-        removed = await self._write("DELETE FROM results WHERE started_at < ?", (cutoff,))
-        await self._write("DELETE FROM uptime_daily WHERE day < ?", (int(cutoff // 86400),))
-        await self._write(
-            "DELETE FROM outbox WHERE created_at < ? AND state NOT IN ('pending', 'held')",
-            (cutoff,),
-        )
-        return removed
 
     async def save_heartbeat(self, name: str, beat: Beat) -> None:
         await self._write(
@@ -404,135 +290,6 @@ class SqliteStore:
         kept = await self.get_key(name)
         assert kept is not None
         return kept
-
-    # -- incidents and rollups -----------------------------------------------
-
-    async def save_incident(self, i: Incident, events: Sequence[IncidentEvent] = ()) -> None:
-        """Create an incident or update its life (severity, title, ack, resolution), and
-        append timeline events, in one transaction. The write-up (root cause,
-        resolution, preventive) of an existing incident is left to :meth:`write_up`:
-        the escalation journal saves its own copy at each ack and resolve and must not
-        overwrite what people wrote."""
-        async with self._transaction() as db:
-            await db.execute(
-                "INSERT INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, "
-                "title = excluded.title, acked_at = excluded.acked_at, "
-                "acked_by = excluded.acked_by, "
-                # a resolution is final: a stale copy saved later cannot reopen it
-                "resolved_at = COALESCE(excluded.resolved_at, incidents.resolved_at)",
-                incident_row(i),
-            )
-            await db.executemany(
-                "INSERT INTO incident_events VALUES (?, ?, ?, ?, ?)",
-                event_rows(i.id, events),
-            )
-
-    async def write_up(
-        self, incident_id: str, fields: Mapping[str, str], events: Sequence[IncidentEvent] = ()
-    ) -> None:
-        """Set any of root_cause, resolution, preventive, and append events (notes)."""
-        columns = [k for k in ("root_cause", "resolution", "preventive") if k in fields]
-        async with self._transaction() as db:
-            if columns:
-                await db.execute(
-                    "UPDATE incidents SET "
-                    + ", ".join(f"{k} = ?" for k in columns)
-                    + " WHERE id = ?",
-                    (*(fields[k] for k in columns), incident_id),
-                )
-            await db.executemany(
-                "INSERT INTO incident_events VALUES (?, ?, ?, ?, ?)",
-                event_rows(incident_id, events),
-            )
-
-    async def add_incident_events(self, incident_id: str, events: Sequence[IncidentEvent]) -> None:
-        async with self._transaction() as db:
-            await db.executemany(
-                "INSERT INTO incident_events VALUES (?, ?, ?, ?, ?)",
-                event_rows(incident_id, events),
-            )
-
-    async def incidents(
-        self, *, limit: int = 50, offset: int = 0, since: float | None = None
-    ) -> list[Incident]:
-        """Newest first."""
-        async with self.db.execute(
-            f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE started_at >= ? "
-            "ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?",
-            (since if since is not None else float("-inf"), limit, offset),
-        ) as cur:
-            rows = await cur.fetchall()
-        return [Incident(*row) for row in rows]
-
-    async def count_incidents(self, since: float | None = None) -> int:
-        async with self.db.execute(
-            "SELECT COUNT(*) FROM incidents WHERE started_at >= ?",
-            (since if since is not None else float("-inf"),),
-        ) as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
-
-    async def incident(self, incident_id: str) -> tuple[Incident, list[IncidentEvent]] | None:
-        async with self.db.execute(
-            f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?", (incident_id,)
-        ) as cur:
-            row = await cur.fetchone()
-        if row is None:
-            return None
-        async with self.db.execute(
-            "SELECT at, kind, text, detail FROM incident_events WHERE incident_id = ? "
-            "ORDER BY at, rowid",
-            (incident_id,),
-        ) as cur:
-            events = [
-                IncidentEvent(at, kind, text, loads(detail))
-                for at, kind, text, detail in await cur.fetchall()
-            ]
-        return Incident(*row), events
-
-    async def open_incidents(self) -> list[Incident]:
-        """Incidents not resolved yet (a restart picks them up)."""
-        async with self.db.execute(
-            f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE resolved_at IS NULL"
-        ) as cur:
-            rows = await cur.fetchall()
-        return [Incident(*row) for row in rows]
-
-    async def uptime_days(
-        self, since_day: int, checks: Sequence[str] | None = None
-    ) -> dict[str, list[tuple[int, int, int, float]]]:
-        """Per check, its days from ``since_day`` (days since the epoch, UTC):
-        (day, ok results, all results, sum of durations), oldest first."""
-        await self.flush_rollup()
-        out: dict[str, list[tuple[int, int, int, float]]] = {}
-        sql = "SELECT check_name, day, ok, total, duration_sum FROM uptime_daily WHERE day >= ?"
-        args: list[Any] = [since_day]
-        wanted: list[str] | None = None
-        if checks is not None:
-            wanted = list(dict.fromkeys(checks))
-            if not wanted:
-                return out
-        if wanted is not None and len(wanted) <= 30_000:
-            # SQLite allows 32,766 parameters; a status page asks for at most a page.
-            sql += f" AND check_name IN ({','.join('?' * len(wanted))})"
-            args += wanted
-        async with self.db.execute(sql + " ORDER BY check_name, day", args) as cur:
-            rows = await cur.fetchall()
-        keep = None if wanted is None else set(wanted)
-        for check, day, ok, total, dsum in rows:
-            if keep is None or check in keep:
-                out.setdefault(check, []).append((day, ok, total, dsum))
-        return out
-
-    async def durations(self, check: str, since: float, until: float) -> list[float]:
-        """Run durations of one check in [since, until) (for latency quantiles)."""
-        async with self.db.execute(
-            "SELECT duration FROM results WHERE check_name = ? AND started_at >= ? "
-            "AND started_at < ?",
-            (check, since, until),
-        ) as cur:
-            return [float(d) for (d,) in await cur.fetchall()]
 
     async def notification_counts(self, since: float, until: float) -> dict[tuple[str, str], int]:
         """(channel, state) -> outbox rows created in [since, until)."""
