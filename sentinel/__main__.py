@@ -1,3 +1,3 @@
-from sentinel.cli.main import main
+from sentinel.cli.entry import main
 
 raise SystemExit(main())

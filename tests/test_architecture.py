@@ -27,6 +27,9 @@ LAZY = {
     # The store backends load only the driver the storage URL names (sqlite or asyncpg).
     ("sentinel.store", "sentinel.store.sqlite"),
     ("sentinel.store", "sentinel.store.postgres"),
+    # `sentinel healthcheck` (the container's HEALTHCHECK, 5 s timeout) must not load the
+    # whole daemon: the console script imports cli/main only for the other commands.
+    ("sentinel.cli.entry", "sentinel.cli.main"),
 }
 # May import sentinel.app: the command line, the app itself, and simulate (which
 # drives the same alert shell as the daemon, on a fake clock).

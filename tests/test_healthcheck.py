@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,3 +204,26 @@ async def test_against_a_running_sentinel(
         structlog.reset_defaults()
     assert await asyncio.to_thread(main, ["healthcheck"]) == 1
     assert "cannot reach" in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_the_console_script_answers_without_loading_the_daemon(stub: Stub) -> None:
+    """`sentinel healthcheck` is the container's HEALTHCHECK (5 s timeout): it imports
+    neither cli/main nor the daemon, which take seconds to import on a loaded host; and
+    the other commands still reach cli/main through the same entry point."""
+    code = (
+        "import sys\n"
+        "from sentinel.cli.entry import main\n"
+        f"rc = main(['healthcheck', '--url', {stub.url!r}])\n"
+        "heavy = sorted(m for m in sys.modules if m.startswith(('sentinel.cli.main', "
+        "'sentinel.app', 'sentinel.web', 'sentinel.store', 'aiohttp')))\n"
+        "print(rc, heavy)\n"
+        "main(['version'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"ready: {stub.url}"
+    assert lines[1] == "0 []"
+    assert lines[2].startswith("sentinel ")
+    assert stub.hits == 1

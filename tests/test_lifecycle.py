@@ -27,6 +27,11 @@ from sentinel.probes.registry import registry
 from sentinel.probes.unbuildable import build_probe
 from tests.conftest import free_port
 
+# A fresh `sentinel` process imports the whole daemon before it says or serves anything:
+# a few seconds alone, tens of seconds on a loaded 2-core host. Every wait that includes
+# a start is bounded by this; a process that hangs still fails the test.
+STARTUP = 90.0
+
 
 def get(url: str) -> tuple[int, str]:
     try:
@@ -36,7 +41,7 @@ def get(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-def wait_for(url: str, want: str, seconds: float = 20.0) -> str:
+def wait_for(url: str, want: str, seconds: float = STARTUP) -> str:
     """Poll a URL of the child process until its body contains ``want``; bounded."""
     deadline = time.monotonic() + seconds
     last = ""
@@ -111,7 +116,7 @@ def test_a_bad_config_at_start_exits_2(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "sentinel", "run", "-c", str(config)],
         capture_output=True,
-        timeout=30,
+        timeout=STARTUP,
         check=False,
     )
     assert proc.returncode == 2
@@ -130,7 +135,7 @@ def run_briefly(
         [sys.executable, "-m", "sentinel", *args, "-c", str(path)],
         env=env,
         capture_output=True,
-        timeout=20,
+        timeout=STARTUP,
         check=False,
     )
     return proc.returncode, (proc.stderr + proc.stdout).decode().splitlines()
@@ -207,7 +212,7 @@ def test_a_store_another_process_holds_is_retried_until_it_opens(tmp_path: Path)
     ) as proc:
         try:
             assert proc.stderr is not None
-            assert select.select([proc.stderr], [], [], 20)[0], "nothing said in 20 s"
+            assert select.select([proc.stderr], [], [], STARTUP)[0], "nothing said"
             first = json.loads(proc.stderr.readline())
             assert first["event"] == "store_unavailable"
             assert first["attempt"] == 1
@@ -238,7 +243,7 @@ def test_sigterm_while_waiting_for_the_store_exits_0(tmp_path: Path) -> None:
         ) as proc:
             try:
                 assert proc.stderr is not None
-                assert select.select([proc.stderr], [], [], 20)[0], "nothing said in 20 s"
+                assert select.select([proc.stderr], [], [], STARTUP)[0], "nothing said"
                 assert json.loads(proc.stderr.readline())["event"] == "store_unavailable"
                 proc.send_signal(signal.SIGTERM)
                 assert proc.wait(5) == 0

@@ -10,10 +10,13 @@ failing: the check is about the running process, not about the file on disk.
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import sys
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from sentinel.config import ConfigError, load_config, split_listen
@@ -99,3 +102,22 @@ def healthcheck(
     ok, line = probe(resolve_url(url, config, env), timeout)
     (out if ok else err).write(line + "\n")
     return 0 if ok else 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command's options, shared by ``sentinel --help`` and :func:`command`."""
+    parser.add_argument("--url", help="the /ready URL (default: from SENTINEL_LISTEN or config)")
+    parser.add_argument(
+        "-c", "--config", metavar="FILE", help="config file (only for server.listen; optional)"
+    )
+
+
+def command(argv: Sequence[str]) -> int:
+    """``sentinel healthcheck [--url URL] [-c FILE]`` as the console script runs it."""
+    parser = argparse.ArgumentParser(
+        prog="sentinel healthcheck",
+        description="Ask a running sentinel's /ready; exit 0 on 200, else 1.",
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return healthcheck(args.url, args.config, os.environ, sys.stdout, sys.stderr)

@@ -25,6 +25,7 @@ from sentinel.cli import cluster as cluster_cli
 from sentinel.cli import incident as incident_cli
 from sentinel.cli import slo as slo_cli
 from sentinel.cli.check import check_once
+from sentinel.cli.healthcheck import add_arguments as add_health_arguments
 from sentinel.cli.healthcheck import healthcheck
 from sentinel.cli.notify import notify_test
 from sentinel.cli.oncall import oncall_command
@@ -280,11 +281,7 @@ def _parser() -> argparse.ArgumentParser:
     cmds["simulate"].add_argument(
         "--scenario", required=True, metavar="FILE", help="scenario YAML file"
     )
-    health = cmds["healthcheck"]
-    health.add_argument("--url", help="the /ready URL (default: from SENTINEL_LISTEN or config)")
-    health.add_argument(
-        "-c", "--config", metavar="FILE", help="config file (only for server.listen; optional)"
-    )
+    add_health_arguments(cmds["healthcheck"])
     report = cmds["report"]
     report.add_argument("-c", "--config", metavar="FILE", help="config file (its storage: is read)")
     report.add_argument("--period", default="7d", help="how far back from now (default 7d)")
