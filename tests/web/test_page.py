@@ -25,7 +25,7 @@ from sentinel.logs import Redactor
 from sentinel.probes.results import Result, Sample
 from sentinel.store import open_store
 from sentinel.store.sqlite import SqliteStore
-from sentinel.web import page, svg, views
+from sentinel.web import page, page_views, svg, views
 from tests.conftest import Target, free_port
 from tests.polling import eventually
 
@@ -486,7 +486,7 @@ def test_group_checks_orders_services_then_ungrouped_broken_first() -> None:
     def check(name: str, state: str, service: str | None = None) -> dict[str, Any]:
         return {"name": name, "state": state, "labels": {"service": service} if service else {}}
 
-    groups = page.group_checks(
+    groups = page_views.group_checks(
         [
             check("z", "up"),
             check("b", "up", "web"),
@@ -500,7 +500,12 @@ def test_group_checks_orders_services_then_ungrouped_broken_first() -> None:
         ("web", ["c", "a", "b"]),
         ("", ["z"]),
     ]
-    assert page.counts_of(groups[1][1]) == {"down": 1, "pending": 0, "unsupported": 0, "up": 2}
+    assert page_views.counts_of(groups[1][1]) == {
+        "down": 1,
+        "pending": 0,
+        "unsupported": 0,
+        "up": 2,
+    }
 
 
 def test_uptime_cache_takes_the_window_then_today() -> None:
@@ -519,8 +524,8 @@ def test_uptime_cache_takes_the_window_then_today() -> None:
 def test_when_and_human() -> None:
     """Times read as UTC with how long ago; durations in d/h/m."""
     now = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
-    assert page.when("2026-01-05T09:55:00+00:00", now) == "2026-01-05 09:55:00 UTC (5m ago)"
-    assert page.when(now.timestamp() + 3600, now) == "2026-01-05 11:00:00 UTC (in 1h 0m)"
-    assert page.when(None, now) == "-"
+    assert page_views.when("2026-01-05T09:55:00+00:00", now) == "2026-01-05 09:55:00 UTC (5m ago)"
+    assert page_views.when(now.timestamp() + 3600, now) == "2026-01-05 11:00:00 UTC (in 1h 0m)"
+    assert page_views.when(None, now) == "-"
     assert views.human(30) == "30s"
     assert views.human(90061) == "1d 1h 1m"
