@@ -10,7 +10,7 @@ path does no heavy work: the 90-day uptime of every check sits in an
 :class:`UptimeCache` refreshed in the background, checks are paged
 (``PAGE_SIZE`` a page), and only the checks of the page shown get their SVG.
 
-Forms are protected by a double-submit token: the GET sets a random
+Forms are protected by a double-submit token (:mod:`sentinel.web.csrf`): the GET sets a random
 ``sentinel_csrf`` cookie (HttpOnly, SameSite=Strict) and puts
 ``HMAC-SHA256(ack_key, cookie)`` in a hidden field; the POST must bring both,
 matching, and its ``Origin``/``Referer`` (when sent) must name this host. The
@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import math
 import re
 import secrets
@@ -31,7 +29,7 @@ from array import array
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import structlog
 from aiohttp import web
@@ -45,6 +43,7 @@ from sentinel.probes.results import RecentRuns
 from sentinel.rules.slo_keeper import SloKeeper
 from sentinel.store.protocols import IncidentStore
 from sentinel.web import svg
+from sentinel.web.csrf import COOKIE, COOKIE_SHAPE, csrf_refusal, csrf_token
 from sentinel.web.page_views import (
     Group,
     Row,
@@ -69,13 +68,11 @@ UPTIME_REFRESH = 60.0  # seconds between reads of today's uptime rows
 LOAD_SLICE = 500  # checks per read of the 90-day window
 FIRST_LOAD_WAIT = 0.25  # a first view waits this long for the uptime history, then draws without
 DAY = 86400
-COOKIE = "sentinel_csrf"
 # On top of the headers every answer has (sentinel.web.headers: CSP, nosniff, no framing):
 PAGE_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",  # the page carries a form token
 }
-_COOKIE_SHAPE = re.compile(r"[A-Za-z0-9_-]{32,64}")
 _ALERT_ID = re.compile(r"[0-9a-f]{6,64}")  # the flash after an ack names an alert, nothing else
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
@@ -120,36 +117,6 @@ class PageSource(Protocol):
     ) -> dict[str, list[float | None]]: ...
 
     async def acknowledge(self, ref: str, by: str, via: str) -> dict[str, Any] | None: ...
-
-
-# -- CSRF: pure decisions ------------------------------------------------------
-
-
-def csrf_token(key: bytes, cookie: str) -> str:
-    """The form field that goes with a cookie: HMAC-SHA256(server secret, cookie), hex."""
-    return hmac.new(key, cookie.encode(), hashlib.sha256).hexdigest()
-
-
-def csrf_refusal(
-    *,
-    key: bytes,
-    cookie: str | None,
-    token: str | None,
-    host: str,
-    origin: str | None,
-    referer: str | None,
-) -> str | None:
-    """Why a form POST is refused, or None when it may proceed."""
-    for header, value in (("Origin", origin), ("Referer", referer)):
-        if value is None:
-            continue
-        if value == "null" or urlsplit(value).netloc.lower() != host.lower():
-            return f"{header} is another site"
-    if not cookie or not _COOKIE_SHAPE.fullmatch(cookie):
-        return "no form cookie (reload the page and try again)"
-    if not token or not hmac.compare_digest(token.encode(), csrf_token(key, cookie).encode()):
-        return "form token does not match (reload the page and try again)"
-    return None
 
 
 # -- uptime history, kept off the request path ---------------------------------
@@ -336,7 +303,7 @@ def add_page_routes(app: web.Application, source: PageSource) -> None:
         fresh_cookie = None
         token = ""
         if cfg.allow_ack:
-            if cookie is None or not _COOKIE_SHAPE.fullmatch(cookie):
+            if cookie is None or not COOKIE_SHAPE.fullmatch(cookie):
                 cookie = fresh_cookie = secrets.token_urlsafe(32)
             token = csrf_token(source.ack_key, cookie)
 
