@@ -6,7 +6,9 @@ wrong tokens: :mod:`sentinel.web.auth`). Reads show contact addresses only with 
 token (alerts' notified targets, incident timelines). Lists are pages:
 ``?limit=`` 1..1000 (default 100) and ``?offset=`` >= 0 give
 ``{items, total, limit, offset, next}`` where ``next`` is the next page's URL or
-null. Every error under /api/ and /-/ is JSON ``{"error": "..."}``.
+null. Every error under /api/ and /-/ is JSON ``{"error": "..."}``. What every
+handler shares (errors, query parameters, pages, bodies) is in
+:mod:`sentinel.web.api_requests`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
@@ -29,6 +30,18 @@ from sentinel.reports.build import ReportSource, build_report
 from sentinel.store.protocols import HistoryStore, IncidentStore
 from sentinel.web import models as m
 from sentinel.web.acks import AckSource
+from sentinel.web.api_requests import (
+    MAX_LIMIT,
+    choice_param,
+    error,
+    int_param,
+    json_errors,
+    json_object,
+    page,
+    paging,
+    since_param,
+    sliced,
+)
 from sentinel.web.auth import Gate
 from sentinel.web.models import dumped, request_problem
 from sentinel.web.openapi import document
@@ -36,16 +49,11 @@ from sentinel.web.views import alert_shown
 
 log = structlog.get_logger("sentinel.web.api")
 
-MAX_LIMIT = 1000
-DEFAULT_LIMIT = 100
-MAX_OFFSET = 2**31 - 1
 MAX_REPORT_PERIOD = 366 * 86400.0
 CHECK_STATES = ("up", "down", "pending", "unsupported")
 ALERT_STATES = ("pending", "firing")
 INCIDENT_ID = re.compile(r"INC-\d{8}-\d{6}-[0-9A-Za-z]{1,16}")
 WRITE_UP = ("root_cause", "resolution", "preventive")
-JSON_ERROR_PREFIXES = ("/api/", "/-/")
-_DIGITS = re.compile(r"[0-9]{1,12}")
 
 
 class ApiStore(HistoryStore, IncidentStore, ReportSource, Protocol):
@@ -79,104 +87,6 @@ class ApiSource(AckSource, Protocol):
     def maintenance(self) -> list[dict[str, Any]]: ...
 
     def redacted_config(self) -> dict[str, Any]: ...
-
-
-class BadRequest(Exception):
-    """Bad input; answered as 400 with the message."""
-
-
-def error(message: str, status: int) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
-@web.middleware
-async def json_errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Under /api/ and /-/, aiohttp's own errors (unknown route, wrong method, body too
-    large) and anything unexpected answer as JSON ``{"error": ...}`` too."""
-    if not request.path.startswith(JSON_ERROR_PREFIXES):
-        return await handler(request)
-    try:
-        return await handler(request)
-    except BadRequest as exc:
-        return error(str(exc), 400)
-    except web.HTTPException as exc:
-        if exc.status < 400 or exc.content_type == "application/json":
-            raise
-        kept = {
-            k: v
-            for k, v in exc.headers.items()
-            if k.lower() not in ("content-type", "content-length")
-        }
-        response = error(exc.reason.lower(), exc.status)
-        response.headers.update(kept)
-        return response
-    except Exception:
-        log.exception("api_handler_failed", path=request.path, method=request.method)
-        return error("internal error (see the log)", 500)
-
-
-# -- query parameters ---------------------------------------------------------
-
-
-def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
-        raise BadRequest(f"{name} must be an integer from {low} to {high}")
-    return int(raw)
-
-
-def _paging(request: web.Request) -> tuple[int, int]:
-    limit = _int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    return limit, _int(request, "offset", 0, 0, MAX_OFFSET)
-
-
-def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
-    raw = request.query.get(name)
-    if raw is not None and raw not in allowed:
-        raise BadRequest(f"{name} must be one of {', '.join(allowed)}")
-    return raw
-
-
-def _since(request: web.Request) -> float | None:
-    raw = request.query.get("since")
-    if raw is None:
-        return None
-    try:
-        at = datetime.fromisoformat(raw)
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
-        return at.timestamp()
-    except (ValueError, OverflowError):
-        raise BadRequest("since must be an ISO 8601 time, e.g. 2026-01-31T00:00:00Z") from None
-
-
-def page(
-    request: web.Request, items: list[Any], total: int, limit: int, offset: int
-) -> dict[str, Any]:
-    """A page of a list, with the URL of the next one (same filters) or null."""
-    following = None
-    if offset + len(items) < total and items:
-        following = str(request.rel_url.update_query(limit=limit, offset=offset + len(items)))
-    return {"items": items, "total": total, "limit": limit, "offset": offset, "next": following}
-
-
-def _sliced(request: web.Request, everything: list[Any]) -> dict[str, Any]:
-    limit, offset = _paging(request)
-    return page(request, everything[offset : offset + limit], len(everything), limit, offset)
-
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json() if request.can_read_body else None
-    except (ValueError, RecursionError):
-        raise BadRequest("body must be JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("body must be a JSON object")
-    return body
 
 
 # -- views --------------------------------------------------------------------
@@ -224,7 +134,7 @@ def add_api_routes(app: web.Application, source: ApiSource, gate: Gate) -> None:
     # -- checks ------------------------------------------------------------
 
     async def list_checks(request: web.Request) -> web.Response:
-        state = _choice(request, "state", CHECK_STATES)
+        state = choice_param(request, "state", CHECK_STATES)
         service = request.query.get("service")
         checks = [
             dumped(m.Check, c)
@@ -232,11 +142,11 @@ def add_api_routes(app: web.Application, source: ApiSource, gate: Gate) -> None:
             if (state is None or c["state"] == state)
             and (service is None or c["labels"].get("service") == service)
         ]
-        return web.json_response(dumped(m.CheckPage, _sliced(request, checks)))
+        return web.json_response(dumped(m.CheckPage, sliced(request, checks)))
 
     async def one_check(request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        recent = _int(request, "recent", 20, 1, MAX_LIMIT)
+        recent = int_param(request, "recent", 20, 1, MAX_LIMIT)
         found = next((c for c in source.status()["checks"] if c["name"] == name), None)
         if found is None:
             return error("no such check", 404)
@@ -247,13 +157,13 @@ def add_api_routes(app: web.Application, source: ApiSource, gate: Gate) -> None:
     # -- alerts ------------------------------------------------------------
 
     async def list_alerts(request: web.Request, with_contacts: bool) -> web.Response:
-        state = _choice(request, "state", ALERT_STATES)
+        state = choice_param(request, "state", ALERT_STATES)
         alerts = [
             alert_shown(a, with_contacts)
             for a in source.status()["alerts"]
             if state is None or a["state"] == state
         ]
-        body = _sliced(request, alerts)
+        body = sliced(request, alerts)
         body["alerts"] = body["items"]  # before pages, the list was {"alerts": [...]}
         return web.json_response(dumped(m.AlertPage, body))
 
@@ -265,7 +175,7 @@ def add_api_routes(app: web.Application, source: ApiSource, gate: Gate) -> None:
 
     async def ack(request: web.Request) -> web.Response:
         try:
-            asked = m.AckRequest.model_validate(await _json_object(request))
+            asked = m.AckRequest.model_validate(await json_object(request))
         except ValidationError as exc:
             if all(e["loc"][:1] == ("via",) for e in exc.errors()):
                 return error("via (how) must be one lower-case word, e.g. cli", 400)
@@ -284,12 +194,12 @@ def add_api_routes(app: web.Application, source: ApiSource, gate: Gate) -> None:
     # -- silences ----------------------------------------------------------
 
     async def list_silences(request: web.Request) -> web.Response:
-        body = _sliced(request, source.list_silences())
+        body = sliced(request, source.list_silences())
         body["silences"] = body["items"]  # before pages, the list was {"silences": [...]}
         return web.json_response(dumped(m.SilencePage, body))
 
     async def create_silence(request: web.Request) -> web.Response:
-        body = await _json_object(request)
+        body = await json_object(request)
         try:
             created = await source.add_silence(body)
         except ValueError as exc:
@@ -313,8 +223,8 @@ def add_api_routes(app: web.Application, source: ApiSource, gate: Gate) -> None:
         return await source.store.incident(incident_id)
 
     async def list_incidents(request: web.Request) -> web.Response:
-        limit, offset = _paging(request)
-        since = _since(request)
+        limit, offset = paging(request)
+        since = since_param(request)
         total = await source.store.count_incidents(since)
         found = await source.store.incidents(limit=limit, offset=offset, since=since)
         shown = page(request, [i.to_json() for i in found], total, limit, offset)
@@ -339,7 +249,7 @@ def add_api_routes(app: web.Application, source: ApiSource, gate: Gate) -> None:
 
     async def update_incident(request: web.Request) -> web.Response:
         try:
-            update = m.IncidentUpdate.model_validate(await _json_object(request))
+            update = m.IncidentUpdate.model_validate(await json_object(request))
         except ValidationError as exc:
             return error(request_problem(exc), 400)
         by = update.by.strip()[:100] or "api"

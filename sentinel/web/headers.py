@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from sentinel.web.api import JSON_ERROR_PREFIXES, error
+from sentinel.web.api_requests import JSON_ERROR_PREFIXES, error
 
 log = structlog.get_logger("sentinel.web")
 

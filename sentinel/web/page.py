@@ -4,12 +4,13 @@ GET  /                        the page; ``?service=<label>`` shows one group (em
                               the checks without one), ``?page=N`` pages through the checks
 POST /ui/alerts/{id}/ack      the Acknowledge button (only with status_page.allow_ack)
 
-What the page shows comes from a :class:`PageSource` (the daemon). The request
+What the page shows comes from a :class:`PageSource` (the daemon); the rows and
+sections the template draws are built by :mod:`sentinel.web.page_views`. The request
 path does no heavy work: the 90-day uptime of every check sits in an
 :class:`UptimeCache` refreshed in the background, checks are paged
 (``PAGE_SIZE`` a page), and only the checks of the page shown get their SVG.
 
-Forms are protected by a double-submit token: the GET sets a random
+Forms are protected by a double-submit token (:mod:`sentinel.web.csrf`): the GET sets a random
 ``sentinel_csrf`` cookie (HttpOnly, SameSite=Strict) and puts
 ``HMAC-SHA256(ack_key, cookie)`` in a hidden field; the POST must bring both,
 matching, and its ``Origin``/``Referer`` (when sent) must name this host. The
@@ -21,17 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import math
 import re
 import secrets
 from array import array
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote
 
 import structlog
 from aiohttp import web
@@ -40,14 +38,24 @@ from markupsafe import Markup
 
 from sentinel.clock import Clock
 from sentinel.config.models import Config
-from sentinel.escalation.incidents import Incident, IncidentEvent
-from sentinel.escalation.updates import latest_update, status_of
+from sentinel.escalation.incidents import Incident
 from sentinel.probes.results import RecentRuns
 from sentinel.rules.slo_keeper import SloKeeper
 from sentinel.store.protocols import IncidentStore
 from sentinel.web import svg
+from sentinel.web.csrf import COOKIE, COOKIE_SHAPE, csrf_refusal, csrf_token
+from sentinel.web.page_views import (
+    Group,
+    Row,
+    alert_view,
+    counts_of,
+    group_checks,
+    incident_view,
+    link,
+    when,
+)
 from sentinel.web.slo_page import SloSection
-from sentinel.web.views import contacts_shown, human
+from sentinel.web.views import contacts_shown
 
 log = structlog.get_logger("sentinel.web.page")
 
@@ -60,15 +68,12 @@ UPTIME_REFRESH = 60.0  # seconds between reads of today's uptime rows
 LOAD_SLICE = 500  # checks per read of the 90-day window
 FIRST_LOAD_WAIT = 0.25  # a first view waits this long for the uptime history, then draws without
 DAY = 86400
-COOKIE = "sentinel_csrf"
 # On top of the headers every answer has (sentinel.web.headers: CSP, nosniff, no framing):
 PAGE_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",  # the page carries a form token
 }
-_COOKIE_SHAPE = re.compile(r"[A-Za-z0-9_-]{32,64}")
 _ALERT_ID = re.compile(r"[0-9a-f]{6,64}")  # the flash after an ack names an alert, nothing else
-STATE_ORDER = {"down": 0, "pending": 1, "unsupported": 2, "up": 3}
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
 _env = Environment(
@@ -112,36 +117,6 @@ class PageSource(Protocol):
     ) -> dict[str, list[float | None]]: ...
 
     async def acknowledge(self, ref: str, by: str, via: str) -> dict[str, Any] | None: ...
-
-
-# -- CSRF: pure decisions ------------------------------------------------------
-
-
-def csrf_token(key: bytes, cookie: str) -> str:
-    """The form field that goes with a cookie: HMAC-SHA256(server secret, cookie), hex."""
-    return hmac.new(key, cookie.encode(), hashlib.sha256).hexdigest()
-
-
-def csrf_refusal(
-    *,
-    key: bytes,
-    cookie: str | None,
-    token: str | None,
-    host: str,
-    origin: str | None,
-    referer: str | None,
-) -> str | None:
-    """Why a form POST is refused, or None when it may proceed."""
-    for header, value in (("Origin", origin), ("Referer", referer)):
-        if value is None:
-            continue
-        if value == "null" or urlsplit(value).netloc.lower() != host.lower():
-            return f"{header} is another site"
-    if not cookie or not _COOKIE_SHAPE.fullmatch(cookie):
-        return "no form cookie (reload the page and try again)"
-    if not token or not hmac.compare_digest(token.encode(), csrf_token(key, cookie).encode()):
-        return "form token does not match (reload the page and try again)"
-    return None
 
 
 # -- uptime history, kept off the request path ---------------------------------
@@ -216,125 +191,6 @@ def _day(now: datetime) -> int:
 def _packed(ratios: Sequence[float | None], days: int) -> array[float]:
     values = [math.nan if r is None else r for r in ratios[-days:]]
     return array("d", [math.nan] * (days - len(values)) + values)
-
-
-# -- what the template draws: precomputed, plain data ---------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    name: str
-    type: str
-    state: str
-    reason: str
-    last_run: str
-    latency: str
-    spark: Markup
-    bars: Markup
-    uptime: str
-    places: tuple[tuple[str, str], ...] = ()  # each location's view: (place, state)
-
-
-@dataclass(frozen=True, slots=True)
-class Group:
-    key: str  # the service label, "" for none
-    title: str
-    link: str
-    counts: dict[str, int]
-    rows: list[Row]
-    open: bool
-
-
-def group_checks(checks: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
-    """Checks by their ``service`` label, services in name order and the checks without
-    one last; within a group the broken ones first, then by name."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for c in checks:
-        groups.setdefault(str(c["labels"].get("service") or ""), []).append(c)
-    for members in groups.values():
-        members.sort(key=lambda c: (STATE_ORDER.get(c["state"], 9), c["name"]))
-    return sorted(groups.items(), key=lambda kv: (kv[0] == "", kv[0]))
-
-
-def counts_of(checks: Sequence[dict[str, Any]]) -> dict[str, int]:
-    out = dict.fromkeys(STATE_ORDER, 0)
-    for c in checks:
-        out[c["state"]] = out.get(c["state"], 0) + 1
-    return out
-
-
-def when(iso: str | float | None, now: datetime) -> str:
-    """``2026-01-05 09:00:00 UTC (5m ago)``; "-" for nothing."""
-    if iso is None:
-        return "-"
-    at = (
-        datetime.fromtimestamp(iso, UTC)
-        if isinstance(iso, float | int)
-        else datetime.fromisoformat(iso).astimezone(UTC)
-    )
-    delta = (now - at).total_seconds()
-    rel = f"{human(delta)} ago" if delta >= 0 else f"in {human(-delta)}"
-    return f"{at:%Y-%m-%d %H:%M:%S} UTC ({rel})"
-
-
-def link(service: str | None, page: int = 1) -> str:
-    query: dict[str, str | int] = {}
-    if service is not None:
-        query["service"] = service
-    if page > 1:
-        query["page"] = page
-    return "/?" + urlencode(query) if query else "/"
-
-
-def alert_view(a: dict[str, Any], now: datetime) -> dict[str, Any]:
-    esc: dict[str, Any] | None = a.get("escalation")
-    return {
-        "id": a["fingerprint"],
-        "rule": a["rule"],
-        "check": a["check"],
-        "state": a["state"],
-        "severity": a["severity"],
-        "since": when(a.get("fired_at") or a.get("active_since"), now),
-        "suppressed": a.get("suppressed"),
-        "flapping": bool(a.get("flapping")),
-        "step": f"step {esc['step']} of {esc['steps']}" if esc else None,
-        "notified": ", ".join(esc["notified"]) if esc else "",
-        "acked_by": esc.get("acknowledged_by") if esc else None,
-        "ackable": esc is not None and not esc.get("acknowledged_by"),
-    }
-
-
-def incident_view(
-    i: Incident, now: datetime, events: Sequence[IncidentEvent] | None = None
-) -> dict[str, Any]:
-    """``events`` (an open incident's timeline) add its status, latest update and the
-    earlier ones (``history``, newest first)."""
-    latest = latest_update(events) if events is not None else None
-    earlier = sorted(
-        (e for e in events or () if e.kind == "update" and e is not latest),
-        key=lambda e: e.at,
-        reverse=True,
-    )
-    return {
-        "id": i.id,
-        "severity": i.severity,
-        "title": i.title,
-        "started": when(i.started_at, now),
-        "duration": "ongoing" if i.duration is None else human(i.duration),
-        "acked_by": i.acked_by,
-        "status": status_of(i, events or ()),
-        "latest": None if latest is None else _update_view(latest, now),
-        "history": [_update_view(e, now) for e in earlier],
-    }
-
-
-def _update_view(e: IncidentEvent, now: datetime) -> dict[str, Any]:
-    return {
-        "status": e.detail.get("status", ""),
-        "text": e.detail.get("text", ""),
-        "by": e.detail.get("by", ""),
-        "when": when(e.at, now),
-    }
 
 
 # -- routes --------------------------------------------------------------------
@@ -447,7 +303,7 @@ def add_page_routes(app: web.Application, source: PageSource) -> None:
         fresh_cookie = None
         token = ""
         if cfg.allow_ack:
-            if cookie is None or not _COOKIE_SHAPE.fullmatch(cookie):
+            if cookie is None or not COOKIE_SHAPE.fullmatch(cookie):
                 cookie = fresh_cookie = secrets.token_urlsafe(32)
             token = csrf_token(source.ack_key, cookie)
 

@@ -25,7 +25,7 @@ from sentinel.logs import Redactor
 from sentinel.probes.results import Result, Sample
 from sentinel.store import open_store
 from sentinel.store.sqlite import SqliteStore
-from sentinel.web import page, svg, views
+from sentinel.web import csrf, page, page_views, svg, views
 from tests.conftest import Target, free_port
 from tests.polling import eventually
 
@@ -116,12 +116,12 @@ class Page:
 
 
 async def get(daemon: Daemon, path: str = "/", cookie: str | None = None) -> Page:
-    headers = {"Cookie": f"{page.COOKIE}={cookie}"} if cookie else {}
+    headers = {"Cookie": f"{csrf.COOKIE}={cookie}"} if cookie else {}
     async with (
         aiohttp.ClientSession(base_url(daemon)) as http,
         http.get(path, headers=headers, allow_redirects=False) as resp,
     ):
-        morsel = resp.cookies.get(page.COOKIE)
+        morsel = resp.cookies.get(csrf.COOKIE)
         return Page(
             resp.status,
             await resp.text(),
@@ -245,7 +245,7 @@ async def test_ack_form_posts_then_redirects_and_shows_who(acking: Daemon) -> No
         acking,
         fp,
         {"csrf": csrf_field(shown.text), "by": "  alice  "},
-        {"Cookie": f"{page.COOKIE}={shown.cookie}", "Origin": base_url(acking)},
+        {"Cookie": f"{csrf.COOKIE}={shown.cookie}", "Origin": base_url(acking)},
     )
     assert resp.status == 303
     assert resp.headers["Location"] == f"/?acked={fp}"
@@ -263,11 +263,11 @@ async def test_ack_refused_without_cookie_wrong_token_or_other_origin(acking: Da
     shown = await get(acking)
     assert shown.cookie is not None
     token, fp = csrf_field(shown.text), dead_alert(acking)["fingerprint"]
-    jar = {"Cookie": f"{page.COOKIE}={shown.cookie}"}
+    jar = {"Cookie": f"{csrf.COOKIE}={shown.cookie}"}
     other = "x" * 43
     cases = [
         ({"csrf": token, "by": "eve"}, {}),
-        ({"csrf": page.csrf_token(acking.ack_key, other), "by": "eve"}, jar),
+        ({"csrf": csrf.csrf_token(acking.ack_key, other), "by": "eve"}, jar),
         ({"csrf": "0" * 64, "by": "eve"}, jar),
         ({"by": "eve"}, jar),
         ({"csrf": token, "by": "eve"}, {**jar, "Origin": "http://evil.example"}),
@@ -295,8 +295,8 @@ async def test_read_only_page_has_no_form_and_refuses_post(readonly: Daemon) -> 
     resp = await post_ack(
         readonly,
         fp,
-        {"csrf": page.csrf_token(readonly.ack_key, cookie), "by": "mallory"},
-        {"Cookie": f"{page.COOKIE}={cookie}", "Origin": base_url(readonly)},
+        {"csrf": csrf.csrf_token(readonly.ack_key, cookie), "by": "mallory"},
+        {"Cookie": f"{csrf.COOKIE}={cookie}", "Origin": base_url(readonly)},
     )
     assert resp.status == 403
     assert dead_alert(readonly)["escalation"]["acknowledged_by"] is None
@@ -448,7 +448,7 @@ TOKEN = hmac.new(KEY, COOKIE.encode(), hashlib.sha256).hexdigest()
         (COOKIE, TOKEN, None, None, None),
         (COOKIE, TOKEN, "http://status.local:9464", "http://status.local:9464/", None),
         (None, TOKEN, None, None, "no form cookie"),
-        ("short", page.csrf_token(KEY, "short"), None, None, "no form cookie"),
+        ("short", csrf.csrf_token(KEY, "short"), None, None, "no form cookie"),
         (COOKIE, None, None, None, "does not match"),
         (COOKIE, TOKEN[:-1] + "0", None, None, "does not match"),
         (COOKIE, TOKEN, "http://evil.example", None, "Origin is another site"),
@@ -465,7 +465,7 @@ def test_csrf_refusal(
 ) -> None:
     """The double-submit check: cookie and HMAC field must match, Origin and Referer
     (when sent) must name this host."""
-    reason = page.csrf_refusal(
+    reason = csrf.csrf_refusal(
         key=KEY,
         cookie=cookie,
         token=token,
@@ -486,7 +486,7 @@ def test_group_checks_orders_services_then_ungrouped_broken_first() -> None:
     def check(name: str, state: str, service: str | None = None) -> dict[str, Any]:
         return {"name": name, "state": state, "labels": {"service": service} if service else {}}
 
-    groups = page.group_checks(
+    groups = page_views.group_checks(
         [
             check("z", "up"),
             check("b", "up", "web"),
@@ -500,7 +500,12 @@ def test_group_checks_orders_services_then_ungrouped_broken_first() -> None:
         ("web", ["c", "a", "b"]),
         ("", ["z"]),
     ]
-    assert page.counts_of(groups[1][1]) == {"down": 1, "pending": 0, "unsupported": 0, "up": 2}
+    assert page_views.counts_of(groups[1][1]) == {
+        "down": 1,
+        "pending": 0,
+        "unsupported": 0,
+        "up": 2,
+    }
 
 
 def test_uptime_cache_takes_the_window_then_today() -> None:
@@ -519,8 +524,8 @@ def test_uptime_cache_takes_the_window_then_today() -> None:
 def test_when_and_human() -> None:
     """Times read as UTC with how long ago; durations in d/h/m."""
     now = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
-    assert page.when("2026-01-05T09:55:00+00:00", now) == "2026-01-05 09:55:00 UTC (5m ago)"
-    assert page.when(now.timestamp() + 3600, now) == "2026-01-05 11:00:00 UTC (in 1h 0m)"
-    assert page.when(None, now) == "-"
+    assert page_views.when("2026-01-05T09:55:00+00:00", now) == "2026-01-05 09:55:00 UTC (5m ago)"
+    assert page_views.when(now.timestamp() + 3600, now) == "2026-01-05 11:00:00 UTC (in 1h 0m)"
+    assert page_views.when(None, now) == "-"
     assert views.human(30) == "30s"
     assert views.human(90061) == "1d 1h 1m"
