@@ -18,7 +18,7 @@ from tests.conftest import Target
 from tests.polling import eventually
 from tests.services import system_tool
 from tests.web.test_page import base_url, config_text, start_daemon
-from tests.web.test_slo_page import slo_config_text, slo_runs
+from tests.web.test_slo_page import SEEDED, slo_config_text, slo_runs, start_seeded
 
 CHROMIUM = os.environ.get("SENTINEL_CHROMIUM", "chromium")  # a path, or a name on PATH
 # Playwright's own browser download is not used: the system Chromium, kept off the network.
@@ -145,9 +145,9 @@ async def test_browser_shows_slo_budget_bar_and_burn_down_with_text_alternatives
     """Issue 19: the SLO section draws, per SLO, the budget bar and the burn-down line
     as images with names (what a screen reader says), laid out at their size, and the
     attainment as text; a screenshot is kept in test-artifacts/status-page-slos.png."""
-    d = await start_daemon(tmp_path, slo_config_text(tmp_path, target.url))
+    d = await start_seeded(tmp_path, slo_config_text(tmp_path, target.url))
     try:
-        await eventually(lambda: slo_runs(d) >= 4, seconds=10)
+        await eventually(lambda: slo_runs(d) >= SEEDED + 4, seconds=10)
         assert d.slo_keeper is not None
         d.slo_keeper.refresh()  # the pairs that hold: the keeper's, once a minute
         async with async_playwright() as p:
