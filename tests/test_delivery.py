@@ -29,7 +29,7 @@ from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
 from tests.conftest import free_port
 from tests.notify.fakes import Fault, PagerDuty
-from tests.polling import eventually
+from tests.polling import eventually, run_until
 from tests.test_daemon import until
 
 TOKEN = "api-token-0123456789"
@@ -270,6 +270,10 @@ async def test_for_elapsing_between_results_fires_on_time(tmp_path: Path, pd: Pa
         assert state.active_since is not None
         assert state.fired_at is not None
         assert state.fired_at - state.active_since == pytest.approx(1.0 + FOR_MARGIN, abs=1e-4)
-        await until(d, lambda: len(triggers(pd)) == 1, 2.0)
+        # The page: each step of fake time waits until the alert row is saved and the
+        # dispatcher has done what is due (real I/O), not only the scheduler.
+        assert isinstance(d.clock, FakeClock)
+        settled = lambda: d.scheduler.idle() and d.alerts.idle() and d.dispatcher.idle()  # noqa: E731
+        await run_until(d.clock, lambda: len(triggers(pd)) == 1, settled, 5.0)
     finally:
         await d.stop()

@@ -200,6 +200,11 @@ class Alerts:
 
     # -- what the escalator sees ----------------------------------------------
 
+    def idle(self) -> bool:
+        """Every transition taken is saved (tests on a fake clock wait for this before
+        moving time: an alert whose row is not written yet is left out of ``live``)."""
+        return not self._unsaved
+
     def live(self, quiet: Callable[[Instance], str | None] | None = None) -> dict[str, Live]:
         """The firing alerts whose state is saved, as the escalator sees them on a
         tick. ``quiet``: the quiet reason of an alert (default :meth:`quiet`)."""
