@@ -68,7 +68,11 @@ class Escalator(Answering):
     async def tick(self, live: dict[str, Live]) -> None:
         """Start, pause, resume and advance escalations for the firing alerts ``live``."""
         if self.gate is not None:
-            if not live or not self.gate.acting():
+            if not self.gate.acting():
+                return
+            for fp in self._take_handed(live):
+                await self.resolved(fp)
+            if not live:
                 return
             held = await self._gated(list(live)) or set()
             live = {fp: a for fp, a in live.items() if fp in held}
@@ -125,7 +129,10 @@ class Escalator(Answering):
     async def resolved(self, fp: str) -> None:
         held = await self._gated([fp])
         if held is not None and fp not in held:
-            return  # another member escalates it (or we may not act): it tells them
+            # Another member escalates it (or we may not act now): the resolution is
+            # tried again each tick, until the claim is ours or the escalation gone.
+            self.handed.add(fp)
+            return
         current = self.progress.get(fp)
         if current is None:
             if held:

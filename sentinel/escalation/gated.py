@@ -4,6 +4,7 @@ which alerts this member escalates, and their progress is read again from the st
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 import structlog
@@ -45,6 +46,14 @@ class Gated(Ledger):
     """The escalator's side of the cluster's alert claims."""
 
     gate: Gate | None = None  # set by the cluster's wiring
+
+    def _take_handed(self, live: Iterable[str]) -> list[str]:
+        """The resolutions seen here while another member held the alert's escalation
+        (:attr:`handed`), to try again now; a firing one is ``live`` again and its
+        escalation goes on as usual."""
+        out = sorted(self.handed - set(live))
+        self.handed.clear()
+        return out
 
     async def _gated(self, fingerprints: list[str]) -> set[str] | None:
         """With a gate: the alerts of ``fingerprints`` this member escalates, their

@@ -49,6 +49,11 @@ class Ledger:
         self._metrics = metrics
         self.progress: dict[str, pol.Progress] = {}
         self.facts: dict[str, AlertFacts] = {}
+        # Several replicas: resolutions seen here while another member held the alert's
+        # escalation (its check moved here mid-outage), tried again on each tick until
+        # this member holds the claim (the holder no longer sees the alert and lets it
+        # lapse) or the escalation is gone.
+        self.handed: set[str] = set()
         self.journal = Journal(store)
         self.replies = ReplyCodes()  # SMS reply codes of the open escalations, per number
         dispatcher.on_sent.append(self.journal.notified)

@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from sentinel.cluster.ownership import weight
 from tests.cluster.harness import (
     EXPECTED,
     ON_TIME,
@@ -80,6 +81,43 @@ async def test_three_members_each_step_once_and_on_time_when_the_sender_is_kille
             assert await live_ids(survivors[0]) == sorted(m.id for m in survivors)
         finally:
             await stop_all(members)
+
+
+@pytest.mark.parametrize("round_", ROUNDS)
+async def test_an_outage_ending_after_its_check_moved_is_resolved_once(
+    postgres_url: str, tmp_path: Path, round_: int
+) -> None:
+    """The first member fires and escalates the alert; a second joins and takes the
+    check (rendezvous picks it), then sees the target recover. The resolution reaches
+    the webhook once, though the first member still held the alert's escalation when
+    the outage ended (it lets the claim lapse; the second sends the resolution)."""
+    tag = secrets.token_hex(3)
+    first = f"x{tag}"
+    # an id that wins the check "api" against the first member's
+    second = next(
+        f"y{tag}{n}" for n in range(1000) if weight(f"y{tag}{n}", "api") > weight(first, "api")
+    )
+    env = {"SENTINEL_CLUSTER_LEASE": "6"}
+    async with peers() as p:
+        a = member(p, tmp_path, first, postgres_url, env)
+        b = member(p, tmp_path, second, postgres_url, env)
+        try:
+            await start_all([a])
+            p.target.down.add("api")
+            await eventually(lambda: ("firing", 0) in received(p), 30)
+            await start_all([b])
+            await eventually(lambda: _all_live(a, 2), 30)
+            await eventually(lambda: bool(b.logged("cluster_share")), 30)
+            _, view = await get(b, "/api/v1/cluster")
+            assert view["alert_claims"] == {first: 1}, view
+            p.target.down.clear()
+            await eventually(lambda: bool(b.logged("alert_resolved")), 30)
+            await eventually(lambda: ("resolved", 0) in received(p), 30)
+            await asyncio.sleep(2)  # anything sent twice would arrive by now
+            assert received(p)[("resolved", 0)] == 1, received(p)
+            assert not a.logged("alert_resolved")  # the first member never saw it end
+        finally:
+            await stop_all([a, b])
 
 
 async def _all_live(m: Member, n: int) -> bool:
