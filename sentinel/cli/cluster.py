@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from typing import Any
 
-from sentinel.cli.remote import Api, ApiError
-from sentinel.config import ConfigError, load_config
-from sentinel.config.settings import Settings
+from sentinel.cli.remote import api_get, remote_command
 from sentinel.tables import render_table
 
 COMMANDS = ("cluster",)
@@ -33,15 +29,14 @@ HEADER = (
 
 
 def add_commands(sub: Any) -> None:
-    cmd = sub.add_parser(
+    cmd = remote_command(
+        sub,
         "cluster",
-        help="show the cluster: members, leader, leases, claims",
-        description="A running sentinel's view of its cluster (several replicas on one "
+        "show the cluster: members, leader, leases, claims",
+        "A running sentinel's view of its cluster (several replicas on one "
         "PostgreSQL): members, locations, the leader, leases and claims.",
     )
     cmd.add_argument("action", choices=("status",), help="status: members, leader, claims")
-    cmd.add_argument("-c", "--config", metavar="FILE", help="config file (address and token)")
-    cmd.add_argument("--url", help="sentinel's address (default: from server.listen)")
     cmd.add_argument("--json", action="store_true", help="the API's object")
 
 
@@ -91,18 +86,9 @@ def render(c: dict[str, Any]) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    env = dict(os.environ)
-    try:
-        default = str(Settings.model_fields["config"].default)
-        config = load_config(args.config or env.get("SENTINEL_CONFIG", default), env)
-    except ConfigError as exc:
-        print("\n".join(exc.problems), file=sys.stderr)
-        return 2
-    try:
-        found: dict[str, Any] = Api(args, config, env).call("GET", "/api/v1/cluster")
-    except ApiError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    found, status = api_get(args, "/api/v1/cluster")
+    if status:
+        return status
     print(
         json.dumps(found, indent=2) if args.json else render(found),
         end="" if not args.json else "\n",

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from sentinel.cli.remote import Api, ApiError
+from sentinel.cli.remote import Api, ApiError, remote_command
 from sentinel.config import Config
 from sentinel.escalation.updates import STATUSES
 from sentinel.tables import minute, render_table
@@ -36,9 +36,7 @@ LIST_HEADER = ("ID", "STATE", "SEVERITY", "STARTED", "ACKNOWLEDGED BY", "TITLE")
 
 def add_command(sub: Any) -> None:
     """The ``incident`` command and its actions, on the CLI's subparsers."""
-    cmd = sub.add_parser("incident", help=SUMMARY, description=DESCRIPTION)
-    cmd.add_argument("-c", "--config", metavar="FILE", help="config file (address and token)")
-    cmd.add_argument("--url", help="sentinel's address (default: from server.listen)")
+    cmd = remote_command(sub, "incident", SUMMARY, DESCRIPTION)
     cmd.add_argument("--json", action="store_true", help="print the API's JSON")
     actions = cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("list", help="recent incidents, newest first")

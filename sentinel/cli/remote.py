@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -17,7 +18,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urljoin
 
-from sentinel.config import Config, split_listen
+from sentinel.config import Config, ConfigError, load_config, split_listen
+from sentinel.config.settings import Settings
 from sentinel.tables import minute, render_table
 
 SILENCE_HEADER = ("ID", "STATE", "ENDS", "MATCHERS", "AUTHOR", "COMMENT")
@@ -71,6 +73,34 @@ class Api:
             items += page.get("items", [])
             following = page.get("next")
         return items
+
+
+def remote_command(sub: Any, name: str, summary: str, description: str) -> Any:
+    """The parser of a command that reads a running sentinel through its API: with
+    ``-c`` (the config, for the address and token) and ``--url``."""
+    cmd = sub.add_parser(name, help=summary, description=description)
+    cmd.add_argument("-c", "--config", metavar="FILE", help="config file (address and token)")
+    cmd.add_argument("--url", help="sentinel's address (default: from server.listen)")
+    return cmd
+
+
+def api_get(args: argparse.Namespace, path: str) -> tuple[Any, int]:
+    """``GET path`` from the running sentinel the command names (``-c`` config, else
+    ``$SENTINEL_CONFIG`` or the default file, for the address and token; ``--url``):
+    (the decoded answer, 0), or (None, the exit status) with the reason on stderr:
+    2 for a config that does not load, 1 when sentinel cannot be reached or refuses."""
+    env = dict(os.environ)
+    try:
+        default = str(Settings.model_fields["config"].default)
+        config = load_config(args.config or env.get("SENTINEL_CONFIG", default), env)
+    except ConfigError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        return None, 2
+    try:
+        return Api(args, config, env).call("GET", path), 0
+    except ApiError as exc:
+        print(exc, file=sys.stderr)
+        return None, 1
 
 
 def _reason(body: bytes) -> str:

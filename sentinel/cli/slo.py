@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
-from sentinel.cli.remote import Api, ApiError
-from sentinel.config import ConfigError, load_config
-from sentinel.config.settings import Settings
+from sentinel.cli.remote import api_get, remote_command
 from sentinel.tables import render_table
 
 COMMANDS = ("slo",)
@@ -25,14 +22,13 @@ HEADER = ("SLO", "OBJECTIVE", "WINDOW", "ATTAINMENT", "BUDGET LEFT", "BURN 1H", 
 
 
 def add_commands(sub: Any) -> None:
-    cmd = sub.add_parser(
+    cmd = remote_command(
+        sub,
         "slo",
-        help="show the SLOs: attainment, error budget left, burn rates",
-        description="A running sentinel's SLOs: attainment and error budget left over each "
+        "show the SLOs: attainment, error budget left, burn rates",
+        "A running sentinel's SLOs: attainment and error budget left over each "
         "SLO's window; --explain NAME shows the windows, burn rates and what fires.",
     )
-    cmd.add_argument("-c", "--config", metavar="FILE", help="config file (address and token)")
-    cmd.add_argument("--url", help="sentinel's address (default: from server.listen)")
     cmd.add_argument("--explain", metavar="NAME", help="one SLO's windows and alert pairs")
     cmd.add_argument("--json", action="store_true", help="the API's objects")
 
@@ -134,18 +130,10 @@ def explain(s: dict[str, Any]) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    env = dict(os.environ)
-    try:
-        default = str(Settings.model_fields["config"].default)
-        config = load_config(args.config or env.get("SENTINEL_CONFIG", default), env)
-    except ConfigError as exc:
-        print("\n".join(exc.problems), file=sys.stderr)
-        return 2
-    try:
-        slos: list[dict[str, Any]] = Api(args, config, env).call("GET", "/api/v1/slos")["slos"]
-    except ApiError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    found, status = api_get(args, "/api/v1/slos")
+    if status:
+        return status
+    slos: list[dict[str, Any]] = found["slos"]
     if args.explain is not None:
         chosen = [s for s in slos if s["name"] == args.explain]
         if not chosen:
