@@ -206,6 +206,17 @@ def is_placeholder(value: str) -> bool:
     return _placeholders.get() and PLACEHOLDER.search(value) is not None
 
 
+def secret_checked(check: Callable[[str], object]) -> Callable[[SecretStr], SecretStr]:
+    """A validator of a secret field: ``check`` reads the secret's text (and raises
+    ValueError when it is wrong); the field keeps the secret."""
+
+    def validate(value: SecretStr) -> SecretStr:
+        check(value.get_secret_value())
+        return value
+
+    return validate
+
+
 def check_url(value: Any) -> Any:
     """A URL field (plain or secret), unless unset (None): an http(s) URL that works."""
     text = value.get_secret_value() if isinstance(value, SecretStr) else value

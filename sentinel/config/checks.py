@@ -21,7 +21,14 @@ from pydantic import (
     model_validator,
 )
 
-from sentinel.config.addresses import host_name, host_port, http_url, postgres_dsn, redis_url
+from sentinel.config.addresses import (
+    host_name,
+    host_port,
+    http_url,
+    postgres_dsn,
+    redis_url,
+    secret_checked,
+)
 from sentinel.config.quote import shown
 from sentinel.config.rule import Rule
 from sentinel.config.units import Duration, Size, parse_duration
@@ -273,11 +280,7 @@ class PostgresCheck(CheckBase):
     statement_timeout: Duration | None = None
     """Server-side limit on each query."""
 
-    @field_validator("dsn")
-    @classmethod
-    def _dsn(cls, value: SecretStr) -> SecretStr:
-        postgres_dsn(value.get_secret_value())
-        return value
+    _dsn = field_validator("dsn")(secret_checked(postgres_dsn))
 
 
 class RedisCheck(CheckBase):
@@ -288,11 +291,7 @@ class RedisCheck(CheckBase):
     keys: list[str] = []
     """Keys whose length (list, stream, sorted set, set) is reported."""
 
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: SecretStr) -> SecretStr:
-        redis_url(value.get_secret_value())
-        return value
+    _url = field_validator("url")(secret_checked(redis_url))
 
 
 class TcpCheck(CheckBase):

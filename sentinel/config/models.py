@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
-from sentinel.config.addresses import check_url, storage_url
+from sentinel.config.addresses import check_url, secret_checked, storage_url
 from sentinel.config.channels import (
     Channel,
     ConsoleChannel,
@@ -167,11 +167,7 @@ class Storage(Strict):
     pool_size: int = Field(default=4, ge=1, le=100)
     """PostgreSQL connections at most (ignored by sqlite)."""
 
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: SecretStr) -> SecretStr:
-        storage_url(value.get_secret_value())
-        return value
+    _url = field_validator("url")(secret_checked(storage_url))
 
 
 class Defaults(Strict):
