@@ -18,21 +18,13 @@ or ``sentinel ack`` takes too).
 
 from __future__ import annotations
 
-import base64
 import re
 import unicodedata
 
-from sentinel.config.models import SmsChannel, VoiceChannel
-from sentinel.notify.base import DeliveryError, Notice, Sent
+from sentinel.config.models import SmsChannel
+from sentinel.notify.base import Notice, Sent
 from sentinel.notify.deps import NotifierDeps
-from sentinel.notify.http import (
-    HttpNotifier,
-    Reply,
-    post,
-    short,
-    transient,
-    unexpected,
-)
+from sentinel.notify.twilio import TwilioNotifier
 
 SEGMENT = 160
 # GSM 03.38 basic character set (ESC, 0x1B, left out: it only introduces the extension).
@@ -112,45 +104,15 @@ def sms_text(head: str, ack_ref: str = "", ack_url: str | None = None, reply: st
     return f"{head} {tail}" if head else _cut(tail, SEGMENT)
 
 
-# Twilio error codes that name a cause worth its own metric label.
-_CODES = {
-    21211: "invalid_number",
-    21214: "invalid_number",
-    21614: "invalid_number",
-    21408: "region_disabled",
-    21610: "unsubscribed",
-    21612: "unreachable",
-    21617: "too_long",
-    21602: "bad_request",
-    21603: "bad_request",
-    21606: "invalid_sender",
-    21659: "invalid_sender",
-}
 _ACKABLE = frozenset({"firing", "escalation", "repeat", "flapping"})
 
 
-def twilio_account(
-    channel: SmsChannel | VoiceChannel, resource: str
-) -> tuple[str, str, tuple[str, str]]:
-    """The URL of an account's ``resource`` (Messages, Calls), its Authorization header
-    and the secrets to keep out of errors."""
-    sid = channel.account_sid.get_secret_value()
-    token = channel.auth_token.get_secret_value()
-    base = (channel.api_url or "https://api.twilio.com").rstrip("/")
-    # Built by hand: aiohttp.BasicAuth warns under filterwarnings=error (docs/providers.md).
-    auth = "Basic " + base64.b64encode(f"{sid}:{token}".encode()).decode("ascii")
-    return f"{base}/2010-04-01/Accounts/{sid}/{resource}.json", auth, (sid, token)
-
-
-class SmsNotifier(HttpNotifier):
+class SmsNotifier(TwilioNotifier):
     min_interval = 1.0  # Twilio queues a long-code sender at about one message a second
     digest = True
 
     def __init__(self, channel: SmsChannel, deps: NotifierDeps, name: str = "sms") -> None:
-        super().__init__(deps, name)
-        self._url, self._auth, self._secrets = twilio_account(channel, "Messages")
-        self._from = channel.from_
-        self._to = list(dict.fromkeys(channel.to))
+        super().__init__(channel, deps, name, "Messages")
 
     def body(self, notice: Notice) -> str:
         alert = notice.alert
@@ -163,46 +125,11 @@ class SmsNotifier(HttpNotifier):
     async def send(
         self, notice: Notice, address: str | None, thread: dict[str, str] | None
     ) -> Sent:
-        numbers = [address] if address else self._to
-        if not numbers:
-            raise DeliveryError(retry=False, reason="no_recipient", detail="no phone number")
+        numbers = self.numbers(address)
         text = self.body(notice)
         sids: list[str] = []
         # One request per number; a failure part-way is retried whole, so a retry may
         # page the first numbers twice (rare: channels usually have one number).
         for number in numbers:
-            reply = await post(
-                self._session,
-                self._url,
-                total=self._timeout,
-                form={"To": number, "From": self._from, "Body": text},
-                headers={"Authorization": self._auth, "Accept": "application/json"},
-            )
-            sids.append(self._check(reply))
+            sids.append(await self.create({"To": number, "From": self._from, "Body": text}))
         return Sent(ref={"sid": ",".join(sids)})
-
-    def _check(self, reply: Reply) -> str:
-        return twilio_check(reply, self._now(), self._secrets)
-
-
-def twilio_check(reply: Reply, now: float, secrets: tuple[str, ...]) -> str:
-    """The sid of a created Twilio resource (message or call), else the DeliveryError
-    Twilio's answer means."""
-    data = reply.json()
-    if reply.status == 201:
-        return str(data.get("sid", "")) if isinstance(data, dict) else ""
-    # Twilio sends no Retry-After: the dispatcher's backoff decides the wait.
-    error = transient(reply, now)
-    if error:
-        raise error
-    code = data.get("code") if isinstance(data, dict) else None
-    message = short(str(data.get("message", "")), secrets) if isinstance(data, dict) else ""
-    detail = f"HTTP {reply.status} code {code}: {message}" if code else f"HTTP {reply.status}"
-    if reply.status == 401:
-        raise DeliveryError(retry=False, reason="auth", detail=detail)
-    if reply.status == 400:
-        reason = _CODES.get(code, "bad_request") if isinstance(code, int) else "bad_request"
-        raise DeliveryError(retry=False, reason=reason, detail=detail)
-    if reply.status == 404:
-        raise DeliveryError(retry=False, reason="not_found", detail=detail)
-    raise unexpected(reply)

@@ -25,8 +25,7 @@ from sentinel.config.models import VoiceChannel
 from sentinel.notify.acklink import split_ack_url, voice_path
 from sentinel.notify.base import DeliveryError, Notice, Sent
 from sentinel.notify.deps import NotifierDeps
-from sentinel.notify.http import HttpNotifier, post
-from sentinel.notify.sms import twilio_account, twilio_check
+from sentinel.notify.twilio import TwilioNotifier
 
 PROMPT = "Press 1 to acknowledge, 2 to escalate now."
 _CALLABLE = frozenset({"firing", "escalation", "repeat"})
@@ -50,15 +49,12 @@ def say(text: str) -> str:
     return f"<Response><Say>{escape(text)}</Say></Response>"
 
 
-class VoiceNotifier(HttpNotifier):
+class VoiceNotifier(TwilioNotifier):
     min_interval = 1.0  # Twilio's default CPS for outbound calls is one a second
     digest = False  # a call is about one alert: a keypress acknowledges that one
 
     def __init__(self, channel: VoiceChannel, deps: NotifierDeps, name: str = "voice") -> None:
-        super().__init__(deps, name)
-        self._url, self._auth, self._secrets = twilio_account(channel, "Calls")
-        self._from = channel.from_
-        self._to = list(dict.fromkeys(channel.to))
+        super().__init__(channel, deps, name, "Calls")
         self._ring = channel.ring
         self.answer_window = channel.ring + IN_CALL
         self._per_number = channel.per_number
@@ -88,9 +84,7 @@ class VoiceNotifier(HttpNotifier):
     async def send(
         self, notice: Notice, address: str | None, thread: dict[str, str] | None
     ) -> Sent:
-        numbers = [address] if address else self._to
-        if not numbers:
-            raise DeliveryError(retry=False, reason="no_recipient", detail="no phone number")
+        numbers = self.numbers(address)
         now = self._now()
         wait = max(self._last.get(n, -1e18) + self._per_number - now for n in numbers)
         if wait > 0:
@@ -102,14 +96,6 @@ class VoiceNotifier(HttpNotifier):
             )
         sids: list[str] = []
         for number in numbers:
-            reply = await post(
-                self._session,
-                self._url,
-                total=self._timeout,
-                form=self.form(notice, number),
-                headers={"Authorization": self._auth, "Accept": "application/json"},
-            )
-            # Twilio's error table is the same for calls as for messages.
-            sids.append(twilio_check(reply, self._now(), self._secrets))
+            sids.append(await self.create(self.form(notice, number)))
             self._last[number] = now
         return Sent(ref={"sid": ",".join(sids)})
