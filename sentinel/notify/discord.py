@@ -33,9 +33,8 @@ from sentinel.notify.http import (
     Reply,
     parse_retry_after,
     post,
-    refused,
-    transient,
-    unexpected,
+    refusal,
+    with_code,
 )
 from sentinel.notify.render import Renderer
 
@@ -128,6 +127,11 @@ def _code(reply: Reply) -> int | None:
     return code if isinstance(code, int) and not isinstance(code, bool) else None
 
 
+def _describe(reply: Reply) -> str:
+    code = _code(reply)
+    return with_code(reply, None if code is None else f"code {code}")
+
+
 class DiscordNotifier(HttpNotifier):
     min_interval = 2.0  # 30 messages a minute per channel (bursts of 5 per webhook)
     digest = True
@@ -180,15 +184,9 @@ class DiscordNotifier(HttpNotifier):
         reply = await post(self._session, url, total=self._timeout, json_body=body, method=method)
         if reply.status in (200, 204):
             return reply
-        error = transient(reply, self._now(), retry_after=discord_wait)
-        if error:
-            raise error
-        code = _code(reply)
-        if method == "PATCH" and reply.status == 404 and code == UNKNOWN_MESSAGE:
+        if method == "PATCH" and reply.status == 404 and _code(reply) == UNKNOWN_MESSAGE:
             raise _Gone
-        if reply.status in PERMANENT:
-            raise refused(reply, PERMANENT, None if code is None else f"code {code}")
-        raise unexpected(reply)
+        raise refusal(reply, self._now(), PERMANENT, _describe, retry_after=discord_wait)
 
 
 class _Gone(Exception):

@@ -188,9 +188,13 @@ def unexpected(reply: Reply) -> DeliveryError:
 
 def refused(reply: Reply, reasons: Mapping[int, str], code: object = None) -> DeliveryError:
     """A permanent error for a status in the provider's table (``reasons``), naming the
-    provider's error code when it sent one (``HTTP 401: code 50027``)."""
-    detail = f"HTTP {reply.status}" + (f": {code}" if code not in (None, "") else "")
-    return DeliveryError(retry=False, reason=reasons[reply.status], detail=detail)
+    provider's error code when it sent one (:func:`with_code`)."""
+    return DeliveryError(retry=False, reason=reasons[reply.status], detail=with_code(reply, code))
+
+
+def with_code(reply: Reply, code: object = None) -> str:
+    """``HTTP 401``, and the provider's error code when it sent one (``HTTP 401: code 50027``)."""
+    return f"HTTP {reply.status}" + (f": {code}" if code not in (None, "") else "")
 
 
 def refusal(

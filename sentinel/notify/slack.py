@@ -37,9 +37,11 @@ from sentinel.notify.http import (
     Reply,
     parse_retry_after,
     post,
+    refusal,
     retry_after_header,
     transient,
     unexpected,
+    with_code,
     word,
 )
 
@@ -317,11 +319,11 @@ class SlackNotifier(HttpNotifier):
             raise DeliveryError(
                 retry=False, reason="unexpected_response", detail="HTTP 200 without 'ok'"
             )
-        error = transient(reply, self._now(), retry_after=retry_after_header)
-        if error:
-            raise error
-        code = word(reply.text)
-        detail = f"HTTP {reply.status}" + (f": {code}" if code else "")
-        if reply.status in WEBHOOK_PERMANENT:
-            raise DeliveryError(retry=False, reason=WEBHOOK_PERMANENT[reply.status], detail=detail)
-        raise unexpected(reply)
+        raise refusal(
+            reply, self._now(), WEBHOOK_PERMANENT, _webhook_detail, retry_after=retry_after_header
+        )
+
+
+def _webhook_detail(reply: Reply) -> str:
+    """A webhook's error is a snake_case word in the body (``invalid_payload``)."""
+    return with_code(reply, word(reply.text))

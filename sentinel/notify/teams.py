@@ -34,10 +34,9 @@ from sentinel.notify.http import (
     HttpNotifier,
     Reply,
     post,
-    refused,
+    refusal,
     retry_after_header,
-    transient,
-    unexpected,
+    with_code,
 )
 from sentinel.notify.render import Renderer
 
@@ -138,13 +137,13 @@ def _dump(message: dict[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _code(reply: Reply) -> str:
-    """The error code of a Logic Apps / Power Automate answer (``{"error": {"code": …}}``);
-    only the code, never the message (it may quote the URL)."""
+def _describe(reply: Reply) -> str:
+    """The status and the error code of a Logic Apps / Power Automate answer
+    (``{"error": {"code": …}}``); only the code, never the message (it may quote the URL)."""
     data = reply.json()
     error = data.get("error") if isinstance(data, dict) else None
     code = error.get("code") if isinstance(error, dict) else None
-    return code if isinstance(code, str) and _CODE.match(code) else ""
+    return with_code(reply, code if isinstance(code, str) and _CODE.match(code) else "")
 
 
 class TeamsNotifier(HttpNotifier):
@@ -168,9 +167,4 @@ class TeamsNotifier(HttpNotifier):
         )
         if reply.status in (200, 202):
             return Sent()
-        error = transient(reply, self._now(), retry_after=retry_after_header)
-        if error:
-            raise error
-        if reply.status in PERMANENT:
-            raise refused(reply, PERMANENT, _code(reply))
-        raise unexpected(reply)
+        raise refusal(reply, self._now(), PERMANENT, _describe, retry_after=retry_after_header)
