@@ -24,28 +24,22 @@ import contextlib
 import hashlib
 import hmac
 import json
-import os
-import platform
 import re
-import signal
 import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
 
-from bench.harness import PERFORMANCE as REPORT
-from bench.harness import free_port, pct
+from bench.harness import free_port, measured, pct, publish, sentinel, serve, write_config
 
 MARKER = "<!-- bench:answer_latency -->"
 SLACK_TOKEN, SECRET = "xoxb-bench-token", "bench-signing-secret-0123456789"
 SID, TOKEN, ALICE = "AC" + "5" * 32, "bench-sms-token", "+15550100001"
-INTERVAL, FOR = 1.0, 2.0
 
 
 class Peers:
@@ -103,32 +97,13 @@ class Peers:
         return app
 
 
-def write_config(path: Path, port: int, peer: int, checks: int, db: Path) -> None:
-    lines = [
-        f'server: {{listen: "127.0.0.1:{port}", external_url: "http://127.0.0.1:{port}"}}',
-        f'storage: {{url: "sqlite:{db}"}}',
-        "checks:",
-        *(
-            f'  - {{name: c{i}, type: http, url: "http://127.0.0.1:{peer}/h/{i}", '
-            f"interval: {INTERVAL:g}s, timeout: 1s}}"
-            for i in range(checks)
-        ),
-        "rules:",
-        f"  - {{name: ServiceDown, match: {{type: http}}, expr: up == 0, for: {FOR:g}s, "
-        "severity: critical}",
-        "contacts:",
-        f'  alice: {{phone: "{ALICE}", slack_user: U0ALICE, via: [sms]}}',
-        "channels:",
-        f'  chat: {{type: slack, token: "{SLACK_TOKEN}", channel: "#ops", '
+def channels(peer: int) -> dict[str, str]:
+    return {
+        "chat": f'{{type: slack, token: "{SLACK_TOKEN}", channel: "#ops", '
         f'signing_secret: "{SECRET}", api_url: "http://127.0.0.1:{peer}/api/"}}',
-        f'  text: {{type: sms, account_sid: "{SID}", auth_token: "{TOKEN}", '
+        "text": f'{{type: sms, account_sid: "{SID}", auth_token: "{TOKEN}", '
         f'from: "+15550109999", api_url: "http://127.0.0.1:{peer}"}}',
-        "escalation:",
-        "  critical:",
-        "    - {after: 0s, notify: [chat, alice]}",
-        "notifications: {storm: {threshold: 1000}}",
-    ]
-    path.write_text("\n".join(lines) + "\n")
+    }
 
 
 def slack_click(firing: str, channel: str, ts: str) -> tuple[bytes, dict[str, str]]:
@@ -194,29 +169,22 @@ async def answer(port: int, peers: Peers) -> tuple[list[float], list[float], lis
 
 async def run(args: argparse.Namespace) -> dict[str, float]:
     peers = Peers(args.checks)
-    runner = web.AppRunner(peers.app(), access_log=None)
-    await runner.setup()
-    peer_port, port = free_port(), free_port()
-    await web.TCPSite(runner, "127.0.0.1", peer_port).start()
+    port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "sentinel.yaml"
-        write_config(config, port, peer_port, args.checks, Path(tmp) / "s.db")
-        env = {**os.environ, "SENTINEL_LOG_LEVEL": "warning"}
-        with (Path(tmp) / "sentinel.log").open("wb") as log:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "sentinel", "run", "-c", str(config),
-                env=env, stdout=log, stderr=log,
-            )  # fmt: skip
-            try:
+        async with serve(peers.app()) as peer_port:
+            alice = f'  alice: {{phone: "{ALICE}", slack_user: U0ALICE, via: [sms]}}'
+            notify = ["chat", "alice"]
+            chans = channels(peer_port)
+            write_config(
+                config, port, peer_port, args.checks, chans, notify, people=["contacts:", alice]
+            )
+            async with sentinel(config, log=Path(tmp) / "sentinel.log"):
                 await asyncio.sleep(args.warmup)
                 peers.failing.update(range(args.checks))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(peers.all_in.wait(), 20 + 2 * args.checks)
                 slack_ok, slack_edit, sms_ok = await answer(port, peers)
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                await asyncio.wait_for(proc.wait(), 30)
-                await runner.cleanup()
     edits = [e for e in slack_edit if e == e]  # NaN: never edited
     return {
         "alerts": float(args.checks),
@@ -232,15 +200,16 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
     }
 
 
-def report(r: dict[str, float]) -> str:
+def report(r: dict[str, float], args: argparse.Namespace) -> str:
     ok = "meets" if r["click_p99"] <= 3000 else "MISSES"
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         f"{MARKER}\n### Answers: {int(r['alerts'])} alerts, half acknowledged from Slack, "
         "half by SMS reply\n\n"
-        f"Measured {stamp} on {os.cpu_count()} cores, Python {platform.python_version()}, "
-        "sentinel as a process, Slack and Twilio fakes on loopback, "
-        "`python -m bench.answer_latency`.\n\n"
+        + measured(
+            "sentinel as a process, Slack and Twilio fakes on loopback, "
+            "`python -m bench.answer_latency`"
+        )
+        + "\n\n"
         "| figure | measured | bar |\n|---|---|---|\n"
         f"| signed Slack click -> 200, p50 / p99 ({int(r['clicks'])} clicks) | "
         f"{r['click_p50']:.1f} / {r['click_p99']:.1f} ms | p99 <= 3 s, Slack's limit ({ok}) |\n"
@@ -257,20 +226,11 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--checks", type=int, default=20)
     parser.add_argument("--warmup", type=float, default=4.0)
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
-    r = asyncio.run(run(args))
-    section = report(r)
-    print(section)
-    if not args.no_write:
-        text = REPORT.read_text()
-        if MARKER in text:
-            head, _, rest = text.partition(MARKER)
-            text = head + section + rest.partition(MARKER)[2]
-        else:
-            text = text.rstrip() + "\n\n" + section + "\n"
-        REPORT.write_text(text)
-    return 0 if r["edited"] == r["clicks"] and r["replies"] > 0 else 1
+    return publish(parser, MARKER, run, report, passed)
+
+
+def passed(r: dict[str, float], args: argparse.Namespace) -> bool:
+    return r["edited"] == r["clicks"] and r["replies"] > 0
 
 
 if __name__ == "__main__":

@@ -26,8 +26,17 @@ from typing import Any
 
 from aiohttp import web
 
-from bench.harness import fail_in_turn, free_port, measured, pct, sentinel, serve, write_section
-from bench.notify_latency import FOR, INTERVAL
+from bench.harness import (
+    fail_in_turn,
+    free_port,
+    measured,
+    paced,
+    pct,
+    publish,
+    sentinel,
+    serve,
+    write_config,
+)
 
 MARKER = "<!-- bench:chat_latency -->"
 CHANNELS = ("teams", "discord", "mattermost")
@@ -98,31 +107,14 @@ class Peers:
         return app
 
 
-def write_config(path: Path, port: int, peer: int, checks: int, db: Path) -> None:
+def channels(peer: int) -> dict[str, str]:
     base = f"http://127.0.0.1:{peer}"
-    lines = [
-        f'server: {{listen: "127.0.0.1:{port}", external_url: "http://127.0.0.1:{port}"}}',
-        f'storage: {{url: "sqlite:{db}"}}',
-        "checks:",
-        *(
-            f'  - {{name: c{i}, type: http, url: "{base}/h/{i}", interval: {INTERVAL:g}s, '
-            "timeout: 1s}"
-            for i in range(checks)
-        ),
-        "rules:",
-        f"  - {{name: ServiceDown, match: {{type: http}}, expr: up == 0, for: {FOR:g}s, "
-        "severity: critical}",
-        "channels:",
-        f'  hook: {{type: webhook, url: "{base}/hook"}}',
-        f'  teams: {{type: teams, webhook_url: "{base}/teams?sig=s"}}',
-        f'  discord: {{type: discord, webhook_url: "{base}/api/webhooks/1/token"}}',
-        f'  mattermost: {{type: mattermost, webhook_url: "{base}/hooks/key"}}',
-        "escalation:",
-        "  critical:",
-        "    - {after: 0s, notify: [hook, teams, discord, mattermost]}",
-        "notifications: {storm: {threshold: 1000}}",
-    ]
-    path.write_text("\n".join(lines) + "\n")
+    return {
+        "hook": f'{{type: webhook, url: "{base}/hook"}}',
+        "teams": f'{{type: teams, webhook_url: "{base}/teams?sig=s"}}',
+        "discord": f'{{type: discord, webhook_url: "{base}/api/webhooks/1/token"}}',
+        "mattermost": f'{{type: mattermost, webhook_url: "{base}/hooks/key"}}',
+    }
 
 
 async def run(args: argparse.Namespace) -> dict[str, list[float]]:
@@ -130,7 +122,8 @@ async def run(args: argparse.Namespace) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "sentinel.yaml"
         async with serve(peers.app()) as peer_port:
-            write_config(config, free_port(), peer_port, args.checks, Path(tmp) / "s.db")
+            chats = channels(peer_port)
+            write_config(config, free_port(), peer_port, args.checks, chats, list(chats))
             async with sentinel(config):
                 await fail_in_turn(peers, args)
     return {
@@ -157,18 +150,12 @@ def report(r: dict[str, list[float]], args: argparse.Namespace) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--checks", type=int, default=20)
-    parser.add_argument("--spacing", type=float, default=2.1)
-    parser.add_argument("--warmup", type=float, default=4.0)
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
-    r = asyncio.run(run(args))
-    section = report(r, args)
-    print(section)
-    if not args.no_write:
-        write_section(section, MARKER)
-    return 0 if all(len(v) == args.checks for v in r.values()) else 1
+    parser = paced(checks=20, spacing=2.1)
+    return publish(parser, MARKER, run, report, passed)
+
+
+def passed(r: dict[str, list[float]], args: argparse.Namespace) -> bool:
+    return all(len(v) == args.checks for v in r.values())
 
 
 if __name__ == "__main__":

@@ -21,24 +21,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
-import signal
 import statistics
-import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from bench.harness import free_port, pct
+from bench.harness import FOR, INTERVAL, free_port, measured, pct, sentinel, serve, write_section
 
-REPORT = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 MARKER = "<!-- bench:flap_latency -->"
-INTERVAL, FOR = 1.0, 2.0
 BAR = INTERVAL + FOR + 1.0
 
 
@@ -97,20 +90,12 @@ def first_after(times: list[float], start: float, end: float) -> float | None:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     peers = Peers()
-    runner = web.AppRunner(peers.app(), access_log=None)
-    await runner.setup()
-    peer_port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", peer_port).start()
     outages: list[tuple[float, float]] = []  # (went down, came back)
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "sentinel.yaml"
-        write_config(config, free_port(), peer_port, Path(tmp) / "s.db")
-        log_path = Path(tmp) / "sentinel.log"
-        argv = [sys.executable, "-m", "sentinel", "run", "-c", str(config)]
-        env = {**os.environ, "SENTINEL_LOG_LEVEL": "warning"}
-        with log_path.open("wb") as log:
-            proc = await asyncio.create_subprocess_exec(*argv, env=env, stdout=log, stderr=log)
-            try:
+        config, log = Path(tmp) / "sentinel.yaml", Path(tmp) / "sentinel.log"
+        async with serve(peers.app()) as peer_port:
+            write_config(config, free_port(), peer_port, Path(tmp) / "s.db")
+            async with sentinel(config, log=log, tail=args.log):
                 await asyncio.sleep(args.warmup)
                 for _ in range(int(args.duration // args.period)):
                     peers.down, went = True, time.time()
@@ -119,12 +104,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     outages.append((went, back))
                     await asyncio.sleep(args.period - args.down)
                 await asyncio.sleep(BAR)  # the last resolution
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                await asyncio.wait_for(proc.wait(), 30)
-                await runner.cleanup()
-        if args.log:
-            print(log_path.read_text()[-3000:])
     paged, resolved = [], []
     for i, (went, back) in enumerate(outages):
         nxt = outages[i + 1][0] if i + 1 < len(outages) else float("inf")
@@ -150,14 +129,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def report(r: dict[str, Any], args: argparse.Namespace) -> str:
     ok = "meets" if r["in_bar"] == r["outages"] > 0 else "MISSES"
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         f"{MARKER}\n### Flapping target: down {args.down:g} s of every {args.period:g} s "
         f"for {args.duration:g} s\n\n"
-        f"Measured {stamp} on {os.cpu_count()} cores, Python {platform.python_version()}, "
-        "`python -m bench.flap_latency`: sentinel as a process with the default "
-        "`notifications.storm`, one HTTP check (interval 1 s, `up == 0` for 2 s), a webhook "
-        "on step 0, target and receiver on loopback.\n\n"
+        + measured(
+            "`python -m bench.flap_latency`: sentinel as a process with the default "
+            "`notifications.storm`, one HTTP check (interval 1 s, `up == 0` for 2 s), a webhook "
+            "on step 0, target and receiver on loopback"
+        )
+        + "\n\n"
         "| figure | measured | bar |\n|---|---|---|\n"
         f"| outages paged | {r['paged']} of {r['outages']}, {r['in_bar']} within {BAR:g} s "
         f"| all within interval + for + 1 s = {BAR:g} s ({ok}) |\n"
@@ -168,15 +148,6 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> str:
         f"| digests received | {r['digests']} | 0: one alert is never a storm |\n"
         f"{MARKER}"
     )
-
-
-def write_report(section: str) -> None:
-    text = REPORT.read_text()
-    head, found, rest = text.partition(MARKER)
-    text = (
-        head + section + rest.partition(MARKER)[2] if found else f"{text.rstrip()}\n\n{section}\n"
-    )
-    REPORT.write_text(text)
 
 
 def main() -> int:
@@ -194,7 +165,7 @@ def main() -> int:
     section = report(r, args)
     print(section)
     if not args.no_write:
-        write_report(section)
+        write_section(section, MARKER)
     return 0 if r["in_bar"] == r["outages"] > 0 else 1
 
 

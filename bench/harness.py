@@ -1,13 +1,16 @@
-"""What the latency benches share: loopback peers, sentinel as a real process, the
-paced failing of targets, percentiles, and the report section they write.
+"""What the latency benches share: loopback peers, the config of failing HTTP checks,
+sentinel as a real process, the paced failing of targets, percentiles, and the
+report section they write.
 
+    write_config(path, port, peer_port, args.checks, channels, notify)  # the config
     async with serve(peers.app()) as peer_port, sentinel(config, log=log_path):
         await fail_in_turn(peers, args)       # args.checks, .warmup, .spacing
-    write_section(report_text, MARKER)                 # docs/performance.md, between markers
+    return publish(parser, MARKER, run, report, passed)   # main(): docs/performance.md
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -16,15 +19,25 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, MutableMapping, MutableSet
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Mapping,
+    MutableMapping,
+    MutableSet,
+    Sequence,
+)
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
 PERFORMANCE = ROOT / "docs" / "performance.md"
+INTERVAL, FOR = 1.0, 2.0  # the checks' interval; how long ServiceDown waits before firing
+R = TypeVar("R")
 
 
 def free_port() -> int:
@@ -74,6 +87,44 @@ async def sentinel(
         print(log.read_text()[-3000:])  # noqa: ASYNC240 (once, after the process ended)
 
 
+def write_config(
+    path: Path,
+    port: int,
+    peer: int,
+    checks: int,
+    channels: Mapping[str, str],
+    notify: Sequence[str],
+    *,
+    people: Sequence[str] = (),
+) -> None:
+    """The latency benches' config: sentinel on ``port`` with a SQLite store beside
+    ``path``, ``checks`` HTTP checks of ``peer``'s ``/h/<i>`` every :data:`INTERVAL`, the
+    rule ServiceDown (critical after :data:`FOR`), the ``channels`` (name -> its YAML
+    mapping), ``people`` (lines such as ``contacts:``), and one escalation step paging
+    ``notify`` at once; storm digests held off: one alert at a time is measured."""
+    lines = [
+        f'server: {{listen: "127.0.0.1:{port}", external_url: "http://127.0.0.1:{port}"}}',
+        f'storage: {{url: "sqlite:{path.parent / "s.db"}"}}',
+        "checks:",
+        *(
+            f'  - {{name: c{i}, type: http, url: "http://127.0.0.1:{peer}/h/{i}", '
+            f"interval: {INTERVAL:g}s, timeout: 1s}}"
+            for i in range(checks)
+        ),
+        "rules:",
+        f"  - {{name: ServiceDown, match: {{type: http}}, expr: up == 0, for: {FOR:g}s, "
+        "severity: critical}",
+        *people,
+        "channels:",
+        *(f"  {name}: {channel}" for name, channel in channels.items()),
+        "escalation:",
+        "  critical:",
+        f"    - {{after: 0s, notify: [{', '.join(notify)}]}}",
+        "notifications: {storm: {threshold: 1000}}",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
 class _Targets(Protocol):
     @property
     def failing(self) -> MutableMapping[int, float] | MutableSet[int]: ...
@@ -85,6 +136,15 @@ class _Pace(Protocol):
     checks: int
     warmup: float
     spacing: float
+
+
+def paced(checks: int, spacing: float) -> argparse.ArgumentParser:
+    """The arguments :func:`fail_in_turn` reads, with the bench's defaults."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--checks", type=int, default=checks)
+    parser.add_argument("--spacing", type=float, default=spacing)
+    parser.add_argument("--warmup", type=float, default=4.0)
+    return parser
 
 
 async def fail_in_turn(peers: _Targets, args: _Pace, wait: float = 30.0) -> None:
@@ -102,10 +162,14 @@ async def fail_in_turn(peers: _Targets, args: _Pace, wait: float = 30.0) -> None
         await asyncio.wait_for(peers.all_in.wait(), wait)
 
 
-def measured(how: str) -> str:
-    """The line under a section's title: when, on what, and how it was measured."""
+def measured(how: str, *, load: bool = False) -> str:
+    """The line under a section's title: when, on what (``load``: with the load average
+    as the bench ended), and how it was measured."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"Measured {stamp} on {os.cpu_count()} cores, Python {platform.python_version()}, {how}."
+    cores = f"{os.cpu_count()} cores"
+    if load:
+        cores += f" (load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} when it ended)"
+    return f"Measured {stamp} on {cores}, Python {platform.python_version()}, {how}."
 
 
 def write_section(
@@ -121,3 +185,23 @@ def write_section(
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
     report.write_text(text)
+
+
+def publish(
+    parser: argparse.ArgumentParser,
+    marker: str,
+    run: Callable[[argparse.Namespace], Coroutine[Any, Any, R]],
+    report: Callable[[R, argparse.Namespace], str],
+    passed: Callable[[R, argparse.Namespace], bool],
+) -> int:
+    """A bench's ``main``: its arguments (``parser``, with ``--no-write`` added), ``run``,
+    the ``report`` section printed and put into docs/performance.md (unless
+    ``--no-write``); the exit status, 0 when ``passed``."""
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    r = asyncio.run(run(args))
+    section = report(r, args)
+    print(section)
+    if not args.no_write:
+        write_section(section, marker)
+    return 0 if passed(r, args) else 1

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -36,12 +35,11 @@ import textwrap
 import time
 import urllib.request
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.harness import free_port, write_section
+from bench.harness import free_port, measured, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "performance.md"
@@ -339,13 +337,11 @@ def format_result(r: dict[str, float], args: argparse.Namespace, target_kind: st
 
 def write_report(r: dict[str, float], args: argparse.Namespace, target_kind: str) -> None:
     marker = "<!-- bench:http_checks -->"
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     section = (
         f"{marker}\n### HTTP checks: {args.checks:,} checks every {args.interval:g} s, "
         f"{args.window:g} s window\n\n"
-        f"Measured {stamp} on {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"target {target_kind} on loopback, `make bench`.\n\n"
-        f"{format_result(r, args, target_kind)}{marker}"
+        + measured(f"target {target_kind} on loopback, `make bench`")
+        + f"\n\n{format_result(r, args, target_kind)}{marker}"
     )
     write_section(section, marker, REPORT)
 

@@ -33,10 +33,21 @@ from pathlib import Path
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from bench.harness import fail_in_turn, free_port, measured, pct, sentinel, serve, write_section
+from bench.harness import (
+    FOR,
+    INTERVAL,
+    fail_in_turn,
+    free_port,
+    measured,
+    paced,
+    pct,
+    publish,
+    sentinel,
+    serve,
+    write_config,
+)
 
 MARKER = "<!-- bench:notify_latency -->"
-INTERVAL, FOR = 1.0, 2.0
 TELEGRAM_SPACING = 3.0  # its channel paces at 20 a minute: closer alerts measure the queue
 TG_TOKEN = "123456:" + "A" * 35
 CHECK = re.compile(r"ServiceDown c(\d+)")
@@ -123,39 +134,17 @@ class Peers:
         return app
 
 
-def write_config(
-    path: Path, port: int, peer: int, checks: int, db: Path, smtp: int, telegram: bool
-) -> None:
-    lines = [
-        f'server: {{listen: "127.0.0.1:{port}", external_url: "http://127.0.0.1:{port}"}}',
-        f'storage: {{url: "sqlite:{db}"}}',
-        "checks:",
-    ]
-    lines += [
-        f'  - {{name: c{i}, type: http, url: "http://127.0.0.1:{peer}/h/{i}", '
-        f"interval: {INTERVAL:g}s, timeout: 1s}}"
-        for i in range(checks)
-    ]
-    lines += [
-        "rules:",
-        f"  - {{name: ServiceDown, match: {{type: http}}, expr: up == 0, for: {FOR:g}s, "
-        "severity: critical}",
-        "channels:",
-        f'  hook: {{type: webhook, url: "http://127.0.0.1:{peer}/hook"}}',
-        f'  pagerduty: {{type: pagerduty, routing_key: "{"k" * 32}", '
+def channels(peer: int, smtp: int) -> dict[str, str]:
+    return {
+        "hook": f'{{type: webhook, url: "http://127.0.0.1:{peer}/hook"}}',
+        "pagerduty": f'{{type: pagerduty, routing_key: "{"k" * 32}", '
         f'api_url: "http://127.0.0.1:{peer}"}}',
-        f'  push: {{type: ntfy, url: "http://127.0.0.1:{peer}/ntfy/bench"}}',
-        f"  mail: {{type: smtp, host: 127.0.0.1, port: {smtp}, tls: none, "
+        "push": f'{{type: ntfy, url: "http://127.0.0.1:{peer}/ntfy/bench"}}',
+        "mail": f"{{type: smtp, host: 127.0.0.1, port: {smtp}, tls: none, "
         "from: s@example.com, to: [ops@example.com]}",
-        f'  chat: {{type: telegram, token: "{TG_TOKEN}", chat_id: -1, '
+        "chat": f'{{type: telegram, token: "{TG_TOKEN}", chat_id: -1, '
         f'api_url: "http://127.0.0.1:{peer}"}}',
-        "escalation:",
-        "  critical:",
-        f"    - {{after: 0s, notify: [hook, pagerduty, push, mail{', chat' if telegram else ''}]}}",
-        # one alert at a time is what is measured here, not storm digests
-        "notifications: {storm: {threshold: 1000}}",
-    ]
-    path.write_text("\n".join(lines) + "\n")
+    }
 
 
 async def run(args: argparse.Namespace) -> dict[str, float]:
@@ -169,9 +158,9 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         config, log = Path(tmp) / "sentinel.yaml", Path(tmp) / "sentinel.log"
         async with serve(peers.app()) as peer_port:
-            write_config(
-                config, free_port(), peer_port, args.checks, Path(tmp) / "s.db", smtp_port, telegram
-            )
+            notify = ["hook", "pagerduty", "push", "mail"] + (["chat"] if telegram else [])
+            chans = channels(peer_port, smtp_port)
+            write_config(config, free_port(), peer_port, args.checks, chans, notify)
             try:
                 async with sentinel(config, log=log, tail=args.log):
                     await fail_in_turn(peers, args)
@@ -233,19 +222,9 @@ def report(r: dict[str, float], args: argparse.Namespace) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--checks", type=int, default=40)
-    parser.add_argument("--spacing", type=float, default=0.6)
-    parser.add_argument("--warmup", type=float, default=4.0)
-    parser.add_argument("--no-write", action="store_true")
+    parser = paced(checks=40, spacing=0.6)
     parser.add_argument("--log", action="store_true", help="print the end of sentinel's log")
-    args = parser.parse_args()
-    r = asyncio.run(run(args))
-    section = report(r, args)
-    print(section)
-    if not args.no_write:
-        write_section(section, MARKER)
-    return 0 if r["hook_received"] == r["alerts"] else 1
+    return publish(parser, MARKER, run, report, lambda r, _: r["hook_received"] == r["alerts"])
 
 
 if __name__ == "__main__":

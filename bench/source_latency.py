@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import signal
 import statistics
 import sys
@@ -34,7 +33,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bench.harness import free_port, pct, write_section
+from bench.harness import free_port, measured, pct, publish
 
 MARKER = "<!-- bench:source_latency -->"
 TOKEN = "bench-source-token-0123456789"  # noqa: S105 (a made-up token for a local run)
@@ -217,14 +216,14 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
 def report(r: dict[str, float], args: argparse.Namespace) -> str:
     ok = "meets" if r["p99"] <= 50 and r["received"] == r["alerts"] else "MISSES"
     ok_group = "meets" if r["group_max"] < 1.0 else "MISSES"
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (
         f"{MARKER}\n### Inbound alerts: Alertmanager webhook -> first page\n\n"
-        f"Measured {stamp} on {os.cpu_count()} cores (load average {load} when it ended), "
-        f"Python {platform.python_version()}, "
-        "sentinel as a process (SQLite store), Alertmanager's payload posted by the bench, "
-        "the provider a webhook receiver on loopback, `make bench` (`bench/source_latency.py`).\n\n"
+        + measured(
+            "sentinel as a process (SQLite store), Alertmanager's payload posted by the bench, "
+            "the provider a webhook receiver on loopback, `make bench` (`bench/source_latency.py`)",
+            load=True,
+        )
+        + "\n\n"
         "| figure | measured | bar |\n|---|---|---|\n"
         f"| pages received | {int(r['received'])} of {int(r['alerts'])} "
         f"(one alert per webhook, {args.spacing:g} s apart) | all |\n"
@@ -247,15 +246,11 @@ def main() -> int:
     parser.add_argument("--spacing", type=float, default=0.1)
     parser.add_argument("--group", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
-    r = asyncio.run(run(args))
-    section = report(r, args)
-    print(section)
-    if not args.no_write:
-        write_section(section, MARKER)
-    ok = r["received"] == r["alerts"] and r["group_max"] < 1.0 and r["repaged"] == 0
-    return 0 if ok else 1
+    return publish(parser, MARKER, run, report, passed)
+
+
+def passed(r: dict[str, float], args: argparse.Namespace) -> bool:
+    return r["received"] == r["alerts"] and r["group_max"] < 1.0 and r["repaged"] == 0
 
 
 if __name__ == "__main__":

@@ -17,20 +17,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
-import platform
 import sqlite3
 import statistics
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 import structlog
 from aiohttp import web
 
-from bench.harness import write_section
+from bench.harness import measured, write_section
 from sentinel.app.daemon import Daemon
 from sentinel.clock import SystemClock
 from sentinel.config import load_config
@@ -194,14 +192,15 @@ def report(r: dict[str, float], args: argparse.Namespace) -> str:
 
     worst = max(r["first_max"], r["last_max"])
     verdict = "meets" if worst < BAR else "MISSES"
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         f"### Status page: {args.checks:,} checks, {SERVICES} services\n\n"
-        f"Measured {stamp} on {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"`python -m bench.status_page`: a real Daemon (not probing) with 30 recent runs a "
-        f"check, {r['failing']:.0f} checks failing and as many alerts firing, 90 days of "
-        f"uptime rows a check in SQLite, 20 incidents; {args.requests} sequential "
-        f"`GET` over loopback each, gzip.\n\n"
+        + measured(
+            "`python -m bench.status_page`: a real Daemon (not probing) with 30 recent runs a "
+            f"check, {r['failing']:.0f} checks failing and as many alerts firing, 90 days of "
+            f"uptime rows a check in SQLite, 20 incidents; {args.requests} sequential "
+            "`GET` over loopback each, gzip"
+        )
+        + "\n\n"
         "| figure | measured | bar |\n|---|---|---|\n"
         f"| `GET /` (first {PAGE_SIZE} checks) p50 / max | {ms(r['first_p50'])} / "
         f"{ms(r['first_max'])} | < 1 s ({verdict}) |\n"

@@ -29,11 +29,20 @@ import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from bench.harness import fail_in_turn, free_port, measured, pct, sentinel, serve, write_section
+from bench.harness import (
+    fail_in_turn,
+    free_port,
+    measured,
+    paced,
+    pct,
+    publish,
+    sentinel,
+    serve,
+    write_config,
+)
 
 MARKER = "<!-- bench:voice_latency -->"
 SID, TOKEN = "AC" + "0" * 32, "bench-auth-token"
-INTERVAL, FOR = 1.0, 2.0
 
 
 class Peers:
@@ -74,30 +83,13 @@ class Peers:
         return app
 
 
-def write_config(path: Path, port: int, peer: int, checks: int, db: Path) -> None:
-    lines = [
-        f'server: {{listen: "127.0.0.1:{port}", external_url: "http://127.0.0.1:{port}"}}',
-        f'storage: {{url: "sqlite:{db}"}}',
-        "checks:",
-        *(
-            f'  - {{name: c{i}, type: http, url: "http://127.0.0.1:{peer}/h/{i}", '
-            f"interval: {INTERVAL:g}s, timeout: 1s}}"
-            for i in range(checks)
-        ),
-        "rules:",
-        f"  - {{name: ServiceDown, match: {{type: http}}, expr: up == 0, for: {FOR:g}s, "
-        "severity: critical}",
-        "channels:",
-        f'  hook: {{type: webhook, url: "http://127.0.0.1:{peer}/hook"}}',
-        f'  phone: {{type: voice, account_sid: "{SID}", auth_token: "{TOKEN}", '
+def channels(peer: int) -> dict[str, str]:
+    return {
+        "hook": f'{{type: webhook, url: "http://127.0.0.1:{peer}/hook"}}',
+        "phone": f'{{type: voice, account_sid: "{SID}", auth_token: "{TOKEN}", '
         f'from: "+15550109999", to: ["+15550100001"], per_number: 0s, '
         f'api_url: "http://127.0.0.1:{peer}"}}',
-        "escalation:",
-        "  critical:",
-        "    - {after: 0s, notify: [hook, phone]}",
-        "notifications: {storm: {threshold: 1000}}",
-    ]
-    path.write_text("\n".join(lines) + "\n")
+    }
 
 
 async def press_one(actions: dict[str, str]) -> list[float]:
@@ -121,7 +113,9 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         config, log = Path(tmp) / "sentinel.yaml", Path(tmp) / "sentinel.log"
         async with serve(peers.app()) as peer_port:
-            write_config(config, free_port(), peer_port, args.checks, Path(tmp) / "s.db")
+            write_config(
+                config, free_port(), peer_port, args.checks, channels(peer_port), ["hook", "phone"]
+            )
             async with sentinel(config, log=log):
                 await fail_in_turn(peers, args)
                 acks = await press_one(peers.actions)
@@ -153,18 +147,8 @@ def report(r: dict[str, float], args: argparse.Namespace) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--checks", type=int, default=40)
-    parser.add_argument("--spacing", type=float, default=1.2)
-    parser.add_argument("--warmup", type=float, default=4.0)
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
-    r = asyncio.run(run(args))
-    section = report(r, args)
-    print(section)
-    if not args.no_write:
-        write_section(section, MARKER)
-    return 0 if r["calls"] == r["alerts"] else 1
+    parser = paced(checks=40, spacing=1.2)
+    return publish(parser, MARKER, run, report, lambda r, _: r["calls"] == r["alerts"])
 
 
 if __name__ == "__main__":
