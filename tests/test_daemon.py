@@ -27,7 +27,7 @@ from sentinel.logs import Redactor, configure
 from sentinel.store import StoreError, open_store
 from sentinel.store.sqlite import SqliteStore
 from tests.conftest import Target, free_port
-from tests.polling import eventually, run_until
+from tests.polling import eventually, run_daemon_until
 
 TOKEN = "api-token-0123456789"
 BEARER = "probe-bearer-abcdef"
@@ -91,10 +91,10 @@ async def daemon(tmp_path: Path, target: Target, logs: io.StringIO) -> AsyncIter
 
 
 async def until(d: Daemon, done: Callable[[], bool], seconds: float = 0.35) -> float:
-    """Run ``d`` on its fake clock until ``done()``; the fake seconds it took (at most
-    ``seconds``: by default one 300 ms interval and a step)."""
-    assert isinstance(d.clock, FakeClock)
-    return await run_until(d.clock, done, d.scheduler.idle, seconds)
+    """Run ``d`` on its fake clock until ``done()``, each step settled on the scheduler,
+    the alert shell and the dispatcher (``daemon_idle``); the fake seconds it took (at
+    most ``seconds``: by default one 300 ms interval and a step)."""
+    return await run_daemon_until(d, done, seconds)
 
 
 def base_url(d: Daemon) -> str:

@@ -1,6 +1,7 @@
-"""Notifications through the whole daemon, in real time on loopback: a failing check
-pages PagerDuty, the API and the signed link acknowledge, and a ``kill -9`` at any
-moment neither loses a page nor sends one twice."""
+"""Notifications through the whole daemon on loopback: a failing check pages PagerDuty,
+the API and the signed link acknowledge (the daemon on a fake clock, moved by the
+test; the HTTP is real), and a ``kill -9`` at any moment neither loses a page nor
+sends one twice (real processes, in real time)."""
 
 from __future__ import annotations
 
@@ -29,11 +30,12 @@ from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
 from tests.conftest import free_port
 from tests.notify.fakes import Fault, PagerDuty
-from tests.polling import eventually, run_until
+from tests.polling import eventually, run_daemon_for
 from tests.test_daemon import until
 
 TOKEN = "api-token-0123456789"
 PD_KEY = "r" * 32
+PAGE_WITHIN = 5.0  # fake seconds: the first result, the firing, the page (or the ack's notice)
 
 
 def config_text(tmp_path: Path, port: int, pd_url: str, interval: str = "200ms") -> str:
@@ -75,7 +77,7 @@ async def daemon(tmp_path: Path, pd: PagerDuty) -> AsyncIterator[Daemon]:
     config = load_config(path, {})
     redactor = Redactor()
     redactor.set_secrets(secret_values(config))
-    d = Daemon(config, Settings(config=str(path)), SystemClock(), {}, redactor)
+    d = Daemon(config, Settings(config=str(path)), FakeClock(), {}, redactor)
     await d.start()
     yield d
     await d.stop()
@@ -91,7 +93,7 @@ async def test_failing_check_pages_and_api_ack_reaches_pagerduty(
 ) -> None:
     """The dead port pages PagerDuty once (dedup_key = the alert id, summary with the
     reason); an API ack sends PagerDuty's acknowledge and shows who acked."""
-    await eventually(lambda: len(triggers(pd)) == 1)
+    await until(daemon, lambda: len(triggers(pd)) == 1, PAGE_WITHIN)
     event = triggers(pd)[0]
     payload = event["payload"]
     assert isinstance(payload, dict)
@@ -109,15 +111,15 @@ async def test_failing_check_pages_and_api_ack_reaches_pagerduty(
             assert resp.status == 200
             body = await resp.json()
         assert body["escalation"]["acknowledged_by"] == "alice via api"
-        await eventually(lambda: pd.incidents.get(fp) == "acknowledged")
-        await asyncio.sleep(0.5)  # more results arrive: still one trigger
+        await until(daemon, lambda: pd.incidents.get(fp) == "acknowledged", PAGE_WITHIN)
+        await run_daemon_for(daemon, 0.5)  # more results arrive: still one trigger
         assert len(triggers(pd)) == 1
 
 
 async def test_signed_link_acknowledges_from_a_phone(daemon: Daemon, pd: PagerDuty) -> None:
     """The link in the page shows a confirm form on GET (a link preview must not ack),
     acknowledges on POST without the API token, and refuses a tampered token."""
-    await eventually(lambda: len(triggers(pd)) == 1)
+    await until(daemon, lambda: len(triggers(pd)) == 1, PAGE_WITHIN)
     links = triggers(pd)[0]["links"]
     assert isinstance(links, list)
     href = next(str(link["href"]) for link in links if "/ack/" in str(link["href"]))
@@ -135,7 +137,7 @@ async def test_signed_link_acknowledges_from_a_phone(daemon: Daemon, pd: PagerDu
         async with http.post(href, data={"by": "bob"}) as resp:
             assert resp.status == 200
             assert "Acknowledged by bob" in await resp.text()
-    await eventually(lambda: pd.incidents.get(fp) == "acknowledged")
+    await until(daemon, lambda: pd.incidents.get(fp) == "acknowledged", PAGE_WITHIN)
 
 
 def answers(port: int) -> bool:
@@ -220,7 +222,7 @@ async def test_cli_ack_by_short_reference(
 
 
 async def _cli_ack(daemon: Daemon, pd: PagerDuty, capsys: pytest.CaptureFixture[str]) -> None:
-    await eventually(lambda: len(triggers(pd)) == 1)
+    await until(daemon, lambda: len(triggers(pd)) == 1, PAGE_WITHIN)
     fp = str(triggers(pd)[0]["dedup_key"])
     host, port = daemon.listening[0]
     config = Path(daemon.settings.config)
@@ -228,7 +230,7 @@ async def _cli_ack(daemon: Daemon, pd: PagerDuty, capsys: pytest.CaptureFixture[
     args = ["ack", fp[:6], "--by", "alice", "-c", str(config), "--url", url, "--json"]
     assert await asyncio.to_thread(main, args) == 0
     assert '"acknowledged_by": "alice via cli"' in capsys.readouterr().out
-    await eventually(lambda: pd.incidents.get(fp) == "acknowledged")
+    await until(daemon, lambda: pd.incidents.get(fp) == "acknowledged", PAGE_WITHIN)
     assert await asyncio.to_thread(main, [*args, "--undo"]) == 0
     assert '"acknowledged_by": null' in capsys.readouterr().out
     assert await asyncio.to_thread(main, ["ack", "000000", *args[2:]]) == 1
@@ -272,8 +274,6 @@ async def test_for_elapsing_between_results_fires_on_time(tmp_path: Path, pd: Pa
         assert state.fired_at - state.active_since == pytest.approx(1.0 + FOR_MARGIN, abs=1e-4)
         # The page: each step of fake time waits until the alert row is saved and the
         # dispatcher has done what is due (real I/O), not only the scheduler.
-        assert isinstance(d.clock, FakeClock)
-        settled = lambda: d.scheduler.idle() and d.alerts.idle() and d.dispatcher.idle()  # noqa: E731
-        await run_until(d.clock, lambda: len(triggers(pd)) == 1, settled, 5.0)
+        await until(d, lambda: len(triggers(pd)) == 1, 5.0)
     finally:
         await d.stop()

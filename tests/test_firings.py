@@ -1,6 +1,7 @@
-"""One firing of an alert, through the whole daemon in real time on loopback: its
-labels reach every notification and the API, and an ack link belongs to the outage
-it was sent for, never to a later outage of the same alert."""
+"""One firing of an alert, through the whole daemon on loopback (on a fake clock the
+test moves; the HTTP is real): its labels reach every notification and the API, and
+an ack link belongs to the outage it was sent for, never to a later outage of the
+same alert."""
 
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ import structlog
 import yaml
 
 from sentinel.app.daemon import Daemon
-from sentinel.clock import SystemClock
+from sentinel.clock import FakeClock
 from sentinel.config import load_config
 from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
 from tests.conftest import free_port
 from tests.notify.fakes import PagerDuty, Receiver
-from tests.polling import eventually
+from tests.polling import run_daemon_for, run_daemon_until
 from tests.test_delivery import config_text as delivery_config
 
 ALERT_LABELS = {
@@ -32,6 +33,7 @@ ALERT_LABELS = {
     "team": "sre",  # the rule's team wins over the check's
     "tier": "1",
 }
+WITHIN = 5.0  # fake seconds: a result, the firing (or resolution) and its notices
 
 
 def config_text(tmp_path: Path, target: int, pd_url: str, hook_url: str) -> str:
@@ -74,7 +76,7 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[Daemon, PagerDuty, Receiv
         path = tmp_path / "sentinel.yaml"
         path.write_text(config_text(tmp_path, port.number, pd.url, hook.url))
         config = load_config(path, {})
-        d = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
+        d = Daemon(config, Settings(config=str(path)), FakeClock(), {}, Redactor())
         await d.start()
         try:
             yield d, pd, hook, port
@@ -98,7 +100,9 @@ async def test_labels_reach_the_webhook_pagerduty_and_the_api(
     """The check's labels merged with the rule's (the rule wins), with alertname, check
     and severity: in the webhook's JSON, PagerDuty's custom_details and the API."""
     daemon, pd, hook, _ = world
-    await eventually(lambda: len(hook.accepted) == 1 and len(events(pd, "trigger")) == 1)
+    await run_daemon_until(
+        daemon, lambda: len(hook.accepted) == 1 and len(events(pd, "trigger")) == 1, WITHIN
+    )
     assert hook.accepted[0].json["alert"]["labels"] == ALERT_LABELS
     details = events(pd, "trigger")[0]["payload"]["custom_details"]
     assert details["labels"] == ALERT_LABELS
@@ -117,13 +121,13 @@ async def test_ack_link_of_an_earlier_outage_does_not_ack_the_next(
     """Outage 1 pages with link 1 and resolves; outage 2 of the same alert pages with
     link 2. Link 1, still inside its TTL, says its outage is over (GET and POST) and
     acknowledges nothing; link 2 acknowledges outage 2."""
-    _, pd, _, port = world
-    await eventually(lambda: len(events(pd, "trigger")) == 1)
+    daemon, pd, _, port = world
+    await run_daemon_until(daemon, lambda: len(events(pd, "trigger")) == 1, WITHIN)
     first = ack_link(events(pd, "trigger")[0])
     await port.up()
-    await eventually(lambda: len(events(pd, "resolve")) == 1)
+    await run_daemon_until(daemon, lambda: len(events(pd, "resolve")) == 1, WITHIN)
     await port.down()
-    await eventually(lambda: len(events(pd, "trigger")) == 2)
+    await run_daemon_until(daemon, lambda: len(events(pd, "trigger")) == 2, WITHIN)
     second = ack_link(events(pd, "trigger")[1])
     assert first != second
     fp = str(events(pd, "trigger")[1]["dedup_key"])
@@ -133,10 +137,10 @@ async def test_ack_link_of_an_earlier_outage_does_not_ack_the_next(
             assert "earlier outage of this alert, which is over" in await resp.text()
         async with http.post(first, data={"by": "mallory"}) as resp:
             assert resp.status == 410
-        await asyncio.sleep(0.5)
+        await run_daemon_for(daemon, 0.5)
         assert pd.incidents[fp] == "triggered"
         assert events(pd, "acknowledge") == []
         async with http.post(second, data={"by": "bob"}) as resp:
             assert resp.status == 200
             assert "Acknowledged by bob" in await resp.text()
-    await eventually(lambda: pd.incidents.get(fp) == "acknowledged")
+    await run_daemon_until(daemon, lambda: pd.incidents.get(fp) == "acknowledged", WITHIN)

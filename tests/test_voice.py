@@ -1,4 +1,6 @@
-"""type: voice through the whole daemon on loopback: a failing check calls alice;
+"""type: voice through the whole daemon on loopback (on a fake clock the test moves; the
+HTTP is real, and one test runs `sentinel run` as a process in real time): a failing
+check calls alice;
 Twilio's keypress webhook (signed as Twilio signs it) "1" acknowledges, "2" escalates
 at once, a no-answer outcome falls through to SMS, and a forged request is refused."""
 
@@ -19,16 +21,17 @@ from twilio.request_validator import RequestValidator
 
 from sentinel.app.daemon import Daemon
 from sentinel.cli.notify import notify_test
-from sentinel.clock import SystemClock
+from sentinel.clock import FakeClock, SystemClock
 from sentinel.config import load_config, secret_values
 from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
 from tests.conftest import free_port
 from tests.notify.fakes import Fault, Twilio, TwilioCalls
-from tests.polling import eventually
+from tests.polling import eventually, run_daemon_until
 
 SID, TOKEN, OLD_TOKEN = "AC" + "2" * 32, "voice-auth-token-0123456789", "rotated-token-98765"
 ALICE, BOB = "+15550100001", "+15550100002"
+WITHIN = 5.0  # fake seconds: a result, the firing, the call (or the next one, a text)
 
 
 def config_text(tmp_path: Path, port: int, calls: str, sms: str) -> str:
@@ -74,7 +77,7 @@ async def daemon(tmp_path: Path, fakes: tuple[TwilioCalls, Twilio]) -> AsyncIter
     config = load_config(path, {})
     redactor = Redactor()
     redactor.set_secrets(secret_values(config))
-    d = Daemon(config, Settings(config=str(path)), SystemClock(), {}, redactor)
+    d = Daemon(config, Settings(config=str(path)), FakeClock(), {}, redactor)
     await d.start()
     yield d
     await d.stop()
@@ -92,7 +95,7 @@ async def twilio_posts(
 
 
 async def first_call(daemon: Daemon, calls: TwilioCalls) -> tuple[str, dict[str, str]]:
-    await eventually(lambda: len(calls.accepted) == 1)
+    await run_daemon_until(daemon, lambda: len(calls.accepted) == 1, WITHIN)
     form = calls.accepted[0].form
     assert form["To"] == ALICE
     fp = next(iter(daemon.escalator.progress))
@@ -138,7 +141,9 @@ async def test_keypress_2_escalates_at_once_and_a_wrong_key_asks_again(
     status, body = await twilio_posts(action, keys(form, "2"), token=OLD_TOKEN)
     assert status == 200
     assert "Escalated" in body
-    await eventually(lambda: [r.form["To"] for r in calls.accepted] == [ALICE, BOB])
+    await run_daemon_until(
+        daemon, lambda: [r.form["To"] for r in calls.accepted] == [ALICE, BOB], WITHIN
+    )
     assert not daemon.escalator.progress[fp].acked
     assert "escalated now by alice via voice" in await timeline(daemon, fp)
 
@@ -152,7 +157,7 @@ async def test_no_answer_falls_through_to_sms(
                "To": ALICE, "CallStatus": "no-answer"}  # fmt: skip
     status, _ = await twilio_posts(form["StatusCallback"], outcome)
     assert status == 204
-    await eventually(lambda: len(sms.accepted) == 1)
+    await run_daemon_until(daemon, lambda: len(sms.accepted) == 1, WITHIN)
     assert sms.accepted[0].form["To"] == ALICE
     assert "ServiceDown" in sms.accepted[0].form["Body"]
     # Twilio retries a callback it thinks was lost: still one text.

@@ -31,6 +31,10 @@ out as one digest once its oldest row has waited ``notifications.storm.spacing``
 Held rows are rows like the others: a restart sends them. Delivery is at least
 once: a crash between a provider accepting and the store recording it sends
 that notice again on restart.
+
+``idle()`` says every worker waits on the clock (or for new rows) with no send and no
+store I/O in flight; ``await settled()`` returns once it is, woken by the workers as
+they park (``sentinel simulate`` and tests on a fake clock await it before moving time).
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ class Dispatcher(Worker):
                         lane.task.cancel()
                     self._orphans.extend(lane.items)
                     del self._lanes[name]
+                    self._stirred()
                 else:
                     lane.kind, lane.notifier = wanted
                     lane.pace()
@@ -79,6 +84,14 @@ class Dispatcher(Worker):
         return retired
 
     async def start(self) -> None:
+        self._starting = True  # not idle while the store is read
+        try:
+            await self._start()
+        finally:
+            self._starting = False
+            self._stirred()
+
+    async def _start(self) -> None:
         self.threads = await self._store.thread_refs()
         self._running = True
         for name in self._lanes:
@@ -99,6 +112,7 @@ class Dispatcher(Worker):
         await asyncio.gather(*tasks, return_exceptions=True)
         for lane in self._lanes.values():
             lane.task = None
+        self._stirred()
 
     def dead_lanes(self) -> list[str]:
         """Channels whose worker has ended while the dispatcher runs (a bug: the
@@ -110,3 +124,4 @@ class Dispatcher(Worker):
     def _start_lane(self, name: str) -> None:
         lane = self._lanes[name]
         lane.task = asyncio.ensure_future(self._work(name, lane))
+        lane.task.add_done_callback(lambda _: self._stirred())

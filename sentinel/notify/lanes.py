@@ -23,6 +23,7 @@ from sentinel.store.protocols import OutboxStore
 log = structlog.get_logger("sentinel.notify")
 EARLY = 0.002  # run what is due within this: uvloop's clock has millisecond resolution
 BURST = 5.0  # sends a rate-limited channel may make at once before its pace applies
+SETTLE_YIELDS = 5  # loop turns for a parked worker's sleep to be registered with the clock
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Lane:
     # sent, but the store failed to record it: written before the lane sends anything else
     unrecorded: list[Delivery] = field(default_factory=list)
     parked: bool = False  # the worker sleeps until its next due time or new rows
+    until: float | None = None  # while parked: the clock's monotonic time it wakes at
 
     def __post_init__(self) -> None:
         self.pace()
@@ -72,16 +74,39 @@ class Lanes:
         self.on_sent: list[Callable[[Delivery], Awaitable[None] | None]] = []
         self._running = False
         self._busy = 0
+        self._starting = False  # start() reads the store's open rows
+        self._changed = asyncio.Event()  # set when a worker parks or a lane stops
 
     def idle(self) -> bool:
         """Every worker waits for the clock to move or for new rows: nothing is being
-        sent and nothing due now is left unsent (tests wait for this after I/O)."""
-        if self._busy:
+        sent, no store I/O is in flight and nothing due now is left unsent (a worker
+        whose wake-up time the clock has reached is not waiting any more)."""
+        if self._busy or self._starting:
             return False
+        now = self._clock.monotonic()
         return all(
-            lane.task is None or (lane.parked and not lane.wake.is_set())
+            lane.task is None
+            or (lane.parked and not lane.wake.is_set() and (lane.until is None or now < lane.until))
             for lane in self._lanes.values()
         )
+
+    async def settled(self) -> None:
+        """Return once :meth:`idle`, and the parked workers' sleeps are on the clock:
+        what the clock moving next will wake is known. Woken by the workers as they
+        park (no polling, no real time), so a fake clock can be moved right after.
+        Unbounded: a caller that must not hang bounds it (``asyncio.wait_for``)."""
+        while True:
+            self._changed.clear()
+            if self.idle():
+                await _yield(SETTLE_YIELDS)  # sleep_or_wake's sleeper reaches the clock
+                if self.idle():
+                    return
+                continue
+            await self._changed.wait()
+
+    def _stirred(self) -> None:
+        """Something that :meth:`idle` reads changed towards idle: look again."""
+        self._changed.set()
 
     def hold_storms(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
         """Before they are written: count them, and mark those a storm holds."""
@@ -171,3 +196,9 @@ def due(lane: Lane, now: float) -> tuple[list[Delivery], float | None]:
             return sorted(group, key=lambda d: (d.created_at, d.id or 0)), None
         return [], first.next_at - now
     return [], None
+
+
+async def _yield(turns: int) -> None:
+    """Let the tasks made ready run, ``turns`` loop turns (no time passes)."""
+    for _ in range(turns):
+        await asyncio.sleep(0)

@@ -39,10 +39,13 @@ class Worker(Claiming, NextMethod):
                 continue
             lane.wake.clear()
             lane.parked = True
+            lane.until = None if wait is None else self._clock.monotonic() + wait
+            self._stirred()
             try:
                 await sleep_or_wake(self._clock, lane.wake, wait)
             finally:
                 lane.parked = False
+                lane.until = None
 
     async def _step(self, name: str, lane: Lane) -> float | None:
         """Send one delivery (or one digest) if one is due; returns how long to wait."""

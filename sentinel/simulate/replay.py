@@ -67,7 +67,9 @@ __all__ = ["simulate"]
 DURATION = 0.05  # every simulated result takes 50 ms
 SLO_TICK = 60.0  # SLO pairs are evaluated each minute (their counters' resolution)
 EPS = 1e-6
-SETTLE_POLLS = 2000  # x 5 ms: how long (real time) to wait for the dispatcher's store I/O
+# A safety net only (real seconds): the dispatcher says when it has settled; it never
+# takes this long unless a worker died or its store hangs.
+SETTLE_TIMEOUT = 30.0
 
 
 # -- the simulation ----------------------------------------------------------
@@ -248,20 +250,18 @@ class _Simulation:
         return self.clock.monotonic() - self.mono0
 
     async def _settle(self) -> None:
-        """Wait (real time, bounded) for the dispatcher's sends and their store I/O, then
-        let its workers go to sleep, so their wake-up times are known before time moves.
-        Nothing to wait for when nothing stirred since the last settle."""
+        """Wait for the dispatcher's sends and their store I/O, and for its workers to
+        go to sleep, so their wake-up times are known before time moves: the
+        dispatcher signals it (:meth:`~sentinel.notify.lanes.Lanes.settled`), nothing
+        polls the real clock. Nothing to wait for when nothing stirred since the last
+        settle."""
         if not self.stirred and self.dispatcher.idle():
             return
         self.stirred = False
-        for _ in range(SETTLE_POLLS):
-            if self.dispatcher.idle():
-                for _ in range(5):
-                    await asyncio.sleep(0)
-                if self.dispatcher.idle():
-                    return
-            await asyncio.sleep(0.005)
-        raise RuntimeError("the dispatcher did not settle")
+        try:
+            await asyncio.wait_for(self.dispatcher.settled(), SETTLE_TIMEOUT)
+        except TimeoutError:
+            raise RuntimeError("the dispatcher did not settle") from None
 
     # -- scenario events ---------------------------------------------------
 

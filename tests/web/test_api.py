@@ -1,4 +1,5 @@
-"""The REST API against a real daemon on loopback: pages, incidents, config, reload."""
+"""The REST API against a real daemon on loopback (on a fake clock the test moves; the
+HTTP is real): pages, incidents, config, reload."""
 
 from __future__ import annotations
 
@@ -11,16 +12,17 @@ import aiohttp
 import pytest
 
 from sentinel.app.daemon import Daemon
-from sentinel.clock import SystemClock
+from sentinel.clock import FakeClock
 from sentinel.config import load_config, secret_values
 from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
 from tests.conftest import free_port
-from tests.polling import eventually
+from tests.polling import Probe, run_daemon_until
 
 TOKEN = "api-token-5f0c1d2e3b4a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 HEARTBEATS = 250
+WITHIN = 5.0  # fake seconds: a few results, the firing, its incident, the history flushed
 SECRETS = {
     "ack": "ack-secret-9a8b7c6d5e4f",
     "hook_url": "https://hooks.example.com/T000/secret-path-31337",
@@ -77,7 +79,7 @@ async def start_daemon(path: Path) -> Daemon:
     config = load_config(path, {})
     redactor = Redactor()
     redactor.set_secrets(secret_values(config))
-    d = Daemon(config, Settings(config=str(path)), SystemClock(), {}, redactor)
+    d = Daemon(config, Settings(config=str(path)), FakeClock(), {}, redactor)
     await d.start()
     return d
 
@@ -104,11 +106,16 @@ async def get(http: aiohttp.ClientSession, path: str, status: int = 200) -> Any:
         return await resp.json()
 
 
-async def first_incident(http: aiohttp.ClientSession) -> dict[str, Any]:
+async def until(daemon: Daemon, probe: Probe) -> None:
+    """Run the daemon on its fake clock until ``probe`` answers true."""
+    await run_daemon_until(daemon, probe, WITHIN)
+
+
+async def first_incident(daemon: Daemon, http: aiohttp.ClientSession) -> dict[str, Any]:
     async def opened() -> bool:
         return bool((await get(http, "/api/v1/incidents"))["total"])
 
-    await eventually(opened)
+    await until(daemon, opened)
     incident: dict[str, Any] = (await get(http, "/api/v1/incidents"))["items"][0]
     return incident
 
@@ -148,7 +155,7 @@ async def test_checks_filter_by_service_and_state_and_keep_filters_in_next(
             "dead"
         ]
 
-    await eventually(dead_is_down)
+    await until(daemon, dead_is_down)
     down = (await get(http, "/api/v1/checks?state=down&service=db"))["items"][0]
     assert down["error"] == "connection refused"
     assert isinstance(down["duration_seconds"], float)
@@ -163,7 +170,7 @@ async def test_one_check_has_its_recent_results_newest_first(
     async def stored() -> bool:
         return len((await get(http, "/api/v1/checks/dead?recent=3"))["recent"]) == 3
 
-    await eventually(stored)
+    await until(daemon, stored)
     body = await get(http, "/api/v1/checks/dead?recent=3")
     assert body["name"] == "dead"
     assert body["type"] == "tcp"
@@ -202,7 +209,7 @@ async def test_incident_flow_write_up_timeline_and_export(
 ) -> None:
     """The dead port opens an incident; PATCH needs the token; the write-up survives the
     journal's next write (ack); the timeline and the Markdown export show everything."""
-    incident = await first_incident(http)
+    incident = await first_incident(daemon, http)
     iid = incident["id"]
     assert incident["state"] == "open"
     assert (incident["rule"], incident["check"], incident["severity"]) == (
@@ -236,7 +243,7 @@ async def test_incident_flow_write_up_timeline_and_export(
     async def acked() -> bool:
         return bool((await get(http, f"/api/v1/incidents/{iid}"))["acked_by"] == "bob via api")
 
-    await eventually(acked)
+    await until(daemon, acked)
     after = await get(http, f"/api/v1/incidents/{iid}")
     assert after["root_cause"] == "The disk filled up."  # not overwritten by the journal
     assert after["state"] == "acknowledged"
@@ -276,10 +283,10 @@ async def test_incident_flow_write_up_timeline_and_export(
     ],
 )
 async def test_incident_patch_refuses_bad_bodies(
-    http: aiohttp.ClientSession, body: Any, problem: str
+    daemon: Daemon, http: aiohttp.ClientSession, body: Any, problem: str
 ) -> None:
     """Wrong fields, types, lengths or no JSON at all are a 400 that says which."""
-    iid = (await first_incident(http))["id"]
+    iid = (await first_incident(daemon, http))["id"]
     kwargs: dict[str, Any] = {"data": body} if isinstance(body, str) else {"json": body}
     async with http.patch(f"/api/v1/incidents/{iid}", headers=AUTH, **kwargs) as resp:
         assert resp.status == 400
@@ -287,19 +294,21 @@ async def test_incident_patch_refuses_bad_bodies(
 
 
 @pytest.mark.parametrize("body", [{}, {"by": "  "}, {"by": 42}, {"by": None}])
-async def test_ack_without_who_is_refused(http: aiohttp.ClientSession, body: Any) -> None:
+async def test_ack_without_who_is_refused(
+    daemon: Daemon, http: aiohttp.ClientSession, body: Any
+) -> None:
     """An acknowledgement names who acknowledges, as text that is not blank."""
-    fingerprint = (await first_incident(http))["fingerprint"]
+    fingerprint = (await first_incident(daemon, http))["fingerprint"]
     async with http.post(f"/api/v1/alerts/{fingerprint}/ack", json=body, headers=AUTH) as resp:
         assert resp.status == 400
         assert (await resp.json())["error"] == "by (who acknowledges) is required"
 
 
 async def test_unknown_incidents_are_404_and_since_filters(
-    http: aiohttp.ClientSession,
+    daemon: Daemon, http: aiohttp.ClientSession
 ) -> None:
     """Unknown ids are 404 everywhere; ?since= in the future finds nothing; a bad one is 400."""
-    await first_incident(http)
+    await first_incident(daemon, http)
     for path in ("", "/timeline", "/export"):
         await get(http, f"/api/v1/incidents/INC-20000101-000000-abcd{path}", 404)
         await get(http, f"/api/v1/incidents/nonsense{path}", 404)
@@ -315,7 +324,7 @@ async def test_alerts_and_silences_are_pages_and_keep_their_old_keys(
     daemon: Daemon, http: aiohttp.ClientSession
 ) -> None:
     """Alerts and silences list as pages; `alerts`/`silences` still hold the same list."""
-    await first_incident(http)
+    await first_incident(daemon, http)
     alerts = await get(http, "/api/v1/alerts?state=firing")
     assert alerts["total"] == 1
     assert alerts["alerts"] == alerts["items"]

@@ -1,9 +1,9 @@
 """The status page: its pure pieces (SVG, CSRF verdicts, grouping, the uptime cache)
-and the page served by a real daemon on loopback (a dead TCP port fires an alert)."""
+and the page served by a real daemon on loopback (a dead TCP port fires an alert), on
+a fake clock the test moves; the HTTP is real."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import re
@@ -18,7 +18,7 @@ import pytest
 import structlog
 
 from sentinel.app.daemon import Daemon
-from sentinel.clock import SystemClock
+from sentinel.clock import Clock, FakeClock, SystemClock
 from sentinel.config import load_config
 from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
@@ -27,9 +27,11 @@ from sentinel.store import open_store
 from sentinel.store.sqlite import SqliteStore
 from sentinel.web import csrf, page, page_views, svg, views
 from tests.conftest import Target, free_port
-from tests.polling import eventually
+from tests.polling import Probe, run_daemon_until
 
 # -- a real daemon on loopback ------------------------------------------------
+
+WITHIN = 5.0  # fake seconds: the first results, the firing, its escalation and incident
 
 
 def config_text(
@@ -70,13 +72,20 @@ escalation:
 """
 
 
-async def start_daemon(tmp_path: Path, text: str) -> Daemon:
+async def start_daemon(tmp_path: Path, text: str, clock: Clock | None = None) -> Daemon:
+    """The daemon on ``clock`` (the real one unless given: tests that wait in real time
+    import this too)."""
     path = tmp_path / "sentinel.yaml"
     path.write_text(text)
     config = load_config(path, {})
-    daemon = Daemon(config, Settings(config=str(path)), SystemClock(), {}, Redactor())
+    daemon = Daemon(config, Settings(config=str(path)), clock or SystemClock(), {}, Redactor())
     await daemon.start()
     return daemon
+
+
+async def until(daemon: Daemon, probe: Probe) -> None:
+    """Run the daemon on its fake clock until ``probe`` answers true."""
+    await run_daemon_until(daemon, probe, WITHIN)
 
 
 def base_url(daemon: Daemon) -> str:
@@ -93,7 +102,8 @@ def firing_escalated(daemon: Daemon) -> bool:
 
 @pytest.fixture
 async def acking(tmp_path: Path, target: Target) -> AsyncIterator[Daemon]:
-    daemon = await start_daemon(tmp_path, config_text(tmp_path, allow_ack=True, up_url=target.url))
+    text = config_text(tmp_path, allow_ack=True, up_url=target.url)
+    daemon = await start_daemon(tmp_path, text, FakeClock())
     yield daemon
     await daemon.stop()
     structlog.reset_defaults()
@@ -101,7 +111,8 @@ async def acking(tmp_path: Path, target: Target) -> AsyncIterator[Daemon]:
 
 @pytest.fixture
 async def readonly(tmp_path: Path, target: Target) -> AsyncIterator[Daemon]:
-    daemon = await start_daemon(tmp_path, config_text(tmp_path, allow_ack=False, up_url=target.url))
+    text = config_text(tmp_path, allow_ack=False, up_url=target.url)
+    daemon = await start_daemon(tmp_path, text, FakeClock())
     yield daemon
     await daemon.stop()
     structlog.reset_defaults()
@@ -159,7 +170,7 @@ def dead_alert(daemon: Daemon) -> dict[str, Any]:
 async def test_page_shows_checks_grouped_with_state_and_svg(acking: Daemon) -> None:
     """The dead check is red with its reason, grouped under its service (ungrouped last),
     with a sparkline and 90 uptime bars, under a summary line."""
-    await eventually(lambda: daemon_has_results(acking))
+    await until(acking, lambda: daemon_has_results(acking))
     shown = await get(acking)
     assert shown.status == 200
     assert shown.headers["Content-Type"].startswith("text/html")
@@ -212,7 +223,7 @@ async def test_page_sends_security_headers_and_escapes(acking: Daemon) -> None:
 async def test_alert_shows_escalation_and_ack_form_with_csrf_cookie(acking: Daemon) -> None:
     """A firing alert shows severity, since, "step 1 of 2", who was told, and a form whose
     hidden field is HMAC(ack_key, cookie); the cookie is HttpOnly and SameSite=Strict."""
-    await eventually(lambda: firing_escalated(acking))
+    await until(acking, lambda: firing_escalated(acking))
     shown = await get(acking)
     fp = dead_alert(acking)["fingerprint"]
     row = re.search(rf'<tr class="alert" id="alert-{fp}">.*?</tr>', shown.text, re.S)
@@ -237,7 +248,7 @@ async def test_alert_shows_escalation_and_ack_form_with_csrf_cookie(acking: Daem
 async def test_ack_form_posts_then_redirects_and_shows_who(acking: Daemon) -> None:
     """A same-origin POST with matching cookie and token acknowledges and answers 303 to
     the page, which then shows "acknowledged by alice" and no more form for it."""
-    await eventually(lambda: firing_escalated(acking))
+    await until(acking, lambda: firing_escalated(acking))
     shown = await get(acking)
     assert shown.cookie is not None
     fp = dead_alert(acking)["fingerprint"]
@@ -259,7 +270,7 @@ async def test_ack_form_posts_then_redirects_and_shows_who(acking: Daemon) -> No
 async def test_ack_refused_without_cookie_wrong_token_or_other_origin(acking: Daemon) -> None:
     """No cookie, a token for another cookie, a foreign Origin or Referer: 403 and the
     alert stays unacknowledged; an empty name is a 400."""
-    await eventually(lambda: firing_escalated(acking))
+    await until(acking, lambda: firing_escalated(acking))
     shown = await get(acking)
     assert shown.cookie is not None
     token, fp = csrf_field(shown.text), dead_alert(acking)["fingerprint"]
@@ -285,7 +296,7 @@ async def test_ack_refused_without_cookie_wrong_token_or_other_origin(acking: Da
 async def test_read_only_page_has_no_form_and_refuses_post(readonly: Daemon) -> None:
     """Without allow_ack the page has no form and sets no cookie, and the POST is 403
     even with a well-formed cookie and token."""
-    await eventually(lambda: firing_escalated(readonly))
+    await until(readonly, lambda: firing_escalated(readonly))
     shown = await get(readonly)
     assert "<form" not in shown.text
     assert "Acknowledge</button>" not in shown.text
@@ -304,12 +315,13 @@ async def test_read_only_page_has_no_form_and_refuses_post(readonly: Daemon) -> 
 
 async def test_incident_listed_as_ongoing(acking: Daemon) -> None:
     """The dead check's incident appears under recent incidents, "ongoing"."""
-    await eventually(lambda: firing_escalated(acking))
-    for _ in range(100):
-        html = (await get(acking)).text
-        if "INC-" in html:
-            break
-        await asyncio.sleep(0.05)
+    await until(acking, lambda: firing_escalated(acking))
+
+    async def listed() -> bool:
+        return "INC-" in (await get(acking)).text
+
+    await until(acking, listed)
+    html = (await get(acking)).text
     section = html[html.index('<section id="incidents">') :]
     assert re.search(r"<td>INC-\d{8}-\d{6}-[0-9a-f]{4}</td>", section)
     assert "<td>ongoing</td>" in section
@@ -332,7 +344,7 @@ async def test_filter_and_pages_reach_every_check(
 ) -> None:
     """With one check a page, ?page= walks through all of them, and ?service= (empty:
     the ungrouped) narrows to one group."""
-    await eventually(lambda: daemon_has_results(acking))
+    await until(acking, lambda: daemon_has_results(acking))
     monkeypatch.setattr(page, "PAGE_SIZE", 1)
     seen = []
     for n in (1, 2, 3):
@@ -352,7 +364,7 @@ async def test_uptime_history_from_the_store(tmp_path: Path, target: Target) -> 
     percentage; days without runs are grey."""
     store = open_store(f"sqlite:{tmp_path}/state.db")
     await store.open()
-    clock = SystemClock()
+    clock = FakeClock()
     yesterday = clock.now() - timedelta(days=1)
     await store.add_results(
         [
@@ -361,7 +373,8 @@ async def test_uptime_history_from_the_store(tmp_path: Path, target: Target) -> 
         ]
     )
     await store.close()
-    daemon = await start_daemon(tmp_path, config_text(tmp_path, allow_ack=False, up_url=target.url))
+    text = config_text(tmp_path, allow_ack=False, up_url=target.url)
+    daemon = await start_daemon(tmp_path, text, clock)
     try:
         row = row_of((await get(daemon)).text, "loose")
     finally:

@@ -2,11 +2,13 @@
 Acknowledge and Silence 1h; a click signed with the app's signing secret acknowledges
 as the contact whose Slack member ID clicked, and the message is edited in place
 (chat.update on the Slack fake) to say who; a second click hears "Already acknowledged
-by ..."; forged, stale, replayed and unsigned clicks are 401 and counted by reason."""
+by ..."; forged, stale, replayed and unsigned clicks are 401 and counted by reason.
+The daemon runs on a fake clock the test moves, set to the real time at the start:
+Slack stamps its requests with the real time, and a stale one is judged on the
+daemon's clock (the HTTP is real)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +19,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from sentinel.app.daemon import Daemon
-from sentinel.clock import FakeClock, SystemClock
+from sentinel.clock import FakeClock
 from sentinel.config import load_config, secret_values
 from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
@@ -26,11 +28,12 @@ from sentinel.probes.results import LatestResults
 from sentinel.web.slack_interactions import Replays, click_of, verify
 from tests.conftest import free_port
 from tests.notify.fakes import PagerDuty, SlackApi
-from tests.polling import eventually
+from tests.polling import Probe, run_daemon_until
 from tests.web.slack_clicks import body_of, click, payload, sign
 
 TOKEN, SECRET = "xoxb-slack-bot-token-0123", "slack-signing-secret-abcdef0123456789"
 ALICE, BOB, STRANGER = "U0ALICE", "U0BOB", "U0NOBODY"
+WITHIN = 5.0  # fake seconds: a result, the firing, the message (or an answer's follow-up)
 
 
 def config_text(tmp_path: Path, port: int, slack: str, pd: str = "http://127.0.0.1:9") -> str:
@@ -77,7 +80,8 @@ async def daemon(tmp_path: Path, slack: SlackApi, pagerduty: PagerDuty) -> Async
     config = load_config(path, {})
     redactor = Redactor()
     redactor.set_secrets(secret_values(config))
-    d = Daemon(config, Settings(config=str(path)), SystemClock(), {}, redactor)
+    clock = FakeClock(datetime.now(UTC))  # Slack's request timestamps are real time
+    d = Daemon(config, Settings(config=str(path)), clock, {}, redactor)
     await d.start()
     yield d
     await d.stop()
@@ -89,9 +93,14 @@ def url(daemon: Daemon) -> str:
     return f"http://{host}:{port}/slack/interactions"
 
 
-async def first_message(slack: SlackApi) -> tuple[str, str, dict[str, Any]]:
+async def until(daemon: Daemon, probe: Probe) -> None:
+    """Run the daemon on its fake clock until ``probe`` answers true."""
+    await run_daemon_until(daemon, probe, WITHIN)
+
+
+async def first_message(daemon: Daemon, slack: SlackApi) -> tuple[str, str, dict[str, Any]]:
     """The alert's message: its channel, ts, and the value its buttons carry."""
-    await eventually(lambda: len(slack.messages) == 1)
+    await until(daemon, lambda: len(slack.messages) == 1)
     (channel, ts), message = next(iter(slack.messages.items()))
     return channel, ts, message
 
@@ -116,7 +125,7 @@ def refusals(daemon: Daemon, reason: str) -> float:
 async def test_the_message_carries_both_buttons_valued_with_the_firing(
     daemon: Daemon, slack: SlackApi
 ) -> None:
-    _, _, message = await first_message(slack)
+    _, _, message = await first_message(daemon, slack)
     fp = next(iter(daemon.escalator.progress))
     firing = daemon.escalator.facts[fp].firing
     buttons = actions(message)
@@ -131,26 +140,26 @@ async def test_a_signed_click_acknowledges_and_the_message_says_who(
 ) -> None:
     """Acknowledged as alice; Slack's message edited, PagerDuty's incident acknowledged
     (the same dedup key), the timeline says via slack; bob's later press hears who."""
-    channel, ts, message = await first_message(slack)
+    channel, ts, message = await first_message(daemon, slack)
     value = actions(message)[0]["value"]
     fp = value.split("@")[0]
     body = body_of(payload("sentinel_ack", value, ALICE, channel, ts))
     assert await click(url(daemon), body, SECRET) == 200
     assert daemon.escalator.progress[fp].acked_by == "alice via slack"
     # The acknowledgement's own follow-up edits the message: header says who, no buttons.
-    await eventually(lambda: any(u["ts"] == ts for u in slack.updates))
+    await until(daemon, lambda: any(u["ts"] == ts for u in slack.updates))
     edited = slack.messages[(channel, ts)]
     assert "ACKNOWLEDGED by alice via slack" in edited["text"] + str(edited["blocks"])
     assert actions(edited) == []
     assert "acknowledged by alice via slack" in await timeline(daemon, fp)
-    await eventually(lambda: pagerduty.incidents.get(fp) == "acknowledged")
+    await until(daemon, lambda: pagerduty.incidents.get(fp) == "acknowledged")
     assert [r.json["event_action"] for r in pagerduty.accepted] == ["trigger", "acknowledge"]
 
     # bob (named by his `slack:` member ID) presses it too: he is told who had it.
     updates = len(slack.updates)
     body = body_of(payload("sentinel_ack", value, BOB, channel, ts))
     assert await click(url(daemon), body, SECRET) == 200
-    await eventually(lambda: len(slack.ephemeral) == 1)
+    await until(daemon, lambda: len(slack.ephemeral) == 1)
     assert slack.ephemeral[0]["user"] == BOB
     assert slack.ephemeral[0]["text"] == "Already acknowledged by alice via slack."
     assert len(slack.updates) == updates + 1  # the message brought up to date in place
@@ -160,11 +169,11 @@ async def test_a_signed_click_acknowledges_and_the_message_says_who(
 async def test_forged_stale_replayed_and_unsigned_clicks_are_refused_and_counted(
     daemon: Daemon, slack: SlackApi
 ) -> None:
-    channel, ts, message = await first_message(slack)
+    channel, ts, message = await first_message(daemon, slack)
     value = actions(message)[0]["value"]
     fp = value.split("@")[0]
     body = body_of(payload("sentinel_ack", value, ALICE, channel, ts))
-    now = int(time.time())
+    now = int(daemon.clock.now().timestamp())
     assert await click(url(daemon), body, "another-apps-secret") == 401
     assert await click(url(daemon), body, SECRET, timestamp=now - 301) == 401
     assert await click(url(daemon), body, SECRET, timestamp=now + 301) == 401
@@ -184,11 +193,11 @@ async def test_forged_stale_replayed_and_unsigned_clicks_are_refused_and_counted
 async def test_an_unknown_slack_user_is_told_and_nothing_is_acknowledged(
     daemon: Daemon, slack: SlackApi
 ) -> None:
-    channel, ts, message = await first_message(slack)
+    channel, ts, message = await first_message(daemon, slack)
     value = actions(message)[0]["value"]
     body = body_of(payload("sentinel_ack", value, STRANGER, channel, ts))
     assert await click(url(daemon), body, SECRET) == 200
-    await eventually(lambda: len(slack.ephemeral) == 1)
+    await until(daemon, lambda: len(slack.ephemeral) == 1)
     assert slack.ephemeral[0]["user"] == STRANGER
     assert f"slack_user: {STRANGER}" in slack.ephemeral[0]["text"]
     assert not daemon.escalator.progress[value.split("@")[0]].acked
@@ -197,7 +206,7 @@ async def test_an_unknown_slack_user_is_told_and_nothing_is_acknowledged(
 async def test_silence_1h_silences_the_alert_and_says_so_in_the_thread(
     daemon: Daemon, slack: SlackApi
 ) -> None:
-    channel, ts, message = await first_message(slack)
+    channel, ts, message = await first_message(daemon, slack)
     value = actions(message)[1]["value"]
     fp = value.split("@")[0]
     body = body_of(payload("sentinel_silence_1h", value, ALICE, channel, ts))
@@ -205,13 +214,13 @@ async def test_silence_1h_silences_the_alert_and_says_so_in_the_thread(
     (silence,) = daemon.facade.list_silences()
     assert silence["matchers"] == {"alertname": "ServiceDown", "check": "dead"}
     assert silence["author"] == "alice via slack"
-    ends = datetime.fromisoformat(silence["ends_at"]) - datetime.now(UTC)
+    ends = datetime.fromisoformat(silence["ends_at"]) - daemon.clock.now()
     assert timedelta(minutes=59) < ends <= timedelta(hours=1)
 
     def replies() -> list[dict[str, Any]]:
         return [m for m in slack.messages.values() if m.get("thread_ts") == ts]
 
-    await eventually(lambda: len(replies()) == 1)
+    await until(daemon, lambda: len(replies()) == 1)
     assert replies()[0]["text"].startswith("Silenced for 1h by alice (until ")
     assert any(t.startswith("silenced until ") and "alice via slack" in t
                for t in await timeline(daemon, fp))  # fmt: skip
@@ -221,12 +230,12 @@ async def test_silence_1h_silences_the_alert_and_says_so_in_the_thread(
 async def test_a_click_on_an_earlier_outage_acts_on_nothing(
     daemon: Daemon, slack: SlackApi
 ) -> None:
-    channel, ts, message = await first_message(slack)
+    channel, ts, message = await first_message(daemon, slack)
     value = actions(message)[0]["value"]
     fp, fired = value.split("@")
     body = body_of(payload("sentinel_ack", f"{fp}@{int(fired) - 60_000}", ALICE, channel, ts))
     assert await click(url(daemon), body, SECRET) == 200
-    await eventually(lambda: len(slack.ephemeral) == 1)
+    await until(daemon, lambda: len(slack.ephemeral) == 1)
     assert slack.ephemeral[0]["text"] == "This alert is no longer firing."
     assert not daemon.escalator.progress[fp].acked
 

@@ -4,7 +4,7 @@ inbound-message webhook (HMAC-SHA1 over the public URL and the sorted fields, ke
 the auth token, computed here by hand from Twilio's documentation) acknowledges as
 the contact whose phone sent it, and is answered with TwiML. Forged replies are 403;
 unknown numbers are never answered; answers to one number are rate-limited; the codes
-survive a restart."""
+survive a restart. The daemon runs on a fake clock the test moves (the HTTP is real)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import pytest
 import structlog
 
 from sentinel.app.daemon import Daemon
-from sentinel.clock import SystemClock
+from sentinel.clock import FakeClock
 from sentinel.config import load_config, secret_values
 from sentinel.config.settings import Settings
 from sentinel.escalation.replies import ReplyCodes
@@ -28,11 +28,12 @@ from sentinel.logs import Redactor
 from sentinel.web.twilio_sms import Command, command
 from tests.conftest import free_port
 from tests.notify.fakes import Twilio
-from tests.polling import eventually
+from tests.polling import run_daemon_until
 
 SID, TOKEN, OLD_TOKEN = "AC" + "3" * 32, "sms-auth-token-0123456789ab", "sms-rotated-token-987"
 ALICE, BOB, STRANGER, SENDER = "+15550100001", "+15550100002", "+15550199999", "+15550009999"
 EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+WITHIN = 5.0  # fake seconds: the results, the firings, the texts
 
 
 def config_text(tmp_path: Path, port: int, sms: str, checks: int = 2) -> str:
@@ -97,13 +98,15 @@ async def sms() -> AsyncIterator[Twilio]:
         yield fake
 
 
-async def started(tmp_path: Path, port: int, sms: Twilio, checks: int = 2) -> Daemon:
+async def started(
+    tmp_path: Path, port: int, sms: Twilio, checks: int = 2, clock: FakeClock | None = None
+) -> Daemon:
     path = tmp_path / "sentinel.yaml"
     path.write_text(config_text(tmp_path, port, sms.url, checks))
     config = load_config(path, {})
     redactor = Redactor()
     redactor.set_secrets(secret_values(config))
-    d = Daemon(config, Settings(config=str(path)), SystemClock(), {}, redactor)
+    d = Daemon(config, Settings(config=str(path)), clock or FakeClock(), {}, redactor)
     await d.start()
     return d
 
@@ -123,7 +126,7 @@ def base(daemon: Daemon) -> str:
 
 async def pages(daemon: Daemon, sms: Twilio, n: int = 2) -> dict[str, str]:
     """The first ``n`` texts to alice: reply code -> the alert's fingerprint."""
-    await eventually(lambda: len(sms.accepted) >= n)
+    await run_daemon_until(daemon, lambda: len(sms.accepted) >= n, WITHIN)
     out: dict[str, str] = {}
     for rec in sms.accepted[:n]:
         assert rec.form["To"] == ALICE
@@ -235,13 +238,13 @@ async def test_answers_to_one_number_are_rate_limited(daemon: Daemon, sms: Twili
 
 
 async def test_reply_codes_survive_a_restart(tmp_path: Path, sms: Twilio) -> None:
-    port = free_port()
-    first = await started(tmp_path, port, sms)
+    port, clock = free_port(), FakeClock()  # one clock: the restart goes on from its time
+    first = await started(tmp_path, port, sms, clock=clock)
     try:
         codes = await pages(first, sms)
     finally:
         await first.stop()
-    second = await started(tmp_path, port, sms)
+    second = await started(tmp_path, port, sms, clock=clock)
     try:
         assert second.facade.texted(ALICE) != []
         assert "Acknowledged: ServiceDown on" in (await reply(base(second), ALICE, "ACK 2"))[1]
