@@ -356,6 +356,20 @@ class Daemon:
             raise StartError(f"cannot listen on {self.config.server.listen}: {reason}") from None
         self.listening = [(str(a[0]), int(a[1])) for a in self._web.addresses]
 
+    def idle(self) -> bool:
+        """Nothing a moment of the clock started is still running: no check run in flight
+        (the scheduler), every alert transition taken is saved (the alert shell), no
+        escalation tick due or in flight, and the dispatcher waits on the clock with no
+        send and no store I/O in flight. Tests on a fake clock wait for this before
+        moving time again."""
+        return (
+            self.scheduler.idle()
+            and self.alerts.idle()
+            and not self._kick.is_set()
+            and self.escalator.idle()
+            and self.dispatcher.idle()
+        )
+
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         self._background.spawn(coro)
 

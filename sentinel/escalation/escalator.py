@@ -67,6 +67,18 @@ class Escalator(Answering):
 
     async def tick(self, live: dict[str, Live]) -> None:
         """Start, pause, resume and advance escalations for the firing alerts ``live``."""
+        self.ticking = True
+        try:
+            await self._tick(live)
+        finally:
+            self.ticking = False
+
+    def idle(self) -> bool:
+        """No tick in flight (tests on a fake clock wait for this before moving time: a
+        tick's store write is real I/O)."""
+        return not self.ticking
+
+    async def _tick(self, live: dict[str, Live]) -> None:
         if self.gate is not None:
             if not self.gate.acting():
                 return

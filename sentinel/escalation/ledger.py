@@ -54,6 +54,7 @@ class Ledger:
         # this member holds the claim (the holder no longer sees the alert and lets it
         # lapse) or the escalation is gone.
         self.handed: set[str] = set()
+        self.ticking = False  # a tick is in flight (see Escalator.idle)
         self.journal = Journal(store)
         self.replies = ReplyCodes()  # SMS reply codes of the open escalations, per number
         dispatcher.on_sent.append(self.journal.notified)
