@@ -11,11 +11,13 @@ the daemon's hot path is exactly what it was. With PostgreSQL it returns a
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 
 from sentinel import __version__
+from sentinel.app.shared_results import SharedResults, Wanted
 from sentinel.clock import Clock
 from sentinel.cluster.claims import Claims
 from sentinel.cluster.dbclock import DbClock, OffsetClock
@@ -29,7 +31,7 @@ from sentinel.metrics import Metrics
 from sentinel.notify.dispatcher import Dispatcher
 from sentinel.rules.engine import Instance, RuleEngine
 from sentinel.store.migrations import LATEST
-from sentinel.store.protocols import AlertStore
+from sentinel.store.protocols import AlertStore, LatestStore
 
 log = structlog.get_logger("sentinel.cluster")
 ADOPT_GRACE = 2.0  # seconds a row's writer has to claim it before others look at it
@@ -59,6 +61,19 @@ class Node:
         # at the last heartbeat, so an ack or an ack link reaching a member that does not
         # evaluate the alert still finds it (empty for one process).
         self.shared: dict[str, Instance] = {}
+        # Several replicas: the latest results of the checks other members probe, read
+        # from the store every few seconds (None for one process: it has them all).
+        self.results: SharedResults | None = None
+
+    def share_results(self, store: LatestStore, wanted: Callable[[], Wanted]) -> None:
+        """Show the checks other members probe (a cluster member only; see
+        app/shared_results.py): read from the store once the node starts."""
+        return None
+
+    def members(self) -> list[dict[str, Any]]:
+        """The members as the status page lists them, from the last heartbeat (no
+        query); empty for one process."""
+        return []
 
     async def start(
         self, dispatcher: Dispatcher, escalator: Escalator, metrics: Metrics, store: AlertStore
@@ -106,6 +121,9 @@ class ClusterNode(Node):
         self._metrics: Metrics | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
+    def share_results(self, store: LatestStore, wanted: Callable[[], Wanted]) -> None:
+        self.results = SharedResults(store, self.membership.clock, wanted)
+
     async def start(
         self, dispatcher: Dispatcher, escalator: Escalator, metrics: Metrics, store: AlertStore
     ) -> None:
@@ -124,6 +142,8 @@ class ClusterNode(Node):
             asyncio.ensure_future(self.membership.run()),
             asyncio.ensure_future(self._adopt(dispatcher, store)),
         ]
+        if self.results is not None:
+            self._tasks.append(asyncio.ensure_future(self.results.run()))
 
     async def stop(self) -> None:
         """Stop the heartbeat and leave (our row goes: the others take over at once)."""
@@ -166,17 +186,13 @@ class ClusterNode(Node):
             "reason": m.reason if not m.acting else None,
         }
 
-    async def status(self) -> dict[str, Any]:
+    def _listed(self, now: float) -> tuple[list[dict[str, Any]], dict[str, list[str]], str | None]:
+        """The members at the last heartbeat as ``now`` sees them, the live ones by
+        location, and the leader."""
         m = self.membership
         beat = m.last
-        claims: dict[str, Any] = {"alerts": {}, "outbox": {}, "outbox_open": None}
-        try:
-            claims = await self.db.claims()
-        except Exception as exc:  # the status still shows what the last heartbeat saw
-            log.warning("cluster_status_failed", error=type(exc).__name__)
         rows = beat.rows if beat is not None else []
         members = beat.members if beat is not None else []
-        now = claims.get("db_now") or m.now()
         live = {x.id for x in live_members(members, now, m.lease)}
         leader = next((r["id"] for r in rows if r["leader"] and r["id"] in live), None)
         shown = []
@@ -186,6 +202,22 @@ class ClusterNode(Node):
             shown.append(_shown(member, member.id in live, member.connected, owned, False, now))
             if member.id in live:
                 locations.setdefault(member.location, []).append(member.id)
+        return shown, locations, leader
+
+    def members(self) -> list[dict[str, Any]]:
+        shown, _, leader = self._listed(self.membership.now())
+        me = self.membership.me.id
+        return [dict(x, leader=x["id"] == leader, here=x["id"] == me) for x in shown]
+
+    async def status(self) -> dict[str, Any]:
+        m = self.membership
+        claims: dict[str, Any] = {"alerts": {}, "outbox": {}, "outbox_open": None}
+        try:
+            claims = await self.db.claims()
+        except Exception as exc:  # the status still shows what the last heartbeat saw
+            log.warning("cluster_status_failed", error=type(exc).__name__)
+        now = claims.get("db_now") or m.now()
+        shown, locations, leader = self._listed(now)
         return {
             "clustered": True,
             "member": m.me.id,

@@ -33,6 +33,12 @@ _UPTIME = (
 _ADD_EVENTS = (
     "INSERT INTO incident_events (incident_id, at, kind, text, detail) VALUES ($1, $2, $3, $4, $5)"
 )
+# The newest row of each named check: one backward step down results_by_check per name.
+_LATEST = (
+    "SELECT r.* FROM unnest($1::text[]) AS c(name) CROSS JOIN LATERAL "
+    f"(SELECT {RESULT_COLUMNS} FROM results WHERE check_name = c.name "
+    "ORDER BY started_at DESC LIMIT 1) AS r"
+)
 _NO_SINCE = float("-inf")
 PRUNE_TIMEOUT = 600.0
 
@@ -77,6 +83,14 @@ class PostgresHistory(PostgresPool):
                 limit,
             ),
         )
+        return [result_of(row) for row in rows]
+
+    async def latest_results(self, checks: Sequence[str]) -> list[Result]:
+        """The newest result of each of ``checks``, in one statement."""
+        if not checks:
+            return []
+        names = list(dict.fromkeys(checks))
+        rows = await self._run("reading latest results", lambda c: c.fetch(_LATEST, names))
         return [result_of(row) for row in rows]
 
     async def prune_results(self, older_than: datetime) -> int:

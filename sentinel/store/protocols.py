@@ -11,6 +11,8 @@ Aggregates and their tables:
 
 - :class:`StoreLifecycle`: open, close, ping (the connection itself)
 - :class:`ResultSink` / :class:`HistoryStore`: check results (``results``)
+- :class:`LatestStore`: the newest stored result of each check (``results``; a cluster
+  member shows the checks other members probe from it)
 - :class:`UptimeStore`: the daily uptime rollup read by the page and reports
 - :class:`HeartbeatStore`: the last pings of each heartbeat
 - :class:`AlertStore`: pending and firing alerts
@@ -67,6 +69,13 @@ class HistoryStore(ResultSink, Protocol):
 
     async def durations(self, check: str, since: float, until: float) -> list[float]:
         """Run durations of one check in [since, until) (for latency quantiles)."""
+        ...
+
+
+class LatestStore(Protocol):
+    async def latest_results(self, checks: Sequence[str]) -> list[Result]:
+        """The newest stored result of each of ``checks`` (nothing for a check without
+        one), in one read: what a cluster member shows of the checks others probe."""
         ...
 
 
@@ -209,6 +218,7 @@ class ViewStore(Protocol):
 class Store(
     StoreLifecycle,
     HistoryStore,
+    LatestStore,
     UptimeStore,
     HeartbeatStore,
     AlertStore,
@@ -229,6 +239,7 @@ __all__ = [
     "HistoryStore",
     "IncidentStore",
     "KeyStore",
+    "LatestStore",
     "OutboxStore",
     "ResultSink",
     "SilenceStore",

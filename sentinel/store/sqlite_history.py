@@ -59,6 +59,17 @@ class SqliteHistory(SqliteConnection):
         async with self.db.execute(_RECENT, (check, limit)) as cur:
             return [result_of(row) for row in await cur.fetchall()]
 
+    async def latest_results(self, checks: Sequence[str]) -> list[Result]:
+        """The newest result of each of ``checks`` (one indexed read each: one process
+        never asks, it has its own results in memory)."""
+        out = []
+        for name in dict.fromkeys(checks):
+            async with self.db.execute(_RECENT, (name, 1)) as cur:
+                row = await cur.fetchone()
+            if row is not None:
+                out.append(result_of(row))
+        return out
+
     async def prune_results(self, older_than: datetime) -> int:
         """Delete history before ``older_than``: results (the count returned), daily
         uptime rows of whole days before it, and delivered or given-up outbox rows.

@@ -42,6 +42,17 @@ class LocationView(Answer):
     error: str | None
 
 
+class ProbedBy(Answer):
+    """Several replicas: the member whose result a check shows, and its location."""
+
+    member: str
+    """This member for the checks it feeds; for a check another member probes, the
+    member that feeds it in the current share (its owner; with several places, the
+    primary, which combined their views), whose latest result the answering member read
+    from the shared store (every 5 s)."""
+    location: str
+
+
 class CheckEntry(Answer):
     """A check as the status shows it: the fields of the latest run only once it ran."""
 
@@ -61,6 +72,10 @@ class CheckEntry(Answer):
     """Each place's view, for a check probed from several places (empty otherwise);
     the check's state is their combination (docs/probes.md, "Confirmation from several
     locations")."""
+    probed_by: ProbedBy | None = None
+    """Several replicas: whose result this is (docs/scaling.md, "The status page and the
+    API on every member"); null before any result, or for one process (missing from its
+    status)."""
 
 
 class Check(CheckEntry):

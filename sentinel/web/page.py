@@ -7,7 +7,7 @@ POST /ui/alerts/{id}/ack      the Acknowledge button (only with status_page.allo
 What the page shows comes from a :class:`PageSource` (the daemon); the rows and
 sections the template draws are built by :mod:`sentinel.web.page_views`. The request
 path does no heavy work: the 90-day uptime of every check sits in an
-:class:`UptimeCache` refreshed in the background, checks are paged
+:class:`~sentinel.web.page_uptime.UptimeCache` refreshed in the background, checks are paged
 (``PAGE_SIZE`` a page), and only the checks of the page shown get their SVG.
 
 Forms are protected by a double-submit token (:mod:`sentinel.web.csrf`): the GET sets a random
@@ -25,9 +25,7 @@ import contextlib
 import math
 import re
 import secrets
-from array import array
-from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -39,11 +37,11 @@ from markupsafe import Markup
 from sentinel.clock import Clock
 from sentinel.config.models import Config
 from sentinel.escalation.incidents import Incident
-from sentinel.probes.results import RecentRuns
 from sentinel.rules.slo_keeper import SloKeeper
 from sentinel.store.protocols import IncidentStore
 from sentinel.web import svg
 from sentinel.web.csrf import COOKIE, COOKIE_SHAPE, csrf_refusal, csrf_token
+from sentinel.web.page_uptime import UptimeCache
 from sentinel.web.page_views import (
     Group,
     Row,
@@ -52,6 +50,9 @@ from sentinel.web.page_views import (
     group_checks,
     incident_view,
     link,
+    member_view,
+    place_views,
+    prober,
     when,
 )
 from sentinel.web.slo_page import SloSection
@@ -63,11 +64,7 @@ PAGE_SIZE = 100  # checks drawn per page; the rest are a link away
 SERVICE_INDEX_MAX = 500  # services listed at the top; beyond that, page through the checks
 ALERTS_MAX = 100
 INCIDENTS_SHOWN = 10
-UPTIME_DAYS = 90
-UPTIME_REFRESH = 60.0  # seconds between reads of today's uptime rows
-LOAD_SLICE = 500  # checks per read of the 90-day window
 FIRST_LOAD_WAIT = 0.25  # a first view waits this long for the uptime history, then draws without
-DAY = 86400
 # On top of the headers every answer has (sentinel.web.headers: CSP, nosniff, no framing):
 PAGE_HEADERS = {
     "Referrer-Policy": "same-origin",
@@ -95,9 +92,6 @@ class PageSource(Protocol):
     def clock(self) -> Clock: ...
 
     @property
-    def recent(self) -> RecentRuns: ...
-
-    @property
     def store(self) -> IncidentStore: ...
 
     @property
@@ -108,6 +102,14 @@ class PageSource(Protocol):
 
     def status(self) -> dict[str, Any]: ...
 
+    def runs(self, check: str) -> list[tuple[float, bool]]:
+        """The check's recent runs (duration, ok), for its sparkline."""
+        ...
+
+    def members(self) -> list[dict[str, Any]]:
+        """Several replicas: the members (empty for one process)."""
+        ...
+
     def list_silences(self) -> list[dict[str, Any]]: ...
 
     def maintenance(self) -> list[dict[str, Any]]: ...
@@ -117,80 +119,6 @@ class PageSource(Protocol):
     ) -> dict[str, list[float | None]]: ...
 
     async def acknowledge(self, ref: str, by: str, via: str) -> dict[str, Any] | None: ...
-
-
-# -- uptime history, kept off the request path ---------------------------------
-
-
-class UptimeCache:
-    """The daily uptime of every check over ``days`` days, in memory.
-
-    The store reads the whole window at about 150,000 rows a second (5.7 s for
-    10,000 checks x 90 days, measured), far too slow for a page view. Past days
-    do not change, so the window is read once and again when the UTC day turns;
-    each refresh in between reads only today's rows. Each check's days are an
-    ``array('d')`` (NaN: no data): 720 bytes a check.
-    """
-
-    def __init__(self, days: int = UPTIME_DAYS) -> None:
-        self.days = days
-        self.day: int | None = None  # the UTC day (since the epoch) of the last bar
-        self._bars: dict[str, array[float]] = {}
-        self.loaded = asyncio.Event()
-
-    def get(self, check: str) -> list[float | None]:
-        bars = self._bars.get(check)
-        if bars is None:
-            return [None] * self.days
-        return [None if math.isnan(r) else r for r in bars]
-
-    def apply(self, day: int, found: Mapping[str, Sequence[float | None]], whole: bool) -> None:
-        """Take what the store said: the whole window, or (``whole`` false) today only."""
-        if whole:
-            self._bars = {name: _packed(ratios, self.days) for name, ratios in found.items()}
-        else:
-            for name, ratios in found.items():
-                bars = self._bars.get(name)
-                if bars is None:
-                    bars = self._bars[name] = _packed([], self.days)
-                bars[-1] = math.nan if ratios[-1] is None else ratios[-1]
-        self.day = day
-        self.loaded.set()
-
-    async def refresh(self, source: PageSource) -> None:
-        before = _day(source.clock.now())
-        whole = self.day != before
-        if whole:
-            # The whole window in slices of checks, so a page view's own reads of the
-            # store get their turn between two slices instead of waiting seconds.
-            names = [c.name for c in source.config.checks]
-            found: dict[str, list[float | None]] = {}
-            for i in range(0, len(names), LOAD_SLICE):
-                found.update(await source.uptime_bars(self.days, names[i : i + LOAD_SLICE]))
-        else:
-            found = await source.uptime_bars(1)
-        after = _day(source.clock.now())
-        if after != before:  # the day turned while the store answered: read it all next time
-            self.day = None
-            return
-        self.apply(before, found, whole)
-
-    async def run(self, source: PageSource) -> None:
-        while True:
-            try:
-                await self.refresh(source)
-            except Exception as exc:
-                log.warning("status_page_uptime_failed", error=type(exc).__name__)
-            await source.clock.sleep(UPTIME_REFRESH)
-
-
-def _day(now: datetime) -> int:
-    return int(now.timestamp() // DAY)
-
-
-def _packed(ratios: Sequence[float | None], days: int) -> array[float]:
-    values = [math.nan if r is None else r for r in ratios[-days:]]
-    return array("d", [math.nan] * (days - len(values)) + values)
 
 
 # -- routes --------------------------------------------------------------------
@@ -253,10 +181,11 @@ def add_page_routes(app: web.Application, source: PageSource) -> None:
                     reason=c.get("error") or ("" if c["state"] != "down" else "failed"),
                     last_run=when(c.get("last_run"), now),
                     latency="-" if duration is None else f"{duration * 1000:.0f} ms",
-                    spark=Markup(svg.sparkline(source.recent.get(c["name"]))),  # noqa: S704 svg.py escapes every text it draws
+                    spark=Markup(svg.sparkline(source.runs(c["name"]))),  # noqa: S704 svg.py escapes every text it draws
                     bars=Markup(svg.uptime_bars(ratios, today)),  # noqa: S704 svg.py: digits and colours only
                     uptime="no data" if overall is None else svg.percent(overall),
-                    places=tuple((v["place"], v["state"]) for v in c.get("locations", ())),
+                    places=place_views(c.get("locations", ()), now),
+                    by=prober(c),
                 )
             )
         groups = []
@@ -354,6 +283,7 @@ def add_page_routes(app: web.Application, source: PageSource) -> None:
             broken=[c for c in status.get("channels", []) if c.get("broken")],
             slos=slos,
             slos_hidden=slos_hidden,
+            members=[member_view(x) for x in source.members()],  # several replicas only
         )
         resp = web.Response(text=body, content_type="text/html", headers=PAGE_HEADERS)
         if fresh_cookie is not None:

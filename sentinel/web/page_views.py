@@ -20,6 +20,15 @@ STATE_ORDER = {"down": 0, "pending": 1, "unsupported": 2, "up": 3}
 
 
 @dataclass(frozen=True, slots=True)
+class Place:
+    """One place's view of a check probed from several (a location, or a member)."""
+
+    place: str
+    state: str  # up, down, unknown
+    detail: str  # who ran it, when, and why it failed
+
+
+@dataclass(frozen=True, slots=True)
 class Row:
     name: str
     type: str
@@ -30,7 +39,8 @@ class Row:
     spark: Markup
     bars: Markup
     uptime: str
-    places: tuple[tuple[str, str], ...] = ()  # each location's view: (place, state)
+    places: tuple[Place, ...] = ()  # each location's view
+    by: str = ""  # several replicas: the member whose result is shown, and its location
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +92,44 @@ def link(service: str | None, page: int = 1) -> str:
     if page > 1:
         query["page"] = page
     return "/?" + urlencode(query) if query else "/"
+
+
+def place_views(views: Sequence[dict[str, Any]], now: datetime) -> tuple[Place, ...]:
+    """A check's views (``CheckEntry.locations``) as the page lists them."""
+    out = []
+    for v in views:
+        parts = []
+        if v.get("member"):
+            parts.append(f"by {v['member']}")
+        if v.get("last_run"):
+            parts.append(when(v["last_run"], now))
+        if v.get("unhealthy"):
+            parts.append("location unhealthy: not counted")
+        if v.get("error"):
+            parts.append(str(v["error"]))
+        out.append(Place(v["place"], v["state"], "; ".join(parts) or "no run yet"))
+    return tuple(out)
+
+
+def prober(check: dict[str, Any]) -> str:
+    """``m-a (eu-west)``: who probed the result a check shows (several replicas only)."""
+    by = check.get("probed_by")
+    return f"{by['member']} ({by['location']})" if by else ""
+
+
+def member_view(m: dict[str, Any]) -> dict[str, Any]:
+    """One member (``Node.members``) as the page's members table shows it."""
+    age = m.get("heartbeat_age_seconds")
+    owned = m.get("owned_checks")
+    return {
+        "id": m["id"],
+        "location": m["location"],
+        "live": bool(m["live"]),
+        "leader": bool(m.get("leader")),
+        "here": bool(m.get("here")),
+        "owned": "-" if owned is None else str(owned),
+        "heartbeat": "-" if age is None else f"{human(age)} ago",
+    }
 
 
 def alert_view(a: dict[str, Any], now: datetime) -> dict[str, Any]:

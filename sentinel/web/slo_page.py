@@ -1,5 +1,5 @@
 """The status page's SLO section: rows for the template from
-:func:`sentinel.web.views.slo_panel`'s figures, with the budget bar and the burn-down
+:func:`sentinel.web.slo_views.slo_panel`'s figures, with the budget bar and the burn-down
 drawn (:mod:`sentinel.web.svg`), at most once a minute (docs/slos.md#on-the-status-page)."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from markupsafe import Markup
 
 from sentinel.rules.slo_keeper import SloKeeper
 from sentinel.web import svg
-from sentinel.web.views import human, share, slo_panel
+from sentinel.web.slo_views import share, slo_panel
+from sentinel.web.views import human
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,7 @@ class SloRow:
 
 
 def slo_rows(panel: Sequence[dict[str, Any]]) -> list[SloRow]:
-    """The template's rows from :func:`sentinel.web.views.slo_panel`'s figures."""
+    """The template's rows from :func:`sentinel.web.slo_views.slo_panel`'s figures."""
     rows = []
     for s in panel:
         left = s["budget_remaining"]

@@ -119,6 +119,15 @@ class TestHistory:
         assert [r.started_at for r in back] == [T0 + timedelta(minutes=m) for m in (9, 8, 7)]
         assert await store.recent_results("nobody") == []
 
+    async def test_latest_is_the_newest_result_of_each_named_check(self, store: Store) -> None:
+        """latest_results reads the newest row of every check asked for (one read), none
+        for a check without results, nothing for no names."""
+        written = [result("a", m, ok=m != 9) for m in (3, 9, 1)] + [result("b", 5)]
+        await store.add_results([*written, result("c", 7)])
+        back = await store.latest_results(["a", "b", "nobody", "a"])
+        assert sorted(back, key=lambda r: r.check) == [written[1], written[3]]
+        assert await store.latest_results([]) == []
+
     async def test_adding_nothing_is_a_no_op(self, store: HistoryStore) -> None:
         """An empty batch writes nothing and does not fail."""
         await store.add_results([])

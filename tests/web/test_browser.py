@@ -14,9 +14,10 @@ import structlog
 from playwright.async_api import async_playwright, expect
 
 from sentinel.app.daemon import Daemon
+from tests.cluster.test_shared_view import CHECKS, members
 from tests.conftest import Target
 from tests.polling import eventually
-from tests.services import system_tool
+from tests.services import postgres_database, postgres_url, system_tool
 from tests.web.test_page import base_url, config_text, start_daemon
 from tests.web.test_slo_page import SEEDED, slo_config_text, slo_runs, start_seeded
 
@@ -34,6 +35,8 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 RED = "rgb(209, 36, 47)"  # .state-down in the page's CSS
+
+__all__ = ["members", "postgres_database", "postgres_url"]  # fixtures
 
 
 @pytest.fixture
@@ -187,3 +190,40 @@ async def test_browser_shows_slo_budget_bar_and_burn_down_with_text_alternatives
     finally:
         await d.stop()
         structlog.reset_defaults()
+
+
+async def test_browser_sees_the_members_and_each_place_s_view_on_any_replica(
+    members: list[Daemon], chromium: Path, tmp_path: Path
+) -> None:
+    """Issue 16: two members on PostgreSQL (tests/cluster/test_shared_view.py). Member
+    B's page, in Chromium, has a "Cluster members" region with a table of both members
+    by accessible name, every check up (those only A probes too), and the list of each
+    place's view of the check both probe; a screenshot goes to test-artifacts/."""
+    b = members[1]
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1400, "height": 900})
+            await page.goto(base_url(b) + "/")
+            region = page.get_by_role("region", name="Cluster members")
+            table = region.get_by_role("table", name="Cluster members")
+            # The page reloads itself every few seconds; the members come with heartbeats.
+            await expect(table.get_by_role("row", name=re.compile("m-a"))).to_be_visible(
+                timeout=60_000
+            )
+            await expect(table.get_by_role("rowheader", name=re.compile("m-b"))).to_contain_text(
+                "serving this page"
+            )
+            for name in [*CHECKS, "both"]:
+                await expect(page.locator(f"#check-{name}")).to_have_attribute(
+                    "data-state", "up", timeout=60_000
+                )
+            views = page.get_by_role("list", name="Each place's view of both")
+            await expect(views.get_by_role("listitem")).to_have_count(2)
+            await expect(views).not_to_contain_text("unknown", timeout=60_000)
+            shot = tmp_path / "status-page-cluster.png"
+            await page.screenshot(path=str(shot), full_page=True)
+            ARTIFACTS.mkdir(exist_ok=True)
+            shutil.copyfile(shot, ARTIFACTS / "status-page-cluster.png")
+        finally:
+            await browser.close()

@@ -25,7 +25,7 @@ from sentinel.logs import Redactor
 from sentinel.probes.results import Result, Sample
 from sentinel.store import open_store
 from sentinel.store.sqlite import SqliteStore
-from sentinel.web import csrf, page, page_views, svg, views
+from sentinel.web import csrf, page, page_uptime, page_views, svg, views
 from tests.conftest import Target, free_port
 from tests.polling import Probe, run_daemon_until
 
@@ -186,6 +186,9 @@ async def test_page_shows_checks_grouped_with_state_and_svg(acking: Daemon) -> N
     assert html.index("<summary>shop") < html.index("<summary>Other checks")
     assert re.search(r"2 up, 1 down, 0 pending, \d alerts? firing", html)
     assert '<meta http-equiv="refresh" content="5; url=/">' in html
+    # one process: no members table, no "probed by" (tests/cluster/test_shared_view.py)
+    assert 'id="members"' not in html
+    assert "probed by" not in html
 
 
 def daemon_has_results(daemon: Daemon) -> bool:
@@ -523,7 +526,7 @@ def test_group_checks_orders_services_then_ungrouped_broken_first() -> None:
 
 def test_uptime_cache_takes_the_window_then_today() -> None:
     """The whole window replaces everything; a today-only answer changes the last day."""
-    cache = page.UptimeCache(days=3)
+    cache = page_uptime.UptimeCache(days=3)
     assert cache.get("a") == [None, None, None]
     cache.apply(100, {"a": [1.0, None, 0.5]}, whole=True)
     assert cache.get("a") == [1.0, None, 0.5]

@@ -18,7 +18,7 @@ from sentinel.config import parse_config
 from sentinel.rules.slo import Counters, status
 from sentinel.rules.slo_engine import SloEngine
 from sentinel.store import open_store
-from sentinel.web import slo_page, svg, views
+from sentinel.web import slo_page, slo_views, svg
 from tests.conftest import Target
 from tests.polling import eventually
 from tests.web.test_page import config_text, get, start_daemon
@@ -69,11 +69,11 @@ def test_burn_down_spends_the_window_budget_bucket_by_bucket() -> None:
     """It starts at 100% with the first run, drops by each bucket's bad runs over the
     window's allowed bad runs, and ends at the budget left; None before any run."""
     good, total = [0, 100, 98, 100, 99], [0, 100, 100, 100, 100]
-    points = views.burn_down(good, total, 0.99)  # 400 runs: 4 bad allowed, 3 spent
+    points = slo_views.burn_down(good, total, 0.99)  # 400 runs: 4 bad allowed, 3 spent
     assert points[0] is None
     assert points[1:] == pytest.approx([1.0, 0.5, 0.5, 0.25])
-    assert views.burn_down([0] * 3, [0] * 3, 0.99) == [None, None, None]
-    overspent = views.burn_down([90], [100], 0.99)
+    assert slo_views.burn_down([0] * 3, [0] * 3, 0.99) == [None, None, None]
+    overspent = slo_views.burn_down([90], [100], 0.99)
     assert overspent == [pytest.approx(-9.0)]
 
 
@@ -88,7 +88,7 @@ def test_burn_down_ends_where_the_status_says_for_hour_and_minute_windows() -> N
         count(counters, at - 2 * DAY, 48, every, bad)
         slo = next(s for s in engine.slos if s.name == name)
         assert isinstance(slo.window, float)  # rolling windows here
-        start, step, good, total = views.window_counts(counters, at, slo.window)
+        start, step, good, total = slo_views.window_counts(counters, at, slo.window)
         assert step == (3600 if slo.window > 6 * HOUR else 60)
         assert len(total) == (720 if slo.window == 30 * DAY else 60)
         assert start == (int(at // step) - len(total) + 1) * step
@@ -97,7 +97,7 @@ def test_burn_down_ends_where_the_status_says_for_hour_and_minute_windows() -> N
         assert list(zip(good, total, strict=True)) == [
             ring.bucket(i) for i in range(first, first + len(total))
         ]
-        points = views.burn_down(good, total, slo.ratio)
+        points = slo_views.burn_down(good, total, slo.ratio)
         expected = status(slo, counters, at).budget_remaining
         assert expected is not None
         assert points[-1] == pytest.approx(expected)
@@ -105,29 +105,29 @@ def test_burn_down_ends_where_the_status_says_for_hour_and_minute_windows() -> N
 
 def test_thinned_keeps_first_and_last() -> None:
     points: list[float | None] = [float(i) for i in range(721)]
-    out = views.thinned(points, 120)
+    out = slo_views.thinned(points, 120)
     assert len(out) == 120
     assert (out[0], out[-1]) == (0.0, 720.0)
-    assert views.thinned(points[:5], 120) == points[:5]
+    assert slo_views.thinned(points[:5], 120) == points[:5]
 
 
 def test_burn_down_text_names_start_end_and_the_worst_hour() -> None:
     """Of 1000 runs against 99%, 10 bad may be: 1 then 5 bad leave 40%."""
     start = datetime(2026, 11, 1, tzinfo=UTC).timestamp()
     good, total = [0, 250, 249, 245, 250], [0, 250, 250, 250, 250]
-    text = views.burn_down_text(good, total, 0.99, start, 3600, "30d")
+    text = slo_views.burn_down_text(good, total, 0.99, start, 3600, "30d")
     assert text == (
         "error budget over the last 30d: from 100% at 2026-11-01 01:00 UTC to 40.0% now; "
         "the hour from 2026-11-01 03:00 UTC spent the most (50.0%)"
     )
-    first_bucket_spends = views.burn_down_text([97, 99], [100, 100], 0.95, start, 60, "1h")
+    first_bucket_spends = slo_views.burn_down_text([97, 99], [100, 100], 0.95, start, 60, "1h")
     assert first_bucket_spends.endswith(
         "the minute from 2026-11-01 00:00 UTC spent the most (30.0%)"
     )
-    assert views.burn_down_text([0, 0], [0, 0], 0.99, start, 3600, "30d") == (
+    assert slo_views.burn_down_text([0, 0], [0, 0], 0.99, start, 3600, "30d") == (
         "error budget over the last 30d: no runs yet"
     )
-    clean = views.burn_down_text([5, 5], [5, 5], 0.99, start, 3600, "30d")
+    clean = slo_views.burn_down_text([5, 5], [5, 5], 0.99, start, 3600, "30d")
     assert "spent the most" not in clean
 
 
@@ -141,7 +141,7 @@ def test_slo_panel_figures_in_config_order_and_the_worst_beyond_the_limit() -> N
     assert web is not None
     count(api, at - 10 * DAY, 240, 60.0, 200)  # 0.5% bad against 1%: half the budget left
     count(web, at - HOUR, 1, 10.0, 0)
-    rows, hidden = views.slo_panel(engine, engine.statuses(NOW), NOW)
+    rows, hidden = slo_views.slo_panel(engine, engine.statuses(NOW), NOW)
     assert hidden == 0
     assert [r["name"] for r in rows] == ["api-availability", "web-latency"]
     api_row = rows[0]
@@ -158,20 +158,20 @@ def test_slo_panel_figures_in_config_order_and_the_worst_beyond_the_limit() -> N
     assert burn is not None
     assert api_row["burn_1h"] == burn
     assert api_row["exhaustion"] == pytest.approx(api_row["budget_remaining"] * 30 * DAY / burn)
-    without_statuses, _ = views.slo_panel(engine, [], NOW)  # just after a reload
+    without_statuses, _ = slo_views.slo_panel(engine, [], NOW)  # just after a reload
     assert without_statuses[0]["burn_1h"] is None
     assert without_statuses[0]["firing"] == []
     assert without_statuses[0]["budget_remaining"] == api_row["budget_remaining"]
 
     statuses = engine.statuses(NOW)
-    worst, hidden = views.slo_panel(engine, statuses, NOW, most=1)
+    worst, hidden = slo_views.slo_panel(engine, statuses, NOW, most=1)
     assert [r["name"] for r in worst] == ["api-availability"]
     assert hidden == 1
 
 
 def test_slo_panel_without_slos_is_empty() -> None:
     engine = engine_with("checks: [{name: api, type: tcp, target: '127.0.0.1:1'}]\n")
-    assert views.slo_panel(engine, [], NOW) == ([], 0)
+    assert slo_views.slo_panel(engine, [], NOW) == ([], 0)
 
 
 def test_slo_rows_text_for_people_and_text_alternatives() -> None:
@@ -180,7 +180,7 @@ def test_slo_rows_text_for_people_and_text_alternatives() -> None:
     api = engine.counters("api-availability")
     assert api is not None
     count(api, at - 73 * HOUR, 73, 10.0, 20)  # 5% bad against 1%, over the ticket's 3d: overspent
-    panel, _ = views.slo_panel(engine, engine.statuses(NOW), NOW)
+    panel, _ = slo_views.slo_panel(engine, engine.statuses(NOW), NOW)
     api_row, web_row = slo_page.slo_rows(panel)
     assert api_row.objective == "99%"
     assert api_row.attainment == "95.000%"
