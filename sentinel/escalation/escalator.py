@@ -67,14 +67,24 @@ class Escalator(Answering):
 
     async def tick(self, live: dict[str, Live]) -> None:
         """Start, pause, resume and advance escalations for the firing alerts ``live``."""
+        async with self._turn:
+            await self._tick(live)
+
+    async def _tick(self, live: dict[str, Live]) -> None:
         if self.gate is not None:
             if not self.gate.acting():
                 return
             for fp in self._take_handed(live):
                 await self.resolved(fp)
             if not live:
+                await self._vanished(set())
                 return
             held = await self._gated(list(live)) or set()
+            for fp in sorted(await self._vanished(held)):
+                # resolved through another member: this one holds the escalation, so
+                # the resolution goes from here
+                await self.resolved(fp)
+                held.discard(fp)
             live = {fp: a for fp, a in live.items() if fp in held}
         for fp, alert in list(live.items()):
             kept = self.facts.get(fp)
