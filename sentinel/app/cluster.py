@@ -59,6 +59,7 @@ class Node:
         # at the last heartbeat, so an ack or an ack link reaching a member that does not
         # evaluate the alert still finds it (empty for one process).
         self.shared: dict[str, Instance] = {}
+        self.escalator: Escalator | None = None  # a cluster member's, once started
 
     async def start(
         self, dispatcher: Dispatcher, escalator: Escalator, metrics: Metrics, store: AlertStore
@@ -115,6 +116,7 @@ class ClusterNode(Node):
         self.membership.subscribe(self._changed)
         dispatcher.gate = self.claims
         escalator.gate = self.claims
+        self.escalator = escalator
         clock = self.membership.clock
         deadline = clock.monotonic() + JOIN_WAIT
         while not await self.membership.beat() and clock.monotonic() < deadline:
