@@ -58,6 +58,10 @@ CACHE_MAX = 10_000  # labels and facts kept for reuse, at most (then start over)
 # Several replicas: with no inbound alert to escalate, the sources' last words (what
 # the status page shows) are read from the store this often at most.
 SHARED_EVERY = 5.0
+# ... and the ends of resolved episodes (kept to hold late copies out) are forgotten
+# after ENDS_KEPT, looked for every PRUNE_ENDS_EVERY.
+ENDS_KEPT = 7 * 86400.0
+PRUNE_ENDS_EVERY = 3600.0
 
 Firing = list[tuple[str, dict[str, str]]]
 
@@ -94,6 +98,7 @@ class Alerts:
         rules.attach(self.book)
         escalator.vanished = self._vanished
         self._shared_at = float("-inf")  # monotonic time of the last read of shared state
+        self._pruned_at = float("-inf")  # monotonic time ends of episodes were last pruned
         self.configure(config)
 
     def configure(self, config: Config) -> None:
@@ -192,6 +197,12 @@ class Alerts:
         sources' last words are read too (every SHARED_EVERY at most when none is held)."""
         fps = sorted(fp for fp in held if self.book.get(fp) is not None)
         now = self.clock.monotonic()
+        if self.config.sources and now - self._pruned_at >= PRUNE_ENDS_EVERY:
+            self._pruned_at = now
+            try:
+                await self.store.prune_external(self.clock.now().timestamp() - ENDS_KEPT)
+            except Exception as exc:  # again in an hour
+                log.warning("source_ends_prune_failed", error=type(exc).__name__)
         if not fps and (not self.config.sources or now - self._shared_at < SHARED_EVERY):
             return set()
         self._shared_at = now

@@ -229,6 +229,19 @@ class PostgresStore(PostgresHistory):
 
         await self._run("saving inbound alerts", write, tx=True)
 
+    async def prune_external(self, before: float) -> int:
+        done = await self._run(
+            "pruning inbound alerts",
+            lambda c: c.execute(
+                "DELETE FROM keys WHERE left(name, $1) = $2 "
+                "AND CAST(value AS DOUBLE PRECISION) < $3",
+                len(END_KEY),
+                END_KEY,
+                before,
+            ),
+        )
+        return int(str(done).rsplit(" ", 1)[-1])
+
     async def save_silence(self, silence: Silence) -> None:
         await self._execute("saving a silence", _SAVE_SILENCE, *silence_row(silence))
 

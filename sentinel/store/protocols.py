@@ -120,6 +120,10 @@ class AlertStore(Protocol):
         one), in one transaction."""
         ...
 
+    async def prune_external(self, before: float) -> int:
+        """Forget the ends of episodes that ended before ``before``; returns how many."""
+        ...
+
 
 class SilenceStore(Protocol):
     async def save_silence(self, silence: Silence) -> None:

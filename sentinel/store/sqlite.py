@@ -212,6 +212,12 @@ class SqliteStore(SqliteHistory):
                     keys,
                 )
 
+    async def prune_external(self, before: float) -> int:
+        return await self._write(
+            "DELETE FROM keys WHERE substr(name, 1, ?) = ? AND CAST(value AS REAL) < ?",
+            (len(END_KEY), END_KEY, before),
+        )
+
     async def save_silence(self, silence: Silence) -> None:
         await self._write(
             f"INSERT OR REPLACE INTO silences ({SILENCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",

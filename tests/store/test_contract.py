@@ -249,6 +249,9 @@ class TestAlerts:
         assert spoke == {"prom": 50.0}
         assert len(await store.load_alerts()) == 599
         assert await store.load_external([], []) == ({}, {}, {})
+        assert await store.prune_external(40.0) == 0
+        assert await store.prune_external(40.5) == 1
+        assert (await store.load_external(fps, ["prom"]))[1:] == ({}, {"prom": 50.0})
 
 
 class TestSilences:
