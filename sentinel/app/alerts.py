@@ -17,6 +17,13 @@ before the caller gets the coroutine that saves it, and :meth:`Alerts.live`
 leaves unsaved alerts out, so the escalation loop never queues a page for an
 alert row not yet written. A save that fails is logged and the alert is then
 treated as saved: paging through a sick store beats staying silent.
+
+Several replicas (a gated escalator): inbound alerts are shared through the store.
+:meth:`Alerts.prepare` reads the store's word on a request's alerts before
+:meth:`Alerts.take` decides, the batch is saved with the ends of resolved episodes
+and the source's last word, and each escalation tick asks the store whether an
+inbound alert this member escalates was resolved through another member
+(docs/sources.md, "Several replicas").
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from sentinel.probes.results import Labels, LatestResults
 from sentinel.routing.quiet import alert_labels, why_quiet
 from sentinel.routing.silences import Silence
 from sentinel.rules.engine import Instance, RuleEngine, Transition
-from sentinel.sources.book import External, SourceBook, Taken
+from sentinel.sources.book import External, SourceBook, Taken, external_fingerprint
 from sentinel.sources.inbound import Inbound
 from sentinel.store import Store
 
@@ -48,6 +55,13 @@ RULE_TICK = 5.0  # re-evaluate every rule this often, for transitions between re
 FOR_MARGIN = 0.005  # past a `for` deadline: uvloop's clock has millisecond resolution
 KEPT = ("pending", "firing", "resolved", "cleared")  # transitions the store follows
 CACHE_MAX = 10_000  # labels and facts kept for reuse, at most (then start over)
+# Several replicas: with no inbound alert to escalate, the sources' last words (what
+# the status page shows) are read from the store this often at most.
+SHARED_EVERY = 5.0
+# ... and the ends of resolved episodes (kept to hold late copies out) are forgotten
+# after ENDS_KEPT, looked for every PRUNE_ENDS_EVERY.
+ENDS_KEPT = 7 * 86400.0
+PRUNE_ENDS_EVERY = 3600.0
 
 Firing = list[tuple[str, dict[str, str]]]
 
@@ -82,6 +96,9 @@ class Alerts:
         self._facts: dict[str, tuple[tuple[Any, ...], AlertFacts]] = {}
         self.book = SourceBook()  # inbound alerts (sources:), beside the rules'
         rules.attach(self.book)
+        escalator.vanished = self._vanished
+        self._shared_at = float("-inf")  # monotonic time of the last read of shared state
+        self._pruned_at = float("-inf")  # monotonic time ends of episodes were last pruned
         self.configure(config)
 
     def configure(self, config: Config) -> None:
@@ -143,6 +160,61 @@ class Alerts:
 
     # -- inbound alerts: decided at once, saved in one transaction, then acted on ----
 
+    @property
+    def shared(self) -> bool:
+        """Several replicas: this member's escalations are gated (a cluster member), so
+        inbound alerts are read from and written to the store the members share."""
+        return self.escalator.gate is not None
+
+    async def prepare(self, source: str, batch: Sequence[Inbound]) -> None:
+        """Several replicas: the store's word on the batch's alerts, read before
+        :meth:`take` (call it right after, with no await between): an alert fired or
+        resolved through another member is known here, so this member decides as the
+        one that took the rest would have. An alert found resolved elsewhere leaves
+        the book, and the next escalation tick closes its escalation (the escalator's
+        ``handed``: from here if this member holds it). Nothing with one process."""
+        if not self.shared or self.book.source(source) is None:
+            return
+        fps = list(dict.fromkeys(external_fingerprint(source, i.key) for i in batch))
+        gone = await self._sync(fps, [source])
+        for fp in gone:
+            self._facts.pop(fp, None)
+        if gone:
+            self.escalator.handed.update(gone)
+            self.on_firing()  # wakes the escalation loop
+
+    async def _sync(self, fingerprints: list[str], sources: list[str]) -> list[str]:
+        """Read the shared state of these alerts and sources into the book; returns the
+        alerts another member resolved (see :meth:`SourceBook.sync`)."""
+        mark = self.book.seq
+        stored, ends, spoke = await self.store.load_external(fingerprints, sources)
+        return self.book.sync(fingerprints, stored, ends, spoke, mark, self._unsaved)
+
+    async def _vanished(self, held: set[str]) -> set[str]:
+        """Asked on each gated escalation tick with the alerts this member escalates:
+        the inbound ones the store no longer has (resolved through another member)
+        leave the book, and are returned for the escalator to resolve from here. The
+        sources' last words are read too (every SHARED_EVERY at most when none is held)."""
+        fps = sorted(fp for fp in held if self.book.get(fp) is not None)
+        now = self.clock.monotonic()
+        if self.config.sources and now - self._pruned_at >= PRUNE_ENDS_EVERY:
+            self._pruned_at = now
+            try:
+                await self.store.prune_external(self.clock.now().timestamp() - ENDS_KEPT)
+            except Exception as exc:  # again in an hour
+                log.warning("source_ends_prune_failed", error=type(exc).__name__)
+        if not fps and (not self.config.sources or now - self._shared_at < SHARED_EVERY):
+            return set()
+        self._shared_at = now
+        try:
+            gone = await self._sync(fps, [s.name for s in self.config.sources])
+        except Exception as exc:  # the next tick asks again
+            log.warning("source_shared_read_failed", error=type(exc).__name__)
+            return set()
+        for fp in gone:
+            self._facts.pop(fp, None)
+        return set(gone)
+
     def take(
         self, source: str, batch: Sequence[Inbound]
     ) -> tuple[Taken, Coroutine[Any, Any, None]]:
@@ -165,7 +237,13 @@ class Alerts:
         gone = [fp for fp, t in final.items() if t.event == "resolved"]
         ended = [t.instance.fingerprint for t in taken.transitions if t.event == "resolved"]
         try:
-            await self.store.save_alerts(kept, gone)
+            if self.shared:
+                ends = {fp: e for fp in taken.ended if (e := self.book.ended(fp)) is not None}
+                spoke = self.book.last_spoke.get(source)
+                said = {} if spoke is None else {source: spoke}
+                await self.store.save_external(kept, gone, ends, said)
+            else:
+                await self.store.save_alerts(kept, gone)
         except Exception as exc:
             log.error("alert_save_failed", source=source, error=type(exc).__name__)
         finally:
@@ -173,6 +251,8 @@ class Alerts:
                 self._unsaved[fp] -= 1
                 if self._unsaved[fp] <= 0:
                     del self._unsaved[fp]
+            if self.shared:
+                self.book.touch([*saved, *(a.fingerprint for a in kept), *taken.ended])
         for fp in ended:
             self._facts.pop(fp, None)
             try:

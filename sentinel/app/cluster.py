@@ -61,6 +61,7 @@ class Node:
         # at the last heartbeat, so an ack or an ack link reaching a member that does not
         # evaluate the alert still finds it (empty for one process).
         self.shared: dict[str, Instance] = {}
+        self.escalator: Escalator | None = None  # a cluster member's, once started
         # Several replicas: the latest results of the checks other members probe, read
         # from the store every few seconds (None for one process: it has them all).
         self.results: SharedResults | None = None
@@ -133,6 +134,7 @@ class ClusterNode(Node):
         self.membership.subscribe(self._changed)
         dispatcher.gate = self.claims
         escalator.gate = self.claims
+        self.escalator = escalator
         clock = self.membership.clock
         deadline = clock.monotonic() + JOIN_WAIT
         while not await self.membership.beat() and clock.monotonic() < deadline:

@@ -88,6 +88,7 @@ class Facade(Reads):
 
     async def take_alerts(self, source: str, batch: Sequence[Inbound]) -> dict[str, int]:
         """A source's batch: decided now, saved in one transaction, then acted on."""
+        await self.parts.alerts.prepare(source, batch)  # several replicas: the store's word
         taken, act = self.parts.alerts.take(source, batch)
         if len(taken.transitions) <= LOGGED:
             for t in taken.transitions:

@@ -2,6 +2,10 @@
 member's scheduler gets its share of the checks, re-cut whenever the live members
 change; runs of checks probed from several places become views, combined by their
 primary. One process (no membership) never builds it.
+
+A check handed on is released from the rules, and the escalation claims of its
+alerts are let go at once (so is a location alert handed to another member): the
+new owner takes the escalation on its next tick, not a lease later.
 """
 
 from __future__ import annotations
@@ -49,8 +53,10 @@ class MemberShare:
             schedule=scheduler.schedule,
             deliver=runner.deliver,
             adopt=self._adopt_checks,
-            release=rules.release,
+            release=self._release_checks,
             on_share=self._shared,
+            stored_alerts=store.load_alerts,
+            let_go=self._let_go,
         )
         runner.divert = self.sharing.divert
         rules.attach(self.sharing.alerts)
@@ -66,6 +72,15 @@ class MemberShare:
             await self.node.adopt_checks(self.rules, self.store, sorted(checks))
         except StoreError as exc:
             log.warning("cluster_adopt_checks_failed", checks=len(checks), error=str(exc))
+
+    def _release_checks(self, checks: frozenset[str]) -> None:
+        """Checks another member feeds now: the rules forget them, and the escalations
+        of their alerts are let go."""
+        self.sharing.let_go([i.fingerprint for i in self.rules.release(checks)])
+
+    async def _let_go(self, fingerprints: list[str]) -> None:
+        if self.node.escalator is not None:
+            await self.node.escalator.let_go(fingerprints)
 
     def _shared(self, counts: Mapping[str, int], moved: bool) -> None:
         self.rules.scope(self.sharing.fed)

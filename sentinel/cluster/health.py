@@ -7,6 +7,11 @@ a page per check, and its views count as unknown meanwhile. The alert goes
 through the same state machine, store, escalation, silences and incidents as any
 rule's (attached to the RuleEngine like the SLO alerts); in a cluster it is raised
 by one member only, the rendezvous owner of the location's name.
+
+When that owner changes (a member joins or leaves), the alert is handed over, never
+ended: the old owner drops it without a transition (its stored state stays), and
+the new one adopts the stored state, so a firing alert stays firing (no "resolved",
+no second page) and a pending one keeps counting its ``for``.
 """
 
 from __future__ import annotations
@@ -53,12 +58,43 @@ class LocationAlerts:
         self._instances: dict[str, Instance] = {}  # fingerprint -> instance
         self._unhealthy: frozenset[str] = frozenset()
         self._mine: frozenset[str] = frozenset()
+        self._places: frozenset[str] = frozenset()
+        self._judged = False  # until the first judge, restored states are left alone
 
-    def judge(self, unhealthy: Iterable[str], mine: Iterable[str]) -> None:
+    @property
+    def mine(self) -> frozenset[str]:
+        return self._mine
+
+    def judge(
+        self,
+        unhealthy: Iterable[str],
+        mine: Iterable[str],
+        places: Iterable[str] | None = None,
+        stored: Iterable[Instance] = (),
+    ) -> list[Instance]:
         """``unhealthy``: the locations judged unhealthy now; ``mine``: the locations this
-        member raises the alert for (the others' owners raise theirs)."""
+        member raises the alert for (the others' owners raise theirs); ``places``: every
+        location the checks name (default ``mine``). Returns the alerts of locations
+        this member no longer speaks for, dropped without a transition: their stored
+        state is the new owner's. A location newly ``mine`` takes its alert's state
+        from ``stored`` (the store's alerts), as the old owner left it."""
+        before = self._mine
         self._unhealthy = frozenset(unhealthy)
         self._mine = frozenset(mine)
+        self._places = self._mine if places is None else frozenset(places) | self._mine
+        self._judged = True
+        released = [
+            i
+            for i in self._instances.values()
+            if i.check in self._places and i.check not in self._mine
+        ]
+        for inst in released:
+            del self._instances[inst.fingerprint]
+        gained = self._mine - before
+        for inst in stored:
+            if inst.rule == RULE and inst.check in gained:
+                self._instances[inst.fingerprint] = inst
+        return released
 
     def summary(self, location: str) -> str:
         return f"probe location {location} unhealthy"
@@ -70,6 +106,8 @@ class LocationAlerts:
         return []
 
     def tick(self, now: datetime) -> list[Transition]:
+        if not self._judged:
+            return []
         at = now.timestamp()
         out: list[Transition] = []
         known = {i.check for i in self._instances.values()}

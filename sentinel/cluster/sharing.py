@@ -13,7 +13,10 @@ One per member in a cluster (never built on SQLite). It
   delivers the combined Result to the normal path (latest, history, rules);
 - judges locations every few seconds: one whose probes mostly fail where the
   others succeed is left out of decisions and raises one alert
-  (cluster/health.py), from the member that owns the location's name.
+  (cluster/health.py), from the member that owns the location's name; when that
+  owner changes, the alert is handed over with its stored state (never resolved
+  by the old owner, never fired again by the new one), and the old owner lets go
+  of its escalation at once (``let_go``).
 
 Every decision takes ``now``; the clock is read in the loop only.
 """
@@ -45,6 +48,7 @@ from sentinel.config import CheckBase
 from sentinel.probes.results import Result, Sample
 from sentinel.probes.runner import Armed
 from sentinel.probes.scheduler import EPOCH, SLOT, spread_offset
+from sentinel.rules.engine import Instance
 from sentinel.store.protocols import ViewStore
 
 log = structlog.get_logger("sentinel.cluster")
@@ -115,6 +119,8 @@ class Sharing:
         adopt: Callable[[frozenset[str]], Awaitable[None]],
         release: Callable[[frozenset[str]], object],
         on_share: Callable[[Mapping[str, int], bool], None] = lambda _, __: None,
+        stored_alerts: Callable[[], Awaitable[Sequence[Instance]]] | None = None,
+        let_go: Callable[[list[str]], Awaitable[None]] | None = None,
     ) -> None:
         self.me = me
         self.location = location
@@ -130,6 +136,8 @@ class Sharing:
         self._adopt = adopt
         self._release = release
         self._on_share = on_share
+        self._stored_alerts = stored_alerts  # the store's alerts (a location alert's state)
+        self._let_go = let_go  # the escalation claims of alerts this member dropped
         self._checks: dict[str, CheckBase] = {}
         self._types: dict[str, str] = {}
         self._multi: frozenset[str] = frozenset()  # checks probed from several places
@@ -185,6 +193,12 @@ class Sharing:
             rebalance=moved,
         )
         self._on_share(shares(specs, self._members), moved)
+
+    def let_go(self, fingerprints: list[str]) -> None:
+        """Alerts this member no longer evaluates or raises: their escalation claims
+        go now (in a task), so their new owner escalates on time."""
+        if fingerprints and self._let_go is not None:
+            self._spawn(self._let_go(fingerprints))
 
     @property
     def fed(self) -> frozenset[str]:
@@ -252,6 +266,10 @@ class Sharing:
             by_check.setdefault(v.check, []).append(v)
         out = []
         for name, k in ready.items():
+            if not self.ownership.is_primary(name) or name not in self._checks:
+                # handed on while its views were read: the rules released it, and a
+                # result now would start an alert here beside the new primary's
+                continue
             check = self._checks[name]
             self._combined[name] = k
             views = fresh(by_check.get(name, ()), k)
@@ -291,7 +309,16 @@ class Sharing:
         mine = {
             loc for loc in locations if owners(f"location:{loc}", self._members)[:1] == [self.me]
         }
-        self.alerts.judge(self.unhealthy, mine)
+        gained = mine - self.alerts.mine
+        stored: Sequence[Instance] = ()
+        if gained and self._stored_alerts is not None:
+            try:
+                stored = await self._stored_alerts()
+            except Exception as exc:  # taken over at the next judge, from the store
+                log.warning("location_alert_adopt_failed", error=type(exc).__name__)
+                mine -= gained
+        released = self.alerts.judge(self.unhealthy, mine, locations, stored)
+        self.let_go([i.fingerprint for i in released])
         if self.unhealthy:
             log.warning("probe_locations_unhealthy", locations=sorted(self.unhealthy))
         return self.unhealthy

@@ -69,7 +69,8 @@ class Escalator(Answering):
         """Start, pause, resume and advance escalations for the firing alerts ``live``."""
         self.ticking = True
         try:
-            await self._tick(live)
+            async with self._turn:
+                await self._tick(live)
         finally:
             self.ticking = False
 
@@ -85,8 +86,14 @@ class Escalator(Answering):
             for fp in self._take_handed(live):
                 await self.resolved(fp)
             if not live:
+                await self._vanished(set())
                 return
             held = await self._gated(list(live)) or set()
+            for fp in sorted(await self._vanished(held)):
+                # resolved through another member: this one holds the escalation, so
+                # the resolution goes from here
+                await self.resolved(fp)
+                held.discard(fp)
             live = {fp: a for fp, a in live.items() if fp in held}
         for fp, alert in list(live.items()):
             kept = self.facts.get(fp)

@@ -4,7 +4,7 @@ which alerts this member escalates, and their progress is read again from the st
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
 import structlog
@@ -46,6 +46,32 @@ class Gated(Ledger):
     """The escalator's side of the cluster's alert claims."""
 
     gate: Gate | None = None  # set by the cluster's wiring
+    # Several replicas: of the alerts this member escalates, those the store says were
+    # resolved by another member (an inbound alert whose resolve reached another
+    # member), asked on each gated tick (set by the alert shell, app/alerts.py).
+    vanished: Callable[[set[str]], Awaitable[set[str]]] | None = None
+
+    async def _vanished(self, held: set[str]) -> set[str]:
+        return set() if self.vanished is None else await self.vanished(held)
+
+    async def let_go(self, fingerprints: list[str]) -> None:
+        """Several replicas: alerts this member no longer evaluates (their check moved
+        to another member): their escalation claims go now, so the new owner takes the
+        escalation on its next tick instead of a lease later; the progress stays in the
+        store for it. Waits for a tick under way (which may still page for them)."""
+        if self.gate is None or not fingerprints:
+            return
+        async with self._turn:
+            for fp in fingerprints:
+                self.progress.pop(fp, None)
+                self.facts.pop(fp, None)
+                self.replies.drop(fp)
+            try:
+                await self.gate.release(list(fingerprints))
+            except Exception as exc:  # the claims run out by themselves
+                log.warning("escalation_release_failed", error=type(exc).__name__)
+                return
+            log.info("escalation_claims_released", alerts=len(fingerprints))
 
     def _take_handed(self, live: Iterable[str]) -> list[str]:
         """The resolutions seen here while another member held the alert's escalation

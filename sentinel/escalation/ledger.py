@@ -10,6 +10,7 @@ cluster gate (:mod:`~sentinel.escalation.gated`), the rows it writes
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 from typing import Any, Protocol
 
@@ -55,6 +56,9 @@ class Ledger:
         # lapse) or the escalation is gone.
         self.handed: set[str] = set()
         self.ticking = False  # a tick is in flight (see Escalator.idle)
+        # A tick and a release of claims (Gated.let_go) take turns: a claim let go is
+        # never renewed by a tick that began before it.
+        self._turn = asyncio.Lock()
         self.journal = Journal(store)
         self.replies = ReplyCodes()  # SMS reply codes of the open escalations, per number
         dispatcher.on_sent.append(self.journal.notified)

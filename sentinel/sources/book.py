@@ -19,6 +19,13 @@ of alerts.
   FLAP_WINDOW) is flapping: it pages nobody until it settles (one "flapping" notice
   instead, as for rules).
 
+Several replicas (docs/sources.md, "Several replicas"): any member may take any
+request, so before deciding, a member takes the store's word for the request's
+alerts (:meth:`SourceBook.sync`): an alert another member fired is known here, one
+another member resolved is gone, and the end of its episode keeps late copies out
+on every member. :attr:`SourceBook.seq` orders what this member changed against
+what it read, so a read older than a local change never undoes it.
+
 What the store keeps of an alert rides in its labels under ``__`` names (the key, the
 start, the text); :meth:`restore` reads them back, and the labels routing and notices
 see leave them out.
@@ -27,7 +34,7 @@ see leave them out.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -138,6 +145,7 @@ class Taken:
     transitions: list[Transition] = field(default_factory=list)
     changed: list[External] = field(default_factory=list)
     acknowledge: list[str] = field(default_factory=list)  # fingerprints
+    ended: list[str] = field(default_factory=list)  # fingerprints whose episode end moved
     counts: dict[str, int] = field(default_factory=dict)  # outcome -> alerts
 
     def count(self, outcome: str) -> None:
@@ -153,6 +161,11 @@ class SourceBook:
         self._rules: dict[str, Rule] = {}
         self._changes: dict[str, deque[float]] = {}  # fingerprint -> its recent fires/resolves
         self.flapping: dict[str, External] = {}  # fingerprint -> the alert, while it flaps
+        # Several replicas: each change here is numbered; touched[fp] is the number of
+        # the last one to an alert (taken, or saved), so a read of the store begun
+        # before it (its mark, the seq then) is not taken over it (see :meth:`sync`).
+        self.seq = 0
+        self.touched: dict[str, int] = {}
 
     # -- AlertSource ----------------------------------------------------------
 
@@ -207,23 +220,87 @@ class SourceBook:
         """Take back stored alerts of configured sources; returns the others."""
         rest = []
         for inst in instances:
-            labels = dict(inst.labels)
-            source = self._sources.get(inst.check)
-            if K_KEY not in labels or source is None:
+            alert = self._revive(inst)
+            if alert is None:
                 rest.append(inst)
-                continue
-            start = labels.get(K_START)
-            summary, description, runbook, link = (labels.get(k, "") for k in K_TEXT)
-            alert = External(
-                inst.rule, inst.check, inst.labels, inst.state, None,
-                source=source.name, key=labels[K_KEY],
-                own=tuple((k, v) for k, v in inst.labels if not k.startswith("__")),
-                summary=summary, description=description, runbook=runbook or None,
-                link=link or None, starts_at=float(start) if start else None,
-            )  # fmt: skip
-            alert.classify_by(source)
-            self._alerts[alert.fingerprint] = alert
+            else:
+                self._alerts[alert.fingerprint] = alert
         return rest
+
+    def _revive(self, inst: Instance) -> External | None:
+        """A stored alert of a configured source as this book keeps it, else None."""
+        labels = dict(inst.labels)
+        source = self._sources.get(inst.check)
+        if K_KEY not in labels or source is None:
+            return None
+        start = labels.get(K_START)
+        summary, description, runbook, link = (labels.get(k, "") for k in K_TEXT)
+        alert = External(
+            inst.rule, inst.check, inst.labels, inst.state, None,
+            source=source.name, key=labels[K_KEY],
+            own=tuple((k, v) for k, v in inst.labels if not k.startswith("__")),
+            summary=summary, description=description, runbook=runbook or None,
+            link=link or None, starts_at=float(start) if start else None,
+        )  # fmt: skip
+        alert.classify_by(source)
+        return alert
+
+    # -- several replicas -------------------------------------------------------
+
+    def touch(self, fingerprints: Iterable[str]) -> None:
+        """These alerts changed here now (taken, or their save finished)."""
+        self.seq += 1
+        for fp in fingerprints:
+            self.touched.pop(fp, None)
+            self.touched[fp] = self.seq
+        self._forget_touches()
+
+    def _forget_touches(self) -> None:
+        while len(self.touched) > TOMBSTONES:
+            del self.touched[next(iter(self.touched))]
+
+    def ended(self, fingerprint: str) -> float | None:
+        """The end of the alert's last resolved episode known here."""
+        return self._resolved.get(fingerprint)
+
+    def sync(
+        self,
+        fingerprints: Iterable[str],
+        stored: Mapping[str, Instance],
+        ends: Mapping[str, float],
+        spoke: Mapping[str, float],
+        mark: int,
+        busy: Container[str] = (),
+    ) -> list[str]:
+        """Take the store's word for these alerts (read when :attr:`seq` was ``mark``):
+        an alert stored is known here (the stored episode replaces an older one kept
+        here), an episode end stored keeps late copies out, and an alert open here but
+        no longer stored was resolved by another member: it goes, and its fingerprint
+        is returned (to close its escalation). An alert changed here since ``mark``, or
+        whose save is under way (``busy``), keeps what this member knows. ``spoke``: the
+        sources' last words, any member's."""
+        for name, at in spoke.items():
+            if name in self._sources and at > self.last_spoke.get(name, float("-inf")):
+                self.last_spoke[name] = at
+        gone = []
+        for fp in fingerprints:
+            if self.touched.get(fp, -1) > mark or fp in busy:
+                continue
+            end = ends.get(fp)
+            if end is not None:
+                self._remember(fp, end)
+            mine = self._alerts.get(fp)
+            row = stored.get(fp)
+            theirs = None if row is None else self._revive(row)
+            if theirs is not None:
+                if mine is None or mine.state.fired_at != theirs.state.fired_at:
+                    self._alerts[fp] = theirs
+                    if fp in self.flapping:
+                        self.flapping[fp] = theirs
+            elif mine is not None:
+                del self._alerts[fp]
+                gone.append(fp)
+        return gone
 
     # -- intake ---------------------------------------------------------------
 
@@ -237,9 +314,12 @@ class SourceBook:
         """Decide what ``batch`` from source ``name`` changes (see the module docstring)."""
         source = self._sources[name]
         self.last_spoke[name] = now
+        self.seq += 1
         taken = Taken()
         for inbound in batch:
             fp = external_fingerprint(name, inbound.key)
+            self.touched.pop(fp, None)
+            self.touched[fp] = self.seq
             alert = self._alerts.get(fp)
             if inbound.status == "firing":
                 self._fire(source, fp, alert, inbound, now, taken)
@@ -250,6 +330,7 @@ class SourceBook:
                 taken.count("acknowledged")
             else:
                 taken.count("unknown")
+        self._forget_touches()
         return taken
 
     def _fire(
@@ -298,6 +379,7 @@ class SourceBook:
         ended = inbound.ends_at if inbound.ends_at is not None else now
         if alert is None:
             self._remember(fp, ended)
+            taken.ended.append(fp)
             taken.count("repeated")
             return
         began = alert.starts_at
@@ -309,6 +391,7 @@ class SourceBook:
             return
         del self._alerts[fp]
         self._remember(fp, ended)
+        taken.ended.append(fp)
         taken.transitions.append(Transition("resolved", alert, alert.severity, now))
         taken.count("resolved")
         self._changed(fp, alert, now, taken)

@@ -31,6 +31,11 @@ loads = json.loads
 _WHOLE = 0  # leading marker: the samples are stored whole, nothing to rebuild
 
 RESULT_COLUMNS = "check_name, type, started_at, duration, ok, error, samples"
+# Several replicas (docs/sources.md): the end of an inbound alert's last episode and
+# when a source last spoke, shared by the members in the ``keys`` table under these
+# prefixes (a fingerprint or a source name follows; the value is unix seconds).
+END_KEY = "source_end:"
+SPOKE_KEY = "source_spoke:"
 ALERT_COLUMNS = (
     "fingerprint, rule, check_name, labels, state, active_since, fired_at, last_true, "
     "keep_firing_since, value"
@@ -259,3 +264,19 @@ def ts(at: datetime | None) -> float | None:
 
 def dt(stamp: float | None) -> datetime | None:
     return None if stamp is None else datetime.fromtimestamp(stamp, UTC)
+
+
+def shared_times(rows: Sequence[Any]) -> tuple[dict[str, float], dict[str, float]]:
+    """The ends of episodes and the sources' last words among ``keys`` rows."""
+    ends: dict[str, float] = {}
+    spoke: dict[str, float] = {}
+    for name, value in rows:
+        try:
+            at = float(value)
+        except ValueError:
+            continue
+        if name.startswith(END_KEY):
+            ends[name[len(END_KEY) :]] = at
+        elif name.startswith(SPOKE_KEY):
+            spoke[name[len(SPOKE_KEY) :]] = at
+    return ends, spoke

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -32,8 +32,10 @@ from sentinel.rules.engine import Instance
 from sentinel.store import MOVED_KEY, StoreError, refuse_moved
 from sentinel.store.codec import (
     ALERT_COLUMNS,
+    END_KEY,
     OUTBOX_COLUMNS,
     SILENCE_COLUMNS,
+    SPOKE_KEY,
     VIEW_COLUMNS,
     alert_of,
     alert_row,
@@ -43,6 +45,7 @@ from sentinel.store.codec import (
     dt,
     dumps,
     loads,
+    shared_times,
     silence_of,
     silence_row,
     ts,
@@ -53,6 +56,12 @@ from sentinel.store.postgres_pool import Conn
 from sentinel.store.postgres_schema import migrate
 from sentinel.store.protocols import SloDay
 
+# a shared time (codec.END_KEY, SPOKE_KEY): the later one stays
+_KEEP_LATER = (
+    "INSERT INTO keys VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = CASE "
+    "WHEN CAST(keys.value AS DOUBLE PRECISION) < CAST(excluded.value AS DOUBLE PRECISION) "
+    "THEN excluded.value ELSE keys.value END"
+)
 _SAVE_VIEW = (
     "INSERT INTO location_views VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
     "ON CONFLICT (check_name, place) DO UPDATE SET bucket = excluded.bucket, ok = excluded.ok, "
@@ -178,6 +187,60 @@ class PostgresStore(PostgresHistory):
     async def load_alerts(self) -> list[Instance]:
         rows = await self._fetch("reading alerts", f"SELECT {ALERT_COLUMNS} FROM alerts")
         return [alert_of(row) for row in rows]
+
+    async def load_external(
+        self, fingerprints: Sequence[str], sources: Sequence[str]
+    ) -> tuple[dict[str, Instance], dict[str, float], dict[str, float]]:
+        names = [END_KEY + fp for fp in fingerprints] + [SPOKE_KEY + s for s in sources]
+
+        async def read(conn: Any) -> tuple[list[Any], list[Any]]:
+            rows = await conn.fetch(
+                f"SELECT {ALERT_COLUMNS} FROM alerts WHERE fingerprint = ANY($1::text[])",
+                list(fingerprints),
+            )
+            keys = await conn.fetch(
+                "SELECT name, value FROM keys WHERE name = ANY($1::text[])", names
+            )
+            return rows, keys
+
+        rows, keys = await self._run("reading inbound alerts", read)
+        return {str(r[0]): alert_of(r) for r in rows}, *shared_times(keys)
+
+    async def save_external(
+        self,
+        alerts: Sequence[Instance],
+        deleted: Sequence[str],
+        ended: Mapping[str, float],
+        spoke: Mapping[str, float],
+    ) -> None:
+        rows = [alert_row(a) for a in alerts]
+        keys = [(END_KEY + fp, repr(at)) for fp, at in ended.items()]
+        keys += [(SPOKE_KEY + name, repr(at)) for name, at in spoke.items()]
+
+        async def write(conn: Any) -> None:
+            if deleted:
+                await conn.execute(
+                    "DELETE FROM alerts WHERE fingerprint = ANY($1::text[])", list(deleted)
+                )
+            if rows:
+                await conn.executemany(_SAVE_ALERT, rows)
+            if keys:
+                await conn.executemany(_KEEP_LATER, keys)
+
+        await self._run("saving inbound alerts", write, tx=True)
+
+    async def prune_external(self, before: float) -> int:
+        done = await self._run(
+            "pruning inbound alerts",
+            lambda c: c.execute(
+                "DELETE FROM keys WHERE left(name, $1) = $2 "
+                "AND CAST(value AS DOUBLE PRECISION) < $3",
+                len(END_KEY),
+                END_KEY,
+                before,
+            ),
+        )
+        return int(str(done).rsplit(" ", 1)[-1])
 
     async def save_silence(self, silence: Silence) -> None:
         await self._execute("saving a silence", _SAVE_SILENCE, *silence_row(silence))

@@ -109,6 +109,30 @@ class AlertStore(Protocol):
 
     async def load_alerts(self) -> list[Instance]: ...
 
+    async def load_external(
+        self, fingerprints: Sequence[str], sources: Sequence[str]
+    ) -> tuple[dict[str, Instance], dict[str, float], dict[str, float]]:
+        """Several replicas (docs/sources.md, "Several replicas"): the stored alerts of
+        these fingerprints (by fingerprint), the end of each one's last resolved episode,
+        and when each of ``sources`` last spoke to any member."""
+        ...
+
+    async def save_external(
+        self,
+        alerts: Sequence[Instance],
+        deleted: Sequence[str],
+        ended: Mapping[str, float],
+        spoke: Mapping[str, float],
+    ) -> None:
+        """:meth:`save_alerts`, plus the end of each ``ended`` alert's episode and the
+        time each source of ``spoke`` spoke (each kept only when later than the stored
+        one), in one transaction."""
+        ...
+
+    async def prune_external(self, before: float) -> int:
+        """Forget the ends of episodes that ended before ``before``; returns how many."""
+        ...
+
 
 class SilenceStore(Protocol):
     async def save_silence(self, silence: Silence) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,10 @@ from sentinel.rules.engine import Instance
 from sentinel.store import MOVED_KEY, StoreError, refuse_moved
 from sentinel.store.codec import (
     ALERT_COLUMNS,
+    END_KEY,
     OUTBOX_COLUMNS,
     SILENCE_COLUMNS,
+    SPOKE_KEY,
     VIEW_COLUMNS,
     alert_of,
     alert_row,
@@ -39,6 +41,7 @@ from sentinel.store.codec import (
     dt,
     dumps,
     loads,
+    shared_times,
     silence_of,
     silence_row,
     ts,
@@ -47,6 +50,8 @@ from sentinel.store.codec import (
 from sentinel.store.migrations import LATEST, migrate, refuse_newer, user_version
 from sentinel.store.protocols import SloDay
 from sentinel.store.sqlite_history import SqliteHistory
+
+_CHUNK = 500  # parameters per IN (...) list, well under SQLite's limit
 
 _SAVE_SLO_MINUTE = (
     "INSERT INTO slo_minutes VALUES (?, ?, ?, ?) "
@@ -155,6 +160,63 @@ class SqliteStore(SqliteHistory):
     async def load_alerts(self) -> list[Instance]:
         async with self.db.execute(f"SELECT {ALERT_COLUMNS} FROM alerts") as cur:
             return [alert_of(row) for row in await cur.fetchall()]
+
+    async def load_external(
+        self, fingerprints: Sequence[str], sources: Sequence[str]
+    ) -> tuple[dict[str, Instance], dict[str, float], dict[str, float]]:
+        wanted = list(fingerprints)
+        names = [END_KEY + fp for fp in wanted] + [SPOKE_KEY + s for s in sources]
+        rows: list[Any] = []
+        keys: list[Any] = []
+        for i in range(0, len(wanted), _CHUNK):
+            part = wanted[i : i + _CHUNK]
+            async with self.db.execute(
+                f"SELECT {ALERT_COLUMNS} FROM alerts WHERE fingerprint IN "
+                f"({', '.join('?' * len(part))})",
+                part,
+            ) as cur:
+                rows += await cur.fetchall()
+        for i in range(0, len(names), _CHUNK):
+            part = names[i : i + _CHUNK]
+            async with self.db.execute(
+                f"SELECT name, value FROM keys WHERE name IN ({', '.join('?' * len(part))})", part
+            ) as cur:
+                keys += await cur.fetchall()
+        return {str(r[0]): alert_of(r) for r in rows}, *shared_times(keys)
+
+    async def save_external(
+        self,
+        alerts: Sequence[Instance],
+        deleted: Sequence[str],
+        ended: Mapping[str, float],
+        spoke: Mapping[str, float],
+    ) -> None:
+        keys = [(END_KEY + fp, repr(at)) for fp, at in ended.items()]
+        keys += [(SPOKE_KEY + name, repr(at)) for name, at in spoke.items()]
+        async with self._transaction() as db:
+            if deleted:
+                await db.executemany(
+                    "DELETE FROM alerts WHERE fingerprint = ?", [(fp,) for fp in deleted]
+                )
+            if alerts:
+                await db.executemany(
+                    f"INSERT OR REPLACE INTO alerts ({ALERT_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [alert_row(a) for a in alerts],
+                )
+            if keys:
+                await db.executemany(
+                    "INSERT INTO keys VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = "
+                    "CASE WHEN CAST(value AS REAL) < CAST(excluded.value AS REAL) "
+                    "THEN excluded.value ELSE value END",
+                    keys,
+                )
+
+    async def prune_external(self, before: float) -> int:
+        return await self._write(
+            "DELETE FROM keys WHERE substr(name, 1, ?) = ? AND CAST(value AS REAL) < ?",
+            (len(END_KEY), END_KEY, before),
+        )
 
     async def save_silence(self, silence: Silence) -> None:
         await self._write(

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,16 @@ ON_TIME = 2.0  # a step may arrive this much after it is due
 START = 150.0  # seconds a member may take to start on a busy 2-core machine
 
 
-def config_text(p: Peers, port: int, url: str, *, interval: float = 0.5) -> str:
-    steps = "\n".join(f"    - {{after: {s:g}s, notify: [hook]}}" for s in STEPS)
+def config_text(
+    p: Peers,
+    port: int,
+    url: str,
+    *,
+    interval: float = 0.5,
+    extra: str = "",
+    steps: Sequence[float] = STEPS,
+) -> str:
+    steps_text = "\n".join(f"    - {{after: {s:g}s, notify: [hook]}}" for s in steps)
     return f"""
 server:
   listen: "127.0.0.1:{port}"
@@ -44,10 +53,10 @@ channels:
   hook: {{type: webhook, url: "{p.hook.url}/hooks/t", secret: "{HOOK_SECRET}"}}
 escalation:
   critical:
-{steps}
+{steps_text}
   repeat_every: 1h
 notifications: {{retry_initial: 100ms, retry_max: 400ms, timeout: 2s, storm: {{threshold: 1000}}}}
-"""
+{extra}"""
 
 
 @dataclass
@@ -71,13 +80,24 @@ class Member:
         return out
 
 
-def member(p: Peers, tmp: Path, mid: str, url: str, env: dict[str, str] | None = None) -> Member:
+def member(
+    p: Peers,
+    tmp: Path,
+    mid: str,
+    url: str,
+    env: dict[str, str] | None = None,
+    *,
+    extra: str = "",
+    steps: Sequence[float] = STEPS,
+) -> Member:
+    """A member (not started); ``extra``: more top-level config (e.g. ``sources:``);
+    ``steps``: the critical policy's steps (seconds after the escalation starts)."""
     port = free_port()
     config = tmp / f"{mid}.yaml"
-    config.write_text(config_text(p, port, url))
+    config.write_text(config_text(p, port, url, extra=extra, steps=steps))
     log = tmp / f"{mid}.log"
-    extra = {"SENTINEL_MEMBER_ID": mid, **(env or {})}
-    return Member(mid, port, Sentinel(config, log, extra), log, extra)
+    environ = {"SENTINEL_MEMBER_ID": mid, **(env or {})}
+    return Member(mid, port, Sentinel(config, log, environ), log, environ)
 
 
 async def start_all(members: list[Member]) -> None:

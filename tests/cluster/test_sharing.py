@@ -3,7 +3,8 @@ clock, the real SQLite store (its location_views table), the real rule engine.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +13,8 @@ import pytest
 
 from sentinel.clock import FakeClock
 from sentinel.cluster.health import RULE
-from sentinel.cluster.ownership import owners
+from sentinel.cluster.ownership import owners, weight
+from sentinel.cluster.quorum import View
 from sentinel.cluster.sharing import Sharing, anchor, combine_delay
 from sentinel.config import parse_config
 from sentinel.config.models import Config
@@ -64,6 +66,7 @@ class Member:
         self.delivered: list[Result] = []
         self.adopted: list[frozenset[str]] = []
         self.released: list[frozenset[str]] = []
+        self.let_go: list[str] = []  # fingerprints whose escalation claims were let go
         self.sharing = Sharing(
             me.id,
             me.location,
@@ -73,6 +76,8 @@ class Member:
             deliver=self.delivered.append,
             adopt=self._adopt,
             release=self.released.append,
+            stored_alerts=store.load_alerts,
+            let_go=self._let_go,
         )
         self.sharing.configure(armed(config))
 
@@ -81,6 +86,9 @@ class Member:
 
     async def _adopt(self, checks: frozenset[str]) -> None:
         self.adopted.append(checks)
+
+    async def _let_go(self, fingerprints: list[str]) -> None:
+        self.let_go += fingerprints
 
 
 @pytest.fixture
@@ -223,6 +231,132 @@ async def test_unhealthy_location_raises_one_alert_from_one_member(store: Store)
     got = await bucket_of(members, "c0", k + 1, {"eu": False, "us": False})
     assert [r.ok for r in got] == [False]
     assert "unknown from eu" in (got[0].error or "")
+
+
+async def test_a_location_alert_changing_owner_is_handed_over_not_resolved(
+    store: Store,
+) -> None:
+    """The owner of the name ``location:eu`` fires eu's alert; a member joins and owns
+    the name now. The old owner drops the firing alert without a transition (no
+    stray "resolved") and lets go of its escalation; the new one takes the stored
+    state (firing, fired at the same time: no second page), and resolves it once
+    when eu is healthy again."""
+    clock = FakeClock(start=datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+    names = [f"c{i}" for i in range(4)]
+    text = "checks:\n" + "".join(
+        f'  - {{name: {n}, type: http, url: "http://127.0.0.1/{n}", interval: 10s, '
+        "timeout: 2s, locations: [eu, us]}\n"
+        for n in names
+    )
+    config = parse_config(text, "t.yaml", {})
+    # a member elsewhere (it probes none of these) that owns the name once it joins
+    new = next(
+        M(f"m-ap{n}", "ap")
+        for n in range(1000)
+        if owners("location:eu", [EU, US, M(f"m-ap{n}", "ap")])[0] == f"m-ap{n}"
+    )
+    members = {"eu": Member(EU, store, clock, config), "us": Member(US, store, clock, config)}
+    everyone = dict(members)
+    engines = {}
+
+    def join(place: str, m: Member, live: list[M]) -> None:
+        everyone[place] = m
+        for each in everyone.values():
+            each.sharing.rebalance(live)
+        engines[place] = RuleEngine()
+        engines[place].attach(m.sharing.alerts)
+        engines[place].configure(config)
+
+    for place, m in members.items():
+        join(place, m, [EU, US])
+    k = 2000
+    for n in names:
+        await bucket_of(members, n, k, {"eu": False, "us": True})
+    now = anchor(config.checks[0]) + k * 10 + 3.5
+
+    async def step(judged: float, ticks: tuple[float, ...]) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for m in everyone.values():
+            await m.sharing.judge(judged)
+            for task in list(m.sharing._tasks):  # the claims let go
+                await task
+        for place, engine in engines.items():
+            for second in ticks:
+                at = datetime.fromtimestamp(judged + second, UTC)
+                for t in engine.tick(at):
+                    out.append((place, t.event))
+                    if t.event in ("pending", "firing"):  # the alert shell saves these
+                        await store.save_alert(t.instance)
+                    elif t.event == "resolved":
+                        await store.delete_alert(t.instance.fingerprint)
+        return out
+
+    old = "eu" if owners("location:eu", [EU, US])[0] == EU.id else "us"
+    assert await step(now, (0, 61)) == [(old, "pending"), (old, "firing")]
+    (fired,) = engines[old].active()
+
+    join("ap", Member(new, store, clock, config), [EU, US, new])
+    assert await step(now, (62, 120)) == []  # handed over: nothing ends, nothing fires
+    assert everyone[old].let_go == [fired.fingerprint]
+    (taken,) = engines["ap"].active()
+    assert taken.fingerprint == fired.fingerprint
+    assert (taken.state.state, taken.state.fired_at) == ("firing", fired.state.fired_at)
+    assert [i for p, e in engines.items() if p != "ap" for i in e.active()] == []
+
+    for n in names:  # eu sees the checks up again
+        await bucket_of(members, n, k + 1, {"eu": True, "us": True})
+    assert await step(now + 10, (121,)) == [("ap", "resolved")]
+
+
+class HeldReads:
+    """The store, with each read of views held until let through."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.reading = asyncio.Event()
+        self.through = asyncio.Event()
+
+    async def save_view(self, view: View) -> None:
+        await self.store.save_view(view)
+
+    async def load_views(self, checks: Sequence[str]) -> list[View]:
+        self.reading.set()
+        await self.through.wait()
+        return await self.store.load_views(checks)
+
+
+async def test_a_bucket_read_while_the_check_moves_is_not_delivered_by_the_old_primary(
+    store: Store,
+) -> None:
+    """The primary reads a bucket's views; meanwhile a member joins and becomes the
+    check's primary. The old primary delivers nothing (its rules released the check:
+    a result now would start a second alert beside the new primary's, whose save
+    could overwrite the firing one the new primary adopts)."""
+    clock = FakeClock(start=datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+    config = parse_config(CONFIG, "t.yaml", {})
+    members = {"eu": Member(EU, store, clock, config), "us": Member(US, store, clock, config)}
+    for m in members.values():
+        m.sharing.rebalance([EU, US])
+    top = max(weight(EU.id, "api"), weight(US.id, "api"))
+    new = next(M(f"m-new{n}", "eu") for n in range(1000) if weight(f"m-new{n}", "api") > top)
+    primary = next(m for m in members.values() if m.sharing.ownership.is_primary("api"))
+    check = config.checks[0]
+    k = 3000
+    due = anchor(check) + k * check.interval
+    for place in members:
+        assert members[place].sharing.divert(run("api", False, due + 0.2))
+    for m in members.values():
+        for task in list(m.sharing._tasks):
+            await task
+    held = HeldReads(store)
+    primary.sharing.store = held
+    combining = asyncio.ensure_future(primary.sharing.combine(due + combine_delay(check) + 0.01))
+    await asyncio.wait_for(held.reading.wait(), 5)
+    primary.sharing.rebalance([EU, US, new])
+    assert not primary.sharing.ownership.is_primary("api")
+    held.through.set()
+    assert await asyncio.wait_for(combining, 5) == []
+    assert [r for r in primary.delivered if r.check == "api"] == []
 
 
 def test_rules_scope_keeps_absent_from_firing_on_others_checks() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sentinel.config import Config
 from sentinel.rules.engine import Instance
-from sentinel.sources.book import External, SourceBook, classify, external_fingerprint
+from sentinel.sources.book import External, SourceBook, Taken, classify, external_fingerprint
 from sentinel.sources.inbound import Inbound
 
 T0 = 1_767_603_600.0
@@ -195,3 +195,88 @@ def test_an_alert_that_fires_and_resolves_again_and_again_flaps_then_settles() -
     settled = b.tick(datetime.fromtimestamp(T0 + 2000 + 3600, UTC))
     assert [t.event for t in settled] == ["settled"]
     assert b.flapping == {}
+
+
+class Shared:
+    """What the members' store keeps of inbound alerts (as sentinel/app/alerts.py saves
+    them with several replicas): open alerts as stored instances, episode ends, and
+    when each source last spoke."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Instance] = {}
+        self.ends: dict[str, float] = {}
+        self.spoke: dict[str, float] = {}
+
+    def take(self, b: SourceBook, batch: list[Inbound], now: float) -> Taken:
+        """One request to the member whose book is ``b``: read, decide, save."""
+        fps = [external_fingerprint("prom", i.key) for i in batch]
+        self.sync(b, fps)
+        taken = b.take("prom", batch, now)
+        for t in taken.transitions:
+            fp = t.instance.fingerprint
+            if t.event == "firing":
+                a = t.instance
+                self.rows[fp] = Instance(a.rule, a.check, a.labels, a.state, a.value)
+            elif t.event == "resolved":
+                self.rows.pop(fp, None)
+        for fp in taken.ended:
+            end = b.ended(fp)
+            assert end is not None
+            self.ends[fp] = max(end, self.ends.get(fp, end))
+        self.spoke["prom"] = max(now, self.spoke.get("prom", now))
+        b.touch(fps)
+        return taken
+
+    def sync(self, b: SourceBook, fps: list[str], mark: int | None = None) -> list[str]:
+        stored = {fp: self.rows[fp] for fp in fps if fp in self.rows}
+        ends = {fp: self.ends[fp] for fp in fps if fp in self.ends}
+        return b.sync(fps, stored, ends, self.spoke, b.seq if mark is None else mark)
+
+
+def test_several_replicas_fired_through_one_resolved_through_another() -> None:
+    """Behind a load balancer: the firing reaches a, the resolve b. b knows the alert
+    from the store and resolves it; a learns it is gone (its escalation is closed
+    from there); a late copy of the firing, to a, is stale."""
+    shared, a, b = Shared(), book(), book()
+    fp = external_fingerprint("prom", "fp1")
+    assert [t.event for t in shared.take(a, [firing()], T0 + 1).transitions] == ["firing"]
+    taken = shared.take(b, [resolved()], T0 + 600)
+    assert [t.event for t in taken.transitions] == ["resolved"]
+    assert taken.counts == {"resolved": 1}
+    assert shared.rows == {}
+    assert shared.ends == {fp: T0 + 600}
+    assert shared.sync(a, [fp]) == [fp]  # a's escalation tick: resolved elsewhere
+    assert a.active() == []
+    late = shared.take(a, [firing()], T0 + 700)
+    assert late.transitions == []
+    assert late.counts == {"stale": 1}
+    again = shared.take(a, [firing(starts=T0 + 900)], T0 + 900)  # a new episode fires
+    assert [t.event for t in again.transitions] == ["firing"]
+
+
+def test_several_replicas_a_firing_reaching_both_fires_once() -> None:
+    """Alertmanager in HA: the firing reaches a, its peer's copy b: a repeat on b, with
+    the stored alert (a's firing time) as b's own."""
+    shared, a, b = Shared(), book(), book()
+    shared.take(a, [firing()], T0 + 1)
+    taken = shared.take(b, [firing()], T0 + 2)
+    assert taken.transitions == []
+    assert taken.counts == {"repeated": 1}
+    (known,) = b.active()
+    assert known.state.fired_at == T0 + 1
+    assert b.last_spoke["prom"] == T0 + 2
+    shared.sync(a, [])
+    assert a.last_spoke["prom"] == T0 + 2  # the source last spoke to b
+
+
+def test_several_replicas_a_read_older_than_a_change_here_does_not_undo_it() -> None:
+    """A read begun before this member took (or saved) an alert says nothing of it."""
+    shared, a = Shared(), book()
+    fp = external_fingerprint("prom", "fp1")
+    mark = a.seq
+    a.take("prom", [firing()], T0)  # not saved yet: the read below does not see it
+    assert shared.sync(a, [fp], mark) == []
+    assert len(a.active()) == 1
+    assert a.sync([fp], {}, {}, {}, a.seq, busy={fp}) == []  # its save is under way
+    assert len(a.active()) == 1
+    assert a.sync([fp], {}, {}, {}, a.seq) == [fp]  # saved, then gone from the store

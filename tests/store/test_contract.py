@@ -239,6 +239,29 @@ class TestAlerts:
         await store.save_alerts([], [])
         assert await store.load_alerts() == many[:1]
 
+    async def test_inbound_alerts_are_shared_with_their_episode_ends_and_last_words(
+        self, store: AlertStore
+    ) -> None:
+        """Several replicas (docs/sources.md): the alerts of some fingerprints, the end of
+        each one's last episode and the sources' last words, the later time kept."""
+        many = [
+            Instance("Inbound", "prom", (("n", str(n)),), AlertState("firing", 1.0, 2.0, 2.0))
+            for n in range(600)  # over one SQLite IN list
+        ]
+        await store.save_external(many, [], {}, {"prom": 50.0})
+        await store.save_external([], [many[0].fingerprint], {many[0].fingerprint: 40.0}, {})
+        await store.save_external([], [], {many[0].fingerprint: 30.0}, {"prom": 45.0})
+        fps = [a.fingerprint for a in many] + ["unknown"]
+        stored, ends, spoke = await store.load_external(fps, ["prom", "grafana"])
+        assert stored == {a.fingerprint: a for a in many[1:]}
+        assert ends == {many[0].fingerprint: 40.0}
+        assert spoke == {"prom": 50.0}
+        assert len(await store.load_alerts()) == 599
+        assert await store.load_external([], []) == ({}, {}, {})
+        assert await store.prune_external(40.0) == 0
+        assert await store.prune_external(40.5) == 1
+        assert (await store.load_external(fps, ["prom"]))[1:] == ({}, {"prom": 50.0})
+
 
 class TestSilences:
     """SilenceStore."""
