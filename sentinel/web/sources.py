@@ -30,12 +30,14 @@ from sentinel.metrics import Metrics
 from sentinel.sources import alertmanager, events, grafana
 from sentinel.sources.auth import authorized, routing_key_ok
 from sentinel.sources.inbound import Inbound, Malformed
+from sentinel.store import StoreError
 from sentinel.web.auth import Gate
 
 log = structlog.get_logger("sentinel.web")
 
 PREFIX = "/api/v1/sources/"
 OFF_LOOP = 64 * 1024  # bodies larger than this are parsed in a worker thread
+RETRY_AFTER = 5  # seconds a sender waits before trying again when the store is out
 PARSERS: dict[str, Callable[[bytes], list[Inbound]]] = {
     "alertmanager": alertmanager.parse,
     "grafana": grafana.parse,
@@ -87,13 +89,24 @@ def add_source_routes(
         log.info("source_refused", source=name, reason=reason)
         return web.json_response({"error": message}, status=status)
 
-    async def take(name: str, batch: Sequence[Inbound]) -> dict[str, int]:
-        counts = await source.take_alerts(name, batch)
+    async def take(name: str, batch: Sequence[Inbound]) -> dict[str, int] | None:
+        """The batch taken, or None when the store could not be read first (several
+        replicas read the shared state before deciding): nothing was decided, the
+        sender is told to retry (503), never a 500."""
+        try:
+            counts = await source.take_alerts(name, batch)
+        except StoreError as exc:
+            metrics.source_refusals.labels(name, "store").inc()
+            log.warning("source_refused", source=name, reason="store", error=type(exc).__name__)
+            return None
         metrics.source_requests.labels(name).inc()
         metrics.source_last_spoke.labels(name).set_to_current_time()
         for outcome, n in counts.items():
             metrics.source_alerts.labels(name, outcome).inc(n)
         return counts
+
+    def unavailable(body: dict[str, str]) -> web.Response:
+        return web.json_response(body, status=503, headers={"Retry-After": str(RETRY_AFTER)})
 
     def webhook(kind: str) -> Callable[[web.Request], Any]:
         async def handle(request: web.Request) -> web.Response:
@@ -116,6 +129,8 @@ def add_source_routes(
             except Malformed as exc:
                 return refused(name, "malformed", 400, f"malformed {kind} payload: {exc}")
             counts = await take(name, batch)
+            if counts is None:
+                return unavailable({"error": "the store cannot be read now; retry"})
             return web.json_response({"status": "success", "alerts": counts})
 
         return handle
@@ -153,7 +168,8 @@ def add_source_routes(
             metrics.source_refusals.labels(label, "auth").inc()
             log.info("source_refused", source=label, reason="auth")
             return web.json_response(events.invalid("routing_key is not known"), status=401)
-        await take(found.name, [parsed.inbound])
+        if await take(found.name, [parsed.inbound]) is None:
+            return unavailable({"status": "unavailable", "message": "retry later"})
         return web.json_response(events.accepted(parsed.inbound.key), status=202)
 
     async def list_sources(request: web.Request) -> web.Response:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 
 from tests.cluster.harness import Member, get, live_ids, member, start_all
 from tests.polling import eventually
@@ -124,6 +125,76 @@ async def test_a_source_reaching_either_member_pages_once_and_resolves_once(
             for m in (a, b):
                 if m.proc.proc is not None and m.proc.proc.returncode is None:
                     await m.proc.stop()
+
+
+async def test_a_source_is_told_to_retry_while_the_shared_store_cannot_be_read(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A member reads the shared state of a request's alerts before deciding: with that
+    read failing (the keys table gone for a moment), Alertmanager and an Events sender
+    get 503 with Retry-After (they retry), never a 500, and nothing is decided; the
+    same notification once the store answers again pages once."""
+    tag = secrets.token_hex(3)
+    a = None
+    async with peers() as p:
+        extra = SOURCES + f'  - {{name: ev, type: events, routing_key: "{EV_KEY}"}}\n'
+        a = member(
+            p, tmp_path, f"a{tag}", postgres_url, {"SENTINEL_CLUSTER_LEASE": "6"}, extra=extra
+        )
+        conn = await asyncpg.connect(postgres_url.split("?")[0])
+        schema = postgres_url.split("search_path=")[1]
+        try:
+            await start_all([a])
+            await eventually(lambda: _all_live(a, 1), 30)
+            await conn.execute(f'ALTER TABLE "{schema}".keys RENAME TO keys_away')
+            status, headers, body = await post_raw(a, am_alert("Held", "firing"))
+            assert status == 503, (status, body)
+            assert headers.get("Retry-After") == "5"
+            status, headers, body = await send_event(a)
+            assert status == 503, (status, body)
+            assert headers.get("Retry-After") == "5"
+            await asyncio.sleep(2)
+            assert pages(p) == Counter(), p.hook.accepted  # nothing decided
+            await conn.execute(f'ALTER TABLE "{schema}".keys_away RENAME TO keys')
+            assert (await notify(a, am_alert("Held", "firing")))["alerts"] == {"fired": 1}
+            await eventually(lambda: pages(p)[("firing", "Held")] == 1, 30)
+            status, _, _ = await send_event(a)
+            assert status == 202
+            assert "Traceback" not in a.log.read_text()
+        finally:
+            await conn.close()
+            if a.proc.proc is not None and a.proc.proc.returncode is None:
+                await a.proc.stop()
+
+
+EV_KEY = "0123456789abcdef0123456789abcdef"
+
+
+async def post_raw(m: Member, alert: dict[str, Any]) -> tuple[int, dict[str, str], str]:
+    body = {"version": "4", "status": alert["status"], "receiver": "sentinel", "alerts": [alert]}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{m.base}/api/v1/sources/alertmanager/prom",
+            json=body,
+            headers={"Authorization": f"Bearer {AM_TOKEN}"},
+        ) as resp,
+    ):
+        return resp.status, dict(resp.headers), await resp.text()
+
+
+async def send_event(m: Member) -> tuple[int, dict[str, str], str]:
+    event = {
+        "routing_key": EV_KEY,
+        "event_action": "trigger",
+        "dedup_key": "disk-full",
+        "payload": {"summary": "disk full", "source": "db-1", "severity": "critical"},
+    }
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{m.base}/api/v1/sources/events/ev/v2/enqueue", json=event) as resp,
+    ):
+        return resp.status, dict(resp.headers), await resp.text()
 
 
 async def _all_live(m: Member, n: int) -> bool:
