@@ -321,6 +321,7 @@ class Daemon:
             self.runner,
             self.rules,
             self.metrics,
+            self.latest,
         )
         self.sharing = share.sharing
         self.spawn(share.sharing.run())

@@ -19,6 +19,7 @@ from sentinel.clock import Clock
 from sentinel.cluster.heartbeat import ClusterMembership
 from sentinel.cluster.sharing import Sharing
 from sentinel.metrics import Metrics
+from sentinel.probes.results import LatestResults
 from sentinel.probes.runner import CheckRunner
 from sentinel.probes.scheduler import Scheduler
 from sentinel.rules.engine import RuleEngine
@@ -40,8 +41,10 @@ class MemberShare:
         runner: CheckRunner,
         rules: RuleEngine,
         metrics: Metrics,
+        latest: LatestResults,
     ) -> None:
         self.node = node
+        self.latest = latest
         self.store = store
         self.rules = rules
         self.metrics = metrics
@@ -74,8 +77,10 @@ class MemberShare:
             log.warning("cluster_adopt_checks_failed", checks=len(checks), error=str(exc))
 
     def _release_checks(self, checks: frozenset[str]) -> None:
-        """Checks another member feeds now: the rules forget them, and the escalations
-        of their alerts are let go."""
+        """Checks another member feeds now: the rules forget them, this member's
+        /metrics stops showing their last result here (the new owner's is the truth),
+        and the escalations of their alerts are let go."""
+        self.latest.forget(checks)
         self.sharing.let_go([i.fingerprint for i in self.rules.release(checks)])
 
     async def _let_go(self, fingerprints: list[str]) -> None:

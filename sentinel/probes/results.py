@@ -7,7 +7,7 @@ A :class:`Result` is immutable and flows one way: probe -> scheduler ->
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -81,6 +81,12 @@ class LatestResults(Mapping[str, Result]):
         for name in list(self._by_check):
             if name not in names:
                 del self._by_check[name]
+
+    def forget(self, names: Iterable[str]) -> None:
+        """Several replicas: checks another member probes now (their latest result is
+        that member's to show: /metrics here must not keep a stale ``up``)."""
+        for name in names:
+            self._by_check.pop(name, None)
 
     def snapshot(self) -> list[Result]:
         return list(self._by_check.values())

@@ -178,3 +178,30 @@ async def test_the_page_lists_the_members_and_each_place_s_view(members: list[Da
     assert sorted(places) == [("m-a", "up"), ("m-b", "up")]
     assert 'aria-label="Each place\'s view of both"' in row.group(0)
     assert re.search(r"probed by m-[ab] \(loc-m-[ab]\)", html)
+
+
+async def test_a_check_handed_on_leaves_the_old_member_s_metrics(members: list[Daemon]) -> None:
+    """A ran every check while alone; once B takes its share, A's /metrics no longer
+    carries those checks' last ``up`` (a stale 0 or 1 would contradict B's), and each
+    check's series comes from the member probing it."""
+    a, b = members
+    await until(lambda: both_live(members))
+    live = a.node.membership.live()
+    ours = {n: owners(n, live)[0] for n in CHECKS}
+    moved = [n for n, owner in ours.items() if owner == "m-b"]
+    assert moved, "no check owned by m-b"  # fixed ids and names: deterministic
+
+    def up_lines(text: str) -> set[str]:
+        return set(re.findall(r'^sentinel_check_up\{check="([^"]+)"', text, re.M))
+
+    async def settled() -> bool:
+        on_a = up_lines(await get_text(a, "/metrics"))
+        on_b = up_lines(await get_text(b, "/metrics"))
+        return all(n not in on_a and n in on_b for n in moved)
+
+    await until(settled)
+    on_a = up_lines(await get_text(a, "/metrics"))
+    on_b = up_lines(await get_text(b, "/metrics"))
+    assert {n for n in CHECKS if ours[n] == "m-a"} <= on_a
+    assert not on_a & set(moved)
+    assert set(moved) <= on_b
