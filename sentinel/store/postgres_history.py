@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sentinel.escalation.incidents import Incident, IncidentEvent
+from sentinel.notify.outbox import OPEN
 from sentinel.probes.results import Result
 from sentinel.store.codec import (
     INCIDENT_COLUMNS,
@@ -107,8 +108,9 @@ class PostgresHistory(PostgresPool):
             )
             await conn.execute("DELETE FROM uptime_daily WHERE day < $1", int(cutoff // 86400))
             await conn.execute(
-                "DELETE FROM outbox WHERE created_at < $1 AND state NOT IN ('pending', 'held')",
+                "DELETE FROM outbox WHERE created_at < $1 AND NOT state = ANY($2::text[])",
                 cutoff,
+                list(OPEN),
             )
             return int(status.rsplit(" ", 1)[-1])
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sentinel.escalation.incidents import Incident, IncidentEvent
+from sentinel.notify.outbox import OPEN
 from sentinel.probes.results import Result
 from sentinel.store.codec import (
     INCIDENT_COLUMNS,
@@ -78,9 +79,10 @@ class SqliteHistory(SqliteConnection):
         await self.flush_rollup()
         removed = await self._write("DELETE FROM results WHERE started_at < ?", (cutoff,))
         await self._write("DELETE FROM uptime_daily WHERE day < ?", (int(cutoff // 86400),))
+        marks = ",".join("?" * len(OPEN))
         await self._write(
-            "DELETE FROM outbox WHERE created_at < ? AND state NOT IN ('pending', 'held')",
-            (cutoff,),
+            f"DELETE FROM outbox WHERE created_at < ? AND state NOT IN ({marks})",
+            (cutoff, *OPEN),
         )
         return removed
 

@@ -157,14 +157,20 @@ class TestHistory:
                 notice = Notice(kind="test", at=old)
                 return Delivery(key, "", "t", "c", None, notice, old, old, state=state)
 
-            await store.commit_notifications([], [row("sent", "sent"), row("open", "pending")], old)
+            rows = [row("sent", "sent"), row("open", "pending"), row("held", "held")]
+            rows.append(row("waiting", "waiting"))  # a text waiting on a call's outcome
+            await store.commit_notifications([], rows, old)
             await store.prune_results(T0 + timedelta(days=1))
             days = await store.uptime_days(0)
             assert [d for d, *_ in days["a"]] == [
                 int((T0 + timedelta(days=3)).timestamp() // 86400)
             ]
-            assert [d.dedup for d in await store.open_deliveries()] == ["open"]
-            assert await store.notification_counts(0, old + 1) == {("c", "pending"): 1}
+            assert [d.dedup for d in await store.open_deliveries()] == ["open", "held", "waiting"]
+            assert await store.notification_counts(0, old + 1) == {
+                ("c", "pending"): 1,
+                ("c", "held"): 1,
+                ("c", "waiting"): 1,
+            }
 
 
 class TestUptime:
