@@ -8,12 +8,23 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from sentinel import __version__
+from sentinel.app.alerts import Alerts
+from sentinel.clock import FakeClock
 from sentinel.config import load_config
 from sentinel.config.slo import Slo
+from sentinel.escalation.escalator import Escalator
+from sentinel.metrics import Metrics
+from sentinel.notify.dispatcher import Dispatcher
+from sentinel.probes.results import LatestResults, Result, Sample
+from sentinel.rules.engine import RuleEngine
 from sentinel.rules.slo import Counters, pair_holds
+from sentinel.rules.slo_engine import SloEngine
 from sentinel.simulate.replay import simulate
 from sentinel.simulate.scenario import parse_scenario
+from sentinel.store.sqlite import SqliteStore
 from tests.examples import EXAMPLE_ENV, PROJECT_EXAMPLE
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()  # a Monday, 09:00 UTC
@@ -210,3 +221,83 @@ async def test_a_slow_burn_without_servicedown_still_pages() -> None:
     assert not any(f"{slow}  RESOLVED" in line for line in lines)
     pages = [line for line in lines if "-> sms" in line and f"firing {slow}" in line]
     assert len(pages) == 1
+
+
+class Shell:
+    """The daemon's alert shell on the example config with the SLO engine attached,
+    production-api's results fed by hand every 10 s on a fake clock (healthy SLO
+    history before), every transition accepted and saved as the daemon does."""
+
+    def __init__(self, store: SqliteStore, start: datetime) -> None:
+        config = load_config(PROJECT_EXAMPLE, EXAMPLE_ENV)
+        self.clock = FakeClock(start)
+        metrics = Metrics(CollectorRegistry(), LatestResults(), __version__)
+        dispatcher = Dispatcher(store, self.clock, metrics, config.notifications)
+        escalator = Escalator(config, store, dispatcher, self.clock, metrics)
+        self.latest = LatestResults()
+        self.rules = RuleEngine()
+        slos = SloEngine()
+        self.rules.attach(slos)
+        self.rules.configure(config)
+        slos.seed(start, {"production-api-availability": 6})
+        self.alerts = Alerts(
+            config, self.rules, self.latest, store, escalator, self.clock, ack_links=False
+        )
+
+    async def run(self, ok: bool) -> None:
+        """One run of production-api now, the rule tick, then 10 s on."""
+        now = self.clock.now()
+        samples = (Sample("up", 1.0 if ok else 0.0), Sample("duration_seconds", 0.05))
+        error = None if ok else "connection refused"
+        result = Result("production-api", "http", ok, now, 0.05, error, samples)
+        self.latest.record(result)
+        for t in self.rules.observe(result, now) + self.rules.tick(now):
+            await self.alerts.accept(t)
+        await self.clock.advance(10)
+
+    def quiet(self, rule: str) -> str | None:
+        live = {a.facts.rule: a.quiet for a in self.alerts.live().values()}
+        assert rule in live, f"{rule} is not firing"
+        return live[rule]
+
+
+FAST = "SLO:production-api-availability:page-fast"
+
+
+async def test_page_fast_before_servicedown_waits_for_it() -> None:
+    """An outage from 08:59:10: page-fast reaches 14.4x with the 6th failed probe and is
+    evaluated at 09:00:00, before ServiceDown's `for: 1m` has run (it fires at 09:00:10).
+    It waits, held by the pending ServiceDown, then is inhibited by it: no second page
+    at the start of an outage either."""
+    store = SqliteStore(":memory:")
+    await store.open()
+    try:
+        shell = Shell(store, datetime(2026, 3, 2, 8, 59, 10, tzinfo=UTC))
+        for _ in range(6):
+            await shell.run(ok=False)  # 08:59:10 ... 09:00:00
+        assert shell.quiet(FAST) == (
+            "inhibited by ServiceDown on production-api (pending: it fires, or clears and"
+            " this one pages)"
+        )
+        await shell.run(ok=False)  # 09:00:10: ServiceDown fires
+        assert shell.quiet("ServiceDown") is None
+        assert shell.quiet(FAST) == "inhibited by ServiceDown on production-api"
+    finally:
+        await store.close()
+
+
+async def test_page_fast_pages_when_the_pending_source_clears() -> None:
+    """The same 6 failed probes, then the service answers: ServiceDown clears without
+    firing (a blip for the rule, 1.7% of the hour for the SLO), and page-fast, which
+    waited for it, is no longer held: it pages."""
+    store = SqliteStore(":memory:")
+    await store.open()
+    try:
+        shell = Shell(store, datetime(2026, 3, 2, 8, 59, 10, tzinfo=UTC))
+        for _ in range(6):
+            await shell.run(ok=False)
+        assert shell.quiet(FAST) is not None
+        await shell.run(ok=True)  # 09:00:10
+        assert shell.quiet(FAST) is None
+    finally:
+        await store.close()
