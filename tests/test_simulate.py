@@ -46,10 +46,10 @@ EXPECTED = """\
 +00:40:00  production-api  check recovers
 +00:40:00  ServiceDown production-api  RESOLVED after 39m
 +00:40:00  HighErrorRate production-api  no longer quiet
-+00:40:00  SLO:production-api-availability:page-fast production-api-availability  no longer quiet
-+00:40:00  SLO:production-api-availability:page-slow production-api-availability  no longer quiet
-+00:40:00  SLO:production-api-availability:ticket production-api-availability  no longer quiet
-+00:40:00  SLO:production-http-success:page-slow production-http-success  no longer quiet
++00:40:00  SLO:production-api-availability:page-fast production-api-availability  quiet: inhibited by ServiceDown on production-api (resolved 10:40:00 UTC; held until 10:46:00 UTC while the 5m window holds its failures)
++00:40:00  SLO:production-api-availability:page-slow production-api-availability  quiet: inhibited by ServiceDown on production-api (resolved 10:40:00 UTC; held until 11:11:00 UTC while the 30m window holds its failures)
++00:40:00  SLO:production-api-availability:ticket production-api-availability  quiet: inhibited by ServiceDown on production-api (resolved 10:40:00 UTC; held until 16:41:00 UTC while the 6h window holds its failures)
++00:40:00  SLO:production-http-success:page-slow production-http-success  quiet: inhibited by ServiceDown on production-api (resolved 10:40:00 UTC; held until 11:11:00 UTC while the 30m window holds its failures)
 +00:40:00  -> sms +15550100001 (alice, oncall:primary)  resolved ServiceDown production-api
 +00:40:00  -> slack-alerts @alice (alice, oncall:primary)  resolved ServiceDown production-api
 +00:40:00  -> pagerduty  resolved ServiceDown production-api
@@ -58,44 +58,12 @@ EXPECTED = """\
 +00:40:00  -> email lead@example.com (eng-lead)  resolved ServiceDown production-api
 +00:40:00  -> slack-alerts  firing HighErrorRate production-api
 +00:40:00  -> email ops@example.com  firing HighErrorRate production-api
-+00:40:00  -> sms +15550100001 (alice, oncall:primary)  firing SLO:production-api-availability:page-fast production-api-availability
-+00:40:00  -> slack-alerts @alice (alice, oncall:primary)  firing SLO:production-api-availability:page-fast production-api-availability
-+00:40:00  -> pagerduty  firing SLO:production-api-availability:page-fast production-api-availability
-+00:40:00  -> slack-alerts  firing SLO:production-api-availability:page-fast production-api-availability
-+00:40:00  -> sms +15550100001 (alice, oncall:primary)  firing SLO:production-api-availability:page-slow production-api-availability
-+00:40:00  -> pagerduty  firing SLO:production-api-availability:page-slow production-api-availability
-+00:40:00  -> email ops@example.com  firing SLO:production-http-success:page-slow production-http-success
-+00:40:01  -> slack-alerts @alice (alice, oncall:primary)  firing SLO:production-api-availability:page-slow production-api-availability
-+00:40:02  -> slack-alerts  firing SLO:production-api-availability:page-slow production-api-availability
-+00:40:03  -> slack-alerts  firing SLO:production-api-availability:ticket production-api-availability
-+00:40:04  -> slack-alerts  firing SLO:production-http-success:page-slow production-http-success
 +00:44:00  SLO:production-api-availability:page-fast production-api-availability  RESOLVED after 43m
-+00:44:00  -> sms +15550100001 (alice, oncall:primary)  resolved SLO:production-api-availability:page-fast production-api-availability
-+00:44:00  -> slack-alerts @alice (alice, oncall:primary)  resolved SLO:production-api-availability:page-fast production-api-availability
-+00:44:00  -> pagerduty  resolved SLO:production-api-availability:page-fast production-api-availability
-+00:44:00  -> slack-alerts  resolved SLO:production-api-availability:page-fast production-api-availability
 +00:44:45  HighErrorRate production-api  RESOLVED after 39m45s
 +00:44:45  -> slack-alerts  resolved HighErrorRate production-api
 +00:44:45  -> email ops@example.com  resolved HighErrorRate production-api
-+00:55:00  -> sms +15550100003 (eng-lead)  escalation SLO:production-api-availability:page-slow production-api-availability
-+00:55:00  -> email lead@example.com (eng-lead)  escalation SLO:production-api-availability:page-slow production-api-availability
-+00:55:00  -> email ops@example.com  escalation SLO:production-api-availability:ticket production-api-availability
-+00:55:00  -> sms +15550100001 (alice, oncall:primary)  escalation SLO:production-http-success:page-slow production-http-success
-+00:55:00  -> slack-alerts @alice (alice, oncall:primary)  escalation SLO:production-http-success:page-slow production-http-success
-+01:08:00  SLO:production-http-success:page-slow production-http-success  RESOLVED after 45m50s
-+01:08:00  -> slack-alerts  resolved SLO:production-http-success:page-slow production-http-success
-+01:08:00  -> email ops@example.com  resolved SLO:production-http-success:page-slow production-http-success
-+01:08:00  -> sms +15550100001 (alice, oncall:primary)  resolved SLO:production-http-success:page-slow production-http-success
-+01:08:00  -> slack-alerts @alice (alice, oncall:primary)  resolved SLO:production-http-success:page-slow production-http-success
 +01:09:00  SLO:production-api-availability:page-slow production-api-availability  RESOLVED after 1h7m
-+01:09:00  -> sms +15550100001 (alice, oncall:primary)  resolved SLO:production-api-availability:page-slow production-api-availability
-+01:09:00  -> slack-alerts @alice (alice, oncall:primary)  resolved SLO:production-api-availability:page-slow production-api-availability
-+01:09:00  -> pagerduty  resolved SLO:production-api-availability:page-slow production-api-availability
-+01:09:00  -> slack-alerts  resolved SLO:production-api-availability:page-slow production-api-availability
-+01:09:00  -> sms +15550100003 (eng-lead)  resolved SLO:production-api-availability:page-slow production-api-availability
-+01:09:00  -> email lead@example.com (eng-lead)  resolved SLO:production-api-availability:page-slow production-api-availability
-+01:55:00  -> slack-alerts  repeat SLO:production-api-availability:ticket production-api-availability
-+01:55:00  -> email ops@example.com  repeat SLO:production-api-availability:ticket production-api-availability
++01:09:00  SLO:production-http-success:page-slow production-http-success  RESOLVED after 46m50s
 """
 
 

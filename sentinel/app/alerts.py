@@ -42,7 +42,14 @@ from sentinel.escalation.targets import who_is_on_call
 from sentinel.notify.acklink import make_token
 from sentinel.notify.base import AlertFacts
 from sentinel.probes.results import Labels, LatestResults
-from sentinel.routing.quiet import alert_labels, why_quiet
+from sentinel.routing.quiet import (
+    Held,
+    Hold,
+    alert_labels,
+    matches_alert,
+    slo_holds,
+    why_quiet,
+)
 from sentinel.routing.silences import Silence
 from sentinel.rules.engine import Instance, RuleEngine, Transition
 from sentinel.sources.book import External, SourceBook, Taken, external_fingerprint
@@ -94,6 +101,9 @@ class Alerts:
         self._unsaved: Counter[str] = Counter()  # fingerprint -> transitions not yet saved
         self._labels: dict[tuple[str, str, Labels], dict[str, str]] = {}
         self._facts: dict[str, tuple[tuple[Any, ...], AlertFacts]] = {}
+        # SLO alerts' inhibition holds: alerts resolved lately (fingerprint -> labels, when)
+        self._ended: dict[str, tuple[dict[str, str], float]] = {}
+        self._held: tuple[float, list[tuple[str, dict[str, str], float, bool]]] | None = None
         self.book = SourceBook()  # inbound alerts (sources:), beside the rules'
         rules.attach(self.book)
         escalator.vanished = self._vanished
@@ -107,6 +117,9 @@ class Alerts:
         self.check_labels = {c.name: dict(c.labels) for c in config.checks}
         self._labels.clear()
         self._facts.clear()
+        self.holds = slo_holds(config)
+        self._hold_max = max((h.seconds for h in self.holds.values()), default=0.0)
+        self._held = None
 
     # -- transitions: persist, then act ---------------------------------------
 
@@ -116,7 +129,33 @@ class Alerts:
         a task (the daemon)."""
         if t.event in KEPT:
             self._unsaved[t.instance.fingerprint] += 1
+        self._note(t)
         return self._act(t)
+
+    def _note(self, t: Transition) -> None:
+        """Remember a resolution for the SLO alerts' inhibition holds (at once: the
+        escalation tick may come before the transition is saved)."""
+        if not self.holds:
+            return
+        self._held = None
+        fp = t.instance.fingerprint
+        if t.event == "resolved":
+            labels = self.labels(t.instance)
+            if self._source(labels):
+                if len(self._ended) >= CACHE_MAX:
+                    self._forget(t.at)
+                self._ended[fp] = (labels, t.at)
+        elif t.event in ("pending", "firing"):
+            self._ended.pop(fp, None)
+
+    def _source(self, labels: dict[str, str]) -> bool:
+        """Could an alert with these labels inhibit others (an inhibit rule's source)?"""
+        return any(matches_alert(rule.source, labels) for rule in self.config.inhibit)
+
+    def _forget(self, now: float) -> None:
+        """Drop the resolutions older than the longest hold."""
+        for fp in [fp for fp, (_, at) in self._ended.items() if now - at >= self._hold_max]:
+            del self._ended[fp]
 
     async def _act(self, t: Transition) -> None:
         inst = t.instance
@@ -224,6 +263,8 @@ class Alerts:
         taken = self.book.take(source, batch, self.clock.now().timestamp())
         for fp in {t.instance.fingerprint for t in taken.transitions}:
             self._unsaved[fp] += 1  # once each: _act_batch takes it off once
+        for t in taken.transitions:
+            self._note(t)
         return taken, self._act_batch(source, taken)
 
     async def _act_batch(self, source: str, taken: Taken) -> None:
@@ -407,8 +448,34 @@ class Alerts:
             if i.state.state == "firing"
         ]
 
+    def held(self) -> Held:
+        """(fingerprint, labels, when, pending) of the alerts that may hold an SLO alert's
+        inhibition: those resolved less than the longest hold ago (when: resolved at) and
+        those pending now (when: pending since). Kept until the next transition or the
+        clock moves."""
+        if not self.holds:
+            return []
+        now = self.clock.now().timestamp()
+        if self._held is not None and self._held[0] == now:
+            return self._held[1]
+        self._forget(now)
+        out = [(fp, labels, at, False) for fp, (labels, at) in self._ended.items()]
+        for i in self.rules.active():
+            if i.state.state == "pending" and self._source(labels := self.labels(i)):
+                out.append((i.fingerprint, labels, i.state.active_since or now, True))
+        self._held = (now, out)
+        return out
+
+    def hold(self, inst: Instance) -> Hold | None:
+        """The inhibition hold of an SLO's alert (None: not one, or not held)."""
+        return None if isinstance(inst, External) else self.holds.get(inst.rule)
+
     def quiet(
-        self, inst: Instance, down: set[str] | None = None, firing: Firing | None = None
+        self,
+        inst: Instance,
+        down: set[str] | None = None,
+        firing: Firing | None = None,
+        held: Held | None = None,
     ) -> str | None:
         """Why this alert is suppressed now (dependency, maintenance, silence, inhibition)."""
         return why_quiet(
@@ -421,4 +488,7 @@ class Alerts:
             self.down() if down is None else down,
             self.silences,
             self.firing if firing is None else lambda: firing,
+            self.held if held is None else lambda: held,
+            self.hold(inst),
+            inst.state.fired_at,
         )

@@ -30,17 +30,26 @@ MINUTE = 60.0
 HOUR = 3600.0
 DAY = 86400.0
 MONTH_SPAN = 31 * DAY  # the longest calendar month: what a `window: month` reads at most
+ALERT_PREFIX = "SLO:"
+
+
+def alert_rule(slo: str, pair: str) -> str:
+    """The rule name of an SLO's alert pair: ``SLO:<slo>:<pair>``."""
+    return f"{ALERT_PREFIX}{slo}:{pair}"
 
 
 class BurnAlert(Strict):
-    """One alert pair: fires while the burn rate over ``long`` and over ``short`` are
-    both at least ``factor`` (1x spends the budget exactly over the SLO's window)."""
+    """One alert pair: fires when the burn rate over ``long`` and over ``short`` are
+    both at least ``factor`` (1x spends the budget exactly over the SLO's window); once
+    firing, it resolves when ``long`` drops below ``factor`` or ``short`` below
+    ``factor x hysteresis``."""
 
     factor: float = Field(gt=0)
     long: Duration = Field(ge=MINUTE)
     short: Duration = Field(ge=MINUTE)
     severity: Severity
     for_: Duration = Field(default=0.0, alias="for", ge=0)
+    hysteresis: float = Field(default=0.5, gt=0, le=1)
 
     @model_validator(mode="after")
     def _short_within_long(self) -> BurnAlert:
@@ -62,6 +71,8 @@ class BurnAlertOverride(Strict):
     """critical, high, medium or low: picks the escalation policy."""
     for_: Duration | None = Field(default=None, alias="for", ge=0)
     """How long the condition must hold before the alert fires."""
+    hysteresis: float | None = Field(default=None, gt=0, le=1)
+    """Once firing, the pair resolves when its long window drops below factor or its short window below factor x hysteresis (default 0.5: a short window of few runs does not flap on a steady burn; 1: resolve as soon as either window is below factor, as Sloth and Pyrra)."""
 
 
 _PAIR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -211,6 +222,8 @@ class Slo(Strict):
     """A named policy of escalation.policies instead of the severity's."""
     alerts: dict[str, BurnAlertOverride | None] = {}  # null turns a default pair off
     """Burn-rate alert pairs by name: overrides of page-fast, page-slow, ticket (null turns one off), or new ones."""
+    inhibition_hold: bool = True
+    """An alert of this SLO inhibited (inhibit:) by an alert on one of its checks stays inhibited while that alert is pending and for the pair's short window (plus a minute) after it resolves, while the window still holds the failures it covered; false: the inhibition starts and ends with the source alert's firing (Alertmanager's)."""
 
     _zone = field_validator("timezone")(check_timezone)
 

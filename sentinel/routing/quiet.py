@@ -5,11 +5,18 @@ Pure functions of the config, the time, which checks are down, the silences and
 the firing alerts; the daemon (and ``sentinel simulate``) mark alerts with the
 reason (they stay visible) and send nothing for them. Resolutions always go
 through.
+
+An SLO's alert is also held by an inhibiting alert on one of its checks while that
+alert is pending and for the pair's short window (plus a minute) after it resolves
+(:func:`slo_holds`, the SLO's ``inhibition_hold``): the window still holds the
+failures the source alert paged for, so lifting the inhibition at once would page
+again for an outage that is over (docs/slos.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,11 +24,47 @@ from sentinel.config.cron import crontab
 from sentinel.config.models import AlertMatcher, Config, Inhibit, Maintenance
 from sentinel.config.references import selects
 from sentinel.config.rule import Rule
-from sentinel.config.slo import Slo
+from sentinel.config.slo import Slo, alert_rule
+from sentinel.config.units import format_duration
 from sentinel.probes.results import Labels
 from sentinel.routing.silences import Silence, silenced_by
 
 Firing = Sequence[tuple[str, dict[str, str]]]  # (alert id, labels) of every firing alert
+# (alert id, labels, when, pending) of the alerts resolved lately (when: resolved at) and
+# of those pending now (when: pending since)
+Held = Sequence[tuple[str, dict[str, str], float, bool]]
+
+# An SLO pair is evaluated once a minute: it resolves up to a minute after its short
+# window lets go of the last failure.
+HOLD_MARGIN = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """An SLO alert's inhibition hold: an inhibiting alert on one of ``checks`` (the
+    SLO's) inhibits it for ``seconds`` after it resolves, and while pending if it was
+    pending when the SLO alert fired."""
+
+    seconds: float
+    checks: frozenset[str]
+    window: str  # the pair's short window, as SREs write it ("5m")
+
+
+def slo_holds(config: Config) -> dict[str, Hold]:
+    """The inhibition hold of each SLO alert, by rule name (``SLO:<slo>:<pair>``): its
+    short window plus :data:`HOLD_MARGIN`. None without inhibit rules, nor for an SLO
+    with ``inhibition_hold: false``."""
+    if not config.inhibit:
+        return {}
+    out = {}
+    for slo in config.slos:
+        if not slo.inhibition_hold:
+            continue
+        checks = frozenset(c.name for c in config.checks if selects(slo.match, c, c.type))
+        for pair, alert in slo.burn_alerts().items():
+            window = format_duration(alert.short)
+            out[alert_rule(slo.name, pair)] = Hold(alert.short + HOLD_MARGIN, checks, window)
+    return out
 
 
 def in_maintenance(window: Maintenance, now: datetime) -> bool:
@@ -105,10 +148,19 @@ def inhibited_by(
     target: dict[str, str],
     target_id: str,
     firing: Firing,
+    held: Held = (),
+    hold: Hold | None = None,
+    now: float = 0.0,
+    fired_at: float | None = None,
 ) -> str | None:
     """Alertmanager's inhibition: a firing source alert quiets matching targets that share
     the ``equal`` labels (a label absent on both sides counts as equal). An alert never
-    inhibits itself. ``firing`` holds (id, labels) of every firing alert."""
+    inhibits itself. ``firing`` holds (id, labels) of every firing alert.
+
+    With a ``hold`` (the target is an SLO's alert, firing since ``fired_at``), a source on
+    one of the SLO's checks among ``held`` inhibits it too: until ``hold.seconds`` after
+    it resolved (``now``: unix time), and while it is pending if it was pending when the
+    target fired (it is about to fire for the same failures, or to clear)."""
     for rule in rules:
         if not matches_alert(rule.target, target):
             continue
@@ -117,7 +169,35 @@ def inhibited_by(
                 continue
             if all(source.get(k) == target.get(k) for k in rule.equal):
                 return f"inhibited by {source.get('alertname')} on {source.get('check')}"
+    if hold is None:
+        return None
+    for rule in rules:
+        if not matches_alert(rule.target, target):
+            continue
+        for source_id, source, when, pending in held:
+            if source_id == target_id or source.get("check") not in hold.checks:
+                continue
+            if pending and (fired_at is None or when > fired_at):
+                continue  # pending since after the target fired: not about the same failures
+            if not pending and now - when >= hold.seconds:
+                continue
+            if not matches_alert(rule.source, source):
+                continue
+            if all(source.get(k) == target.get(k) for k in rule.equal):
+                return held_reason(source, None if pending else when, hold)
     return None
+
+
+def held_reason(source: dict[str, str], resolved: float | None, hold: Hold) -> str:
+    name = f"{source.get('alertname')} on {source.get('check')}"
+    if resolved is None:
+        return f"inhibited by {name} (pending: it fires, or clears and this one pages)"
+    at = datetime.fromtimestamp(resolved, UTC).strftime("%H:%M:%S")
+    until = datetime.fromtimestamp(resolved + hold.seconds, UTC).strftime("%H:%M:%S")
+    return (
+        f"inhibited by {name} (resolved {at} UTC; held until {until} UTC while the"
+        f" {hold.window} window holds its failures)"
+    )
 
 
 def quiet_reason(
@@ -162,10 +242,14 @@ def why_quiet(
     down: set[str],
     silences: Sequence[Silence],
     firing: Callable[[], Firing],
+    held: Callable[[], Held] = lambda: (),
+    hold: Hold | None = None,
+    fired_at: float | None = None,
 ) -> str | None:
     """Why this alert is suppressed now, if it is: a dependency down or maintenance
-    (:func:`quiet_reason`), a silence, or inhibition. ``firing`` is called only when
-    inhibition rules exist."""
+    (:func:`quiet_reason`), a silence, or inhibition (held, for an SLO's alert with a
+    ``hold`` firing since ``fired_at``: see :func:`inhibited_by`). ``firing`` and
+    ``held`` are called only when inhibition rules exist (``held`` only with a ``hold``)."""
     reason = quiet_reason(config, check, check_labels, now, down)
     if reason is not None:
         return reason
@@ -174,4 +258,13 @@ def why_quiet(
         return f"silenced by {silence.id} ({silence.author}: {silence.comment})"
     if not config.inhibit:
         return None
-    return inhibited_by(config.inhibit, labels, alert_id, firing())
+    return inhibited_by(
+        config.inhibit,
+        labels,
+        alert_id,
+        firing(),
+        held() if hold is not None else (),
+        hold,
+        now.timestamp(),
+        fired_at,
+    )

@@ -231,14 +231,19 @@ def burn_rate(good: int, total: int, ratio: float) -> float | None:
     return ((total - good) / total) / (1.0 - ratio)
 
 
-def pair_holds(alert: BurnAlert, counters: Counters, ratio: float, now: float) -> bool:
+def pair_holds(
+    alert: BurnAlert, counters: Counters, ratio: float, now: float, firing: bool = False
+) -> bool:
     """Both windows burn at least ``factor`` (the Google SRE workbook's condition), and
-    the counters cover the long window (a pair is not judged on less)."""
+    the counters cover the long window (a pair is not judged on less). A pair already
+    ``firing`` keeps holding while its short window burns at least ``factor x
+    hysteresis`` (a short window of few runs steps across ``factor`` on a steady burn)."""
     if not counters.covers(now, alert.long):
         return False
-    for span in (alert.long, alert.short):
+    short = alert.factor * alert.hysteresis if firing else alert.factor
+    for span, factor in ((alert.long, alert.factor), (alert.short, short)):
         rate = burn_rate(*counters.sums(now, span), ratio)
-        if rate is None or rate < alert.factor:
+        if rate is None or rate < factor:
             return False
     return True
 

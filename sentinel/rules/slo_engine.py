@@ -10,24 +10,32 @@ the tick. Like the RuleEngine it never reads a clock.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from sentinel.config.models import Config
 from sentinel.config.references import selects
 from sentinel.config.rule import Rule
-from sentinel.config.slo import BurnAlert, RatioIndicator, Slo, parse_selector
+from sentinel.config.slo import (
+    ALERT_PREFIX,
+    BurnAlert,
+    RatioIndicator,
+    Slo,
+    alert_rule,
+    parse_selector,
+)
 from sentinel.probes.results import Labels, Result
 from sentinel.routing.quiet import MaintenanceTimes
 from sentinel.rules.engine import Instance, Transition, fingerprint
 from sentinel.rules.slo import Counters, SloStatus, burn_rate, hour_offset, pair_holds, status
 from sentinel.rules.state import AlertState, step
 
-PREFIX = "SLO:"
+PREFIX = ALERT_PREFIX
 SPREAD, SPREAD_STEP = 12, 5.0  # SLO pairs: evaluated once a minute, a twelfth each 5 s
 
 
 def rule_name(slo: str, pair: str) -> str:
-    return f"{PREFIX}{slo}:{pair}"
+    return alert_rule(slo, pair)
 
 
 def good_run(slo: Slo, result: Result) -> bool:
@@ -255,8 +263,9 @@ class SloEngine:
             counters = self._counters[slo.name]
             for pair, alert in self._alerts[slo.name].items():
                 name, key = self._keys[slo.name, pair]
-                holds = pair_holds(alert, counters, slo.ratio, at)
                 inst = self._instances.get(key)
+                firing = inst is not None and inst.state.state == "firing"
+                holds = pair_holds(alert, counters, slo.ratio, at, firing)
                 if inst is None:
                     if not holds:
                         continue
@@ -290,7 +299,22 @@ class SloEngine:
         return rest
 
     def statuses(self, now: datetime) -> list[SloStatus]:
+        """Each SLO's status; its ``firing`` also lists the pairs whose alert is firing
+        while only their hysteresis holds them (the short window between ``factor x
+        hysteresis`` and ``factor``), so the API and the page agree with the alerts."""
         at = now.timestamp()
-        return [
-            status(s, self._counters[s.name], at, self._alerts[s.name]) for s in self._slos.values()
-        ]
+        firing: dict[str, set[str]] = {}  # slo -> rule names of its firing alerts
+        for inst in self._instances.values():
+            if inst.state.state == "firing":
+                firing.setdefault(inst.check, set()).add(inst.rule)
+        out = []
+        for s in self._slos.values():
+            st = status(s, self._counters[s.name], at, self._alerts[s.name])
+            rules = firing.get(s.name)
+            if rules:
+                pairs = self._alerts[s.name]
+                held = {p for p in pairs if self._keys[s.name, p][0] in rules}
+                if not held <= set(st.firing):
+                    st = replace(st, firing=tuple(p for p in pairs if p in held or p in st.firing))
+            out.append(st)
+        return out

@@ -33,6 +33,8 @@ class QuietContext:
     phase: int  # how many maintenance edges have passed
     silences: tuple[str, ...]  # the active ones
     firing: tuple[tuple[str, dict[str, str]], ...]  # (fingerprint, labels) of firing alerts
+    # alerts that may hold an SLO alert's inhibition: (fingerprint, labels, when, pending)
+    held: tuple[tuple[str, dict[str, str], float, bool], ...] = ()
 
 
 class QuietReasons:
@@ -63,15 +65,27 @@ class QuietReasons:
             phase=bisect.bisect_right(self.edges, elapsed + EPS),
             silences=tuple(s.id for s in self._alerts.silences if s.active(now)),
             firing=tuple(self._alerts.firing()),
+            held=tuple(self._alerts.held()),
         )
 
     def reason(self, inst: Instance, context: QuietContext | None = None) -> str | None:
         """Why this alert is suppressed now, if it is (the alert shell's ``quiet``)."""
         c = context or self.context()
-        key = (inst.fingerprint, c.down, c.phase, c.silences, tuple(fp for fp, _ in c.firing))
+        key: tuple[Any, ...] = (
+            inst.fingerprint,
+            c.down,
+            c.phase,
+            c.silences,
+            tuple(fp for fp, _ in c.firing),
+        )
+        hold = self._alerts.hold(inst)
+        if hold is not None and c.held:  # the holds that may be in force, and how they read
+            now = c.now.timestamp()
+            key += (inst.state.fired_at,)
+            key += tuple((fp, at, p) for fp, _, at, p in c.held if p or now - at < hold.seconds)
         if key in self._cache:
             return self._cache[key]
-        reason = self._alerts.quiet(inst, set(c.down), list(c.firing))
+        reason = self._alerts.quiet(inst, set(c.down), list(c.firing), list(c.held))
         if len(self._cache) > CACHE_MAX:
             self._cache.clear()
         self._cache[key] = reason

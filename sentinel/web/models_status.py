@@ -171,7 +171,8 @@ class SloAlertPair(Answer):
     short_burn_rate: float | None
     """The burn rate over the short window now (null: no runs in it)."""
     firing: bool
-    """Both burn rates are at least the factor now (the alert fires once `for` has passed)."""
+    """Both burn rates are at least the factor now (the alert fires once `for` has passed),
+    or the pair's alert is firing and its hysteresis holds it (docs/slos.md)."""
     warming: bool = False
     """Not judged yet: the SLO's counters do not reach back over the long window (a new
     SLO cannot page on a few runs; docs/slos.md)."""
@@ -203,7 +204,7 @@ class Slo(Answer):
     burn_rates: dict[str, float | None]
     """Burn rate by window (every window of its pairs, and 1h); 1 spends the budget over the SLO's window."""
     firing: list[str]
-    """The pairs whose condition holds now."""
+    """The pairs whose condition holds now, or whose alert is firing on its hysteresis."""
     alerts: list[SloAlertPair]
 
 

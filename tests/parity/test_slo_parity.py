@@ -5,6 +5,12 @@ run by `promtool test rules`. sentinel's firing state at every minute is written
 expectation; the minute on either side of each of sentinel's transitions is left out,
 the tolerance its per-minute counters need. So promtool passes only if Prometheus fires
 and resolves each alert within one evaluation interval of sentinel.
+
+sentinel's pairs have hysteresis (docs/slos.md): once firing, a pair resolves when its
+long window drops below the factor or its short window below half of it. The generated
+alert says the same with the classic PromQL hysteresis, the alert's own ``ALERTS``
+series from the previous evaluation:
+``(long > f and short > f) or (long > f and short > f/2 and on() ALERTS{...firing})``.
 """
 
 from __future__ import annotations
@@ -27,7 +33,9 @@ PAIRS = {  # alert -> (factor, long, short) in minutes: the SRE workbook's two p
     "page-fast": (14.4, 60, 5),
     "page-slow": (6.0, 360, 30),
 }
+HYSTERESIS = 0.5  # the default: a firing pair's short window needs half the factor
 WARM = 7 * 60  # minutes of history before the first checked evaluation: 6h covered
+PULSES = (1 + WARM + 90, 240)  # (first minute, minutes) of 150 errors every 20 minutes
 
 CONFIG = """
 checks:
@@ -44,13 +52,17 @@ slos:
 
 def series() -> tuple[list[float], list[float]]:
     """Per-minute counter values: a healthy start, a 10% spike (pages fast and slow),
-    quiet again (each resolves as its short window clears), then 1% errors (10x: the slow
-    page) through a reset of both counters (an exporter restart)."""
-    phases = [(WARM, 1000, 0), (30, 1000, 100), (60, 1000, 0), (120, 1000, 10)]
+    quiet again (each resolves as its short window clears), then 150 errors every 20
+    minutes for 4 hours (the 30m window holds one pulse, 5x, or two, 10x: page-slow fires
+    at the second and, with hysteresis, stays), then 1% errors (10x: the slow page)
+    through a reset of both counters (an exporter restart)."""
+    pulses = [150 if m % 20 == 0 else 0 for m in range(PULSES[1])]
+    phases = [[0] * WARM, [100] * 30, [0] * 60, pulses, [10] * 120]
+    assert 1 + sum(map(len, phases[:3])) == PULSES[0]
     requests, errors = [1_000_000.0], [1_000.0]
-    for minutes, total, bad in phases:
-        for _ in range(minutes):
-            requests.append(requests[-1] + total)
+    for phase in phases:
+        for bad in phase:
+            requests.append(requests[-1] + 1000)
             errors.append(errors[-1] + bad)
     reset = len(requests) - 60
     for i in range(reset, len(requests)):  # both counters restart from zero
@@ -86,12 +98,16 @@ def rules() -> str:
         }
         for w in windows
     ]
+    budget = f"{1 - OBJECTIVE:.3f}"
     alerts = [
         {
             "alert": pair,
             "expr": (
-                f"(slo:sli_error:ratio_rate{long}m > ({factor} * {1 - OBJECTIVE:.3f}))"
-                f" and (slo:sli_error:ratio_rate{short}m > ({factor} * {1 - OBJECTIVE:.3f}))"
+                f"(slo:sli_error:ratio_rate{long}m > ({factor} * {budget}))"
+                f" and (slo:sli_error:ratio_rate{short}m > ({factor} * {budget}))"
+                f" or (slo:sli_error:ratio_rate{long}m > ({factor} * {budget}))"
+                f" and (slo:sli_error:ratio_rate{short}m > ({HYSTERESIS * factor:g} * {budget}))"
+                f' and on() ALERTS{{alertname="{pair}", alertstate="firing"}}'
             ),
             "labels": {"severity": "critical"},
         }
@@ -147,6 +163,10 @@ def test_burn_rate_alerts_fire_and_resolve_when_prometheus_does(
         resolved = [m for m in range(1, len(states)) if states[m - 1] and not states[m]]
         assert fired, pair
         assert resolved, pair
+    # the pulses: page-slow fires at the second and stays (its 30m window at 5x or 10x)
+    slow = firing["page-slow"][PULSES[0] : PULSES[0] + PULSES[1]]
+    assert slow.index(True) == 20
+    assert all(slow[20:])
     (tmp_path / "rules.yaml").write_text(rules())
     (tmp_path / "test.yaml").write_text(unit_test(requests, errors, firing))
     proc = subprocess.run(

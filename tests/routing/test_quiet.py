@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sentinel.config import Config, parse_config
-from sentinel.routing.quiet import in_maintenance, inhibited_by, quiet_reason
+from sentinel.routing.quiet import in_maintenance, inhibited_by, quiet_reason, slo_holds
 
 CONFIG = """
 checks:
@@ -79,3 +79,79 @@ inhibit:
     assert inhibited_by(cfg.inhibit, staging, "t2", firing) is None  # target does not match
     assert inhibited_by(cfg.inhibit, source, "src", firing) is None  # never itself
     assert inhibited_by(cfg.inhibit, slow_db, "t1", []) is None  # source not firing
+
+
+HOLD_CONFIG = (
+    CONFIG
+    + """
+slos:
+  - {name: api-availability, match: {check: api}, objective: 99.9%, labels: {service: production}}
+  - name: api-loose
+    match: {check: api}
+    objective: 99%
+    labels: {service: production}
+    inhibition_hold: false
+inhibit:
+  - source: {alert: ServiceDown, labels: {service: production}}
+    target: {labels: {service: production}}
+    equal: [service]
+"""
+)
+FAST = {
+    "alertname": "SLO:api-availability:page-fast",
+    "check": "api-availability",
+    "service": "production",
+    "slo": "api-availability",
+    "slo_alert": "page-fast",
+}
+
+
+def test_an_slo_alert_stays_inhibited_for_its_short_window_after_the_source_resolves() -> None:
+    """ServiceDown on one of the SLO's checks resolved at t=1000: page-fast (5m short
+    window) stays inhibited until 1000 + 5m + a minute (its evaluation), while the window
+    still holds the outage's failures; then the hold ends. Alertmanager's inhibition (no
+    hold) ends at once."""
+    cfg = parse_config(HOLD_CONFIG, "t.yaml", {})
+    holds = slo_holds(cfg)
+    hold = holds["SLO:api-availability:page-fast"]
+    assert (hold.seconds, hold.checks, hold.window) == (360.0, frozenset({"api"}), "5m")
+    assert holds["SLO:api-availability:page-slow"].seconds == 31 * 60
+    assert holds["SLO:api-availability:ticket"].seconds == 6 * 3600 + 60
+    assert not any(name.startswith("SLO:api-loose:") for name in holds)  # inhibition_hold off
+    down = {"alertname": "ServiceDown", "check": "api", "service": "production"}
+    held = [("src", down, 1000.0, False)]
+    reason = inhibited_by(cfg.inhibit, FAST, "t", [], held, hold, now=1000.0 + 359)
+    assert reason == (
+        "inhibited by ServiceDown on api (resolved 00:16:40 UTC; held until 00:22:40 UTC"
+        " while the 5m window holds its failures)"
+    )
+    assert inhibited_by(cfg.inhibit, FAST, "t", [], held, hold, now=1000.0 + 360) is None
+    assert inhibited_by(cfg.inhibit, FAST, "t", [], held, None, now=1000.0 + 10) is None
+    # a source on a check the SLO does not cover holds nothing
+    db_down = {**down, "check": "db"}
+    assert (
+        inhibited_by(cfg.inhibit, FAST, "t", [], [("s", db_down, 1000.0, False)], hold, 1010)
+        is None
+    )
+    # while firing, it inhibits as always
+    assert (
+        inhibited_by(cfg.inhibit, FAST, "t", [("src", down)]) == "inhibited by ServiceDown on api"
+    )
+    assert slo_holds(parse_config(CONFIG, "t.yaml", {})) == {}  # no inhibit rules
+
+
+def test_a_pending_source_holds_an_slo_alert_that_fired_while_it_was_pending() -> None:
+    """ServiceDown pending since t=1000 (its `for` running): page-fast firing at 1000 or
+    later waits for it (it fires: inhibited; it clears: page-fast pages). One that was
+    firing before, and sees ServiceDown go pending later, is not held."""
+    cfg = parse_config(HOLD_CONFIG, "t.yaml", {})
+    hold = slo_holds(cfg)["SLO:api-availability:page-fast"]
+    down = {"alertname": "ServiceDown", "check": "api", "service": "production"}
+    pending = [("src", down, 1000.0, True)]
+    reason = inhibited_by(cfg.inhibit, FAST, "t", [], pending, hold, 1030.0, fired_at=1000.0)
+    assert (
+        reason
+        == "inhibited by ServiceDown on api (pending: it fires, or clears and this one pages)"
+    )
+    assert inhibited_by(cfg.inhibit, FAST, "t", [], pending, hold, 1030.0, fired_at=999.0) is None
+    assert inhibited_by(cfg.inhibit, FAST, "t", [], pending, hold, 1030.0) is None

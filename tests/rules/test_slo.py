@@ -256,3 +256,73 @@ def test_a_reload_keeps_the_counters_and_a_new_window_keeps_what_fits() -> None:
     )
     assert [s.name for s in tl.slos.statuses(tl.now)] == ["x"]
     assert all(i.check == "x" for i in tl.rules.active())
+
+
+def test_a_steady_burn_keeps_page_slow_firing_until_the_failures_stop() -> None:
+    """1 run in 100 failing at a 10 s interval (10x): the 30m window holds one failed run
+    (5.6x, below 6x) or two (11.1x), so without hysteresis page-slow resolves and fires
+    again every 16m40s. Once firing, the short window needs only half the factor: it
+    fires once and stays while the burn goes on (its status says firing too, while only
+    the hysteresis holds it); when the failures stop it resolves as the 30m window lets
+    go of the last one."""
+    tl = Timeline(every=10.0)
+    tl.run(6 * HOUR, never)
+    tl.run(8 * HOUR, lambda n: n % 100 == 0)
+    assert len(tl.when("firing", SLOW)) == 1
+    assert tl.when("resolved", SLOW) == []
+    assert tl.when("firing", FAST) == []
+    last = (tl.runs - 1) // 100 * 100 * 10.0  # run n starts n x 10 s in
+    tl.run(last + 20 * 60 - tl.elapsed, never)  # the one before has left the 30m window
+    status = {s.name: s for s in tl.slos.statuses(tl.now)}["api-availability"]
+    assert status.burn["30m"] is not None
+    assert 3 <= status.burn["30m"] < 6
+    assert "page-slow" in status.firing
+    assert tl.when("resolved", SLOW) == []
+    tl.run(2 * HOUR, never)
+    resolved = tl.when("resolved", SLOW)
+    assert len(resolved) == 1
+    assert 30 * 60 <= resolved[0] - last <= 32 * 60
+
+
+def test_hysteresis_one_resolves_as_either_window_drops_below_the_factor() -> None:
+    """``hysteresis: 1`` is Sloth's and Pyrra's rule: the same steady burn flaps."""
+    config = CONFIG.replace(
+        "objective: 99.9%}", "objective: 99.9%, alerts: {page-slow: {hysteresis: 1}}}"
+    )
+    tl = Timeline(every=10.0, config=config)
+    tl.run(6 * HOUR, never)
+    tl.run(8 * HOUR, lambda n: n % 100 == 0)
+    assert len(tl.when("firing", SLOW)) > 5
+    assert len(tl.when("resolved", SLOW)) > 5
+
+
+def test_hysteresis_is_a_share_of_the_factor() -> None:
+    slo = Slo.model_validate(
+        {
+            "name": "s",
+            "match": {"check": "a"},
+            "objective": 99.9,
+            "alerts": {
+                "x": {
+                    "factor": 2,
+                    "long": "1h",
+                    "short": "5m",
+                    "severity": "low",
+                    "hysteresis": 0.8,
+                }
+            },
+        }
+    )
+    pairs = slo.burn_alerts()
+    assert pairs["x"].hysteresis == 0.8
+    assert pairs["page-fast"].hysteresis == 0.5
+    for bad in (0, 1.5):
+        with pytest.raises(ValueError, match="hysteresis"):
+            Slo.model_validate(
+                {
+                    "name": "s",
+                    "match": {"check": "a"},
+                    "objective": 99.9,
+                    "alerts": {"ticket": {"hysteresis": bad}},
+                }
+            )
