@@ -173,12 +173,13 @@ def add_update_routes(app: web.Application, source: UpdateSource, gate: Gate) ->
 # The bodies of the update routes, as JSON Schema; web/openapi.py's route table names them.
 
 _TEXT: dict[str, Any] = {"type": "string", "maxLength": MAX_UPDATE}
+_STATUS: dict[str, Any] = {"type": "string", "enum": list(STATUSES)}
 UPDATE_BODY: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": ["status", "text"],
     "properties": {
-        "status": {"type": "string", "enum": list(STATUSES)},
+        "status": _STATUS,
         "text": {**_TEXT, "minLength": 1, "description": "Progress: what is known and done."},
         "next_steps": _TEXT,
         "eta": {
@@ -189,21 +190,16 @@ UPDATE_BODY: dict[str, Any] = {
         "sms": {"type": "boolean", "description": "Text the people told by SMS too."},
     },
 }
-POSTED: dict[str, Any] = {
-    "type": "object",
-    "required": ["id", "status", "recipients"],
-    "properties": {
-        "id": {"type": "string"},
-        "status": {"type": "string", "enum": list(STATUSES)},
-        "recipients": {"type": "integer", "minimum": 0},
-    },
-}
-UPDATES: dict[str, Any] = {
-    "type": "object",
-    "required": ["id", "status", "updates"],
-    "properties": {
-        "id": {"type": "string"},
-        "status": {"type": "string", "enum": list(STATUSES)},
-        "updates": {"type": "array", "items": {"type": "object"}},
-    },
-}
+
+
+def _about_incident(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """An answer about one incident: its id, its status, and ``name``."""
+    return {
+        "type": "object",
+        "required": ["id", "status", name],
+        "properties": {"id": {"type": "string"}, "status": _STATUS, name: schema},
+    }
+
+
+POSTED = _about_incident("recipients", {"type": "integer", "minimum": 0})
+UPDATES = _about_incident("updates", {"type": "array", "items": {"type": "object"}})
