@@ -21,6 +21,7 @@ errors name the column.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sentinel.rules.tree import (
@@ -143,19 +144,19 @@ class Parser:
             raise ExprError(f"unexpected {self.tok.text!r}", self.tok.col)
         return node
 
-    def or_(self) -> Node:
-        node = self.and_()
-        while self.tok.text == "or":
-            col = self.take().col
-            node = Binary("or", node, self.and_(), col)
+    def chain(self, operand: Callable[[], Node], kind: str, ops: tuple[str, ...]) -> Node:
+        """``operand (op operand)*`` for the ``ops`` given, left-associative."""
+        node = operand()
+        while self.tok.kind == kind and self.tok.text in ops:
+            tok = self.take()
+            node = Binary(tok.text, node, operand(), tok.col)
         return node
 
+    def or_(self) -> Node:
+        return self.chain(self.and_, "name", ("or",))
+
     def and_(self) -> Node:
-        node = self.not_()
-        while self.tok.text == "and":
-            col = self.take().col
-            node = Binary("and", node, self.not_(), col)
-        return node
+        return self.chain(self.not_, "name", ("and",))
 
     def not_(self) -> Node:
         if self.tok.text == "not" and self.tok.kind == "name":
@@ -174,18 +175,10 @@ class Parser:
         return node
 
     def sum_(self) -> Node:
-        node = self.product()
-        while self.tok.kind == "op" and self.tok.text in ("+", "-"):
-            tok = self.take()
-            node = Binary(tok.text, node, self.product(), tok.col)
-        return node
+        return self.chain(self.product, "op", ("+", "-"))
 
     def product(self) -> Node:
-        node = self.unary()
-        while self.tok.kind == "op" and self.tok.text in ("*", "/"):
-            tok = self.take()
-            node = Binary(tok.text, node, self.unary(), tok.col)
-        return node
+        return self.chain(self.unary, "op", ("*", "/"))
 
     def unary(self) -> Node:
         if self.tok.kind == "op" and self.tok.text == "-":
