@@ -158,14 +158,20 @@ class Parser:
     def and_(self) -> Node:
         return self.chain(self.not_, "name", ("and",))
 
+    def prefix(
+        self, kind: str, op: str, operand: Callable[[], Node], otherwise: Callable[[], Node]
+    ) -> Node:
+        """``op operand | otherwise``: a prefix operator, each one a level deeper."""
+        if self.tok.kind != kind or self.tok.text != op:
+            return otherwise()
+        col = self.take().col
+        self.nested(col)
+        node = Unary(op, operand(), col)
+        self.depth -= 1
+        return node
+
     def not_(self) -> Node:
-        if self.tok.text == "not" and self.tok.kind == "name":
-            col = self.take().col
-            self.nested(col)
-            node = Unary("not", self.not_(), col)
-            self.depth -= 1
-            return node
-        return self.compare()
+        return self.prefix("name", "not", self.not_, self.compare)
 
     def compare(self) -> Node:
         node = self.sum_()
@@ -181,13 +187,7 @@ class Parser:
         return self.chain(self.unary, "op", ("*", "/"))
 
     def unary(self) -> Node:
-        if self.tok.kind == "op" and self.tok.text == "-":
-            col = self.take().col
-            self.nested(col)
-            node = Unary("-", self.unary(), col)
-            self.depth -= 1
-            return node
-        return self.primary()
+        return self.prefix("op", "-", self.unary, self.primary)
 
     def primary(self) -> Node:
         tok = self.tok
