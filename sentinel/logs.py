@@ -16,10 +16,11 @@ sentinel's own events do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import threading
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -145,3 +146,14 @@ def reset() -> None:
     if _handler is not None:
         logging.getLogger().removeHandler(_handler)
         _handler = None
+
+
+@contextlib.contextmanager
+def warnings_only() -> Iterator[None]:
+    """Within the block, only warnings and errors are logged (``sentinel simulate``)."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)

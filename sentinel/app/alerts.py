@@ -436,6 +436,10 @@ class Alerts:
         rule = self.rules.rule(inst.rule, inst.check)
         return rule.severity if rule is not None else "high"
 
+    def counts(self) -> list[tuple[str, str]]:
+        """(state, severity) of every pending and firing alert: the sentinel_alerts gauge."""
+        return [(i.state.state, self.severity(i)) for i in self.rules.active()]
+
     def down(self) -> set[str]:
         """The checks whose latest result failed."""
         return {name for name, result in self.latest.items() if not result.ok}

@@ -8,16 +8,16 @@ and writes is app/facade.py.
 
 Lifecycle is one sequence and stays here: what start() opens, stop() closes in
 reverse, and reload() swaps in place. The pieces it wires live beside it:
-app/startup.py (the store, opened with backoff; the ack key), app/arming.py
-(a probe per check), app/channels.py (a notifier per channel), app/loops.py
-(background tasks and the loops), app/sharing.py (a cluster member's share).
+app/startup.py (the store, opened with backoff; the ack key; the listening
+socket), app/arming.py (a probe per check), app/channels.py (a notifier per
+channel), app/loops.py (background tasks and the loops), app/sharing.py (a
+cluster member's share).
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import signal
 from collections.abc import Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -37,16 +37,19 @@ from sentinel.app.channels import build_notifiers, close_notifiers, options
 from sentinel.app.facade import Facade
 from sentinel.app.loops import Announcer, Background, escalation_loop, prune_loop
 from sentinel.app.sharing import MemberShare
-from sentinel.app.startup import StartError, ack_key, build_store, load_again, open_with_retry
+from sentinel.app.startup import (
+    StartError,
+    ack_key,
+    build_store,
+    load_again,
+    open_with_retry,
+    serve,
+)
 from sentinel.app.watchdog import Watchdog, observe
 from sentinel.clock import Clock
 from sentinel.cluster.heartbeat import ClusterMembership
 from sentinel.cluster.sharing import Sharing
-from sentinel.config import (
-    Config,
-    secret_values,
-    split_listen,
-)
+from sentinel.config import Config, secret_values
 from sentinel.config.models import Channel
 from sentinel.config.settings import Settings
 from sentinel.escalation.desk import Desk
@@ -115,7 +118,6 @@ class Daemon:
                 self._observe,
             ],
         )
-        self.metrics.watch_alerts(self._alert_counts)
         self.scheduler = Scheduler(
             clock, self.runner.run, self.metrics, config.scheduler.max_concurrency
         )
@@ -133,6 +135,7 @@ class Daemon:
             clock,
             on_firing=self._kick.set,
         )
+        self.metrics.watch_alerts(self.alerts.counts)
         self._background = Background()
         self._announcer = Announcer(self.rules, self.alerts, clock, self.spawn)
         self.reports = ReportScheduler(config, self.store, clock, self._send_report)
@@ -345,16 +348,7 @@ class Daemon:
 
     async def _serve(self) -> None:
         app = create_app(self.facade, self.metrics)
-        self._web = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._web.setup()
-        host, port = split_listen(self.config.server.listen)
-        site = web.TCPSite(self._web, host, port, reuse_address=True)
-        try:
-            await site.start()
-        except OSError as exc:
-            await self._web.cleanup()
-            reason = os.strerror(exc.errno).lower() if exc.errno else type(exc).__name__
-            raise StartError(f"cannot listen on {self.config.server.listen}: {reason}") from None
+        self._web = await serve(app, self.config.server.listen)
         self.listening = [(str(a[0]), int(a[1])) for a in self._web.addresses]
 
     def idle(self) -> bool:
@@ -391,9 +385,6 @@ class Daemon:
         if not self.node.membership.leader:
             return  # in a cluster the leader sends scheduled reports
         await self.escalator.announce(f"report:{name}", notice, targets)
-
-    def _alert_counts(self) -> list[tuple[str, str]]:
-        return [(i.state.state, self.alerts.severity(i)) for i in self.rules.active()]
 
     @property
     def ack_key(self) -> bytes:

@@ -1,6 +1,6 @@
 """What start-up and reload open before anything runs: the store (built from its URL,
 then opened with backoff while waiting can fix it), the key that signs ack links,
-and the config file read again at a reload.
+the config file read again at a reload, and the web app's listening socket.
 
 A failure that waiting will not fix is a :class:`StartError` with a one-line
 message and the process's exit code.
@@ -9,13 +9,15 @@ message and the process's exit code.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from collections.abc import Mapping
 
 import structlog
+from aiohttp import web
 
 from sentinel.clock import Clock, sleep_or_wake
-from sentinel.config import Config, ConfigError
+from sentinel.config import Config, ConfigError, split_listen
 from sentinel.config.settings import Settings, load
 from sentinel.store import Store, StoreError, open_store
 
@@ -86,3 +88,18 @@ async def load_again(settings: Settings, env: Mapping[str, str]) -> tuple[Config
         return None, list(exc.problems) or [f"{settings.config}: invalid"]
     except Exception as exc:
         return None, [f"{settings.config}: cannot load ({type(exc).__name__})"]
+
+
+async def serve(app: web.Application, listen: str) -> web.AppRunner:
+    """``app`` listening on ``listen`` (host:port); StartError, in one line, if it cannot."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    host, port = split_listen(listen)
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        reason = os.strerror(exc.errno).lower() if exc.errno else type(exc).__name__
+        raise StartError(f"cannot listen on {listen}: {reason}") from None
+    return runner

@@ -21,6 +21,7 @@ from sentinel.escalation.escalator import Escalator
 from sentinel.escalation.incidents import Incident
 from sentinel.escalation.ledger import EscalationStore
 from sentinel.escalation.updates import (
+    Draft,
     IncidentClosed,
     new_update,
     reminder_due,
@@ -71,26 +72,14 @@ class Desk:
         self._clock = clock
         self._config = config
 
-    async def post(
-        self,
-        incident_id: str,
-        status: str,
-        text: str,
-        *,
-        by: str = "",
-        next_steps: str = "",
-        eta_in: float | None = None,
-        sms: bool = False,
-    ) -> Posted:
+    async def post(self, incident_id: str, draft: Draft) -> Posted:
         """Record and send one update; NoSuchIncident or UpdateRefused (one line) if not."""
         found = await self._store.incident(incident_id)
         if found is None:
             raise NoSuchIncident(incident_id)
         incident, _ = found
         now = self._clock.now().timestamp()
-        event, update = new_update(
-            incident, status, text, now, by=by, next_steps=next_steps, eta_in=eta_in, sms=sms
-        )
+        event, update = new_update(incident, draft, now)
         current = self._escalator.journal.open.get(incident.fingerprint)
         if current is None or current.id != incident.id:
             raise IncidentClosed(
@@ -98,9 +87,9 @@ class Desk:
             )
         await self._store.add_incident_events(incident.id, [event])
         notice = Notice(kind="update", at=now, update=update)
-        sent = await self._escalator.update(incident.fingerprint, notice, sms=sms)
-        log.info("incident_update", incident=incident.id, status=status, recipients=sent or 0)
-        return Posted(incident, status, sent or 0)
+        sent = await self._escalator.update(incident.fingerprint, notice, sms=draft.sms)
+        log.info("incident_update", incident=incident.id, status=draft.status, recipients=sent or 0)
+        return Posted(incident, draft.status, sent or 0)
 
     async def remind_due(self) -> list[str]:
         """Remind whoever handles each open incident still ``investigating`` with no

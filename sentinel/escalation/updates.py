@@ -12,6 +12,7 @@ of kind ``reminded``. Nothing new in the schema: both ride in the events' ``deta
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from sentinel.clock import iso
 from sentinel.escalation.incidents import Incident, IncidentEvent, shown_target
@@ -43,18 +44,24 @@ def latest_update(events: Sequence[IncidentEvent]) -> IncidentEvent | None:
     return max(found, key=lambda e: e.at) if found else None
 
 
-def new_update(
-    incident: Incident,
-    status: str,
-    text: str,
-    now: float,
-    *,
-    by: str = "",
-    next_steps: str = "",
-    eta_in: float | None = None,
-    sms: bool = False,
-) -> tuple[IncidentEvent, StatusUpdate]:
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """An update as someone wrote it, before :func:`new_update` checks it.
+
+    ``eta_in``: seconds from now until it should be over; ``sms``: text the people
+    told by SMS too."""
+
+    status: str
+    text: str
+    by: str = ""
+    next_steps: str = ""
+    eta_in: float | None = None
+    sms: bool = False
+
+
+def new_update(incident: Incident, draft: Draft, now: float) -> tuple[IncidentEvent, StatusUpdate]:
     """The timeline event and the notice's update; UpdateRefused when it cannot be taken."""
+    status, eta_in = draft.status, draft.eta_in
     if incident.resolved_at is not None:
         raise IncidentClosed(
             f"{incident.id} resolved at {iso(incident.resolved_at)}: an update would reach "
@@ -62,7 +69,7 @@ def new_update(
         )
     if status not in STATUSES:
         raise UpdateRefused(f"status must be one of {', '.join(STATUSES)} (got {status[:40]!r})")
-    text, next_steps, by = text.strip(), next_steps.strip(), by.strip()[:100]
+    text, next_steps, by = draft.text.strip(), draft.next_steps.strip(), draft.by.strip()[:100]
     if not text:
         raise UpdateRefused("the update's text (progress) is required")
     for name, value in (("text", text), ("next_steps", next_steps)):
@@ -78,7 +85,7 @@ def new_update(
         "next_steps": next_steps,
         "eta": eta,
         "by": by,
-        "sms": sms,
+        "sms": draft.sms,
     }
     line = f"{status}: {text}" + (f" (by {by})" if by else "")
     return IncidentEvent(now, "update", line, detail), update

@@ -19,10 +19,11 @@ from sentinel.config.references import selects
 from sentinel.config.rule import Rule
 from sentinel.probes.results import Labels, Result
 from sentinel.rules.evaluate import evaluate
-from sentinel.rules.expr import Binary, Call, Node, Unary, longest_window, parse
+from sentinel.rules.expr import parse
 from sentinel.rules.flapping import WINDOW, change_share, is_flapping
 from sentinel.rules.series import CheckSeries
 from sentinel.rules.state import AlertState, Event, step
+from sentinel.rules.tree import Binary, Call, Node, Unary, longest_window
 
 
 def fingerprint(rule: str, check: str, labels: Labels) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sentinel.rules.expr import AGGREGATIONS, Binary, Call, Node, Number, Selector, Unary
+from sentinel.rules.tree import AGGREGATIONS, Binary, Call, Node, Number, Selector, Unary
 
 Labels = tuple[tuple[str, str], ...]
 Vector = dict[Labels, float]

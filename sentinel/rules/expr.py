@@ -1,4 +1,4 @@
-"""The rule expression language: tokens, a recursive-descent parser, and the AST.
+"""The rule expression language: tokens and a recursive-descent parser.
 
     expr     := or
     or       := and ('or' and)*
@@ -14,92 +14,30 @@
     matcher  := NAME ('=' | '!=' | '=~' | '!~') STRING
 
 Units: ``500ms 2s 5m 1h 14d 1w`` are seconds, ``80%`` is 0.8. There is no
-``eval``: the parser builds frozen nodes, and errors name the column.
+``eval``: the parser builds the frozen nodes of :mod:`sentinel.rules.tree`, and
+errors name the column.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from sentinel.rules.tree import (
+    FUNCTIONS,
+    Binary,
+    Call,
+    ExprError,
+    Matcher,
+    Node,
+    Number,
+    Selector,
+    Unary,
+    check_call,
+    height,
+)
 
-class ExprError(ValueError):
-    """A problem in an expression, with the 1-based column where it is."""
-
-    def __init__(self, message: str, column: int) -> None:
-        super().__init__(f"{message} at column {column}")
-        self.column = column
-
-
-# -- the tree --------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Number:
-    value: float
-    col: int
-
-
-@dataclass(frozen=True, slots=True)
-class Matcher:
-    label: str
-    op: str  # = != =~ !~
-    value: str
-    pattern: re.Pattern[str] | None = None
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        got = labels.get(self.label, "")
-        if self.op == "=":
-            return got == self.value
-        if self.op == "!=":
-            return got != self.value
-        assert self.pattern is not None
-        found = self.pattern.fullmatch(got) is not None
-        return found if self.op == "=~" else not found
-
-
-@dataclass(frozen=True, slots=True)
-class Selector:
-    name: str
-    matchers: tuple[Matcher, ...]
-    range: float | None  # seconds, for x[5m]
-    offset: float
-    col: int
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    func: str
-    args: tuple[Node, ...]
-    by: tuple[str, ...] | None
-    col: int
-
-
-@dataclass(frozen=True, slots=True)
-class Binary:
-    op: str
-    left: Node
-    right: Node
-    col: int
-
-
-@dataclass(frozen=True, slots=True)
-class Unary:
-    op: str  # "-" or "not"
-    operand: Node
-    col: int
-
-
-Node = Number | Selector | Call | Binary | Unary
-
-# Functions over a range of one series: name -> needs a range selector
-RANGE_FUNCTIONS = {
-    "avg", "min", "max", "sum", "count", "last", "rate", "increase", "delta",
-    "stddev", "zscore", "changes", "p50", "p90", "p95", "p99", "quantile", "absent",
-}  # fmt: skip
-AGGREGATIONS = {"avg", "min", "max", "sum", "count"}  # across series when given an instant vector
-INSTANT_FUNCTIONS = {"abs", "absent"}
-FUNCTIONS = RANGE_FUNCTIONS | AGGREGATIONS | INSTANT_FUNCTIONS
 KEYWORDS = {"and", "or", "not", "by", "offset"}
 
 _TOKEN = re.compile(
@@ -206,28 +144,34 @@ class Parser:
             raise ExprError(f"unexpected {self.tok.text!r}", self.tok.col)
         return node
 
-    def or_(self) -> Node:
-        node = self.and_()
-        while self.tok.text == "or":
-            col = self.take().col
-            node = Binary("or", node, self.and_(), col)
+    def chain(self, operand: Callable[[], Node], kind: str, ops: tuple[str, ...]) -> Node:
+        """``operand (op operand)*`` for the ``ops`` given, left-associative."""
+        node = operand()
+        while self.tok.kind == kind and self.tok.text in ops:
+            tok = self.take()
+            node = Binary(tok.text, node, operand(), tok.col)
         return node
 
+    def or_(self) -> Node:
+        return self.chain(self.and_, "name", ("or",))
+
     def and_(self) -> Node:
-        node = self.not_()
-        while self.tok.text == "and":
-            col = self.take().col
-            node = Binary("and", node, self.not_(), col)
+        return self.chain(self.not_, "name", ("and",))
+
+    def prefix(
+        self, kind: str, op: str, operand: Callable[[], Node], otherwise: Callable[[], Node]
+    ) -> Node:
+        """``op operand | otherwise``: a prefix operator, each one a level deeper."""
+        if self.tok.kind != kind or self.tok.text != op:
+            return otherwise()
+        col = self.take().col
+        self.nested(col)
+        node = Unary(op, operand(), col)
+        self.depth -= 1
         return node
 
     def not_(self) -> Node:
-        if self.tok.text == "not" and self.tok.kind == "name":
-            col = self.take().col
-            self.nested(col)
-            node = Unary("not", self.not_(), col)
-            self.depth -= 1
-            return node
-        return self.compare()
+        return self.prefix("name", "not", self.not_, self.compare)
 
     def compare(self) -> Node:
         node = self.sum_()
@@ -237,27 +181,13 @@ class Parser:
         return node
 
     def sum_(self) -> Node:
-        node = self.product()
-        while self.tok.kind == "op" and self.tok.text in ("+", "-"):
-            tok = self.take()
-            node = Binary(tok.text, node, self.product(), tok.col)
-        return node
+        return self.chain(self.product, "op", ("+", "-"))
 
     def product(self) -> Node:
-        node = self.unary()
-        while self.tok.kind == "op" and self.tok.text in ("*", "/"):
-            tok = self.take()
-            node = Binary(tok.text, node, self.unary(), tok.col)
-        return node
+        return self.chain(self.unary, "op", ("*", "/"))
 
     def unary(self) -> Node:
-        if self.tok.kind == "op" and self.tok.text == "-":
-            col = self.take().col
-            self.nested(col)
-            node = Unary("-", self.unary(), col)
-            self.depth -= 1
-            return node
-        return self.primary()
+        return self.prefix("op", "-", self.unary, self.primary)
 
     def primary(self) -> Node:
         tok = self.tok
@@ -351,63 +281,9 @@ class Parser:
         return Selector(name.text, tuple(matchers), window, offset, name.col)
 
 
-def check_call(call: Call) -> Call:
-    """Arity and argument kinds, checked when the config loads."""
-    func, args = call.func, call.args
-    if func == "quantile":
-        if len(args) != 2 or not isinstance(args[0], Number):
-            raise ExprError("quantile takes (q, series[window])", call.col)
-        q = args[0].value
-        if not 0 <= q <= 1:
-            raise ExprError(f"quantile {q} is not between 0 and 1", call.col)
-        ranged = args[1]
-    else:
-        if len(args) != 1:
-            raise ExprError(f"{func} takes one argument", call.col)
-        ranged = args[0]
-    is_range = isinstance(ranged, Selector) and ranged.range is not None
-    if func in RANGE_FUNCTIONS - AGGREGATIONS - INSTANT_FUNCTIONS and not is_range:
-        raise ExprError(f"{func} needs a range such as {func}(x[5m])", call.col)
-    if func in INSTANT_FUNCTIONS - RANGE_FUNCTIONS and is_range:
-        raise ExprError(f"{func} takes an instant value, not a range", call.col)
-    if call.by is not None and (is_range or func not in AGGREGATIONS):
-        raise ExprError(
-            "'by' goes with an aggregation across series, e.g. sum(x) by (label)", call.col
-        )
-    return call
-
-
 def parse(text: str) -> Node:
     """The tree of ``text``; raises ExprError naming the column of the first problem."""
     node = Parser(text).parse()
     if height(node) > MAX_HEIGHT:  # a chain such as 1 + 1 + ... + 1 is as deep as it is long
         raise ExprError(f"expression nested deeper than {MAX_HEIGHT} levels", 1)
     return node
-
-
-def height(node: Node) -> int:
-    """Levels in the tree, counted without recursion."""
-    deepest, stack = 0, [(node, 1)]
-    while stack:
-        top, level = stack.pop()
-        deepest = max(deepest, level)
-        if isinstance(top, Call):
-            stack.extend((a, level + 1) for a in top.args)
-        elif isinstance(top, Binary):
-            stack += [(top.left, level + 1), (top.right, level + 1)]
-        elif isinstance(top, Unary):
-            stack.append((top.operand, level + 1))
-    return deepest
-
-
-def longest_window(node: Node) -> float:
-    """How far back (window + offset) the expression reads, for sizing the series buffers."""
-    if isinstance(node, Selector):
-        return (node.range or 0.0) + node.offset
-    if isinstance(node, Call):
-        return max(longest_window(a) for a in node.args)
-    if isinstance(node, Binary):
-        return max(longest_window(node.left), longest_window(node.right))
-    if isinstance(node, Unary):
-        return longest_window(node.operand)
-    return 0.0

@@ -14,7 +14,8 @@ from the start); the others are left out, so the output holds the alerts the
 scenario causes and nothing else. See docs/escalation.md, "Trying it out".
 
 Alerts go through the daemon's own alert shell (:mod:`sentinel.app.alerts`):
-persisted, routed and escalated the same way. What is printed is kept by
+persisted, routed and escalated the same way. The checks' results
+come from :mod:`sentinel.simulate.checks`; what is printed is kept by
 :mod:`sentinel.simulate.timeline`; the clock that jumps and the recording
 notifiers are in :mod:`sentinel.simulate.standins`, and the cached quiet
 reasons (maintenance, silences, dependencies, inhibition) in
@@ -25,14 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
-import logging
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import timedelta
 
-import structlog
 from prometheus_client import CollectorRegistry
 
 from sentinel import __version__
@@ -41,15 +37,17 @@ from sentinel.config import Config, format_duration
 from sentinel.config.slo import Slo
 from sentinel.escalation import policy as pol
 from sentinel.escalation.escalator import Escalator, Live
+from sentinel.logs import warnings_only
 from sentinel.metrics import Metrics
 from sentinel.notify import pace
 from sentinel.notify.base import Notifier
 from sentinel.notify.dispatcher import Dispatcher
-from sentinel.probes.results import Labels, LatestResults, Result, Sample, sample_key
+from sentinel.probes.results import LatestResults
 from sentinel.routing.silences import Silence
 from sentinel.rules.engine import RuleEngine, Transition
 from sentinel.rules.slo_engine import PREFIX as SLO_PREFIX
 from sentinel.rules.slo_engine import SloEngine
+from sentinel.simulate.checks import EPS, ScriptedCheck
 from sentinel.simulate.quiet import QuietReasons
 from sentinel.simulate.scenario import (
     Event,
@@ -64,26 +62,13 @@ from sentinel.store.sqlite import SqliteStore
 
 __all__ = ["simulate"]
 
-DURATION = 0.05  # every simulated result takes 50 ms
 SLO_TICK = 60.0  # SLO pairs are evaluated each minute (their counters' resolution)
-EPS = 1e-6
 # A safety net only (real seconds): the dispatcher says when it has settled; it never
 # takes this long unless a worker died or its store hangs.
 SETTLE_TIMEOUT = 30.0
 
 
 # -- the simulation ----------------------------------------------------------
-
-
-@dataclass
-class _CheckState:
-    interval: float
-    runs: int = 0  # results produced so far: the next is due at runs * interval
-    fail: str | None = None
-    share: float = 1.0  # of the runs that fail while ``fail`` is set
-    failed: int = 0  # runs failed since ``fail`` was set
-    since: int = 0  # runs made since ``fail`` was set
-    samples: dict[tuple[str, Labels], float] = field(default_factory=dict)
 
 
 class _Simulation:
@@ -95,8 +80,7 @@ class _Simulation:
         self.start_ts = scenario.start.timestamp()
         named = {e.check for e in scenario.events if e.check is not None}
         watched = [c for c in config.checks if c.name in named]
-        self.checks = {c.name: _CheckState(c.interval) for c in watched}
-        self.types = {c.name: c.type for c in watched}
+        self.checks = {c.name: ScriptedCheck(c.type, c.interval) for c in watched}
         self.latest = LatestResults()
         self.engine = RuleEngine()
         self.slos = SloEngine()
@@ -186,10 +170,9 @@ class _Simulation:
                         acks.append(e)  # after the escalation tick: a step due now goes first
                 for name, state in self.checks.items():
                     if state.runs * state.interval <= t + EPS:
-                        state.runs += 1
-                        await self._announce(
-                            self.engine.observe(self._result(name, state), self.clock.now())
-                        )
+                        result = state.result(name, self.clock.now())
+                        self.latest.record(result)
+                        await self._announce(self.engine.observe(result, self.clock.now()))
                 for rule, check in self._due(t):
                     await self._announce(self.engine.evaluate_pair(rule, check, self.clock.now()))
                 if next_rule_tick <= t + EPS:
@@ -280,23 +263,7 @@ class _Simulation:
             )
             return
         assert e.check is not None
-        state = self.checks[e.check]
-        if e.fail is not None:
-            state.fail, state.share, state.failed, state.since = e.fail, e.share, 0, 0
-            some = "" if e.share >= 1 else f" ({e.share * 100:g}% of runs)"
-            self.timeline.say(e.at, f"{e.check}  check fails{some}: {e.fail}")
-        elif e.recover:
-            state.fail = None
-            self.timeline.say(e.at, f"{e.check}  check recovers")
-        else:
-            shown = []
-            for name, labels, value in e.samples:
-                if value is None:
-                    state.samples.pop((name, labels), None)
-                else:
-                    state.samples[(name, labels)] = value
-                shown.append(f"{sample_key(name, labels)}={'-' if value is None else f'{value:g}'}")
-            self.timeline.say(e.at, f"{e.check}  samples {', '.join(shown)}")
+        self.timeline.say(e.at, self.checks[e.check].change(e))
 
     async def _ack(self, e: Event) -> None:
         self.stirred = True
@@ -322,27 +289,6 @@ class _Simulation:
                 self.timeline.say(
                     e.at, f"{name}  ack by {e.by}: nobody was paged, nothing to acknowledge"
                 )
-
-    def _result(self, name: str, state: _CheckState) -> Result:
-        ok = state.fail is None
-        if not ok and state.share < 1:  # spread evenly: fail when the share's due
-            state.since += 1
-            ok = state.failed >= math.floor(state.since * state.share + EPS)
-            state.failed += 0 if ok else 1
-        samples = [Sample("up", 1.0 if ok else 0.0), Sample("duration_seconds", DURATION)]
-        if ok:
-            samples += [Sample(n, v, labels) for (n, labels), v in state.samples.items()]
-        result = Result(
-            check=name,
-            type=self.types[name],
-            ok=ok,
-            started_at=self.clock.now(),
-            duration=DURATION,
-            error=None if ok else state.fail,
-            samples=tuple(samples),
-        )
-        self.latest.record(result)
-        return result
 
     # -- rules and escalation, as the daemon wires them -------------------
 
@@ -429,17 +375,6 @@ def _on(t: float, step: float) -> bool:
     return abs(t / step - round(t / step)) * step < EPS * 10
 
 
-@contextlib.contextmanager
-def _warnings_only() -> Iterator[None]:
-    """The escalator and dispatcher log every step at info: the timeline says it already."""
-    saved = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    try:
-        yield
-    finally:
-        structlog.configure(**saved)
-
-
 async def simulate(config: Config, scenario: Scenario) -> list[str]:
     """Replay ``scenario`` against ``config``; the timeline, one line per entry.
 
@@ -450,6 +385,7 @@ async def simulate(config: Config, scenario: Scenario) -> list[str]:
     if found:
         raise ScenarioError(f"\n{scenario.source}: ".join(found))
     sim = _Simulation(config, scenario)
-    with _warnings_only():
+    # the escalator and dispatcher log every step at info: the timeline says it already
+    with warnings_only():
         await sim.run()
     return sim.timeline.lines()

@@ -28,6 +28,7 @@ from sentinel.escalation.desk import Desk, NoSuchIncident
 from sentinel.escalation.updates import (
     MAX_UPDATE,
     STATUSES,
+    Draft,
     IncidentClosed,
     UpdateRefused,
     status_of,
@@ -64,8 +65,8 @@ def _page_answer(message: str, status: int) -> web.Response:
     )
 
 
-def parse_body(body: Any) -> dict[str, Any]:
-    """The update's arguments from a JSON body; BodyError (one line) when unusable."""
+def parse_body(body: Any) -> Draft:
+    """The update from a JSON body; BodyError (one line) when unusable."""
     if not isinstance(body, dict):
         raise BodyError("body must be a JSON object")
     unknown = set(body) - FIELDS
@@ -86,30 +87,21 @@ def parse_body(body: Any) -> dict[str, Any]:
         eta_in = None if eta in (None, "") else parse_duration(eta)
     except ValueError as exc:
         raise BodyError(f"eta: {exc}") from None
-    return {
-        "status": body["status"],
-        "text": body.get("text", ""),
-        "next_steps": body.get("next_steps", ""),
-        "by": body.get("by", "") or "api",
-        "eta_in": eta_in,
-        "sms": sms,
-    }
+    return Draft(
+        status=body["status"],
+        text=body.get("text", ""),
+        next_steps=body.get("next_steps", ""),
+        by=body.get("by", "") or "api",
+        eta_in=eta_in,
+        sms=sms,
+    )
 
 
 def add_update_routes(app: web.Application, source: UpdateSource, gate: Gate) -> None:
     async def send(incident_id: str, raw: Any) -> tuple[int, dict[str, Any]]:
         """Post one update: the HTTP status and the answer (``{"error": ...}`` if refused)."""
         try:
-            args = parse_body(raw)
-            posted = await source.incidents.post(
-                incident_id,
-                args["status"],
-                args["text"],
-                by=args["by"],
-                next_steps=args["next_steps"],
-                eta_in=args["eta_in"],
-                sms=args["sms"],
-            )
+            posted = await source.incidents.post(incident_id, parse_body(raw))
         except NoSuchIncident:
             return 404, {"error": "no such incident"}
         except IncidentClosed as exc:
@@ -181,12 +173,13 @@ def add_update_routes(app: web.Application, source: UpdateSource, gate: Gate) ->
 # The bodies of the update routes, as JSON Schema; web/openapi.py's route table names them.
 
 _TEXT: dict[str, Any] = {"type": "string", "maxLength": MAX_UPDATE}
+_STATUS: dict[str, Any] = {"type": "string", "enum": list(STATUSES)}
 UPDATE_BODY: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": ["status", "text"],
     "properties": {
-        "status": {"type": "string", "enum": list(STATUSES)},
+        "status": _STATUS,
         "text": {**_TEXT, "minLength": 1, "description": "Progress: what is known and done."},
         "next_steps": _TEXT,
         "eta": {
@@ -197,21 +190,16 @@ UPDATE_BODY: dict[str, Any] = {
         "sms": {"type": "boolean", "description": "Text the people told by SMS too."},
     },
 }
-POSTED: dict[str, Any] = {
-    "type": "object",
-    "required": ["id", "status", "recipients"],
-    "properties": {
-        "id": {"type": "string"},
-        "status": {"type": "string", "enum": list(STATUSES)},
-        "recipients": {"type": "integer", "minimum": 0},
-    },
-}
-UPDATES: dict[str, Any] = {
-    "type": "object",
-    "required": ["id", "status", "updates"],
-    "properties": {
-        "id": {"type": "string"},
-        "status": {"type": "string", "enum": list(STATUSES)},
-        "updates": {"type": "array", "items": {"type": "object"}},
-    },
-}
+
+
+def _about_incident(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """An answer about one incident: its id, its status, and ``name``."""
+    return {
+        "type": "object",
+        "required": ["id", "status", name],
+        "properties": {"id": {"type": "string"}, "status": _STATUS, name: schema},
+    }
+
+
+POSTED = _about_incident("recipients", {"type": "integer", "minimum": 0})
+UPDATES = _about_incident("updates", {"type": "array", "items": {"type": "object"}})

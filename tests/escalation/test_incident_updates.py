@@ -7,7 +7,7 @@ import pytest
 
 from sentinel.escalation.desk import Desk, remind_whom
 from sentinel.escalation.escalator import Live
-from sentinel.escalation.updates import UpdateRefused
+from sentinel.escalation.updates import Draft, UpdateRefused
 from tests.escalation import test_timeline
 from tests.escalation.test_timeline import World, facts, firing, run, settle
 
@@ -33,7 +33,7 @@ async def test_an_update_reaches_exactly_those_told_in_the_slack_thread(world: W
     mark = len(world.log)
     slack_before = len(world.slack.accepted)
     posted = await desk(world).post(
-        await incident_id(world), "identified", "Bad deploy 42", by="alice", eta_in=1800
+        await incident_id(world), Draft("identified", "Bad deploy 42", by="alice", eta_in=1800)
     )
     await settle(world)
     after = sorted((p, w) for _, p, w in world.log[mark:])
@@ -61,7 +61,7 @@ async def test_sms_only_when_asked_and_never_to_anyone_untold(world: World) -> N
     live = firing()
     await run(world, 17 * 60, live)
     mark = len(world.log)
-    await desk(world).post(await incident_id(world), "monitoring", "Rolled back", sms=True)
+    await desk(world).post(await incident_id(world), Draft("monitoring", "Rolled back", sms=True))
     await settle(world)
     texts = sorted(w for _, p, w in world.log[mark:] if p == "sms")
     assert texts == ["+15550100001", "+15550100003"]  # alice and the lead; not the CTO
@@ -72,7 +72,7 @@ async def test_sms_only_when_asked_and_never_to_anyone_untold(world: World) -> N
 
 async def test_an_email_update_threads_under_the_first_email(world: World) -> None:
     await run(world, 60, firing())
-    await desk(world).post(await incident_id(world), "identified", "Found it")
+    await desk(world).post(await incident_id(world), Draft("identified", "Found it"))
     await settle(world)
     to_alice = [
         r.json
@@ -94,7 +94,7 @@ async def test_an_update_after_resolution_is_refused(world: World) -> None:
     await settle(world)
     mark = len(world.log)
     with pytest.raises(UpdateRefused, match=r"resolved at .*add a note or the write-up"):
-        await desk(world).post(inc, "monitoring", "still watching")
+        await desk(world).post(inc, Draft("monitoring", "still watching"))
     await settle(world)
     assert world.log[mark:] == []
     found = await world.store.incident(inc)
@@ -107,9 +107,9 @@ async def test_a_bad_status_or_empty_text_is_refused_and_nothing_is_sent(world: 
     inc = await incident_id(world)
     mark = len(world.log)
     with pytest.raises(UpdateRefused, match="status must be one of"):
-        await desk(world).post(inc, "fixed", "done")
+        await desk(world).post(inc, Draft("fixed", "done"))
     with pytest.raises(UpdateRefused, match="text"):
-        await desk(world).post(inc, "identified", "   ")
+        await desk(world).post(inc, Draft("identified", "   "))
     await settle(world)
     assert world.log[mark:] == []
 
@@ -136,7 +136,7 @@ async def test_a_reminder_fires_after_the_interval_and_stops_after_an_update(
     assert await d.remind_due() == []  # not again at once
     await run(world, 30 * 60, live, step=60)  # 61m
     assert await d.remind_due() == [inc]
-    await d.post(inc, "identified", "Bad deploy 42")
+    await d.post(inc, Draft("identified", "Bad deploy 42"))
     await run(world, 3 * 3600, live, step=600)
     assert await d.remind_due() == []
     found = await world.store.incident(inc)
@@ -149,7 +149,7 @@ async def test_an_update_of_investigating_restarts_the_reminder_interval(world: 
     d = desk(world)
     await run(world, 20 * 60, live, step=60)
     inc = await incident_id(world)
-    await d.post(inc, "investigating", "Looking at the database")
+    await d.post(inc, Draft("investigating", "Looking at the database"))
     await run(world, 20 * 60, live, step=60)  # 40m: 20m since the update
     assert await d.remind_due() == []
     await run(world, 11 * 60, live, step=60)  # 51m: 31m since the update
@@ -185,7 +185,7 @@ async def test_an_update_in_a_storm_is_sent_whole_not_folded_into_a_digest(
     }
     await world.esc.tick(live)
     inc = world.esc.journal.open["7" * 20].id
-    await desk(world).post(inc, "identified", "One root cause for all eight")
+    await desk(world).post(inc, Draft("identified", "One root cause for all eight"))
     await run(world, 60, live)
     to_alice = [
         r.json["content"][0]["value"]
@@ -201,8 +201,8 @@ async def test_two_updates_in_the_same_instant_are_both_sent(world: World) -> No
     await run(world, 60, firing())
     inc = await incident_id(world)
     d = desk(world)
-    await d.post(inc, "identified", "First finding")
-    await d.post(inc, "identified", "Second finding")
+    await d.post(inc, Draft("identified", "First finding"))
+    await d.post(inc, Draft("identified", "Second finding"))
     await settle(world)
     texts = [str(r.json["content"]) for r in world.mail.accepted]
     assert sum("First finding" in t for t in texts) == 1  # alice's email

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentinel.rules.expr import Binary, Call, ExprError, Number, Selector, longest_window, parse
+from sentinel.rules.expr import parse
+from sentinel.rules.tree import Binary, Call, ExprError, Number, Selector, longest_window
 
 SPEC_EXPRESSIONS = [
     "up == 0",
