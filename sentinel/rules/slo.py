@@ -28,34 +28,63 @@ from sentinel.config.units import format_duration
 MINUTE = 60
 HOUR = 3600
 MINUTE_SPAN = 6 * HOUR  # windows up to this long are read at minute resolution
+# The widths of a ring's counts (array typecodes), narrowest first: 1, 2, then 4 bytes.
+WIDTHS = ("B", "H", "i")
 
 
 class Ring:
     """Good and total counts per bucket of ``step`` seconds, the newest ``size`` buckets.
 
-    A window's sum is its finished buckets (summed once per bucket step and window, with
-    C-speed slice sums, then kept up to date as late runs land in them) plus the current
-    bucket, so ticking 10,000 SLOs costs a few additions each."""
+    A window's sum is its finished buckets plus the current bucket. The finished
+    buckets' sums of each window read are kept as running totals: when a new bucket
+    starts, the one just finished enters each window and the oldest leaves (a few
+    additions, never a re-sum), and a late run adds to the windows its bucket is in. A
+    window unread for a whole bucket is dropped and summed afresh (C-speed slice sums)
+    when next read, so a calendar month's growing count keeps no stale totals."""
 
-    __slots__ = ("_cache", "good", "head", "offset", "size", "step", "total")
+    __slots__ = ("_sums", "good", "head", "offset", "size", "step", "total")
+
+    # A jump of more buckets than this (no run for a while) re-sums the windows when
+    # next read rather than subtracting bucket by bucket.
+    LONG_GAP = 32
 
     def __init__(self, step: int, size: int, offset: int = 0) -> None:
         self.step, self.size = step, size
         self.offset = offset  # buckets start ``offset`` seconds past a multiple of step
-        self.good = array("i", bytes(4 * size))  # 32 bits: 2 billion runs a bucket
-        self.total = array("i", bytes(4 * size))
+        # One byte a count to start with, widened for the whole ring when a count
+        # outgrows it: 255 runs a bucket, then 65,535, then 2 billion (WIDTHS).
+        self.good = array(WIDTHS[0], bytes(size))
+        self.total = array(WIDTHS[0], bytes(size))
         self.head: int | None = None  # index (time // step) of the newest bucket
-        self._cache: dict[int, list[int]] = {}  # bucket count -> [index, good, total]
+        # bucket count -> [good, total, head when last read]: the sums of the finished
+        # buckets head - count + 1 .. head - 1 of each window read
+        self._sums: dict[int, list[int]] = {}
 
     def _advance(self, index: int) -> None:
-        if self.head is None:
+        head = self.head
+        if head is None:
             self.head = index
             return
-        if index <= self.head:
+        if index <= head:
             return
-        for i in range(self.head + 1, min(index, self.head + self.size) + 1):
-            self.good[i % self.size] = 0
-            self.total[i % self.size] = 0
+        size, good, total = self.size, self.good, self.total
+        gap = index - head
+        if self._sums:
+            entered_good, entered_total = good[head % size], total[head % size]
+            for count, entry in list(self._sums.items()):
+                if entry[2] < head or gap > self.LONG_GAP:
+                    del self._sums[count]  # summed afresh when next read
+                elif gap >= count:
+                    entry[0] = entry[1] = 0  # its finished buckets are all after ``head``
+                else:  # ``head`` enters, buckets head - count + 1 .. index - count leave
+                    sum_good, sum_total = entry[0] + entered_good, entry[1] + entered_total
+                    for i in range(head - count + 1, index - count + 1):
+                        sum_good -= good[i % size]
+                        sum_total -= total[i % size]
+                    entry[0], entry[1] = sum_good, sum_total
+        for i in range(head + 1, min(index, head + size) + 1):
+            good[i % size] = 0
+            total[i % size] = 0
         self.head = index
 
     def index(self, at: float) -> int:
@@ -63,18 +92,41 @@ class Ring:
 
     def add(self, at: float, good: int, total: int) -> bool:
         """Count into the bucket of ``at``; False (ignored) when it is older than the ring."""
-        index = self.index(at)
-        self._advance(index)
-        assert self.head is not None
-        if index <= self.head - self.size:
+        index = int((at - self.offset) // self.step)
+        head = self.head
+        if head is None or index > head:
+            self._advance(index)
+            head = index
+        elif index <= head - self.size:
             return False
-        self.good[index % self.size] += good
-        self.total[index % self.size] += total
-        for count, entry in self._cache.items():
-            if entry[0] - count < index < entry[0]:  # a finished bucket of a cached window
-                entry[1] += good
-                entry[2] += total
+        slot = index % self.size
+        sum_good, sum_total = self.good[slot] + good, self.total[slot] + total
+        try:
+            self.good[slot] = sum_good
+            self.total[slot] = sum_total
+        except OverflowError:
+            self._widen(slot, sum_good, sum_total)
+        if index < head:  # a late run: into the windows whose finished buckets hold it
+            for count, entry in self._sums.items():
+                if index > head - count:
+                    entry[0] += good
+                    entry[1] += total
         return True
+
+    def _widen(self, slot: int, good: int, total: int) -> None:
+        """Set a bucket to counts its arrays' width cannot hold, widening them."""
+        while True:
+            code = self.good.typecode
+            if code == WIDTHS[-1]:
+                raise OverflowError(f"{good}, {total} runs in one bucket")
+            wider = WIDTHS[WIDTHS.index(code) + 1]
+            self.good, self.total = array(wider, self.good), array(wider, self.total)
+            try:
+                self.good[slot] = good
+                self.total[slot] = total
+                return
+            except OverflowError:
+                continue
 
     def bucket(self, index: int) -> tuple[int, int]:
         if self.head is None or not self.head - self.size < index <= self.head:
@@ -108,15 +160,26 @@ class Ring:
 
     def last(self, index: int, count: int) -> tuple[int, int]:
         """Sums of the ``count`` buckets up to ``index``, that one included."""
-        if self.head is None or index < self.head:
+        head = self.head
+        if head is None or index < head or count > self.size:
             return self._range(index - count + 1, index)
-        entry = self._cache.get(count)
-        if entry is None or entry[0] != index:
-            for key in [k for k, e in self._cache.items() if e[0] != index]:
-                del self._cache[key]  # a month's count grows each hour: drop the stale ones
-            entry = self._cache[count] = [index, *self._range(index - count + 1, index - 1)]
-        good, total = self.bucket(index)
-        return entry[1] + good, entry[2] + total
+        gap = index - head
+        if gap >= count:
+            return 0, 0  # nothing counted since the window's first bucket
+        if gap > self.LONG_GAP:
+            return self._range(index - count + 1, head)
+        entry = self._sums.get(count)
+        if entry is None:
+            entry = self._sums[count] = [*self._range(head - count + 1, head - 1), head]
+        else:
+            entry[2] = head
+        size, good, total = self.size, self.good, self.total
+        sum_good = entry[0] + good[head % size]
+        sum_total = entry[1] + total[head % size]
+        for i in range(head - count + 1, index - count + 1):  # out of the window by now
+            sum_good -= good[i % size]
+            sum_total -= total[i % size]
+        return sum_good, sum_total
 
 
 class Counters:
@@ -140,8 +203,9 @@ class Counters:
         self.hours.add(at, good, total)
         minute = int(at // MINUTE)
         self.dirty.add(minute)
-        if self.first is None or minute * MINUTE < self.first:
-            self.first = minute * MINUTE
+        start = minute * MINUTE
+        if self.first is None or start < self.first:
+            self.first = start
 
     def load(self, minute: int, good: int, total: int) -> None:
         """A stored minute (from before a restart)."""
@@ -275,29 +339,51 @@ def window_name(seconds: float | str) -> str:
     return format_duration(seconds)
 
 
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """The burn-rate windows a status reads for a set of alert pairs: each distinct span
+    (the pairs' and the hour), sorted, with its name. Worked out once per SLO."""
+
+    spans: tuple[float, ...]
+    names: tuple[str, ...]
+
+
+@lru_cache(maxsize=256)
+def _windows(spans: tuple[float, ...]) -> Windows:
+    return Windows(spans, tuple(window_name(s) for s in spans))
+
+
+def windows_of(alerts: dict[str, BurnAlert]) -> Windows:
+    return _windows(tuple(sorted({s for a in alerts.values() for s in (a.short, a.long)} | {HOUR})))
+
+
 def status(
-    slo: Slo, counters: Counters, now: float, alerts: dict[str, BurnAlert] | None = None
+    slo: Slo,
+    counters: Counters,
+    now: float,
+    alerts: dict[str, BurnAlert] | None = None,
+    windows: Windows | None = None,
 ) -> SloStatus:
-    """Where an SLO stands at ``now``; ``alerts`` are its pairs when the caller has them."""
+    """Where an SLO stands at ``now``; ``alerts`` are its pairs and ``windows`` their
+    windows (:func:`windows_of`) when the caller has them."""
     ratio = slo.ratio
     start, length = budget_window(slo, now)
     good, total = budget_sums(slo, counters, now)
     attainment = good / total if total else None
     remaining = None if attainment is None else 1.0 - (1.0 - attainment) / (1.0 - ratio)
     alerts = slo.burn_alerts() if alerts is None else alerts
-    spans = sorted({s for a in alerts.values() for s in (a.short, a.long)} | {HOUR})
-    rates = {s: burn_rate(*counters.sums(now, s), ratio) for s in spans}
-    burn = {window_name(s): rate for s, rate in rates.items()}
-
-    def holds(a: BurnAlert) -> bool:  # pair_holds, from the rates just read
-        long, short = rates[a.long], rates[a.short]
-        return (
-            counters.covers(now, a.long)
-            and long is not None
-            and short is not None
-            and min(long, short) >= a.factor
-        )
-
+    windows = windows_of(alerts) if windows is None else windows
+    rates = [burn_rate(*counters.sums(now, s), ratio) for s in windows.spans]
+    by_span = dict(zip(windows.spans, rates, strict=True))
+    firing: list[str] = []
+    warming: list[str] = []
+    for name, a in alerts.items():  # pair_holds, from the rates just read
+        if not counters.covers(now, a.long):
+            warming.append(name)
+            continue
+        long, short = by_span[a.long], by_span[a.short]
+        if long is not None and short is not None and min(long, short) >= a.factor:
+            firing.append(name)
     return SloStatus(
         name=slo.name,
         objective=ratio,
@@ -306,10 +392,10 @@ def status(
         total=total,
         attainment=attainment,
         budget_remaining=remaining,
-        burn=burn,
-        exhaustion=exhaustion(remaining, rates[HOUR], length),
-        firing=tuple(n for n, a in alerts.items() if holds(a)),
-        warming=tuple(n for n, a in alerts.items() if not counters.covers(now, a.long)),
+        burn=dict(zip(windows.names, rates, strict=True)),
+        exhaustion=exhaustion(remaining, by_span[HOUR], length),
+        firing=tuple(firing),
+        warming=tuple(warming),
         window_start=start if slo.window == "month" else None,
     )
 

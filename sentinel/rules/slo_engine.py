@@ -27,7 +27,16 @@ from sentinel.config.slo import (
 from sentinel.probes.results import Labels, Result
 from sentinel.routing.quiet import MaintenanceTimes
 from sentinel.rules.engine import Instance, Transition, fingerprint
-from sentinel.rules.slo import Counters, SloStatus, burn_rate, hour_offset, pair_holds, status
+from sentinel.rules.slo import (
+    Counters,
+    SloStatus,
+    Windows,
+    burn_rate,
+    hour_offset,
+    pair_holds,
+    status,
+    windows_of,
+)
 from sentinel.rules.state import AlertState, step
 
 PREFIX = ALERT_PREFIX
@@ -87,6 +96,11 @@ class RatioReader:
         return (other if self.good[0] else total - other), total
 
 
+# What observe() counts a check's runs into, per SLO covering it: the SLO, its counters,
+# the maintenance windows left out (None: none) and its ratio reader (None: runs).
+Feed = tuple[Slo, Counters, tuple[int, ...] | None, RatioReader | None]
+
+
 def synthetic_rule(slo: Slo, pair: str) -> Rule:
     alert = slo.burn_alerts()[pair]
     window = f"{alert.long:g}s and {alert.short:g}s"
@@ -106,6 +120,28 @@ def synthetic_rule(slo: Slo, pair: str) -> Rule:
     )
 
 
+def place(entry: tuple[int, Slo]) -> int:
+    return entry[0]
+
+
+def by_check_name(
+    slos: list[Slo],
+) -> tuple[dict[str, list[tuple[int, Slo]]], list[tuple[int, Slo]]]:
+    """The SLOs (with their place) whose ``check`` selector is a plain name, by that
+    name, and the others (a glob, or no check selector): the candidates for a check are
+    those of its name and the others, so 10,000 one-check SLOs are not each tried on
+    10,000 checks."""
+    named: dict[str, list[tuple[int, Slo]]] = {}
+    others: list[tuple[int, Slo]] = []
+    for n, slo in enumerate(slos):
+        want = slo.match.get("check")
+        if want is not None and not any(c in want for c in "*?["):
+            named.setdefault(want, []).append((n, slo))
+        else:
+            others.append((n, slo))
+    return named, others
+
+
 def old_samples(slos: dict[str, Slo], slo: Slo) -> RatioIndicator | None:
     """The ratio indicator the SLO had before a reload (None: new, or not a ratio)."""
     old = slos.get(slo.name)
@@ -117,15 +153,22 @@ class SloEngine:
         self._slos: dict[str, Slo] = {}
         self._counters: dict[str, Counters] = {}
         self._by_check: dict[str, list[Slo]] = {}
-        self._rules: dict[str, Rule] = {}  # rule name -> synthetic rule
+        self._rules: dict[str, tuple[str, str]] = {}  # rule name -> (slo, pair)
+        self._made: dict[str, Rule] = {}  # rule name -> its synthetic rule, made when asked
         self._instances: dict[str, Instance] = {}  # fingerprint -> instance
         self._alerts: dict[str, dict[str, BurnAlert]] = {}  # slo -> its pairs
         self._keys: dict[tuple[str, str], tuple[str, str]] = {}  # -> (rule name, fingerprint)
         self._readers: dict[tuple[str, str], RatioReader] = {}  # (slo, check) -> its counters
+        self._feeds: dict[str, list[Feed]] = {}  # check -> what its runs count into
         self._maintenance = MaintenanceTimes(())
         # (slo, check) -> the maintenance windows whose runs it leaves out (exclude)
         self._excluded: dict[tuple[str, str], tuple[int, ...]] = {}
         self._evaluated: dict[str, int] = {}  # slo -> the (shifted) minute last evaluated
+        # The SLOs by their place in the minute (n % SPREAD), in order, and the shifted
+        # minute each twelfth was last evaluated at (None: not since configure()).
+        self._spread: list[list[tuple[int, Slo]]] = [[] for _ in range(SPREAD)]
+        self._spread_done: list[int | None] = [None] * SPREAD
+        self._windows: dict[str, Windows] = {}  # slo -> the windows its status reads
 
     def configure(self, config: Config) -> None:
         """SLOs from a (re)loaded config; counters of an SLO kept by name and windows."""
@@ -144,17 +187,28 @@ class SloEngine:
         before = self._slos
         self._slos = slos
         self._alerts = {name: s.burn_alerts() for name, s in slos.items()}
-        self._keys = {
-            (name, pair): (rule_name(name, pair), fingerprint(rule_name(name, pair), name, ()))
-            for name, pairs in self._alerts.items()
-            for pair in pairs
-        }
+        self._windows = {name: windows_of(pairs) for name, pairs in self._alerts.items()}
+        self._spread = [[] for _ in range(SPREAD)]
+        for n, slo in enumerate(slos.values()):
+            self._spread[n % SPREAD].append((n, slo))
+        self._spread_done = [None] * SPREAD
+        self._keys = {}
+        self._rules = {}
+        self._made = {}
+        for name, pairs in self._alerts.items():
+            for alert in pairs:
+                named_pair, synthetic = (name, alert), rule_name(name, alert)
+                self._keys[named_pair] = (synthetic, fingerprint(synthetic, name, ()))
+                self._rules[synthetic] = named_pair
         self._by_check = {}
         self._maintenance = MaintenanceTimes(config.maintenance)
         self._excluded = {}
         readers = {}
+        named, others = by_check_name(list(slos.values()))
         for check in config.checks:
-            chosen = [s for s in slos.values() if selects(s.match, check, check.type)]
+            found = named.get(check.name, [])
+            candidates = sorted(found + others, key=place) if found and others else found or others
+            chosen = [s for _, s in candidates if selects(s.match, check, check.type)]
             if chosen:
                 self._by_check[check.name] = chosen
             for slo in chosen:
@@ -168,10 +222,17 @@ class SloEngine:
                     same = kept is not None and old_samples(before, slo) == slo.samples
                     readers[pair] = kept if same and kept is not None else RatioReader(slo.samples)
         self._readers = readers
-        self._rules = {
-            rule_name(s.name, pair): synthetic_rule(s, pair)
-            for s in slos.values()
-            for pair in s.burn_alerts()
+        self._feeds = {
+            check: [
+                (
+                    slo,
+                    self._counters[slo.name],
+                    self._excluded.get((slo.name, check)),
+                    readers.get((slo.name, check)),
+                )
+                for slo in chosen
+            ]
+            for check, chosen in self._by_check.items()
         }
         for key, inst in list(self._instances.items()):
             if inst.rule not in self._rules:
@@ -222,7 +283,7 @@ class SloEngine:
 
     def take_dirty(self) -> list[tuple[str, int, int, int]]:
         """Minutes counted since the last call, whole, to write to the store."""
-        return [(n, *row) for n, c in self._counters.items() for row in c.take_dirty()]
+        return [(n, *row) for n, c in self._counters.items() if c.dirty for row in c.take_dirty()]
 
     def observe(self, result: Result, now: datetime) -> list[Transition]:
         """Count a run into each SLO that covers its check, at its start time (a ratio
@@ -230,23 +291,36 @@ class SloEngine:
         With ``maintenance: exclude``, a run inside a maintenance window of its check is
         not counted (a ratio SLO's counters still move on, so the next run reads only
         what follows)."""
-        slos = self._by_check.get(result.check)
-        if not slos:
+        feeds = self._feeds.get(result.check)
+        if not feeds:
             return []
         at = result.started_at.timestamp()
-        for slo in slos:
-            if slo.samples is not None:
-                counts = self._readers[slo.name, result.check].read(result)
-                if counts is None or self._excluding(slo.name, result.check, at):
+        for slo, counters, excluded, reader in feeds:
+            if reader is not None:
+                counts = reader.read(result)
+                if counts is None or self._excluding(excluded, at):
                     continue
-                self._counters[slo.name].count(at, *counts)
-            elif not self._excluding(slo.name, result.check, at):
-                self._counters[slo.name].add(at, good_run(slo, result))
+                counters.count(at, *counts)
+            elif not self._excluding(excluded, at):
+                counters.add(at, good_run(slo, result))
         return []
 
-    def _excluding(self, slo: str, check: str, at: float) -> bool:
-        windows = self._excluded.get((slo, check))
+    def _excluding(self, windows: tuple[int, ...] | None, at: float) -> bool:
+        """Is ``at`` in one of the maintenance windows an SLO leaves out for a check?"""
         return windows is not None and any(self._maintenance.active(i, at) for i in windows)
+
+    def _due(self, at: float) -> list[tuple[int, Slo]]:
+        """The SLOs whose twelfth of the minute has come since it was last evaluated, in
+        order (only the twelfths whose shifted minute moved are looked at)."""
+        due: list[int] = []
+        for part in range(SPREAD):
+            shifted = int((at - part * SPREAD_STEP) // 60)
+            if self._spread_done[part] != shifted:
+                self._spread_done[part] = shifted
+                due.append(part)
+        if len(due) == 1:
+            return self._spread[due[0]]
+        return sorted((e for part in due for e in self._spread[part]), key=place)
 
     def tick(self, now: datetime) -> list[Transition]:
         """Evaluate each SLO's pairs once a minute (its counters' resolution), spread over
@@ -255,7 +329,7 @@ class SloEngine:
         evaluates them all every time."""
         at = now.timestamp()
         out: list[Transition] = []
-        for n, slo in enumerate(self._slos.values()):
+        for n, slo in self._due(at):
             shifted = int((at - (n % SPREAD) * SPREAD_STEP) // 60)
             if self._evaluated.get(slo.name) == shifted:
                 continue
@@ -282,8 +356,13 @@ class SloEngine:
         return out
 
     def rule(self, name: str, check: str) -> Rule | None:
-        rule = self._rules.get(name)
-        return rule if rule is not None and check in self._slos else None
+        key = self._rules.get(name)
+        if key is None or check not in self._slos:
+            return None
+        rule = self._made.get(name)
+        if rule is None:  # made on first use: most pairs never alert
+            rule = self._made[name] = synthetic_rule(self._slos[key[0]], key[1])
+        return rule
 
     def active(self) -> list[Instance]:
         return list(self._instances.values())
@@ -309,7 +388,7 @@ class SloEngine:
                 firing.setdefault(inst.check, set()).add(inst.rule)
         out = []
         for s in self._slos.values():
-            st = status(s, self._counters[s.name], at, self._alerts[s.name])
+            st = status(s, self._counters[s.name], at, self._alerts[s.name], self._windows[s.name])
             rules = firing.get(s.name)
             if rules:
                 pairs = self._alerts[s.name]

@@ -22,7 +22,7 @@ from sentinel.store.protocols import SloMinute, SloStore
 log = structlog.get_logger()
 
 # The statuses /metrics and the API show are at most a minute old (the counters'
-# resolution); a refresh of 10,000 SLOs costs about 0.4 CPU-s (docs/performance.md).
+# resolution); a refresh of 10,000 SLOs costs about 0.2 CPU-s (docs/performance.md).
 REFRESH = 60.0
 SAVE_EVERY = 1  # refreshes: the counted minutes go to the store each minute
 PRUNE_EVERY = 60  # refreshes: an hour
