@@ -302,12 +302,14 @@ def table(one: dict[str, float], many: dict[str, float], a: argparse.Namespace) 
 
 def write_report(text: str, a: argparse.Namespace) -> None:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     section = (
-        f"{MARKER}\n### Checks across replicas: {a.checks:,} HTTP checks every {a.interval:g} s, "
-        f"1 replica against {a.replicas}, {a.window:g} s window\n\n"
-        f"Measured {stamp} on {os.cpu_count()} cores (shared with other work), Python "
+        f"{MARKER}\n## Checks across replicas (`python -m bench.cluster`, in `make bench`)\n\n"
+        f"{a.checks:,} HTTP checks every {a.interval:g} s, 1 replica against {a.replicas}, "
+        f"{a.window:g} s window in steady state. Measured {stamp} on {os.cpu_count()} cores "
+        f"(shared with other work; load average {load} at the end), Python "
         f"{platform.python_version()}, PostgreSQL on this machine, aiohttp target on "
-        f"loopback, `python -m bench.cluster` (in `make bench`).\n\n{text}{MARKER}"
+        f"loopback.\n\n{text}{MARKER}"
     )
     body = REPORT.read_text() if REPORT.exists() else "# Performance\n\n"
     if MARKER in body:
