@@ -335,6 +335,33 @@ async def test_due_times_passed_during_a_stall_run_once_and_count_as_missed() ->
     await scheduler.stop(grace=0)
 
 
+async def test_a_wall_clock_stepping_back_less_than_an_interval_runs_no_due_time_twice() -> None:
+    """A cluster member's clock follows the database's: a heartbeat that corrects the
+    offset by a little steps the wall clock back past a due time already run. The check
+    is not probed again for it (a duplicate probe); it runs at its next due time."""
+    metrics, _ = make_metrics()
+    clock = FakeClock()
+    ran: list[datetime] = []
+
+    async def execute(name: str) -> None:
+        ran.append(clock.now())
+
+    scheduler = Scheduler(clock, execute, metrics, max_concurrency=10)
+    scheduler.schedule([("a", 10.0)])
+    scheduler.start()
+    await clock.advance(phase("a", 10.0) + 0.5)
+    assert len(ran) == 1
+    clock._wall -= timedelta(seconds=2)  # past the due time just run, by less than 10 s
+    for _ in range(5):
+        await clock.advance(1)
+    assert len(ran) == 1
+    for _ in range(7):
+        await clock.advance(1)
+    assert len(ran) == 2
+    assert ran[1] - ran[0] == timedelta(seconds=10)  # on the wall clock: the next due time
+    await scheduler.stop(grace=0)
+
+
 async def test_a_wall_clock_going_backwards_keeps_checks_running() -> None:
     """The wall clock steps back an hour: the checks keep their interval from the new
     now instead of waiting for the old due times to come round again."""

@@ -1,5 +1,6 @@
 """The clustered membership: a heartbeat every lease/3 that renews our row, measures
-the database's clock, takes or keeps the leader lock and reads who else is alive.
+the database's clock, takes or keeps the leader lock and reads who else is alive, in
+one statement (one round trip, which is also the one the clock's offset is measured on).
 
 A heartbeat that fails (or does not answer within lease/3) makes us unhealthy at
 once: from then on this member sends and escalates nothing until a heartbeat

@@ -38,20 +38,50 @@ EPOCH = "extract(epoch from clock_timestamp())::float8"
 FORGET_AFTER = 3600.0  # member rows and claims this long dead are deleted
 OPEN_STATES = list(OPEN)
 
+# One heartbeat, one round trip: take the leader lock unless we hold it ($6), renew our
+# row, forget members an hour dead, and read every row with the schema version and the
+# database's clock (read once). The statement's snapshot predates our own upsert, so our
+# row comes from RETURNING and the table's copy of it is left out.
 _BEAT = f"""
-INSERT INTO cluster_members (id, location, version, schema_version, started, heartbeat,
-                             backend_pid, lease, leader, owned_checks)
-VALUES ($1, $2, $3, $4, {EPOCH}, {EPOCH}, pg_backend_pid(), $5, $6, $7)
-ON CONFLICT (id) DO UPDATE SET location = excluded.location, heartbeat = excluded.heartbeat,
-    backend_pid = excluded.backend_pid, lease = excluded.lease, leader = excluded.leader,
-    owned_checks = excluded.owned_checks
+WITH me AS (
+    INSERT INTO cluster_members (id, location, version, schema_version, started, heartbeat,
+                                 backend_pid, lease, leader, owned_checks)
+    VALUES ($1, $2, $3, $4, {EPOCH}, {EPOCH}, pg_backend_pid(), $5,
+            CASE WHEN $6::boolean THEN true ELSE pg_try_advisory_lock({LEADER_LOCK}) END, $7)
+    ON CONFLICT (id) DO UPDATE SET location = excluded.location,
+        heartbeat = excluded.heartbeat, backend_pid = excluded.backend_pid,
+        lease = excluded.lease, leader = excluded.leader, owned_checks = excluded.owned_checks
+    RETURNING id, location, version, schema_version, started, heartbeat, lease, leader,
+              owned_checks
+), gone AS (
+    DELETE FROM cluster_members WHERE heartbeat < {EPOCH} - $8 AND id <> $1
+)
+SELECT r.*, t.db_now, t.schema
+FROM (
+    SELECT m.id, m.location, m.version, m.schema_version, m.started, m.heartbeat, m.lease,
+           m.leader, m.owned_checks,
+           COALESCE(m.backend_pid IN (SELECT pid FROM pg_stat_activity), false) AS connected
+    FROM cluster_members m WHERE m.id <> $1
+    UNION ALL
+    SELECT me.*, true FROM me
+) r CROSS JOIN (
+    SELECT {EPOCH} AS db_now,
+           (SELECT COALESCE(MAX(version), 0) FROM {VERSION_TABLE}) AS schema
+) t
+ORDER BY r.id
 """
-_MEMBERS = """
-SELECT m.id, m.location, m.version, m.schema_version, m.started, m.heartbeat, m.lease,
-       m.leader, m.owned_checks,
-       EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = m.backend_pid) AS connected
-FROM cluster_members m ORDER BY m.id
-"""
+_ROW = (
+    "id",
+    "location",
+    "version",
+    "schema_version",
+    "started",
+    "heartbeat",
+    "lease",
+    "leader",
+    "owned_checks",
+    "connected",
+)
 
 
 # The member named in ``column`` has no open session: killed (its kernel closed its
@@ -175,20 +205,21 @@ class ClusterDb:
 
         async def op(conn: Any) -> Beat:
             sent = wall()
-            if not self._leader:
-                self._leader = bool(
-                    await conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK)
-                )
-            await conn.execute(
-                _BEAT, me.id, me.location, me.version, me.schema_version, lease, self._leader, owned
+            found = await conn.fetch(
+                _BEAT,
+                me.id,
+                me.location,
+                me.version,
+                me.schema_version,
+                lease,
+                self._leader,
+                owned,
+                FORGET_AFTER,
             )
-            rows = [dict(r) for r in await conn.fetch(_MEMBERS)]
-            schema = await conn.fetchval(f"SELECT COALESCE(MAX(version), 0) FROM {VERSION_TABLE}")
-            db_now = float(await conn.fetchval(f"SELECT {EPOCH}"))
             answered = wall()
-            await conn.execute(
-                f"DELETE FROM cluster_members WHERE heartbeat < {EPOCH} - $1", FORGET_AFTER
-            )
+            ours = next(r for r in found if r["id"] == me.id)
+            self._leader = bool(ours["leader"])
+            rows = [{k: r[k] for k in _ROW} for r in found]
             members = [
                 Member(
                     r["id"],
@@ -201,7 +232,8 @@ class ClusterDb:
                 )
                 for r in rows
             ]
-            return Beat(db_now, sent, answered, members, self._leader, int(schema), rows)
+            db_now, schema = float(ours["db_now"]), int(ours["schema"])
+            return Beat(db_now, sent, answered, members, self._leader, schema, rows)
 
         result: Beat = await self._do("heartbeat", op)
         return result

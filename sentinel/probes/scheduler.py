@@ -17,7 +17,8 @@ drive a whole daemon with :class:`~sentinel.clock.FakeClock`. When several of a
 check's due times passed before the driver woke (a blocked loop, a wall clock
 that jumped forward), the check runs once and the earlier due times are
 counted missed; a wall clock that jumps backwards re-plans every group from
-the new now.
+the new now, without starting a due time again that already ran (a cluster
+member's clock follows the database's and may step back a little).
 
 :meth:`Scheduler.fire` is the one place a due run is dispatched: anything that
 decides per run whether it should happen (overlap today) belongs there.
@@ -46,6 +47,11 @@ EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 # wake-up, which halves the event loop's work per check at 1,000 checks/s
 # and adds at most a few milliseconds of lateness (docs/performance.md).
 SLOT = 0.01
+# The event loop's timers fire up to a millisecond before the time asked (uvloop counts
+# whole milliseconds): a driver woken that little before the group it napped for starts
+# the group then instead of napping again for the rest (a second wake-up per group, as
+# many as the groups themselves with 1,000 checks; issue 16). Such a run's lateness is 0.
+EARLY = timedelta(milliseconds=2)
 _MICRO = timedelta(microseconds=1)
 
 
@@ -95,6 +101,7 @@ class _Group:
     anchor: datetime
     members: set[str] = field(default_factory=set)
     due: datetime | None = None  # the next due time; None until the driver plans it
+    ran: datetime | None = None  # the due time last started
 
 
 class Scheduler:
@@ -174,9 +181,16 @@ class Scheduler:
             self._nap.cancel()
 
     def _replan(self, now: datetime) -> None:
+        """Plan every group from ``now`` (the wall clock went back). A due time a group
+        already started is not started again: a step back shorter than the interval
+        (the database clock's offset corrected by a few milliseconds) must not probe a
+        check twice; a longer one starts each group from the new now."""
         self._queue = []
         for group in self._groups.values():
-            group.due = next_due(group.anchor, group.interval, now)
+            due = next_due(group.anchor, group.interval, now)
+            if due == group.ran:
+                due += _micros(group.interval) * _MICRO
+            group.due = due
             self._queue.append((group.due, next(self._seq), group))
         heapq.heapify(self._queue)
 
@@ -199,8 +213,10 @@ class Scheduler:
 
     # -- running -----------------------------------------------------------
 
-    async def fire(self, name: str) -> None:
-        """One due run of ``name``: skipped if the last one still runs, else started."""
+    async def fire(self, name: str, due: datetime | None = None) -> None:
+        """One due run of ``name``: skipped if the last one still runs, else started.
+        ``due``: the due time it runs for (the driver's; a run started a moment before
+        it, see EARLY, counts as on time)."""
         entry = self._entries.get(name)
         if entry is None or self._stopping:
             return
@@ -214,7 +230,10 @@ class Scheduler:
         try:
             async with self._slots:
                 now = self._clock.now()
-                lateness = (now - last_due(entry.anchor, entry.interval, now)).total_seconds()
+                if due is not None and now < due:
+                    lateness = 0.0
+                else:
+                    lateness = (now - last_due(entry.anchor, entry.interval, now)).total_seconds()
                 self._metrics.lateness(lateness)
                 await self._execute(name)
         finally:
@@ -234,6 +253,7 @@ class Scheduler:
                 continue  # removed by a reload, or re-planned
             step = _micros(group.interval)
             latest = max(due, last_due(group.anchor, group.interval, now))
+            group.ran = latest
             group.due = latest + step * _MICRO
             heapq.heappush(queue, (group.due, next(self._seq), group))
             missed = ((latest - due) // _MICRO) // step
@@ -247,13 +267,14 @@ class Scheduler:
                     interval=group.interval,
                 )
             for name in list(group.members):
-                spawned = asyncio.create_task(self.fire(name))
+                spawned = asyncio.create_task(self.fire(name, latest))
                 self._spawned.add(spawned)
                 spawned.add_done_callback(self._spawned.discard)
 
     async def _drive(self) -> None:
         self._replan(self._clock.now())
         current = asyncio.current_task()
+        planned: datetime | None = None  # when the last nap was to end
         while True:
             await self._resumed.wait()
             self._tick()
@@ -261,14 +282,16 @@ class Scheduler:
             if self._last_now is not None and now < self._last_now:
                 self._replan(now)  # the wall clock went backwards
             self._last_now = now
-            self._start_due(now)
+            # woken a moment before the nap's end (EARLY): start what it was for
+            early = planned is not None and now < planned <= now + EARLY
+            self._start_due(planned if early and planned is not None else now)
             delay = self._tick_every
             if self._queue:
                 delay = min(delay, (self._queue[0][0] - now).total_seconds())
             if delay <= 0:
                 await asyncio.sleep(0)
                 continue
-            self._nap_until = now + timedelta(seconds=delay)
+            self._nap_until = planned = now + timedelta(seconds=delay)
             self._nap = asyncio.ensure_future(self._clock.sleep(delay))
             try:
                 await self._nap

@@ -181,3 +181,41 @@ async def test_a_failed_heartbeat_stops_a_member_at_once_and_keeps_its_last_view
         assert [x.id for x in m.live()] == ["lone"]
     finally:
         await m.leave()
+
+
+async def test_one_heartbeat_statement_renews_leads_sees_the_others_and_forgets_the_long_dead(
+    postgres_url: str, store: PostgresStore
+) -> None:
+    """The heartbeat is one statement: the first member takes the leader lock and keeps
+    it, the second sees it and does not; both see each other live and connected; a
+    member whose session closed shows disconnected and the lock passes at the next
+    heartbeat; a row dead longer than FORGET_AFTER is deleted."""
+    a, b = ClusterDb(postgres_url), ClusterDb(postgres_url)
+    try:
+        first = await a.beat(me("a"), LEASE, 7, lambda: T0)
+        assert first.leader
+        assert [(m.id, m.connected) for m in first.members] == [("a", True)]
+        assert first.schema == LATEST
+        seen = await b.beat(me("b"), LEASE, None, lambda: T0)
+        assert not seen.leader
+        assert [(m.id, m.connected) for m in seen.members] == [("a", True), ("b", True)]
+        assert [(r["id"], r["leader"], r["owned_checks"]) for r in seen.rows] == [
+            ("a", True, 7),
+            ("b", False, None),
+        ]
+        assert (await a.beat(me("a"), LEASE, 7, lambda: T0)).leader  # kept
+        a.drop()
+
+        async def took_over() -> bool:
+            beat = await b.beat(me("b"), LEASE, None, lambda: T0)
+            return beat.leader and [m.connected for m in beat.members] == [False, True]
+
+        await eventually(took_over, 5)
+        await sql(
+            postgres_url, "UPDATE cluster_members SET heartbeat = heartbeat - 4000 WHERE id = 'a'"
+        )
+        await b.beat(me("b"), LEASE, None, lambda: T0)
+        assert [m.id for m in (await b.beat(me("b"), LEASE, None, lambda: T0)).members] == ["b"]
+    finally:
+        await a.close()
+        await b.close()
