@@ -36,9 +36,18 @@ ROUNDS = range(int(os.environ.get("SENTINEL_CLUSTER_ROUNDS", "1")))
 
 
 async def sender_of_first_page(url: str) -> str:
-    rows = [r for r in await outbox(url) if r["kind"] == "firing" and r["state"] == "sent"]
-    assert len(rows) == 1, rows
-    return str(rows[0]["claimed_by"])
+    """The member that sent the first page. The webhook fake has it before its sender
+    marks the row sent (the provider answers, then the row is written): wait for that."""
+    sent: list[dict[str, object]] = []
+
+    async def marked() -> bool:
+        rows = await outbox(url)
+        sent[:] = [r for r in rows if r["kind"] == "firing" and r["state"] == "sent"]
+        return bool(sent)
+
+    await eventually(marked, 15)
+    assert len(sent) == 1, sent
+    return str(sent[0]["claimed_by"])
 
 
 async def alert_fingerprint(url: str) -> str:
