@@ -20,6 +20,12 @@ all agree. Over a ``--window`` from then it reports:
 - time to rebalance after a ``kill -9`` of one replica: from the kill until every
   check the killed replica probed has been probed by a survivor
 
+A third run, one replica alone with one replica's share of the checks (``--checks``
+divided by ``--replicas``), separates coordination from the price of a lighter
+process: a process probing a third as often spends more CPU per probe (fewer events
+per wake-up of the event loop), with or without a cluster. "Coordination" below is
+the N members' CPU per 1,000 probes against that lone process's.
+
 Bars (issue 16): CPU of N replicas <= 1.15x of one, checks per replica within 20%
 of even, lateness p99 no worse than one replica's, 0 duplicates, rebalance <= 30 s.
 Everything is bounded and stops what it started; the figures go to
@@ -273,9 +279,12 @@ def rebalance_after_kill(
     return float("inf")
 
 
-def table(one: dict[str, float], many: dict[str, float], a: argparse.Namespace) -> str:
+def table(
+    one: dict[str, float], many: dict[str, float], share: dict[str, float], a: argparse.Namespace
+) -> str:
     n = a.replicas
     ratio = many["cpu_per_1000"] / one["cpu_per_1000"]
+    coordination = many["cpu_per_1000"] / share["cpu_per_1000"]
     even = a.checks / n
 
     def ok(cond: bool) -> str:
@@ -290,6 +299,7 @@ def table(one: dict[str, float], many: dict[str, float], a: argparse.Namespace) 
         | CPU-s per 1,000 probes, sentinel | {one["cpu_sentinel_per_1000"]:.3f} | {many["cpu_sentinel_per_1000"]:.3f} | |
         | CPU-s per 1,000 probes, PostgreSQL backends | {one["cpu_server_per_1000"]:.3f} | {many["cpu_server_per_1000"]:.3f} | |
         | CPU-s per 1,000 probes, total | {one["cpu_per_1000"]:.3f} | {many["cpu_per_1000"]:.3f} ({ratio:.2f}x) | <= 1.15x ({ok(ratio <= 1.15)}) |
+        | the same, one replica alone with one share ({a.checks // n:,} checks) | {share["cpu_per_1000"]:.3f} | {many["cpu_per_1000"]:.3f} ({coordination:.2f}x: coordination) | |
         | checks per replica | {one["max_share"]:.0f} | {many["min_share"]:.0f} to {many["max_share"]:.0f} ({spread:.0%} from even) | within 20% ({ok(spread <= 0.2)}) |
         | lateness p50 | {one["lateness_p50"] * 1000:.1f} ms | {many["lateness_p50"] * 1000:.1f} ms | |
         | lateness p99 | {one["lateness_p99"] * 1000:.1f} ms | {many["lateness_p99"] * 1000:.1f} ms | no worse than one ({ok(many["lateness_p99"] <= max(one["lateness_p99"] * 1.1, one["lateness_p99"] + 0.005))}) |
@@ -332,7 +342,10 @@ def main() -> int:
     with target() as port:
         one = scenario(1, a, port)
         many = scenario(a.replicas, a, port)
-    text = table(one, many, a)
+        share = scenario(
+            1, argparse.Namespace(**{**vars(a), "checks": a.checks // a.replicas}), port
+        )
+    text = table(one, many, share, a)
     print(text)
     if not a.no_report:
         write_report(text, a)
