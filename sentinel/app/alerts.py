@@ -47,7 +47,8 @@ from sentinel.routing.quiet import (
 )
 from sentinel.routing.silences import Silence
 from sentinel.rules.engine import Instance, RuleEngine, Transition
-from sentinel.sources.book import External, SourceBook, Taken
+from sentinel.sources.book import SourceBook, Taken
+from sentinel.sources.external import External
 from sentinel.sources.inbound import Inbound
 from sentinel.store import Store
 

@@ -16,7 +16,7 @@ from sentinel.clock import Clock
 from sentinel.config import Config
 from sentinel.routing.quiet import Held, Hold, matches_alert, slo_holds
 from sentinel.rules.engine import Instance, RuleEngine, Transition
-from sentinel.sources.book import External
+from sentinel.sources.external import External
 
 CACHE_MAX = 10_000  # resolutions kept, at most (then the older than the longest hold go)
 

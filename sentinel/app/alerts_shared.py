@@ -22,7 +22,8 @@ from sentinel.config import Config
 from sentinel.escalation.escalator import Escalator
 from sentinel.notify.base import AlertFacts
 from sentinel.rules.engine import Instance
-from sentinel.sources.book import SourceBook, Taken, external_fingerprint
+from sentinel.sources.book import SourceBook, Taken
+from sentinel.sources.external import external_fingerprint
 from sentinel.sources.inbound import Inbound
 from sentinel.store import Store
 
