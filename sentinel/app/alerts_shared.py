@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -38,31 +39,23 @@ ENDS_KEPT = 7 * 86400.0
 PRUNE_ENDS_EVERY = 3600.0
 
 
+@dataclass(eq=False)
 class SharedInbound:
     """The store's word on inbound alerts, for the shell of a cluster member.
     ``unsaved`` and ``facts`` are the shell's own (read and pruned in place);
     ``wake`` wakes the escalation loop."""
 
-    def __init__(
-        self,
-        store: Store,
-        book: SourceBook,
-        escalator: Escalator,
-        clock: Clock,
-        unsaved: Counter[str],
-        facts: dict[str, tuple[tuple[Any, ...], AlertFacts]],
-        wake: Callable[[], None],
-    ) -> None:
-        self.store = store
-        self.book = book
-        self.escalator = escalator
-        self.clock = clock
-        self._unsaved = unsaved
-        self._facts = facts
-        self._wake = wake
-        self.sources: list[str] = []  # the configured sources' names
-        self._shared_at = float("-inf")  # monotonic time of the last read of shared state
-        self._pruned_at = float("-inf")  # monotonic time ends of episodes were last pruned
+    store: Store
+    book: SourceBook
+    escalator: Escalator
+    clock: Clock
+    unsaved: Counter[str]
+    facts: dict[str, tuple[tuple[Any, ...], AlertFacts]]
+    wake: Callable[[], None]
+    sources: list[str] = field(default_factory=list)  # the configured sources' names
+    # monotonic times of the last read of shared state, and of the last prune of ends
+    _shared_at: float = field(default=float("-inf"), init=False)
+    _pruned_at: float = field(default=float("-inf"), init=False)
 
     def configure(self, config: Config) -> None:
         self.sources = [s.name for s in config.sources]
@@ -86,17 +79,17 @@ class SharedInbound:
         fps = list(dict.fromkeys(external_fingerprint(source, i.key) for i in batch))
         gone = await self._sync(fps, [source])
         for fp in gone:
-            self._facts.pop(fp, None)
+            self.facts.pop(fp, None)
         if gone:
             self.escalator.handed.update(gone)
-            self._wake()  # wakes the escalation loop
+            self.wake()  # wakes the escalation loop
 
     async def _sync(self, fingerprints: list[str], sources: list[str]) -> list[str]:
         """Read the shared state of these alerts and sources into the book; returns the
         alerts another member resolved (see :meth:`SourceBook.sync`)."""
         mark = self.book.seq
         stored, ends, spoke = await self.store.load_external(fingerprints, sources)
-        return self.book.sync(fingerprints, stored, ends, spoke, mark, self._unsaved)
+        return self.book.sync(fingerprints, stored, ends, spoke, mark, self.unsaved)
 
     async def vanished(self, held: set[str]) -> set[str]:
         """Asked on each gated escalation tick with the alerts this member escalates:
@@ -120,7 +113,7 @@ class SharedInbound:
             log.warning("source_shared_read_failed", error=type(exc).__name__)
             return set()
         for fp in gone:
-            self._facts.pop(fp, None)
+            self.facts.pop(fp, None)
         return set(gone)
 
     async def save(
