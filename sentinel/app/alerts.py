@@ -18,12 +18,8 @@ leaves unsaved alerts out, so the escalation loop never queues a page for an
 alert row not yet written. A save that fails is logged and the alert is then
 treated as saved: paging through a sick store beats staying silent.
 
-Several replicas (a gated escalator): inbound alerts are shared through the store.
-:meth:`Alerts.prepare` reads the store's word on a request's alerts before
-:meth:`Alerts.take` decides, the batch is saved with the ends of resolved episodes
-and the source's last word, and each escalation tick asks the store whether an
-inbound alert this member escalates was resolved through another member
-(docs/sources.md, "Several replicas").
+Several replicas (a gated escalator): inbound alerts are shared through the store,
+by the :class:`~sentinel.app.alerts_shared.SharedInbound` the shell holds.
 """
 
 from __future__ import annotations
@@ -34,6 +30,8 @@ from typing import Any
 
 import structlog
 
+from sentinel.app.alerts_holds import InhibitionHolds
+from sentinel.app.alerts_shared import SharedInbound
 from sentinel.clock import Clock
 from sentinel.config import Config
 from sentinel.escalation.escalator import Escalator, Live
@@ -44,15 +42,13 @@ from sentinel.notify.base import AlertFacts
 from sentinel.probes.results import Labels, LatestResults
 from sentinel.routing.quiet import (
     Held,
-    Hold,
     alert_labels,
-    matches_alert,
-    slo_holds,
     why_quiet,
 )
 from sentinel.routing.silences import Silence
 from sentinel.rules.engine import Instance, RuleEngine, Transition
-from sentinel.sources.book import External, SourceBook, Taken, external_fingerprint
+from sentinel.sources.book import SourceBook, Taken
+from sentinel.sources.external import External
 from sentinel.sources.inbound import Inbound
 from sentinel.store import Store
 
@@ -62,13 +58,6 @@ RULE_TICK = 5.0  # re-evaluate every rule this often, for transitions between re
 FOR_MARGIN = 0.005  # past a `for` deadline: uvloop's clock has millisecond resolution
 KEPT = ("pending", "firing", "resolved", "cleared")  # transitions the store follows
 CACHE_MAX = 10_000  # labels and facts kept for reuse, at most (then start over)
-# Several replicas: with no inbound alert to escalate, the sources' last words (what
-# the status page shows) are read from the store this often at most.
-SHARED_EVERY = 5.0
-# ... and the ends of resolved episodes (kept to hold late copies out) are forgotten
-# after ENDS_KEPT, looked for every PRUNE_ENDS_EVERY.
-ENDS_KEPT = 7 * 86400.0
-PRUNE_ENDS_EVERY = 3600.0
 
 Firing = list[tuple[str, dict[str, str]]]
 
@@ -101,25 +90,23 @@ class Alerts:
         self._unsaved: Counter[str] = Counter()  # fingerprint -> transitions not yet saved
         self._labels: dict[tuple[str, str, Labels], dict[str, str]] = {}
         self._facts: dict[str, tuple[tuple[Any, ...], AlertFacts]] = {}
-        # SLO alerts' inhibition holds: alerts resolved lately (fingerprint -> labels, when)
-        self._ended: dict[str, tuple[dict[str, str], float]] = {}
-        self._held: tuple[float, list[tuple[str, dict[str, str], float, bool]]] | None = None
+        self.inhibition = InhibitionHolds(rules, clock, self.labels)  # SLO alerts' holds
         self.book = SourceBook()  # inbound alerts (sources:), beside the rules'
         rules.attach(self.book)
-        escalator.vanished = self._vanished
-        self._shared_at = float("-inf")  # monotonic time of the last read of shared state
-        self._pruned_at = float("-inf")  # monotonic time ends of episodes were last pruned
+        self.replicas = SharedInbound(
+            store, self.book, escalator, clock, self._unsaved, self._facts, lambda: self.on_firing()
+        )
+        escalator.vanished = self.replicas.vanished
         self.configure(config)
 
     def configure(self, config: Config) -> None:
         self.config = config
         self.book.configure(config)
+        self.replicas.configure(config)
         self.check_labels = {c.name: dict(c.labels) for c in config.checks}
         self._labels.clear()
         self._facts.clear()
-        self.holds = slo_holds(config)
-        self._hold_max = max((h.seconds for h in self.holds.values()), default=0.0)
-        self._held = None
+        self.inhibition.configure(config)
 
     # -- transitions: persist, then act ---------------------------------------
 
@@ -129,33 +116,8 @@ class Alerts:
         a task (the daemon)."""
         if t.event in KEPT:
             self._unsaved[t.instance.fingerprint] += 1
-        self._note(t)
+        self.inhibition.note(t)
         return self._act(t)
-
-    def _note(self, t: Transition) -> None:
-        """Remember a resolution for the SLO alerts' inhibition holds (at once: the
-        escalation tick may come before the transition is saved)."""
-        if not self.holds:
-            return
-        self._held = None
-        fp = t.instance.fingerprint
-        if t.event == "resolved":
-            labels = self.labels(t.instance)
-            if self._source(labels):
-                if len(self._ended) >= CACHE_MAX:
-                    self._forget(t.at)
-                self._ended[fp] = (labels, t.at)
-        elif t.event in ("pending", "firing"):
-            self._ended.pop(fp, None)
-
-    def _source(self, labels: dict[str, str]) -> bool:
-        """Could an alert with these labels inhibit others (an inhibit rule's source)?"""
-        return any(matches_alert(rule.source, labels) for rule in self.config.inhibit)
-
-    def _forget(self, now: float) -> None:
-        """Drop the resolutions older than the longest hold."""
-        for fp in [fp for fp, (_, at) in self._ended.items() if now - at >= self._hold_max]:
-            del self._ended[fp]
 
     async def _act(self, t: Transition) -> None:
         inst = t.instance
@@ -199,60 +161,10 @@ class Alerts:
 
     # -- inbound alerts: decided at once, saved in one transaction, then acted on ----
 
-    @property
-    def shared(self) -> bool:
-        """Several replicas: this member's escalations are gated (a cluster member), so
-        inbound alerts are read from and written to the store the members share."""
-        return self.escalator.gate is not None
-
     async def prepare(self, source: str, batch: Sequence[Inbound]) -> None:
-        """Several replicas: the store's word on the batch's alerts, read before
-        :meth:`take` (call it right after, with no await between): an alert fired or
-        resolved through another member is known here, so this member decides as the
-        one that took the rest would have. An alert found resolved elsewhere leaves
-        the book, and the next escalation tick closes its escalation (the escalator's
-        ``handed``: from here if this member holds it). Nothing with one process."""
-        if not self.shared or self.book.source(source) is None:
-            return
-        fps = list(dict.fromkeys(external_fingerprint(source, i.key) for i in batch))
-        gone = await self._sync(fps, [source])
-        for fp in gone:
-            self._facts.pop(fp, None)
-        if gone:
-            self.escalator.handed.update(gone)
-            self.on_firing()  # wakes the escalation loop
-
-    async def _sync(self, fingerprints: list[str], sources: list[str]) -> list[str]:
-        """Read the shared state of these alerts and sources into the book; returns the
-        alerts another member resolved (see :meth:`SourceBook.sync`)."""
-        mark = self.book.seq
-        stored, ends, spoke = await self.store.load_external(fingerprints, sources)
-        return self.book.sync(fingerprints, stored, ends, spoke, mark, self._unsaved)
-
-    async def _vanished(self, held: set[str]) -> set[str]:
-        """Asked on each gated escalation tick with the alerts this member escalates:
-        the inbound ones the store no longer has (resolved through another member)
-        leave the book, and are returned for the escalator to resolve from here. The
-        sources' last words are read too (every SHARED_EVERY at most when none is held)."""
-        fps = sorted(fp for fp in held if self.book.get(fp) is not None)
-        now = self.clock.monotonic()
-        if self.config.sources and now - self._pruned_at >= PRUNE_ENDS_EVERY:
-            self._pruned_at = now
-            try:
-                await self.store.prune_external(self.clock.now().timestamp() - ENDS_KEPT)
-            except Exception as exc:  # again in an hour
-                log.warning("source_ends_prune_failed", error=type(exc).__name__)
-        if not fps and (not self.config.sources or now - self._shared_at < SHARED_EVERY):
-            return set()
-        self._shared_at = now
-        try:
-            gone = await self._sync(fps, [s.name for s in self.config.sources])
-        except Exception as exc:  # the next tick asks again
-            log.warning("source_shared_read_failed", error=type(exc).__name__)
-            return set()
-        for fp in gone:
-            self._facts.pop(fp, None)
-        return set(gone)
+        """Several replicas: the store's word on the batch's alerts, read right before
+        :meth:`take` (:meth:`SharedInbound.prepare`). Nothing with one process."""
+        await self.replicas.prepare(source, batch)
 
     def take(
         self, source: str, batch: Sequence[Inbound]
@@ -264,7 +176,7 @@ class Alerts:
         for fp in {t.instance.fingerprint for t in taken.transitions}:
             self._unsaved[fp] += 1  # once each: _act_batch takes it off once
         for t in taken.transitions:
-            self._note(t)
+            self.inhibition.note(t)
         return taken, self._act_batch(source, taken)
 
     async def _act_batch(self, source: str, taken: Taken) -> None:
@@ -278,11 +190,8 @@ class Alerts:
         gone = [fp for fp, t in final.items() if t.event == "resolved"]
         ended = [t.instance.fingerprint for t in taken.transitions if t.event == "resolved"]
         try:
-            if self.shared:
-                ends = {fp: e for fp in taken.ended if (e := self.book.ended(fp)) is not None}
-                spoke = self.book.last_spoke.get(source)
-                said = {} if spoke is None else {source: spoke}
-                await self.store.save_external(kept, gone, ends, said)
+            if self.replicas.shared:
+                await self.replicas.save(source, taken, kept, gone)
             else:
                 await self.store.save_alerts(kept, gone)
         except Exception as exc:
@@ -292,7 +201,7 @@ class Alerts:
                 self._unsaved[fp] -= 1
                 if self._unsaved[fp] <= 0:
                     del self._unsaved[fp]
-            if self.shared:
+            if self.replicas.shared:
                 self.book.touch([*saved, *(a.fingerprint for a in kept), *taken.ended])
         for fp in ended:
             self._facts.pop(fp, None)
@@ -452,28 +361,6 @@ class Alerts:
             if i.state.state == "firing"
         ]
 
-    def held(self) -> Held:
-        """(fingerprint, labels, when, pending) of the alerts that may hold an SLO alert's
-        inhibition: those resolved less than the longest hold ago (when: resolved at) and
-        those pending now (when: pending since). Kept until the next transition or the
-        clock moves."""
-        if not self.holds:
-            return []
-        now = self.clock.now().timestamp()
-        if self._held is not None and self._held[0] == now:
-            return self._held[1]
-        self._forget(now)
-        out = [(fp, labels, at, False) for fp, (labels, at) in self._ended.items()]
-        for i in self.rules.active():
-            if i.state.state == "pending" and self._source(labels := self.labels(i)):
-                out.append((i.fingerprint, labels, i.state.active_since or now, True))
-        self._held = (now, out)
-        return out
-
-    def hold(self, inst: Instance) -> Hold | None:
-        """The inhibition hold of an SLO's alert (None: not one, or not held)."""
-        return None if isinstance(inst, External) else self.holds.get(inst.rule)
-
     def quiet(
         self,
         inst: Instance,
@@ -492,7 +379,7 @@ class Alerts:
             self.down() if down is None else down,
             self.silences,
             self.firing if firing is None else lambda: firing,
-            self.held if held is None else lambda: held,
-            self.hold(inst),
+            self.inhibition.held if held is None else lambda: held,
+            self.inhibition.hold(inst),
             inst.state.fired_at,
         )

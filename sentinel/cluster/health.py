@@ -23,7 +23,7 @@ from sentinel.config.models import Config
 from sentinel.config.rule import Rule, Severity
 from sentinel.probes.results import Result
 from sentinel.rules.engine import Instance, Transition, fingerprint
-from sentinel.rules.state import AlertState, step
+from sentinel.rules.state import AlertState, advance, step
 
 RULE = "probe_location_unhealthy"
 SEVERITY: Severity = "high"  # monitoring lost an eye; the checks are still decided
@@ -120,12 +120,7 @@ class LocationAlerts:
                 if not holds:
                     continue
                 inst = Instance(RULE, location, labels, AlertState())
-            state, event = step(inst.state, holds, at, FOR)
-            inst.state = state
-            if state.state == "inactive":
-                self._instances.pop(key, None)
-            else:
-                self._instances[key] = inst
+            event = advance(self._instances, key, inst, step(inst.state, holds, at, FOR))
             if event is not None:
                 out.append(Transition(event, inst, SEVERITY, at))
         return out

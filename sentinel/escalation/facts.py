@@ -13,7 +13,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from sentinel.config.rule import Rule
 from sentinel.notify.base import AlertFacts
-from sentinel.sources.book import External
+from sentinel.sources.external import External
 
 _env = SandboxedEnvironment(autoescape=False)
 

@@ -22,7 +22,7 @@ from sentinel.rules.evaluate import evaluate
 from sentinel.rules.expr import parse
 from sentinel.rules.flapping import WINDOW, change_share, is_flapping
 from sentinel.rules.series import CheckSeries
-from sentinel.rules.state import AlertState, Event, step
+from sentinel.rules.state import AlertState, Event, advance, step
 from sentinel.rules.tree import Binary, Call, Node, Unary, longest_window
 
 
@@ -278,15 +278,8 @@ class RuleEngine:
         self, inst: Instance, holds: bool | None, compiled: Compiled, now: float
     ) -> list[Transition]:
         rule = compiled.rule
-        state, event = step(
-            inst.state, holds, now, rule.for_, rule.keep_firing_for, rule.on_no_data
-        )
-        inst.state = state
-        key = inst.fingerprint
-        if state.state == "inactive":
-            self._instances.pop(key, None)
-        else:
-            self._instances[key] = inst
+        to = step(inst.state, holds, now, rule.for_, rule.keep_firing_for, rule.on_no_data)
+        event = advance(self._instances, inst.fingerprint, inst, to)
         if event is None:
             return []
         return [Transition(event, inst, rule.severity, now)]

@@ -37,7 +37,7 @@ from sentinel.rules.slo import (
     status,
     windows_of,
 )
-from sentinel.rules.state import AlertState, step
+from sentinel.rules.state import AlertState, advance, step
 
 PREFIX = ALERT_PREFIX
 SPREAD, SPREAD_STEP = 12, 5.0  # SLO pairs: evaluated once a minute, a twelfth each 5 s
@@ -345,12 +345,8 @@ class SloEngine:
                         continue
                     inst = Instance(name, slo.name, (), AlertState())
                 inst.value = burn_rate(*counters.sums(at, alert.long), slo.ratio)
-                state, event = step(inst.state, holds, at, alert.for_)
-                inst.state = state
-                if state.state == "inactive":
-                    self._instances.pop(key, None)
-                else:
-                    self._instances[key] = inst
+                to = step(inst.state, holds, at, alert.for_)
+                event = advance(self._instances, key, inst, to)
                 if event is not None:
                     out.append(Transition(event, inst, alert.severity, at))
         return out

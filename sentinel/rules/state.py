@@ -14,7 +14,7 @@ default, because a probe that stops answering is not a recovery.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, Protocol, TypeVar
 
 State = Literal["inactive", "pending", "firing"]
 Event = Literal["pending", "firing", "resolved", "cleared", "flapping", "settled"]
@@ -62,3 +62,27 @@ def step(
     if prev.state == "pending":
         return AlertState(), "cleared"
     return prev, None
+
+
+class Stepped(Protocol):
+    """What :func:`advance` steps: an alert instance, holding its state."""
+
+    state: AlertState
+
+
+S = TypeVar("S", bound=Stepped)
+
+
+def advance(
+    instances: dict[str, S], key: str, inst: S, to: tuple[AlertState, Event | None]
+) -> Event | None:
+    """Move ``inst`` to a :func:`step` of its state (``to``) and keep it in ``instances``
+    under ``key`` while it is pending or firing (dropped once inactive); returns the
+    event to announce, if any. The rule engine, the SLO engine and the probe
+    locations' health step theirs so."""
+    inst.state, event = to
+    if inst.state.state == "inactive":
+        instances.pop(key, None)
+    else:
+        instances[key] = inst
+    return event

@@ -65,7 +65,7 @@ class QuietReasons:
             phase=bisect.bisect_right(self.edges, elapsed + EPS),
             silences=tuple(s.id for s in self._alerts.silences if s.active(now)),
             firing=tuple(self._alerts.firing()),
-            held=tuple(self._alerts.held()),
+            held=tuple(self._alerts.inhibition.held()),
         )
 
     def reason(self, inst: Instance, context: QuietContext | None = None) -> str | None:
@@ -78,7 +78,7 @@ class QuietReasons:
             c.silences,
             tuple(fp for fp, _ in c.firing),
         )
-        hold = self._alerts.hold(inst)
+        hold = self._alerts.inhibition.hold(inst)
         if hold is not None and c.held:  # the holds that may be in force, and how they read
             now = c.now.timestamp()
             key += (inst.state.fired_at,)

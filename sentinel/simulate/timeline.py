@@ -16,7 +16,7 @@ from sentinel.config import Config
 from sentinel.notify.base import Notice
 from sentinel.notify.outbox import Delivery
 from sentinel.rules.engine import Instance
-from sentinel.sources.book import External
+from sentinel.sources.external import External
 
 EPS = 1e-6
 

@@ -26,9 +26,8 @@ another member resolved is gone, and the end of its episode keeps late copies ou
 on every member. :attr:`SourceBook.seq` orders what this member changed against
 what it read, so a read older than a local change never undoes it.
 
-What the store keeps of an alert rides in its labels under ``__`` names (the key, the
-start, the text); :meth:`restore` reads them back, and the labels routing and notices
-see leave them out.
+What the store keeps of an alert rides in its labels (``sentinel.sources.external``);
+:meth:`restore` reads them back.
 """
 
 from __future__ import annotations
@@ -39,12 +38,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sentinel.config.models import Config
-from sentinel.config.rule import Rule, Severity
+from sentinel.config.rule import Rule
 from sentinel.config.sources import Source
 from sentinel.probes.results import Result
-from sentinel.rules.engine import Instance, Transition, fingerprint
+from sentinel.rules.engine import Instance, Transition
 from sentinel.rules.state import AlertState
-from sentinel.sources.inbound import Inbound, Labels
+from sentinel.sources.external import (
+    K_KEY,
+    K_START,
+    K_TEXT,
+    External,
+    classify,
+    external_fingerprint,
+)
+from sentinel.sources.inbound import Inbound
 
 TOMBSTONES = 100_000  # resolved episodes remembered (to keep late duplicates out), at most
 # Flapping: an alert that fires and resolves FLAP_START times (fires + resolves) within
@@ -53,88 +60,6 @@ TOMBSTONES = 100_000  # resolved episodes remembered (to keep late duplicates ou
 FLAP_WINDOW = 3600.0
 FLAP_START = 6
 FLAP_STOP = 2
-K_KEY, K_START = "__source_key", "__starts_at"
-K_TEXT = ("__summary", "__description", "__runbook_url", "__link")
-
-
-def external_fingerprint(source: str, key: str) -> str:
-    return fingerprint(f"source:{source}", source, (("key", key),))
-
-
-@dataclass
-class External(Instance):
-    """An alert a source sent: its own labels and text, and what routing chose."""
-
-    source: str = ""
-    key: str = ""
-    own: Labels = ()
-    severity: Severity = "high"
-    escalation: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)  # the source's and route's labels
-    summary: str = ""
-    description: str = ""
-    runbook: str | None = None
-    link: str | None = None
-    starts_at: float | None = None
-    # Worked out once: the escalation tick asks every open alert for it (a hash each
-    # time was most of the tick's cost with hundreds open).
-    _fingerprint: str = field(default="", repr=False, compare=False)
-    _routing: dict[str, str] | None = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        self._fingerprint = external_fingerprint(self.source, self.key)
-
-    @property
-    def fingerprint(self) -> str:
-        return self._fingerprint
-
-    def pack(self) -> None:
-        """Put what the store must keep into ``labels`` (see the module docstring)."""
-        text = (self.summary, self.description, self.runbook or "", self.link or "")
-        self.labels = (
-            *self.own,
-            (K_KEY, self.key),
-            *(((K_START, repr(self.starts_at)),) if self.starts_at is not None else ()),
-            *((k, v) for k, v in zip(K_TEXT, text, strict=True) if v),
-        )
-
-    def routing_labels(self) -> dict[str, str]:
-        """The labels silences, inhibition and notices see (kept: asked on every tick;
-        :meth:`classify_by` starts them again)."""
-        if self._routing is None:
-            self._routing = self._routing_labels()
-        return self._routing
-
-    def classify_by(self, source: Source) -> None:
-        """Severity, policy and added labels from the source's mapping and routes."""
-        self.severity, self.escalation, self.extra = classify(source, dict(self.own))
-        self._routing = None
-
-    def _routing_labels(self) -> dict[str, str]:
-        return {
-            "alertname": self.rule,
-            "check": self.check,
-            "source": self.source,
-            "severity": self.severity,
-            **self.extra,
-            **dict(self.own),
-        }
-
-
-def classify(source: Source, labels: dict[str, str]) -> tuple[Severity, str | None, dict[str, str]]:
-    """Severity, escalation policy and added labels of an alert: the first route that
-    matches decides what it sets; the rest comes from the label and the source."""
-    value = labels.get(source.severity_label, "").lower()
-    severity: Severity = source.severities.get(value, source.default_severity)
-    escalation = source.escalation
-    extra = dict(source.labels)
-    for route in source.routes:
-        if all(labels.get(k) == v for k, v in route.match.items()):
-            severity = route.severity or severity
-            escalation = route.escalation or escalation
-            extra.update(route.labels)
-            break
-    return severity, escalation, extra
 
 
 @dataclass

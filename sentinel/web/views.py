@@ -23,7 +23,7 @@ from sentinel.escalation.policy import Progress
 from sentinel.probes.results import Result, sample_key
 from sentinel.routing.quiet import window_times
 from sentinel.rules.engine import Instance
-from sentinel.sources.book import External
+from sentinel.sources.external import External
 from sentinel.store.protocols import UptimeStore
 
 DAY = 86400

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sentinel.rules.state import AlertState, NoData, step
+from dataclasses import dataclass
+
+from sentinel.rules.state import AlertState, NoData, advance, step
 
 
 def run(
@@ -65,3 +67,29 @@ def test_no_data_policies() -> None:
     assert run(firing_then_silent, for_=0, no_data="resolve")[1] == (60, "inactive", "resolved")
     assert run([(0, None)], for_=0, no_data="fire") == [(0, "firing", "firing")]
     assert run([(0, None)], for_=0, no_data="keep") == [(0, "inactive", None)]
+
+
+@dataclass
+class _Held:
+    state: AlertState
+
+
+def test_advance_keeps_an_instance_while_active_and_drops_it_when_inactive() -> None:
+    """advance: the instance takes the step's state, stays in the table while pending or
+    firing, and leaves it once inactive; the step's event is returned."""
+    table: dict[str, _Held] = {}
+    inst = _Held(AlertState())
+    assert advance(table, "k", inst, step(inst.state, True, 0.0, 30.0)) == "pending"
+    assert table == {"k": inst}
+    assert inst.state.state == "pending"
+    assert advance(table, "k", inst, step(inst.state, True, 10.0, 30.0)) is None
+    assert table == {"k": inst}
+    assert inst.state.last_true == 10.0
+    assert advance(table, "k", inst, step(inst.state, True, 30.0, 30.0)) == "firing"
+    assert table == {"k": inst}
+    assert inst.state.fired_at == 30.0
+    assert advance(table, "k", inst, step(inst.state, False, 40.0, 30.0)) == "resolved"
+    assert table == {}
+    assert inst.state == AlertState()
+    assert advance(table, "k", inst, step(inst.state, False, 50.0, 30.0)) is None
+    assert table == {}

@@ -8,7 +8,8 @@ from typing import Any
 
 from sentinel.config import Config
 from sentinel.rules.engine import Instance
-from sentinel.sources.book import External, SourceBook, Taken, classify, external_fingerprint
+from sentinel.sources.book import SourceBook, Taken
+from sentinel.sources.external import External, classify, external_fingerprint
 from sentinel.sources.inbound import Inbound
 
 T0 = 1_767_603_600.0
