@@ -75,6 +75,8 @@ class Reads:
         parts.node.share_results(parts.store, self._wanted)  # a cluster member only
         self._cluster: tuple[float, dict[str, Any]] | None = None  # (monotonic, answer)
         self._cluster_read: asyncio.Future[dict[str, Any]] | None = None
+        self._shared_from: dict[str, Instance] | None = None
+        self._shared: dict[str, Instance] = {}
 
     @property
     def config(self) -> Config:
@@ -134,7 +136,7 @@ class Reads:
         known = {i.fingerprint for i in self.parts.rules.active()} | set(
             self.parts.escalator.progress
         )
-        known |= set(self.parts.node.shared)  # several replicas: alerts other members evaluate
+        known |= set(self._shared_alerts())  # several replicas: alerts other members evaluate
         found = [fp for fp in known if fp.startswith(ref)]
         return found[0] if len(found) == 1 else None
 
@@ -148,7 +150,21 @@ class Reads:
         """The alert as this member evaluates it, else (several replicas) as the store
         had it at the last heartbeat."""
         inst = next((i for i in self.parts.rules.active() if i.fingerprint == fingerprint), None)
-        return inst if inst is not None else self.parts.node.shared.get(fingerprint)
+        return inst if inst is not None else self._shared_alerts().get(fingerprint)
+
+    def _shared_alerts(self) -> dict[str, Instance]:
+        """Several replicas: every member's alerts as the store had them at the last
+        heartbeat (``Node.shared``), by the id notifications and the API give them. An
+        inbound alert read back from the store is a plain instance whose own hash is
+        not its id (its source's and key's): it is revived as the book keeps it, else
+        an ack by id or an ack link reaching a member that did not take it found
+        nothing. Worked out again only when the heartbeat brought a new read."""
+        raw = self.parts.node.shared
+        if raw is not self._shared_from:
+            book = self.parts.alerts.book
+            self._shared = {a.fingerprint: a for a in map(book.revived, raw.values())}
+            self._shared_from = raw
+        return self._shared
 
     def _entry(
         self, inst: Instance, down: set[str] | None, firing: Firing | None
