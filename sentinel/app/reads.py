@@ -10,13 +10,14 @@ one process shows its own results, as before, and pays nothing for this.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Coroutine
 from datetime import datetime
 from typing import Any, Protocol
 
 from sentinel import __version__
 from sentinel.app.alerts import Alerts, Firing
-from sentinel.app.cluster import Node
+from sentinel.app.cluster import ClusterNode, Node
 from sentinel.app.shared_results import SharedResults, Wanted, newest
 from sentinel.clock import Clock, iso
 from sentinel.cluster.sharing import Sharing
@@ -35,6 +36,8 @@ from sentinel.rules.engine import Instance, RuleEngine
 from sentinel.rules.slo_keeper import SloKeeper
 from sentinel.store import Store
 from sentinel.web import views
+
+CLUSTER_FRESH = 1.0  # seconds an answer of GET /api/v1/cluster is given again
 
 
 class Parts(Protocol):
@@ -70,6 +73,10 @@ class Reads:
     def __init__(self, parts: Parts) -> None:
         self.parts = parts
         parts.node.share_results(parts.store, self._wanted)  # a cluster member only
+        self._cluster: tuple[float, dict[str, Any]] | None = None  # (monotonic, answer)
+        self._cluster_read: asyncio.Future[dict[str, Any]] | None = None
+        self._shared_from: dict[str, Instance] | None = None
+        self._shared: dict[str, Instance] = {}
 
     @property
     def config(self) -> Config:
@@ -129,7 +136,7 @@ class Reads:
         known = {i.fingerprint for i in self.parts.rules.active()} | set(
             self.parts.escalator.progress
         )
-        known |= set(self.parts.node.shared)  # several replicas: alerts other members evaluate
+        known |= set(self._shared_alerts())  # several replicas: alerts other members evaluate
         found = [fp for fp in known if fp.startswith(ref)]
         return found[0] if len(found) == 1 else None
 
@@ -143,7 +150,21 @@ class Reads:
         """The alert as this member evaluates it, else (several replicas) as the store
         had it at the last heartbeat."""
         inst = next((i for i in self.parts.rules.active() if i.fingerprint == fingerprint), None)
-        return inst if inst is not None else self.parts.node.shared.get(fingerprint)
+        return inst if inst is not None else self._shared_alerts().get(fingerprint)
+
+    def _shared_alerts(self) -> dict[str, Instance]:
+        """Several replicas: every member's alerts as the store had them at the last
+        heartbeat (``Node.shared``), by the id notifications and the API give them. An
+        inbound alert read back from the store is a plain instance whose own hash is
+        not its id (its source's and key's): it is revived as the book keeps it, else
+        an ack by id or an ack link reaching a member that did not take it found
+        nothing. Worked out again only when the heartbeat brought a new read."""
+        raw = self.parts.node.shared
+        if raw is not self._shared_from:
+            book = self.parts.alerts.book
+            self._shared = {a.fingerprint: a for a in map(book.revived, raw.values())}
+            self._shared_from = raw
+        return self._shared
 
     def _entry(
         self, inst: Instance, down: set[str] | None, firing: Firing | None
@@ -190,8 +211,30 @@ class Reads:
         return out
 
     async def cluster(self) -> dict[str, Any]:
-        """Members, locations, leader, leases and claims (``GET /api/v1/cluster``)."""
-        return await self.parts.node.status()
+        """Members, locations, leader, leases and claims (``GET /api/v1/cluster``).
+
+        A cluster member reads the claims on its dedicated connection, under the lock
+        its heartbeat takes, and the endpoint needs no token: requests at the same time
+        share one read, and an answer younger than ``CLUSTER_FRESH`` is given again, so
+        a flood of them neither queues reads ahead of the heartbeat nor loads the
+        database (one read a second at most)."""
+        node = self.parts.node
+        if not isinstance(node, ClusterNode):
+            return await node.status()  # one process: no query
+        now = self.clock.monotonic()
+        if self._cluster is not None and 0.0 <= now - self._cluster[0] < CLUSTER_FRESH:
+            return self._cluster[1]
+        if self._cluster_read is None:
+            self._cluster_read = asyncio.ensure_future(self._read_cluster(node))
+        return await asyncio.shield(self._cluster_read)
+
+    async def _read_cluster(self, node: Node) -> dict[str, Any]:
+        try:
+            answer = await node.status()
+            self._cluster = (self.clock.monotonic(), answer)
+            return answer
+        finally:
+            self._cluster_read = None
 
     def members(self) -> list[dict[str, Any]]:
         """The members as the status page lists them (empty for one process)."""

@@ -19,7 +19,9 @@ from sentinel.sources.inbound import (
     clean_labels,
     clip,
     label_key,
+    maybe,
     parse_time,
+    plain,
 )
 
 
@@ -67,13 +69,13 @@ def alert_of(alert: WebhookAlert, i: int) -> Inbound:
     labels = clean_labels(alert.labels)
     notes = alert.annotations
     return Inbound(
-        key=alert.fingerprint or label_key(labels),
+        key=plain(alert.fingerprint) or label_key(labels),
         status=alert.status,
         labels=labels,
         summary=clip(notes.get("summary") or notes.get("message")),
         description=clip(notes.get("description")),
-        runbook=notes.get("runbook_url") or notes.get("runbook") or None,
-        link=alert.generatorURL or None,
+        runbook=maybe(notes.get("runbook_url") or notes.get("runbook")),
+        link=maybe(alert.generatorURL),
         starts_at=parse_time(alert.startsAt, f"alerts.{i}.startsAt"),
         ends_at=parse_time(alert.endsAt, f"alerts.{i}.endsAt"),
     )

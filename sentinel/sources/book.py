@@ -152,6 +152,13 @@ class SourceBook:
                 self._alerts[alert.fingerprint] = alert
         return rest
 
+    def revived(self, inst: Instance) -> Instance:
+        """A stored alert as this member would show it: an inbound alert of a
+        configured source as an :class:`External` (its id is its source's and key's,
+        not the hash of its stored labels), any other as it is. Changes nothing."""
+        alert = self._revive(inst)
+        return inst if alert is None else alert
+
     def _revive(self, inst: Instance) -> External | None:
         """A stored alert of a configured source as this book keeps it, else None."""
         labels = dict(inst.labels)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sentinel.sources.inbound import Inbound, Malformed, clean_labels, clip
+from sentinel.sources.inbound import Inbound, Malformed, clean_labels, clip, maybe, plain
 
 ACTIONS: dict[str, Literal["firing", "resolved", "acknowledge"]] = {
     "trigger": "firing",
@@ -72,7 +72,7 @@ def parse(body: bytes, new_key: Callable[[], str] = lambda: uuid.uuid4().hex) ->
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise Malformed(f"'{where}' is invalid: {first['msg']}") from None
     status = ACTIONS[event.event_action]
-    key = event.dedup_key
+    key = plain(event.dedup_key)
     if status != "firing":
         if not key:
             raise Malformed("'dedup_key' is required for acknowledge and resolve")
@@ -102,7 +102,7 @@ def parse(body: bytes, new_key: Callable[[], str] = lambda: uuid.uuid4().hex) ->
             labels=clean_labels(labels),
             summary=clip(payload.summary),
             description=clip(description),
-            link=event.links[0].href if event.links else None,
+            link=maybe(event.links[0].href) if event.links else None,
         ),
     )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from sentinel.sources.alertmanager import Webhook, WebhookAlert, alert_of, read
-from sentinel.sources.inbound import Inbound, clip
+from sentinel.sources.inbound import Inbound, clip, maybe
 
 
 class GrafanaAlert(WebhookAlert):
@@ -29,7 +29,7 @@ def parse(body: bytes) -> list[Inbound]:
     out = []
     for i, alert in enumerate(read(body, GrafanaWebhook).alerts):
         inbound = alert_of(alert, i)
-        link = alert.panelURL or alert.dashboardURL or inbound.link
+        link = maybe(alert.panelURL or alert.dashboardURL) or inbound.link
         description = inbound.description
         if alert.valueString and not description:
             description = clip(f"Values: {alert.valueString}")

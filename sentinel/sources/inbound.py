@@ -45,13 +45,27 @@ def label_key(labels: Labels) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def plain(text: str) -> str:
+    """The sender's text without NUL characters: PostgreSQL's text cannot hold one, so
+    an alert carrying it would be answered 200 and never stored (lost for the other
+    replicas, and resolved by its own at the next tick as "gone from the store")."""
+    return text.replace("\x00", "") if "\x00" in text else text
+
+
+def maybe(text: str | None) -> str | None:
+    """:func:`plain` of an optional text; None (or empty) stays None."""
+    return plain(text) or None if text else None
+
+
 def clean_labels(labels: dict[str, str]) -> Labels:
     """Sorted labels; names starting with ``__`` are sentinel's (as in Prometheus)."""
-    return tuple(sorted((k, v) for k, v in labels.items() if not k.startswith("__")))
+    return tuple(
+        sorted((plain(k), plain(v)) for k, v in labels.items() if not plain(k).startswith("__"))
+    )
 
 
 def clip(text: str | None) -> str:
-    return (text or "")[:MAX_TEXT]
+    return plain(text or "")[:MAX_TEXT]
 
 
 def parse_time(text: str | None, where: str) -> float | None:

@@ -16,6 +16,8 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from sentinel.store import StoreError
+
 log = structlog.get_logger("sentinel.web.api")
 
 MAX_LIMIT = 1000
@@ -23,6 +25,7 @@ DEFAULT_LIMIT = 100
 MAX_OFFSET = 2**31 - 1
 JSON_ERROR_PREFIXES = ("/api/", "/-/")
 _DIGITS = re.compile(r"[0-9]{1,12}")
+STORE_RETRY_AFTER = 5  # seconds a client waits before asking again when the store is out
 
 
 class BadRequest(Exception):
@@ -38,7 +41,10 @@ async def json_errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Under /api/ and /-/, aiohttp's own errors (unknown route, wrong method, body too
-    large) and anything unexpected answer as JSON ``{"error": ...}`` too."""
+    large) and anything unexpected answer as JSON ``{"error": ...}`` too. A store that
+    cannot be read (PostgreSQL down, failing over) is 503 with ``Retry-After``, not a
+    500: the request was fine, the answer needs the store (e.g. a check's recent runs,
+    the shared history on several replicas)."""
     if not request.path.startswith(JSON_ERROR_PREFIXES):
         return await handler(request)
     try:
@@ -55,6 +61,11 @@ async def json_errors(
         }
         response = error(exc.reason.lower(), exc.status)
         response.headers.update(kept)
+        return response
+    except StoreError as exc:
+        log.warning("api_store_unavailable", path=request.path, error=str(exc))
+        response = error("the store cannot be read now; retry", 503)
+        response.headers["Retry-After"] = str(STORE_RETRY_AFTER)
         return response
     except Exception:
         log.exception("api_handler_failed", path=request.path, method=request.method)

@@ -1,0 +1,125 @@
+"""Review of answers that reach a member other than the one escalating the alert
+(docs/scaling.md: "an acknowledgement that reached another replica (its API, an ack
+link, a phone keypress) is seen within a second"): two members in this process on
+this run's PostgreSQL, an Alertmanager alert taken by member A (so A escalates it),
+and the answers a load balancer may hand to member B."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import structlog
+
+from sentinel.app.daemon import Daemon
+from sentinel.clock import SystemClock
+from sentinel.config import load_config
+from sentinel.config.settings import Settings
+from sentinel.logs import Redactor
+from sentinel.sources.book import external_fingerprint
+from tests.cluster.test_review_sources import AM_TOKEN, config_text
+from tests.web.test_page import base_url
+
+WAIT = 60.0  # seconds any condition may take on a busy 2-core machine
+
+
+async def start(tmp_path: Path, url: str, mid: str) -> Daemon:
+    path = tmp_path / f"{mid}.yaml"
+    path.write_text(config_text(url))
+    config = load_config(path, {})
+    settings = Settings(config=str(path), member_id=mid, location="loc", cluster_lease=6.0)
+    daemon = Daemon(config, settings, SystemClock(), {}, Redactor())
+    await daemon.start()
+    return daemon
+
+
+async def until(check: Callable[[], Any], seconds: float = WAIT) -> None:
+    for _ in range(int(seconds / 0.2)):
+        if check():
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError("condition not reached in time")
+
+
+@pytest.fixture
+async def pair(tmp_path: Path, postgres_url: str) -> AsyncIterator[tuple[Daemon, Daemon]]:
+    started: list[Daemon] = []
+    try:
+        for mid in ("m-a", "m-b"):
+            started.append(await start(tmp_path, postgres_url, mid))
+        yield started[0], started[1]
+    finally:
+        for d in reversed(started):
+            await d.stop()
+        structlog.reset_defaults()
+
+
+async def fire_on(daemon: Daemon) -> str:
+    alert = {
+        "status": "firing",
+        "labels": {"alertname": "DiskFull", "severity": "critical"},
+        "fingerprint": "fp-disk",
+    }
+    body = json.dumps({"status": "firing", "alerts": [alert]}).encode()
+    async with (
+        aiohttp.ClientSession(base_url(daemon)) as http,
+        http.post(
+            "/api/v1/sources/alertmanager/prom",
+            data=body,
+            headers={"Authorization": f"Bearer {AM_TOKEN}", "Content-Type": "application/json"},
+        ) as resp,
+    ):
+        assert resp.status == 200, await resp.text()
+    return external_fingerprint("prom", "fp-disk")
+
+
+async def escalated_by_a(pair: tuple[Daemon, Daemon]) -> tuple[str, str]:
+    """The alert's fingerprint and firing, once A escalates it and B knows of it."""
+    a, b = pair
+    await until(lambda: all(len(d.node.membership.live()) == 2 for d in pair))
+    fp = await fire_on(a)
+    await until(lambda: fp in a.escalator.facts and fp in a.escalator.progress)
+    await until(lambda: b.facade.find_alert(fp) == fp)  # B's heartbeat-time read of the alerts
+    assert fp not in b.escalator.progress  # B does not escalate it
+    return fp, a.escalator.facts[fp].firing
+
+
+async def test_an_ack_by_id_through_the_other_member_stops_the_escalation(
+    pair: tuple[Daemon, Daemon],
+) -> None:
+    """The API's ack (by id) on B reaches A's escalation, as documented. B read the
+    stored alert back as a plain instance and keyed it by the hash of its stored
+    labels, not by its id (its source's and key's): B never found the alert (404 to
+    the ack, the alert's page, an ack link), however long one waited."""
+    a, b = pair
+    fp, _ = await escalated_by_a(pair)
+    shown = b.facade.alert(fp)
+    assert shown is not None
+    assert shown["fingerprint"] == fp
+    assert not any(k.startswith("__") for k in shown["labels"])
+    done = await b.facade.acknowledge(fp, "alice", "api")
+    assert done is not None
+    await until(lambda: (p := a.escalator.progress.get(fp)) is not None and p.acked)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect left open (escalation/answers.py Answering.answer does not read the "
+    "stored progress as acknowledge does): see the review report",
+)
+async def test_a_slack_button_through_the_other_member_acknowledges(
+    pair: tuple[Daemon, Daemon],
+) -> None:
+    """A Slack button (and an SMS reply code) names the alert and its firing and goes
+    through ``answer``; on B, which does not escalate the alert, it answered "gone"
+    (the clicker is told the outage is over) and the escalation went on paging."""
+    a, b = pair
+    fp, firing = await escalated_by_a(pair)
+    answered = await b.facade.answer(fp, firing, "alice", "slack")
+    assert answered.outcome == "acked", answered
+    await until(lambda: (p := a.escalator.progress.get(fp)) is not None and p.acked)
