@@ -21,7 +21,7 @@ from sentinel.clock import SystemClock
 from sentinel.config import load_config
 from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
-from sentinel.sources.book import external_fingerprint
+from sentinel.sources.external import external_fingerprint
 from tests.cluster.test_review_sources import AM_TOKEN, config_text
 from tests.web.test_page import base_url
 

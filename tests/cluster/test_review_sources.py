@@ -20,7 +20,7 @@ from sentinel.clock import SystemClock
 from sentinel.config import load_config
 from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
-from sentinel.sources.book import external_fingerprint
+from sentinel.sources.external import external_fingerprint
 from tests.web.test_page import base_url
 
 AM_TOKEN = "am-review-token-0a1b2c3d"
