@@ -60,7 +60,10 @@ class Answering(Outbound, Gated):
 
     async def answer(self, fp: str, firing: str, by: str, via: str) -> Answered:
         """Acknowledge ``firing`` of the alert only (a Slack button, an SMS reply code
-        say which outage they were sent about), saying who had it first if someone did."""
+        say which outage they were sent about), saying who had it first if someone did.
+        Several replicas: the click may reach a member that does not escalate the alert,
+        so the stored progress is read first, as :meth:`acknowledge` does."""
+        await self._reread(fp)
         current, facts = self.progress.get(fp), self.facts.get(fp)
         if current is None or facts is None or facts.firing != firing:
             return Answered("gone", None, facts)

@@ -107,11 +107,6 @@ async def test_an_ack_by_id_through_the_other_member_stops_the_escalation(
     await until(lambda: (p := a.escalator.progress.get(fp)) is not None and p.acked)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect left open (escalation/answers.py Answering.answer does not read the "
-    "stored progress as acknowledge does): see the review report",
-)
 async def test_a_slack_button_through_the_other_member_acknowledges(
     pair: tuple[Daemon, Daemon],
 ) -> None:
