@@ -47,10 +47,11 @@ from sentinel.routing.quiet import (
 )
 from sentinel.routing.silences import Silence
 from sentinel.rules.engine import Instance, RuleEngine, Transition
-from sentinel.sources.book import SourceBook, Taken
+from sentinel.sources.book import SourceBook
 from sentinel.sources.external import External
 from sentinel.sources.inbound import Inbound
-from sentinel.store import Store
+from sentinel.sources.taken import Checkpoint, Taken
+from sentinel.store import Store, StoreError
 
 log = structlog.get_logger("sentinel.daemon")
 
@@ -172,14 +173,15 @@ class Alerts:
         """What a source's batch changes (decided now), and the coroutine that saves it
         all in one store transaction and then acts on it, as :meth:`accept` does for
         one transition. Until it has saved, the new alerts are left out of :meth:`live`."""
+        before = self.book.checkpoint(source, batch)
         taken = self.book.take(source, batch, self.clock.now().timestamp())
         for fp in {t.instance.fingerprint for t in taken.transitions}:
             self._unsaved[fp] += 1  # once each: _act_batch takes it off once
         for t in taken.transitions:
             self.inhibition.note(t)
-        return taken, self._act_batch(source, taken)
+        return taken, self._act_batch(source, taken, before)
 
-    async def _act_batch(self, source: str, taken: Taken) -> None:
+    async def _act_batch(self, source: str, taken: Taken, before: Checkpoint) -> None:
         saved = {t.instance.fingerprint: t.instance for t in taken.transitions}
         final: dict[str, Transition] = {}  # one key may fire and resolve in one batch
         for t in taken.transitions:
@@ -195,7 +197,11 @@ class Alerts:
             else:
                 await self.store.save_alerts(kept, gone)
         except Exception as exc:
+            # Persist, then answer: the batch is undone and nothing acts on it; the
+            # source is answered 503 and sends it again (web/sources.py).
             log.error("alert_save_failed", source=source, error=type(exc).__name__)
+            self.book.undo(before)
+            raise StoreError(f"saving alerts of source {source}") from exc
         finally:
             for fp in saved:
                 self._unsaved[fp] -= 1

@@ -23,9 +23,10 @@ from sentinel.config import Config
 from sentinel.escalation.escalator import Escalator
 from sentinel.notify.base import AlertFacts
 from sentinel.rules.engine import Instance
-from sentinel.sources.book import SourceBook, Taken
+from sentinel.sources.book import SourceBook
 from sentinel.sources.external import external_fingerprint
 from sentinel.sources.inbound import Inbound
+from sentinel.sources.taken import Taken
 from sentinel.store import Store
 
 log = structlog.get_logger("sentinel.daemon")

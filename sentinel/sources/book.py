@@ -32,10 +32,11 @@ What the store keeps of an alert rides in its labels (``sentinel.sources.externa
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from collections.abc import Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sentinel.config.models import Config
 from sentinel.config.rule import Rule
@@ -52,6 +53,7 @@ from sentinel.sources.external import (
     external_fingerprint,
 )
 from sentinel.sources.inbound import Inbound
+from sentinel.sources.taken import Checkpoint, Taken
 
 TOMBSTONES = 100_000  # resolved episodes remembered (to keep late duplicates out), at most
 # Flapping: an alert that fires and resolves FLAP_START times (fires + resolves) within
@@ -60,21 +62,6 @@ TOMBSTONES = 100_000  # resolved episodes remembered (to keep late duplicates ou
 FLAP_WINDOW = 3600.0
 FLAP_START = 6
 FLAP_STOP = 2
-
-
-@dataclass
-class Taken:
-    """What a batch changed: transitions to announce, alerts whose text changed (to
-    save again), keys to acknowledge, and how each alert was counted."""
-
-    transitions: list[Transition] = field(default_factory=list)
-    changed: list[External] = field(default_factory=list)
-    acknowledge: list[str] = field(default_factory=list)  # fingerprints
-    ended: list[str] = field(default_factory=list)  # fingerprints whose episode end moved
-    counts: dict[str, int] = field(default_factory=dict)  # outcome -> alerts
-
-    def count(self, outcome: str) -> None:
-        self.counts[outcome] = self.counts.get(outcome, 0) + 1
 
 
 class SourceBook:
@@ -242,6 +229,28 @@ class SourceBook:
     def get(self, fingerprint: str) -> External | None:
         return self._alerts.get(fingerprint)
 
+    def checkpoint(self, name: str, batch: Sequence[Inbound]) -> Checkpoint:
+        """The book's word on ``batch``'s alerts now (see :meth:`undo`)."""
+        fps = list(dict.fromkeys(external_fingerprint(name, i.key) for i in batch))
+        alerts = {fp: _copied(self._alerts.get(fp)) for fp in fps}
+        changes = {fp: deque(c, c.maxlen) if (c := self._changes.get(fp)) else None for fp in fps}
+        return Checkpoint(
+            name,
+            self.last_spoke.get(name),
+            alerts,
+            {fp: self._resolved.get(fp) for fp in fps},
+            changes,
+            {fp: self.flapping.get(fp) for fp in fps},
+        )
+
+    def undo(self, cp: Checkpoint) -> None:
+        """Undo a batch the store did not save: its alerts as they were before."""
+        _put(self._alerts, cp.alerts)
+        _put(self._resolved, cp.resolved)
+        _put(self._changes, cp.changes)
+        _put(self.flapping, cp.flapping)
+        _put(self.last_spoke, {cp.source: cp.spoke})
+
     def take(self, name: str, batch: Sequence[Inbound], now: float) -> Taken:
         """Decide what ``batch`` from source ``name`` changes (see the module docstring)."""
         source = self._sources[name]
@@ -351,6 +360,19 @@ class SourceBook:
         for alert in self._alerts.values():
             counts[alert.source] = counts.get(alert.source, 0) + 1
         return counts
+
+
+def _copied(alert: External | None) -> External | None:
+    """A copy (the book updates an open alert's text in place)."""
+    return None if alert is None else copy.copy(alert)
+
+
+def _put(into: dict[str, Any], values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        if value is None:
+            into.pop(key, None)
+        else:
+            into[key] = value
 
 
 def _text(item: External | Inbound) -> tuple[str, str, str | None, str | None]:

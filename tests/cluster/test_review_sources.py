@@ -106,12 +106,6 @@ async def test_a_nul_byte_in_a_label_is_stored_not_lost(member: Daemon, postgres
     assert "\x00" not in json.dumps(member.status()["alerts"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect left open (app/alerts.py _act_batch swallows the save error; the book "
-    "keeps the unsaved alert, so a retry would be a 'repeat' and still not saved): see the "
-    "review report",
-)
 async def test_a_batch_the_store_refuses_to_save_is_not_answered_200(
     member: Daemon, postgres_url: str
 ) -> None:
@@ -121,7 +115,8 @@ async def test_a_batch_the_store_refuses_to_save_is_not_answered_200(
     (``alert_save_failed`` is only logged), and on a cluster member the alert is then
     missing from the store, so the member's next escalation tick takes it as resolved
     through another member: a page, a stray resolution, and the sender (told 200)
-    never resends it before its repeat_interval."""
+    never resends it before its repeat_interval. Now: 503, the batch undone, and the
+    sender's retry (once the store takes it) fires the alert."""
     dsn = postgres_url.replace("postgresql+asyncpg:", "postgresql:")
     conn = await asyncpg.connect(dsn)
     try:
@@ -140,3 +135,13 @@ async def test_a_batch_the_store_refuses_to_save_is_not_answered_200(
     await asyncio.sleep(3.0)  # several escalation ticks
     still_open = fp in {i.fingerprint for i in member.rules.active()}
     assert status >= 500 or still_open, (status, still_open)
+    assert status == 503
+    assert not still_open  # undone: the retry is taken afresh, not as a repeat
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("ALTER TABLE alerts DROP CONSTRAINT review_no_boom")
+    finally:
+        await conn.close()
+    status, _ = await send(member, json.dumps({"status": "firing", "alerts": [alert]}).encode())
+    assert status == 200
+    assert fp in {i.fingerprint for i in member.rules.active()}

@@ -8,9 +8,10 @@ from typing import Any
 
 from sentinel.config import Config
 from sentinel.rules.engine import Instance
-from sentinel.sources.book import SourceBook, Taken
+from sentinel.sources.book import SourceBook
 from sentinel.sources.external import External, classify, external_fingerprint
 from sentinel.sources.inbound import Inbound
+from sentinel.sources.taken import Taken
 
 T0 = 1_767_603_600.0
 
