@@ -317,7 +317,8 @@ class SourceBook:
     def _resolve(
         self, fp: str, alert: External | None, inbound: Inbound, now: float, taken: Taken
     ) -> None:
-        ended = inbound.ends_at if inbound.ends_at is not None else now
+        # an episode cannot have ended after it was reported (a skewed clock, a typo)
+        ended = now if inbound.ends_at is None else min(inbound.ends_at, now)
         if alert is None:
             self._remember(fp, ended)
             taken.ended.append(fp)

@@ -282,3 +282,15 @@ def test_several_replicas_a_read_older_than_a_change_here_does_not_undo_it() -> 
     assert a.sync([fp], {}, {}, {}, a.seq, busy={fp}) == []  # its save is under way
     assert len(a.active()) == 1
     assert a.sync([fp], {}, {}, {}, a.seq) == [fp]  # saved, then gone from the store
+
+
+def test_a_resolve_dated_in_the_future_ends_the_episode_now() -> None:
+    """An episode cannot end after it was reported: a resolve whose endsAt lies a year
+    ahead (a skewed clock, or a sender's typo) ends it at the time it arrived, so the
+    next real episode is not taken for a late copy of this one for a year."""
+    b = book()
+    b.take("prom", [firing()], T0)
+    b.take("prom", [resolved(ends=T0 + 365 * 86400)], T0 + 600)
+    assert b.ended(external_fingerprint("prom", "fp1")) == T0 + 600
+    taken = b.take("prom", [firing(starts=T0 + 700)], T0 + 700)
+    assert [t.event for t in taken.transitions] == ["firing"]
