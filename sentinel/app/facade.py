@@ -120,20 +120,32 @@ class Facade(Reads):
     async def answer_ref(self, ref: str, by: str, via: str) -> Answered:
         """An acknowledgement by the alert's id (an SMS "ACK a1b2c3"): its current firing."""
         fp = self.find_alert(ref)
-        facts = self.parts.escalator.facts.get(fp) if fp is not None else None
+        escalator = self.parts.escalator
+        stored = await escalator.stored_escalations()  # several replicas: as stored
+        if fp is None:
+            facts = None
+        elif stored is None:
+            facts = escalator.facts.get(fp)
+        else:
+            facts = stored.get(fp, (None, None))[1]
         if fp is None or facts is None:
             return Answered("gone", None, None)
         return await self.parts.escalator.answer(fp, facts.firing, by, via)
 
-    def texted(self, number: str) -> list[Open]:
-        """The alerts texted to ``number`` whose escalation still runs, by reply code."""
+    async def texted(self, number: str) -> list[Open]:
+        """The alerts texted to ``number`` whose escalation still runs, by reply code
+        (several replicas: as stored, whichever member texted them)."""
         escalator = self.parts.escalator
+        stored = await escalator.stored_escalations()
         out: list[Open] = []
         for r in escalator.replies.of(number):
-            progress, facts = (
-                escalator.progress.get(r.fingerprint),
-                escalator.facts.get(r.fingerprint),
-            )
+            if stored is None:
+                progress, facts = (
+                    escalator.progress.get(r.fingerprint),
+                    escalator.facts.get(r.fingerprint),
+                )
+            else:
+                progress, facts = stored.get(r.fingerprint, (None, None))
             if progress is not None and facts is not None and facts.firing == r.firing:
                 out.append(Open(r.code, r.fingerprint, r.firing, facts, progress.acked_by))
         return out

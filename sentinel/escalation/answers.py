@@ -93,7 +93,10 @@ class Answering(Outbound, Gated):
         """A call (Twilio ``sid``) for this firing was not answered (``outcome``: busy,
         no-answer, failed, canceled, machine_*): its delivery fails and the contact's
         next method gets the page. False when the call is unknown, already failed,
-        or the alert was acknowledged or resolved meanwhile (nothing left to say)."""
+        or the alert was acknowledged or resolved meanwhile (nothing left to say).
+        Several replicas: Twilio's callback reaches any member; the stored progress is
+        read first, as for an acknowledgement."""
+        await self._reread(fp)
         current = self.progress.get(fp)
         if current is None or current.acked or current.resolved:
             return False

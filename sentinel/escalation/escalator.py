@@ -53,11 +53,26 @@ class Escalator(Answering):
         for fp, (p, facts) in (await self._stored()).items():
             self.progress[fp], self.facts[fp] = p, facts
         for fp, facts in self.facts.items():
-            for d in await self._store.deliveries_for(fp):
-                alert = d.notice.alert
-                if d.notice.reply.isdigit() and alert is not None and alert.firing == facts.firing:
-                    for number in self._texted(d.channel, d.address):
-                        self.replies.learn(number, int(d.notice.reply), fp, facts.firing)
+            await self._learn_replies(fp, facts)
+
+    async def _learn_replies(self, fp: str, facts: AlertFacts) -> None:
+        """The SMS reply codes this firing's texted pages carry (kept in the outbox)."""
+        for d in await self._store.deliveries_for(fp):
+            alert = d.notice.alert
+            if d.notice.reply.isdigit() and alert is not None and alert.firing == facts.firing:
+                for number in self._texted(d.channel, d.address):
+                    self.replies.learn(number, int(d.notice.reply), fp, facts.firing)
+
+    async def stored_escalations(self) -> dict[str, tuple[pol.Progress, AlertFacts]] | None:
+        """Several replicas: the escalations as stored, their SMS reply codes learned (a
+        reply reaches whichever member the load balancer picks, not only the one that
+        texted the page). None with one process: its memory is the truth."""
+        if self.gate is None:
+            return None
+        stored = await self._stored()
+        for fp, (_, facts) in stored.items():
+            await self._learn_replies(fp, facts)
+        return stored
 
     def configure(self, config: Config) -> None:
         """A reload changes targets' meaning (contacts, channels), never a running policy."""

@@ -79,7 +79,7 @@ class SmsSource(Protocol):
     @property
     def clock(self) -> Clock: ...
 
-    def texted(self, number: str) -> list[Open]: ...
+    async def texted(self, number: str) -> list[Open]: ...
 
     async def answer(self, fingerprint: str, firing: str, by: str, via: str) -> Answered: ...
 
@@ -142,7 +142,7 @@ async def carry_out(source: SmsSource, who: str, number: str, asked: Command) ->
         return "help", HELP
     if asked.what == "ref":
         return said(await source.answer_ref(asked.arg, who, "sms"), f"Alert {asked.arg}")
-    texted = source.texted(number)
+    texted = await source.texted(number)
     if asked.what == "code":
         found = next((o for o in texted if str(o.code) == asked.arg), None)
         if found is None:

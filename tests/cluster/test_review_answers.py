@@ -118,3 +118,17 @@ async def test_a_slack_button_through_the_other_member_acknowledges(
     answered = await b.facade.answer(fp, firing, "alice", "slack")
     assert answered.outcome == "acked", answered
     await until(lambda: (p := a.escalator.progress.get(fp)) is not None and p.acked)
+
+
+async def test_an_sms_ack_by_id_through_the_other_member_acknowledges(
+    pair: tuple[Daemon, Daemon],
+) -> None:
+    """An SMS reply "ACK <id>" (Twilio's webhook reaches whichever member the load
+    balancer picks) goes through ``answer_ref``: on B, which does not escalate the
+    alert, it read B's memory and answered "gone" while A went on paging."""
+    a, b = pair
+    fp, _ = await escalated_by_a(pair)
+    answered = await b.facade.answer_ref(fp, "alice", "sms")
+    assert answered.outcome == "acked", answered
+    await until(lambda: (p := a.escalator.progress.get(fp)) is not None and p.acked)
+    assert await b.facade.texted("+15550100") == []  # nothing texted: no codes, no error

@@ -246,7 +246,7 @@ async def test_reply_codes_survive_a_restart(tmp_path: Path, sms: Twilio) -> Non
         await first.stop()
     second = await started(tmp_path, port, sms, clock=clock)
     try:
-        assert second.facade.texted(ALICE) != []
+        assert await second.facade.texted(ALICE) != []
         assert "Acknowledged: ServiceDown on" in (await reply(base(second), ALICE, "ACK 2"))[1]
         assert second.escalator.progress[codes["2"]].acked_by == "alice via sms"
     finally:
