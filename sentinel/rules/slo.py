@@ -214,6 +214,14 @@ class Counters:
         if self.first is None or minute * MINUTE < self.first:
             self.first = minute * MINUTE
 
+    def load_hour(self, minute: int, good: int, total: int, first: int) -> None:
+        """A stored hour (minutes older than the minute ring, rolled up by the store):
+        into the hours only, where its minutes would have gone (a row never straddles
+        an hour of the ring), ``first`` its earliest minute."""
+        self.hours.add(minute * MINUTE, good, total)
+        if self.first is None or first * MINUTE < self.first:
+            self.first = first * MINUTE
+
     def seed(self, before: float, span: float, per_minute: int) -> None:
         """Healthy history: ``per_minute`` good runs in each minute of the ``span`` seconds
         before ``before`` (``sentinel simulate``: the checks were up before the scenario)."""

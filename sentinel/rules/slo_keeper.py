@@ -1,6 +1,7 @@
 """The SLO engine's I/O edge: counters loaded at start, the counted minutes written each
-minute (and at stop), minutes older than the longest window pruned, and the status of
-every SLO refreshed for /metrics, the API and the CLI."""
+minute (and at stop), each hour the minutes older than the minute ring rolled up into
+hours and what is older than the longest window pruned, and the status of every SLO
+refreshed for /metrics, the API and the CLI."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sentinel.clock import Clock
 from sentinel.config.models import Config
 from sentinel.metrics import watch_slos
 from sentinel.rules.engine import RuleEngine
-from sentinel.rules.slo import SloStatus
+from sentinel.rules.slo import HOUR, MINUTE, MINUTE_SPAN, SloStatus
 from sentinel.rules.slo_engine import SloEngine
 from sentinel.store.protocols import SloMinute, SloStore
 
@@ -28,6 +29,11 @@ SAVE_EVERY = 1  # refreshes: the counted minutes go to the store each minute
 PRUNE_EVERY = 60  # refreshes: an hour
 
 
+def hour_start(at: float) -> int:
+    """The first minute of the UTC hour holding ``at``."""
+    return math.floor(at / HOUR) * (HOUR // MINUTE)
+
+
 class SloKeeper:
     def __init__(self, engine: SloEngine, store: SloStore, clock: Clock) -> None:
         self.engine = engine
@@ -36,6 +42,7 @@ class SloKeeper:
         self.statuses: tuple[SloStatus, ...] = ()  # replaced whole: readable from a thread
         self._unsaved: dict[tuple[str, int], SloMinute] = {}
         self._task: asyncio.Task[None] | None = None
+        self._rolled = 0  # the minutes before this one have been rolled up into hours
 
     @classmethod
     async def start(
@@ -55,13 +62,22 @@ class SloKeeper:
         return keeper
 
     async def open(self, config: Config) -> None:
-        """Configure the engine and load its counters back (the budget survives a restart)."""
+        """Configure the engine and load its counters back (the budget survives a restart):
+        the hours the store rolled up, then the minutes after them, from the UTC hour
+        holding the start of the longest window (a stored hour is loaded whole or not)."""
         self.engine.configure(config)
         if config.slos:
             since = self.clock.now().timestamp() - max(s.longest() for s in config.slos)
-            self.engine.load(await self.store.load_slo_minutes(math.floor(since / 60)))
+            await self.load(hour_start(since))
         self.refresh()
         self._task = asyncio.create_task(self._run())
+
+    async def load(self, since_minute: int) -> None:
+        for name, minute, good, total, first in await self.store.load_slo_hours(since_minute):
+            counters = self.engine.counters(name)
+            if counters is not None:
+                counters.load_hour(minute, good, total, first)
+        self.engine.load(await self.store.load_slo_minutes(since_minute))
 
     async def close(self) -> None:
         if self._task is not None:
@@ -77,7 +93,11 @@ class SloKeeper:
     async def save(self) -> None:
         """Write the minutes counted since the last save; kept for the next try on failure."""
         for row in self.engine.take_dirty():
-            self._unsaved[row[:2]] = row
+            # A minute of an hour already rolled up (a run over six hours late, the
+            # minute ring still holding it) is left out: written again, it would be
+            # counted a second time in its hour.
+            if row[1] >= self._rolled:
+                self._unsaved[row[:2]] = row
         if not self._unsaved:
             return
         rows = list(self._unsaved.values())
@@ -88,13 +108,29 @@ class SloKeeper:
             return
         self._unsaved.clear()
 
+    def shifts(self) -> dict[str, int]:
+        """Minutes past the UTC hour where an SLO's hours start, when not on it (a
+        calendar month in a zone such as Asia/Kolkata, 30)."""
+        out = {}
+        for slo in self.engine.slos:
+            counters = self.engine.counters(slo.name)
+            if counters is not None and counters.hours.offset % HOUR:
+                out[slo.name] = counters.hours.offset % HOUR // MINUTE
+        return out
+
     async def prune(self) -> None:
+        """Roll the minutes of whole UTC hours before the minute ring's span up into
+        hours (the windows never read them per minute again), then delete what is older
+        than the longest window and an hour."""
         slos = self.engine.slos
         if not slos:
             return
-        before = self.clock.now().timestamp() - max(s.longest() for s in slos) - 3600
+        now = self.clock.now().timestamp()
+        before = hour_start(now - max(s.longest() for s in slos) - HOUR)
         try:
-            await self.store.prune_slo_minutes(math.floor(before / 60))
+            self._rolled = hour_start(now - MINUTE_SPAN)
+            await self.store.roll_up_slo_minutes(self._rolled, self.shifts())
+            await self.store.prune_slo_minutes(before)
         except Exception as exc:
             log.warning("slo_prune_failed", error=type(exc).__name__)
 

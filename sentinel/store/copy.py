@@ -3,9 +3,9 @@ SQLite and PostgreSQL, idempotent, with rows and a checksum per table on both si
 
 What is copied: keys (the ack secret), heartbeats, alerts (pending ones keep their
 ``for``), silences, escalations, the outbox (ids kept), incidents with their
-timelines, daily uptime, SLO minute counters, and results from ``since`` on. Rows with a key replace
-the destination's; an incident's timeline and the results from ``since`` are
-replaced whole, so running the copy twice gives the same destination.
+timelines, daily uptime, SLO minute and hour counters, and results from ``since`` on.
+Rows with a key replace the destination's; an incident's timeline and the results from
+``since`` are replaced whole, so running the copy twice gives the same destination.
 
 The checksum of a table does not depend on row order: the sum, modulo 2**64, of a
 hash of each row's values. The source is then marked as moved (``moved_to`` in its
@@ -52,6 +52,7 @@ def tables(since: float | None) -> list[Table]:
         Table("incident_events", "incident_id, at, kind, text, detail", None, order="at, {seq}"),
         Table("uptime_daily", "check_name, day, ok, total, duration_sum", "check_name, day"),
         Table("slo_minutes", "slo, minute, good, total", "slo, minute"),
+        Table("slo_hours", "slo, minute, good, total, first", "slo, minute"),
         Table("results", RESULT_COLUMNS, None, since_sql, order="started_at"),
     ]
 

@@ -205,6 +205,26 @@ _SLO_MINUTES = (
     "CREATE INDEX slo_minutes_by_minute ON slo_minutes (minute)",
 )
 
+# SLO minutes older than the engine's minute ring (six hours) summed per hour (the
+# SloKeeper rolls them up each hour): a 30-day window is 720 hour rows and about 400
+# minute rows per SLO instead of 43,200 minutes. ``minute`` is the hour's first minute
+# (or, for a calendar-month SLO in a zone off the whole hour, the part of the UTC hour
+# on each side of the zone's hour: a row never straddles either); ``first`` the earliest
+# minute summed into it (where the counters start, for the pairs' warm-up).
+_SLO_HOURS = (
+    """
+    CREATE TABLE slo_hours (
+        slo TEXT NOT NULL,
+        minute INTEGER NOT NULL,
+        good INTEGER NOT NULL,
+        total INTEGER NOT NULL,
+        first INTEGER NOT NULL,
+        PRIMARY KEY (slo, minute)
+    )
+    """,
+    "CREATE INDEX slo_hours_by_minute ON slo_hours (minute)",
+)
+
 # Several replicas on one PostgreSQL (issue 16, docs/scaling.md): member rows renewed by
 # heartbeats, per-alert escalation claims, and a claim with a lease on each outbox row
 # (a row is sent by the member that holds it). Times are unix seconds by the database's
@@ -301,6 +321,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "each location's latest view of a check (quorum)",
         _VIEWS,
         in_postgres(_VIEWS, ("bucket INTEGER", "bucket BIGINT"), ("ok INTEGER", "ok BOOLEAN")),
+    ),
+    Migration(
+        "SLO minutes rolled up into hours",
+        _SLO_HOURS,
+        in_postgres(_SLO_HOURS, ("good INTEGER", "good BIGINT"), ("total INTEGER", "total BIGINT")),
     ),
 )
 

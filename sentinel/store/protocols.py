@@ -20,7 +20,8 @@ Aggregates and their tables:
 - :class:`OutboxStore`: escalation progress and the notification outbox, written
   together in one transaction
 - :class:`IncidentStore`: incidents and their timelines
-- :class:`SloStore`: good and total runs per SLO per minute (``slo_minutes``)
+- :class:`SloStore`: good and total runs per SLO per minute (``slo_minutes``), and per
+  hour once older than six hours (``slo_hours``)
 - :class:`KeyStore`: small named values kept once (the ack secret, ``moved_to``)
 - :class:`ViewStore`: each place's latest view of a check probed from several
   (``location_views``, read by the check's primary owner in a cluster)
@@ -200,6 +201,19 @@ class IncidentStore(Protocol):
 
 SloMinute = tuple[str, int, int, int]  # (slo, minute since the epoch, good, total)
 SloDay = tuple[int, int, int]  # (UTC day since the epoch, good, total) of one SLO
+# (slo, first minute of the hour, good, total, earliest minute summed into it)
+SloHour = tuple[str, int, int, int, int]
+
+
+def shift_groups(shifts: Mapping[str, int]) -> list[tuple[int, list[str], bool]]:
+    """How a roll-up goes through the SLOs: (shift, names, among) per statement, among
+    False for "every SLO but these" (the SLOs on whole UTC hours, shift 0)."""
+    by_shift: dict[int, list[str]] = {}
+    for name, shift in shifts.items():
+        if shift % 60:
+            by_shift.setdefault(shift % 60, []).append(name)
+    shifted = sorted(n for names in by_shift.values() for n in names)
+    return [(0, shifted, False)] + [(s, sorted(by_shift[s]), True) for s in sorted(by_shift)]
 
 
 class SloStore(Protocol):
@@ -211,13 +225,28 @@ class SloStore(Protocol):
         """Minutes from ``since_minute`` on, oldest first."""
         ...
 
+    async def load_slo_hours(self, since_minute: int) -> list[SloHour]:
+        """Rolled-up hours starting from ``since_minute`` on, oldest first."""
+        ...
+
+    async def roll_up_slo_minutes(
+        self, before_minute: int, shifts: Mapping[str, int] | None = None
+    ) -> int:
+        """Sum the minutes before ``before_minute`` into hours (added to an hour already
+        rolled) and delete them, in one transaction: a crash rolls back both, so nothing
+        is counted twice. An hour is a UTC hour; an SLO in ``shifts`` (minutes past the
+        UTC hour where its hours start, 1 to 59) gets a row for each part of the UTC
+        hour on either side of its own hour's start. Returns the minutes rolled up."""
+        ...
+
     async def slo_days(self, slo: str, since_minute: int, until_minute: int) -> list[SloDay]:
-        """One SLO's good and total runs per UTC day, of its minutes in
-        ``[since_minute, until_minute)``, oldest day first (for reports)."""
+        """One SLO's good and total runs per UTC day, of its minutes and hours that
+        start in ``[since_minute, until_minute)``, oldest day first (for reports)."""
         ...
 
     async def prune_slo_minutes(self, before_minute: int) -> int:
-        """Delete minutes before ``before_minute`` (prune_results leaves them alone)."""
+        """Delete minutes, and hours, starting before ``before_minute`` (prune_results
+        leaves them alone); returns how many rows went."""
         ...
 
 
@@ -267,6 +296,7 @@ __all__ = [
     "OutboxStore",
     "ResultSink",
     "SilenceStore",
+    "SloHour",
     "SloMinute",
     "SloStore",
     "Store",

@@ -424,6 +424,69 @@ class TestSloMinutes:
         assert await store.slo_days("api", day + 3000, day + 4000) == []
         assert await store.slo_days("gone", day, day + 2880) == []
 
+    async def test_roll_up_sums_whole_hours_and_never_counts_twice(self, store: Store) -> None:
+        """roll_up_slo_minutes sums the minutes before its cutoff per UTC hour (with the
+        earliest minute of each) and deletes them; rolling again adds only what was
+        written since; load_slo_hours reads hours from a minute on, oldest first."""
+        slos: SloStore = store
+        hour = 500_000 * 60  # the first minute of a UTC hour
+        await slos.save_slo_minutes(
+            [
+                ("api", hour + 5, 9, 10),
+                ("api", hour + 59, 1, 2),
+                ("api", hour + 60, 3, 3),
+                ("web", hour + 7, 0, 1),
+                ("api", hour + 125, 4, 4),  # after the cutoff: stays a minute
+            ]
+        )
+        assert await slos.roll_up_slo_minutes(hour + 120) == 4
+        assert await slos.roll_up_slo_minutes(hour + 120) == 0  # again: nothing to add
+        assert await slos.load_slo_hours(0) == [
+            ("api", hour, 10, 12, hour + 5),
+            ("web", hour, 0, 1, hour + 7),
+            ("api", hour + 60, 3, 3, hour + 60),
+        ]
+        assert await slos.load_slo_minutes(0) == [("api", hour + 125, 4, 4)]
+        assert await slos.load_slo_hours(hour + 60) == [("api", hour + 60, 3, 3, hour + 60)]
+        await slos.save_slo_minutes([("api", hour + 2, 5, 5)])  # written late: added
+        assert await slos.roll_up_slo_minutes(hour + 120) == 1
+        assert (await slos.load_slo_hours(0))[0] == ("api", hour, 15, 17, hour + 2)
+
+    async def test_roll_up_splits_an_hour_at_an_slos_own_hour_start(self, store: Store) -> None:
+        """An SLO in ``shifts`` (a month in a zone 30 minutes off the UTC hour) gets a
+        row for each part of the UTC hour on either side of its own hour's start."""
+        slos: SloStore = store
+        hour = 500_000 * 60
+        rows = [(name, hour + m, 1, 1) for name in ("api", "ist") for m in (0, 29, 30, 59, 70)]
+        await slos.save_slo_minutes(rows)
+        await slos.roll_up_slo_minutes(hour + 120, {"ist": 30, "utc": 0})
+        assert await slos.load_slo_hours(0) == [
+            ("api", hour, 4, 4, hour),
+            ("ist", hour, 2, 2, hour),
+            ("ist", hour + 30, 2, 2, hour + 30),
+            ("api", hour + 60, 1, 1, hour + 70),
+            ("ist", hour + 60, 1, 1, hour + 70),
+        ]
+
+    async def test_days_and_pruning_read_hours_and_minutes(self, store: Store) -> None:
+        """slo_days sums rolled-up hours with the minutes (an hour counts in the day it
+        starts in, if it starts in the range); prune_slo_minutes deletes both."""
+        slos: SloStore = store
+        day = 20_000 * 1440
+        rows = [("api", day + m, 1, 2) for m in range(0, 2880, 7)]
+        await slos.save_slo_minutes(rows)
+        before = await slos.slo_days("api", day, day + 2880)
+        await slos.roll_up_slo_minutes(day + 1500)
+        assert await slos.slo_days("api", day, day + 2880) == before
+        counted = len(range(0, 1440, 7)) - len(range(0, 60, 7))  # the first hour is left out
+        assert await slos.slo_days("api", day + 60, day + 2880) == [
+            (20_000, counted, 2 * counted),
+            before[1],
+        ]
+        assert await slos.prune_slo_minutes(day + 1440) == 24
+        assert await slos.slo_days("api", day, day + 2880) == [before[1]]
+        assert await slos.load_slo_hours(0) == [("api", day + 1440, 9, 18, day + 1442)]
+
     async def test_pruning_raw_history_keeps_slo_minutes(self, store: Store) -> None:
         """prune_results (the history retention) must not touch the SLO budget."""
         minute = int(T0.timestamp() // 60)

@@ -78,6 +78,8 @@ async def fill(url: str) -> None:
     same_time = [IncidentEvent(at, "fired", "first"), IncidentEvent(at, "notified", "second")]
     await s.save_incident(inc, same_time)
     await s.write_up("INC-1", {"root_cause": "disk full"}, [IncidentEvent(at + 9, "note", "n")])
+    await s.save_slo_minutes([("api-availability", int(at // 60) - 600, 50, 60)])
+    await s.roll_up_slo_minutes(int(at // 60) - 300)  # an hour rolled up (slo_hours)
     await s.save_slo_minutes([("api-availability", int(at // 60), 59, 60)])
     await s.close()
 
