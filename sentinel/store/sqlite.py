@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -49,43 +48,12 @@ from sentinel.store.codec import (
     view_of,
 )
 from sentinel.store.migrations import LATEST, migrate, refuse_newer, user_version
-from sentinel.store.protocols import SloDay, SloHour, shift_groups
-from sentinel.store.sqlite_history import SqliteHistory
+from sentinel.store.sqlite_slo import SqliteSlo
 
 _CHUNK = 500  # parameters per IN (...) list, well under SQLite's limit
 
-_SAVE_SLO_MINUTE = (
-    "INSERT INTO slo_minutes VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (slo, minute) DO UPDATE SET good = excluded.good, total = excluded.total"
-)
-_SLO_DAYS = (  # ranges of the primary keys (slo, minute)
-    "SELECT day, SUM(good), SUM(total) FROM ("
-    "SELECT minute / 1440 AS day, good, total FROM slo_minutes "
-    "WHERE slo = ?1 AND minute >= ?2 AND minute < ?3 UNION ALL "
-    "SELECT minute / 1440 AS day, good, total FROM slo_hours "
-    "WHERE slo = ?1 AND minute >= ?2 AND minute < ?3"
-    ") GROUP BY day ORDER BY day"
-)
-_LOAD_SLO_MINUTES = (
-    "SELECT slo, minute, good, total FROM slo_minutes WHERE minute >= ? ORDER BY minute, slo"
-)
-_LOAD_SLO_HOURS = (
-    "SELECT slo, minute, good, total, first FROM slo_hours WHERE minute >= ? ORDER BY minute, slo"
-)
-# The minutes before ?1 of the SLOs named (?3: a JSON list; or all but them) summed per
-# hour starting ?2 minutes past the UTC hour, split at the UTC hour (a row's start is the
-# later of the two hour starts), added to the rows already rolled.
-_ROLL_UP_SLO_MINUTES = (
-    "INSERT INTO slo_hours (slo, minute, good, total, first) "
-    "SELECT slo, MAX(minute - minute % 60, minute - ((minute - ?2) % 60 + 60) % 60) AS start, "
-    "SUM(good), SUM(total), MIN(minute) FROM slo_minutes "
-    "WHERE minute < ?1 AND slo {} (SELECT value FROM json_each(?3)) GROUP BY slo, start "
-    "ON CONFLICT (slo, minute) DO UPDATE SET good = slo_hours.good + excluded.good, "
-    "total = slo_hours.total + excluded.total, first = MIN(slo_hours.first, excluded.first)"
-)
 
-
-class SqliteStore(SqliteHistory):
+class SqliteStore(SqliteSlo):
     """History in one SQLite file (or ``:memory:``); one connection, one worker thread."""
 
     async def open(self) -> None:
@@ -322,49 +290,6 @@ class SqliteStore(SqliteHistory):
             f"SELECT id, {OUTBOX_COLUMNS} FROM outbox WHERE " + where, tuple(args)
         ) as cur:
             return [delivery_of(row) for row in await cur.fetchall()]
-
-    async def save_slo_minutes(self, rows: Sequence[tuple[str, int, int, int]]) -> None:
-        if rows:
-            async with self._transaction("BEGIN") as db:
-                await db.executemany(_SAVE_SLO_MINUTE, rows)
-
-    async def load_slo_minutes(self, since_minute: int) -> list[tuple[str, int, int, int]]:
-        async with self.db.execute(_LOAD_SLO_MINUTES, (since_minute,)) as cur:
-            return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in await cur.fetchall()]
-
-    async def slo_days(self, slo: str, since_minute: int, until_minute: int) -> list[SloDay]:
-        async with self.db.execute(_SLO_DAYS, (slo, since_minute, until_minute)) as cur:
-            return [(int(r[0]), int(r[1]), int(r[2])) for r in await cur.fetchall()]
-
-    async def load_slo_hours(self, since_minute: int) -> list[SloHour]:
-        async with self.db.execute(_LOAD_SLO_HOURS, (since_minute,)) as cur:
-            return [
-                (str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]))
-                for r in await cur.fetchall()
-            ]
-
-    async def roll_up_slo_minutes(
-        self, before_minute: int, shifts: Mapping[str, int] | None = None
-    ) -> int:
-        groups = shift_groups(shifts or {})
-        async with self._transaction() as db:
-            for shift, names, among in groups:
-                sql = _ROLL_UP_SLO_MINUTES.format("IN" if among else "NOT IN")
-                await db.execute(sql, (before_minute, shift, json.dumps(names)))
-            async with db.execute(
-                "DELETE FROM slo_minutes WHERE minute < ?", (before_minute,)
-            ) as cur:
-                return max(0, cur.rowcount)
-
-    async def prune_slo_minutes(self, before_minute: int) -> int:
-        async with self._transaction() as db:
-            gone = 0
-            for table in ("slo_minutes", "slo_hours"):
-                async with db.execute(
-                    f"DELETE FROM {table} WHERE minute < ?", (before_minute,)
-                ) as cur:
-                    gone += max(0, cur.rowcount)
-            return gone
 
     async def save_view(self, view: View) -> None:
         await self._write(
