@@ -1,6 +1,5 @@
-"""The SQLite store's SLO counters (issue 19): per-minute good/total rows for the
-recent hours, rolled up into hourly rows in one transaction, read back at start, summed
-per day for reports, pruned past the longest window. Mirrors the PostgreSQL store's."""
+"""SLO counters in SQLite: the statements of store/postgres_slo.py in SQLite's dialect
+(numbered ``?`` parameters, name lists passed as JSON and read with ``json_each``)."""
 
 from __future__ import annotations
 
