@@ -11,7 +11,7 @@ samples do not start with exactly those two is stored whole, behind a leading
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
@@ -264,6 +264,13 @@ def ts(at: datetime | None) -> float | None:
 
 def dt(stamp: float | None) -> datetime | None:
     return None if stamp is None else datetime.fromtimestamp(stamp, UTC)
+
+
+def shared_rows(ended: Mapping[str, float], spoke: Mapping[str, float]) -> list[tuple[str, str]]:
+    """``keys`` rows for the ends of episodes and the sources' last words (read back by
+    :func:`shared_times`)."""
+    rows = [(END_KEY + fp, repr(at)) for fp, at in ended.items()]
+    return rows + [(SPOKE_KEY + name, repr(at)) for name, at in spoke.items()]
 
 
 def shared_times(rows: Sequence[Any]) -> tuple[dict[str, float], dict[str, float]]:

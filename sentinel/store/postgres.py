@@ -45,6 +45,7 @@ from sentinel.store.codec import (
     dt,
     dumps,
     loads,
+    shared_rows,
     shared_times,
     silence_of,
     silence_row,
@@ -91,6 +92,14 @@ _SAVE_ALERT = _upsert("alerts", ALERT_COLUMNS, "fingerprint")
 _SAVE_SILENCE = _upsert("silences", SILENCE_COLUMNS, "id")
 _SAVE_HEARTBEAT = _upsert("heartbeats", "name, success, start, fail, last_duration", "name")
 _SAVE_ESCALATION = _upsert("escalations", "fingerprint, progress, updated_at", "fingerprint")
+
+
+async def _write_alerts(conn: Conn, alerts: Sequence[Instance], deleted: Sequence[str]) -> None:
+    """Inside the caller's transaction: delete ``deleted``, upsert ``alerts``."""
+    if deleted:
+        await conn.execute("DELETE FROM alerts WHERE fingerprint = ANY($1::text[])", list(deleted))
+    if alerts:
+        await conn.executemany(_SAVE_ALERT, [alert_row(a) for a in alerts])
 
 
 class PostgresStore(PostgresSlo):
@@ -160,17 +169,7 @@ class PostgresStore(PostgresSlo):
     async def save_alerts(self, alerts: Sequence[Instance], deleted: Sequence[str]) -> None:
         if not alerts and not deleted:
             return
-        rows = [alert_row(a) for a in alerts]
-
-        async def write(conn: Any) -> None:
-            if deleted:
-                await conn.execute(
-                    "DELETE FROM alerts WHERE fingerprint = ANY($1::text[])", list(deleted)
-                )
-            if rows:
-                await conn.executemany(_SAVE_ALERT, rows)
-
-        await self._run("saving alerts", write, tx=True)
+        await self._run("saving alerts", lambda c: _write_alerts(c, alerts, deleted), tx=True)
 
     async def load_alerts(self) -> list[Instance]:
         rows = await self._fetch("reading alerts", f"SELECT {ALERT_COLUMNS} FROM alerts")
@@ -201,17 +200,10 @@ class PostgresStore(PostgresSlo):
         ended: Mapping[str, float],
         spoke: Mapping[str, float],
     ) -> None:
-        rows = [alert_row(a) for a in alerts]
-        keys = [(END_KEY + fp, repr(at)) for fp, at in ended.items()]
-        keys += [(SPOKE_KEY + name, repr(at)) for name, at in spoke.items()]
+        keys = shared_rows(ended, spoke)
 
         async def write(conn: Any) -> None:
-            if deleted:
-                await conn.execute(
-                    "DELETE FROM alerts WHERE fingerprint = ANY($1::text[])", list(deleted)
-                )
-            if rows:
-                await conn.executemany(_SAVE_ALERT, rows)
+            await _write_alerts(conn, alerts, deleted)
             if keys:
                 await conn.executemany(_KEEP_LATER, keys)
 

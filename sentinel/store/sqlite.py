@@ -41,6 +41,7 @@ from sentinel.store.codec import (
     dt,
     dumps,
     loads,
+    shared_rows,
     shared_times,
     silence_of,
     silence_row,
@@ -51,6 +52,19 @@ from sentinel.store.migrations import LATEST, migrate, refuse_newer, user_versio
 from sentinel.store.sqlite_slo import SqliteSlo
 
 _CHUNK = 500  # parameters per IN (...) list, well under SQLite's limit
+
+
+async def _write_alerts(
+    db: aiosqlite.Connection, alerts: Sequence[Instance], deleted: Sequence[str]
+) -> None:
+    """Inside the caller's transaction: delete ``deleted``, insert or replace ``alerts``."""
+    if deleted:
+        await db.executemany("DELETE FROM alerts WHERE fingerprint = ?", [(fp,) for fp in deleted])
+    if alerts:
+        await db.executemany(
+            f"INSERT OR REPLACE INTO alerts ({ALERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [alert_row(a) for a in alerts],
+        )
 
 
 class SqliteStore(SqliteSlo):
@@ -133,16 +147,7 @@ class SqliteStore(SqliteSlo):
         if not alerts and not deleted:
             return
         async with self._transaction() as db:
-            if deleted:
-                await db.executemany(
-                    "DELETE FROM alerts WHERE fingerprint = ?", [(fp,) for fp in deleted]
-                )
-            if alerts:
-                await db.executemany(
-                    f"INSERT OR REPLACE INTO alerts ({ALERT_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [alert_row(a) for a in alerts],
-                )
+            await _write_alerts(db, alerts, deleted)
 
     async def load_alerts(self) -> list[Instance]:
         async with self.db.execute(f"SELECT {ALERT_COLUMNS} FROM alerts") as cur:
@@ -178,19 +183,9 @@ class SqliteStore(SqliteSlo):
         ended: Mapping[str, float],
         spoke: Mapping[str, float],
     ) -> None:
-        keys = [(END_KEY + fp, repr(at)) for fp, at in ended.items()]
-        keys += [(SPOKE_KEY + name, repr(at)) for name, at in spoke.items()]
+        keys = shared_rows(ended, spoke)
         async with self._transaction() as db:
-            if deleted:
-                await db.executemany(
-                    "DELETE FROM alerts WHERE fingerprint = ?", [(fp,) for fp in deleted]
-                )
-            if alerts:
-                await db.executemany(
-                    f"INSERT OR REPLACE INTO alerts ({ALERT_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [alert_row(a) for a in alerts],
-                )
+            await _write_alerts(db, alerts, deleted)
             if keys:
                 await db.executemany(
                     "INSERT INTO keys VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = "
