@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -36,6 +36,18 @@ class Target:
     url: str = ""
     healthy: bool = True
     hits: dict[str, int] = field(default_factory=dict)
+
+
+@contextlib.asynccontextmanager
+async def serve_here(app: web.Application) -> AsyncIterator[int]:
+    """Serve ``app`` on 127.0.0.1 on the test's own loop; yields the port."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield int(runner.addresses[0][1])
+    finally:
+        await runner.cleanup()
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.conftest import free_port
+from tests.conftest import free_port, serve_here
 from tests.notify.fakes import Receiver
 from tests.polling import eventually
 from tests.reliability.harness import HOOK_SECRET, TOKEN, Sentinel, reap
@@ -57,13 +57,9 @@ async def target() -> AsyncIterator[Target]:
     t = Target()
     app = web.Application()
     app.router.add_get("/health", t.health)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    t.url = f"http://127.0.0.1:{runner.addresses[0][1]}/health"
-    yield t
-    await runner.cleanup()
+    async with serve_here(app) as port:
+        t.url = f"http://127.0.0.1:{port}/health"
+        yield t
 
 
 @pytest.fixture

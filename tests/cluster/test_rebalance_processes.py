@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.conftest import free_port
+from tests.conftest import free_port, serve_here
 from tests.polling import eventually
 from tests.reliability.harness import TOKEN, Sentinel, reap
 from tests.services import postgres_database, postgres_url
@@ -59,13 +59,9 @@ async def target() -> AsyncIterator[Target]:
     t = Target()
     app = web.Application()
     app.router.add_get("/h/{name}", t.health)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    t.url = f"http://127.0.0.1:{runner.addresses[0][1]}/h"
-    yield t
-    await runner.cleanup()
+    async with serve_here(app) as port:
+        t.url = f"http://127.0.0.1:{port}/h"
+        yield t
 
 
 def config_text(port: int, url: str, target: str) -> str:
