@@ -120,14 +120,7 @@ class Facade(Reads):
     async def answer_ref(self, ref: str, by: str, via: str) -> Answered:
         """An acknowledgement by the alert's id (an SMS "ACK a1b2c3"): its current firing."""
         fp = self.find_alert(ref)
-        escalator = self.parts.escalator
-        stored = await escalator.stored_escalations()  # several replicas: as stored
-        if fp is None:
-            facts = None
-        elif stored is None:
-            facts = escalator.facts.get(fp)
-        else:
-            facts = stored.get(fp, (None, None))[1]
+        facts = None if fp is None else await self.parts.escalator.facts_of(fp)
         if fp is None or facts is None:
             return Answered("gone", None, None)
         return await self.parts.escalator.answer(fp, facts.firing, by, via)

@@ -72,6 +72,12 @@ class Answering(Outbound, Gated):
         await self.acknowledge(fp, by, via)
         return Answered("acked", self.progress[fp].acked_by, facts)
 
+    async def facts_of(self, fp: str) -> AlertFacts | None:
+        """The escalating alert's facts (several replicas: as stored, whichever member
+        escalates it); None when it does not escalate."""
+        await self._reread(fp)
+        return self.facts.get(fp)
+
     async def escalate_now(self, fp: str, by: str) -> bool:
         """Send the next step at once (a call's keypress "2"); False if nothing to send."""
         await self._reread(fp)
