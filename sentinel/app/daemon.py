@@ -171,7 +171,7 @@ class Daemon:
             # (same store, escalation, silences, maintenance, incidents); the keeper loads
             # and saves the per-minute counters and refreshes what /metrics and the API show.
             self.slo_keeper = await SloKeeper.start(
-                self.rules, self.store, self.clock, self.config, self.registry
+                self.rules, self.store, self.clock, self.config, self.metrics
             )
             opened.push_async_callback(self.slo_keeper.close)
             self.rules.configure(self.config)

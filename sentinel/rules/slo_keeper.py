@@ -10,14 +10,14 @@ import contextlib
 import math
 
 import structlog
-from prometheus_client import CollectorRegistry
 
 from sentinel.clock import Clock
 from sentinel.config.models import Config
-from sentinel.metrics import watch_slos
+from sentinel.metrics import Metrics
 from sentinel.rules.engine import RuleEngine
-from sentinel.rules.slo import HOUR, MINUTE, MINUTE_SPAN, SloStatus
+from sentinel.rules.slo import HOUR, MINUTE, MINUTE_SPAN
 from sentinel.rules.slo_engine import SloEngine
+from sentinel.rules.slo_table import SloTable
 from sentinel.store.protocols import SloMinute, SloStore
 
 log = structlog.get_logger()
@@ -39,7 +39,9 @@ class SloKeeper:
         self.engine = engine
         self.store = store
         self.clock = clock
-        self.statuses: tuple[SloStatus, ...] = ()  # replaced whole: readable from a thread
+        # Every SLO's status at the last refresh, compact; replaced whole: /metrics reads
+        # it from a worker thread.
+        self.table = SloTable.empty()
         self._unsaved: dict[tuple[str, int], SloMinute] = {}
         self._task: asyncio.Task[None] | None = None
         self._rolled = 0  # the minutes before this one have been rolled up into hours
@@ -51,14 +53,14 @@ class SloKeeper:
         store: SloStore,
         clock: Clock,
         config: Config,
-        registry: CollectorRegistry,
+        metrics: Metrics,
     ) -> SloKeeper:
         """An SLO engine attached to ``rules`` (configured with them from now on), its
-        counters loaded, its metrics on ``registry``; close() it at stop."""
+        counters loaded, its figures on ``metrics``' page; close() it at stop."""
         keeper = cls(SloEngine(), store, clock)
         rules.attach(keeper.engine)
         await keeper.open(config)
-        watch_slos(registry, lambda: keeper.statuses)
+        metrics.watch_slos(lambda: keeper.table)
         return keeper
 
     async def open(self, config: Config) -> None:
@@ -88,7 +90,8 @@ class SloKeeper:
         await self.save()
 
     def refresh(self) -> None:
-        self.statuses = tuple(self.engine.statuses(self.clock.now()))
+        now = self.clock.now()
+        self.table = SloTable.of(self.engine.slos, self.engine.statuses(now), now.timestamp())
 
     async def save(self) -> None:
         """Write the minutes counted since the last save; kept for the next try on failure."""

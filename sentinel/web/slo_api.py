@@ -57,30 +57,39 @@ def slos_view(keeper: SloKeeper | None) -> list[dict[str, Any]]:
     if keeper is None:
         return []
     config = {s.name: s for s in keeper.engine.slos}
-    return [slo_view(config[s.name], s) for s in keeper.statuses if s.name in config]
+    return [slo_view(config[s.name], s) for s in keeper.table.statuses() if s.name in config]
+
+
+def one_slo_view(keeper: SloKeeper | None, name: str) -> dict[str, Any] | None:
+    """The view of the SLO ``name`` (None: not configured, or not refreshed since)."""
+    if keeper is None:
+        return None
+    slo = next((s for s in keeper.engine.slos if s.name == name), None)
+    found = None if slo is None else keeper.table.status(name)
+    return None if slo is None or found is None else slo_view(slo, found)
 
 
 def add_slo_routes(app: web.Application, source: object, gate: Gate) -> None:
     """``source`` is the daemon: its ``slo_keeper`` exists once it has started."""
 
-    def views() -> list[dict[str, Any]]:
-        keeper = getattr(source, "slo_keeper", None)
-        return slos_view(keeper if isinstance(keeper, SloKeeper) else None)
+    def keeper() -> SloKeeper | None:
+        found = getattr(source, "slo_keeper", None)
+        return found if isinstance(found, SloKeeper) else None
 
     async def list_slos(request: web.Request) -> web.Response:
         shown = gate.reader(request)
         if isinstance(shown, web.Response):
             return shown
-        return web.json_response(m.dumped(m.SloList, {"slos": views()}))
+        return web.json_response(m.dumped(m.SloList, {"slos": slos_view(keeper())}))
 
     async def one_slo(request: web.Request) -> web.Response:
         shown = gate.reader(request)
         if isinstance(shown, web.Response):
             return shown
         name = request.match_info["name"]
-        for view in views():
-            if view["name"] == name:
-                return web.json_response(m.dumped(m.Slo, view))
+        view = one_slo_view(keeper(), name)
+        if view is not None:
+            return web.json_response(m.dumped(m.Slo, view))
         return web.json_response({"error": f"no SLO named {name!r}"}, status=404)
 
     app.router.add_get("/api/v1/slos", list_slos)

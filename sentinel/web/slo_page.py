@@ -80,8 +80,9 @@ class SloSection:
 
     def rows(self, keeper: SloKeeper, now: datetime) -> tuple[list[SloRow], int]:
         """The rows and how many SLOs were left out."""
-        key = (int(now.timestamp() // 60), id(keeper), id(keeper.statuses))
+        table = keeper.table
+        key = (int(now.timestamp() // 60), id(keeper), id(table))
         if key != self._key:
-            panel, hidden = slo_panel(keeper.engine, keeper.statuses, now)
+            panel, hidden = slo_panel(keeper.engine, table.statuses(), now)
             self._key, self._rows = key, (slo_rows(panel), hidden)
         return self._rows

@@ -16,11 +16,17 @@ import structlog
 from sentinel.app.daemon import Daemon
 from sentinel.cli.main import main
 from sentinel.cli.slo import duration, explain
+from sentinel.clock import FakeClock
+from sentinel.config import parse_config
 from sentinel.rules.slo import status
+from sentinel.rules.slo_keeper import SloKeeper
+from sentinel.store.sqlite import SqliteStore
 from sentinel.web import models as m
-from sentinel.web.slo_api import slo_view
+from sentinel.web.slo_api import one_slo_view, slo_view, slos_view
 from tests.conftest import Target
 from tests.polling import eventually
+from tests.rules.test_slo_table import CASES, varied
+from tests.rules.test_slo_table import NOW as CASES_NOW
 from tests.web.test_page import base_url
 from tests.web.test_slo_page import (
     SEEDED,
@@ -74,6 +80,39 @@ async def test_slos_list_and_one_slo_in_the_documented_shape(slo_daemon: Daemon)
     assert (pairs["page-fast"].long, pairs["page-fast"].short) == ("1h", "5m")
     assert pairs["page-fast"].firing
     assert listed.slos[1].threshold_seconds == 1.0
+
+
+def test_the_views_come_from_the_keepers_table_and_the_config_of_now(tmp_path: Path) -> None:
+    """The list and one SLO's view are built from the keeper's last refresh, for the SLOs
+    configured now: after a reload, an SLO removed is gone at once, one added shows from
+    the next refresh (its figures are not known before)."""
+    engine = varied()
+    keeper = SloKeeper(engine, SqliteStore(str(tmp_path / "unopened.db")), FakeClock(CASES_NOW))
+    keeper.refresh()
+    by_name = {s.name: s for s in engine.statuses(CASES_NOW)}
+    config = {s.name: s for s in engine.slos}
+
+    listed = slos_view(keeper)
+
+    assert listed == [slo_view(config[name], by_name[name]) for name in config]
+    assert one_slo_view(keeper, "db-weekly") == listed[4]
+    assert listed[0]["firing"] == ["page-fast", "page-slow", "ticket"]
+    assert listed[5]["attainment"] is None  # idle: no runs
+    assert one_slo_view(keeper, "nope") is None
+    assert slos_view(None) == []
+    assert one_slo_view(None, "idle") is None
+
+    reloaded = CASES.replace("name: db-weekly", "name: db-weekly-2")
+    engine.configure(
+        parse_config(reloaded.replace("{name: idle, match", "{name: quiet, match"), "t", {})
+    )
+
+    assert [v["name"] for v in slos_view(keeper)] == list(config)[:4]
+    assert one_slo_view(keeper, "idle") is None  # removed
+    assert one_slo_view(keeper, "quiet") is None  # not refreshed since it was added
+    keeper.refresh()
+    assert [v["name"] for v in slos_view(keeper)][4:] == ["db-weekly-2", "quiet"]
+    assert one_slo_view(keeper, "quiet") == slos_view(keeper)[5]
 
 
 def view_after(bad_every: int) -> dict[str, object]:
