@@ -6,10 +6,16 @@ on a fake clock).
 The SLO covers two checks: ``web`` (ServiceDown's) and ``web-b`` (no rule). Both go
 down; ServiceDown pages, the SLO's page-fast fires inhibited by it. ``web`` comes back
 and ServiceDown resolves: page-fast stays held for its short window (5m) plus a minute.
-The daemon stops a minute into the hold and a new one starts on the same store."""
+The daemon stops a minute into the hold and a new one starts on the same store.
+
+Also: the shell's writes of the resolutions, and ``sentinel slo --explain`` showing
+each pair's hold from the running config."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +25,7 @@ import pytest
 import structlog
 
 from sentinel.app.daemon import Daemon
+from sentinel.cli.main import main
 from sentinel.clock import FakeClock
 from sentinel.config import load_config
 from sentinel.config.settings import Settings
@@ -218,3 +225,32 @@ async def test_the_store_follows_the_resolutions_that_hold() -> None:
         assert await store.load_holds(0.0) == []
     finally:
         await store.close()
+
+
+async def test_slo_explain_shows_the_hold_of_the_running_config(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sentinel slo --explain` against the daemon: each pair's hold (its short window
+    plus a minute) from the daemon's config, which has an inhibit rule on the SLO's
+    checks; the API answers it too."""
+    d = world.daemon()
+    await d.start()
+    try:
+        assert d.slo_keeper is not None
+        d.slo_keeper.refresh()
+        host, port = d.listening[0]
+        url = ["-c", str(world.path), "--url", f"http://{host}:{port}"]
+        args = ["slo", *url, "--explain", "web-availability"]
+        assert await asyncio.to_thread(main, args) == 0
+        out = capsys.readouterr().out
+        assert re.search(r"^page-fast +1h < 14.4x or 5m < 7.2x +6m after the inhibiting", out, re.M)
+        assert re.search(r"^page-slow +6h < 6x or 30m < 3x +31m after the inhibiting", out, re.M)
+        assert await asyncio.to_thread(main, [*args, "--json"]) == 0
+        pairs = json.loads(capsys.readouterr().out)["alerts"]
+        assert [(p["hysteresis"], p["inhibition_hold"]) for p in pairs] == [
+            (0.5, "6m"),
+            (0.5, "31m"),
+            (0.5, "6h1m"),
+        ]
+    finally:
+        await d.stop()

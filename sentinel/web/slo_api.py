@@ -6,21 +6,29 @@ refreshed each minute; the answers are :class:`sentinel.web.models.SloList` and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
-from sentinel.config.slo import Slo
+from sentinel.config import Config
+from sentinel.config.slo import Slo, alert_rule
+from sentinel.config.units import format_duration
+from sentinel.routing.quiet import Hold, slo_holds
 from sentinel.rules.slo import SloStatus, window_name
 from sentinel.rules.slo_keeper import SloKeeper
 from sentinel.web import models as m
 from sentinel.web.auth import Gate
 
 
-def slo_view(slo: Slo, status: SloStatus) -> dict[str, Any]:
+def slo_view(
+    slo: Slo, status: SloStatus, holds: Mapping[str, Hold] | None = None
+) -> dict[str, Any]:
+    """``holds``: the inhibition hold of each SLO alert, by rule name (``slo_holds``)."""
     pairs = []
     for name, alert in slo.burn_alerts().items():
         long, short = window_name(alert.long), window_name(alert.short)
+        hold = (holds or {}).get(alert_rule(slo.name, name))
         pairs.append(
             {
                 "name": name,
@@ -33,6 +41,8 @@ def slo_view(slo: Slo, status: SloStatus) -> dict[str, Any]:
                 "short_burn_rate": status.burn.get(short),
                 "firing": name in status.firing,
                 "warming": name in status.warming,
+                "hysteresis": alert.hysteresis,
+                "inhibition_hold": None if hold is None else format_duration(hold.seconds),
             }
         )
     return {
@@ -53,19 +63,28 @@ def slo_view(slo: Slo, status: SloStatus) -> dict[str, Any]:
     }
 
 
-def slos_view(keeper: SloKeeper | None) -> list[dict[str, Any]]:
+def slos_view(
+    keeper: SloKeeper | None, holds: Mapping[str, Hold] | None = None
+) -> list[dict[str, Any]]:
     if keeper is None:
         return []
-    config = {s.name: s for s in keeper.engine.slos}
-    return [slo_view(config[s.name], s) for s in keeper.statuses if s.name in config]
+    slos = {s.name: s for s in keeper.engine.slos}
+    return [slo_view(slos[s.name], s, holds) for s in keeper.statuses if s.name in slos]
 
 
 def add_slo_routes(app: web.Application, source: object, gate: Gate) -> None:
     """``source`` is the daemon: its ``slo_keeper`` exists once it has started."""
 
+    kept: list[tuple[Config, dict[str, Hold]]] = []  # the holds of the config in force
+
     def views() -> list[dict[str, Any]]:
         keeper = getattr(source, "slo_keeper", None)
-        return slos_view(keeper if isinstance(keeper, SloKeeper) else None)
+        config = getattr(source, "config", None)
+        if isinstance(config, Config) and (not kept or kept[0][0] is not config):
+            kept[:] = [(config, slo_holds(config))]  # once per config: SLOs x checks
+        return slos_view(
+            keeper if isinstance(keeper, SloKeeper) else None, kept[0][1] if kept else None
+        )
 
     async def list_slos(request: web.Request) -> web.Response:
         shown = gate.reader(request)
