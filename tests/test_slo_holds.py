@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -33,7 +33,8 @@ from sentinel.logs import Redactor
 from sentinel.routing.quiet import HOLD_MARGIN
 from sentinel.rules.engine import Instance, Transition
 from sentinel.rules.state import AlertState
-from sentinel.store import open_store
+from sentinel.store import StoreError, open_store
+from sentinel.store.protocols import HoldRow
 from sentinel.store.sqlite import SqliteStore
 from tests.conftest import free_port
 from tests.polling import run_daemon_for, run_daemon_until
@@ -254,3 +255,44 @@ async def test_slo_explain_shows_the_hold_of_the_running_config(
         ]
     finally:
         await d.stop()
+
+
+class FailingOnce(SqliteStore):
+    """The real store (in memory), whose next ``save_holds`` fails when ``fail`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__(":memory:")
+        self.fail = False
+
+    async def save_holds(
+        self, saved: Sequence[HoldRow], deleted: Sequence[str], before: float
+    ) -> None:
+        if self.fail:
+            self.fail = False
+            raise StoreError("the database went away")
+        await super().save_holds(saved, deleted, before)
+
+
+async def test_a_failed_write_is_made_with_the_next_save() -> None:
+    """A write that fails keeps its changes for the next save, unless they changed
+    since: the last word on an alert is the one written."""
+    store = FailingOnce()
+    await store.open()
+    try:
+        start = datetime(2026, 3, 2, 9, 5, tzinfo=UTC)
+        at = start.timestamp()
+        holds = Shell(store, start).alerts.inhibition
+        store.fail = True
+        holds.note(transition("resolved", "ServiceDown", at))
+        await holds.save()  # logged, not raised
+        assert await store.load_holds(0.0) == []
+        await holds.save()
+        assert [r[2] for r in await store.load_holds(0.0)] == [at]
+        store.fail = True
+        holds.note(transition("firing", "ServiceDown", at + 10))
+        await holds.save()
+        holds.note(transition("resolved", "ServiceDown", at + 20))
+        await holds.save()  # the resolution at +20 replaces the deletion that failed
+        assert [r[2] for r in await store.load_holds(0.0)] == [at + 20]
+    finally:
+        await store.close()

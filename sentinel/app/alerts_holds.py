@@ -83,6 +83,8 @@ class InhibitionHolds:
         one gone as its alert is pending or firing again), and drop the rows older than
         the longest hold, in one transaction. A failed write is logged and tried again
         with the next save (a hold lost to it only costs a page after a restart)."""
+        if not self._changed:
+            return  # most transitions: nothing to write, and no wait for a write under way
         async with self._saving:
             if not self._changed:
                 return
