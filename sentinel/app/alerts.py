@@ -91,7 +91,7 @@ class Alerts:
         self._unsaved: Counter[str] = Counter()  # fingerprint -> transitions not yet saved
         self._labels: dict[tuple[str, str, Labels], dict[str, str]] = {}
         self._facts: dict[str, tuple[tuple[Any, ...], AlertFacts]] = {}
-        self.inhibition = InhibitionHolds(rules, clock, self.labels)  # SLO alerts' holds
+        self.inhibition = InhibitionHolds(rules, clock, self.labels, store)  # SLO alerts' holds
         self.book = SourceBook()  # inbound alerts (sources:), beside the rules'
         rules.attach(self.book)
         self.replicas = SharedInbound(
@@ -148,13 +148,15 @@ class Alerts:
         """Alert state goes to the store at each transition, so a restart resumes it."""
         fp = t.instance.fingerprint
         try:
-            if t.event in ("pending", "firing"):
-                await self.store.save_alert(t.instance)
-            else:
-                await self.store.delete_alert(fp)
-                self._facts.pop(fp, None)
-        except Exception as exc:
-            log.error("alert_save_failed", fingerprint=fp, error=type(exc).__name__)
+            try:
+                if t.event in ("pending", "firing"):
+                    await self.store.save_alert(t.instance)
+                else:
+                    await self.store.delete_alert(fp)
+                    self._facts.pop(fp, None)
+            except Exception as exc:
+                log.error("alert_save_failed", fingerprint=fp, error=type(exc).__name__)
+            await self.inhibition.save()  # an SLO alert's hold it starts or ends (never raises)
         finally:
             self._unsaved[fp] -= 1
             if self._unsaved[fp] <= 0:
@@ -196,6 +198,7 @@ class Alerts:
                 await self.replicas.save(source, taken, kept, gone)
             else:
                 await self.store.save_alerts(kept, gone)
+            await self.inhibition.save()  # never raises
         except Exception as exc:
             # Persist, then answer: the batch is undone and nothing acts on it; the
             # source is answered 503 and sends it again (web/sources.py).

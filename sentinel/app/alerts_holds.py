@@ -5,35 +5,56 @@ resolved, or while such an alert is pending (``routing/quiet.py``: ``slo_holds``
 ``why_quiet``). :class:`InhibitionHolds` remembers the resolutions of alerts that
 could inhibit others (told at once by the shell, before the transition is saved: the
 escalation tick may come first) and answers :meth:`InhibitionHolds.held` for the
-quiet reasons. The shell holds one and hands it its labels.
+quiet reasons. The shell holds one and hands it its labels and its store.
+
+The resolutions are kept in the store (``inhibition_holds``), so a restart in the
+middle of a hold keeps it: :meth:`InhibitionHolds.save` writes what :meth:`note` changed
+(the shell calls it right after saving the transition), :meth:`InhibitionHolds.load`
+reads back at start those less than the longest hold old. A cluster member loads every
+member's rows at start; after that it holds on the resolutions it saw itself, as its
+inhibition follows the alerts its own rules evaluate (docs/slos.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+
+import structlog
 
 from sentinel.clock import Clock
 from sentinel.config import Config
 from sentinel.routing.quiet import Held, Hold, matches_alert, slo_holds
 from sentinel.rules.engine import Instance, RuleEngine, Transition
 from sentinel.sources.external import External
+from sentinel.store.protocols import HoldRow, HoldStore
+
+log = structlog.get_logger("sentinel.daemon")
 
 CACHE_MAX = 10_000  # resolutions kept, at most (then the older than the longest hold go)
 
 
 class InhibitionHolds:
     """The alerts that may hold an SLO alert's inhibition. ``labels``: an alert's
-    labels as routing sees them (the shell's)."""
+    labels as routing sees them (the shell's); ``store``: where the resolutions are kept."""
 
     def __init__(
-        self, rules: RuleEngine, clock: Clock, labels: Callable[[Instance], dict[str, str]]
+        self,
+        rules: RuleEngine,
+        clock: Clock,
+        labels: Callable[[Instance], dict[str, str]],
+        store: HoldStore,
     ) -> None:
         self.rules = rules
         self.clock = clock
         self.labels = labels
+        self.store = store
         # alerts resolved lately (fingerprint -> labels, when)
         self._ended: dict[str, tuple[dict[str, str], float]] = {}
         self._held: tuple[float, list[tuple[str, dict[str, str], float, bool]]] | None = None
+        # what note() changed and save() has not written yet: a resolution, or None (gone)
+        self._changed: dict[str, tuple[dict[str, str], float] | None] = {}
+        self._saving = asyncio.Lock()  # one write at a time: the last change is the last written
 
     def configure(self, config: Config) -> None:
         self.config = config
@@ -53,9 +74,47 @@ class InhibitionHolds:
             if self._source(labels):
                 if len(self._ended) >= CACHE_MAX:
                     self._forget(t.at)
-                self._ended[fp] = (labels, t.at)
-        elif t.event in ("pending", "firing"):
-            self._ended.pop(fp, None)
+                self._ended[fp] = self._changed[fp] = (labels, t.at)
+        elif t.event in ("pending", "firing") and self._ended.pop(fp, None) is not None:
+            self._changed[fp] = None
+
+    async def save(self) -> None:
+        """Write what :meth:`note` changed since the last save (a resolution kept, or
+        one gone as its alert is pending or firing again), and drop the rows older than
+        the longest hold, in one transaction. A failed write is logged and tried again
+        with the next save (a hold lost to it only costs a page after a restart)."""
+        if not self._changed:
+            return  # most transitions: nothing to write, and no wait for a write under way
+        async with self._saving:
+            if not self._changed:
+                return
+            changed, self._changed = self._changed, {}
+            saved: list[HoldRow] = [(fp, *c) for fp, c in changed.items() if c is not None]
+            gone = [fp for fp, c in changed.items() if c is None]
+            try:
+                await self.store.save_holds(saved, gone, self._cutoff())
+            except Exception as exc:
+                log.error("inhibition_hold_save_failed", error=type(exc).__name__)
+                for fp, c in changed.items():
+                    self._changed.setdefault(fp, c)  # unless changed again since
+
+    async def load(self) -> None:
+        """At start, once the stored alerts are restored: the resolutions less than the
+        longest hold old (but not of an alert pending or firing again), and the older
+        rows dropped. Nothing without holds."""
+        if not self.holds:
+            return
+        since = self._cutoff()
+        active = {i.fingerprint for i in self.rules.active()}
+        for fp, labels, at in await self.store.load_holds(since):
+            if fp not in active:
+                self._ended[fp] = (labels, at)
+        self._held = None
+        await self.store.save_holds([], [], since)
+
+    def _cutoff(self) -> float:
+        """Resolutions before this (unix time) hold nothing any more."""
+        return self.clock.now().timestamp() - self._hold_max
 
     def _source(self, labels: dict[str, str]) -> bool:
         """Could an alert with these labels inhibit others (an inhibit rule's source)?"""

@@ -176,6 +176,7 @@ class Daemon:
             opened.push_async_callback(self.slo_keeper.close)
             self.rules.configure(self.config)
             self.rules.restore(await self.store.load_alerts())
+            await self.alerts.inhibition.load()  # SLO alerts' holds under way
             self.alerts.silences = await self.store.load_silences()
             self.alerts.ack_key = await ack_key(self.config, self.store)
             await self.escalator.restore()

@@ -2,7 +2,8 @@
 
 The table shows each SLO's objective, attainment over its window, error budget left,
 the 1h burn rate and the alert pairs firing; ``--explain NAME`` shows one SLO's
-windows, each pair's burn rates against its factor, and what fires. Address and token
+windows, each pair's burn rates against its factor, what fires, and once firing what
+resolves it (its hysteresis) and how long an inhibition holds it. Address and token
 as ``sentinel silence``. Exit 0; 1 when sentinel cannot be reached or the SLO is
 unknown; 2 for a bad config.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from typing import Any
 
 from sentinel.cli.remote import api_get, remote_command
@@ -119,7 +121,7 @@ def explain(s: dict[str, Any]) -> str:
         for a in s["alerts"]
     ]
     header = ("ALERT", "SEVERITY", "FACTOR", "FIRES WHEN", "LONG WINDOW", "SHORT WINDOW", "STATE")
-    text = "\n".join(lines) + render_table(header, rows)
+    text = "\n".join(lines) + render_table(header, rows) + "\n\n" + once_firing(s["alerts"])
     firing = [a["name"] for a in s["alerts"] if a["firing"]]
     text += "\n\n" + (
         f"Firing now: {', '.join(firing)} (rule SLO:{s['name']}:<pair>)."
@@ -127,6 +129,35 @@ def explain(s: dict[str, Any]) -> str:
         else "Nothing fires now: a pair fires when both its windows reach its factor."
     )
     return text
+
+
+def once_firing(alerts: list[dict[str, Any]]) -> str:
+    """What keeps each pair firing (its hysteresis) and how long it stays inhibited after
+    an inhibiting alert on the SLO's checks resolves (its inhibition hold)."""
+    rows = []
+    for a in alerts:
+        factor = a["factor"]
+        short = factor * a.get("hysteresis", 1.0)  # an older sentinel's answer has none
+        hold = a.get("inhibition_hold")
+        rows.append(
+            (
+                a["name"],
+                f"{a['long']} < {factor:g}x or {a['short']} < {short:g}x",
+                "off" if hold is None else f"{hold} after the inhibiting alert resolves",
+            )
+        )
+    note = (
+        "Once firing, a pair stays while its long window is at its factor and its short"
+        " window at factor x hysteresis."
+    )
+    if any(a.get("inhibition_hold") is not None for a in alerts):
+        note += (
+            " Inhibited by an alert on one of the SLO's checks, a pair stays inhibited while"
+            " that alert is pending (if it was when the pair fired), and for the hold after"
+            " it resolves (its short window still holds the failures that alert paged for)."
+        )
+    header = ("ALERT", "ONCE FIRING, RESOLVES WHEN", "INHIBITION HOLD")
+    return render_table(header, rows) + "\n\n" + textwrap.fill(note, 88)
 
 
 def main(args: argparse.Namespace) -> int:

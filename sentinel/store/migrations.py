@@ -275,6 +275,22 @@ _VIEWS = (
     """,
 )
 
+# The resolutions of alerts that may hold an SLO alert's inhibition (issue 19,
+# docs/slos.md "Not paged twice for one outage"): the source alert's labels as routing
+# saw them and when it resolved, written when it resolves and deleted when it is pending
+# or firing again; rows older than the longest hold are deleted as new ones come. A
+# restart in the middle of a hold reads them back.
+_HOLDS = (
+    """
+    CREATE TABLE inhibition_holds (
+        fingerprint TEXT PRIMARY KEY,
+        labels TEXT NOT NULL,
+        resolved_at REAL NOT NULL
+    )
+    """,
+    "CREATE INDEX inhibition_holds_by_time ON inhibition_holds (resolved_at)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     # PostgreSQL: results sort check names bytewise (cheaper than a locale's collation,
     # and all sentinel needs), and find time ranges with a BRIN index, which costs
@@ -326,6 +342,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "SLO minutes rolled up into hours",
         _SLO_HOURS,
         in_postgres(_SLO_HOURS, ("good INTEGER", "good BIGINT"), ("total INTEGER", "total BIGINT")),
+    ),
+    Migration(
+        "the resolutions holding SLO alerts' inhibition",
+        _HOLDS,
+        in_postgres(_HOLDS),
     ),
 )
 

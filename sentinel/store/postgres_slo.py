@@ -1,14 +1,16 @@
 """The PostgreSQL store's SLO counters (issue 19): per-minute good/total rows for the
 recent hours, rolled up into hourly rows in one transaction, read back at start, summed
-per day for reports, pruned past the longest window. Mirrors the SQLite store's."""
+per day for reports, pruned past the longest window; and the SLO alerts' inhibition holds
+(``inhibition_holds``). Mirrors the SQLite store's."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 from sentinel.store.postgres_history import PostgresHistory
 from sentinel.store.postgres_pool import Conn
-from sentinel.store.protocols import SloDay, SloHour, shift_groups
+from sentinel.store.protocols import HoldRow, SloDay, SloHour, shift_groups
 
 _SAVE_SLO_MINUTE = (
     "INSERT INTO slo_minutes VALUES ($1, $2, $3, $4) "
@@ -38,6 +40,16 @@ _ROLL_UP_SLO_MINUTES = (
     "WHERE minute < $1 AND {} GROUP BY slo, start "
     "ON CONFLICT (slo, minute) DO UPDATE SET good = slo_hours.good + excluded.good, "
     "total = slo_hours.total + excluded.total, first = LEAST(slo_hours.first, excluded.first)"
+)
+
+
+_SAVE_HOLD = (
+    "INSERT INTO inhibition_holds VALUES ($1, $2, $3) ON CONFLICT (fingerprint) "
+    "DO UPDATE SET labels = excluded.labels, resolved_at = excluded.resolved_at"
+)
+_LOAD_HOLDS = (
+    "SELECT fingerprint, labels, resolved_at FROM inhibition_holds WHERE resolved_at >= $1 "
+    "ORDER BY resolved_at, fingerprint"
 )
 
 
@@ -84,3 +96,24 @@ class PostgresSlo(PostgresHistory):
             return gone
 
         return await self._run("pruning SLO counters", prune, tx=True)
+
+    async def save_holds(
+        self, saved: Sequence[HoldRow], deleted: Sequence[str], before: float
+    ) -> None:
+        rows = [(fp, json.dumps(labels), at) for fp, labels, at in saved]
+
+        async def save(conn: Conn) -> None:
+            if rows:
+                await conn.executemany(_SAVE_HOLD, rows)
+            if deleted:
+                await conn.execute(
+                    "DELETE FROM inhibition_holds WHERE fingerprint = ANY($1::text[])",
+                    list(deleted),
+                )
+            await conn.execute("DELETE FROM inhibition_holds WHERE resolved_at < $1", before)
+
+        await self._run("saving inhibition holds", save, tx=True)
+
+    async def load_holds(self, since: float) -> list[HoldRow]:
+        rows = await self._fetch("reading inhibition holds", _LOAD_HOLDS, since)
+        return [(str(r[0]), json.loads(r[1]), float(r[2])) for r in rows]

@@ -22,6 +22,8 @@ Aggregates and their tables:
 - :class:`IncidentStore`: incidents and their timelines
 - :class:`SloStore`: good and total runs per SLO per minute (``slo_minutes``), and per
   hour once older than six hours (``slo_hours``)
+- :class:`HoldStore`: the resolutions that hold SLO alerts' inhibition
+  (``inhibition_holds``)
 - :class:`KeyStore`: small named values kept once (the ack secret, ``moved_to``)
 - :class:`ViewStore`: each place's latest view of a check probed from several
   (``location_views``, read by the check's primary owner in a cluster)
@@ -250,6 +252,25 @@ class SloStore(Protocol):
         ...
 
 
+# (fingerprint, labels as routing saw them, resolved at) of an alert that may hold an SLO
+# alert's inhibition (sentinel/app/alerts_holds.py)
+HoldRow = tuple[str, dict[str, str], float]
+
+
+class HoldStore(Protocol):
+    async def save_holds(
+        self, saved: Sequence[HoldRow], deleted: Sequence[str], before: float
+    ) -> None:
+        """Keep ``saved`` (a row replaces the stored one of its fingerprint), then drop
+        the ``deleted`` fingerprints and every row resolved before ``before`` (saved
+        ones too), in one transaction."""
+        ...
+
+    async def load_holds(self, since: float) -> list[HoldRow]:
+        """The rows resolved at ``since`` or later, oldest first."""
+        ...
+
+
 class KeyStore(Protocol):
     async def get_key(self, name: str) -> str | None: ...
 
@@ -279,6 +300,7 @@ class Store(
     OutboxStore,
     IncidentStore,
     SloStore,
+    HoldStore,
     KeyStore,
     ViewStore,
     Protocol,
@@ -290,6 +312,8 @@ __all__ = [
     "AlertStore",
     "HeartbeatStore",
     "HistoryStore",
+    "HoldRow",
+    "HoldStore",
     "IncidentStore",
     "KeyStore",
     "LatestStore",

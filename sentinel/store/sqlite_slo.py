@@ -1,12 +1,13 @@
 """SLO counters in SQLite: the statements of store/postgres_slo.py in SQLite's dialect
-(numbered ``?`` parameters, name lists passed as JSON and read with ``json_each``)."""
+(numbered ``?`` parameters, name lists passed as JSON and read with ``json_each``); and
+the SLO alerts' inhibition holds (``inhibition_holds``)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
 
-from sentinel.store.protocols import SloDay, SloHour, shift_groups
+from sentinel.store.protocols import HoldRow, SloDay, SloHour, shift_groups
 from sentinel.store.sqlite_history import SqliteHistory
 
 _SAVE_SLO_MINUTE = (
@@ -37,6 +38,13 @@ _ROLL_UP_SLO_MINUTES = (
     "WHERE minute < ?1 AND slo {} (SELECT value FROM json_each(?3)) GROUP BY slo, start "
     "ON CONFLICT (slo, minute) DO UPDATE SET good = slo_hours.good + excluded.good, "
     "total = slo_hours.total + excluded.total, first = MIN(slo_hours.first, excluded.first)"
+)
+
+
+_SAVE_HOLD = "INSERT OR REPLACE INTO inhibition_holds VALUES (?, ?, ?)"
+_LOAD_HOLDS = (
+    "SELECT fingerprint, labels, resolved_at FROM inhibition_holds WHERE resolved_at >= ? "
+    "ORDER BY resolved_at, fingerprint"
 )
 
 
@@ -83,3 +91,19 @@ class SqliteSlo(SqliteHistory):
                 ) as cur:
                     gone += max(0, cur.rowcount)
             return gone
+
+    async def save_holds(
+        self, saved: Sequence[HoldRow], deleted: Sequence[str], before: float
+    ) -> None:
+        async with self._transaction() as db:
+            await db.executemany(
+                _SAVE_HOLD, [(fp, json.dumps(labels), at) for fp, labels, at in saved]
+            )
+            await db.executemany(
+                "DELETE FROM inhibition_holds WHERE fingerprint = ?", [(fp,) for fp in deleted]
+            )
+            await db.execute("DELETE FROM inhibition_holds WHERE resolved_at < ?", (before,))
+
+    async def load_holds(self, since: float) -> list[HoldRow]:
+        async with self.db.execute(_LOAD_HOLDS, (since,)) as cur:
+            return [(str(r[0]), json.loads(r[1]), float(r[2])) for r in await cur.fetchall()]

@@ -176,6 +176,14 @@ class SloAlertPair(Answer):
     warming: bool = False
     """Not judged yet: the SLO's counters do not reach back over the long window (a new
     SLO cannot page on a few runs; docs/slos.md)."""
+    hysteresis: float = 1.0
+    """Once firing, the pair resolves when its long window drops below the factor or its
+    short window below factor x hysteresis (docs/slos.md)."""
+    inhibition_hold: str | None = None
+    """How long the pair's alert stays inhibited after an inhibiting alert on one of the
+    SLO's checks resolves (its short window plus a minute; it is also held while such an
+    alert is pending); null: no hold (``inhibition_hold: false``, or no ``inhibit:``
+    rules). docs/slos.md, "Not paged twice for one outage"."""
 
 
 class Slo(Answer):

@@ -25,6 +25,7 @@ from sentinel.store.protocols import (
     AlertStore,
     HeartbeatStore,
     HistoryStore,
+    HoldStore,
     IncidentStore,
     KeyStore,
     OutboxStore,
@@ -507,6 +508,33 @@ class TestSloMinutes:
             assert await again.load_slo_minutes(0) == [("api", 7, 1, 2)]
         finally:
             await again.close()
+
+
+class TestHolds:
+    """HoldStore: the resolutions holding SLO alerts' inhibition (docs/slos.md)."""
+
+    async def test_saved_replaced_deleted_and_loaded_oldest_first(self, store: HoldStore) -> None:
+        """A row replaces its fingerprint's; deleted fingerprints go; load reads the rows
+        resolved at ``since`` or later, oldest first, with their labels whole."""
+        down = {"alertname": "ServiceDown", "check": "api", "service": "shop"}
+        await store.save_holds([("a", down, 200.0), ("b", {"check": "db"}, 100.0)], [], 0.0)
+        await store.save_holds([("a", {**down, "tier": "1"}, 300.0)], [], 0.0)
+        assert await store.load_holds(0.0) == [
+            ("b", {"check": "db"}, 100.0),
+            ("a", {**down, "tier": "1"}, 300.0),
+        ]
+        assert await store.load_holds(300.0) == [("a", {**down, "tier": "1"}, 300.0)]
+        assert await store.load_holds(300.5) == []
+        await store.save_holds([], ["b", "nothing"], 0.0)
+        assert [fp for fp, _, _ in await store.load_holds(0.0)] == ["a"]
+        await store.save_holds([], [], 0.0)  # nothing to write is not an error
+
+    async def test_rows_resolved_before_the_cutoff_are_pruned(self, store: HoldStore) -> None:
+        """``before`` deletes the expired rows in the same transaction, those saved with
+        it too; a row saved and deleted in one call is gone."""
+        await store.save_holds([("old", {}, 10.0), ("kept", {}, 50.0)], [], 0.0)
+        await store.save_holds([("late", {}, 5.0), ("new", {}, 60.0), ("x", {}, 70.0)], ["x"], 20.0)
+        assert await store.load_holds(0.0) == [("kept", {}, 50.0), ("new", {}, 60.0)]
 
 
 class TestViews:

@@ -81,6 +81,7 @@ async def fill(url: str) -> None:
     await s.save_slo_minutes([("api-availability", int(at // 60) - 600, 50, 60)])
     await s.roll_up_slo_minutes(int(at // 60) - 300)  # an hour rolled up (slo_hours)
     await s.save_slo_minutes([("api-availability", int(at // 60), 59, 60)])
+    await s.save_holds([("fp", {"alertname": "Down", "check": "api"}, at)], [], at - 60)
     await s.close()
 
 
@@ -130,6 +131,7 @@ async def test_round_trip_sqlite_postgresql_sqlite_is_identical(
         assert [d.dedup for d in await s.open_deliveries()] == ["d2"]
         assert [a.state.state for a in await s.load_alerts()] == ["pending"]
         assert [r[2:] for r in await s.load_slo_minutes(0)] == [(59, 60)]  # the SLO budget
+        assert [fp for fp, _, _ in await s.load_holds(0.0)] == ["fp"]  # a hold under way
         assert await s.get_key(MOVED_KEY) is None
         added = await s.commit_notifications(
             [], [Delivery("d3", "fp", "t", "c", None, Notice(kind="test", at=1.0), 1.0, 1.0)], 1.0

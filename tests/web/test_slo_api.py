@@ -18,6 +18,7 @@ from sentinel.cli.main import main
 from sentinel.cli.slo import duration, explain
 from sentinel.clock import FakeClock
 from sentinel.config import parse_config
+from sentinel.routing.quiet import slo_holds
 from sentinel.rules.slo import status
 from sentinel.rules.slo_keeper import SloKeeper
 from sentinel.store.sqlite import SqliteStore
@@ -30,6 +31,7 @@ from tests.rules.test_slo_table import NOW as CASES_NOW
 from tests.web.test_page import base_url
 from tests.web.test_slo_page import (
     SEEDED,
+    SLO_CONFIG,
     count,
     engine_with,
     slo_config_text,
@@ -38,6 +40,13 @@ from tests.web.test_slo_page import (
 )
 
 HOUR = 3600
+INHIBIT = """
+rules:
+  - {name: ServiceDown, match: {check: api}, expr: up == 0, severity: critical}
+inhibit:
+  - source: {alert: ServiceDown}
+    target: {labels: {slo: api-availability}}
+"""
 NOW = datetime(2026, 12, 1, 12, 0, 30, tzinfo=UTC)
 
 
@@ -131,7 +140,10 @@ def test_explain_shows_what_each_pair_needs_and_which_window_holds_it_back() -> 
     text = explain(view_after(10))
     assert "api-availability: availability 99.000% over 30d" in text
     assert "error budget: 1.000% of the runs may be bad; left " in text
-    lines = {line.split()[0]: line for line in text.splitlines() if line.startswith("page-")}
+    lines: dict[str, str] = {}  # each pair's first line: its row in the first table
+    for line in text.splitlines():
+        if line.startswith("page-"):
+            lines.setdefault(line.split()[0], line)
     assert ">= 14.40% bad over 1h and 5m" in lines["page-fast"]
     assert "quiet (1h and 5m below)" in lines["page-fast"]
     assert ">= 6.00% bad over 6h and 30m" in lines["page-slow"]
@@ -139,6 +151,47 @@ def test_explain_shows_what_each_pair_needs_and_which_window_holds_it_back() -> 
     assert text.rstrip().endswith(
         "Firing now: page-slow, ticket (rule SLO:api-availability:<pair>)."
     )
+
+
+def test_explain_says_what_resolves_a_firing_pair_and_how_long_a_hold_lasts() -> None:
+    """Once firing, a pair resolves when its long window drops below the factor or its
+    short window below factor x hysteresis (0.5 by default, 1 for page-slow here); with
+    an inhibit rule each pair is held for its short window plus a minute after the
+    inhibiting alert resolves, and says so."""
+    text = SLO_CONFIG.replace(
+        "    objective: 99%\n",
+        "    objective: 99%\n    alerts: {page-slow: {hysteresis: 1}}\n",
+        1,
+    )
+    config = parse_config(text + INHIBIT, "slo.yaml", {})
+    engine = engine_with(text + INHIBIT)
+    counters = engine.counters("api-availability")
+    assert counters is not None
+    count(counters, NOW.timestamp() - 73 * HOUR, 73, 10.0, 10)
+    slo = next(s for s in engine.slos if s.name == "api-availability")
+    view = slo_view(slo, status(slo, counters, NOW.timestamp()), slo_holds(config))
+    pairs = {p["name"]: p for p in view["alerts"]}
+    assert (pairs["page-fast"]["hysteresis"], pairs["page-fast"]["inhibition_hold"]) == (0.5, "6m")
+    assert (pairs["page-slow"]["hysteresis"], pairs["page-slow"]["inhibition_hold"]) == (1, "31m")
+    lines = {line.split()[0]: line for line in explain(view).splitlines() if line.strip()}
+    assert "1h < 14.4x or 5m < 7.2x  " in lines["page-fast"]
+    assert lines["page-fast"].endswith("6m after the inhibiting alert resolves")
+    assert "6h < 6x or 30m < 6x  " in lines["page-slow"]
+    assert lines["ticket"].endswith("6h1m after the inhibiting alert resolves")
+    assert "a pair stays inhibited while that alert is pending (if" in " ".join(
+        explain(view).split()
+    )
+
+
+def test_explain_without_a_hold() -> None:
+    """No inhibit rules (or ``inhibition_hold: false``): the hold is off, and the text
+    says only what keeps a pair firing."""
+    text = explain(view_after(10))
+    lines = {line.split()[0]: line for line in text.splitlines() if line.startswith("page-")}
+    assert "1h < 14.4x or 5m < 7.2x" in lines["page-fast"]  # its row in the second table
+    assert lines["page-fast"].endswith("off")
+    assert "short window at factor x hysteresis." in " ".join(text.split())
+    assert "inhibited" not in text
 
 
 def test_explain_when_nothing_burns() -> None:
