@@ -302,6 +302,7 @@ class SloEngine:
         end, not one per stored hour)."""
         with ExitStack() as stack:
             for tracked in self._slos.values():
+                stack.enter_context(tracked.counters.minutes.unpacked())
                 stack.enter_context(tracked.counters.hours.unpacked())
             yield
 

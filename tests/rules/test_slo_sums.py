@@ -41,11 +41,17 @@ def plain(kept: dict[int, list[int]], ring: Ring, index: int, count: int) -> tup
 
 
 @FIXED
-@given(size=st.integers(1, 40), offset=st.sampled_from([0, 30]), packed=st.booleans(), script=steps)
+@given(
+    size=st.integers(1, 40),
+    offset=st.sampled_from([0, 30]),
+    packed=st.booleans(),
+    running=st.booleans(),
+    script=steps,
+)
 def test_running_sums_equal_a_fresh_sum_for_any_sequence(
-    size: int, offset: int, packed: bool, script: list[Step]
+    size: int, offset: int, packed: bool, running: bool, script: list[Step]
 ) -> None:
-    ring = Ring(60, size, offset, packed)
+    ring = Ring(60, size, offset, packed, running)
     kept: dict[int, list[int]] = {}  # bucket index -> [good, total] of the runs taken
     now = 10_000.0
     for moved, late, good, runs, reads in script:
