@@ -75,6 +75,8 @@ class BurnAlertOverride(Strict):
     """Once firing, the pair resolves when its long window drops below factor or its short window below factor x hysteresis (default 0.5: a short window of few runs does not flap on a steady burn; 1: resolve as soon as either window is below factor, as Sloth and Pyrra)."""
 
 
+_NO_LABELS: dict[str, str] = {}  # shared by every SLO without labels: never written
+_NO_OVERRIDES: dict[str, BurnAlertOverride | None] = {}  # likewise, without overrides
 _PAIR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 DEFAULT_ALERTS: dict[str, BurnAlert] = {
@@ -243,6 +245,13 @@ class Slo(Strict):
             if not _PAIR_NAME.fullmatch(name):
                 raise ValueError(f"invalid alert name {shown(name)}: use letters, digits, '-', '_'")
         self.burn_alerts()  # a new pair missing a field is refused here
+        # Most SLOs set no labels and no pair overrides: they share one empty dict each
+        # instead of a copy apiece (128 bytes an SLO; config models are never changed
+        # after loading, and these two are only read).
+        if not self.labels:
+            self.__dict__["labels"] = _NO_LABELS
+        if not self.alerts:
+            self.__dict__["alerts"] = _NO_OVERRIDES
         return self
 
     @property

@@ -9,12 +9,13 @@ the tick. Like the RuleEngine it never reads a clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import datetime
 
 from sentinel.config.models import Config
-from sentinel.config.references import selects
+from sentinel.config.references import is_glob, selects
 from sentinel.config.rule import Rule
 from sentinel.config.slo import (
     ALERT_PREFIX,
@@ -26,7 +27,7 @@ from sentinel.config.slo import (
 )
 from sentinel.probes.results import Labels, Result
 from sentinel.routing.quiet import MaintenanceTimes
-from sentinel.rules.engine import Instance, Transition, fingerprint
+from sentinel.rules.engine import Instance, Transition
 from sentinel.rules.slo import (
     Counters,
     SloStatus,
@@ -96,9 +97,37 @@ class RatioReader:
         return (other if self.good[0] else total - other), total
 
 
-# What observe() counts a check's runs into, per SLO covering it: the SLO, its counters,
-# the maintenance windows left out (None: none) and its ratio reader (None: runs).
-Feed = tuple[Slo, Counters, tuple[int, ...] | None, RatioReader | None]
+class Tracked:
+    """One SLO as the engine keeps it: its config, counters, alert pairs and the windows
+    its status reads (the pairs and windows shared by every SLO with the default
+    pairs), its place in config order, and the (shifted) minute it was last evaluated."""
+
+    __slots__ = ("alerts", "counters", "evaluated", "place", "slo", "windows")
+
+    def __init__(
+        self,
+        slo: Slo,
+        counters: Counters,
+        pairs: tuple[dict[str, BurnAlert], Windows],
+        place: int,
+        evaluated: int | None,
+    ) -> None:
+        self.slo, self.counters, self.place, self.evaluated = slo, counters, place, evaluated
+        self.alerts, self.windows = pairs
+
+
+# What observe() counts a check's runs into, per SLO covering it: the SLO, the
+# maintenance windows left out (None: none) and its ratio reader (None: runs); a plain
+# Tracked when it has neither (most SLOs: one object, not a tuple, per check).
+Feed = Tracked | tuple[Tracked, tuple[int, ...] | None, RatioReader | None]
+
+
+def parse_rule(name: str) -> tuple[str, str] | None:
+    """(slo, pair) of a synthetic rule name ``SLO:<slo>:<pair>`` (neither holds a colon)."""
+    if not name.startswith(PREFIX):
+        return None
+    slo, _, pair = name[len(PREFIX) :].rpartition(":")
+    return (slo, pair) if slo and pair else None
 
 
 def synthetic_rule(slo: Slo, pair: str) -> Rule:
@@ -135,155 +164,171 @@ def by_check_name(
     others: list[tuple[int, Slo]] = []
     for n, slo in enumerate(slos):
         want = slo.match.get("check")
-        if want is not None and not any(c in want for c in "*?["):
+        if want is not None and not is_glob(want):
             named.setdefault(want, []).append((n, slo))
         else:
             others.append((n, slo))
     return named, others
 
 
-def old_samples(slos: dict[str, Slo], slo: Slo) -> RatioIndicator | None:
+def old_samples(slos: dict[str, Tracked], slo: Slo) -> RatioIndicator | None:
     """The ratio indicator the SLO had before a reload (None: new, or not a ratio)."""
     old = slos.get(slo.name)
-    return old.samples if old is not None else None
+    return old.slo.samples if old is not None else None
 
 
 class SloEngine:
     def __init__(self) -> None:
-        self._slos: dict[str, Slo] = {}
-        self._counters: dict[str, Counters] = {}
-        self._by_check: dict[str, list[Slo]] = {}
-        self._rules: dict[str, tuple[str, str]] = {}  # rule name -> (slo, pair)
+        self._slos: dict[str, Tracked] = {}  # in config order
         self._made: dict[str, Rule] = {}  # rule name -> its synthetic rule, made when asked
-        self._instances: dict[str, Instance] = {}  # fingerprint -> instance
-        self._alerts: dict[str, dict[str, BurnAlert]] = {}  # slo -> its pairs
-        self._keys: dict[tuple[str, str], tuple[str, str]] = {}  # -> (rule name, fingerprint)
+        self._instances: dict[str, Instance] = {}  # rule name -> its (one) instance
         self._readers: dict[tuple[str, str], RatioReader] = {}  # (slo, check) -> its counters
-        self._feeds: dict[str, list[Feed]] = {}  # check -> what its runs count into
+        self._feeds: dict[str, tuple[Feed, ...]] = {}  # check -> what its runs count into
         self._maintenance = MaintenanceTimes(())
-        # (slo, check) -> the maintenance windows whose runs it leaves out (exclude)
-        self._excluded: dict[tuple[str, str], tuple[int, ...]] = {}
-        self._evaluated: dict[str, int] = {}  # slo -> the (shifted) minute last evaluated
         # The SLOs by their place in the minute (n % SPREAD), in order, and the shifted
         # minute each twelfth was last evaluated at (None: not since configure()).
-        self._spread: list[list[tuple[int, Slo]]] = [[] for _ in range(SPREAD)]
+        self._spread: list[list[Tracked]] = [[] for _ in range(SPREAD)]
         self._spread_done: list[int | None] = [None] * SPREAD
-        self._windows: dict[str, Windows] = {}  # slo -> the windows its status reads
 
     def configure(self, config: Config) -> None:
         """SLOs from a (re)loaded config; counters of an SLO kept by name and windows."""
-        slos = {s.name: s for s in config.slos}
-        for name, slo in slos.items():
-            old = self._slos.get(name)
+        before = self._slos
+        shared: tuple[dict[str, BurnAlert], Windows] | None = None  # the default pairs'
+        slos: dict[str, Tracked] = {}
+        for n, slo in enumerate(config.slos):
+            if slo.alerts:
+                alerts = slo.burn_alerts()
+                pairs = (alerts, windows_of(alerts))
+            else:
+                if shared is None:
+                    alerts = slo.burn_alerts()
+                    shared = (alerts, windows_of(alerts))
+                pairs = shared
+            old = before.get(slo.name)
             if (
                 old is None
-                or old.longest() != slo.longest()
-                or self._offset(old) != self._offset(slo)
+                or old.slo.longest() != slo.longest()
+                or self._offset(old.slo) != self._offset(slo)
             ):
-                self._counters[name] = self._resized(name, slo)
-        for name in list(self._counters):
-            if name not in slos:
-                del self._counters[name]
-        before = self._slos
+                counters = self._resized(old, slo)
+            else:
+                counters = old.counters
+            evaluated = old.evaluated if old is not None else None
+            slos[slo.name] = Tracked(slo, counters, pairs, n, evaluated)
         self._slos = slos
-        self._alerts = {name: s.burn_alerts() for name, s in slos.items()}
-        self._windows = {name: windows_of(pairs) for name, pairs in self._alerts.items()}
         self._spread = [[] for _ in range(SPREAD)]
-        for n, slo in enumerate(slos.values()):
-            self._spread[n % SPREAD].append((n, slo))
+        for tracked in slos.values():
+            self._spread[tracked.place % SPREAD].append(tracked)
         self._spread_done = [None] * SPREAD
-        self._keys = {}
-        self._rules = {}
         self._made = {}
-        for name, pairs in self._alerts.items():
-            for alert in pairs:
-                named_pair, synthetic = (name, alert), rule_name(name, alert)
-                self._keys[named_pair] = (synthetic, fingerprint(synthetic, name, ()))
-                self._rules[synthetic] = named_pair
-        self._by_check = {}
         self._maintenance = MaintenanceTimes(config.maintenance)
-        self._excluded = {}
         readers = {}
-        named, others = by_check_name(list(slos.values()))
+        feeds: dict[str, tuple[Feed, ...]] = {}
+        named, others = by_check_name([t.slo for t in slos.values()])
         for check in config.checks:
             found = named.get(check.name, [])
             candidates = sorted(found + others, key=place) if found and others else found or others
-            chosen = [s for _, s in candidates if selects(s.match, check, check.type)]
-            if chosen:
-                self._by_check[check.name] = chosen
-            for slo in chosen:
+            chosen: list[Feed] = []
+            for _, slo in candidates:
+                if not selects(slo.match, check, check.type):
+                    continue
                 pair = (slo.name, check.name)
+                excluded = None
                 if slo.maintenance == "exclude":
-                    windows = self._maintenance.covering(check.labels)
-                    if windows:
-                        self._excluded[pair] = windows
+                    excluded = self._maintenance.covering(check.labels) or None
+                reader = None
                 if slo.samples is not None:
                     kept = self._readers.get(pair)
                     same = kept is not None and old_samples(before, slo) == slo.samples
-                    readers[pair] = kept if same and kept is not None else RatioReader(slo.samples)
-        self._readers = readers
-        self._feeds = {
-            check: [
-                (
-                    slo,
-                    self._counters[slo.name],
-                    self._excluded.get((slo.name, check)),
-                    readers.get((slo.name, check)),
+                    reader = readers[pair] = (
+                        kept if same and kept is not None else RatioReader(slo.samples)
+                    )
+                tracked = slos[slo.name]
+                chosen.append(
+                    tracked if excluded is None and reader is None else (tracked, excluded, reader)
                 )
-                for slo in chosen
-            ]
-            for check, chosen in self._by_check.items()
-        }
-        for key, inst in list(self._instances.items()):
-            if inst.rule not in self._rules:
+            if chosen:
+                feeds[check.name] = tuple(chosen)
+        self._readers = readers
+        self._feeds = feeds
+        for key in list(self._instances):
+            if self._pair(key) is None:
                 del self._instances[key]
+
+    def _pair(self, rule: str) -> tuple[Tracked, BurnAlert] | None:
+        """The SLO and alert pair of a synthetic rule name, if both are configured."""
+        parsed = parse_rule(rule)
+        tracked = None if parsed is None else self._slos.get(parsed[0])
+        if parsed is None or tracked is None:
+            return None
+        alert = tracked.alerts.get(parsed[1])
+        return None if alert is None else (tracked, alert)
 
     @staticmethod
     def _offset(slo: Slo) -> int:
         return hour_offset(slo.timezone) if slo.window == "month" else 0
 
-    def _resized(self, name: str, slo: Slo) -> Counters:
+    def _resized(self, old: Tracked | None, slo: Slo) -> Counters:
         fresh = Counters(slo.longest(), self._offset(slo))
-        old = self._counters.get(name)
-        if old is not None and old.hours.head is not None:
+        if old is not None and old.counters.hours.head is not None:
             # A changed window keeps what both rings can hold, at hour resolution.
-            for index in range(old.hours.head - old.hours.size + 1, old.hours.head + 1):
-                good, total = old.hours.bucket(index)
-                if total:
-                    fresh.hours.add(index * 3600 + old.hours.offset, good, total)
-            fresh.minutes = old.minutes
-            fresh.first = old.first
+            hours = old.counters.hours
+            assert hours.head is not None
+            first = hours.head - hours.size + 1
+            with fresh.hours.unpacked():
+                goods, totals = hours.buckets(first, hours.head)
+                for index, (good, total) in enumerate(zip(goods, totals, strict=True)):
+                    if total:
+                        fresh.hours.add((first + index) * 3600 + hours.offset, good, total)
+            fresh.minutes = old.counters.minutes
+            fresh.first = old.counters.first
         return fresh
 
     @property
     def slos(self) -> list[Slo]:
-        return list(self._slos.values())
+        return [t.slo for t in self._slos.values()]
 
     def covering(self, check: str) -> list[Slo]:
         """The SLOs that count this check's runs."""
-        return list(self._by_check.get(check, ()))
+        return [(f if isinstance(f, Tracked) else f[0]).slo for f in self._feeds.get(check, ())]
 
     def counters(self, name: str) -> Counters | None:
-        return self._counters.get(name)
+        tracked = self._slos.get(name)
+        return None if tracked is None else tracked.counters
+
+    @contextmanager
+    def loading(self) -> Iterator[None]:
+        """Counters kept inflated while stored rows are loaded (one deflate each at the
+        end, not one per stored hour)."""
+        with ExitStack() as stack:
+            for tracked in self._slos.values():
+                stack.enter_context(tracked.counters.minutes.unpacked())
+                stack.enter_context(tracked.counters.hours.unpacked())
+            yield
 
     def load(self, rows: Iterable[tuple[str, int, int, int]]) -> None:
         """Stored minutes (slo, minute, good, total), oldest first, after configure()."""
         for name, minute, good, total in rows:
-            counters = self._counters.get(name)
-            if counters is not None:
-                counters.load(minute, good, total)
+            tracked = self._slos.get(name)
+            if tracked is not None:
+                tracked.counters.load(minute, good, total)
 
     def seed(self, before: datetime, per_minute: dict[str, int]) -> None:
         """Healthy history for the SLOs named, over their longest window before ``before``
         (``sentinel simulate`` and timeline tests start with the windows full)."""
         for name, count in per_minute.items():
-            slo, counters = self._slos.get(name), self._counters.get(name)
-            if slo is not None and counters is not None:
-                counters.seed(before.timestamp(), slo.longest(), count)
+            tracked = self._slos.get(name)
+            if tracked is not None:
+                tracked.counters.seed(before.timestamp(), tracked.slo.longest(), count)
 
     def take_dirty(self) -> list[tuple[str, int, int, int]]:
         """Minutes counted since the last call, whole, to write to the store."""
-        return [(n, *row) for n, c in self._counters.items() if c.dirty for row in c.take_dirty()]
+        return [
+            (name, *row)
+            for name, t in self._slos.items()
+            if t.counters.dirty
+            for row in t.counters.take_dirty()
+        ]
 
     def observe(self, result: Result, now: datetime) -> list[Transition]:
         """Count a run into each SLO that covers its check, at its start time (a ratio
@@ -295,21 +340,25 @@ class SloEngine:
         if not feeds:
             return []
         at = result.started_at.timestamp()
-        for slo, counters, excluded, reader in feeds:
+        for feed in feeds:
+            if isinstance(feed, Tracked):
+                feed.counters.add(at, good_run(feed.slo, result))
+                continue
+            tracked, excluded, reader = feed
             if reader is not None:
                 counts = reader.read(result)
                 if counts is None or self._excluding(excluded, at):
                     continue
-                counters.count(at, *counts)
+                tracked.counters.count(at, *counts)
             elif not self._excluding(excluded, at):
-                counters.add(at, good_run(slo, result))
+                tracked.counters.add(at, good_run(tracked.slo, result))
         return []
 
     def _excluding(self, windows: tuple[int, ...] | None, at: float) -> bool:
         """Is ``at`` in one of the maintenance windows an SLO leaves out for a check?"""
         return windows is not None and any(self._maintenance.active(i, at) for i in windows)
 
-    def _due(self, at: float) -> list[tuple[int, Slo]]:
+    def _due(self, at: float) -> list[Tracked]:
         """The SLOs whose twelfth of the minute has come since it was last evaluated, in
         order (only the twelfths whose shifted minute moved are looked at)."""
         due: list[int] = []
@@ -320,7 +369,7 @@ class SloEngine:
                 due.append(part)
         if len(due) == 1:
             return self._spread[due[0]]
-        return sorted((e for part in due for e in self._spread[part]), key=place)
+        return sorted((t for part in due for t in self._spread[part]), key=lambda t: t.place)
 
     def tick(self, now: datetime) -> list[Transition]:
         """Evaluate each SLO's pairs once a minute (its counters' resolution), spread over
@@ -329,15 +378,16 @@ class SloEngine:
         evaluates them all every time."""
         at = now.timestamp()
         out: list[Transition] = []
-        for n, slo in self._due(at):
-            shifted = int((at - (n % SPREAD) * SPREAD_STEP) // 60)
-            if self._evaluated.get(slo.name) == shifted:
+        instances = self._instances
+        for tracked in self._due(at):
+            shifted = int((at - (tracked.place % SPREAD) * SPREAD_STEP) // 60)
+            if tracked.evaluated == shifted:
                 continue
-            self._evaluated[slo.name] = shifted
-            counters = self._counters[slo.name]
-            for pair, alert in self._alerts[slo.name].items():
-                name, key = self._keys[slo.name, pair]
-                inst = self._instances.get(key)
+            tracked.evaluated = shifted
+            slo, counters = tracked.slo, tracked.counters
+            for pair, alert in tracked.alerts.items():
+                name = rule_name(slo.name, pair)
+                inst = instances.get(name)
                 firing = inst is not None and inst.state.state == "firing"
                 holds = pair_holds(alert, counters, slo.ratio, at, firing)
                 if inst is None:
@@ -346,18 +396,20 @@ class SloEngine:
                     inst = Instance(name, slo.name, (), AlertState())
                 inst.value = burn_rate(*counters.sums(at, alert.long), slo.ratio)
                 to = step(inst.state, holds, at, alert.for_)
-                event = advance(self._instances, key, inst, to)
+                event = advance(instances, name, inst, to)
                 if event is not None:
                     out.append(Transition(event, inst, alert.severity, at))
         return out
 
     def rule(self, name: str, check: str) -> Rule | None:
-        key = self._rules.get(name)
-        if key is None or check not in self._slos:
+        found = self._pair(name)
+        if found is None or found[0].slo.name != check:
             return None
         rule = self._made.get(name)
         if rule is None:  # made on first use: most pairs never alert
-            rule = self._made[name] = synthetic_rule(self._slos[key[0]], key[1])
+            parsed = parse_rule(name)
+            assert parsed is not None
+            rule = self._made[name] = synthetic_rule(found[0].slo, parsed[1])
         return rule
 
     def active(self) -> list[Instance]:
@@ -367,8 +419,9 @@ class SloEngine:
         """Take back stored instances of current SLO pairs; returns the others."""
         rest = []
         for inst in instances:
-            if inst.rule in self._rules and inst.check in self._slos:
-                self._instances[inst.fingerprint] = inst
+            found = self._pair(inst.rule)
+            if found is not None and found[0].slo.name == inst.check and not inst.labels:
+                self._instances[inst.rule] = inst
             else:
                 rest.append(inst)
         return rest
@@ -378,18 +431,18 @@ class SloEngine:
         while only their hysteresis holds them (the short window between ``factor x
         hysteresis`` and ``factor``), so the API and the page agree with the alerts."""
         at = now.timestamp()
-        firing: dict[str, set[str]] = {}  # slo -> rule names of its firing alerts
+        firing: dict[str, set[str]] = {}  # slo -> its pairs whose alert is firing
         for inst in self._instances.values():
             if inst.state.state == "firing":
-                firing.setdefault(inst.check, set()).add(inst.rule)
+                parsed = parse_rule(inst.rule)
+                if parsed is not None:
+                    firing.setdefault(parsed[0], set()).add(parsed[1])
         out = []
-        for s in self._slos.values():
-            st = status(s, self._counters[s.name], at, self._alerts[s.name], self._windows[s.name])
-            rules = firing.get(s.name)
-            if rules:
-                pairs = self._alerts[s.name]
-                held = {p for p in pairs if self._keys[s.name, p][0] in rules}
-                if not held <= set(st.firing):
-                    st = replace(st, firing=tuple(p for p in pairs if p in held or p in st.firing))
+        for t in self._slos.values():
+            st = status(t.slo, t.counters, at, t.alerts, t.windows)
+            held = firing.get(t.slo.name)
+            if held and not held <= set(st.firing):
+                pairs = t.alerts
+                st = replace(st, firing=tuple(p for p in pairs if p in held or p in st.firing))
             out.append(st)
         return out

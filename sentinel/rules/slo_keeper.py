@@ -75,11 +75,13 @@ class SloKeeper:
         self._task = asyncio.create_task(self._run())
 
     async def load(self, since_minute: int) -> None:
-        for name, minute, good, total, first in await self.store.load_slo_hours(since_minute):
-            counters = self.engine.counters(name)
-            if counters is not None:
-                counters.load_hour(minute, good, total, first)
-        self.engine.load(await self.store.load_slo_minutes(since_minute))
+        hours = await self.store.load_slo_hours(since_minute)
+        with self.engine.loading():
+            for name, minute, good, total, first in hours:
+                counters = self.engine.counters(name)
+                if counters is not None:
+                    counters.load_hour(minute, good, total, first)
+            self.engine.load(await self.store.load_slo_minutes(since_minute))
 
     async def close(self) -> None:
         if self._task is not None:

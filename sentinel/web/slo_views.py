@@ -32,23 +32,13 @@ def window_counts(
     """The buckets an SLO's budget is computed from at ``now`` (as
     :func:`sentinel.rules.slo.status` sums them): the start of the first, the bucket
     seconds, and the good and total counts, oldest first, the current partial bucket
-    last. Slices of the ring (C speed): a page draws up to a hundred of them."""
+    last (a page draws up to a hundred of them)."""
     ring = counters.minutes if window <= MINUTE_SPAN else counters.hours
-    last = int(now // ring.step)
+    last = ring.index(now)
     count = min(ring.size, max(1, math.ceil(window / ring.step)))
     first = last - count + 1
-    good, total = [0] * count, [0] * count
-    if ring.head is not None:
-        lo, hi = max(first, ring.head - ring.size + 1), min(last, ring.head)
-        if lo <= hi:
-            a, b = lo % ring.size, hi % ring.size
-            if a <= b:
-                g, t = ring.good[a : b + 1], ring.total[a : b + 1]
-            else:
-                g, t = ring.good[a:] + ring.good[: b + 1], ring.total[a:] + ring.total[: b + 1]
-            good[lo - first : hi - first + 1] = g.tolist()
-            total[lo - first : hi - first + 1] = t.tolist()
-    return float(first * ring.step), ring.step, good, total
+    good, total = ring.buckets(first, last)
+    return float(first * ring.step + ring.offset), ring.step, good, total
 
 
 def _bad(good: Sequence[int], total: Sequence[int]) -> list[int]:

@@ -4,6 +4,7 @@ incrementally kept sums equal the buckets summed afresh."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,11 +41,17 @@ def plain(kept: dict[int, list[int]], ring: Ring, index: int, count: int) -> tup
 
 
 @FIXED
-@given(size=st.integers(1, 40), offset=st.sampled_from([0, 30]), script=steps)
+@given(
+    size=st.integers(1, 40),
+    offset=st.sampled_from([0, 30]),
+    packed=st.booleans(),
+    running=st.booleans(),
+    script=steps,
+)
 def test_running_sums_equal_a_fresh_sum_for_any_sequence(
-    size: int, offset: int, script: list[Step]
+    size: int, offset: int, packed: bool, running: bool, script: list[Step]
 ) -> None:
-    ring = Ring(60, size, offset)
+    ring = Ring(60, size, offset, packed, running)
     kept: dict[int, list[int]] = {}  # bucket index -> [good, total] of the runs taken
     now = 10_000.0
     for moved, late, good, runs, reads in script:
@@ -88,14 +95,20 @@ def test_counters_read_the_same_windows_as_counters_loaded_afresh(
         assert read_often.sums(now, span) == minutes.sums(now, span), span
 
 
-def test_counts_start_at_one_byte_and_widen_keeping_every_bucket() -> None:
-    ring = Ring(60, 10)
+@pytest.mark.parametrize("packed", [False, True])
+def test_counts_start_at_one_byte_and_widen_keeping_every_bucket(packed: bool) -> None:
+    ring = Ring(60, 10, packed=packed)
     for minute in range(10):
         ring.add(minute * 60, 1, 2)
-    assert (ring.good.itemsize, ring.total.itemsize) == (1, 1)
-    ring.add(9 * 60, 100, 300)  # 302 runs in the newest bucket
-    assert (ring.good.itemsize, ring.total.itemsize) == (2, 2)
-    ring.add(8 * 60, 70_000, 70_000)
-    assert (ring.good.itemsize, ring.total.itemsize) == (4, 4)
-    assert [ring.bucket(m) for m in range(10)] == [(1, 2)] * 8 + [(70_001, 70_002), (101, 302)]
-    assert ring.sums(9 * 60, 600) == (70_110, 70_320)
+    ring.add(10 * 60, 0, 0)  # the ninth minute is finished: in its cell
+    assert ring.width == 1
+    ring.add(9 * 60, 100, 300)  # 302 runs in a finished bucket: over 255
+    assert ring.width == 4
+    ring.add(8 * 60, 70_000, 70_000)  # over 65,535
+    assert ring.width == 8
+    assert [ring.bucket(m) for m in range(1, 11)] == [(1, 2)] * 7 + [
+        (70_001, 70_002),
+        (101, 302),
+        (0, 0),
+    ]
+    assert ring.sums(10 * 60, 600) == (70_109, 70_318)
