@@ -43,6 +43,7 @@ from sentinel.probes.results import Result
 from sentinel.rules.engine import RuleEngine
 from sentinel.rules.slo_engine import SloEngine
 from sentinel.rules.slo_keeper import SloKeeper
+from sentinel.rules.slo_table import SloTable
 from sentinel.store.sqlite import SqliteStore
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -111,7 +112,8 @@ async def run(checks: int, minutes: int, slos: bool) -> Measured:
         counters = engine.counters(slo.name)
         assert counters is not None
         counters.seed(START.timestamp(), 30 * 86400, 2)
-    held = engine.statuses(START)  # the statuses the keeper keeps for /metrics and the API
+    # what the keeper keeps for /metrics and the API: the statuses as a compact table
+    held = SloTable.of(engine.slos, engine.statuses(START), START.timestamp())
     gc.collect()
     out.traced = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
