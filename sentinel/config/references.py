@@ -41,14 +41,22 @@ def selects(match: dict[str, str], check: CheckBase, check_type: str) -> bool:
     return True
 
 
-def selects_any(match: dict[str, str], checks: Mapping[str, Check]) -> bool:
-    """Does ``match`` pick any of ``checks`` (by name)? A selector naming one check
-    (no glob) is looked up, not tried on every check: 10,000 SLOs of one check each
-    are checked in milliseconds, not half a minute."""
+def selected(match: dict[str, str], checks: Mapping[str, Check]) -> list[Check]:
+    """The checks (by name) that ``match`` picks. A selector naming one check (no glob)
+    is looked up, not tried on every check: 10,000 SLOs of one check each are matched
+    in milliseconds, not minutes (10,000 x 10,000 selector tests)."""
     name = match.get("check")
     if name is not None and not is_glob(name):
         found = checks.get(name)
-        return found is not None and selects(match, found, found.type)
+        return [found] if found is not None and selects(match, found, found.type) else []
+    return [c for c in checks.values() if selects(match, c, c.type)]
+
+
+def selects_any(match: dict[str, str], checks: Mapping[str, Check]) -> bool:
+    """Does ``match`` pick any of ``checks`` (by name)?"""
+    name = match.get("check")
+    if name is not None and not is_glob(name):
+        return bool(selected(match, checks))
     return any(selects(match, c, c.type) for c in checks.values())
 
 

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from sentinel.config.cron import crontab
 from sentinel.config.models import AlertMatcher, Config, Inhibit, Maintenance
-from sentinel.config.references import selects
+from sentinel.config.references import selected, selects
 from sentinel.config.rule import Rule
 from sentinel.config.slo import Slo, alert_rule
 from sentinel.config.units import format_duration
@@ -57,10 +57,11 @@ def slo_holds(config: Config) -> dict[str, Hold]:
     if not config.inhibit:
         return {}
     out = {}
+    by_name = {c.name: c for c in config.checks}
     for slo in config.slos:
         if not slo.inhibition_hold:
             continue
-        checks = frozenset(c.name for c in config.checks if selects(slo.match, c, c.type))
+        checks = frozenset(c.name for c in selected(slo.match, by_name))
         for pair, alert in slo.burn_alerts().items():
             window = format_duration(alert.short)
             out[alert_rule(slo.name, pair)] = Hold(alert.short + HOLD_MARGIN, checks, window)

@@ -297,11 +297,14 @@ class SloEngine:
         return None if tracked is None else tracked.counters
 
     @contextmanager
-    def loading(self) -> Iterator[None]:
-        """Counters kept inflated while stored rows are loaded (one deflate each at the
-        end, not one per stored hour)."""
+    def loading(self, names: Iterable[str]) -> Iterator[None]:
+        """The counters of the SLOs named kept inflated while their stored rows load (one
+        deflate each at the end, not one per stored minute or hour)."""
         with ExitStack() as stack:
-            for tracked in self._slos.values():
+            for name in names:
+                tracked = self._slos.get(name)
+                if tracked is None:
+                    continue
                 stack.enter_context(tracked.counters.minutes.unpacked())
                 stack.enter_context(tracked.counters.hours.unpacked())
             yield

@@ -24,11 +24,14 @@ _SLO_DAYS = (  # ranges of the primary keys (slo, minute)
     "WHERE slo = $1 AND minute >= $2 AND minute < $3"
     ") AS counted GROUP BY day ORDER BY day"
 )
+# The rows of the SLOs in $2 (NULL: all) from minute $1 on, in key order.
 _LOAD_SLO_MINUTES = (
-    "SELECT slo, minute, good, total FROM slo_minutes WHERE minute >= $1 ORDER BY minute, slo"
+    "SELECT slo, minute, good, total FROM slo_minutes WHERE minute >= $1 AND "
+    "($2::text[] IS NULL OR slo = ANY($2::text[])) ORDER BY slo, minute"
 )
 _LOAD_SLO_HOURS = (
-    "SELECT slo, minute, good, total, first FROM slo_hours WHERE minute >= $1 ORDER BY minute, slo"
+    "SELECT slo, minute, good, total, first FROM slo_hours WHERE minute >= $1 AND "
+    "($2::text[] IS NULL OR slo = ANY($2::text[])) ORDER BY slo, minute"
 )
 # As in SQLite (sentinel/store/sqlite_slo.py): the minutes before $1 of the SLOs in $3 (or
 # all but them) summed per hour starting $2 minutes past the UTC hour, split at the UTC
@@ -60,16 +63,22 @@ class PostgresSlo(PostgresHistory):
                 "saving SLO counters", lambda c: c.executemany(_SAVE_SLO_MINUTE, rows), tx=True
             )
 
-    async def load_slo_minutes(self, since_minute: int) -> list[tuple[str, int, int, int]]:
-        rows = await self._fetch("reading SLO counters", _LOAD_SLO_MINUTES, since_minute)
+    async def load_slo_minutes(
+        self, since_minute: int, slos: Sequence[str] | None = None
+    ) -> list[tuple[str, int, int, int]]:
+        names = None if slos is None else list(slos)
+        rows = await self._fetch("reading SLO counters", _LOAD_SLO_MINUTES, since_minute, names)
         return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
     async def slo_days(self, slo: str, since_minute: int, until_minute: int) -> list[SloDay]:
         rows = await self._fetch("reading SLO days", _SLO_DAYS, slo, since_minute, until_minute)
         return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
 
-    async def load_slo_hours(self, since_minute: int) -> list[SloHour]:
-        rows = await self._fetch("reading SLO hours", _LOAD_SLO_HOURS, since_minute)
+    async def load_slo_hours(
+        self, since_minute: int, slos: Sequence[str] | None = None
+    ) -> list[SloHour]:
+        names = None if slos is None else list(slos)
+        rows = await self._fetch("reading SLO hours", _LOAD_SLO_HOURS, since_minute, names)
         return [(str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
 
     async def roll_up_slo_minutes(

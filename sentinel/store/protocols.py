@@ -223,12 +223,18 @@ class SloStore(Protocol):
         """Keep whole minutes: a row replaces the stored one of its (slo, minute)."""
         ...
 
-    async def load_slo_minutes(self, since_minute: int) -> list[SloMinute]:
-        """Minutes from ``since_minute`` on, oldest first."""
+    async def load_slo_minutes(
+        self, since_minute: int, slos: Sequence[str] | None = None
+    ) -> list[SloMinute]:
+        """Minutes from ``since_minute`` on, of the SLOs named (None: all), by SLO, each
+        SLO's oldest first."""
         ...
 
-    async def load_slo_hours(self, since_minute: int) -> list[SloHour]:
-        """Rolled-up hours starting from ``since_minute`` on, oldest first."""
+    async def load_slo_hours(
+        self, since_minute: int, slos: Sequence[str] | None = None
+    ) -> list[SloHour]:
+        """Rolled-up hours starting from ``since_minute`` on, of the SLOs named (None:
+        all), by SLO, each SLO's oldest first."""
         ...
 
     async def roll_up_slo_minutes(

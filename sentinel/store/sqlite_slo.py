@@ -22,11 +22,14 @@ _SLO_DAYS = (  # ranges of the primary keys (slo, minute)
     "WHERE slo = ?1 AND minute >= ?2 AND minute < ?3"
     ") GROUP BY day ORDER BY day"
 )
+# The rows of the SLOs in ?2 (a JSON list; null: all) from minute ?1 on, in key order.
 _LOAD_SLO_MINUTES = (
-    "SELECT slo, minute, good, total FROM slo_minutes WHERE minute >= ? ORDER BY minute, slo"
+    "SELECT slo, minute, good, total FROM slo_minutes WHERE minute >= ?1 AND "
+    "(?2 IS NULL OR slo IN (SELECT value FROM json_each(?2))) ORDER BY slo, minute"
 )
 _LOAD_SLO_HOURS = (
-    "SELECT slo, minute, good, total, first FROM slo_hours WHERE minute >= ? ORDER BY minute, slo"
+    "SELECT slo, minute, good, total, first FROM slo_hours WHERE minute >= ?1 AND "
+    "(?2 IS NULL OR slo IN (SELECT value FROM json_each(?2))) ORDER BY slo, minute"
 )
 # The minutes before ?1 of the SLOs named (?3: a JSON list; or all but them) summed per
 # hour starting ?2 minutes past the UTC hour, split at the UTC hour (a row's start is the
@@ -54,16 +57,22 @@ class SqliteSlo(SqliteHistory):
             async with self._transaction("BEGIN") as db:
                 await db.executemany(_SAVE_SLO_MINUTE, rows)
 
-    async def load_slo_minutes(self, since_minute: int) -> list[tuple[str, int, int, int]]:
-        async with self.db.execute(_LOAD_SLO_MINUTES, (since_minute,)) as cur:
+    async def load_slo_minutes(
+        self, since_minute: int, slos: Sequence[str] | None = None
+    ) -> list[tuple[str, int, int, int]]:
+        names = None if slos is None else json.dumps(list(slos))
+        async with self.db.execute(_LOAD_SLO_MINUTES, (since_minute, names)) as cur:
             return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in await cur.fetchall()]
 
     async def slo_days(self, slo: str, since_minute: int, until_minute: int) -> list[SloDay]:
         async with self.db.execute(_SLO_DAYS, (slo, since_minute, until_minute)) as cur:
             return [(int(r[0]), int(r[1]), int(r[2])) for r in await cur.fetchall()]
 
-    async def load_slo_hours(self, since_minute: int) -> list[SloHour]:
-        async with self.db.execute(_LOAD_SLO_HOURS, (since_minute,)) as cur:
+    async def load_slo_hours(
+        self, since_minute: int, slos: Sequence[str] | None = None
+    ) -> list[SloHour]:
+        names = None if slos is None else json.dumps(list(slos))
+        async with self.db.execute(_LOAD_SLO_HOURS, (since_minute, names)) as cur:
             return [
                 (str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]))
                 for r in await cur.fetchall()

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sentinel.config import parse_config
-from sentinel.config.references import selects, selects_any
+from sentinel.config.references import selected, selects, selects_any
 
 CONFIG = """
 checks:
@@ -31,6 +31,7 @@ selectors = st.fixed_dictionaries(
 @given(selectors)
 def test_selects_any_agrees_with_trying_every_check(match: dict[str, str]) -> None:
     assert selects_any(match, BY_NAME) == any(selects(match, c, c.type) for c in CHECKS)
+    assert selected(match, BY_NAME) == [c for c in CHECKS if selects(match, c, c.type)]
 
 
 def test_a_named_check_that_is_not_there_or_does_not_match_selects_nothing() -> None:

@@ -389,16 +389,26 @@ class TestSloMinutes:
     """SloStore: per-minute SLO counters, replaced whole, kept apart from raw history."""
 
     async def test_minutes_replace_load_oldest_first_and_prune(self, store: Store) -> None:
-        """A minute written again replaces its counts; load is ordered by minute;
+        """A minute written again replaces its counts; load is ordered by SLO, then
+        minute, and reads the SLOs named only (the keeper reads 200 at a time at start);
         prune_slo_minutes removes only what is before its cutoff."""
         slos: SloStore = store
         await slos.save_slo_minutes([("api", 101, 5, 6), ("api", 100, 3, 3), ("web", 100, 1, 2)])
-        await slos.save_slo_minutes([("api", 101, 9, 10)])
+        await slos.save_slo_minutes([("api", 101, 9, 10), ("db", 99, 1, 1)])
         assert await slos.load_slo_minutes(0) == [
             ("api", 100, 3, 3),
-            ("web", 100, 1, 2),
             ("api", 101, 9, 10),
+            ("db", 99, 1, 1),
+            ("web", 100, 1, 2),
         ]
+        assert await slos.load_slo_minutes(0, ["web", "api", "gone"]) == [
+            ("api", 100, 3, 3),
+            ("api", 101, 9, 10),
+            ("web", 100, 1, 2),
+        ]
+        assert await slos.load_slo_minutes(0, []) == []
+        assert await slos.prune_slo_minutes(100) == 1  # db's minute 99
+        await slos.save_slo_minutes([("web", 100, 1, 2)])
         assert await slos.load_slo_minutes(101) == [("api", 101, 9, 10)]
         assert await slos.prune_slo_minutes(101) == 2
         assert await slos.load_slo_minutes(0) == [("api", 101, 9, 10)]
@@ -428,7 +438,7 @@ class TestSloMinutes:
     async def test_roll_up_sums_whole_hours_and_never_counts_twice(self, store: Store) -> None:
         """roll_up_slo_minutes sums the minutes before its cutoff per UTC hour (with the
         earliest minute of each) and deletes them; rolling again adds only what was
-        written since; load_slo_hours reads hours from a minute on, oldest first."""
+        written since; load_slo_hours reads hours from a minute on, by SLO, oldest first."""
         slos: SloStore = store
         hour = 500_000 * 60  # the first minute of a UTC hour
         await slos.save_slo_minutes(
@@ -444,9 +454,10 @@ class TestSloMinutes:
         assert await slos.roll_up_slo_minutes(hour + 120) == 0  # again: nothing to add
         assert await slos.load_slo_hours(0) == [
             ("api", hour, 10, 12, hour + 5),
-            ("web", hour, 0, 1, hour + 7),
             ("api", hour + 60, 3, 3, hour + 60),
+            ("web", hour, 0, 1, hour + 7),
         ]
+        assert await slos.load_slo_hours(0, ["web"]) == [("web", hour, 0, 1, hour + 7)]
         assert await slos.load_slo_minutes(0) == [("api", hour + 125, 4, 4)]
         assert await slos.load_slo_hours(hour + 60) == [("api", hour + 60, 3, 3, hour + 60)]
         await slos.save_slo_minutes([("api", hour + 2, 5, 5)])  # written late: added
@@ -463,9 +474,9 @@ class TestSloMinutes:
         await slos.roll_up_slo_minutes(hour + 120, {"ist": 30, "utc": 0})
         assert await slos.load_slo_hours(0) == [
             ("api", hour, 4, 4, hour),
+            ("api", hour + 60, 1, 1, hour + 70),
             ("ist", hour, 2, 2, hour),
             ("ist", hour + 30, 2, 2, hour + 30),
-            ("api", hour + 60, 1, 1, hour + 70),
             ("ist", hour + 60, 1, 1, hour + 70),
         ]
 
