@@ -430,9 +430,15 @@ class SloEngine:
         return rest
 
     def statuses(self, now: datetime) -> list[SloStatus]:
-        """Each SLO's status; its ``firing`` also lists the pairs whose alert is firing
-        while only their hysteresis holds them (the short window between ``factor x
-        hysteresis`` and ``factor``), so the API and the page agree with the alerts."""
+        """Each SLO's status (:meth:`each_status`)."""
+        return list(self.each_status(now))
+
+    def each_status(self, now: datetime) -> Iterator[SloStatus]:
+        """Each SLO's status, made as it is asked for (the keeper packs them into its
+        table one by one: 10,000 are never all held); its ``firing`` also lists the
+        pairs whose alert is firing while only their hysteresis holds them (the short
+        window between ``factor x hysteresis`` and ``factor``), so the API and the page
+        agree with the alerts."""
         at = now.timestamp()
         firing: dict[str, set[str]] = {}  # slo -> its pairs whose alert is firing
         for inst in self._instances.values():
@@ -440,12 +446,10 @@ class SloEngine:
                 parsed = parse_rule(inst.rule)
                 if parsed is not None:
                     firing.setdefault(parsed[0], set()).add(parsed[1])
-        out = []
         for t in self._slos.values():
             st = status(t.slo, t.counters, at, t.alerts, t.windows)
             held = firing.get(t.slo.name)
             if held and not held <= set(st.firing):
                 pairs = t.alerts
                 st = replace(st, firing=tuple(p for p in pairs if p in held or p in st.firing))
-            out.append(st)
-        return out
+            yield st

@@ -103,23 +103,24 @@ class SloKeeper:
 
     def refresh(self) -> None:
         now = self.clock.now()
-        self.table = SloTable.of(self.engine.slos, self.engine.statuses(now), now.timestamp())
+        self.table = SloTable.of(self.engine.slos, self.engine.each_status(now), now.timestamp())
 
     async def save(self) -> None:
         """Write the minutes counted since the last save; kept for the next try on failure."""
-        for row in self.engine.take_dirty():
-            # A minute of an hour already rolled up (a run over six hours late, the
-            # minute ring still holding it) is left out: written again, it would be
-            # counted a second time in its hour.
-            if row[1] >= self._rolled:
-                self._unsaved[row[:2]] = row
-        if not self._unsaved:
+        # A minute of an hour already rolled up (a run over six hours late, the minute
+        # ring still holding it) is left out: written again, it would be counted a
+        # second time in its hour.
+        rows = [row for row in self.engine.take_dirty() if row[1] >= self._rolled]
+        if self._unsaved:  # after a failed save: the newer count of a minute wins
+            self._unsaved.update((row[:2], row) for row in rows)
+            rows = list(self._unsaved.values())
+        if not rows:
             return
-        rows = list(self._unsaved.values())
         try:
             await self.store.save_slo_minutes(rows)
         except Exception as exc:
             log.warning("slo_save_failed", error=type(exc).__name__, minutes=len(rows))
+            self._unsaved = {row[:2]: row for row in rows}
             return
         self._unsaved.clear()
 

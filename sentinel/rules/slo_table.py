@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from sentinel.config.slo import Slo
@@ -72,7 +72,7 @@ class SloTable:
         return cls(0.0, (), array("d"), (), array("I"))
 
     @classmethod
-    def of(cls, slos: Sequence[Slo], statuses: Sequence[SloStatus], at: float) -> SloTable:
+    def of(cls, slos: Sequence[Slo], statuses: Iterable[SloStatus], at: float) -> SloTable:
         """The table of ``statuses`` (the engine's at ``at``, one per SLO of ``slos``, in
         the same order)."""
         figures = array("d")

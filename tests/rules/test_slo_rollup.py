@@ -139,3 +139,34 @@ def test_every_minute_of_the_last_nine_hours_rolled_up_at_the_end() -> None:
         rolled = asyncio.run(loaded(config, Path(tmp) / "r.db", rows, roll_at, roll_at))
         every = asyncio.run(loaded(config, Path(tmp) / "m.db", rows, None, roll_at))
     assert rolled == every
+
+
+async def test_minutes_a_failed_save_could_not_write_are_written_by_the_next(
+    tmp_path: Path,
+) -> None:
+    """A save the store refuses keeps its minutes; the next save writes them with the
+    minutes counted since, the newer count of a minute replacing the older."""
+    config = parse_config(CONFIG, "t.yaml", {})
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    await store.open()
+    try:
+        keeper = SloKeeper(SloEngine(), store, FakeClock(START))
+        await keeper.open(config)
+        counters = keeper.engine.counters("rolling")
+        assert counters is not None
+        at = START.timestamp()
+        counters.add(at, True)
+        db = store.db  # type: ignore[attr-defined]
+        await db.execute("ALTER TABLE slo_minutes RENAME TO away")  # the store refuses
+        await keeper.save()
+        counters.add(at + 1, False)  # the same minute again
+        counters.add(at + 60, True)  # and the next
+        await keeper.save()  # refused again: all three runs kept
+        await db.execute("ALTER TABLE away RENAME TO slo_minutes")
+        await keeper.save()
+        minute = int(at // 60)
+        rows = await store.load_slo_minutes(0, ["rolling"])
+        assert rows == [("rolling", minute, 1, 2), ("rolling", minute + 1, 1, 1)]
+        await keeper.close()
+    finally:
+        await store.close()
