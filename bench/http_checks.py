@@ -159,8 +159,13 @@ def cpu_seconds(pid: int) -> float:
 
 
 def peak_rss_mb(pid: int) -> float:
+    return vm_mb(pid, "VmHWM")
+
+
+def vm_mb(pid: int, name: str) -> float:
+    """A memory figure of /proc/<pid>/status in MB: ``VmHWM`` (peak RSS), ``VmRSS``..."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{name}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
