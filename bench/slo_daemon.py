@@ -27,7 +27,11 @@ The table compares the two runs against the issue's bar (with SLOs within 10% of
 without, for CPU-s per hour and for memory) and is written to docs/performance.md
 unless ``--no-write``. Loopback only; each run stops what it started.
 
-    python -m bench.slo_daemon [--checks 10000] [--interval 10] [--window 60] [--no-write]
+    python -m bench.slo_daemon [--checks 10000] [--interval 10] [--window 60] [--rounds 1]
+        [--no-write]
+
+``--rounds N`` alternates N runs without and N with SLOs and reports each figure's
+median (the machine's load moves a single run's CPU by tens of percent).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import json
 import math
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,7 +51,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -187,6 +192,7 @@ class Run:
     lateness_p99: float = 0.0  # s
     scrape_cpu: float = 0.0  # CPU-s of one /metrics scrape (probing included)
     samples: int = 0  # samples on /metrics
+    load: float = 0.0  # the machine's 1-minute load average at the window's end
     seeded: Seeded = field(default_factory=Seeded)
     window_runs: int = 0  # runs one SLO's window held after start (the API's total)
     warming: list[str] = field(default_factory=list)
@@ -269,6 +275,7 @@ def window(pid: int, listen: int, args: argparse.Namespace, out: Run) -> None:
     cpu1 = cpu_seconds(pid)
     t1 = time.monotonic()
     out.peak, out.rss = vm_mb(pid, "VmHWM"), vm_mb(pid, "VmRSS")
+    out.load = os.getloadavg()[0]
     s1 = time.monotonic()
     m1 = scrape(listen)
     out.cpu_per_hour = (cpu1 - cpu0) / (t1 - t0) * 3600
@@ -279,7 +286,23 @@ def window(pid: int, listen: int, args: argparse.Namespace, out: Run) -> None:
     out.samples = sum(len(v) for v in m1.values())
 
 
-def report(args: argparse.Namespace, base: Run, slo: Run, target_kind: str) -> str:
+def median_run(rounds: Sequence[Run]) -> Run:
+    """The median of each figure over ``rounds`` (the last round's seeding and API check)."""
+    out = replace(rounds[-1])
+    for f in fields(Run):
+        values = [getattr(r, f.name) for r in rounds]
+        if isinstance(values[0], float):
+            setattr(out, f.name, statistics.median(values))
+        elif isinstance(values[0], int):
+            setattr(out, f.name, round(statistics.median(values)))
+    return out
+
+
+def report(
+    args: argparse.Namespace, bases: Sequence[Run], slos: Sequence[Run], target_kind: str
+) -> str:
+    base, slo = median_run(bases), median_run(slos)
+
     def row(label: str, a: float, b: float, fmt: str, unit: str, bar: bool = False) -> str:
         ratio = f"{b / a:.2f}x" if a else ""
         verdict = ""
@@ -293,7 +316,11 @@ def report(args: argparse.Namespace, base: Run, slo: Run, target_kind: str) -> s
     s = slo.seeded
     command = (
         f"python -m bench.slo_daemon --checks {args.checks} --interval {args.interval:g} "
-        f"--window {args.window:g}"
+        f"--window {args.window:g} --rounds {args.rounds}"
+    )
+    each = "; ".join(
+        f"{b.cpu_per_hour:.0f} / {r.cpu_per_hour:.0f} ({r.cpu_per_hour / b.cpu_per_hour:.2f}x)"
+        for b, r in zip(bases, slos, strict=True)
     )
     warming = ", ".join(slo.warming) or "none"
     lines = [
@@ -306,6 +333,8 @@ def report(args: argparse.Namespace, base: Run, slo: Run, target_kind: str) -> s
         f"(written in {s.seconds:.0f} s, so in the page cache at start). After start the API "
         f"showed s00000 with {slo.window_runs:,} runs in its window, alert pairs warming: "
         f"{warming}.",
+        f"Runs without and with SLOs alternated, {args.rounds} of each; each figure is the "
+        f"median of its runs. CPU-s per hour in each round (without / with): {each}.",
         "",
         "| figure | without SLOs | with SLOs | difference | ratio | bar |",
         "|---|---|---|---|---|---|",
@@ -320,6 +349,7 @@ def report(args: argparse.Namespace, base: Run, slo: Run, target_kind: str) -> s
         row("lateness p99", base.lateness_p99 * 1000, slo.lateness_p99 * 1000, ".1f", " ms"),
         row("one /metrics scrape, CPU-s", base.scrape_cpu, slo.scrape_cpu, ".2f", ""),
         row("samples on /metrics", base.samples, slo.samples, ",.0f", ""),
+        row("load average (1 min) at the window's end", base.load, slo.load, ".1f", ""),
         "",
     ]
     return "\n".join(lines)
@@ -332,10 +362,18 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=60.0)
     parser.add_argument("--ready-timeout", type=float, default=600.0, help="s to wait for /ready")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="runs of each, alternated; the medians reported"
+    )
     args = parser.parse_args()
-    base, target_kind = measure(args, slos=False)
-    slo, _ = measure(args, slos=True)
-    section = report(args, base, slo, target_kind)
+    bases: list[Run] = []
+    slos: list[Run] = []
+    for _ in range(args.rounds):
+        base, target_kind = measure(args, slos=False)
+        bases.append(base)
+        slo, _ = measure(args, slos=True)
+        slos.append(slo)
+    section = report(args, bases, slos, target_kind)
     print(section)
     if not args.no_write:
         write_section(f"{MARKER}\n{section}{MARKER}", MARKER, PERFORMANCE)
