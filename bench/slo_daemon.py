@@ -31,7 +31,9 @@ unless ``--no-write``. Loopback only; each run stops what it started.
         [--no-write]
 
 ``--rounds N`` alternates N runs without and N with SLOs and reports each figure's
-median (the machine's load moves a single run's CPU by tens of percent).
+median without and with, and the median of the rounds' differences and ratios (the
+bar is judged on that ratio): the machine's load moves a single run's CPU by tens of
+percent, and a round's two runs, back to back, share it best.
 """
 
 from __future__ import annotations
@@ -42,7 +44,6 @@ import itertools
 import json
 import math
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -51,7 +52,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -62,7 +63,9 @@ from bench.http_checks import (
     quantile,
     runs,
     scrape,
+    start_sentinel,
     start_target,
+    stop_sentinel,
     vm_mb,
     write_config,
 )
@@ -223,15 +226,9 @@ def measure(args: argparse.Namespace, slos: bool) -> tuple[Run, str]:
             if slos:
                 with config.open("a") as f:
                     f.write("\n".join(slo_lines(args.checks)) + "\n")
-            env = {**os.environ, "SENTINEL_LOG_LEVEL": "warning", "SENTINEL_LOG_FORMAT": "json"}
             with log_path.open("wb") as log:
                 started = time.monotonic()
-                daemon = subprocess.Popen(
-                    [sys.executable, "-m", "sentinel", "run", "-c", str(config)],
-                    env=env,
-                    stdout=log,
-                    stderr=log,
-                )
+                daemon = start_sentinel(config, log)
                 try:
                     out.startup = (
                         wait_ready(daemon, f"http://127.0.0.1:{listen}/ready", args.ready_timeout)
@@ -243,12 +240,7 @@ def measure(args: argparse.Namespace, slos: bool) -> tuple[Run, str]:
                         out.window_runs, out.warming = loaded(listen, "s00000")
                     window(daemon.pid, listen, args, out)
                 finally:
-                    daemon.send_signal(signal.SIGTERM)
-                    try:
-                        daemon.wait(60)
-                    except subprocess.TimeoutExpired:
-                        daemon.kill()
-                        daemon.wait(10)
+                    stop_sentinel(daemon, 60)
         except BaseException:
             if log_path.exists():
                 print(log_path.read_text(errors="replace")[-3000:], file=sys.stderr)
@@ -286,40 +278,45 @@ def window(pid: int, listen: int, args: argparse.Namespace, out: Run) -> None:
     out.samples = sum(len(v) for v in m1.values())
 
 
-def median_run(rounds: Sequence[Run]) -> Run:
-    """The median of each figure over ``rounds`` (the last round's seeding and API check)."""
-    out = replace(rounds[-1])
-    for f in fields(Run):
-        values = [getattr(r, f.name) for r in rounds]
-        if isinstance(values[0], float):
-            setattr(out, f.name, statistics.median(values))
-        elif isinstance(values[0], int):
-            setattr(out, f.name, round(statistics.median(values)))
-    return out
+def compared(
+    bases: Sequence[Run], slos: Sequence[Run], name: str
+) -> tuple[float, float, float, float | None]:
+    """Figure ``name``: the median without SLOs, the median with, and the medians of the
+    rounds' differences and ratios (each round's two runs ran back to back)."""
+    pairs = [(getattr(b, name), getattr(r, name)) for b, r in zip(bases, slos, strict=True)]
+    ratios = [r / b for b, r in pairs if b]
+    return (
+        statistics.median(b for b, _ in pairs),
+        statistics.median(r for _, r in pairs),
+        statistics.median(r - b for b, r in pairs),
+        statistics.median(ratios) if ratios else None,
+    )
 
 
 def report(
     args: argparse.Namespace, bases: Sequence[Run], slos: Sequence[Run], target_kind: str
 ) -> str:
-    base, slo = median_run(bases), median_run(slos)
-
-    def row(label: str, a: float, b: float, fmt: str, unit: str, bar: bool = False) -> str:
-        ratio = f"{b / a:.2f}x" if a else ""
+    def row(label: str, name: str, fmt: str, unit: str, bar: bool = False, scale: float = 1) -> str:
+        a, b, diff, ratio = compared(bases, slos, name)
+        a, b, diff = a * scale, b * scale, diff * scale
         verdict = ""
-        if bar:
-            verdict = f"<= {1 + BAR:.2f}x ({'meets' if b <= (1 + BAR) * a else 'MISSES'})"
+        if bar and ratio is not None:
+            verdict = f"<= {1 + BAR:.2f}x ({'meets' if ratio <= 1 + BAR else 'MISSES'})"
+        shown = "" if ratio is None else f"{ratio:.2f}x"
         return (
-            f"| {label} | {a:{fmt}}{unit} | {b:{fmt}}{unit} | {b - a:+{fmt}}{unit} "
-            f"| {ratio} | {verdict} |"
+            f"| {label} | {a:{fmt}}{unit} | {b:{fmt}}{unit} | {diff:+{fmt}}{unit} "
+            f"| {shown} | {verdict} |"
         )
 
+    slo = slos[-1]
     s = slo.seeded
     command = (
         f"python -m bench.slo_daemon --checks {args.checks} --interval {args.interval:g} "
         f"--window {args.window:g} --rounds {args.rounds}"
     )
     each = "; ".join(
-        f"{b.cpu_per_hour:.0f} / {r.cpu_per_hour:.0f} ({r.cpu_per_hour / b.cpu_per_hour:.2f}x)"
+        f"{b.cpu_per_hour:.0f} / {r.cpu_per_hour:.0f} ({r.cpu_per_hour / b.cpu_per_hour:.2f}x, "
+        f"load {b.load:.1f} / {r.load:.1f})"
         for b, r in zip(bases, slos, strict=True)
     )
     warming = ", ".join(slo.warming) or "none"
@@ -332,24 +329,26 @@ def report(
         f"SLO: {s.hours:,} hour rows and {s.minutes:,} minute rows, {s.megabytes:.0f} MB "
         f"(written in {s.seconds:.0f} s, so in the page cache at start). After start the API "
         f"showed s00000 with {slo.window_runs:,} runs in its window, alert pairs warming: "
-        f"{warming}.",
-        f"Runs without and with SLOs alternated, {args.rounds} of each; each figure is the "
-        f"median of its runs. CPU-s per hour in each round (without / with): {each}.",
+        f"{warming} (the last round).",
+        f"Runs without and with SLOs alternated, {args.rounds} of each. The columns without "
+        "and with: the median of the runs; difference and ratio: the median of the rounds' "
+        "(a round's two runs ran back to back, so they share the machine's load best). "
+        f"CPU-s per hour in each round (without / with): {each}.",
         "",
         "| figure | without SLOs | with SLOs | difference | ratio | bar |",
         "|---|---|---|---|---|---|",
-        row("start-up: process start to /ready 200", base.startup, slo.startup, ".1f", " s"),
-        row("CPU-s spent by /ready", base.startup_cpu, slo.startup_cpu, ".1f", ""),
-        row("peak RSS at /ready", base.startup_peak, slo.startup_peak, ".0f", " MB"),
-        row("CPU-s per hour of wall time", base.cpu_per_hour, slo.cpu_per_hour, ".0f", "", True),
-        row("peak RSS (VmHWM) at the window's end", base.peak, slo.peak, ".0f", " MB", True),
-        row("RSS (VmRSS) at the window's end", base.rss, slo.rss, ".0f", " MB", True),
-        row("probes/s", base.probes, slo.probes, ".0f", ""),
-        row("failed runs in the window", base.failed, slo.failed, ".0f", ""),
-        row("lateness p99", base.lateness_p99 * 1000, slo.lateness_p99 * 1000, ".1f", " ms"),
-        row("one /metrics scrape, CPU-s", base.scrape_cpu, slo.scrape_cpu, ".2f", ""),
-        row("samples on /metrics", base.samples, slo.samples, ",.0f", ""),
-        row("load average (1 min) at the window's end", base.load, slo.load, ".1f", ""),
+        row("start-up: process start to /ready 200", "startup", ".1f", " s"),
+        row("CPU-s spent by /ready", "startup_cpu", ".1f", ""),
+        row("peak RSS at /ready", "startup_peak", ".0f", " MB"),
+        row("CPU-s per hour of wall time", "cpu_per_hour", ".0f", "", True),
+        row("peak RSS (VmHWM) at the window's end", "peak", ".0f", " MB", True),
+        row("RSS (VmRSS) at the window's end", "rss", ".0f", " MB", True),
+        row("probes/s", "probes", ".0f", ""),
+        row("failed runs in the window", "failed", ".0f", ""),
+        row("lateness p99", "lateness_p99", ".1f", " ms", scale=1000),
+        row("one /metrics scrape, CPU-s", "scrape_cpu", ".2f", ""),
+        row("samples on /metrics", "samples", ",.0f", ""),
+        row("load average (1 min) at the window's end", "load", ".1f", ""),
         "",
     ]
     return "\n".join(lines)
