@@ -27,7 +27,7 @@ The table compares the two runs against the issue's bar (with SLOs within 10% of
 without, for CPU-s per hour and for memory) and is written to docs/performance.md
 unless ``--no-write``. Loopback only; each run stops what it started.
 
-    python -m bench.slo_daemon [--checks 10000] [--interval 10] [--window 60] [--rounds 1]
+    python -m bench.slo_daemon [--checks 10000] [--interval 10] [--window 60] [--rounds 3]
         [--no-write]
 
 ``--rounds N`` alternates N runs without and N with SLOs and reports each figure's
@@ -362,7 +362,7 @@ def main() -> int:
     parser.add_argument("--ready-timeout", type=float, default=600.0, help="s to wait for /ready")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
-        "--rounds", type=int, default=1, help="runs of each, alternated; the medians reported"
+        "--rounds", type=int, default=3, help="runs of each, alternated; the medians reported"
     )
     args = parser.parse_args()
     bases: list[Run] = []
