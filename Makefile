@@ -42,6 +42,7 @@ test: system-tools lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/python -m bench.rule_eval
 	$(BIN)/python -m bench.slo_cost
+	$(BIN)/python -m bench.slo_daemon
 	$(BIN)/python -m bench.notify_latency
 	$(BIN)/python -m bench.chat_latency
 	$(BIN)/python -m bench.voice_latency

@@ -36,6 +36,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -159,8 +160,13 @@ def cpu_seconds(pid: int) -> float:
 
 
 def peak_rss_mb(pid: int) -> float:
+    return vm_mb(pid, "VmHWM")
+
+
+def vm_mb(pid: int, name: str) -> float:
+    """A memory figure of /proc/<pid>/status in MB: ``VmHWM`` (peak RSS), ``VmRSS``..."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{name}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -255,14 +261,8 @@ def measure(
         config = write_config(
             workdir, target_port, listen, args.checks, args.interval, args.rules, storage
         )
-        env = {**os.environ, "SENTINEL_LOG_LEVEL": "warning", "SENTINEL_LOG_FORMAT": "json"}
         log = (workdir / "sentinel.log").open("wb")
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "sentinel", "run", "-c", str(config)],
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
+        daemon = start_sentinel(config, log)
         try:
             try:
                 wait_http(f"http://127.0.0.1:{listen}/health", 60)
@@ -288,11 +288,7 @@ def measure(
             m1 = scrape(listen)
             rss = peak_rss_mb(daemon.pid)
         finally:
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                daemon.wait(30)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
+            stop_sentinel(daemon, 30)
             target.terminate()
             target.wait(10)
             log.close()
@@ -315,6 +311,27 @@ def measure(
             "scrape_cpu": cpu_scrape,
         }
     return result, target_kind
+
+
+def start_sentinel(config: Path, log: IO[bytes]) -> subprocess.Popen[bytes]:
+    """``sentinel run -c config`` as a child process, warnings only (JSON) to ``log``."""
+    env = {**os.environ, "SENTINEL_LOG_LEVEL": "warning", "SENTINEL_LOG_FORMAT": "json"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "sentinel", "run", "-c", str(config)],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+
+
+def stop_sentinel(daemon: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited after ``grace`` seconds."""
+    daemon.send_signal(signal.SIGTERM)
+    try:
+        daemon.wait(grace)
+    except subprocess.TimeoutExpired:
+        daemon.kill()
+        daemon.wait(10)
 
 
 def format_result(r: dict[str, float], args: argparse.Namespace, target_kind: str) -> str:
