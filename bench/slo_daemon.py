@@ -18,7 +18,9 @@ Per run, measured from /proc and /metrics:
 
 - start-up: from the process's start to ``/ready`` answering 200 (the SLO counters
   loaded), with the CPU-s and peak RSS it took;
-- after one interval of warm-up, over ``--window`` seconds: CPU-s per hour of wall time
+- after ``--warmup`` seconds (default 330: the rules' 5-minute windows full, so the
+  daemon's memory has stopped growing in both runs), over ``--window`` seconds: CPU-s
+  per hour of wall time
   (every thread, SQLite's included), probes/s, scheduler lateness p99;
 - peak RSS (VmHWM) and RSS (VmRSS) at the end of the window;
 - the CPU of one /metrics scrape, outside the window (as bench.http_checks).
@@ -27,8 +29,8 @@ The table compares the two runs against the issue's bar (with SLOs within 10% of
 without, for CPU-s per hour and for memory) and is written to docs/performance.md
 unless ``--no-write``. Loopback only; each run stops what it started.
 
-    python -m bench.slo_daemon [--checks 10000] [--interval 10] [--window 60] [--rounds 3]
-        [--no-write]
+    python -m bench.slo_daemon [--checks 10000] [--interval 10] [--window 60]
+        [--warmup 330] [--rounds 3] [--no-write]
 
 ``--rounds N`` alternates N runs without and N with SLOs and reports each figure's
 median without and with, and the median of the rounds' differences and ratios (the
@@ -255,8 +257,8 @@ def measure(args: argparse.Namespace, slos: bool) -> tuple[Run, str]:
 
 
 def window(pid: int, listen: int, args: argparse.Namespace, out: Run) -> None:
-    """After one interval of warm-up: a scrape (its CPU on its own), the window, a scrape."""
-    time.sleep(args.interval + 5)  # one full interval, so every check has started
+    """After ``--warmup``: a scrape (its CPU on its own), the window, a scrape."""
+    time.sleep(args.warmup)
     before = cpu_seconds(pid)
     s0 = time.monotonic()
     m0 = scrape(listen)
@@ -312,7 +314,7 @@ def report(
     s = slo.seeded
     command = (
         f"python -m bench.slo_daemon --checks {args.checks} --interval {args.interval:g} "
-        f"--window {args.window:g} --rounds {args.rounds}"
+        f"--window {args.window:g} --warmup {args.warmup:g} --rounds {args.rounds}"
     )
     each = "; ".join(
         f"{b.cpu_per_hour:.0f} / {r.cpu_per_hour:.0f} ({r.cpu_per_hour / b.cpu_per_hour:.2f}x, "
@@ -359,6 +361,13 @@ def main() -> int:
     parser.add_argument("--checks", type=int, default=10_000)
     parser.add_argument("--interval", type=float, default=10.0)
     parser.add_argument("--window", type=float, default=60.0)
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=330.0,
+        help="s after /ready before the window: the rules' 5-minute windows full (the "
+        "daemon's memory grows until they are), so both runs are in their steady state",
+    )
     parser.add_argument("--ready-timeout", type=float, default=600.0, help="s to wait for /ready")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
