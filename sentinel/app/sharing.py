@@ -6,6 +6,11 @@ primary. One process (no membership) never builds it.
 A check handed on is released from the rules, and the escalation claims of its
 alerts are let go at once (so is a location alert handed to another member): the
 new owner takes the escalation on its next tick, not a lease later.
+
+SLOs: every member counts the runs it feeds and reads the others' (rules/slo_keeper.py),
+and the leader alone evaluates the burn-rate pairs: one SLO, one evaluation, one page.
+A member that stops being the leader forgets the pairs' alerts without a transition
+and lets go of their escalations; the new leader takes their stored state.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from sentinel.probes.results import LatestResults
 from sentinel.probes.runner import CheckRunner
 from sentinel.probes.scheduler import Scheduler
 from sentinel.rules.engine import RuleEngine
+from sentinel.rules.slo_engine import SloEngine
 from sentinel.store import Store, StoreError
 
 log = structlog.get_logger("sentinel.daemon")
@@ -42,8 +48,11 @@ class MemberShare:
         rules: RuleEngine,
         metrics: Metrics,
         latest: LatestResults,
+        slos: SloEngine | None = None,
     ) -> None:
         self.node = node
+        self.membership = membership
+        self.slos = slos
         self.latest = latest
         self.store = store
         self.rules = rules
@@ -68,6 +77,30 @@ class MemberShare:
         membership.owned = lambda: len(sharing.ownership.assignment.probes)
         membership.subscribe(lambda: sharing.rebalance(membership.live()))
         sharing.rebalance(membership.live())
+        if slos is not None:
+            membership.subscribe(self._leadership)
+            self._leadership()
+
+    def _leadership(self) -> None:
+        """The leader evaluates the SLOs' pairs; a member that stops leading hands their
+        alerts over (no transition), one that starts takes their stored state first."""
+        slos = self.slos
+        if slos is None or self.membership.leader == slos.evaluating:
+            return
+        if self.membership.leader:
+            self.sharing.spawn(self._take_slos(slos))
+        else:
+            self.sharing.let_go([i.fingerprint for i in slos.hand_over()])
+
+    async def _take_slos(self, slos: SloEngine) -> None:
+        try:
+            stored = await self.store.load_alerts()
+        except StoreError as exc:
+            log.warning("cluster_adopt_slos_failed", error=str(exc))
+            return  # the next change of the membership tries again
+        if self.membership.leader and not slos.evaluating:
+            slos.restore(stored)
+            slos.evaluating = True
 
     async def _adopt_checks(self, checks: frozenset[str]) -> None:
         """Checks now fed by this member: their saved alert states (a pending ``for``)."""

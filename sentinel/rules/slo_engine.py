@@ -169,6 +169,8 @@ class SloEngine:
         self._spread: list[list[tuple[int, Slo]]] = [[] for _ in range(SPREAD)]
         self._spread_done: list[int | None] = [None] * SPREAD
         self._windows: dict[str, Windows] = {}  # slo -> the windows its status reads
+        # Several replicas: one member evaluates the pairs (the leader); the others count.
+        self.evaluating = True
 
     def configure(self, config: Config) -> None:
         """SLOs from a (re)loaded config; counters of an SLO kept by name and windows."""
@@ -327,6 +329,8 @@ class SloEngine:
         the rule ticks: SLO number ``i`` at ``i % 12`` x 5 s past the minute, so a tick
         every 5 s evaluates a twelfth of them. A caller ticking each minute or less often
         evaluates them all every time."""
+        if not self.evaluating:
+            return []
         at = now.timestamp()
         out: list[Transition] = []
         for n, slo in self._due(at):
@@ -362,6 +366,14 @@ class SloEngine:
 
     def active(self) -> list[Instance]:
         return list(self._instances.values())
+
+    def hand_over(self) -> list[Instance]:
+        """Several replicas: stop evaluating, and forget the pairs' alerts without a
+        transition (they stay in the store for the member that evaluates next)."""
+        self.evaluating = False
+        dropped = list(self._instances.values())
+        self._instances.clear()
+        return dropped
 
     def restore(self, instances: Iterable[Instance]) -> list[Instance]:
         """Take back stored instances of current SLO pairs; returns the others."""

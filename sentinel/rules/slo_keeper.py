@@ -27,6 +27,12 @@ log = structlog.get_logger()
 REFRESH = 60.0
 SAVE_EVERY = 1  # refreshes: the counted minutes go to the store each minute
 PRUNE_EVERY = 60  # refreshes: an hour
+# Several replicas: the other members' minutes are read back this far (a run counted
+# later than this after its start by another member reaches this one's counters only
+# through a restart), and again from this long before the newest write seen (a write
+# whose transaction commits late).
+CATCH_UP_SPAN = 15  # minutes
+CATCH_UP_MARGIN = 120.0  # seconds
 
 
 def hour_start(at: float) -> int:
@@ -35,10 +41,20 @@ def hour_start(at: float) -> int:
 
 
 class SloKeeper:
-    def __init__(self, engine: SloEngine, store: SloStore, clock: Clock) -> None:
+    def __init__(
+        self, engine: SloEngine, store: SloStore, clock: Clock, member: str | None = None
+    ) -> None:
+        """``member``: this replica's id when several share the store (None: one process).
+        Each member writes the runs it counted under its id and adds the others' to its
+        counters each minute (:meth:`catch_up`), so every member holds the whole SLO."""
         self.engine = engine
         self.store = store
         self.clock = clock
+        self.member = member
+        # (slo, minute) -> the other members' counts of it in the engine's counters (the
+        # last CATCH_UP_SPAN minutes): left out when this member writes that minute.
+        self._others: dict[tuple[str, int], tuple[int, int]] = {}
+        self._written = 0.0  # the newest write of another member seen (database time)
         self.statuses: tuple[SloStatus, ...] = ()  # replaced whole: readable from a thread
         self._unsaved: dict[tuple[str, int], SloMinute] = {}
         self._task: asyncio.Task[None] | None = None
@@ -52,10 +68,11 @@ class SloKeeper:
         clock: Clock,
         config: Config,
         registry: CollectorRegistry,
+        member: str | None = None,
     ) -> SloKeeper:
         """An SLO engine attached to ``rules`` (configured with them from now on), its
         counters loaded, its metrics on ``registry``; close() it at stop."""
-        keeper = cls(SloEngine(), store, clock)
+        keeper = cls(SloEngine(), store, clock, member)
         rules.attach(keeper.engine)
         await keeper.open(config)
         watch_slos(registry, lambda: keeper.statuses)
@@ -78,6 +95,34 @@ class SloKeeper:
             if counters is not None:
                 counters.load_hour(minute, good, total, first)
         self.engine.load(await self.store.load_slo_minutes(since_minute))
+        if self.member is not None:  # what of it the others counted: not ours to write
+            await self.catch_up(add=False)
+
+    async def catch_up(self, *, add: bool = True) -> None:
+        """Several replicas: add to the counters what the other members wrote since the
+        last look (the increase of each of their recent minutes), so the budget, the
+        status and the pairs are the whole SLO's on every member, at most a minute or
+        so behind the others' runs. ``add`` False: only note what the counters already
+        hold (at start, loaded whole from the store)."""
+        if self.member is None:
+            return
+        horizon = int(self.clock.now().timestamp() // MINUTE) - CATCH_UP_SPAN
+        since = self._written - CATCH_UP_MARGIN if self._written else 0.0
+        try:
+            rows = await self.store.others_slo_minutes(self.member, horizon, since)
+        except Exception as exc:
+            log.warning("slo_catch_up_failed", error=type(exc).__name__)
+            return
+        grown = []
+        for name, minute, good, total, written in rows:
+            before = self._others.get((name, minute), (0, 0))
+            self._others[name, minute] = (good, total)
+            self._written = max(self._written, written)
+            if add and total > before[1]:
+                grown.append((name, minute, max(0, good - before[0]), total - before[1]))
+        self.engine.load(grown)
+        for key in [k for k in self._others if k[1] < horizon]:
+            del self._others[key]
 
     async def close(self) -> None:
         if self._task is not None:
@@ -97,12 +142,14 @@ class SloKeeper:
             # minute ring still holding it) is left out: written again, it would be
             # counted a second time in its hour.
             if row[1] >= self._rolled:
-                self._unsaved[row[:2]] = row
+                good, total = self._others.get(row[:2], (0, 0))  # the others' part of it
+                if row[3] > total:
+                    self._unsaved[row[:2]] = (row[0], row[1], row[2] - good, row[3] - total)
         if not self._unsaved:
             return
         rows = list(self._unsaved.values())
         try:
-            await self.store.save_slo_minutes(rows)
+            await self.store.save_slo_minutes(rows, self.member or "")
         except Exception as exc:
             log.warning("slo_save_failed", error=type(exc).__name__, minutes=len(rows))
             return
@@ -142,5 +189,6 @@ class SloKeeper:
             self.refresh()
             if rounds % SAVE_EVERY == 0:
                 await self.save()
+                await self.catch_up()
             if rounds % PRUNE_EVERY == 0:
                 await self.prune()
