@@ -32,6 +32,7 @@ PRUNE_EVERY = 60  # refreshes: an hour
 # through a restart), and again from this long before the newest write seen (a write
 # whose transaction commits late).
 CATCH_UP_SPAN = 15  # minutes
+SHARE_EVERY = 4  # several replicas: writes and reads of the minutes per refresh (15 s)
 CATCH_UP_MARGIN = 120.0  # seconds
 
 
@@ -184,7 +185,14 @@ class SloKeeper:
     async def _run(self) -> None:
         rounds = 0
         while True:
-            await self.clock.sleep(REFRESH)
+            if self.member is None:
+                await self.clock.sleep(REFRESH)
+            else:  # several replicas: what each counted reaches the others sooner
+                for _ in range(SHARE_EVERY - 1):
+                    await self.clock.sleep(REFRESH / SHARE_EVERY)
+                    await self.save()
+                    await self.catch_up()
+                await self.clock.sleep(REFRESH / SHARE_EVERY)
             rounds += 1
             self.refresh()
             if rounds % SAVE_EVERY == 0:
