@@ -56,6 +56,7 @@ class SloKeeper:
         # last CATCH_UP_SPAN minutes): left out when this member writes that minute.
         self._others: dict[tuple[str, int], tuple[int, int]] = {}
         self._written = 0.0  # the newest write of another member seen (database time)
+        self._horizon = 0  # the oldest minute whose others' counts are in _others
         self.statuses: tuple[SloStatus, ...] = ()  # replaced whole: readable from a thread
         self._unsaved: dict[tuple[str, int], SloMinute] = {}
         self._task: asyncio.Task[None] | None = None
@@ -102,8 +103,8 @@ class SloKeeper:
     async def catch_up(self, *, add: bool = True) -> None:
         """Several replicas: add to the counters what the other members wrote since the
         last look (the increase of each of their recent minutes), so the budget, the
-        status and the pairs are the whole SLO's on every member, at most a minute or
-        so behind the others' runs. ``add`` False: only note what the counters already
+        status and the pairs are the whole SLO's on every member (the daemon: every
+        15 s, after :meth:`save`). ``add`` False: only note what the counters already
         hold (at start, loaded whole from the store)."""
         if self.member is None:
             return
@@ -124,6 +125,7 @@ class SloKeeper:
         self.engine.load(grown)
         for key in [k for k in self._others if k[1] < horizon]:
             del self._others[key]
+        self._horizon = horizon
 
     async def close(self) -> None:
         if self._task is not None:
@@ -142,7 +144,10 @@ class SloKeeper:
             # A minute of an hour already rolled up (a run over six hours late, the
             # minute ring still holding it) is left out: written again, it would be
             # counted a second time in its hour.
-            if row[1] >= self._rolled:
+            # Several replicas: a minute older than the catch-up span (a run counted over
+            # 15 minutes after its start) may hold other members' counts this one no
+            # longer knows: its late runs are left out rather than those counted twice.
+            if row[1] >= self._rolled and (self.member is None or row[1] >= self._horizon):
                 good, total = self._others.get(row[:2], (0, 0))  # the others' part of it
                 if row[3] > total:
                     self._unsaved[row[:2]] = (row[0], row[1], row[2] - good, row[3] - total)

@@ -168,3 +168,19 @@ async def test_one_member_evaluates_the_whole_slo_one_page_none_on_a_partial_vie
     # (page-slow's 6 h are not covered yet: it waits, docs/slos.md)
     assert [(e[1], e[2]) for e in m1.fired] == [("page-fast", "firing")]
     assert m2.fired == []
+
+
+async def test_a_run_counted_later_than_the_catch_up_span_is_never_counted_twice(
+    two: tuple[dict[str, Member], FakeClock, Config],
+) -> None:
+    """m1 counts a run of a that started 20 minutes ago, in a minute whose runs of b m2
+    counted and m1 merged (and no longer tracks: past the 15-minute catch-up span): the
+    run is left out of the store rather than m1 writing m2's runs as its own."""
+    members, clock, _ = two
+    for _ in range(30):
+        await minute(members, clock, {"a": "m1", "b": "m2"}, set())
+    runs = 2 * 30 * 6
+    late = clock.now().timestamp() - 20 * 60
+    members["m1"].engine.observe(run("a", True, late), clock.now())
+    await members["m1"].keeper.save()
+    assert await stored(members["m1"].store) == (runs, runs)
