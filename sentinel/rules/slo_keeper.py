@@ -27,10 +27,9 @@ log = structlog.get_logger()
 REFRESH = 60.0
 SAVE_EVERY = 1  # refreshes: the counted minutes go to the store each minute
 PRUNE_EVERY = 60  # refreshes: an hour
-# Several replicas: the other members' minutes are read back this far (a run counted
-# later than this after its start by another member reaches this one's counters only
-# through a restart), and again from this long before the newest write seen (a write
-# whose transaction commits late).
+# Several replicas: the other members' minutes are read back this far (a minute older
+# than this is not written again: see save()), and again from this long before the
+# newest write seen (a write whose transaction commits late).
 CATCH_UP_SPAN = 15  # minutes
 SHARE_EVERY = 4  # several replicas: writes and reads of the minutes per refresh (15 s)
 CATCH_UP_MARGIN = 120.0  # seconds
@@ -47,7 +46,7 @@ class SloKeeper:
     ) -> None:
         """``member``: this replica's id when several share the store (None: one process).
         Each member writes the runs it counted under its id and adds the others' to its
-        counters each minute (:meth:`catch_up`), so every member holds the whole SLO."""
+        counters every 15 s (:meth:`catch_up`), so every member holds the whole SLO."""
         self.engine = engine
         self.store = store
         self.clock = clock
