@@ -96,21 +96,22 @@ class SloKeeper:
             if counters is not None:
                 counters.load_hour(minute, good, total, first)
         self.engine.load(await self.store.load_slo_minutes(since_minute))
-        if self.member is not None:  # what of it the others counted: not ours to write
-            await self.catch_up(add=False)
+        # What of it others counted (other members, or a version before migration 12,
+        # whose rows have no member) is not ours to write again.
+        await self.catch_up(add=False)
 
     async def catch_up(self, *, add: bool = True) -> None:
         """Several replicas: add to the counters what the other members wrote since the
         last look (the increase of each of their recent minutes), so the budget, the
         status and the pairs are the whole SLO's on every member (the daemon: every
         15 s, after :meth:`save`). ``add`` False: only note what the counters already
-        hold (at start, loaded whole from the store)."""
-        if self.member is None:
+        hold (at start, loaded whole from the store; one process too)."""
+        if self.member is None and add:
             return
         horizon = int(self.clock.now().timestamp() // MINUTE) - CATCH_UP_SPAN
         since = self._written - CATCH_UP_MARGIN if self._written else 0.0
         try:
-            rows = await self.store.others_slo_minutes(self.member, horizon, since)
+            rows = await self.store.others_slo_minutes(self.member or "", horizon, since)
         except Exception as exc:
             log.warning("slo_catch_up_failed", error=type(exc).__name__)
             return
