@@ -7,10 +7,12 @@ A check handed on is released from the rules, and the escalation claims of its
 alerts are let go at once (so is a location alert handed to another member): the
 new owner takes the escalation on its next tick, not a lease later.
 
-SLOs: every member counts the runs it feeds and reads the others' (rules/slo_keeper.py),
-and the leader alone evaluates the burn-rate pairs: one SLO, one evaluation, one page.
-A member that stops being the leader forgets the pairs' alerts without a transition
-and lets go of their escalations; the new leader takes their stored state.
+SLOs: every member counts the runs it feeds and reads the others' (rules/slo_keeper.py);
+an SLO's pairs are evaluated by one member, the one fed its first check (config order),
+whose rules see that check's alerts (an ``inhibit:`` source such as ServiceDown): one
+SLO, one evaluation, one page. When that check moves, the SLO's alerts move with it
+(forgotten without a transition, escalations let go; the new member takes their stored
+state before it evaluates the SLO).
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ class MemberShare:
         slos: SloEngine | None = None,
     ) -> None:
         self.node = node
-        self.membership = membership
         self.slos = slos
+        # the SLOs evaluated here: all of them until the first share says otherwise
+        self._evaluated: set[str] = {s.name for s in slos.slos} if slos is not None else set()
         self.latest = latest
         self.store = store
         self.rules = rules
@@ -77,30 +80,31 @@ class MemberShare:
         membership.owned = lambda: len(sharing.ownership.assignment.probes)
         membership.subscribe(lambda: sharing.rebalance(membership.live()))
         sharing.rebalance(membership.live())
-        if slos is not None:
-            membership.subscribe(self._leadership)
-            self._leadership()
+        self._slo_share()
 
-    def _leadership(self) -> None:
-        """The leader evaluates the SLOs' pairs; a member that stops leading hands their
-        alerts over (no transition), one that starts takes their stored state first."""
+    def _slo_share(self) -> None:
+        """Evaluate the SLOs whose first check this member feeds: those it no longer
+        feeds are handed over (alerts forgotten, escalations let go), those it newly
+        feeds are taken with their stored alerts first."""
         slos = self.slos
-        if slos is None or self.membership.leader == slos.evaluating:
+        if slos is None:
             return
-        if self.membership.leader:
+        mine = slos.anchored(self.sharing.fed)
+        self._evaluated &= mine
+        self.sharing.let_go([i.fingerprint for i in slos.scope(self._evaluated)])
+        if mine - self._evaluated:
             self.sharing.spawn(self._take_slos(slos))
-        else:
-            self.sharing.let_go([i.fingerprint for i in slos.hand_over()])
 
     async def _take_slos(self, slos: SloEngine) -> None:
         try:
             stored = await self.store.load_alerts()
         except StoreError as exc:
             log.warning("cluster_adopt_slos_failed", error=str(exc))
-            return  # the next change of the membership tries again
-        if self.membership.leader and not slos.evaluating:
-            slos.restore(stored)
-            slos.evaluating = True
+            return  # the next change of the share tries again
+        taken = slos.anchored(self.sharing.fed) - self._evaluated
+        slos.restore([i for i in stored if i.check in taken])
+        self._evaluated |= taken
+        slos.scope(self._evaluated)
 
     async def _adopt_checks(self, checks: frozenset[str]) -> None:
         """Checks now fed by this member: their saved alert states (a pending ``for``)."""
@@ -122,6 +126,7 @@ class MemberShare:
 
     def _shared(self, counts: Mapping[str, int], moved: bool) -> None:
         self.rules.scope(self.sharing.fed)
+        self._slo_share()
         self.node.owned_checks = dict(counts)
         self.metrics.cluster_owned_checks.clear()
         for member, n in counts.items():

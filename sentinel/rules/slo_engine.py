@@ -169,8 +169,10 @@ class SloEngine:
         self._spread: list[list[tuple[int, Slo]]] = [[] for _ in range(SPREAD)]
         self._spread_done: list[int | None] = [None] * SPREAD
         self._windows: dict[str, Windows] = {}  # slo -> the windows its status reads
-        # Several replicas: one member evaluates the pairs (the leader); the others count.
-        self.evaluating = True
+        # Several replicas: each SLO is evaluated where its first check (config order) is
+        # fed to the rules; the SLOs this member evaluates (None: all).
+        self._anchor: dict[str, str] = {}  # slo -> its first check
+        self._scope: frozenset[str] | None = None
 
     def configure(self, config: Config) -> None:
         """SLOs from a (re)loaded config; counters of an SLO kept by name and windows."""
@@ -203,6 +205,7 @@ class SloEngine:
                 self._keys[named_pair] = (synthetic, fingerprint(synthetic, name, ()))
                 self._rules[synthetic] = named_pair
         self._by_check = {}
+        self._anchor = {}
         self._maintenance = MaintenanceTimes(config.maintenance)
         self._excluded = {}
         readers = {}
@@ -214,6 +217,7 @@ class SloEngine:
             if chosen:
                 self._by_check[check.name] = chosen
             for slo in chosen:
+                self._anchor.setdefault(slo.name, check.name)
                 pair = (slo.name, check.name)
                 if slo.maintenance == "exclude":
                     windows = self._maintenance.covering(check.labels)
@@ -329,11 +333,11 @@ class SloEngine:
         the rule ticks: SLO number ``i`` at ``i % 12`` x 5 s past the minute, so a tick
         every 5 s evaluates a twelfth of them. A caller ticking each minute or less often
         evaluates them all every time."""
-        if not self.evaluating:
-            return []
         at = now.timestamp()
         out: list[Transition] = []
         for n, slo in self._due(at):
+            if self._scope is not None and slo.name not in self._scope:
+                continue
             shifted = int((at - (n % SPREAD) * SPREAD_STEP) // 60)
             if self._evaluated.get(slo.name) == shifted:
                 continue
@@ -367,12 +371,22 @@ class SloEngine:
     def active(self) -> list[Instance]:
         return list(self._instances.values())
 
-    def hand_over(self) -> list[Instance]:
-        """Several replicas: stop evaluating, and forget the pairs' alerts without a
-        transition (they stay in the store for the member that evaluates next)."""
-        self.evaluating = False
-        dropped = list(self._instances.values())
-        self._instances.clear()
+    def anchored(self, checks: Iterable[str]) -> set[str]:
+        """The SLOs whose first check (config order) is among ``checks``."""
+        fed = set(checks)
+        return {name for name, check in self._anchor.items() if check in fed}
+
+    def scope(self, names: Iterable[str] | None) -> list[Instance]:
+        """Several replicas: evaluate only these SLOs' pairs (None: all). The alerts of
+        the others are forgotten without a transition (they stay in the store for the
+        member that evaluates them) and returned."""
+        self._scope = None if names is None else frozenset(names)
+        scope = self._scope
+        dropped = [
+            i for i in self._instances.values() if scope is not None and i.check not in scope
+        ]
+        for inst in dropped:
+            del self._instances[inst.fingerprint]
         return dropped
 
     def restore(self, instances: Iterable[Instance]) -> list[Instance]:

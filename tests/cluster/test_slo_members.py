@@ -147,14 +147,16 @@ async def test_two_members_feeding_one_slo_keep_one_budget_in_the_store_and_on_e
 async def test_one_member_evaluates_the_whole_slo_one_page_none_on_a_partial_view(
     two: tuple[dict[str, Member], FakeClock, Config],
 ) -> None:
-    """m1 evaluates (the leader), m2 only counts. a fails 1 run in 50 for an hour: 2% of
+    """m1 evaluates (it is fed the SLO's first check, a), m2 only counts. a fails 1 run in 50 for an hour: 2% of
     a's runs, 20x on m1's half alone, but 1% of the SLO's (10x, below page-fast's
     14.4x): nobody pages. Then a fails outright (the SLO burns 500x): page-fast fires
     once, from m1. Before: m1 judged its own half and paged page-fast at 20x three times
     in the hour; m2, with the healthy half, saw nothing."""
     members, clock, _ = two
     m1, m2 = members["m1"], members["m2"]
-    assert m2.engine.hand_over() == []
+    assert m2.engine.scope([]) == []
+    assert m1.engine.anchored(["a"]) == {SLO}
+    assert m2.engine.anchored(["b"]) == set()
     feeds = {"a": "m1", "b": "m2"}
     for _ in range(70):
         await minute(members, clock, feeds, set())

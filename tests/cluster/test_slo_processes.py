@@ -1,6 +1,7 @@
 """One SLO over checks that two real ``sentinel run`` members share on this run's
-PostgreSQL: the member that does not probe the failing check (the leader) shows its
-failed runs in ``/api/v1/slos`` and is the one that pages, once."""
+PostgreSQL: the member that evaluates it (the one probing its first check) shows the
+failed runs of a check the other member probes in ``/api/v1/slos`` and is the one that
+pages, once; killed, the other takes the SLO's firing alert over."""
 
 from __future__ import annotations
 
@@ -69,11 +70,11 @@ async def seeded(url: str) -> None:
     await store.close()
 
 
-async def leader_and_other(
+async def evaluator_and_other(
     p: Peers, tmp_path: Path, url: str, env: dict[str, str] | None = None
 ) -> tuple[Member, Member]:
-    """m1 started first (it takes the leader lock), then m2; both see both live; the
-    check m2 probes is made to fail."""
+    """m1 and m2, both live; (the member probing the SLO's first check ``a``, the other);
+    a check the other probes is made to fail."""
     members = []
     for mid in ("m1", "m2"):
         port = free_port()
@@ -82,18 +83,18 @@ async def leader_and_other(
         log = tmp_path / f"{mid}.log"
         environ = {"SENTINEL_MEMBER_ID": mid, **(env or {})}
         members.append(Member(mid, port, Sentinel(path, log, environ), log, environ))
-        await start_all(members[-1:])
-    m1, m2 = members
+    await start_all(members)
 
     async def both_live() -> bool:
-        return await live_ids(m1) == ["m1", "m2"] == await live_ids(m2)
+        return all([await live_ids(m) == ["m1", "m2"] for m in members])
 
     await eventually(both_live, seconds=60)
-    _, cluster = await get(m1, "/api/v1/cluster")
-    assert cluster["leader"] == "m1"
-    failing = next(c for c in CHECKS if owners(c, [Placed("m1"), Placed("m2")]) == ["m2"])
-    p.target.down.add(failing)
-    return m1, m2
+    placed = [Placed("m1"), Placed("m2")]
+    first = owners(CHECKS[0], placed)[0]
+    evaluator = next(m for m in members if m.id == first)
+    other = next(m for m in members if m is not evaluator)
+    p.target.down.add(next(c for c in CHECKS if owners(c, placed) == [other.id]))
+    return evaluator, other
 
 
 def notices(p: Peers) -> list[str]:
@@ -106,40 +107,42 @@ def notices(p: Peers) -> list[str]:
 
 
 @pytest.mark.timeout(330)
-async def test_the_leader_pages_once_on_failures_another_member_counts_and_hands_over(
+async def test_the_evaluating_member_pages_once_on_another_s_failures_and_hands_over(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    """70 healthy minutes stored (page-fast's hour is covered); m1 starts first and
-    leads. A check m2 probes fails outright: m2 writes the failed runs, m1 reads them
-    (its /api/v1/slos shows them) and fires page-fast: one page, escalated by m1, none
-    from m2. Before: m1 never saw the failures (its status showed none) and m2, judging
-    its own share alone, was the one that paged.
+    """70 healthy minutes stored (page-fast's hour is covered). A check the member not
+    probing ``a`` (the SLO's first check) probes fails outright: that member writes the
+    failed runs, the evaluating member reads them (its /api/v1/slos shows them) and
+    fires page-fast: one page, escalated by it, none from the other. Before: every
+    member judged its own share; the evaluator never saw the failures and the other,
+    on its share alone, was the one that paged.
 
-    Then m1 is killed: m2 becomes the leader, takes the stored firing alert (its firing
-    time, its escalation) and evaluates on: no second page, no resolution while the
-    check still fails."""
+    Then the evaluator is killed: the other is fed ``a``, takes the stored firing
+    alert (its firing time, its escalation) and evaluates on: no second page, no
+    resolution while the check still fails."""
     await seeded(postgres_url)
     async with peers() as p:
-        m1, m2 = await leader_and_other(p, tmp_path, postgres_url, {"SENTINEL_CLUSTER_LEASE": "6"})
+        one, two = await evaluator_and_other(
+            p, tmp_path, postgres_url, {"SENTINEL_CLUSTER_LEASE": "6"}
+        )
         await eventually(lambda: "firing" in notices(p), seconds=START)
-        assert await slo_bad(m1) > 0  # the leader counts the runs m2 probed
+        assert await slo_bad(one) > 0  # the evaluator counts the runs the other probed
         fp = fingerprint(PAIR, "both", ())
-        assert [e["fingerprint"] for e in m1.logged("escalation_started")] == [fp]
-        assert fp not in [e["fingerprint"] for e in m2.logged("escalation_started")]
-        await m1.proc.kill()
+        assert [e["fingerprint"] for e in one.logged("escalation_started")] == [fp]
+        assert fp not in [e["fingerprint"] for e in two.logged("escalation_started")]
+        await one.proc.kill()
 
-        async def m2_leads() -> bool:
-            _, body = await get(m2, "/api/v1/cluster")
-            return bool(body["leader"] == "m2")
+        async def alone() -> bool:
+            return await live_ids(two) == [two.id]
 
-        await eventually(m2_leads, seconds=30)
-        await asyncio.sleep(65)  # m2 evaluates page-fast at least once more
+        await eventually(alone, seconds=30)
+        await asyncio.sleep(65)  # the survivor evaluates page-fast at least once
         assert notices(p) == ["firing"]
-        _, status = await get(m2, "/api/v1/status")
+        _, status = await get(two, "/api/v1/status")
         firing = [a for a in status["alerts"] if a["rule"] == PAIR]
         assert [a["state"] for a in firing] == ["firing"]
-        # the stored alert, not one of m2's own: it fired when m1's page says
+        # the stored alert, not one of its own: it fired when the first page says
         paged = next(r.json for r in p.hook.accepted if r.json["kind"] == "firing")
         fired = datetime.fromisoformat(firing[0]["fired_at"]).timestamp()
         assert abs(fired - paged["alert"]["since"]) < 0.01
-        await m2.proc.stop()
+        await two.proc.stop()
