@@ -77,9 +77,11 @@ class CountingStore(SqliteStore):
 
     written = 0
 
-    async def save_slo_minutes(self, rows: Sequence[tuple[str, int, int, int]]) -> None:
+    async def save_slo_minutes(
+        self, rows: Sequence[tuple[str, int, int, int]], member: str = ""
+    ) -> None:
         self.written += len(rows)
-        await super().save_slo_minutes(rows)
+        await super().save_slo_minutes(rows, member)
 
 
 @dataclass

@@ -170,8 +170,14 @@ class Daemon:
             # SLO wiring (issue 19): burn-rate alerts as rule instances beside the rules'
             # (same store, escalation, silences, maintenance, incidents); the keeper loads
             # and saves the per-minute counters and refreshes what /metrics and the API show.
+            membership = self.node.membership
             self.slo_keeper = await SloKeeper.start(
-                self.rules, self.store, self.clock, self.config, self.metrics
+                self.rules,
+                self.store,
+                self.clock,
+                self.config,
+                self.metrics,
+                membership.me.id if membership.clustered else None,
             )
             opened.push_async_callback(self.slo_keeper.close)
             self.rules.configure(self.config)
@@ -326,6 +332,7 @@ class Daemon:
             self.rules,
             self.metrics,
             self.latest,
+            self.slo_keeper.engine if self.slo_keeper is not None else None,
         )
         self.sharing = share.sharing
         self.spawn(share.sharing.run())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import textwrap
 from typing import Any
@@ -39,6 +40,18 @@ def percent(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value * 100:.{digits}f}%"
 
 
+def attained(value: float | None) -> str:
+    """An attainment with three decimals, rounded down as on the status page: 99.9989%
+    against 99.999% is a miss, and must not read 99.999%."""
+    return "-" if value is None else f"{math.floor(value * 100_000 + 1e-9) / 1000:.3f}%"
+
+
+def objective(value: float) -> str:
+    """An objective with three decimals, or as many more as it has (99.9995%)."""
+    digits = next((d for d in range(3, 7) if abs(round(value * 100, d) - value * 100) < 1e-9), 6)
+    return f"{value * 100:.{digits}f}%"
+
+
 def rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
@@ -47,9 +60,9 @@ def table(slos: list[dict[str, Any]]) -> str:
     rows = [
         (
             s["name"],
-            percent(s["objective"]),
+            objective(s["objective"]),
             s["window"],
-            percent(s["attainment"]),
+            attained(s["attainment"]),
             percent(s["error_budget_remaining"], 1),
             rate(s["burn_rates"].get("1h")),
             ", ".join(s["firing"]) or "-",
@@ -96,13 +109,13 @@ def explain(s: dict[str, Any]) -> str:
     else:
         gone = f", gone in {duration(left)} at the 1h burn rate"
     lines = [
-        f"{s['name']}: {s['indicator']} {percent(s['objective'])} over {s['window']}"
+        f"{s['name']}: {s['indicator']} {objective(s['objective'])} over {s['window']}"
         + (
             f" (good: ok and faster than {s['threshold_seconds']:g}s)"
             if s["threshold_seconds"]
             else ""
         ),
-        f"  runs {s['total']}, good {s['good']}, attainment {percent(s['attainment'])}",
+        f"  runs {s['total']}, good {s['good']}, attainment {attained(s['attainment'])}",
         f"  error budget: {percent(allowed)} of the runs may be bad;"
         f" left {percent(budget, 1)}" + ("" if budget is None else gone),
         "  burn rates: " + ", ".join(f"{w} {rate(r)}" for w, r in s["burn_rates"].items()),

@@ -183,7 +183,7 @@ class Sharing:
         if lost:
             self._release(lost)
         if gained and moved:
-            self._spawn(self._adopt(gained))
+            self.spawn(self._adopt(gained))
         log.info(
             "cluster_share",
             members=len(self._members),
@@ -198,7 +198,7 @@ class Sharing:
         """Alerts this member no longer evaluates or raises: their escalation claims
         go now (in a task), so their new owner escalates on time."""
         if fingerprints and self._let_go is not None:
-            self._spawn(self._let_go(fingerprints))
+            self.spawn(self._let_go(fingerprints))
 
     @property
     def fed(self) -> frozenset[str]:
@@ -236,7 +236,7 @@ class Sharing:
             duration=result.duration,
             member=self.me,
         )
-        self._spawn(self._save(view))
+        self.spawn(self._save(view))
         return True
 
     async def _save(self, view: View) -> None:
@@ -369,7 +369,8 @@ class Sharing:
                 log.warning("quorum_combine_failed", error=type(exc).__name__)
             await self.clock.sleep(COMBINE_EVERY)
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
+    def spawn(self, coro: Awaitable[None]) -> None:
+        """Run ``coro`` in a task this shell cancels at close."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

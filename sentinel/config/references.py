@@ -193,6 +193,23 @@ def _slos(config: Config) -> Iterator[Problem]:
     for i, slo in enumerate(config.slos):
         if not selects_any(slo.match, checks):
             yield ("slos", i, "match"), f"SLO {shown(slo.name)} selects no check"
+        if slo.indicator == "latency":
+            beat = next(
+                (
+                    c
+                    for c in config.checks
+                    if c.type == "heartbeat" and selects(slo.match, c, c.type)
+                ),
+                None,
+            )
+            if beat is not None:
+                yield (
+                    ("slos", i, "indicator"),
+                    f"SLO {shown(slo.name)} measures latency, but heartbeat check "
+                    f"{shown(beat.name)} has no duration of its own (its runs are judgements "
+                    "of the last ping, all fast): use an availability SLO, or a rule on "
+                    "last_duration_seconds",
+                )
         if slo.escalation is not None and slo.escalation not in config.escalation.policies:
             yield ("slos", i, "escalation"), f"unknown escalation policy {shown(slo.escalation)}"
 

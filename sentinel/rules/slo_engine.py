@@ -189,6 +189,10 @@ class SloEngine:
         # minute each twelfth was last evaluated at (None: not since configure()).
         self._spread: list[list[Tracked]] = [[] for _ in range(SPREAD)]
         self._spread_done: list[int | None] = [None] * SPREAD
+        # Several replicas: each SLO is evaluated where its first check (config order) is
+        # fed to the rules; the SLOs this member evaluates (None: all).
+        self._anchor: dict[str, str] = {}  # slo -> its first check
+        self._scope: frozenset[str] | None = None
 
     def configure(self, config: Config) -> None:
         """SLOs from a (re)loaded config; counters of an SLO kept by name and windows."""
@@ -221,6 +225,7 @@ class SloEngine:
             self._spread[tracked.place % SPREAD].append(tracked)
         self._spread_done = [None] * SPREAD
         self._made = {}
+        self._anchor = {}
         self._maintenance = MaintenanceTimes(config.maintenance)
         readers = {}
         feeds: dict[str, tuple[Feed, ...]] = {}
@@ -232,6 +237,7 @@ class SloEngine:
             for _, slo in candidates:
                 if not selects(slo.match, check, check.type):
                     continue
+                self._anchor.setdefault(slo.name, check.name)
                 pair = (slo.name, check.name)
                 excluded = None
                 if slo.maintenance == "exclude":
@@ -383,6 +389,8 @@ class SloEngine:
         out: list[Transition] = []
         instances = self._instances
         for tracked in self._due(at):
+            if self._scope is not None and tracked.slo.name not in self._scope:
+                continue
             shifted = int((at - (tracked.place % SPREAD) * SPREAD_STEP) // 60)
             if tracked.evaluated == shifted:
                 continue
@@ -417,6 +425,24 @@ class SloEngine:
 
     def active(self) -> list[Instance]:
         return list(self._instances.values())
+
+    def anchored(self, checks: Iterable[str]) -> set[str]:
+        """The SLOs whose first check (config order) is among ``checks``."""
+        fed = set(checks)
+        return {name for name, check in self._anchor.items() if check in fed}
+
+    def scope(self, names: Iterable[str] | None) -> list[Instance]:
+        """Several replicas: evaluate only these SLOs' pairs (None: all). The alerts of
+        the others are forgotten without a transition (they stay in the store for the
+        member that evaluates them) and returned."""
+        self._scope = None if names is None else frozenset(names)
+        scope = self._scope
+        dropped = [
+            i for i in self._instances.values() if scope is not None and i.check not in scope
+        ]
+        for inst in dropped:
+            del self._instances[inst.rule]
+        return dropped
 
     def restore(self, instances: Iterable[Instance]) -> list[Instance]:
         """Take back stored instances of current SLO pairs; returns the others."""

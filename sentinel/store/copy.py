@@ -52,6 +52,11 @@ def tables(since: float | None) -> list[Table]:
         Table("incident_events", "incident_id, at, kind, text, detail", None, order="at, {seq}"),
         Table("uptime_daily", "check_name, day, ok, total, duration_sum", "check_name, day"),
         Table("slo_minutes", "slo, minute, good, total", "slo, minute"),
+        Table(
+            "slo_member_minutes",
+            "slo, minute, member, good, total, written",
+            "slo, minute, member",
+        ),
         Table("slo_hours", "slo, minute, good, total, first", "slo, minute"),
         Table("inhibition_holds", "fingerprint, labels, resolved_at", "fingerprint"),
         Table("results", RESULT_COLUMNS, None, since_sql, order="started_at"),

@@ -291,6 +291,27 @@ _HOLDS = (
     "CREATE INDEX inhibition_holds_by_time ON inhibition_holds (resolved_at)",
 )
 
+# SLO minutes per member (several replicas, docs/scaling.md): each member writes the
+# runs it counted itself, so two members feeding one SLO no longer replace each other's
+# (slo, minute) row; readers sum the members (and the member-less rows of slo_minutes,
+# which older versions write). ``written`` (unix seconds, the database's clock) lets a
+# member read what the others wrote since its last look. One process writes member ''.
+_SLO_MEMBER_MINUTES = (
+    """
+    CREATE TABLE slo_member_minutes (
+        slo TEXT NOT NULL,
+        minute INTEGER NOT NULL,
+        member TEXT NOT NULL,
+        good INTEGER NOT NULL,
+        total INTEGER NOT NULL,
+        written REAL NOT NULL,
+        PRIMARY KEY (slo, minute, member)
+    )
+    """,
+    "CREATE INDEX slo_member_minutes_by_minute ON slo_member_minutes (minute)",
+    "CREATE INDEX slo_member_minutes_by_written ON slo_member_minutes (written)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     # PostgreSQL: results sort check names bytewise (cheaper than a locale's collation,
     # and all sentinel needs), and find time ranges with a BRIN index, which costs
@@ -347,6 +368,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "the resolutions holding SLO alerts' inhibition",
         _HOLDS,
         in_postgres(_HOLDS),
+    ),
+    Migration(
+        "SLO minutes per cluster member",
+        _SLO_MEMBER_MINUTES,
+        in_postgres(_SLO_MEMBER_MINUTES),
     ),
 )
 

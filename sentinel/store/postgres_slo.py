@@ -10,15 +10,22 @@ from collections.abc import Mapping, Sequence
 
 from sentinel.store.postgres_history import PostgresHistory
 from sentinel.store.postgres_pool import Conn
-from sentinel.store.protocols import HoldRow, SloDay, SloHour, shift_groups
+from sentinel.store.protocols import HoldRow, SloDay, SloHour, SloWritten, shift_groups
 
+# Each member's own minutes (slo_member_minutes), with the database's time of writing;
+# readers sum the members and the member-less rows older versions write (slo_minutes).
 _SAVE_SLO_MINUTE = (
-    "INSERT INTO slo_minutes VALUES ($1, $2, $3, $4) "
-    "ON CONFLICT (slo, minute) DO UPDATE SET good = excluded.good, total = excluded.total"
+    "INSERT INTO slo_member_minutes VALUES ($1, $2, $5, $3, $4, "
+    "extract(epoch FROM clock_timestamp())) ON CONFLICT (slo, minute, member) DO UPDATE "
+    "SET good = excluded.good, total = excluded.total, written = excluded.written"
+)
+_COUNTED = (
+    "(SELECT slo, minute, good, total FROM slo_minutes UNION ALL "
+    "SELECT slo, minute, good, total FROM slo_member_minutes)"
 )
 _SLO_DAYS = (  # ranges of the primary keys (slo, minute)
     "SELECT day, SUM(good), SUM(total) FROM ("
-    "SELECT minute / 1440 AS day, good, total FROM slo_minutes "
+    f"SELECT minute / 1440 AS day, good, total FROM {_COUNTED} AS m "
     "WHERE slo = $1 AND minute >= $2 AND minute < $3 UNION ALL "
     "SELECT minute / 1440 AS day, good, total FROM slo_hours "
     "WHERE slo = $1 AND minute >= $2 AND minute < $3"
@@ -26,8 +33,21 @@ _SLO_DAYS = (  # ranges of the primary keys (slo, minute)
 )
 # The rows of the SLOs in $2 (NULL: all) from minute $1 on, in key order.
 _LOAD_SLO_MINUTES = (
-    "SELECT slo, minute, good, total FROM slo_minutes WHERE minute >= $1 AND "
-    "($2::text[] IS NULL OR slo = ANY($2::text[])) ORDER BY slo, minute"
+    f"SELECT slo, minute, SUM(good), SUM(total) FROM {_COUNTED} AS m WHERE minute >= $1 "
+    "AND ($2::text[] IS NULL OR slo = ANY($2::text[])) "
+    "GROUP BY slo, minute ORDER BY slo, minute"
+)
+# The other members' sums of the minutes from $2 on that one of them wrote at or after
+# $3 (database time; the member-less rows of older versions too when $3 <= 0).
+_OTHERS_SLO_MINUTES = (
+    "WITH touched AS (SELECT slo, minute FROM slo_member_minutes "
+    "WHERE written >= $3 AND member <> $1 AND minute >= $2 UNION "
+    "SELECT slo, minute FROM slo_minutes WHERE $3 <= 0 AND minute >= $2) "
+    "SELECT slo, minute, SUM(good), SUM(total), MAX(written) FROM ("
+    "SELECT slo, minute, good, total, written FROM slo_member_minutes "
+    "WHERE member <> $1 AND minute >= $2 UNION ALL "
+    "SELECT slo, minute, good, total, 0 FROM slo_minutes WHERE minute >= $2"
+    ") AS m JOIN touched USING (slo, minute) GROUP BY slo, minute ORDER BY minute, slo"
 )
 _LOAD_SLO_HOURS = (
     "SELECT slo, minute, good, total, first FROM slo_hours WHERE minute >= $1 AND "
@@ -39,7 +59,7 @@ _LOAD_SLO_HOURS = (
 _ROLL_UP_SLO_MINUTES = (
     "INSERT INTO slo_hours (slo, minute, good, total, first) "
     "SELECT slo, GREATEST(minute - minute % 60, minute - ((minute - $2) % 60 + 60) % 60) "
-    "AS start, SUM(good), SUM(total), MIN(minute) FROM slo_minutes "
+    "AS start, SUM(good), SUM(total), MIN(minute) FROM " + _COUNTED + " AS m "
     "WHERE minute < $1 AND {} GROUP BY slo, start "
     "ON CONFLICT (slo, minute) DO UPDATE SET good = slo_hours.good + excluded.good, "
     "total = slo_hours.total + excluded.total, first = LEAST(slo_hours.first, excluded.first)"
@@ -54,14 +74,28 @@ _LOAD_HOLDS = (
     "SELECT fingerprint, labels, resolved_at FROM inhibition_holds WHERE resolved_at >= $1 "
     "ORDER BY resolved_at, fingerprint"
 )
+# One roll-up at a time: two members rolling up at once would both read the minutes
+# before either deletes them, and add them to the hours twice.
+_ROLL_UP_LOCK = "SELECT pg_advisory_xact_lock(hashtext('sentinel slo roll-up'))"
 
 
 class PostgresSlo(PostgresHistory):
-    async def save_slo_minutes(self, rows: Sequence[tuple[str, int, int, int]]) -> None:
+    async def save_slo_minutes(
+        self, rows: Sequence[tuple[str, int, int, int]], member: str = ""
+    ) -> None:
         if rows:
+            args = [(*row, member) for row in rows]
             await self._run(
-                "saving SLO counters", lambda c: c.executemany(_SAVE_SLO_MINUTE, rows), tx=True
+                "saving SLO counters", lambda c: c.executemany(_SAVE_SLO_MINUTE, args), tx=True
             )
+
+    async def others_slo_minutes(
+        self, member: str, since_minute: int, written_since: float
+    ) -> list[SloWritten]:
+        rows = await self._fetch(
+            "reading SLO counters", _OTHERS_SLO_MINUTES, member, since_minute, written_since
+        )
+        return [(str(r[0]), int(r[1]), int(r[2]), int(r[3]), float(r[4])) for r in rows]
 
     async def load_slo_minutes(
         self, since_minute: int, slos: Sequence[str] | None = None
@@ -87,19 +121,23 @@ class PostgresSlo(PostgresHistory):
         groups = shift_groups(shifts or {})
 
         async def roll_up(conn: Conn) -> int:
+            await conn.execute(_ROLL_UP_LOCK)
             for shift, names, among in groups:
                 where = "slo = ANY($3::text[])" if among else "slo <> ALL($3::text[])"
                 sql = _ROLL_UP_SLO_MINUTES.format(where)
                 await conn.execute(sql, before_minute, shift, names)
-            done = await conn.execute("DELETE FROM slo_minutes WHERE minute < $1", before_minute)
-            return int(str(done).rsplit(" ", 1)[-1])
+            gone = 0
+            for table in ("slo_minutes", "slo_member_minutes"):
+                done = await conn.execute(f"DELETE FROM {table} WHERE minute < $1", before_minute)
+                gone += int(str(done).rsplit(" ", 1)[-1])
+            return gone
 
         return await self._run("rolling up SLO counters", roll_up, tx=True)
 
     async def prune_slo_minutes(self, before_minute: int) -> int:
         async def prune(conn: Conn) -> int:
             gone = 0
-            for table in ("slo_minutes", "slo_hours"):
+            for table in ("slo_minutes", "slo_member_minutes", "slo_hours"):
                 done = await conn.execute(f"DELETE FROM {table} WHERE minute < $1", before_minute)
                 gone += int(str(done).rsplit(" ", 1)[-1])
             return gone

@@ -205,6 +205,8 @@ SloMinute = tuple[str, int, int, int]  # (slo, minute since the epoch, good, tot
 SloDay = tuple[int, int, int]  # (UTC day since the epoch, good, total) of one SLO
 # (slo, first minute of the hour, good, total, earliest minute summed into it)
 SloHour = tuple[str, int, int, int, int]
+# (slo, minute, good, total, when the newest of its rows was written: database seconds)
+SloWritten = tuple[str, int, int, int, float]
 
 
 def shift_groups(shifts: Mapping[str, int]) -> list[tuple[int, list[str], bool]]:
@@ -219,15 +221,24 @@ def shift_groups(shifts: Mapping[str, int]) -> list[tuple[int, list[str], bool]]
 
 
 class SloStore(Protocol):
-    async def save_slo_minutes(self, rows: Sequence[SloMinute]) -> None:
-        """Keep whole minutes: a row replaces the stored one of its (slo, minute)."""
+    async def save_slo_minutes(self, rows: Sequence[SloMinute], member: str = "") -> None:
+        """Keep whole minutes of one member (several replicas; ``""`` for one process): a
+        row replaces the stored one of its (slo, minute, member), never another member's."""
         ...
 
     async def load_slo_minutes(
         self, since_minute: int, slos: Sequence[str] | None = None
     ) -> list[SloMinute]:
-        """Minutes from ``since_minute`` on, of the SLOs named (None: all), by SLO, each
-        SLO's oldest first."""
+        """Minutes from ``since_minute`` on, summed over the members, of the SLOs named
+        (None: all), by SLO, each SLO's oldest first."""
+        ...
+
+    async def others_slo_minutes(
+        self, member: str, since_minute: int, written_since: float
+    ) -> list[SloWritten]:
+        """The minutes from ``since_minute`` on that a member other than ``member`` wrote
+        at or after ``written_since`` (the database's clock; <= 0: all of them), each with
+        the sum of every other member's counts of it and the newest write."""
         ...
 
     async def load_slo_hours(

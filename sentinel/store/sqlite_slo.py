@@ -7,16 +7,21 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from sentinel.store.protocols import HoldRow, SloDay, SloHour, shift_groups
+from sentinel.store.protocols import HoldRow, SloDay, SloHour, SloWritten, shift_groups
 from sentinel.store.sqlite_history import SqliteHistory
 
 _SAVE_SLO_MINUTE = (
-    "INSERT INTO slo_minutes VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (slo, minute) DO UPDATE SET good = excluded.good, total = excluded.total"
+    "INSERT INTO slo_member_minutes VALUES (?1, ?2, ?5, ?3, ?4, "
+    "(julianday('now') - 2440587.5) * 86400.0) ON CONFLICT (slo, minute, member) DO UPDATE "
+    "SET good = excluded.good, total = excluded.total, written = excluded.written"
+)
+_COUNTED = (
+    "(SELECT slo, minute, good, total FROM slo_minutes UNION ALL "
+    "SELECT slo, minute, good, total FROM slo_member_minutes)"
 )
 _SLO_DAYS = (  # ranges of the primary keys (slo, minute)
     "SELECT day, SUM(good), SUM(total) FROM ("
-    "SELECT minute / 1440 AS day, good, total FROM slo_minutes "
+    f"SELECT minute / 1440 AS day, good, total FROM {_COUNTED} "
     "WHERE slo = ?1 AND minute >= ?2 AND minute < ?3 UNION ALL "
     "SELECT minute / 1440 AS day, good, total FROM slo_hours "
     "WHERE slo = ?1 AND minute >= ?2 AND minute < ?3"
@@ -24,8 +29,19 @@ _SLO_DAYS = (  # ranges of the primary keys (slo, minute)
 )
 # The rows of the SLOs in ?2 (a JSON list; null: all) from minute ?1 on, in key order.
 _LOAD_SLO_MINUTES = (
-    "SELECT slo, minute, good, total FROM slo_minutes WHERE minute >= ?1 AND "
-    "(?2 IS NULL OR slo IN (SELECT value FROM json_each(?2))) ORDER BY slo, minute"
+    f"SELECT slo, minute, SUM(good), SUM(total) FROM {_COUNTED} WHERE minute >= ?1 AND "
+    "(?2 IS NULL OR slo IN (SELECT value FROM json_each(?2))) "
+    "GROUP BY slo, minute ORDER BY slo, minute"
+)
+_OTHERS_SLO_MINUTES = (
+    "WITH touched AS (SELECT slo, minute FROM slo_member_minutes "
+    "WHERE written >= ?3 AND member <> ?1 AND minute >= ?2 UNION "
+    "SELECT slo, minute FROM slo_minutes WHERE ?3 <= 0 AND minute >= ?2) "
+    "SELECT slo, minute, SUM(good), SUM(total), MAX(written) FROM ("
+    "SELECT slo, minute, good, total, written FROM slo_member_minutes "
+    "WHERE member <> ?1 AND minute >= ?2 UNION ALL "
+    "SELECT slo, minute, good, total, 0 FROM slo_minutes WHERE minute >= ?2"
+    ") JOIN touched USING (slo, minute) GROUP BY slo, minute ORDER BY minute, slo"
 )
 _LOAD_SLO_HOURS = (
     "SELECT slo, minute, good, total, first FROM slo_hours WHERE minute >= ?1 AND "
@@ -37,7 +53,7 @@ _LOAD_SLO_HOURS = (
 _ROLL_UP_SLO_MINUTES = (
     "INSERT INTO slo_hours (slo, minute, good, total, first) "
     "SELECT slo, MAX(minute - minute % 60, minute - ((minute - ?2) % 60 + 60) % 60) AS start, "
-    "SUM(good), SUM(total), MIN(minute) FROM slo_minutes "
+    "SUM(good), SUM(total), MIN(minute) FROM " + _COUNTED + " "
     "WHERE minute < ?1 AND slo {} (SELECT value FROM json_each(?3)) GROUP BY slo, start "
     "ON CONFLICT (slo, minute) DO UPDATE SET good = slo_hours.good + excluded.good, "
     "total = slo_hours.total + excluded.total, first = MIN(slo_hours.first, excluded.first)"
@@ -52,10 +68,22 @@ _LOAD_HOLDS = (
 
 
 class SqliteSlo(SqliteHistory):
-    async def save_slo_minutes(self, rows: Sequence[tuple[str, int, int, int]]) -> None:
+    async def save_slo_minutes(
+        self, rows: Sequence[tuple[str, int, int, int]], member: str = ""
+    ) -> None:
         if rows:
             async with self._transaction("BEGIN") as db:
-                await db.executemany(_SAVE_SLO_MINUTE, rows)
+                await db.executemany(_SAVE_SLO_MINUTE, [(*row, member) for row in rows])
+
+    async def others_slo_minutes(
+        self, member: str, since_minute: int, written_since: float
+    ) -> list[SloWritten]:
+        args = (member, since_minute, written_since)
+        async with self.db.execute(_OTHERS_SLO_MINUTES, args) as cur:
+            return [
+                (str(r[0]), int(r[1]), int(r[2]), int(r[3]), float(r[4]))
+                for r in await cur.fetchall()
+            ]
 
     async def load_slo_minutes(
         self, since_minute: int, slos: Sequence[str] | None = None
@@ -86,15 +114,18 @@ class SqliteSlo(SqliteHistory):
             for shift, names, among in groups:
                 sql = _ROLL_UP_SLO_MINUTES.format("IN" if among else "NOT IN")
                 await db.execute(sql, (before_minute, shift, json.dumps(names)))
-            async with db.execute(
-                "DELETE FROM slo_minutes WHERE minute < ?", (before_minute,)
-            ) as cur:
-                return max(0, cur.rowcount)
+            gone = 0
+            for table in ("slo_minutes", "slo_member_minutes"):
+                async with db.execute(
+                    f"DELETE FROM {table} WHERE minute < ?", (before_minute,)
+                ) as cur:
+                    gone += max(0, cur.rowcount)
+            return gone
 
     async def prune_slo_minutes(self, before_minute: int) -> int:
         async with self._transaction() as db:
             gone = 0
-            for table in ("slo_minutes", "slo_hours"):
+            for table in ("slo_minutes", "slo_member_minutes", "slo_hours"):
                 async with db.execute(
                     f"DELETE FROM {table} WHERE minute < ?", (before_minute,)
                 ) as cur:

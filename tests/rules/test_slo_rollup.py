@@ -6,6 +6,7 @@ SQLite store each (the contract test checks PostgreSQL's roll-up gives the same 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from sentinel.clock import FakeClock
 from sentinel.config import Config, parse_config
+from sentinel.probes.results import Result
 from sentinel.rules.slo import SloStatus
 from sentinel.rules.slo_engine import SloEngine
 from sentinel.rules.slo_keeper import SloKeeper
@@ -157,16 +159,55 @@ async def test_minutes_a_failed_save_could_not_write_are_written_by_the_next(
         at = START.timestamp()
         counters.add(at, True)
         db = store.db  # type: ignore[attr-defined]
-        await db.execute("ALTER TABLE slo_minutes RENAME TO away")  # the store refuses
+        await db.execute("ALTER TABLE slo_member_minutes RENAME TO away")  # the store refuses
         await keeper.save()
         counters.add(at + 1, False)  # the same minute again
         counters.add(at + 60, True)  # and the next
         await keeper.save()  # refused again: all three runs kept
-        await db.execute("ALTER TABLE away RENAME TO slo_minutes")
+        await db.execute("ALTER TABLE away RENAME TO slo_member_minutes")
         await keeper.save()
         minute = int(at // 60)
         rows = await store.load_slo_minutes(0, ["rolling"])
         assert rows == [("rolling", minute, 1, 2), ("rolling", minute + 1, 1, 1)]
         await keeper.close()
     finally:
+        await store.close()
+
+
+async def test_an_upgrade_restart_counts_the_minute_an_older_version_wrote_once(
+    tmp_path: Path,
+) -> None:
+    """An older version wrote the current minute member-less (slo_minutes); the new one
+    starts within that minute, loads it and counts one more run: the store holds the
+    older version's runs once and the new run. Before: the new version wrote the whole
+    minute, the older version's runs included, as its own row beside theirs."""
+    config = parse_config(
+        """
+checks:
+  - {name: api, type: http, url: "http://127.0.0.1/health", interval: 10s}
+slos:
+  - {name: api-availability, match: {check: api}, objective: 99.9%}
+""",
+        "t.yaml",
+        {},
+    )
+    clock = FakeClock(datetime(2026, 3, 2, 9, 0, 30, tzinfo=UTC))
+    minute = int(clock.now().timestamp() // 60)
+    db = tmp_path / "state.db"
+    store = open_store(f"sqlite:{db}")
+    await store.open()
+    await store.close()
+    with sqlite3.connect(db) as conn:  # what a version before migration 12 wrote
+        conn.execute("INSERT INTO slo_minutes VALUES ('api-availability', ?, 3, 3)", (minute,))
+    store = open_store(f"sqlite:{db}")
+    await store.open()
+    keeper = SloKeeper(SloEngine(), store, clock)
+    await keeper.open(config)
+    try:
+        run = Result(check="api", type="http", ok=True, started_at=clock.now(), duration=0.1)
+        keeper.engine.observe(run, clock.now())
+        await keeper.save()
+        assert await store.load_slo_minutes(0) == [("api-availability", minute, 4, 4)]
+    finally:
+        await keeper.close()
         await store.close()

@@ -414,6 +414,30 @@ class TestSloMinutes:
         assert await slos.load_slo_minutes(0) == [("api", 101, 9, 10)]
         await slos.save_slo_minutes([])  # nothing to write is not an error
 
+    async def test_members_keep_their_own_rows_and_readers_sum_them(self, store: Store) -> None:
+        """Several replicas: a member's row replaces only its own (slo, minute, member);
+        loads, days and roll-ups sum every member's and the member-less rows older
+        versions wrote; others_slo_minutes sums the other members' minutes written since
+        a time. Before, the member that wrote last replaced the other's minute."""
+        slos: SloStore = store
+        hour = 500_000 * 60
+        await slos.save_slo_minutes([("api", hour + 1, 5, 6)], "m1")
+        await slos.save_slo_minutes([("api", hour + 1, 3, 3), ("api", hour + 2, 1, 1)], "m2")
+        await slos.save_slo_minutes([("api", hour + 1, 6, 7)], "m1")  # m1's minute grew
+        assert await slos.load_slo_minutes(0) == [("api", hour + 1, 9, 10), ("api", hour + 2, 1, 1)]
+        assert await slos.slo_days("api", 0, hour + 60) == [(hour // 1440, 10, 11)]
+        others = await slos.others_slo_minutes("m1", hour, 0.0)
+        assert [r[:4] for r in others] == [("api", hour + 1, 3, 3), ("api", hour + 2, 1, 1)]
+        newest = max(r[4] for r in others)
+        assert await slos.others_slo_minutes("m1", hour + 2, 0.0) == [others[1]]
+        assert await slos.others_slo_minutes("m1", hour, newest + 3600) == []
+        assert [r[:4] for r in await slos.others_slo_minutes("m2", hour, 0.0)] == [
+            ("api", hour + 1, 6, 7)
+        ]
+        assert await slos.roll_up_slo_minutes(hour + 60) == 3
+        assert await slos.load_slo_hours(0) == [("api", hour, 10, 11, hour + 1)]
+        assert await slos.load_slo_minutes(0) == []
+
     async def test_slo_days_sum_the_minutes_of_each_utc_day_in_the_range(
         self, store: Store
     ) -> None:

@@ -238,3 +238,38 @@ async def test_an_unreadable_url_is_one_clear_fatal_line(url: str) -> None:
         await open_store(url).open()
     assert not info.value.transient
     assert "hunter2" not in str(info.value)
+
+
+async def test_two_replicas_rolling_up_at_once_add_the_minutes_to_their_hours_once(
+    postgres_url: str,
+) -> None:
+    """Two replicas' hourly roll-ups overlap (a third session holds the hour's row, so
+    the first waits inside its transaction): the second waits for the first instead of
+    reading the minutes the first has not deleted yet, so the hour holds each minute
+    once. Before, the second read them too and added them a second time."""
+    one, two = open_store(postgres_url), open_store(postgres_url)
+    await one.open()
+    await two.open()
+    hour = 500_000 * 60
+    try:
+        await one.save_slo_minutes([("api", hour + 1, 5, 6), ("api", hour + 2, 3, 3)], "m1")
+        blocker = await asyncpg.connect(postgres_url)
+        try:
+            tx = blocker.transaction()
+            await tx.start()
+            await blocker.execute(
+                "INSERT INTO slo_hours VALUES ('api', $1, 0, 0, $1)", hour
+            )  # held, not committed: the first roll-up waits on this row
+            first = asyncio.ensure_future(one.roll_up_slo_minutes(hour + 60))
+            await asyncio.sleep(0.5)
+            second = asyncio.ensure_future(two.roll_up_slo_minutes(hour + 60))
+            await asyncio.sleep(0.5)
+            await tx.rollback()
+            done = await asyncio.gather(first, second)
+        finally:
+            await blocker.close()
+        assert sorted(done) == [0, 2]
+        assert await one.load_slo_hours(0) == [("api", hour, 8, 9, hour + 1)]
+    finally:
+        await one.close()
+        await two.close()

@@ -15,7 +15,7 @@ import structlog
 
 from sentinel.app.daemon import Daemon
 from sentinel.cli.main import main
-from sentinel.cli.slo import duration, explain
+from sentinel.cli.slo import duration, explain, table
 from sentinel.clock import FakeClock
 from sentinel.config import parse_config
 from sentinel.routing.quiet import slo_holds
@@ -232,3 +232,23 @@ async def test_cli_explain_against_the_daemon(
     assert "error budget: 0.100% of the runs may be bad; left -99900.0%, spent" in out
     assert "FIRES WHEN" in out
     assert await asyncio.to_thread(main, ["slo", *url, "--explain", "nope"]) == 1
+
+
+def test_the_cli_never_rounds_a_missed_objective_up_to_it() -> None:
+    """Against 99.999%, an attainment of 99.99891% is a miss (budget overspent): the
+    table and --explain show 99.998% (rounded down, as the status page does), and an
+    objective of 99.9995% reads 99.9995%. Before: both read "99.999%" (rounded half
+    up: missed, shown as met) and the objective "100.000%"."""
+    view = {
+        "name": "five-nines",
+        "objective": 0.99999,
+        "window": "30d",
+        "attainment": 1 - 1.09e-5,
+        "error_budget_remaining": -0.09,
+        "burn_rates": {"1h": 1.2},
+        "firing": [],
+    }
+    row = table([view]).splitlines()[-1].split()
+    assert row[1:4] == ["99.999%", "30d", "99.998%"]
+    assert table([{**view, "objective": 0.999995}]).splitlines()[-1].split()[1] == "99.9995%"
+    assert table([{**view, "objective": 0.999}]).splitlines()[-1].split()[1] == "99.900%"
