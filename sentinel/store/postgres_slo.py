@@ -31,10 +31,9 @@ _SLO_DAYS = (  # ranges of the primary keys (slo, minute)
     "WHERE slo = $1 AND minute >= $2 AND minute < $3"
     ") AS counted GROUP BY day ORDER BY day"
 )
-# The rows of the SLOs in $2 (NULL: all) from minute $1 on, in key order.
+# The rows from minute $1 on, in key order, of the SLOs in $2 when _NAMED fills the gap.
 _LOAD_SLO_MINUTES = (
-    f"SELECT slo, minute, SUM(good), SUM(total) FROM {_COUNTED} AS m WHERE minute >= $1 "
-    "AND ($2::text[] IS NULL OR slo = ANY($2::text[])) "
+    f"SELECT slo, minute, SUM(good), SUM(total) FROM {_COUNTED} AS m WHERE minute >= $1 {{}}"
     "GROUP BY slo, minute ORDER BY slo, minute"
 )
 # The other members' sums of the minutes from $2 on that one of them wrote at or after
@@ -50,9 +49,10 @@ _OTHERS_SLO_MINUTES = (
     ") AS m JOIN touched USING (slo, minute) GROUP BY slo, minute ORDER BY minute, slo"
 )
 _LOAD_SLO_HOURS = (
-    "SELECT slo, minute, good, total, first FROM slo_hours WHERE minute >= $1 AND "
-    "($2::text[] IS NULL OR slo = ANY($2::text[])) ORDER BY slo, minute"
+    "SELECT slo, minute, good, total, first FROM slo_hours WHERE minute >= $1 {}"
+    "ORDER BY slo, minute"
 )
+_NAMED = "AND slo = ANY($2::text[]) "  # its own condition: the primary key is used
 # As in SQLite (sentinel/store/sqlite_slo.py): the minutes before $1 of the SLOs in $3 (or
 # all but them) summed per hour starting $2 minutes past the UTC hour, split at the UTC
 # hour, added to the rows already rolled.
@@ -79,6 +79,13 @@ _LOAD_HOLDS = (
 _ROLL_UP_LOCK = "SELECT pg_advisory_xact_lock(hashtext('sentinel slo roll-up'))"
 
 
+def _load(sql: str, since_minute: int, slos: Sequence[str] | None) -> tuple[str, list[object]]:
+    """A load statement and its arguments: of every SLO, or of those named."""
+    if slos is None:
+        return sql.format(""), [since_minute]
+    return sql.format(_NAMED), [since_minute, list(slos)]
+
+
 class PostgresSlo(PostgresHistory):
     async def save_slo_minutes(
         self, rows: Sequence[tuple[str, int, int, int]], member: str = ""
@@ -100,8 +107,8 @@ class PostgresSlo(PostgresHistory):
     async def load_slo_minutes(
         self, since_minute: int, slos: Sequence[str] | None = None
     ) -> list[tuple[str, int, int, int]]:
-        names = None if slos is None else list(slos)
-        rows = await self._fetch("reading SLO counters", _LOAD_SLO_MINUTES, since_minute, names)
+        sql, args = _load(_LOAD_SLO_MINUTES, since_minute, slos)
+        rows = await self._fetch("reading SLO counters", sql, *args)
         return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
     async def slo_days(self, slo: str, since_minute: int, until_minute: int) -> list[SloDay]:
@@ -111,8 +118,8 @@ class PostgresSlo(PostgresHistory):
     async def load_slo_hours(
         self, since_minute: int, slos: Sequence[str] | None = None
     ) -> list[SloHour]:
-        names = None if slos is None else list(slos)
-        rows = await self._fetch("reading SLO hours", _LOAD_SLO_HOURS, since_minute, names)
+        sql, args = _load(_LOAD_SLO_HOURS, since_minute, slos)
+        rows = await self._fetch("reading SLO hours", sql, *args)
         return [(str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
 
     async def roll_up_slo_minutes(

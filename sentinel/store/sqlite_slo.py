@@ -27,10 +27,12 @@ _SLO_DAYS = (  # ranges of the primary keys (slo, minute)
     "WHERE slo = ?1 AND minute >= ?2 AND minute < ?3"
     ") GROUP BY day ORDER BY day"
 )
-# The rows of the SLOs in ?2 (a JSON list; null: all) from minute ?1 on, in key order.
+# The rows from minute ?1 on, in key order, of the SLOs in ?2 (a JSON list) when
+# _NAMED fills the gap: a condition of its own, so the primary key (slo, minute) is
+# used (with "?2 IS NULL OR ..." SQLite scanned the whole table for each call: the
+# start-up of 10,000 SLOs over 30 days took 69 CPU-s, 50 scans of 7 million rows).
 _LOAD_SLO_MINUTES = (
-    f"SELECT slo, minute, SUM(good), SUM(total) FROM {_COUNTED} WHERE minute >= ?1 AND "
-    "(?2 IS NULL OR slo IN (SELECT value FROM json_each(?2))) "
+    f"SELECT slo, minute, SUM(good), SUM(total) FROM {_COUNTED} WHERE minute >= ?1 {{}}"
     "GROUP BY slo, minute ORDER BY slo, minute"
 )
 _OTHERS_SLO_MINUTES = (
@@ -43,9 +45,10 @@ _OTHERS_SLO_MINUTES = (
     "SELECT slo, minute, good, total, 0 FROM slo_minutes WHERE minute >= ?2"
     ") JOIN touched USING (slo, minute) GROUP BY slo, minute ORDER BY minute, slo"
 )
+_NAMED = "AND slo IN (SELECT value FROM json_each(?2)) "
 _LOAD_SLO_HOURS = (
-    "SELECT slo, minute, good, total, first FROM slo_hours WHERE minute >= ?1 AND "
-    "(?2 IS NULL OR slo IN (SELECT value FROM json_each(?2))) ORDER BY slo, minute"
+    "SELECT slo, minute, good, total, first FROM slo_hours WHERE minute >= ?1 {}"
+    "ORDER BY slo, minute"
 )
 # The minutes before ?1 of the SLOs named (?3: a JSON list; or all but them) summed per
 # hour starting ?2 minutes past the UTC hour, split at the UTC hour (a row's start is the
@@ -65,6 +68,15 @@ _LOAD_HOLDS = (
     "SELECT fingerprint, labels, resolved_at FROM inhibition_holds WHERE resolved_at >= ? "
     "ORDER BY resolved_at, fingerprint"
 )
+
+
+def _load(
+    sql: str, since_minute: int, slos: Sequence[str] | None
+) -> tuple[str, tuple[object, ...]]:
+    """A load statement and its arguments: of every SLO, or of those named."""
+    if slos is None:
+        return sql.format(""), (since_minute,)
+    return sql.format(_NAMED), (since_minute, json.dumps(list(slos)))
 
 
 class SqliteSlo(SqliteHistory):
@@ -88,8 +100,8 @@ class SqliteSlo(SqliteHistory):
     async def load_slo_minutes(
         self, since_minute: int, slos: Sequence[str] | None = None
     ) -> list[tuple[str, int, int, int]]:
-        names = None if slos is None else json.dumps(list(slos))
-        async with self.db.execute(_LOAD_SLO_MINUTES, (since_minute, names)) as cur:
+        sql, args = _load(_LOAD_SLO_MINUTES, since_minute, slos)
+        async with self.db.execute(sql, args) as cur:
             return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in await cur.fetchall()]
 
     async def slo_days(self, slo: str, since_minute: int, until_minute: int) -> list[SloDay]:
@@ -99,8 +111,8 @@ class SqliteSlo(SqliteHistory):
     async def load_slo_hours(
         self, since_minute: int, slos: Sequence[str] | None = None
     ) -> list[SloHour]:
-        names = None if slos is None else json.dumps(list(slos))
-        async with self.db.execute(_LOAD_SLO_HOURS, (since_minute, names)) as cur:
+        sql, args = _load(_LOAD_SLO_HOURS, since_minute, slos)
+        async with self.db.execute(sql, args) as cur:
             return [
                 (str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]))
                 for r in await cur.fetchall()
