@@ -31,9 +31,13 @@ _SLO_DAYS = (  # ranges of the primary keys (slo, minute)
     "WHERE slo = $1 AND minute >= $2 AND minute < $3"
     ") AS counted GROUP BY day ORDER BY day"
 )
-# The rows from minute $1 on, in key order, of the SLOs in $2 when _NAMED fills the gap.
+# The rows from minute $1 on, in key order, of the SLOs in $2 when _NAMED fills the gap
+# (in each table: the primary keys are used, not the union scanned for each chunk).
 _LOAD_SLO_MINUTES = (
-    f"SELECT slo, minute, SUM(good), SUM(total) FROM {_COUNTED} AS m WHERE minute >= $1 {{}}"
+    "SELECT slo, minute, SUM(good), SUM(total) FROM ("
+    "SELECT slo, minute, good, total FROM slo_minutes WHERE minute >= $1 {0}UNION ALL "
+    "SELECT slo, minute, good, total FROM slo_member_minutes WHERE minute >= $1 {0}"
+    ") AS m "
     "GROUP BY slo, minute ORDER BY slo, minute"
 )
 # The other members' sums of the minutes from $2 on that one of them wrote at or after
