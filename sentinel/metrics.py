@@ -8,8 +8,11 @@ a per-check histogram would multiply the series by ten.
 The page is built in two steps so that rendering can leave the event loop:
 :meth:`Metrics.snapshot` copies what the daemon's live state says (latest results,
 alert counts, the history queue) on the loop, the only place it changes, and
-:meth:`Metrics.render` turns that copy and prometheus-client's own (locked)
-metrics into text in a worker thread, touching nothing the loop mutates.
+:meth:`Metrics.page` turns that copy and prometheus-client's own (locked) metrics
+into text in pieces of about 64 KiB, each made in a worker thread and sent before the
+next is made, touching nothing the loop mutates. A page of 10,000 checks and 10,000
+SLOs is 7.7 MB: made whole (and copied while joined), it left the allocator holding
+tens of megabytes after the first scrape (docs/performance.md).
 
 It runs past 400 lines because it is the one table of every metric name: those
 registered in :class:`Metrics` and the families written at scrape time (per
@@ -19,11 +22,11 @@ here; splitting the file would scatter that table.
 
 from __future__ import annotations
 
-import io
+import itertools
 import math
 import platform
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import (
@@ -266,17 +269,21 @@ class Metrics:
             live.slos(),
         )
 
+    def page(self, snapshot: Snapshot) -> Iterator[bytes]:
+        """The /metrics page of ``snapshot`` in pieces of about :data:`PIECE` bytes,
+        each made when asked for. Safe in a worker thread: it reads the snapshot and
+        prometheus-client's metrics (which lock themselves), never the daemon's state;
+        successive pieces may be made in different threads."""
+        yield generate_latest(_Page(self.registry, snapshot))  # a few dozen families
+        lines = check_lines(snapshot.results)
+        if snapshot.slos is not None:
+            lines = itertools.chain(lines, slo_lines(snapshot.slos))
+        yield from pieces(lines)
+
     def render(self, snapshot: Snapshot | None = None) -> bytes:
-        """The whole /metrics page from ``snapshot``. Safe in a worker thread: it
-        reads the snapshot and prometheus-client's metrics (which lock themselves),
-        never the daemon's state. Without a snapshot it takes one first, so it must
-        then be called on the loop."""
-        frozen = self.snapshot() if snapshot is None else snapshot
-        page = _Page(self.registry, frozen)
-        parts = [generate_latest(page), render_checks(frozen.results).encode()]
-        if frozen.slos is not None:
-            parts.append(render_slos(frozen.slos))
-        return b"".join(parts)  # one copy of the page, not one per part added
+        """The whole page at once (tests, tools). Without a snapshot it takes one
+        first, so it must then be called on the loop."""
+        return b"".join(self.page(self.snapshot() if snapshot is None else snapshot))
 
     def watch_alerts(self, counts: Callable[[], list[tuple[str, str]]]) -> None:
         """``counts`` lists (state, severity) of every pending or firing alert."""
@@ -330,37 +337,58 @@ def _label_name(name: str) -> str:
     return name if not name[:1].isdigit() else f"_{name}"
 
 
-def render_checks(results: Iterable[Result]) -> str:
-    """Per-check series in the Prometheus text format.
+PIECE = 64 * 1024  # characters a piece of the page holds at least (but its last)
+
+
+def pieces(lines: Iterable[str], size: int = PIECE) -> Iterator[bytes]:
+    """``lines`` (each ending in a newline) joined into pieces of ``size`` characters
+    or a line more, encoded: what is held at once is one piece, never the page, and no
+    block is large enough for the allocator to map (and keep) on its own."""
+    held: list[str] = []
+    length = 0
+    for line in lines:
+        held.append(line)
+        length += len(line)
+        if length >= size:
+            yield "".join(held).encode()
+            held.clear()
+            length = 0
+    if held:
+        yield "".join(held).encode()
+
+
+def _header(name: str, doc: str) -> str:
+    return f"# HELP {name} {doc}\n# TYPE {name} gauge\n"
+
+
+def check_lines(results: Sequence[Result]) -> Iterator[str]:
+    """Per-check series in the Prometheus text format, a line at a time (one pass over
+    the results per family).
 
     Written by hand rather than through prometheus-client's collectors: for
     10,000 checks that library spends about 0.6 CPU-s building and formatting
     sample objects, and this string building about a tenth of it. Check names
     and types are validated identifiers; sample label values are escaped.
     """
-    up: list[str] = []
-    duration: list[str] = []
-    last_run: list[str] = []
-    samples: list[str] = []
+    (up, up_doc), (duration, duration_doc), (last_run, last_run_doc), (sample, sample_doc) = (
+        _FAMILIES
+    )
+    yield _header(up, up_doc)
     for r in results:
-        ident = f'check="{r.check}",type="{r.type}"'
-        up.append(f"sentinel_check_up{{{ident}}} {1.0 if r.ok else 0.0}")
-        duration.append(f"sentinel_check_last_duration_seconds{{{ident}}} {_num(r.duration)}")
-        last_run.append(
-            f'sentinel_check_last_run_timestamp_seconds{{check="{r.check}"}} {r.started_at.timestamp()!r}'
-        )
+        yield f'{up}{{check="{r.check}",type="{r.type}"}} {1.0 if r.ok else 0.0}\n'
+    yield _header(duration, duration_doc)
+    for r in results:
+        yield f'{duration}{{check="{r.check}",type="{r.type}"}} {_num(r.duration)}\n'
+    yield _header(last_run, last_run_doc)
+    for r in results:
+        yield f'{last_run}{{check="{r.check}"}} {r.started_at.timestamp()!r}\n'
+    yield _header(sample, sample_doc)
+    for r in results:
         for smp in r.samples:
             if smp.name in BUILTIN_SAMPLES:
                 continue
             extra = "".join(f',{_label_name(k)}="{_escape(v)}"' for k, v in smp.labels)
-            samples.append(
-                f'sentinel_check_sample{{check="{r.check}",sample="{smp.name}"{extra}}} {_num(smp.value)}'
-            )
-    out: list[str] = []
-    for (name, doc), lines in zip(_FAMILIES, (up, duration, last_run, samples), strict=True):
-        out.append(f"# HELP {name} {doc}\n# TYPE {name} gauge")
-        out.extend(lines)
-    return "\n".join(out) + "\n"
+            yield f'{sample}{{check="{r.check}",sample="{smp.name}"{extra}}} {_num(smp.value)}\n'
 
 
 class LiveSources:
@@ -425,36 +453,36 @@ _SLO_FAMILIES = (
 )
 
 
-def render_slos(table: SloTable) -> bytes:
+def slo_lines(table: SloTable) -> Iterator[str]:
     """Objective, attainment, budget left and burn rate per window of every SLO, from
     the table the SLO keeper refreshes on the loop, in the Prometheus text format.
 
     Written by hand, as the per-check series are: 10,000 SLOs are about 80,000 samples,
-    which prometheus-client would build as objects at each scrape. Each sample is
-    written as it is made (one pass over the table per family), so the 80,000 lines
-    are never held as strings at once. A figure that is None (no runs) is left out.
+    which prometheus-client would build as objects at each scrape. A line at a time
+    (one pass over the table per family), so the 80,000 lines are never held as
+    strings at once. A figure that is None (no runs) is left out.
     SLO names are validated identifiers; they and the window names are escaped all
     the same.
     """
-    out = io.BytesIO()
-    windows: dict[Shape, tuple[str, ...]] = {}  # per shape: '",window="5m"} ' ...
-    for index, (name, doc) in enumerate(_SLO_FAMILIES):
-        out.write(f"# HELP {name} {doc}\n# TYPE {name} gauge\n".encode())
+    (objective, objective_doc), attainment, remaining, (burn, burn_doc) = _SLO_FAMILIES
+    yield _header(objective, objective_doc)
+    for row in table.rows():
+        yield f'{objective}{{slo="{_escape(row.slo.name)}"}} {_num(row.slo.ratio)}\n'
+    for index, (name, doc) in enumerate((attainment, remaining)):  # budget()'s first two
+        yield _header(name, doc)
         for row in table.rows():
-            named = f'{{slo="{_escape(row.slo.name)}'
-            if index == 0:
-                out.write(f'{name}{named}"}} {_num(row.slo.ratio)}\n'.encode())
-            elif index < 3:
-                figure = budget(row.good, row.total, row.slo.ratio)[index - 1]
-                if figure is not None:
-                    out.write(f'{name}{named}"}} {_num(figure)}\n'.encode())
-            else:
-                labels = windows.get(row.shape)
-                if labels is None:
-                    labels = windows[row.shape] = tuple(
-                        f'",window="{_escape(w)}"}} ' for w in row.shape.windows
-                    )
-                for window, rate in zip(labels, row.burn, strict=True):
-                    if not math.isnan(rate):
-                        out.write(f"{name}{named}{window}{_num(rate)}\n".encode())
-    return out.getvalue()
+            figure = budget(row.good, row.total, row.slo.ratio)[index]
+            if figure is not None:
+                yield f'{name}{{slo="{_escape(row.slo.name)}"}} {_num(figure)}\n'
+    yield _header(burn, burn_doc)
+    windows: dict[Shape, tuple[str, ...]] = {}  # per shape: '",window="5m"} ' ...
+    for row in table.rows():
+        labels = windows.get(row.shape)
+        if labels is None:
+            labels = windows[row.shape] = tuple(
+                f'",window="{_escape(w)}"}} ' for w in row.shape.windows
+            )
+        named = f'{burn}{{slo="{_escape(row.slo.name)}'
+        for window, rate in zip(labels, row.burn, strict=True):
+            if not math.isnan(rate):
+                yield f"{named}{window}{_num(rate)}\n"

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from sentinel.clock import FakeClock
-from sentinel.metrics import Metrics
+from sentinel.metrics import PIECE, Metrics, pieces
 from sentinel.probes.results import LatestResults, Result, Sample
 from sentinel.rules.slo import SloStatus
 from sentinel.rules.slo_keeper import SloKeeper
@@ -259,3 +259,33 @@ def parsed_page(page: bytes) -> dict[tuple[str, frozenset[tuple[str, str]]], flo
         for s in family.samples:
             out[(s.name, frozenset(s.labels.items()))] = s.value
     return out
+
+
+def test_pieces_join_to_the_lines_and_none_grows_past_its_size_and_a_line() -> None:
+    lines = [f"series_{i} {'x' * (i % 97)}\n" for i in range(3000)]
+    made = list(pieces(lines, size=4096))
+    assert b"".join(made) == "".join(lines).encode()
+    longest = max(len(line) for line in lines)
+    assert all(4096 <= len(piece) < 4096 + longest for piece in made[:-1])
+    assert 0 < len(made[-1]) < 4096 + longest
+    assert list(pieces([])) == []
+
+
+def test_a_big_page_is_made_in_pieces_that_join_to_the_whole_page() -> None:
+    """/metrics is sent a piece at a time (what a scrape holds is one piece, not a page
+    of megabytes): 5,000 checks come in many pieces of about PIECE bytes, equal to the
+    page made at once."""
+    latest = LatestResults()
+    metrics = Metrics(CollectorRegistry(), latest, "1.2.3")
+    for i in range(5000):
+        latest.record(result(f"c{i:05d}", i % 7 != 0, Sample("status_code", 200)))
+    snapshot = metrics.snapshot()
+    made = list(metrics.page(snapshot))
+    assert len(made) > 10
+    assert all(len(piece) < PIECE + 300 for piece in made)
+    whole = metrics.render(snapshot)  # the registry's piece (first) reads the process anew
+    assert whole.endswith(b"".join(made[1:]))
+    assert (
+        parsed_page(whole)["sentinel_check_up", frozenset({("check", "c00007"), ("type", "http")})]
+        == 0.0
+    )

@@ -2,8 +2,8 @@
 the REST API in :mod:`sentinel.web.api`, the signed ack links in :mod:`sentinel.web.acks`.
 
 What handlers show comes from a :class:`StatusSource` that the daemon provides.
-/metrics renders in a worker thread so a scrape of 10,000 checks does not stall
-probes on the event loop.
+/metrics renders in a worker thread, a piece at a time, so a scrape of 10,000 checks
+does not stall probes on the event loop.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sentinel.web.acks import add_ack_routes
 from sentinel.web.api import ApiSource, add_api_routes
 from sentinel.web.auth import FailureLimiter, Gate, configured_limits
 from sentinel.web.cluster_api import add_cluster_routes
-from sentinel.web.headers import MAX_BODY, secure_answers
+from sentinel.web.headers import MAX_BODY, answer_errors, security_headers
 from sentinel.web.incident_updates import UpdateSource, add_update_routes
 from sentinel.web.models import Health, Readiness, dumped
 from sentinel.web.page import PageSource, add_page_routes
@@ -59,7 +59,8 @@ class StatusSource(
 
 
 def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
-    app = web.Application(middlewares=[secure_answers], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[answer_errors], client_max_size=MAX_BODY)
+    app.on_response_prepare.append(security_headers)
     gate = Gate(source, FailureLimiter(source.clock, configured_limits(source)))
     render_lock = asyncio.Lock()
 
@@ -72,12 +73,26 @@ def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
         body["ready"] = bool(body["ready"] and body["store_reachable"])
         return web.json_response(dumped(Readiness, body), status=200 if body["ready"] else 503)
 
-    async def metrics_page(_: web.Request) -> web.Response:
-        # One render at a time: concurrent scrapes would each pay the full cost.
-        async with render_lock:
-            frozen = metrics.snapshot()  # on the loop: the live state changes only here
-            payload = await asyncio.get_running_loop().run_in_executor(None, metrics.render, frozen)
-        return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    async def metrics_page(request: web.Request) -> web.StreamResponse:
+        # The page is made a piece at a time in a worker thread and each piece sent
+        # before the next is made (metrics.Metrics.page): what a scrape holds is one
+        # piece, and a client that reads slowly holds up only its own scrape. One
+        # piece is made at a time, whoever it is for.
+        loop = asyncio.get_running_loop()
+        page = metrics.page(metrics.snapshot())  # the copy is taken here, on the loop
+
+        async def made() -> bytes | None:  # None: the page is done
+            async with render_lock:
+                return await loop.run_in_executor(None, next, page, None)
+
+        piece = await made()  # before the answer starts: a failure is still a 500
+        response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE_LATEST})
+        await response.prepare(request)
+        while piece is not None:
+            await response.write(piece)
+            piece = await made()
+        await response.write_eof()
+        return response
 
     async def status(request: web.Request) -> web.Response:
         shown = gate.reader(request)

@@ -5,7 +5,8 @@
   framing, ``X-Frame-Options: DENY`` for older browsers, ``nosniff``, and no
   ``Referer`` leaving (a signed ack link carries its credential in the path). A
   handler may set its own value of one of them (the status page sends
-  ``Referrer-Policy: same-origin``); the middleware fills in the rest.
+  ``Referrer-Policy: same-origin``); :func:`security_headers` fills in the rest as
+  each answer is prepared (streamed answers such as /metrics included).
 - A handler that fails answers a plain 500 (with the headers) and logs why.
 - Request bodies: at most ``MAX_BODY`` (aiohttp's ``client_max_size``); a declared
   ``Content-Length`` above it is refused with 413 before any handler runs.
@@ -38,14 +39,15 @@ SECURITY_HEADERS = {
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _add(response: web.StreamResponse) -> None:
+async def security_headers(_: web.Request, response: web.StreamResponse) -> None:
+    """The app's ``on_response_prepare``: every answer's headers, before they are sent."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
 
 
 @web.middleware
-async def secure_answers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Security headers on every answer, and 413 for a body declared too large."""
+async def answer_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """413 for a body declared too large, and a plain 500 for a handler that fails."""
     try:
         length = request.content_length
         # Alert sources have their own limit (sources[].max_body), applied while reading.
@@ -57,8 +59,7 @@ async def secure_answers(request: web.Request, handler: Handler) -> web.StreamRe
                 raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=length)
         else:
             response = await handler(request)
-    except web.HTTPException as exc:
-        _add(exc)
+    except web.HTTPException:
         raise
     except Exception:  # under /api/ json_errors answers first; this is the page's and the acks'
         # The route, not the path: an ack link's path holds its credential.
@@ -66,5 +67,4 @@ async def secure_answers(request: web.Request, handler: Handler) -> web.StreamRe
         where = route.canonical if route is not None else "?"
         log.exception("web_handler_failed", route=where, method=request.method)
         response = web.Response(status=500, text="internal error (see the log)")
-    _add(response)
     return response

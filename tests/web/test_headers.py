@@ -1,4 +1,4 @@
-"""The answer middleware on its own, served on loopback: a failing handler still answers
+"""The answer middleware and headers on their own, served on loopback: a failing handler still answers
 with the security headers, and its log line names the route, not the path."""
 
 from __future__ import annotations
@@ -8,14 +8,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
 
-from sentinel.web.headers import SECURITY_HEADERS, secure_answers
+from sentinel.web.headers import SECURITY_HEADERS, answer_errors, security_headers
 
 
 async def test_a_failing_handler_answers_500_with_headers_and_logs_no_path() -> None:
     async def broken(_: web.Request) -> web.Response:
         raise RuntimeError("boom")
 
-    app = web.Application(middlewares=[secure_answers])
+    app = web.Application(middlewares=[answer_errors])
+    app.on_response_prepare.append(security_headers)
     app.router.add_get("/ack/{fingerprint}/{token}", broken)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
