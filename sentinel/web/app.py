@@ -88,10 +88,13 @@ def create_app(source: StatusSource, metrics: Metrics) -> web.Application:
         piece = await made()  # before the answer starts: a failure is still a 500
         response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE_LATEST})
         await response.prepare(request)
-        while piece is not None:
-            await response.write(piece)
-            piece = await made()
-        await response.write_eof()
+        try:
+            while piece is not None:
+                await response.write(piece)
+                piece = await made()
+            await response.write_eof()
+        except ConnectionResetError:  # the scraper went away (its timeout): nothing to say
+            pass
         return response
 
     async def status(request: web.Request) -> web.Response:
