@@ -66,6 +66,11 @@ class Node:
         # from the store every few seconds (None for one process: it has them all).
         self.results: SharedResults | None = None
 
+    async def read_shared(self) -> bool:
+        """Read :attr:`shared` from the store now (several replicas); False for one
+        process, which has nothing to read."""
+        return False
+
     def share_results(self, store: LatestStore, wanted: Callable[[], Wanted]) -> None:
         """Show the checks other members probe (a cluster member only; see
         app/shared_results.py): read from the store once the node starts."""
@@ -121,6 +126,21 @@ class ClusterNode(Node):
         self.claims = Claims(membership, self.db, send_timeout)
         self._metrics: Metrics | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._alerts: AlertStore | None = None  # where shared is read from, once started
+
+    async def read_shared(self) -> bool:
+        """An answer naming an alert this member does not know yet (taken by another
+        member since the last heartbeat's read, or while this one was cut off from the
+        store) reads every member's alerts again rather than answering "no such
+        alert"; False when it cannot."""
+        if self._alerts is None:
+            return False
+        try:
+            self.shared = {i.fingerprint: i for i in await self._alerts.load_alerts()}
+        except Exception as exc:
+            log.warning("cluster_shared_read_failed", error=type(exc).__name__)
+            return False
+        return True
 
     def share_results(self, store: LatestStore, wanted: Callable[[], Wanted]) -> None:
         self.results = SharedResults(store, self.membership.clock, wanted)
@@ -131,6 +151,7 @@ class ClusterNode(Node):
         """Join (wait for the first heartbeat, bounded), gate the dispatcher and the
         escalator, and start the heartbeat and the adoption loop."""
         self._metrics = metrics
+        self._alerts = store
         self.membership.subscribe(self._changed)
         dispatcher.gate = self.claims
         escalator.gate = self.claims

@@ -105,10 +105,20 @@ class Facade(Reads):
         await act
         return taken.counts
 
+    async def located(self, ref: str) -> str | None:
+        """:meth:`find_alert`, and, several replicas, again after reading every member's
+        alerts from the store when it found none: an answer may reach this member
+        before its heartbeat read the alert (taken by another member a moment ago, or
+        while this one was cut off from the store)."""
+        fp = self.find_alert(ref)
+        if fp is None and await self.parts.node.read_shared():
+            fp = self.find_alert(ref)
+        return fp
+
     async def acknowledge(self, ref: str, by: str, via: str) -> dict[str, Any] | None:
         """Acknowledge a firing alert (``via``: how the answer came); None when no
         escalating alert has that id."""
-        fp = self.find_alert(ref)
+        fp = await self.located(ref)
         if fp is None or not await self.parts.escalator.acknowledge(fp, by, via):
             return None
         return self.alert(fp)
@@ -119,7 +129,7 @@ class Facade(Reads):
 
     async def answer_ref(self, ref: str, by: str, via: str) -> Answered:
         """An acknowledgement by the alert's id (an SMS "ACK a1b2c3"): its current firing."""
-        fp = self.find_alert(ref)
+        fp = await self.located(ref)
         facts = None if fp is None else await self.parts.escalator.facts_of(fp)
         if fp is None or facts is None:
             return Answered("gone", None, None)
@@ -178,7 +188,7 @@ class Facade(Reads):
         return silence
 
     async def unacknowledge(self, ref: str) -> dict[str, Any] | None:
-        fp = self.find_alert(ref)
+        fp = await self.located(ref)
         if fp is None or not await self.parts.escalator.unacknowledge(fp):
             return None
         return self.alert(fp)

@@ -132,3 +132,22 @@ async def test_an_sms_ack_by_id_through_the_other_member_acknowledges(
     assert answered.outcome == "acked", answered
     await until(lambda: (p := a.escalator.progress.get(fp)) is not None and p.acked)
     assert await b.facade.texted("+15550100") == []  # nothing texted: no codes, no error
+
+
+async def test_an_ack_through_the_other_member_before_its_heartbeat_read_the_alert(
+    pair: tuple[Daemon, Daemon],
+) -> None:
+    """An ack by id reaching B a moment after A took the alert, before B's heartbeat read
+    every member's alerts (or right after B was back from a cut from the store, as in
+    test_failover's cut-off member): B acknowledged it through the stored escalation
+    but answered 404 "no such escalating alert", since it looked the alert up only in
+    what its last heartbeat read. It now reads the alerts again when it knows none."""
+    a, b = pair
+    await until(lambda: all(len(d.node.membership.live()) == 2 for d in pair))
+    fp = await fire_on(a)
+    await until(lambda: fp in a.escalator.progress)
+    done = await b.facade.acknowledge(fp, "alice", "api")
+    assert done is not None
+    assert done["fingerprint"] == fp
+    await until(lambda: (p := a.escalator.progress.get(fp)) is not None and p.acked)
+    assert await b.facade.acknowledge("ffffff" + fp[6:], "alice", "api") is None
