@@ -201,9 +201,17 @@ class Facade(Reads):
         """A voice call nobody answered: the contact's next method gets the page."""
         return await self.parts.escalator.unanswered(fingerprint, sid, outcome)
 
-    def check_ack_link(self, fingerprint: str, token: str) -> bool | str:
+    async def check_ack_link(self, fingerprint: str, token: str) -> bool | str:
         """The link must name the alert's current firing (a link of an earlier outage
-        never acknowledges a later one)."""
+        never acknowledges a later one). Several replicas: a signed link to an alert
+        this member does not know yet reads every member's alerts again first."""
+        verdict = self._check_link(fingerprint, token)
+        unknown = verdict == "over" and self._instance(fingerprint) is None
+        if unknown and await self.parts.node.read_shared():
+            verdict = self._check_link(fingerprint, token)
+        return verdict
+
+    def _check_link(self, fingerprint: str, token: str) -> bool | str:
         inst = self._instance(fingerprint)
         fired = inst.state.fired_at if inst is not None else None
         now = self.clock.now().timestamp()

@@ -21,7 +21,7 @@ class AckSource(Protocol):
 
     async def unacknowledge(self, ref: str) -> dict[str, Any] | None: ...
 
-    def check_ack_link(self, fingerprint: str, token: str) -> bool | str: ...
+    async def check_ack_link(self, fingerprint: str, token: str) -> bool | str: ...
 
     def alert(self, ref: str) -> dict[str, Any] | None: ...
 
@@ -66,13 +66,13 @@ def _refused(problem: str) -> web.Response:
 
 
 def add_ack_routes(app: web.Application, source: AckSource) -> None:
-    def link(request: web.Request) -> tuple[str, str, str | None]:
+    async def link(request: web.Request) -> tuple[str, str, str | None]:
         fp, token = request.match_info["fingerprint"], request.match_info["token"]
-        verdict = source.check_ack_link(fp, token)
+        verdict = await source.check_ack_link(fp, token)
         return fp, token, None if verdict is True else str(verdict)
 
     async def confirm(request: web.Request) -> web.Response:
-        fp, token, problem = link(request)
+        fp, token, problem = await link(request)
         if problem is not None:
             return _refused(problem)
         alert = source.alert(fp)
@@ -88,7 +88,7 @@ def add_ack_routes(app: web.Application, source: AckSource) -> None:
         return _page("Acknowledge alert", form)
 
     async def confirmed(request: web.Request) -> web.Response:
-        fp, _, problem = link(request)
+        fp, _, problem = await link(request)
         if problem is not None:
             return _refused(problem)
         form = await request.post()

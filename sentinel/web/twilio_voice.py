@@ -36,7 +36,7 @@ class VoiceSource(Protocol):
     @property
     def config(self) -> Config: ...
 
-    def check_ack_link(self, fingerprint: str, token: str) -> bool | str: ...
+    async def check_ack_link(self, fingerprint: str, token: str) -> bool | str: ...
 
     async def acknowledge(self, ref: str, by: str, via: str) -> dict[str, Any] | None: ...
 
@@ -105,16 +105,16 @@ async def verified(
 
 
 def add_twilio_voice_routes(app: web.Application, source: VoiceSource, gate: Gate) -> None:
-    def firing(request: web.Request) -> tuple[str, str | None]:
+    async def firing(request: web.Request) -> tuple[str, str | None]:
         fp, token = request.match_info["fingerprint"], request.match_info["token"]
-        verdict = source.check_ack_link(fp, token)
+        verdict = await source.check_ack_link(fp, token)
         return fp, None if verdict is True else str(verdict)
 
     async def keypress(request: web.Request) -> web.Response:
         form = await verified(request, source.config, gate)
         if isinstance(form, web.Response):
             return form
-        fp, problem = firing(request)
+        fp, problem = await firing(request)
         if problem is not None:
             return _twiml(say("This alert is no longer active. Goodbye."))
         by = caller(source.config, form.get("To", ""))
@@ -134,7 +134,7 @@ def add_twilio_voice_routes(app: web.Application, source: VoiceSource, gate: Gat
         form = await verified(request, source.config, gate)
         if isinstance(form, web.Response):
             return form
-        fp, problem = firing(request)
+        fp, problem = await firing(request)
         why = outcome(form)
         if problem is None and why is not None:
             await source.call_unanswered(fp, form.get("CallSid", ""), why)

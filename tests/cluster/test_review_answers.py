@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from sentinel.clock import SystemClock
 from sentinel.config import load_config
 from sentinel.config.settings import Settings
 from sentinel.logs import Redactor
+from sentinel.notify.acklink import make_token
 from sentinel.sources.external import external_fingerprint
 from tests.cluster.test_review_sources import AM_TOKEN, config_text
 from tests.web.test_page import base_url
@@ -151,3 +153,25 @@ async def test_an_ack_through_the_other_member_before_its_heartbeat_read_the_ale
     assert done["fingerprint"] == fp
     await until(lambda: (p := a.escalator.progress.get(fp)) is not None and p.acked)
     assert await b.facade.acknowledge("ffffff" + fp[6:], "alice", "api") is None
+
+
+async def test_an_ack_link_through_the_other_member_before_its_heartbeat_read_the_alert(
+    pair: tuple[Daemon, Daemon],
+) -> None:
+    """An ack link (from the page A sent) opened on B before B's heartbeat read the
+    alert: B said the link was "over" (no firing known to check it against) while A
+    went on paging. B now reads the alerts again for a signed link it cannot place; a
+    link with a bad signature reads nothing."""
+    a, b = pair
+    await until(lambda: all(len(d.node.membership.live()) == 2 for d in pair))
+    fp = await fire_on(a)
+    await until(lambda: fp in a.escalator.progress)
+    inst = a.facade.alert(fp)
+    assert inst is not None
+    fired = next(i for i in a.rules.active() if i.fingerprint == fp).state.fired_at
+    key = a.alerts.ack_key
+    assert key == b.alerts.ack_key
+    token = make_token(fp, fired, time.time() + 3600, key)
+    assert await b.facade.check_ack_link(fp, token) is True
+    forged = make_token(fp, fired, time.time() + 3600, b"not the key")
+    assert await b.facade.check_ack_link(fp, forged) == "bad signature"
