@@ -30,18 +30,23 @@ without, for CPU-s per hour and for memory) and is written to docs/performance.m
 unless ``--no-write``. Loopback only; each run stops what it started.
 
     python -m bench.slo_daemon [--checks 10000] [--interval 10] [--window 60]
-        [--warmup 330] [--rounds 3] [--no-write]
+        [--warmup 330] [--rounds 3] [--apart] [--no-write]
 
-``--rounds N`` alternates N runs without and N with SLOs and reports each figure's
-median without and with, and the median of the rounds' differences and ratios (the
-bar is judged on that ratio): the machine's load moves a single run's CPU by tens of
-percent, and a round's two runs, back to back, share it best.
+``--rounds N`` makes N rounds of a run without and a run with SLOs and reports each
+figure's median without and with, and the median of the rounds' differences and
+ratios (the bar is judged on that ratio). The machine's load moves a single run's CPU
+by tens of percent (the same run without SLOs measured 1,137 and 1,715 CPU-s per hour
+in two rounds of one bench), so a round's two runs are measured side by side: the SLO
+daemon is started first (its start-up measured alone), then the other, and both are
+measured over the same window, each with its own target. ``--apart`` runs them one
+after the other instead, each with its own window, as the bench first did.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import math
@@ -203,8 +208,11 @@ class Run:
     warming: list[str] = field(default_factory=list)
 
 
-def measure(args: argparse.Namespace, slos: bool) -> tuple[Run, str]:
-    out = Run()
+@contextlib.contextmanager
+def started(args: argparse.Namespace, slos: bool, out: Run) -> Iterator[tuple[int, int, str]]:
+    """A daemon (with SLOs: its store seeded first) and its target, until the block
+    ends: yields its pid, its port and the target's kind once ``/ready`` answers, the
+    start-up figures in ``out``."""
     with tempfile.TemporaryDirectory(prefix="sentinel-slo-bench-") as tmp:
         workdir = Path(tmp)
         if slos:
@@ -229,18 +237,18 @@ def measure(args: argparse.Namespace, slos: bool) -> tuple[Run, str]:
                 with config.open("a") as f:
                     f.write("\n".join(slo_lines(args.checks)) + "\n")
             with log_path.open("wb") as log:
-                started = time.monotonic()
+                began = time.monotonic()
                 daemon = start_sentinel(config, log)
                 try:
                     out.startup = (
                         wait_ready(daemon, f"http://127.0.0.1:{listen}/ready", args.ready_timeout)
-                        - started
+                        - began
                     )
                     out.startup_cpu = cpu_seconds(daemon.pid)
                     out.startup_peak = vm_mb(daemon.pid, "VmHWM")
                     if slos:
                         out.window_runs, out.warming = loaded(listen, "s00000")
-                    window(daemon.pid, listen, args, out)
+                    yield daemon.pid, listen, target_kind
                 finally:
                     stop_sentinel(daemon, 60)
         except BaseException:
@@ -253,31 +261,56 @@ def measure(args: argparse.Namespace, slos: bool) -> tuple[Run, str]:
                 target.wait(10)
             except subprocess.TimeoutExpired:
                 target.kill()
-    return out, target_kind
 
 
-def window(pid: int, listen: int, args: argparse.Namespace, out: Run) -> None:
-    """After ``--warmup``: a scrape (its CPU on its own), the window, a scrape."""
+def round_of(args: argparse.Namespace) -> tuple[Run, Run, str]:
+    """One round: the run without SLOs and the run with them. Side by side (default):
+    the SLO daemon is started (and its start-up measured) first, then the other, and
+    both are measured over the same window, so the machine's load moves both alike.
+    ``--apart``: one after the other, each with its own window."""
+    base, slo = Run(), Run()
+    if args.apart:
+        with started(args, False, base) as (pid, listen, kind):
+            window([(pid, listen, base)], args)
+        with started(args, True, slo) as (pid, listen, kind):
+            window([(pid, listen, slo)], args)
+        return base, slo, kind
+    with (
+        started(args, True, slo) as (slo_pid, slo_listen, kind),
+        started(args, False, base) as (base_pid, base_listen, _),
+    ):
+        window([(base_pid, base_listen, base), (slo_pid, slo_listen, slo)], args)
+    return base, slo, kind
+
+
+def window(daemons: Sequence[tuple[int, int, Run]], args: argparse.Namespace) -> None:
+    """After ``--warmup``: a scrape of each (its CPU on its own), the window (the same
+    one for all), a scrape of each."""
     time.sleep(args.warmup)
-    before = cpu_seconds(pid)
-    s0 = time.monotonic()
-    m0 = scrape(listen)
-    cpu0 = cpu_seconds(pid)
-    out.scrape_cpu = cpu0 - before
+    first = []
+    for pid, listen, out in daemons:
+        before = cpu_seconds(pid)
+        s0 = time.monotonic()
+        m0 = scrape(listen)
+        out.scrape_cpu = cpu_seconds(pid) - before
+        first.append((s0, m0))
+    cpu0 = [cpu_seconds(pid) for pid, _, _ in daemons]
     t0 = time.monotonic()
     time.sleep(args.window)
-    cpu1 = cpu_seconds(pid)
+    cpu1 = [cpu_seconds(pid) for pid, _, _ in daemons]
     t1 = time.monotonic()
-    out.peak, out.rss = vm_mb(pid, "VmHWM"), vm_mb(pid, "VmRSS")
-    out.load = os.getloadavg()[0]
-    s1 = time.monotonic()
-    m1 = scrape(listen)
-    out.cpu_per_hour = (cpu1 - cpu0) / (t1 - t0) * 3600
-    (runs0, ok0), (runs1, ok1) = runs(m0), runs(m1)
-    out.probes = (runs1 - runs0) / (s1 - s0)
-    out.failed = (runs1 - runs0) - (ok1 - ok0)
-    out.lateness_p99 = quantile(0.99, lateness_buckets(m0, m1))
-    out.samples = sum(len(v) for v in m1.values())
+    load = os.getloadavg()[0]
+    for (pid, listen, out), (s0, m0), c0, c1 in zip(daemons, first, cpu0, cpu1, strict=True):
+        out.peak, out.rss = vm_mb(pid, "VmHWM"), vm_mb(pid, "VmRSS")
+        out.load = load
+        s1 = time.monotonic()
+        m1 = scrape(listen)
+        out.cpu_per_hour = (c1 - c0) / (t1 - t0) * 3600
+        (runs0, ok0), (runs1, ok1) = runs(m0), runs(m1)
+        out.probes = (runs1 - runs0) / (s1 - s0)
+        out.failed = (runs1 - runs0) - (ok1 - ok0)
+        out.lateness_p99 = quantile(0.99, lateness_buckets(m0, m1))
+        out.samples = sum(len(v) for v in m1.values())
 
 
 def compared(
@@ -315,6 +348,14 @@ def report(
     command = (
         f"python -m bench.slo_daemon --checks {args.checks} --interval {args.interval:g} "
         f"--window {args.window:g} --warmup {args.warmup:g} --rounds {args.rounds}"
+        + (" --apart" if args.apart else "")
+    )
+    how = (
+        "one after the other (a round's two runs back to back)"
+        if args.apart
+        else "side by side (in each round the SLO daemon was started first, then the "
+        "other, and both were measured over the same window, so the machine's load, "
+        "which moves a single run's CPU by tens of percent, moved both alike)"
     )
     each = "; ".join(
         f"{b.cpu_per_hour:.0f} / {r.cpu_per_hour:.0f} ({r.cpu_per_hour / b.cpu_per_hour:.2f}x, "
@@ -332,10 +373,10 @@ def report(
         f"(written in {s.seconds:.0f} s, so in the page cache at start). After start the API "
         f"showed s00000 with {slo.window_runs:,} runs in its window, alert pairs warming: "
         f"{warming} (the last round).",
-        f"Runs without and with SLOs alternated, {args.rounds} of each. The columns without "
-        "and with: the median of the runs; difference and ratio: the median of the rounds' "
-        "(a round's two runs ran back to back, so they share the machine's load best). "
-        f"CPU-s per hour in each round (without / with): {each}.",
+        f"{args.rounds} round{'s' if args.rounds != 1 else ''} of a run without and a run "
+        f"with SLOs, {how}. The columns "
+        "without and with: the median of the runs; difference and ratio: the median of "
+        f"the rounds'. CPU-s per hour in each round (without / with): {each}.",
         "",
         "| figure | without SLOs | with SLOs | difference | ratio | bar |",
         "|---|---|---|---|---|---|",
@@ -371,15 +412,19 @@ def main() -> int:
     parser.add_argument("--ready-timeout", type=float, default=600.0, help="s to wait for /ready")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="runs of each, alternated; the medians reported"
+        "--rounds", type=int, default=3, help="rounds of one run of each; medians reported"
+    )
+    parser.add_argument(
+        "--apart",
+        action="store_true",
+        help="a round's two runs one after the other (default: side by side, one window)",
     )
     args = parser.parse_args()
     bases: list[Run] = []
     slos: list[Run] = []
     for _ in range(args.rounds):
-        base, target_kind = measure(args, slos=False)
+        base, slo, target_kind = round_of(args)
         bases.append(base)
-        slo, _ = measure(args, slos=True)
         slos.append(slo)
     section = report(args, bases, slos, target_kind)
     print(section)
