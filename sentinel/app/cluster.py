@@ -136,11 +136,14 @@ class ClusterNode(Node):
         if self._alerts is None:
             return False
         try:
-            self.shared = {i.fingerprint: i for i in await self._alerts.load_alerts()}
+            await self._read_shared(self._alerts)
         except Exception as exc:
             log.warning("cluster_shared_read_failed", error=type(exc).__name__)
             return False
         return True
+
+    async def _read_shared(self, store: AlertStore) -> None:
+        self.shared = {i.fingerprint: i for i in await store.load_alerts()}
 
     def share_results(self, store: LatestStore, wanted: Callable[[], Wanted]) -> None:
         self.results = SharedResults(store, self.membership.clock, wanted)
@@ -193,7 +196,7 @@ class ClusterNode(Node):
             if not self.membership.acting:
                 continue
             try:
-                self.shared = {i.fingerprint: i for i in await store.load_alerts()}
+                await self._read_shared(store)
                 found = dispatcher.adopt(await self.db.unclaimed(ADOPT_GRACE))
             except Exception as exc:
                 log.warning("cluster_adopt_failed", error=type(exc).__name__)
